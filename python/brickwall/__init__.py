@@ -1,0 +1,38 @@
+"""brickwall: what it costs to train and serve a dense or Mixture-of-Experts transformer on
+given hardware, where the time goes, and which configuration is best.
+
+>>> import brickwall as bw
+>>> m = bw.model("gpt4-moe-1.8t")
+>>> round(m.params.total / 1e12, 2), round(m.params.active / 1e9)
+(1.87, 285)
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import errors
+from .collectives import collective_time, hierarchical_all_reduce_time
+from .hardware import Efficiency, Hardware, hardware, hardware_names
+from .hf_config import from_hf_config
+from .model import Model, ParamCounts, model, model_names
+
+try:
+    __version__ = version("brickwall")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "Efficiency",
+    "Hardware",
+    "Model",
+    "ParamCounts",
+    "collective_time",
+    "errors",
+    "from_hf_config",
+    "hardware",
+    "hardware_names",
+    "hierarchical_all_reduce_time",
+    "model",
+    "model_names",
+]

@@ -1,0 +1,147 @@
+"""The ``brickwall`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .hardware import hardware, hardware_names
+from .model import Model, model, model_names
+from .errors import BrickwallError
+from .units import fmt_bytes, fmt_count, fmt_flops
+
+app = typer.Typer(
+    help="brickwall: first-principles cost of training and serving dense and MoE transformers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+
+class CatalogKind(str, Enum):
+    hardware = "hardware"
+    models = "models"
+
+
+def emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def _hardware_table() -> Table:
+    t = Table(title="Accelerators (dense peaks, per chip)")
+    for col in ("name", "memory", "HBM TB/s", "bf16 TFLOP/s", "fp8 TFLOP/s", "scale-up GB/s/dir", "domain", "$/chip-h"):
+        t.add_column(col, justify="left" if col == "name" else "right", no_wrap=col == "name")
+    for name in hardware_names():
+        h = hardware(name)
+        fp8 = h.peak_flops.get("fp8")
+        t.add_row(
+            name, fmt_bytes(h.memory, 3), f"{h.memory_bandwidth / 1e12:.3g}",
+            f"{h.peak_flops.get('bf16', 0) / 1e12:,.1f}", "-" if fp8 is None else f"{fp8 / 1e12:,.1f}",
+            f"{h.scale_up_bandwidth / 1e9:,.0f}", str(h.scale_up_domain),
+            "-" if h.price_per_hour is None else f"{h.price_per_hour:.2f}",
+        )
+    return t
+
+
+def _models_table() -> Table:
+    t = Table(title="Models (exact counts from shapes)")
+    for col in ("name", "layers", "d_model", "attention", "experts", "total", "active", "GFLOP/token", "KV/token (16-bit)"):
+        t.add_column(col, justify="left" if col in ("name", "attention") else "right", no_wrap=col == "name")
+    for name in model_names():
+        m = model(name)
+        p = m.params
+        moe = f"{m.experts} top-{m.top_k}" + (f" +{m.shared_experts}sh" if m.shared_experts else "") if m.is_moe else "-"
+        t.add_row(
+            name, str(m.layers), f"{m.d_model:,}", f"{m.attention} {m.heads}/{m.kv_heads}", moe,
+            fmt_count(p.total), fmt_count(p.active), f"{m.flops_per_token() / 1e9:,.1f}",
+            fmt_bytes(m.kv_bytes_per_token("bf16")),
+        )
+    return t
+
+
+@app.command()
+def catalog(
+    kind: Optional[CatalogKind] = typer.Argument(None, help="hardware or models (default: both)"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """List the catalog's accelerators and models."""
+    kinds = [kind] if kind else list(CatalogKind)
+    if as_json:
+        out: dict[str, Any] = {}
+        if CatalogKind.hardware in kinds:
+            out["hardware"] = [hardware(n).summary() for n in hardware_names()]
+        if CatalogKind.models in kinds:
+            out["models"] = [model(n).summary() for n in model_names()]
+        emit_json(out)
+        return
+    if CatalogKind.hardware in kinds:
+        console.print(_hardware_table())
+    if CatalogKind.models in kinds:
+        console.print(_models_table())
+
+
+def resolve_model(name: Optional[str], hf_config: Optional[Path]) -> Model:
+    if (name is None) == (hf_config is None):
+        raise typer.BadParameter("give a catalog model NAME or --hf-config FILE (exactly one)")
+    if hf_config is not None:
+        return Model.from_hf_config(hf_config)
+    assert name is not None
+    return model(name)
+
+
+@app.command("model")
+def model_cmd(
+    name: Optional[str] = typer.Argument(None, help="catalog model name (see `brickwall catalog models`)"),
+    hf_config: Optional[Path] = typer.Option(None, "--hf-config", help="a Hugging Face config.json instead"),
+    context: int = typer.Option(0, help="context length for the FLOPs/token attention term"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Parameter, FLOP and KV-cache accounting of one model."""
+    m = resolve_model(name, hf_config)
+    p = m.params
+    if as_json:
+        data = m.summary()
+        data["flops_per_token"] = m.flops_per_token(context)
+        data["context"] = context
+        emit_json(data)
+        return
+    t = Table(title=f"{m.name}: parameters by component")
+    t.add_column("component")
+    t.add_column("parameters", justify="right")
+    t.add_column("share", justify="right")
+    for key, value in p.as_dict().items():
+        if key in ("total", "active", "routed_experts_active"):
+            continue
+        t.add_row(key.replace("_", " "), f"{value:,}", f"{value / p.total:.1%}")
+    t.add_section()
+    t.add_row("[b]total[/b]", f"[b]{p.total:,}[/b] ({fmt_count(p.total)})", "100%")
+    t.add_row("[b]active per token[/b]", f"[b]{p.active:,}[/b] ({fmt_count(p.active)})", f"{p.active / p.total:.1%}")
+    console.print(t)
+    console.print(
+        f"forward FLOPs/token at context {context:,}: {fmt_flops(m.flops_per_token(context))}"
+        f"  |  KV cache/token: {fmt_bytes(m.kv_bytes_per_token('bf16'))} at 16-bit ({m.attention}, "
+        f"{m.kv_heads} kv heads)  |  weights: {fmt_bytes(m.weight_bytes('bf16'))} at 16-bit"
+    )
+    if m.source:
+        console.print(f"[dim]source: {m.source}[/dim]")
+    if m.notes:
+        console.print(f"[dim]note: {m.notes}[/dim]")
+
+
+def main() -> None:
+    try:
+        app()
+    except BrickwallError as e:
+        Console(stderr=True).print(f"[red]error:[/red] {e}")
+        sys.exit(2)
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,164 @@
+"""Accelerators: what a chip can compute, hold and move, and what it costs.
+
+``Hardware`` holds peak (datasheet, dense) numbers in SI units; ``Efficiency`` says what fraction
+of each peak a real workload achieves. Catalog entries come from ``catalog/hardware.toml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from . import catalog
+from .errors import UnknownNameError, invalid
+from .units import DTYPES, GB, GiB, TB, TERA
+from .validate import choice, integer, real
+
+
+@dataclass(frozen=True, slots=True)
+class Efficiency:
+    """Achievable fractions of peak, each in (0, 1].
+
+    Defaults are typical of well-tuned large workloads, not guarantees: ``flops`` 0.7 (large dense
+    GEMMs reach 60-80% of dense peak), ``memory`` 0.85 (streaming reads reach 80-90% of HBM peak),
+    ``network`` 0.8 (NCCL bus bandwidth of large messages). ``Efficiency.ideal()`` is the pure
+    roofline of datasheet peaks.
+    """
+
+    flops: float = 0.7
+    memory: float = 0.85
+    network: float = 0.8
+
+    def __post_init__(self) -> None:
+        for name in ("flops", "memory", "network"):
+            real(f"Efficiency.{name}", getattr(self, name), minimum=0.0, strict=True, maximum=1.0)
+
+    @classmethod
+    def ideal(cls) -> Efficiency:
+        return cls(1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Hardware:
+    """One accelerator chip (peak, dense numbers; SI units).
+
+    ``scale_up_bandwidth`` and ``scale_out_bandwidth`` are per chip and per direction;
+    ``scale_up_domain`` is how many chips share the fast fabric (8 for HGX, 72 for NVL72).
+    Latencies are per message step of a collective (assumed typical values, overridable).
+    """
+
+    name: str
+    memory: float  #: bytes of device memory
+    memory_bandwidth: float  #: bytes/s
+    peak_flops: Mapping[str, float]  #: dense FLOP/s per dtype name
+    scale_up_bandwidth: float  #: bytes/s per chip per direction
+    scale_up_domain: int = 8
+    scale_out_bandwidth: float | None = None  #: bytes/s per chip per direction, None if unknown
+    tdp: float | None = None  #: watts
+    price_per_hour: float | None = None  #: USD per chip-hour
+    price_date: str | None = None
+    price_source: str | None = None
+    source: str = ""
+    scale_up_latency: float = 2e-6  #: s per collective step inside the domain (assumed)
+    scale_out_latency: float = 5e-6  #: s per collective step across domains (assumed)
+
+    def __post_init__(self) -> None:
+        real("Hardware.memory", self.memory, strict=True)
+        real("Hardware.memory_bandwidth", self.memory_bandwidth, strict=True)
+        real("Hardware.scale_up_bandwidth", self.scale_up_bandwidth, strict=True)
+        integer("Hardware.scale_up_domain", self.scale_up_domain)
+        for name in ("scale_out_bandwidth", "tdp", "price_per_hour"):
+            value = getattr(self, name)
+            if value is not None:
+                real(f"Hardware.{name}", value, strict=True)
+        real("Hardware.scale_up_latency", self.scale_up_latency)
+        real("Hardware.scale_out_latency", self.scale_out_latency)
+        if not isinstance(self.peak_flops, Mapping) or not self.peak_flops:
+            raise invalid("Hardware.peak_flops", self.peak_flops, f"a mapping of dtype -> FLOP/s over {DTYPES}")
+        clean = {}
+        for dtype, value in self.peak_flops.items():
+            key = choice("Hardware.peak_flops key", dtype, DTYPES)
+            clean[key] = real(f"Hardware.peak_flops[{key!r}]", value, strict=True)
+        object.__setattr__(self, "peak_flops", MappingProxyType(clean))
+
+    def flops(self, dtype: str) -> float:
+        """Dense peak FLOP/s for ``dtype``; a dtype the chip lacks natively is an error."""
+        key = choice("dtype", dtype, DTYPES)
+        if key not in self.peak_flops:
+            raise UnknownNameError(
+                f"dtype = {dtype!r}: {self.name} has no native {key} peak; it has {', '.join(self.peak_flops)}"
+            )
+        return self.peak_flops[key]
+
+    def compute_dtype(self, dtype: str) -> str:
+        """The dtype math runs in for operands stored as ``dtype``: itself when the chip has it,
+        else the narrowest wider format it has (fp8 weights on an A100 compute in bf16/fp16)."""
+        key = choice("dtype", dtype, DTYPES)
+        order = ["fp4", "fp8", "int8", "bf16", "fp16", "tf32", "fp32"]
+        if key in self.peak_flops:
+            return key
+        wider = order[order.index(key) + 1 :] if key in order else order
+        for candidate in wider:
+            if candidate in self.peak_flops and candidate not in ("int8",):
+                return candidate
+        raise UnknownNameError(f"dtype = {dtype!r}: {self.name} has no usable peak for it")
+
+    def with_(self, **changes: Any) -> Hardware:
+        """A copy with some fields changed (e.g. a different price)."""
+        return replace(self, **changes)
+
+    def summary(self) -> dict[str, Any]:
+        """Human-unit view for tables and JSON (units in the keys)."""
+        return {
+            "name": self.name,
+            "memory_gb": self.memory / GB,
+            "memory_bandwidth_tb_s": self.memory_bandwidth / TB,
+            **{f"{k}_tflops": v / TERA for k, v in self.peak_flops.items()},
+            "scale_up_gb_s": self.scale_up_bandwidth / GB,
+            "scale_up_domain": self.scale_up_domain,
+            "scale_out_gb_s": None if self.scale_out_bandwidth is None else self.scale_out_bandwidth / GB,
+            "tdp_w": self.tdp,
+            "price_per_hour_usd": self.price_per_hour,
+            "price_date": self.price_date,
+            "source": self.source,
+        }
+
+
+def _from_entry(name: str, e: dict[str, Any]) -> Hardware:
+    memory = e["memory_gib"] * GiB if "memory_gib" in e else e["memory_gb"] * GB
+    out = e.get("scale_out_gb_s")
+    return Hardware(
+        name=name,
+        memory=memory,
+        memory_bandwidth=e["memory_bandwidth_tb_s"] * TB,
+        peak_flops={k: v * TERA for k, v in e["tflops"].items()},
+        scale_up_bandwidth=e["scale_up_gb_s"] * GB,
+        scale_up_domain=e["scale_up_domain"],
+        scale_out_bandwidth=None if out is None else out * GB,
+        tdp=e.get("tdp_w"),
+        price_per_hour=e.get("price_per_hour_usd"),
+        price_date=e.get("price_date"),
+        price_source=e.get("price_source"),
+        source=e["source"],
+    )
+
+
+def hardware_names() -> list[str]:
+    """Names of every catalog accelerator."""
+    return list(catalog.load("hardware"))
+
+
+def hardware(name: str, **overrides: Any) -> Hardware:
+    """The catalog accelerator ``name`` (case-insensitive), with optional field overrides.
+
+    >>> hardware("h100-sxm").memory_bandwidth
+    3350000000000.0
+    """
+    entries = catalog.load("hardware")
+    key = catalog.lookup("hardware", entries, name)
+    hw = _from_entry(key, entries[key])
+    return replace(hw, **overrides) if overrides else hw
+
+
+__all__ = ["Efficiency", "Hardware", "hardware", "hardware_names"]

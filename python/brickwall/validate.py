@@ -1,0 +1,101 @@
+"""Small checks shared by the dataclasses and wrappers; each raises with the field's name."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import invalid, wrong_type
+
+
+def integer(field: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """An int (bools refused; integral floats like 8.0 accepted) in [minimum, maximum]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise wrong_type(field, value, "an integer")
+    if isinstance(value, numbers.Integral):
+        out = int(value)
+    else:
+        f = float(value)
+        if not math.isfinite(f) or f != int(f):
+            raise invalid(field, value, "an integer")
+        out = int(f)
+    if out < minimum or (maximum is not None and out > maximum):
+        hi = "" if maximum is None else f" and <= {maximum}"
+        raise invalid(field, value, f"an integer >= {minimum}{hi}")
+    return out
+
+
+def real(
+    field: str,
+    value: Any,
+    *,
+    minimum: float = 0.0,
+    strict: bool = False,
+    maximum: float | None = None,
+) -> float:
+    """A finite float in [minimum, maximum] (or (minimum, maximum] when strict)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise wrong_type(field, value, "a number")
+    out = float(value)
+    low_ok = out > minimum if strict else out >= minimum
+    high_ok = maximum is None or out <= maximum
+    if not (math.isfinite(out) and low_ok and high_ok):
+        op = ">" if strict else ">="
+        hi = "" if maximum is None else f" and <= {maximum:g}"
+        raise invalid(field, value, f"a finite number {op} {minimum:g}{hi}")
+    return out
+
+
+def choice(field: str, value: Any, options: tuple[str, ...] | list[str]) -> str:
+    if not isinstance(value, str):
+        raise wrong_type(field, value, f"one of {', '.join(options)}")
+    key = value.lower()
+    if key not in options:
+        raise invalid(field, value, f"one of {', '.join(options)}")
+    return key
+
+
+def array(
+    field: str,
+    value: Any,
+    dtype: type[np.floating[Any]] | type[np.integer[Any]] | type[float] | type[int],
+    *,
+    minimum: float | None = None,
+    strict: bool = False,
+    ndim: int | None = 1,
+) -> NDArray[Any]:
+    """A contiguous finite array of ``dtype``; integer targets refuse non-integral values."""
+    try:
+        raw = np.asarray(value)
+    except Exception as e:  # ragged lists and the like
+        raise wrong_type(field, value, "an array of numbers") from e
+    if raw.dtype.kind not in "biuf" or raw.dtype.kind == "b":
+        raise wrong_type(field, value, "an array of numbers")
+    if ndim is not None:
+        if raw.ndim == 0 and ndim == 1:
+            raw = raw.reshape(1)
+        if raw.ndim != ndim:
+            raise invalid(f"{field}.ndim", raw.ndim, f"{ndim}")
+    # One reduction first; the element-wise scan only runs when the sum is not finite.
+    if raw.dtype.kind == "f" and not np.isfinite(np.add.reduce(raw, axis=None)):
+        bad = ~np.isfinite(raw)
+        if np.any(bad):
+            raise invalid(field, _first_bad(raw, bad), "finite numbers")
+    target = np.dtype(dtype)
+    if target.kind in "iu" and raw.dtype.kind == "f" and np.any(raw != np.round(raw)):
+        raise invalid(field, _first_bad(raw, raw != np.round(raw)), "integers")
+    if minimum is not None and raw.size:
+        low = raw.min()
+        if low < minimum or (strict and low == minimum):
+            bad = raw <= minimum if strict else raw < minimum
+            op = ">" if strict else ">="
+            raise invalid(field, _first_bad(raw, bad), f"values {op} {minimum:g}")
+    return np.asarray(raw, dtype=target, order="C")
+
+
+def _first_bad(a: NDArray[Any], mask: NDArray[np.bool_]) -> Any:
+    return a[mask].flat[0].item()

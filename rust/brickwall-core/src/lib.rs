@@ -1,0 +1,22 @@
+//! brickwall-core: the kernels behind brickwall, in pure Rust.
+//!
+//! Everything here takes plain slices and structs in SI units (bytes, seconds, FLOP, bytes/s)
+//! and returns `Result`: bad input is an [`Error`], never a panic.
+//!
+//! - [`collectives`]: alpha-beta times of all-reduce, all-gather, all-to-all, p2p, hierarchical.
+//! - [`control`]: cancellation and progress for long kernels.
+//!
+//! ```
+//! use brickwall_core::collectives::{time, Collective, Link};
+//! let nvlink = Link::new(0.0, 450e9).unwrap();
+//! // 8-way ring all-reduce of 1 GB moves 2 * 7/8 GB per rank.
+//! let t = time(Collective::AllReduce, 1e9, 8.0, nvlink);
+//! assert!((t - 1.75e9 / 450e9).abs() < 1e-15);
+//! ```
+
+pub mod collectives;
+pub mod control;
+pub mod error;
+
+pub use control::Control;
+pub use error::{Error, Result};

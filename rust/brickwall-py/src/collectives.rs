@@ -1,0 +1,45 @@
+//! Bindings of `brickwall_core::collectives`.
+
+use brickwall_core::collectives::{self, Collective, Link};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use pyo3::prelude::*;
+
+use crate::errors::core;
+use crate::run::detach;
+
+/// Seconds of one collective per element of `bytes` / `ranks`.
+#[pyfunction]
+pub fn collective_times<'py>(
+    py: Python<'py>,
+    kind: &str,
+    bytes: PyReadonlyArray1<'py, f64>,
+    ranks: PyReadonlyArray1<'py, u64>,
+    latency_s: f64,
+    bandwidth_bytes_s: f64,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let kind = core(Collective::parse(kind))?;
+    let link = core(Link::new(latency_s, bandwidth_bytes_s))?;
+    let (bytes, ranks) = (bytes.as_slice()?, ranks.as_slice()?);
+    Ok(detach(py, || collectives::times(kind, bytes, ranks, link))?.into_pyarray(py))
+}
+
+/// Seconds of a two-level all-reduce per element of `bytes` / `islands`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn hierarchical_all_reduce_times<'py>(
+    py: Python<'py>,
+    bytes: PyReadonlyArray1<'py, f64>,
+    islands: PyReadonlyArray1<'py, u64>,
+    per_island: u64,
+    inner_latency_s: f64,
+    inner_bandwidth_bytes_s: f64,
+    outer_latency_s: f64,
+    outer_bandwidth_bytes_s: f64,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let inner = core(Link::new(inner_latency_s, inner_bandwidth_bytes_s))?;
+    let outer = core(Link::new(outer_latency_s, outer_bandwidth_bytes_s))?;
+    let (bytes, islands) = (bytes.as_slice()?, islands.as_slice()?);
+    let out =
+        detach(py, || collectives::hierarchical_all_reduce_times(bytes, islands, per_island, inner, outer))?;
+    Ok(out.into_pyarray(py))
+}

@@ -1,0 +1,14 @@
+//! The `brickwall._core` extension: converts Python inputs, releases the GIL, delegates to
+//! `brickwall-core`, and maps its errors. No formulas live here.
+
+mod collectives;
+mod errors;
+mod run;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+mod _core {
+    #[pymodule_export]
+    use crate::collectives::{collective_times, hierarchical_all_reduce_times};
+}

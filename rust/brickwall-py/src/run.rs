@@ -1,0 +1,64 @@
+//! The one place that releases the GIL and honours Ctrl-C.
+//!
+//! [`detach`] runs a short kernel without the GIL. [`interruptible`] runs a long one on a worker
+//! thread while the calling thread wakes every few milliseconds to check Python signals (only the
+//! main thread sees Ctrl-C) and to report progress; on a signal it cancels the kernel through
+//! its [`Control`] and re-raises.
+
+use std::time::Duration;
+
+use brickwall_core::{Control, Result};
+use pyo3::prelude::*;
+
+use crate::errors::{core, panicked};
+
+#[allow(dead_code)]
+const POLL: Duration = Duration::from_millis(20);
+
+/// Run `f` with the GIL released.
+pub fn detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T> + Send) -> PyResult<T> {
+    core(py.detach(f))
+}
+
+/// Run `f` on a worker thread, polling for Ctrl-C and calling `progress(done)` between polls.
+#[allow(dead_code)] // first used by the long kernels (sweep, routing, pipeline)
+pub fn interruptible<T: Send>(
+    py: Python<'_>,
+    progress: Option<&Bound<'_, PyAny>>,
+    f: impl FnOnce(&Control) -> Result<T> + Send,
+) -> PyResult<T> {
+    let control = Control::new();
+    let control = &control;
+    std::thread::scope(|s| {
+        let caller = std::thread::current();
+        let worker = s.spawn(move || {
+            let out = f(control);
+            caller.unpark();
+            out
+        });
+        let join = |w: std::thread::ScopedJoinHandle<'_, Result<T>>| py.detach(|| w.join());
+        loop {
+            let finished = py.detach(|| {
+                std::thread::park_timeout(POLL);
+                worker.is_finished()
+            });
+            if finished {
+                break;
+            }
+            let polled = py.check_signals().and_then(|()| match progress {
+                Some(cb) => cb.call1((control.done(),)).map(|_| ()),
+                None => Ok(()),
+            });
+            if let Err(e) = polled {
+                control.cancel();
+                let _ = join(worker);
+                return Err(e);
+            }
+        }
+        let out = join(worker).map_err(|_| panicked())?;
+        if let Some(cb) = progress {
+            cb.call1((control.done(),))?;
+        }
+        core(out)
+    })
+}
