@@ -85,3 +85,12 @@ def test_bad_link() -> None:
         bw.collective_time("all-reduce", 1.0, 2, bandwidth=0.0)
     with pytest.raises(ValidationError, match="latency"):
         bw.collective_time("all-reduce", 1.0, 2, bandwidth=1.0, latency=-1.0)
+
+
+def test_python_rng_replays_core_reference_vectors() -> None:
+    from brickwall.reference.rng import Rng, splitmix64
+
+    assert splitmix64(1234567)[1] == 6457827717110365317
+    r = Rng(0)
+    r.s = [1, 2, 3, 4]
+    assert [r.next_u64() for _ in range(3)] == [41943041, 58720359, 3588806011781223]

@@ -5,6 +5,7 @@
 //!
 //! - [`collectives`]: alpha-beta times of all-reduce, all-gather, all-to-all, p2p, hierarchical.
 //! - [`control`]: cancellation and progress for long kernels.
+//! - [`rng`]: the seedable, replayable RNG of every Monte Carlo kernel.
 //!
 //! ```
 //! use brickwall_core::collectives::{time, Collective, Link};
@@ -17,6 +18,7 @@
 pub mod collectives;
 pub mod control;
 pub mod error;
+pub mod rng;
 
 pub use control::Control;
 pub use error::{Error, Result};
