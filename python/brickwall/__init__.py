@@ -15,6 +15,8 @@ from . import errors
 from .collectives import collective_time, hierarchical_all_reduce_time
 from .hardware import Efficiency, Hardware, hardware, hardware_names
 from .hf_config import from_hf_config
+from . import inference
+from .inference import Deployment, StepEstimate, StepTable, decode, prefill, steps
 from .model import Model, ParamCounts, model, model_names
 
 try:
@@ -23,16 +25,23 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "Deployment",
     "Efficiency",
     "Hardware",
     "Model",
     "ParamCounts",
+    "StepEstimate",
+    "StepTable",
     "collective_time",
+    "decode",
     "errors",
     "from_hf_config",
     "hardware",
     "hardware_names",
     "hierarchical_all_reduce_time",
+    "inference",
     "model",
     "model_names",
+    "prefill",
+    "steps",
 ]

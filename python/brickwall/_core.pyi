@@ -2,6 +2,8 @@
 import numpy as np
 from numpy.typing import NDArray
 
+__all__ = ["collective_times", "hierarchical_all_reduce_times", "roofline_steps"]
+
 def collective_times(
     kind: str,
     bytes: NDArray[np.float64],
@@ -18,3 +20,11 @@ def hierarchical_all_reduce_times(
     outer_latency_s: float,
     outer_bandwidth_bytes_s: float,
 ) -> NDArray[np.float64]: ...
+def roofline_steps(
+    model: dict[str, float],
+    plan: dict[str, float | bool],
+    chip: dict[str, float],
+    batch: NDArray[np.float64],
+    context: NDArray[np.float64],
+    n: NDArray[np.float64],
+) -> dict[str, NDArray[np.float64] | NDArray[np.uint8] | NDArray[np.bool_]]: ...

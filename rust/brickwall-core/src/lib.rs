@@ -5,6 +5,7 @@
 //!
 //! - [`collectives`]: alpha-beta times of all-reduce, all-gather, all-to-all, p2p, hierarchical.
 //! - [`control`]: cancellation and progress for long kernels.
+//! - [`roofline`]: time, throughput, memory and cost of a decode/prefill step on a partitioned cluster.
 //! - [`rng`]: the seedable, replayable RNG of every Monte Carlo kernel.
 //!
 //! ```
@@ -19,6 +20,7 @@ pub mod collectives;
 pub mod control;
 pub mod error;
 pub mod rng;
+pub mod roofline;
 
 pub use control::Control;
 pub use error::{Error, Result};

@@ -2,7 +2,9 @@
 //! `brickwall-core`, and maps its errors. No formulas live here.
 
 mod collectives;
+mod convert;
 mod errors;
+mod roofline;
 mod run;
 
 use pyo3::prelude::*;
@@ -11,4 +13,6 @@ use pyo3::prelude::*;
 mod _core {
     #[pymodule_export]
     use crate::collectives::{collective_times, hierarchical_all_reduce_times};
+    #[pymodule_export]
+    use crate::roofline::roofline_steps;
 }

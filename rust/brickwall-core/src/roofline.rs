@@ -1,0 +1,348 @@
+//! Step time of one decode or prefill step of a transformer on a partitioned cluster.
+//!
+//! The cluster runs `tp x pp x ep` chips: `pp` pipeline stages of `tp x ep` chips each. Dense
+//! weights (attention, embeddings, dense and shared FFNs) are sharded over `tp` and replicated
+//! over `ep`; routed experts are sharded over `tp x ep`; the batch is split over `ep` for
+//! attention. A step processes `n` new tokens for each of `batch` sequences that already hold
+//! `context` cached tokens (decode: `n = 1`; speculative verification: `gamma + 1`; prefill: the
+//! prompt).
+//!
+//! With `pp > 1` the batch is cut into `m = min(batch, pp)` microbatches kept in flight, so each
+//! stage reads its weights once per microbatch. One stage's time for one microbatch is the
+//! roofline `max(bytes / bandwidth, flops / peak)` plus (or overlapped with) its collectives; a
+//! token's latency sums the `pp` stages and the `pp - 1` point-to-point hops, while throughput is
+//! `batch x n / latency` (the stages work on different microbatches at once).
+//!
+//! Routed experts read per MoE layer: the expected number of distinct experts the microbatch's
+//! `T` tokens touch under uniform top-k routing, `E (1 - (1 - k/E)^T)`.
+
+use crate::collectives::{time as collective, Collective, Link};
+use crate::error::{non_negative, positive, Error, Result};
+
+/// Element counts of a model, independent of dtypes and partitioning (from `brickwall.Model`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelCosts {
+    /// Transformer layers.
+    pub layers: f64,
+    /// Layers whose FFN is a routed MoE.
+    pub moe_layers: f64,
+    /// Routed experts per MoE layer (0 for dense models).
+    pub experts: f64,
+    /// Experts each token is routed to.
+    pub top_k: f64,
+    /// Parameters outside the routed experts (embeddings, attention, dense/shared FFN, norms, head).
+    pub dense_params: f64,
+    /// Parameters of one routed expert in one layer.
+    pub expert_params_per_layer: f64,
+    /// Parameters in matrix products per token (2 FLOP each).
+    pub matmul_params_active: f64,
+    /// FLOP per new token per attended token, all layers.
+    pub attn_flops_per_context_token: f64,
+    /// KV-cache elements per token, all layers.
+    pub kv_elements_per_token: f64,
+    /// Distinct KV heads (1 for MQA and MLA's shared latent).
+    pub kv_heads: f64,
+    /// Hidden size (elements of one token's activation).
+    pub d_model: f64,
+    /// Widest FFN intermediate size (activation working set).
+    pub ffn_width: f64,
+}
+
+/// How the model is laid out and stored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+    /// Tensor-parallel degree.
+    pub tp: f64,
+    /// Pipeline-parallel stages.
+    pub pp: f64,
+    /// Expert-parallel degree.
+    pub ep: f64,
+    /// Bytes per weight element.
+    pub weight_bytes: f64,
+    /// Bytes per KV-cache element.
+    pub kv_bytes: f64,
+    /// Bytes per activation element (what collectives carry).
+    pub act_bytes: f64,
+    /// Shard the KV cache over the batch across `tp` (Pope et al.) instead of over heads.
+    pub kv_batch_sharded: bool,
+    /// Overlap communication with compute and memory traffic.
+    pub overlap: bool,
+}
+
+/// One chip and its links, with achievable fractions already applied by the caller or not.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Chip {
+    /// Device memory, bytes.
+    pub memory: f64,
+    /// Peak memory bandwidth, bytes/s.
+    pub memory_bandwidth: f64,
+    /// Dense peak FLOP/s in the compute dtype.
+    pub peak_flops: f64,
+    /// Fast fabric per chip per direction.
+    pub scale_up: Link,
+    /// Chips sharing the fast fabric.
+    pub scale_up_domain: f64,
+    /// Network between fabrics per chip per direction (`bandwidth_bytes_s = 0` if none).
+    pub scale_out: Link,
+    /// USD per chip-second (0 when unknown).
+    pub price_per_s: f64,
+    /// Achievable fraction of peak FLOP/s.
+    pub eff_flops: f64,
+    /// Achievable fraction of memory bandwidth.
+    pub eff_memory: f64,
+    /// Achievable fraction of link bandwidth.
+    pub eff_network: f64,
+}
+
+/// Where a step's time goes. Times are seconds of one full step (all stages), memory bytes per chip.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Step {
+    /// Seconds from the step's start to its `n` new tokens for a sequence (sums the stages).
+    pub latency: f64,
+    /// Weight-read time, all stages.
+    pub t_weights: f64,
+    /// KV-cache read time, all stages.
+    pub t_kv: f64,
+    /// Compute time, all stages.
+    pub t_compute: f64,
+    /// Communication time (collectives + pipeline hops), all stages.
+    pub t_comm: f64,
+    /// New tokens per second, all sequences.
+    pub tokens_per_s: f64,
+    /// Model FLOP/s over the cluster's peak.
+    pub mfu: f64,
+    /// Weight bytes per chip.
+    pub mem_weights: f64,
+    /// KV-cache bytes per chip.
+    pub mem_kv: f64,
+    /// Activation working-set bytes per chip (approximate).
+    pub mem_act: f64,
+    /// USD per new token (0 when the price is unknown).
+    pub cost_per_token: f64,
+    /// 0 weights, 1 KV cache, 2 compute, 3 communication: the largest term of a stage.
+    pub bound: u8,
+    /// Weights + KV + activations fit in device memory.
+    pub fits: bool,
+}
+
+/// A model on a plan on a chip, with everything that does not depend on (batch, context, n)
+/// computed once.
+#[derive(Debug, Clone)]
+pub struct StepModel {
+    m: ModelCosts,
+    p: Plan,
+    chips: f64,
+    micro_max: f64,
+    mem_bw: f64,
+    flops: f64,
+    dense_bytes_chip: f64,
+    expert_bytes_chip_per_touched: f64,
+    weights_chip: f64,
+    kv_bytes_chip_per_token: f64,
+    tp_link: Link,
+    ep_link: Link,
+    pp_link: Link,
+    peak_cluster: f64,
+    price_cluster_per_s: f64,
+    memory: f64,
+}
+
+fn at_least_one(field: &str, x: f64) -> Result<f64> {
+    if x.is_finite() && x >= 1.0 {
+        Ok(x)
+    } else {
+        Err(Error::invalid(field, x, "a finite number >= 1"))
+    }
+}
+
+fn fraction(field: &str, x: f64) -> Result<f64> {
+    if x.is_finite() && x > 0.0 && x <= 1.0 {
+        Ok(x)
+    } else {
+        Err(Error::invalid(field, x, "a fraction in (0, 1]"))
+    }
+}
+
+/// The link a group of `span` consecutive chips talks over.
+fn link_for(span: f64, chip: &Chip, field: &str) -> Result<Link> {
+    let l = if span <= chip.scale_up_domain { chip.scale_up } else { chip.scale_out };
+    if l.bandwidth_bytes_s > 0.0 || span <= 1.0 {
+        Ok(Link {
+            latency_s: l.latency_s,
+            bandwidth_bytes_s: l.bandwidth_bytes_s.max(f64::MIN_POSITIVE) * chip.eff_network,
+        })
+    } else {
+        Err(Error::invalid(
+            field,
+            span,
+            format!(
+                "<= the scale-up domain ({}) on hardware without a known scale-out bandwidth",
+                chip.scale_up_domain
+            ),
+        ))
+    }
+}
+
+impl StepModel {
+    /// Validate and precompute.
+    pub fn new(m: ModelCosts, p: Plan, chip: Chip) -> Result<Self> {
+        for (f, x) in [("layers", m.layers), ("d_model", m.d_model), ("kv_heads", m.kv_heads)] {
+            at_least_one(f, x)?;
+        }
+        for (f, x) in [
+            ("moe_layers", m.moe_layers),
+            ("experts", m.experts),
+            ("top_k", m.top_k),
+            ("dense_params", m.dense_params),
+            ("expert_params_per_layer", m.expert_params_per_layer),
+            ("matmul_params_active", m.matmul_params_active),
+            ("attn_flops_per_context_token", m.attn_flops_per_context_token),
+            ("kv_elements_per_token", m.kv_elements_per_token),
+            ("ffn_width", m.ffn_width),
+        ] {
+            non_negative(f, x)?;
+        }
+        if m.top_k > m.experts {
+            return Err(Error::invalid("top_k", m.top_k, format!("<= experts = {}", m.experts)));
+        }
+        for (f, x) in [("tp", p.tp), ("pp", p.pp), ("ep", p.ep)] {
+            at_least_one(f, x)?;
+        }
+        for (f, x) in [("weight_bytes", p.weight_bytes), ("kv_bytes", p.kv_bytes), ("act_bytes", p.act_bytes)]
+        {
+            positive(f, x)?;
+        }
+        positive("memory", chip.memory)?;
+        positive("memory_bandwidth", chip.memory_bandwidth)?;
+        positive("peak_flops", chip.peak_flops)?;
+        at_least_one("scale_up_domain", chip.scale_up_domain)?;
+        non_negative("price_per_s", chip.price_per_s)?;
+        let eff_f = fraction("efficiency.flops", chip.eff_flops)?;
+        let eff_m = fraction("efficiency.memory", chip.eff_memory)?;
+        fraction("efficiency.network", chip.eff_network)?;
+        let chips = p.tp * p.pp * p.ep;
+        let tp_link = link_for(p.tp, &chip, "tp")?;
+        let ep_link = link_for(p.tp * p.ep, &chip, "tp x ep")?;
+        let pp_link = link_for(if p.pp > 1.0 { chips } else { 1.0 }, &chip, "tp x ep x pp")?;
+        let kv_shard = if p.kv_batch_sharded { p.tp } else { p.tp.min(m.kv_heads) };
+        let dense_bytes_chip = m.dense_params * p.weight_bytes / (p.pp * p.tp);
+        let expert_bytes_chip_per_touched =
+            m.moe_layers * m.expert_params_per_layer * p.weight_bytes / (p.pp * p.tp * p.ep);
+        Ok(Self {
+            m,
+            p,
+            chips,
+            micro_max: p.pp,
+            mem_bw: chip.memory_bandwidth * eff_m,
+            flops: chip.peak_flops * eff_f,
+            dense_bytes_chip,
+            expert_bytes_chip_per_touched,
+            weights_chip: dense_bytes_chip + expert_bytes_chip_per_touched * m.experts,
+            kv_bytes_chip_per_token: m.kv_elements_per_token * p.kv_bytes / (p.pp * kv_shard * p.ep),
+            tp_link,
+            ep_link,
+            pp_link,
+            peak_cluster: chips * chip.peak_flops,
+            price_cluster_per_s: chips * chip.price_per_s,
+            memory: chip.memory,
+        })
+    }
+
+    /// Expected distinct experts `T` tokens touch in one MoE layer under uniform top-k routing.
+    #[inline]
+    pub fn touched_experts(&self, tokens: f64) -> f64 {
+        let (e, k) = (self.m.experts, self.m.top_k);
+        if e == 0.0 {
+            0.0
+        } else {
+            e * (1.0 - (1.0 - k / e).powf(tokens))
+        }
+    }
+
+    /// One step for `batch` sequences with `context` cached tokens each, `n` new tokens each.
+    /// Inputs are trusted here; [`StepModel::evaluate_many`] validates.
+    #[inline]
+    pub fn evaluate(&self, batch: f64, context: f64, n: f64) -> Step {
+        let (m, p) = (&self.m, &self.p);
+        let micro = batch.min(self.micro_max);
+        let b = batch / micro;
+        let tokens = b * n;
+        let pp = p.pp;
+
+        let weights =
+            self.dense_bytes_chip + self.expert_bytes_chip_per_touched * self.touched_experts(tokens);
+        let kv_read = b * (context + n) * self.kv_bytes_chip_per_token;
+        let t_w = weights / self.mem_bw;
+        let t_kv = kv_read / self.mem_bw;
+        let attended = n * context + 0.5 * n * (n + 1.0);
+        let flops_micro =
+            tokens * 2.0 * m.matmul_params_active + b * m.attn_flops_per_context_token * attended;
+        let t_c = flops_micro / (pp * p.tp * p.ep) / self.flops;
+
+        let act = m.d_model * p.act_bytes;
+        let local_tokens = tokens / p.ep;
+        let t_tp =
+            (m.layers / pp) * 2.0 * collective(Collective::AllReduce, local_tokens * act, p.tp, self.tp_link);
+        let t_ep = (m.moe_layers / pp)
+            * 2.0
+            * collective(Collective::AllToAll, local_tokens * m.top_k * act, p.ep, self.ep_link);
+        let t_comm = t_tp + t_ep;
+        let t_mem = t_w + t_kv;
+        let stage = if p.overlap { t_mem.max(t_c).max(t_comm) } else { t_mem.max(t_c) + t_comm };
+        let hop = if pp > 1.0 {
+            collective(Collective::PointToPoint, tokens * act / (p.tp * p.ep), 2.0, self.pp_link)
+        } else {
+            0.0
+        };
+        let latency = pp * stage + (pp - 1.0) * hop;
+
+        let tokens_per_s = batch * n / latency;
+        let bound = if t_comm > t_mem.max(t_c) {
+            3
+        } else if t_c >= t_mem {
+            2
+        } else if t_kv > t_w {
+            1
+        } else {
+            0
+        };
+        let mem_kv = batch * (context + n) * self.kv_bytes_chip_per_token;
+        let mem_act = local_tokens * (4.0 * m.d_model + 2.0 * m.ffn_width / p.tp) * p.act_bytes;
+        Step {
+            latency,
+            t_weights: pp * t_w,
+            t_kv: pp * t_kv,
+            t_compute: pp * t_c,
+            t_comm: pp * t_comm + (pp - 1.0) * hop,
+            tokens_per_s,
+            mfu: micro * flops_micro / latency / self.peak_cluster,
+            mem_weights: self.weights_chip,
+            mem_kv,
+            mem_act,
+            cost_per_token: self.price_cluster_per_s / tokens_per_s,
+            bound,
+            fits: self.weights_chip + mem_kv + mem_act <= self.memory,
+        }
+    }
+
+    /// [`evaluate`](Self::evaluate) over equal-length arrays, validated.
+    pub fn evaluate_many(&self, batch: &[f64], context: &[f64], n: &[f64]) -> Result<Vec<Step>> {
+        crate::error::same_len("context", context.len(), batch.len())?;
+        crate::error::same_len("n", n.len(), batch.len())?;
+        if let Some(i) = batch.iter().position(|b| !(b.is_finite() && *b >= 1.0)) {
+            return Err(Error::invalid(format!("batch[{i}]"), batch[i], "a finite number >= 1"));
+        }
+        if let Some(i) = context.iter().position(|c| !(c.is_finite() && *c >= 0.0)) {
+            return Err(Error::invalid(format!("context[{i}]"), context[i], "a finite number >= 0"));
+        }
+        if let Some(i) = n.iter().position(|x| !(x.is_finite() && *x >= 1.0)) {
+            return Err(Error::invalid(format!("n[{i}]"), n[i], "a finite number >= 1"));
+        }
+        Ok(batch.iter().zip(context).zip(n).map(|((&b, &c), &k)| self.evaluate(b, c, k)).collect())
+    }
+
+    /// Chips in the deployment.
+    pub fn chips(&self) -> f64 {
+        self.chips
+    }
+}

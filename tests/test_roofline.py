@@ -1,0 +1,203 @@
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+import brickwall as bw
+from brickwall.errors import BrickwallError, InfeasibleError, ValidationError
+from brickwall.inference import chip_view, cost_view, plan_view
+from brickwall.reference import roofline as ref
+
+from .strategies import catalog_hardware, catalog_models, models
+
+GPUS = [h for h in bw.hardware_names() if not h.startswith("TPU")]
+
+
+@st.composite
+def deployments(draw: st.DrawFn, model: bw.Model) -> bw.Deployment:
+    hw = draw(catalog_hardware)
+    tps = [t for t in (1, 2, 4, 8, 16) if model.heads % t == 0]
+    kv = 1 if model.attention == "mla" else model.kv_heads
+    tps = [t for t in tps if (kv % t == 0 if kv >= t else t % kv == 0) and t <= hw.scale_up_domain]
+    eps = [e for e in (1, 2, 4, 8) if e == 1 or (model.is_moe and model.experts % e == 0)]
+    dtypes = [d for d in ("bf16", "fp8", "fp4") if d != "fp4" or "fp4" in hw.peak_flops]
+    return bw.Deployment(
+        hw, tp=draw(st.sampled_from(tps)), pp=draw(st.integers(1, min(8, model.layers))),
+        ep=draw(st.sampled_from(eps)), weight_dtype=draw(st.sampled_from(dtypes)),
+        kv_dtype=draw(st.sampled_from(["bf16", "fp8"])), kv_sharding=draw(st.sampled_from(["heads", "batch"])),
+        overlap=draw(st.booleans()), efficiency=bw.Efficiency(draw(st.floats(0.3, 1)), draw(st.floats(0.3, 1)), draw(st.floats(0.3, 1))),
+    )
+
+
+def _needs_scale_out(d: bw.Deployment) -> bool:
+    return d.hardware.scale_out_bandwidth is None and d.chips > d.hardware.scale_up_domain and (d.pp > 1 or d.tp * d.ep > d.hardware.scale_up_domain)
+
+
+@given(st.data(), catalog_models | models())
+def test_core_matches_reference(data: st.DataObject, model: bw.Model) -> None:
+    d = data.draw(deployments(model))
+    assume(not _needs_scale_out(d))
+    batch = np.array(data.draw(st.lists(st.integers(1, 1 << 14), min_size=1, max_size=8)), dtype=float)
+    context = np.array(data.draw(st.lists(st.integers(0, 1 << 17), min_size=len(batch), max_size=len(batch))), dtype=float)
+    n = np.array(data.draw(st.lists(st.integers(1, 4096), min_size=len(batch), max_size=len(batch))), dtype=float)
+    table = bw.steps(model, d, batch, context, n)
+    mv, pv, cv = cost_view(model), plan_view(d), chip_view(d)
+    for i in range(len(batch)):
+        want = ref.step(mv, pv, cv, batch[i], context[i], n[i])
+        for key, value in want.items():
+            got = table.columns[key][i]
+            if isinstance(value, bool) or key == "bound":
+                assert got == value, key
+            else:
+                assert_allclose(got, value, rtol=1e-12, err_msg=key)
+
+
+@given(st.data(), catalog_models)
+def test_monotone_in_batch_and_mfu_bounded(data: st.DataObject, model: bw.Model) -> None:
+    d = data.draw(deployments(model))
+    assume(not _needs_scale_out(d))
+    context = data.draw(st.integers(0, 32768))
+    t = bw.steps(model, d, np.arange(1, 2049, dtype=float), context)
+    assert np.all(np.diff(t.latency) >= -1e-15 * t.latency[1:])
+    assert np.all(np.diff(t.tokens_per_s) >= -1e-9 * t.tokens_per_s[1:])
+    assert np.all(t.mfu <= d.efficiency.flops + 1e-12)
+    assert np.all(np.isfinite(t.latency))
+
+
+@pytest.mark.parametrize("hw", GPUS)
+@pytest.mark.parametrize("name", bw.model_names())
+def test_batch_one_is_memory_bound(hw: str, name: str) -> None:
+    m, h = bw.model(name), bw.hardware(hw)
+    try:
+        e = bw.inference.chips_needed(m, h, batch=1, context=128, max_chips=1 << 14)
+    except InfeasibleError:
+        assert h.scale_out_bandwidth is None  # only chips without a known network run out
+        return
+    b = e.breakdown
+    assert b["weights"] + b["kv_cache"] > 10 * b["compute"], e.describe()
+    assert e.bound != "compute"
+
+
+def test_latency_flat_below_crossover_then_compute_bound() -> None:
+    m, h = bw.model("llama2-13b"), bw.hardware("A100-80GB")
+    d = bw.Deployment(h, efficiency=bw.Efficiency.ideal())
+    star = bw.inference.crossover_batch(h)
+    assert star == pytest.approx(312e12 / 2.039e12, rel=1e-12)
+    t = bw.steps(m, d, np.arange(1, 1025, dtype=float), context=1)
+    below = t.latency[: int(star * 0.9)]
+    assert below.max() / below.min() < 1.01  # flat: weight reads dominate
+    above = np.arange(1, 1025)[t.bound == 2]
+    # compute-bound starts near B* (the matmul share of weights shifts it by a few percent)
+    assert abs(above.min() / star - 1) < 0.1
+    # and then latency grows linearly with batch
+    assert t.latency[1023] / t.latency[511] == pytest.approx(1024 / 512, rel=0.01)
+
+
+def test_kv_and_experts_make_latency_grow_below_crossover() -> None:
+    h = bw.hardware("H100-SXM")
+    long = bw.steps(bw.model("llama3.1-8b"), bw.Deployment(h), [1, 64], context=100_000).latency
+    assert long[1] > 1.5 * long[0]  # KV reads grow with batch
+    moe = bw.steps(bw.model("mixtral-8x7b"), bw.Deployment(h, tp=2), [1, 8], context=1).latency
+    assert moe[1] > 1.5 * moe[0]  # more experts touched
+
+
+def test_mqa_replicates_kv_under_tp() -> None:
+    m = bw.model("palm-540b")
+    heads = bw.decode(m, bw.Deployment("H100-SXM", tp=8, pp=4), 64, 2048)
+    batch = bw.decode(m, bw.Deployment("H100-SXM", tp=8, pp=4, kv_sharding="batch"), 64, 2048)
+    assert heads.memory["kv_cache"] == pytest.approx(8 * batch.memory["kv_cache"])
+    assert heads.memory["kv_cache"] == pytest.approx(m.kv_cache_bytes(64, 2049) / 4)
+
+
+def test_pipeline_latency_sums_stages_throughput_does_not() -> None:
+    m = bw.model("llama3.1-70b")
+    one = bw.decode(m, bw.Deployment("H100-SXM", tp=8, efficiency=bw.Efficiency.ideal()), 64, 0)
+    four = bw.decode(m, bw.Deployment("H100-SXM", tp=2, pp=4, efficiency=bw.Efficiency.ideal()), 64, 0)
+    assert four.step_time > one.step_time
+    # both read all weights once per 16-sequence microbatch pass ... pipeline throughput is B / latency
+    assert four.tokens_per_s == pytest.approx(64 / four.step_time)
+
+
+def test_prefill_is_cheaper_per_token_than_decode() -> None:
+    m, d = bw.model("llama3.1-70b"), bw.Deployment("H100-SXM", tp=8)
+    pre, dec = bw.prefill(m, d, 8, 2048), bw.decode(m, d, 8, 2048)
+    assert pre.bound == "compute" and dec.bound.startswith("memory")
+    assert pre.cost_per_million_tokens < dec.cost_per_million_tokens / 10
+
+
+def test_decode_matches_closed_form_at_batch_one() -> None:
+    # kipply: small-batch latency = 2 P / (N A_bm) for 16-bit weights (no comm: tp = 1).
+    m, h = bw.model("llama2-7b"), bw.hardware("A100-80GB")
+    e = bw.decode(m, bw.Deployment(h, efficiency=bw.Efficiency.ideal()), 1, 0)
+    # plus the one new token's KV entry, read back by attention
+    assert e.step_time == pytest.approx((2 * m.params.total + m.kv_bytes_per_token()) / h.memory_bandwidth, rel=1e-12)
+
+
+def test_scalar_equals_array_of_one() -> None:
+    m, d = bw.model("deepseek-v3"), bw.Deployment("H200", tp=8, ep=4)
+    e = bw.decode(m, d, 256, 4096)
+    t = bw.steps(m, d, [256], 4096)
+    assert e.step_time == t.latency[0] and e.mfu == t.mfu[0]
+
+
+def test_max_batch_is_the_fit_boundary() -> None:
+    m, d = bw.model("llama3.1-70b"), bw.Deployment("H100-SXM", tp=8)
+    b = bw.inference.max_batch(m, d, 8192)
+    assert bw.decode(m, d, b, 8192).fits and not bw.decode(m, d, b + 1, 8192).fits
+    free = 80e9 - m.weight_bytes() / 8
+    assert b == pytest.approx(free / (m.kv_bytes_per_token() * 8193 / 8), rel=0.02)
+
+
+def test_max_params_for_speed_closed_form() -> None:
+    d = bw.Deployment("H100-SXM", tp=8, efficiency=bw.Efficiency.ideal())
+    got = bw.inference.max_params_for_speed(d, 33.33)
+    assert got == pytest.approx(8 * 3.35e12 / 33.33 / 2, rel=1e-9)
+    assert bw.inference.max_params_for_speed(d.with_(weight_dtype="fp8"), 33.33, overhead=1.0) == pytest.approx(got, rel=1e-9)
+
+
+def test_required_bandwidth_inverts_decode() -> None:
+    m, d = bw.model("llama2-70b"), bw.Deployment("H100-SXM", tp=8, efficiency=bw.Efficiency.ideal())
+    need = bw.inference.required_bandwidth(m, d, 20.0)
+    assert need == pytest.approx((m.weight_bytes() + m.kv_bytes_per_token()) / 8 * 20, rel=1e-12)
+
+
+def test_chips_needed() -> None:
+    e = bw.inference.chips_needed(bw.model("llama3.1-405b"), "H100-SXM", batch=1, context=4096)
+    assert e.fits and e.chips >= 405.85e9 * 2 / 80e9
+    with pytest.raises(InfeasibleError):
+        bw.inference.chips_needed(bw.model("gpt4-moe-1.8t"), "L40S", max_chips=8)
+
+
+@pytest.mark.parametrize("kw,field", [({"tp": 3}, "tp"), ({"pp": 200}, "pp"), ({"ep": 2}, "ep")])
+def test_partitioning_must_divide(kw: dict, field: str) -> None:
+    with pytest.raises(InfeasibleError, match=field):
+        bw.decode(bw.model("llama2-70b"), bw.Deployment("H100-SXM", **kw), 1, 0)
+
+
+@pytest.mark.parametrize("kw", [{"tp": 0}, {"pp": -1}, {"ep": 1.5}, {"weight_dtype": "fp6"}, {"kv_dtype": 3},
+                                {"kv_sharding": "rows"}, {"hardware": "H100"}, {"price_per_hour": float("nan")}])
+def test_bad_deployment(kw: dict) -> None:
+    base = {"hardware": "H100-SXM", **kw}
+    with pytest.raises(BrickwallError):
+        bw.Deployment(**base)
+
+
+@pytest.mark.parametrize("batch,context", [(0, 1), (-1, 1), (1, -5), (float("nan"), 1), (1, float("inf"))])
+def test_bad_workload(batch: float, context: float) -> None:
+    with pytest.raises(ValidationError):
+        bw.decode(bw.model("llama2-7b"), bw.Deployment("H100-SXM"), batch, context)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        bw.steps(bw.model("llama2-7b"), bw.Deployment("H100-SXM"), [batch], [context])
+
+
+def test_tp_beyond_domain_without_scale_out_is_clear() -> None:
+    with pytest.raises(ValidationError, match="scale-up domain"):
+        bw.decode(bw.model("llama2-70b"), bw.Deployment("H100-NVL", tp=4), 1, 0)
+
+
+def test_unknown_price_gives_none() -> None:
+    e = bw.decode(bw.model("llama2-7b"), bw.Deployment("Gaudi3"), 1, 0)
+    assert e.cost_per_million_tokens is None and math.isfinite(e.step_time)
