@@ -18,6 +18,7 @@ from .hf_config import from_hf_config
 from . import inference
 from .inference import Deployment, StepEstimate, StepTable, decode, prefill, steps
 from .model import Model, ParamCounts, model, model_names
+from .training import TrainingRun, chinchilla_tokens, training_run
 
 try:
     __version__ = version("brickwall")
@@ -32,6 +33,8 @@ __all__ = [
     "ParamCounts",
     "StepEstimate",
     "StepTable",
+    "TrainingRun",
+    "chinchilla_tokens",
     "collective_time",
     "decode",
     "errors",
@@ -44,4 +47,5 @@ __all__ = [
     "model_names",
     "prefill",
     "steps",
+    "training_run",
 ]

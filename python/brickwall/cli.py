@@ -136,6 +136,191 @@ def model_cmd(
         console.print(f"[dim]note: {m.notes}[/dim]")
 
 
+class Format(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+    csv = "csv"
+
+
+def _deployment(hardware_name: str, tp: int, pp: int, ep: int, weight_dtype: str, kv_dtype: Optional[str],
+                kv_sharding: str, overlap: bool, price: Optional[float]) -> Any:
+    from .inference import Deployment
+
+    return Deployment(hardware(hardware_name), tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                      kv_sharding=kv_sharding, overlap=overlap, price_per_hour=price)  # type: ignore[arg-type]
+
+
+def _print_estimate(e: Any) -> None:
+    from .units import fmt_seconds, fmt_usd
+
+    d = e.deployment
+    t = Table(title=f"{e.phase}: {e.model} on {d.chips}x {d.hardware.name} (TP {d.tp} x PP {d.pp} x EP {d.ep}), "
+                    f"batch {e.batch:,}, context {e.context:,}" + (f", prompt {e.new_tokens:,}" if e.phase == "prefill" else ""))
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    t.add_row("step time", fmt_seconds(e.step_time))
+    for k, v in e.breakdown.items():
+        t.add_row(f"  {k.replace('_', ' ')}", f"{fmt_seconds(v)} ({v / e.step_time:.0%} of the step)")
+    t.add_row("bound", e.bound)
+    if e.phase == "prefill":
+        t.add_row("time to first token", fmt_seconds(e.ttft))
+        t.add_row("input tokens/s", f"{e.tokens_per_s:,.0f}")
+    else:
+        t.add_row("per-token latency", fmt_seconds(e.per_token_latency))
+        t.add_row("tokens/s per user", f"{e.tokens_per_s_per_user:,.2f}")
+        t.add_row("tokens/s aggregate", f"{e.tokens_per_s:,.0f}")
+    t.add_row("MFU", f"{e.mfu:.1%}")
+    t.add_section()
+    for k, v in e.memory.items():
+        t.add_row(f"memory/chip: {k.replace('_', ' ')}", fmt_bytes(v))
+    t.add_row("fits", "yes" if e.fits else "[red]NO[/red]")
+    label = "input" if e.phase == "prefill" else "output"
+    cost = e.cost_per_million_tokens
+    t.add_row(f"$ per 1M {label} tokens", "price unknown (--price)" if cost is None else fmt_usd(cost))
+    console.print(t)
+    eff = d.efficiency
+    console.print(f"[dim]assumptions: weights {d.weight_dtype}, KV {d.kv_dtype} ({d.kv_sharding}-sharded), compute {d.compute_dtype}; "
+                  f"efficiency flops {eff.flops:g} / memory {eff.memory:g} / network {eff.network:g}; "
+                  f"communication {'overlapped' if d.overlap else 'not overlapped'}[/dim]")
+
+
+def _step_command(phase: str, name: Optional[str], hf_config: Optional[Path], hardware_name: str, tp: int, pp: int, ep: int,
+                  batch: int, tokens: int, context: int, weight_dtype: str, kv_dtype: Optional[str], kv_sharding: str,
+                  overlap: bool, price: Optional[float], as_json: bool, plot: Optional[Path]) -> None:
+    from . import inference
+
+    m = resolve_model(name, hf_config)
+    d = _deployment(hardware_name, tp, pp, ep, weight_dtype, kv_dtype, kv_sharding, overlap, price)
+    e = inference.decode(m, d, batch, context) if phase == "decode" else inference.prefill(m, d, batch, tokens, context=context)
+    if as_json:
+        emit_json(e.as_dict())
+    else:
+        _print_estimate(e)
+    if plot is not None:
+        from .plot import step_vs_batch
+
+        step_vs_batch(m, d, context=context, new_tokens=1 if phase == "decode" else tokens, path=plot, mark=batch)
+        console.print(f"[dim]plot written to {plot}[/dim]")
+
+
+HW_OPT = typer.Option("H100-SXM", "--hardware", "-H", help="catalog accelerator")
+TP_OPT = typer.Option(1, "--tp", help="tensor-parallel degree")
+PP_OPT = typer.Option(1, "--pp", help="pipeline stages")
+EP_OPT = typer.Option(1, "--ep", help="expert-parallel degree")
+WD_OPT = typer.Option("bf16", "--weight-dtype", help="weight format (bf16, fp8, fp4, ...)")
+KD_OPT = typer.Option(None, "--kv-dtype", help="KV-cache format (default: the activation format)")
+KS_OPT = typer.Option("heads", "--kv-sharding", help="heads (replicated under MQA) or batch")
+OV_OPT = typer.Option(False, "--overlap", help="overlap communication with compute")
+PR_OPT = typer.Option(None, "--price", help="USD per chip-hour (default: the catalog's)")
+
+
+@app.command()
+def decode(
+    name: Optional[str] = typer.Argument(None, help="catalog model"),
+    hf_config: Optional[Path] = typer.Option(None, "--hf-config"),
+    hardware_name: str = HW_OPT, tp: int = TP_OPT, pp: int = PP_OPT, ep: int = EP_OPT,
+    batch: int = typer.Option(1, "--batch", "-b"), context: int = typer.Option(2048, "--context", "-c"),
+    weight_dtype: str = WD_OPT, kv_dtype: Optional[str] = KD_OPT, kv_sharding: str = KS_OPT,
+    overlap: bool = OV_OPT, price: Optional[float] = PR_OPT,
+    as_json: bool = typer.Option(False, "--json"), plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: step time and tokens/s vs batch"),
+) -> None:
+    """One decode step: time and its breakdown, tokens/s, MFU, memory per chip, $ per 1M output tokens."""
+    _step_command("decode", name, hf_config, hardware_name, tp, pp, ep, batch, 1, context, weight_dtype, kv_dtype,
+                  kv_sharding, overlap, price, as_json, plot)
+
+
+@app.command()
+def prefill(
+    name: Optional[str] = typer.Argument(None, help="catalog model"),
+    hf_config: Optional[Path] = typer.Option(None, "--hf-config"),
+    hardware_name: str = HW_OPT, tp: int = TP_OPT, pp: int = PP_OPT, ep: int = EP_OPT,
+    batch: int = typer.Option(1, "--batch", "-b"), prompt: int = typer.Option(2048, "--prompt", "-p"),
+    context: int = typer.Option(0, "--context", help="tokens already cached before the prompt"),
+    weight_dtype: str = WD_OPT, kv_dtype: Optional[str] = KD_OPT, kv_sharding: str = KS_OPT,
+    overlap: bool = OV_OPT, price: Optional[float] = PR_OPT,
+    as_json: bool = typer.Option(False, "--json"), plot: Optional[Path] = typer.Option(None, "--plot"),
+) -> None:
+    """Prefill: time to first token, input tokens/s, MFU, $ per 1M input tokens."""
+    _step_command("prefill", name, hf_config, hardware_name, tp, pp, ep, batch, prompt, context, weight_dtype, kv_dtype,
+                  kv_sharding, overlap, price, as_json, plot)
+
+
+@app.command()
+def train(
+    name: Optional[str] = typer.Argument(None, help="catalog model"),
+    hf_config: Optional[Path] = typer.Option(None, "--hf-config"),
+    tokens: float = typer.Option(..., "--tokens", help="training tokens, e.g. 13e12"),
+    hardware_name: str = typer.Option("H100-SXM", "--hardware", "-H"),
+    gpus: Optional[float] = typer.Option(None, "--gpus"), mfu: Optional[float] = typer.Option(None, "--mfu"),
+    days: Optional[float] = typer.Option(None, "--days"), price: Optional[float] = PR_OPT,
+    dtype: str = typer.Option("bf16", "--dtype", help="the peak MFU refers to"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Training compute, time and cost: give two of --gpus, --mfu, --days."""
+    from .training import chinchilla_tokens, training_run
+    from .units import fmt_usd
+
+    m = resolve_model(name, hf_config)
+    r = training_run(m, tokens, hardware(hardware_name), gpus=gpus, mfu=mfu, days=days, price_per_hour=price, dtype=dtype)
+    if as_json:
+        emit_json(r.as_dict())
+        return
+    t = Table(title=f"training {m.name} on {tokens:.3g} tokens, {r.hardware}")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    t.add_row("FLOPs (6 x active params x tokens)", f"{r.flops:.3g}")
+    t.add_row("attention FLOPs (separate)", f"{r.attention_flops:.3g}")
+    t.add_row("GPUs", f"{r.gpus:,.0f}")
+    t.add_row(f"MFU (of {dtype} peak)", f"{r.mfu:.1%}")
+    t.add_row("days", f"{r.days:,.1f}")
+    t.add_row("GPU-hours", f"{r.gpu_hours:,.3g}")
+    t.add_row("cost", "price unknown (--price)" if r.cost is None else f"{fmt_usd(r.cost)} at ${r.price_per_hour:g}/GPU-h")
+    t.add_section()
+    for basis in ("total", "active"):
+        c = chinchilla_tokens(m, basis)  # type: ignore[arg-type]
+        t.add_row(f"Chinchilla tokens (20 x {basis} params)", f"{c:.3g} ({c / tokens:.2f}x these tokens)")
+    console.print(t)
+
+
+@app.command()
+def reproduce(
+    fmt: Format = typer.Option(Format.table, "--format", "-f"),
+    only: Optional[str] = typer.Option(None, "--only", help="one claim id (or an id prefix)"),
+) -> None:
+    """Re-derive every quantitative claim of the GPT-4 analysis and give each a verdict."""
+    from .claims import reproduce as run
+
+    rows = run(only)
+    counts = {v: sum(r.verdict == v for r in rows) for v in ("consistent", "inconsistent", "assumption")}
+    summary = f"{len(rows)} claims: {counts['consistent']} consistent, {counts['inconsistent']} inconsistent, {counts['assumption']} assumptions"
+    if fmt is Format.json:
+        emit_json({"summary": counts, "claims": [r.as_dict() for r in rows]})
+    elif fmt is Format.csv:
+        import csv
+
+        w = csv.writer(sys.stdout)
+        w.writerow(["id", "claim", "article", "computed", "verdict", "why", "assumptions"])
+        for r in rows:
+            w.writerow([r.id, r.claim, r.article, r.computed, r.verdict, r.why, "; ".join(r.assumptions)])
+    elif fmt is Format.markdown:
+        typer.echo("| id | claim | article | brickwall | verdict | why / assumptions |\n|---|---|---|---|---|---|")
+        for r in rows:
+            why = "; ".join(x for x in (r.why, *r.assumptions) if x).replace("|", "/")
+            typer.echo(f"| {r.id} | {r.claim} | {r.article} | {r.computed} | {r.verdict} | {why} |")
+        typer.echo(f"\n{summary}")
+    else:
+        colour = {"consistent": "green", "inconsistent": "red", "assumption": "yellow"}
+        t = Table(title="The seed's claims, re-derived", show_lines=True)
+        for col in ("id", "article", "brickwall", "verdict", "why / assumptions"):
+            t.add_column(col, no_wrap=col == "id", overflow="fold")
+        for r in rows:
+            why = "; ".join(x for x in (r.why, *r.assumptions) if x)
+            t.add_row(r.id, r.article, r.computed, f"[{colour[r.verdict]}]{r.verdict}[/]", why)
+        console.print(t)
+        console.print(f"[b]{summary}[/b]")
+
+
 def main() -> None:
     try:
         app()

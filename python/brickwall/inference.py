@@ -315,18 +315,29 @@ def required_bandwidth(model: Model, deployment: Deployment, tokens_per_s: float
     return deployment.hardware.memory_bandwidth * memory_time * r
 
 
-def max_params_for_speed(deployment: Deployment, tokens_per_s: float, *, overhead: float = 0.0, context: int = 0) -> float:
-    """The largest dense parameter count a deployment decodes at ``tokens_per_s`` per user at
-    batch 1, when weight reads (times ``1 + overhead`` for other traffic) are the only cost.
-    Exact: batch-1 weight-read time is linear in the parameter count, so one kernel evaluation of
-    a probe model scales."""
-    r = real("tokens_per_s", tokens_per_s, strict=True)
-    k = real("overhead", overhead)
+def _seconds_per_param(deployment: Deployment, context: int) -> float:
+    """Batch-1 weight-read seconds per dense parameter on ``deployment``: exact, since that time
+    is linear in the parameter count, so one kernel evaluation of a probe model scales."""
     probe = Model(name="probe", layers=max(1, deployment.pp), d_model=64, heads=max(8, deployment.tp),
                   kv_heads=max(8, deployment.tp), head_dim=8, vocab=1, d_ff=1 << 20, ffn="mlp")
     e = decode(probe, deployment.with_(ep=1), 1, context)
-    per_param = e.breakdown["weights"] / probe.params.total
-    return 1.0 / (r * per_param * (1.0 + k))
+    return e.breakdown["weights"] / probe.params.total
+
+
+def max_params_for_speed(deployment: Deployment, tokens_per_s: float, *, overhead: float = 0.0, context: int = 0) -> float:
+    """The largest dense parameter count a deployment decodes at ``tokens_per_s`` per user at
+    batch 1, when weight reads (times ``1 + overhead`` for other traffic) are the only cost."""
+    r = real("tokens_per_s", tokens_per_s, strict=True)
+    k = real("overhead", overhead)
+    return 1.0 / (r * _seconds_per_param(deployment, context) * (1.0 + k))
+
+
+def speed_for_params(deployment: Deployment, params: float, *, overhead: float = 0.0, context: int = 0) -> float:
+    """Batch-1 tokens/s of a dense model of ``params`` parameters when weight reads (times
+    ``1 + overhead``) are the only cost: the inverse of :func:`max_params_for_speed`."""
+    n = real("params", params, strict=True)
+    k = real("overhead", overhead)
+    return 1.0 / (n * _seconds_per_param(deployment, context) * (1.0 + k))
 
 
 def chips_needed(model: Model, hardware: Hardware | str, *, batch: int = 1, context: int = 0,
@@ -365,5 +376,5 @@ def crossover_batch(hardware: Hardware, dtype: str = "bf16") -> float:
 
 __all__ = [
     "BOUNDS", "Deployment", "StepEstimate", "StepTable", "chips_needed", "crossover_batch", "decode",
-    "max_batch", "max_params_for_speed", "prefill", "required_bandwidth", "steps",
+    "max_batch", "max_params_for_speed", "prefill", "required_bandwidth", "speed_for_params", "steps",
 ]

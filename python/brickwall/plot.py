@@ -25,3 +25,74 @@ def finish(fig: Any, path: str | Path | None) -> Any:
     if path is not None:
         fig.savefig(path, dpi=130)
     return fig
+
+
+# -- inference -----------------------------------------------------------------------------------
+
+def step_vs_batch(model: Any, deployment: Any, *, context: int = 0, new_tokens: int = 1, max_batch: int = 4096,
+                  path: str | Path | None = None, mark: int | None = None) -> Any:
+    """Step time and per-user / aggregate tokens/s vs batch, with the memory/compute crossover."""
+    import numpy as np
+
+    from .inference import crossover_batch, steps
+
+    plt = pyplot()
+    batch = np.unique(np.geomspace(1, max_batch, 200).round())
+    t = steps(model, deployment, batch, context, new_tokens)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    a1.loglog(batch, t.latency * 1e3, label="step time")
+    for key, label in (("t_weights", "weight reads"), ("t_kv", "KV reads"), ("t_compute", "compute"), ("t_comm", "communication")):
+        a1.loglog(batch, np.maximum(t.columns[key], 1e-9) * 1e3, "--", lw=1, label=label)
+    a2.loglog(batch, new_tokens / t.latency, label="tokens/s per user")
+    a2.loglog(batch, t.tokens_per_s, label="tokens/s aggregate")
+    star = crossover_batch(deployment.hardware, deployment.weight_dtype)
+    compute_bound = batch[t.bound == 2]
+    for ax in (a1, a2):
+        ax.axvline(star, color="grey", ls=":", label=f"B* = peak/bandwidth = {star:.0f}")
+        if compute_bound.size:
+            ax.axvline(compute_bound[0], color="red", ls=":", lw=1, label=f"compute-bound from {compute_bound[0]:.0f}")
+        if mark is not None:
+            ax.axvline(mark, color="black", lw=0.8)
+        ax.set_xlabel("batch (sequences)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    unfit = batch[~t.fits]
+    if unfit.size:
+        for ax in (a1, a2):
+            ax.axvspan(unfit[0], batch[-1], color="red", alpha=0.07)
+    a1.set_ylabel("ms per step")
+    a2.set_ylabel("tokens/s")
+    d = deployment
+    fig.suptitle(f"{model.name} on {d.chips}x {d.hardware.name} (TP{d.tp} PP{d.pp} EP{d.ep}), context {context:,}"
+                 + (" - shaded: does not fit" if unfit.size else ""), fontsize=10)
+    return finish(fig, path)
+
+
+def bandwidth_chart(speeds: tuple[float, ...] = (8.33, 20.0, 33.33), *, path: str | Path | None = None,
+                    dtype: str = "bf16", overhead: float = 1.0) -> Any:
+    """The seed's chart: memory bandwidth required vs dense model size at reading speeds, with
+    the aggregate bandwidth of 8x H100 and 8x A100 as horizontal lines."""
+    import numpy as np
+
+    from .hardware import Efficiency, hardware
+    from .inference import Deployment, speed_for_params
+
+    plt = pyplot()
+    params = np.geomspace(10e9, 2e12, 60)
+    one = Deployment(hardware("H100-SXM"), weight_dtype=dtype, efficiency=Efficiency.ideal())
+    bw = one.hardware.memory_bandwidth
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for s in speeds:
+        # bandwidth scales with the speed a single chip reaches: need = bw x s / speed(1 chip)
+        need = [bw * s / speed_for_params(one, p, overhead=overhead) for p in params]
+        ax.loglog(params / 1e9, np.array(need) / 1e12, label=f"{s:g} tokens/s")
+    for name in ("H100-SXM", "A100-80GB"):
+        h = hardware(name)
+        ax.axhline(8 * h.memory_bandwidth / 1e12, ls="--", color="grey")
+        ax.text(12, 8 * h.memory_bandwidth / 1e12 * 1.05, f"8x {name}", fontsize=8)
+    ax.set_xlabel("dense parameters (B)")
+    ax.set_ylabel("memory bandwidth needed (TB/s)")
+    ax.set_title(f"batch 1, {dtype} weights, other traffic = {overhead:g}x weight reads", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return finish(fig, path)
