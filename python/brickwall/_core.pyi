@@ -2,7 +2,7 @@
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["collective_times", "hierarchical_all_reduce_times", "roofline_steps"]
+__all__ = ["collective_times", "hierarchical_all_reduce_times", "roofline_columns", "roofline_steps"]
 
 def collective_times(
     kind: str,
@@ -27,4 +27,5 @@ def roofline_steps(
     batch: NDArray[np.float64],
     context: NDArray[np.float64],
     n: NDArray[np.float64],
-) -> dict[str, NDArray[np.float64] | NDArray[np.uint8] | NDArray[np.bool_]]: ...
+) -> NDArray[np.float64]: ...
+def roofline_columns() -> list[str]: ...

@@ -201,7 +201,7 @@ def _step_command(phase: str, name: Optional[str], hf_config: Optional[Path], ha
         from .plot import step_vs_batch
 
         step_vs_batch(m, d, context=context, new_tokens=1 if phase == "decode" else tokens, path=plot, mark=batch)
-        console.print(f"[dim]plot written to {plot}[/dim]")
+        Console(stderr=True).print(f"[dim]plot written to {plot}[/dim]")
 
 
 HW_OPT = typer.Option("H100-SXM", "--hardware", "-H", help="catalog accelerator")

@@ -147,7 +147,14 @@ def chip_view(d: Deployment) -> dict[str, float]:
 
 def _kernel(model: Model, d: Deployment, batch: NDArray[np.float64], context: NDArray[np.float64], n: NDArray[np.float64]) -> dict[str, NDArray[Any]]:
     d.check(model)
-    return dict(_core.roofline_steps(cost_view(model), plan_view(d), chip_view(d), batch, context, n))
+    table = _core.roofline_steps(cost_view(model), plan_view(d), chip_view(d), batch, context, n)
+    cols: dict[str, NDArray[Any]] = {name: table[:, j] for j, name in enumerate(_COLUMNS)}
+    cols["bound"] = cols["bound"].astype(np.uint8)
+    cols["fits"] = cols["fits"] != 0
+    return cols
+
+
+_COLUMNS = tuple(_core.roofline_columns())
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,14 +78,25 @@ impl Link {
     }
 }
 
+/// `(fixed seconds, seconds per byte)` of one collective over `ranks` ranks: a message of
+/// `bytes > 0` takes `fixed + per_byte * bytes`. Both are 0 for a single rank.
+#[inline]
+pub fn cost(kind: Collective, ranks: f64, link: Link) -> (f64, f64) {
+    if ranks <= 1.0 {
+        return (0.0, 0.0);
+    }
+    let (steps, volume) = kind.coefficients(ranks);
+    (steps * link.latency_s, volume / link.bandwidth_bytes_s)
+}
+
 /// Seconds for one collective of `bytes` over `ranks` ranks. Inputs are trusted (see [`times`]).
 #[inline]
 pub fn time(kind: Collective, bytes: f64, ranks: f64, link: Link) -> f64 {
-    if ranks <= 1.0 || bytes <= 0.0 {
+    if bytes <= 0.0 {
         return 0.0;
     }
-    let (steps, volume) = kind.coefficients(ranks);
-    steps * link.latency_s + volume * bytes / link.bandwidth_bytes_s
+    let (fixed, per_byte) = cost(kind, ranks, link);
+    fixed + per_byte * bytes
 }
 
 /// Seconds for a two-level all-reduce: reduce-scatter inside each island of `per_island` ranks,

@@ -16,7 +16,9 @@
 //! Routed experts read per MoE layer: the expected number of distinct experts the microbatch's
 //! `T` tokens touch under uniform top-k routing, `E (1 - (1 - k/E)^T)`.
 
-use crate::collectives::{time as collective, Collective, Link};
+use rayon::prelude::*;
+
+use crate::collectives::{cost as collective_cost, Collective, Link};
 use crate::error::{non_negative, positive, Error, Result};
 
 /// Element counts of a model, independent of dtypes and partitioning (from `brickwall.Model`).
@@ -125,24 +127,88 @@ pub struct Step {
     pub fits: bool,
 }
 
+/// Names of the columns of [`Step::to_row`] and [`StepModel::evaluate_table`].
+pub const STEP_COLUMNS: [&str; 13] = [
+    "latency",
+    "t_weights",
+    "t_kv",
+    "t_compute",
+    "t_comm",
+    "tokens_per_s",
+    "mfu",
+    "mem_weights",
+    "mem_kv",
+    "mem_act",
+    "cost_per_token",
+    "bound",
+    "fits",
+];
+
+const TABLE_CHUNK: usize = 4096;
+
+impl Step {
+    /// The step as one row of [`STEP_COLUMNS`].
+    pub fn to_row(&self) -> [f64; 13] {
+        [
+            self.latency,
+            self.t_weights,
+            self.t_kv,
+            self.t_compute,
+            self.t_comm,
+            self.tokens_per_s,
+            self.mfu,
+            self.mem_weights,
+            self.mem_kv,
+            self.mem_act,
+            self.cost_per_token,
+            f64::from(self.bound),
+            f64::from(u8::from(self.fits)),
+        ]
+    }
+}
+
+fn check_workload(batch: &[f64], context: &[f64], n: &[f64]) -> Result<()> {
+    crate::error::same_len("context", context.len(), batch.len())?;
+    crate::error::same_len("n", n.len(), batch.len())?;
+    if let Some(i) = batch.iter().position(|b| !(b.is_finite() && *b >= 1.0)) {
+        return Err(Error::invalid(format!("batch[{i}]"), batch[i], "a finite number >= 1"));
+    }
+    if let Some(i) = context.iter().position(|c| !(c.is_finite() && *c >= 0.0)) {
+        return Err(Error::invalid(format!("context[{i}]"), context[i], "a finite number >= 0"));
+    }
+    if let Some(i) = n.iter().position(|x| !(x.is_finite() && *x >= 1.0)) {
+        return Err(Error::invalid(format!("n[{i}]"), n[i], "a finite number >= 1"));
+    }
+    Ok(())
+}
+
 /// A model on a plan on a chip, with everything that does not depend on (batch, context, n)
-/// computed once.
+/// computed once: the hot loop of a sweep is [`StepModel::evaluate`].
 #[derive(Debug, Clone)]
 pub struct StepModel {
     m: ModelCosts,
     p: Plan,
     chips: f64,
-    micro_max: f64,
-    mem_bw: f64,
-    flops: f64,
+    /// ln(1 - k/E): touched experts are E (1 - exp(T ln(1 - k/E))).
+    ln_miss: f64,
+    inv_mem_bw: f64,
+    /// Seconds of compute per FLOP of a microbatch, per stage chip.
+    sec_per_flop: f64,
     dense_bytes_chip: f64,
     expert_bytes_chip_per_touched: f64,
     weights_chip: f64,
     kv_bytes_chip_per_token: f64,
-    tp_link: Link,
-    ep_link: Link,
-    pp_link: Link,
-    peak_cluster: f64,
+    /// Per-stage all-reduce time = fixed + per_token x local tokens (two per layer).
+    tp_fixed: f64,
+    tp_per_token: f64,
+    /// Per-stage all-to-all time (dispatch + combine per MoE layer).
+    ep_fixed: f64,
+    ep_per_token: f64,
+    /// Pipeline hop = fixed + per_token x microbatch tokens.
+    hop_fixed: f64,
+    hop_per_token: f64,
+    act_per_token_chip: f64,
+    inv_peak_cluster: f64,
     price_cluster_per_s: f64,
     memory: f64,
 }
@@ -228,34 +294,45 @@ impl StepModel {
         let dense_bytes_chip = m.dense_params * p.weight_bytes / (p.pp * p.tp);
         let expert_bytes_chip_per_touched =
             m.moe_layers * m.expert_params_per_layer * p.weight_bytes / (p.pp * p.tp * p.ep);
+        let act = m.d_model * p.act_bytes;
+        let (ar_fixed, ar_per_byte) = collective_cost(Collective::AllReduce, p.tp, tp_link);
+        let (a2a_fixed, a2a_per_byte) = collective_cost(Collective::AllToAll, p.ep, ep_link);
+        let (hop_fixed, hop_per_byte) =
+            if p.pp > 1.0 { collective_cost(Collective::PointToPoint, 2.0, pp_link) } else { (0.0, 0.0) };
+        let layers_stage = m.layers / p.pp;
+        let moe_stage = m.moe_layers / p.pp;
         Ok(Self {
             m,
             p,
             chips,
-            micro_max: p.pp,
-            mem_bw: chip.memory_bandwidth * eff_m,
-            flops: chip.peak_flops * eff_f,
+            ln_miss: if m.experts > 0.0 { (1.0 - m.top_k / m.experts).ln() } else { 0.0 },
+            inv_mem_bw: 1.0 / (chip.memory_bandwidth * eff_m),
+            sec_per_flop: 1.0 / ((p.pp * p.tp * p.ep) * (chip.peak_flops * eff_f)),
             dense_bytes_chip,
             expert_bytes_chip_per_touched,
             weights_chip: dense_bytes_chip + expert_bytes_chip_per_touched * m.experts,
             kv_bytes_chip_per_token: m.kv_elements_per_token * p.kv_bytes / (p.pp * kv_shard * p.ep),
-            tp_link,
-            ep_link,
-            pp_link,
-            peak_cluster: chips * chip.peak_flops,
+            tp_fixed: layers_stage * 2.0 * ar_fixed,
+            tp_per_token: layers_stage * 2.0 * ar_per_byte * act / p.ep,
+            ep_fixed: moe_stage * 2.0 * a2a_fixed,
+            ep_per_token: moe_stage * 2.0 * a2a_per_byte * m.top_k * act / p.ep,
+            hop_fixed,
+            hop_per_token: hop_per_byte * act / (p.tp * p.ep),
+            act_per_token_chip: (4.0 * m.d_model + 2.0 * m.ffn_width / p.tp) * p.act_bytes / p.ep,
+            inv_peak_cluster: 1.0 / (chips * chip.peak_flops),
             price_cluster_per_s: chips * chip.price_per_s,
             memory: chip.memory,
         })
     }
 
-    /// Expected distinct experts `T` tokens touch in one MoE layer under uniform top-k routing.
+    /// Expected distinct experts `T` tokens touch in one MoE layer under uniform top-k routing:
+    /// `E (1 - (1 - k/E)^T)`.
     #[inline]
     pub fn touched_experts(&self, tokens: f64) -> f64 {
-        let (e, k) = (self.m.experts, self.m.top_k);
-        if e == 0.0 {
+        if self.m.experts == 0.0 {
             0.0
         } else {
-            e * (1.0 - (1.0 - k / e).powf(tokens))
+            self.m.experts * (1.0 - (tokens * self.ln_miss).exp())
         }
     }
 
@@ -264,36 +341,29 @@ impl StepModel {
     #[inline]
     pub fn evaluate(&self, batch: f64, context: f64, n: f64) -> Step {
         let (m, p) = (&self.m, &self.p);
-        let micro = batch.min(self.micro_max);
+        let pp = p.pp;
+        let micro = batch.min(pp);
         let b = batch / micro;
         let tokens = b * n;
-        let pp = p.pp;
 
         let weights =
             self.dense_bytes_chip + self.expert_bytes_chip_per_touched * self.touched_experts(tokens);
-        let kv_read = b * (context + n) * self.kv_bytes_chip_per_token;
-        let t_w = weights / self.mem_bw;
-        let t_kv = kv_read / self.mem_bw;
+        let t_w = weights * self.inv_mem_bw;
+        let t_kv = b * (context + n) * self.kv_bytes_chip_per_token * self.inv_mem_bw;
         let attended = n * context + 0.5 * n * (n + 1.0);
         let flops_micro =
             tokens * 2.0 * m.matmul_params_active + b * m.attn_flops_per_context_token * attended;
-        let t_c = flops_micro / (pp * p.tp * p.ep) / self.flops;
-
-        let act = m.d_model * p.act_bytes;
-        let local_tokens = tokens / p.ep;
-        let t_tp =
-            (m.layers / pp) * 2.0 * collective(Collective::AllReduce, local_tokens * act, p.tp, self.tp_link);
-        let t_ep = (m.moe_layers / pp)
-            * 2.0
-            * collective(Collective::AllToAll, local_tokens * m.top_k * act, p.ep, self.ep_link);
-        let t_comm = t_tp + t_ep;
+        let t_c = flops_micro * self.sec_per_flop;
+        let mut t_comm = 0.0;
+        if p.tp > 1.0 {
+            t_comm += self.tp_fixed + self.tp_per_token * tokens;
+        }
+        if p.ep > 1.0 && m.moe_layers > 0.0 {
+            t_comm += self.ep_fixed + self.ep_per_token * tokens;
+        }
         let t_mem = t_w + t_kv;
         let stage = if p.overlap { t_mem.max(t_c).max(t_comm) } else { t_mem.max(t_c) + t_comm };
-        let hop = if pp > 1.0 {
-            collective(Collective::PointToPoint, tokens * act / (p.tp * p.ep), 2.0, self.pp_link)
-        } else {
-            0.0
-        };
+        let hop = self.hop_fixed + self.hop_per_token * tokens;
         let latency = pp * stage + (pp - 1.0) * hop;
 
         let tokens_per_s = batch * n / latency;
@@ -307,7 +377,7 @@ impl StepModel {
             0
         };
         let mem_kv = batch * (context + n) * self.kv_bytes_chip_per_token;
-        let mem_act = local_tokens * (4.0 * m.d_model + 2.0 * m.ffn_width / p.tp) * p.act_bytes;
+        let mem_act = tokens * self.act_per_token_chip;
         Step {
             latency,
             t_weights: pp * t_w,
@@ -315,7 +385,7 @@ impl StepModel {
             t_compute: pp * t_c,
             t_comm: pp * t_comm + (pp - 1.0) * hop,
             tokens_per_s,
-            mfu: micro * flops_micro / latency / self.peak_cluster,
+            mfu: micro * flops_micro / latency * self.inv_peak_cluster,
             mem_weights: self.weights_chip,
             mem_kv,
             mem_act,
@@ -325,20 +395,26 @@ impl StepModel {
         }
     }
 
-    /// [`evaluate`](Self::evaluate) over equal-length arrays, validated.
+    /// [`evaluate`](Self::evaluate) over equal-length arrays, validated; rows in input order.
     pub fn evaluate_many(&self, batch: &[f64], context: &[f64], n: &[f64]) -> Result<Vec<Step>> {
-        crate::error::same_len("context", context.len(), batch.len())?;
-        crate::error::same_len("n", n.len(), batch.len())?;
-        if let Some(i) = batch.iter().position(|b| !(b.is_finite() && *b >= 1.0)) {
-            return Err(Error::invalid(format!("batch[{i}]"), batch[i], "a finite number >= 1"));
-        }
-        if let Some(i) = context.iter().position(|c| !(c.is_finite() && *c >= 0.0)) {
-            return Err(Error::invalid(format!("context[{i}]"), context[i], "a finite number >= 0"));
-        }
-        if let Some(i) = n.iter().position(|x| !(x.is_finite() && *x >= 1.0)) {
-            return Err(Error::invalid(format!("n[{i}]"), n[i], "a finite number >= 1"));
-        }
+        check_workload(batch, context, n)?;
         Ok(batch.iter().zip(context).zip(n).map(|((&b, &c), &k)| self.evaluate(b, c, k)).collect())
+    }
+
+    /// [`evaluate`](Self::evaluate) over equal-length arrays into a row-major table of
+    /// [`STEP_COLUMNS`] columns (`bound` and `fits` as 0/1 floats), in parallel over fixed chunks.
+    pub fn evaluate_table(&self, batch: &[f64], context: &[f64], n: &[f64]) -> Result<Vec<f64>> {
+        check_workload(batch, context, n)?;
+        let width = STEP_COLUMNS.len();
+        let mut out = vec![0.0; batch.len() * width];
+        out.par_chunks_mut(TABLE_CHUNK * width).enumerate().for_each(|(c, rows)| {
+            let start = c * TABLE_CHUNK;
+            for (i, row) in rows.chunks_exact_mut(width).enumerate() {
+                let j = start + i;
+                row.copy_from_slice(&self.evaluate(batch[j], context[j], n[j]).to_row());
+            }
+        });
+        Ok(out)
     }
 
     /// Chips in the deployment.

@@ -14,5 +14,5 @@ mod _core {
     #[pymodule_export]
     use crate::collectives::{collective_times, hierarchical_all_reduce_times};
     #[pymodule_export]
-    use crate::roofline::roofline_steps;
+    use crate::roofline::{roofline_columns, roofline_steps};
 }
