@@ -321,6 +321,43 @@ def reproduce(
         console.print(f"[b]{summary}[/b]")
 
 
+@app.command()
+def bandwidth(
+    speeds: str = typer.Option("8.33,20,33.33", "--speeds", help="tokens/s per user, comma-separated"),
+    params: str = typer.Option("70e9,175e9,300e9,1e12,1.8e12", "--params", help="dense parameter counts"),
+    dtype: str = typer.Option("bf16", "--dtype"),
+    overhead: float = typer.Option(1.0, "--overhead", help="other traffic as a multiple of weight reads (the seed: 1)"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: the seed's bandwidth-vs-model-size chart"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Memory bandwidth a batch-1 dense model needs to reach reading speeds (the seed's chart)."""
+    from .hardware import Efficiency
+    from .inference import Deployment, speed_for_params
+
+    one = Deployment(hardware("H100-SXM"), weight_dtype=dtype, efficiency=Efficiency.ideal())
+    bw = one.hardware.memory_bandwidth
+    s_list = [float(x) for x in speeds.split(",")]
+    p_list = [float(x) for x in params.split(",")]
+    need = {p: {s: bw * s / speed_for_params(one, p, overhead=overhead) for s in s_list} for p in p_list}
+    if as_json:
+        emit_json([{"params": p, "tokens_per_s": s, "bandwidth_bytes_s": v} for p, row in need.items() for s, v in row.items()])
+    else:
+        t = Table(title=f"memory bandwidth needed at batch 1 ({dtype} weights, overhead {overhead:g}x)")
+        t.add_column("params")
+        for s in s_list:
+            t.add_column(f"{s:g} tok/s", justify="right")
+        for p, row in need.items():
+            t.add_row(fmt_count(p), *(f"{v / 1e12:,.1f} TB/s" for v in row.values()))
+        console.print(t)
+        scale = ", ".join(f"8x {n} = {8 * hardware(n).memory_bandwidth / 1e12:.1f} TB/s" for n in ("H100-SXM", "A100-80GB"))
+        console.print(f"[dim]for scale: {scale}[/dim]")
+    if plot is not None:
+        from .plot import bandwidth_chart
+
+        bandwidth_chart(tuple(s_list), path=plot, dtype=dtype, overhead=overhead)
+        Console(stderr=True).print(f"[dim]plot written to {plot}[/dim]")
+
+
 def main() -> None:
     try:
         app()

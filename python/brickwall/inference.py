@@ -287,7 +287,10 @@ def steps(model: Model, deployment: Deployment, batch: ArrayLike, context: Array
     b = array("batch", batch, np.float64, minimum=1.0, ndim=None)
     c = array("context", context, np.float64, minimum=0.0, ndim=None)
     n = array("new_tokens", new_tokens, np.float64, minimum=1.0, ndim=None)
-    b, c, n = (np.ascontiguousarray(x.ravel()) for x in np.broadcast_arrays(b, c, n))
+    try:
+        b, c, n = (np.ascontiguousarray(x.ravel()) for x in np.broadcast_arrays(b, c, n))
+    except ValueError as e:
+        raise invalid("shapes of batch, context, new_tokens", (b.shape, c.shape, n.shape), "broadcastable") from e
     return StepTable(model.name, deployment, b, c, n, _kernel(model, deployment, b, c, n))
 
 
