@@ -282,7 +282,7 @@ def inclusion_probabilities(n_experts: int, top_k: int, popularity: Popularity =
     """P(expert e is among a token's top_k) for each expert: k/E when uniform, p when k = 1, and
     for successive sampling the exponential-race integral
     ``pi_e = int_0^inf p_e e^(-p_e t) P(fewer than k others arrived by t) dt``
-    (others arrive at Exp(p_i) times), by 400-point Gauss-Legendre quadrature."""
+    (others arrive at Exp(p_i) times), by tanh-sinh quadrature (~1e-12)."""
     r = _routing(n_experts, top_k, 1, popularity)
     if r.dirichlet_alpha is not None:
         return np.full(r.experts, r.top_k / r.experts)  # symmetric: by exchangeability
@@ -293,11 +293,16 @@ def inclusion_probabilities(n_experts: int, top_k: int, popularity: Popularity =
         return p.copy()
     if r.top_k == r.experts:
         return np.ones(r.experts)
-    nodes, wts = np.polynomial.legendre.leggauss(400)
-    u = 0.5 * (nodes + 1.0)  # u = 1 - exp(-p_e t) in (0, 1)
+    # tanh-sinh quadrature over u = 1 - exp(-p_e t) in (0, 1): the integrand has power-law
+    # endpoint behaviour (w^(p_i/p_e), w = 1 - u), which double-exponential nodes absorb.
+    tau = np.arange(-4.0, 4.0 + 1e-9, 1.0 / 32)
+    y = 0.5 * math.pi * np.sinh(tau)
+    u = 1.0 / (1.0 + np.exp(-2.0 * y))
+    w = 1.0 / (1.0 + np.exp(2.0 * y))  # 1 - u without cancellation
+    wts = math.pi * u * w * np.cosh(tau) / 32
     out = np.zeros(r.experts)
     for e in np.flatnonzero(p > 0):
-        t = -np.log1p(-u) / p[e]
+        t = -np.log(w) / p[e]
         arrived = -np.expm1(-np.outer(t, np.delete(p, e)))  # P(T_i < t), shape (nodes, E-1)
         # Poisson-binomial P(count < k) by DP over the others, truncated at k.
         dist = np.zeros((u.size, r.top_k))
@@ -306,7 +311,7 @@ def inclusion_probabilities(n_experts: int, top_k: int, popularity: Popularity =
             q = arrived[:, j : j + 1]
             shifted = np.concatenate([np.zeros((u.size, 1)), dist[:, :-1]], axis=1)
             dist = dist * (1.0 - q) + shifted * q
-        out[e] = 0.5 * float(np.dot(wts, dist.sum(axis=1)))
+        out[e] = float(np.dot(wts, dist.sum(axis=1)))
     return out
 
 
