@@ -78,6 +78,10 @@ def test_replay_across_chunks_and_general_k() -> None:
     assert _core.routing_chunk_trials(64, 8) == ref.chunk_trials(64, 8) == 128
     h = moe.route(32, 8, 64, 300, seed=11, capacity_factor=1.1, devices=4)
     _same(h, ref.replay(32, 8, 64, 300, 11, capacity=h.capacity, devices=4))
+    # odd k keeps a spare half-word across tokens and trials; E > 4096 uses full 64-bit words
+    for e, k in ((16, 1), (16, 3), (5000, 2), (5000, 1)):
+        h = moe.route(e, k, 5, 400, seed=12, devices=8 if e == 5000 else 4, capacity_factor=2.0)
+        _same(h, ref.replay(e, k, 5, 400, 12, capacity=h.capacity, devices=8 if e == 5000 else 4))
 
 
 def test_replay_weighted_scan_branch() -> None:

@@ -17,6 +17,24 @@ from typing import Sequence
 from .rng import Rng
 
 MIN_WEIGHT = 1e-300
+HALF_WORD_EXPERTS = 4096
+
+
+class Halves:
+    """Uniform integers from 32-bit halves of the generator's 64-bit words: low half first, the
+    high half kept for the next draw (the spare lives for a whole chunk)."""
+
+    def __init__(self, rng: Rng) -> None:
+        self.rng = rng
+        self.spare: int | None = None
+
+    def below(self, n: int) -> int:
+        if self.spare is None:
+            w = self.rng.next_u64()
+            half, self.spare = w & 0xFFFFFFFF, w >> 32
+        else:
+            half, self.spare = self.spare, None
+        return (half * n) >> 32
 
 
 def chunk_trials(tokens: int, top_k: int) -> int:
@@ -47,7 +65,7 @@ def _gamma(rng: Rng, alpha: float) -> float:
             return d * v
 
 
-def _pick_uniform(rng: Rng, experts: int, top_k: int) -> list[int]:
+def _pick_uniform(rng: Rng | Halves, experts: int, top_k: int) -> list[int]:
     """Floyd's algorithm: a uniform top_k-subset."""
     chosen: list[int] = []
     for j in range(experts - top_k, experts):
@@ -102,8 +120,12 @@ def step_loads(
     tokens: int,
     weights: Sequence[float] | None = None,
     dirichlet_alpha: float | None = None,
+    halves: Halves | None = None,
 ) -> tuple[list[int], list[list[int]]]:
-    """One step: (per-expert loads, the experts each token chose)."""
+    """One step: (per-expert loads, the experts each token chose). Uniform routing with
+    experts <= HALF_WORD_EXPERTS draws from ``halves`` (the chunk's half-word stream)."""
+    if weights is None and dirichlet_alpha is None and experts <= HALF_WORD_EXPERTS and halves is None:
+        halves = Halves(rng)
     if dirichlet_alpha is not None:
         weights = [max(_gamma(rng, dirichlet_alpha), MIN_WEIGHT) for _ in range(experts)]
     cdf = _cumulative(weights) if weights is not None else []
@@ -111,7 +133,7 @@ def step_loads(
     picks = []
     for _ in range(tokens):
         if weights is None:
-            chosen = _pick_uniform(rng, experts, top_k)
+            chosen = _pick_uniform(halves if halves is not None and experts <= HALF_WORD_EXPERTS else rng, experts, top_k)
         else:
             chosen = _pick_weighted(rng, weights, cdf, top_k)
         for e in chosen:
@@ -145,8 +167,9 @@ def replay(
     cap = capacity if capacity is not None else 1 << 62
     for c in range(-(-trials // per_chunk)):
         rng = Rng.for_chunk(seed, c)
+        halves = Halves(rng)
         for _ in range(min(per_chunk, trials - c * per_chunk)):
-            loads, _ = step_loads(rng, experts, top_k, tokens, weights, dirichlet_alpha)
+            loads, _ = step_loads(rng, experts, top_k, tokens, weights, dirichlet_alpha, halves)
             for e, x in enumerate(loads):
                 h["load"][x] += 1
                 h["expert_total"][e] += x

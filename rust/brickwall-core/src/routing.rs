@@ -197,28 +197,83 @@ pub fn route(s: &Spec<'_>, control: &Control) -> Result<Histograms> {
         .try_reduce(|| Histograms::zeros(s), |a, b| Ok(a.merge(b)))
 }
 
+/// Largest expert count for which uniform draws use 32-bit halves of the generator's words
+/// (multiply-shift bias below `E / 2^32 <= 1e-6`; none when E is a power of two).
+pub const HALF_WORD_EXPERTS: u64 = 4096;
+/// Largest `experts * (tokens + 1)` for which a worker tallies per-expert loads in a dense
+/// table flushed once per chunk (no per-trial increments of shared bins).
+const TABLE_MAX: u64 = 1 << 16;
+
+/// Uniform integers from 32-bit halves of 64-bit words: low half first, the high half kept for
+/// the next draw (the spare persists across tokens and trials of a chunk).
+#[derive(Default)]
+struct Halves {
+    spare: Option<u32>,
+}
+
+impl Halves {
+    #[inline]
+    fn below(&mut self, rng: &mut Rng, n: u64) -> u64 {
+        let half = match self.spare.take() {
+            Some(h) => h,
+            None => {
+                let w = rng.next_u64();
+                self.spare = Some((w >> 32) as u32);
+                w as u32
+            }
+        };
+        (u64::from(half) * n) >> 32
+    }
+}
+
+/// Per-expert loads of the current step and the list of experts touched so far, so that
+/// recording and clearing a step costs O(touched), not O(experts).
+struct Tally {
+    loads: Vec<u32>,
+    /// `list[..n]`: the experts with a positive load, in order of first touch (len E + 1 so the
+    /// branchless append may write one past the end).
+    list: Vec<u32>,
+    n: usize,
+}
+
+impl Tally {
+    /// One more token for expert `e`.
+    #[inline(always)]
+    fn bump(&mut self, e: usize) {
+        let l = self.loads[e];
+        self.list[self.n] = e as u32;
+        self.n += usize::from(l == 0);
+        self.loads[e] = l + 1;
+    }
+}
+
 /// Scratch space of one thread.
 struct Worker {
-    loads: Vec<u64>,
+    tally: Tally,
+    /// Per-device processed load of the current step (when devices and capacity need it).
+    device: Vec<u32>,
+    /// `table[e * (tokens + 1) + x]`: trials of this chunk in which expert `e` had load `x`.
+    table: Vec<u64>,
     /// `stamp[e] == serial` when expert `e` is already chosen by the current token.
     stamp: Vec<u64>,
     serial: u64,
     /// Cumulative weights (weighted / Dirichlet popularity).
     cdf: Vec<f64>,
     weights: Vec<f64>,
-    chosen: Vec<usize>,
 }
 
 impl Worker {
     fn new(s: &Spec<'_>) -> Self {
         let e = s.experts as usize;
+        let cells = s.experts * (s.tokens + 1);
         let mut w = Self {
-            loads: vec![0; e],
+            tally: Tally { loads: vec![0; e], list: vec![0; e + 1], n: 0 },
+            device: vec![0; s.devices as usize],
+            table: vec![0; if cells <= TABLE_MAX { cells as usize } else { 0 }],
             stamp: vec![0; e],
             serial: 0,
             cdf: Vec::new(),
             weights: Vec::new(),
-            chosen: Vec::with_capacity(s.top_k as usize),
         };
         if let Popularity::Weights(p) = s.popularity {
             w.set_weights(p);
@@ -239,56 +294,94 @@ impl Worker {
 
     fn run_chunk(&mut self, s: &Spec<'_>, chunk: u64, trials: u64, h: &mut Histograms) {
         let mut rng = Rng::for_chunk(s.seed, chunk);
-        for _ in 0..trials {
-            self.loads.iter_mut().for_each(|x| *x = 0);
-            match s.popularity {
-                Popularity::Uniform => self.uniform_step(s, &mut rng),
-                Popularity::Weights(_) => self.weighted_step(s, &mut rng),
-                Popularity::Dirichlet(alpha) => {
+        let mut halves = Halves::default();
+        // One loop per popularity model so that the hot loop holds no dispatch.
+        match s.popularity {
+            Popularity::Uniform if s.experts <= HALF_WORD_EXPERTS && s.top_k == 2 => {
+                for _ in 0..trials {
+                    self.uniform_top2(s, &mut rng);
+                    self.record(s, h);
+                }
+            }
+            Popularity::Uniform if s.experts <= HALF_WORD_EXPERTS => {
+                for _ in 0..trials {
+                    self.uniform_step_halves(s, &mut rng, &mut halves);
+                    self.record(s, h);
+                }
+            }
+            Popularity::Uniform => {
+                for _ in 0..trials {
+                    self.uniform_step(s, &mut rng);
+                    self.record(s, h);
+                }
+            }
+            Popularity::Weights(_) => {
+                for _ in 0..trials {
+                    self.weighted_step(s, &mut rng);
+                    self.record(s, h);
+                }
+            }
+            Popularity::Dirichlet(alpha) => {
+                for _ in 0..trials {
                     let mut g = std::mem::take(&mut self.weights);
                     g.clear();
                     g.extend((0..s.experts).map(|_| gamma(&mut rng, alpha).max(MIN_WEIGHT)));
                     self.set_weights(&g);
                     self.weighted_step(s, &mut rng);
+                    self.record(s, h);
                 }
             }
-            record(s, &self.loads, h);
+        }
+        self.flush(s, trials, h);
+    }
+
+    /// Uniform top-2, E <= [`HALF_WORD_EXPERTS`]: one word per token, the low half picks among
+    /// E - 1 and the high half among E (Floyd's algorithm, the same draws as the general loop).
+    #[inline]
+    fn uniform_top2(&mut self, s: &Spec<'_>, rng: &mut Rng) {
+        let e = s.experts;
+        let t = &mut self.tally;
+        for _ in 0..s.tokens {
+            let w = rng.next_u64();
+            let a = ((w & 0xFFFF_FFFF) * (e - 1)) >> 32;
+            let mut b = ((w >> 32) * e) >> 32;
+            if b == a {
+                b = e - 1;
+            }
+            t.bump(a as usize);
+            t.bump(b as usize);
         }
     }
 
-    /// One step of uniform routing: Floyd's uniform `k`-subset per token (k = 1, 2 unrolled;
-    /// identical draws to the general loop).
+    /// Uniform routing, E <= [`HALF_WORD_EXPERTS`]: Floyd's uniform `k`-subset per token from
+    /// 32-bit draws.
+    fn uniform_step_halves(&mut self, s: &Spec<'_>, rng: &mut Rng, halves: &mut Halves) {
+        let e = s.experts;
+        for _ in 0..s.tokens {
+            self.serial += 1;
+            for j in (e - s.top_k)..e {
+                let mut t = halves.below(rng, j + 1) as usize;
+                if self.stamp[t] == self.serial {
+                    t = j as usize;
+                }
+                self.stamp[t] = self.serial;
+                self.tally.bump(t);
+            }
+        }
+    }
+
+    /// Uniform routing, large E: Floyd's algorithm on 64-bit draws.
     fn uniform_step(&mut self, s: &Spec<'_>, rng: &mut Rng) {
-        let (e, loads) = (s.experts, &mut self.loads);
-        match s.top_k {
-            1 => {
-                for _ in 0..s.tokens {
-                    loads[rng.below(e) as usize] += 1;
+        let e = s.experts;
+        for _ in 0..s.tokens {
+            self.serial += 1;
+            for j in (e - s.top_k)..e {
+                let mut t = rng.below(j + 1) as usize;
+                if self.stamp[t] == self.serial {
+                    t = j as usize;
                 }
-            }
-            2 => {
-                for _ in 0..s.tokens {
-                    let a = rng.below(e - 1);
-                    let mut b = rng.below(e);
-                    if b == a {
-                        b = e - 1;
-                    }
-                    loads[a as usize] += 1;
-                    loads[b as usize] += 1;
-                }
-            }
-            k => {
-                for _ in 0..s.tokens {
-                    self.serial += 1;
-                    for j in (e - k)..e {
-                        let mut t = rng.below(j + 1) as usize;
-                        if self.stamp[t] == self.serial {
-                            t = j as usize;
-                        }
-                        self.stamp[t] = self.serial;
-                        loads[t] += 1;
-                    }
-                }
+                self.stamp[t] = self.serial;
+                self.tally.bump(t);
             }
         }
     }
@@ -299,7 +392,6 @@ impl Worker {
         let last_positive = self.weights.iter().rposition(|&x| x > 0.0).unwrap_or(0);
         for _ in 0..s.tokens {
             self.serial += 1;
-            self.chosen.clear();
             let mut chosen_mass = 0.0;
             for _ in 0..s.top_k {
                 let pick = if chosen_mass <= 0.5 * total {
@@ -315,9 +407,8 @@ impl Worker {
                     self.scan_unchosen(rng)
                 };
                 self.stamp[pick] = self.serial;
-                self.chosen.push(pick);
                 chosen_mass += self.weights[pick];
-                self.loads[pick] += 1;
+                self.tally.bump(pick);
             }
         }
     }
@@ -339,26 +430,74 @@ impl Worker {
         }
         last
     }
-}
 
-/// Adds one step's loads to the histograms.
-fn record(s: &Spec<'_>, loads: &[u64], h: &mut Histograms) {
-    let cap = s.capacity.unwrap_or(u64::MAX);
-    let (mut max, mut touched, mut dropped) = (0, 0, 0);
-    for (e, &x) in loads.iter().enumerate() {
-        h.load[x as usize] += 1;
-        h.expert_total[e] += x;
-        max = max.max(x);
-        touched += u64::from(x > 0);
-        dropped += x.saturating_sub(cap);
+    /// Adds one step's loads to the histograms and clears them: O(touched experts + devices).
+    #[inline]
+    fn record(&mut self, s: &Spec<'_>, h: &mut Histograms) {
+        let width = s.tokens as usize + 1;
+        let Tally { loads, list, n } = &mut self.tally;
+        let list = &list[..*n];
+        let mut max = 0u32;
+        if self.table.is_empty() {
+            for &e in list {
+                let x = loads[e as usize];
+                h.load[x as usize] += 1;
+                h.expert_total[e as usize] += u64::from(x);
+                max = max.max(x);
+            }
+            h.load[0] += s.experts - list.len() as u64;
+        } else {
+            for &e in list {
+                let x = loads[e as usize];
+                self.table[e as usize * width + x as usize] += 1;
+                max = max.max(x);
+            }
+        }
+        let per_device = (s.experts / s.devices) as usize;
+        let (dropped, busiest) = match s.capacity {
+            None if per_device == 1 => (0, max),
+            None if s.devices == 1 => (0, (s.tokens * s.top_k) as u32),
+            cap => {
+                let cap = cap.map_or(u32::MAX, |c| c.min(u64::from(u32::MAX)) as u32);
+                let mut dropped = 0u64;
+                for &e in list {
+                    let x = loads[e as usize];
+                    dropped += u64::from(x.saturating_sub(cap));
+                    self.device[e as usize / per_device] += x.min(cap);
+                }
+                let busiest = self.device.iter().copied().max().unwrap_or(0);
+                self.device.fill(0);
+                (dropped, busiest)
+            }
+        };
+        h.max_load[max as usize] += 1;
+        h.touched[list.len()] += 1;
+        h.dropped[dropped as usize] += 1;
+        h.device_load[busiest as usize] += 1;
+        for &e in list {
+            loads[e as usize] = 0;
+        }
+        *n = 0;
     }
-    let per_device = (s.experts / s.devices) as usize;
-    let busiest =
-        loads.chunks_exact(per_device).map(|d| d.iter().map(|&x| x.min(cap)).sum::<u64>()).max().unwrap_or(0);
-    h.max_load[max as usize] += 1;
-    h.touched[touched as usize] += 1;
-    h.dropped[dropped as usize] += 1;
-    h.device_load[busiest as usize] += 1;
+
+    /// Moves the per-chunk table of `trials` steps into the histograms (zero loads are the
+    /// trials not otherwise counted).
+    fn flush(&mut self, s: &Spec<'_>, trials: u64, h: &mut Histograms) {
+        if self.table.is_empty() {
+            return;
+        }
+        let width = s.tokens as usize + 1;
+        for (row, total) in self.table.chunks_exact_mut(width).zip(&mut h.expert_total) {
+            let mut positive = 0;
+            for (x, c) in row.iter_mut().enumerate().skip(1) {
+                h.load[x] += *c;
+                *total += x as u64 * *c;
+                positive += *c;
+                *c = 0;
+            }
+            h.load[0] += trials - positive;
+        }
+    }
 }
 
 /// A standard normal by Box-Muller (one of the pair; two uniforms).
@@ -418,12 +557,17 @@ mod tests {
         let chunks = s.trials.div_ceil(per_chunk);
         for c in 0..chunks {
             let mut rng = Rng::for_chunk(s.seed, c);
+            let mut halves = Halves::default();
             for _ in 0..per_chunk.min(s.trials - c * per_chunk) {
                 let mut loads = vec![0u64; s.experts as usize];
                 for _ in 0..s.tokens {
                     let mut set: Vec<u64> = Vec::new();
                     for j in (s.experts - s.top_k)..s.experts {
-                        let t = rng.below(j + 1);
+                        let t = if s.experts <= HALF_WORD_EXPERTS {
+                            halves.below(&mut rng, j + 1)
+                        } else {
+                            rng.below(j + 1)
+                        };
                         let pick = if set.contains(&t) { j } else { t };
                         assert!(!set.contains(&pick), "an expert chosen twice");
                         set.push(pick);
@@ -483,6 +627,14 @@ mod tests {
                 // no expert twice per token => at most one assignment per token
                 prop_assert!(h.expert_total[e] <= 50 * tokens);
             }
+        }
+    }
+
+    #[test]
+    fn large_expert_counts_use_full_words() {
+        for (e, k) in [(5000, 1), (5000, 2), (4097, 7)] {
+            let s = Spec { capacity: Some(1), devices: 1, ..spec(e, k, 30, 40) };
+            assert_eq!(route(&s, &Control::new()).unwrap(), naive(&s));
         }
     }
 
@@ -553,5 +705,55 @@ mod tests {
         let c = Control::new();
         c.cancel();
         assert_eq!(route(&spec(16, 2, 8, 1_000_000), &c), Err(Error::Interrupted));
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    /// `cargo test --release -p brickwall-core routing::speed -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn single_thread_choices_per_second() {
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let cases = [(16, 2, 8, None, 1), (16, 2, 8, Some(2), 8), (64, 8, 64, None, 1), (16, 1, 8, None, 1)];
+        // ROUTING_CASE=i runs one case only (for `perf stat`).
+        let only: Option<usize> = std::env::var("ROUTING_CASE").ok().and_then(|v| v.parse().ok());
+        for (i, &(e, k, b, cap, d)) in cases.iter().enumerate() {
+            if only.is_some_and(|o| o != i) {
+                continue;
+            }
+            let s = Spec {
+                experts: e,
+                top_k: k,
+                tokens: b,
+                trials: 4_000_000,
+                seed: 1,
+                popularity: Popularity::Uniform,
+                capacity: cap,
+                devices: d,
+            };
+            let mut best = f64::INFINITY;
+            for _ in 0..3 {
+                let t = std::time::Instant::now();
+                one.install(|| route(&s, &Control::new())).unwrap();
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            println!(
+                "E={e} k={k} B={b} cap={cap:?} D={d}: {:.3e} choices/s",
+                (4_000_000 * b * k) as f64 / best
+            );
+        }
+        if only.is_some_and(|o| o != cases.len()) {
+            return;
+        }
+        let mut r = Rng::new(1);
+        let t = std::time::Instant::now();
+        let mut acc = 0u64;
+        for _ in 0..100_000_000 {
+            acc = acc.wrapping_add(r.below(16));
+        }
+        println!("plain xoshiro below(16): {:.3e}/s ({acc})", 1e8 / t.elapsed().as_secs_f64());
     }
 }
