@@ -349,3 +349,33 @@ def test_too_large() -> None:
         moe.max_load_cdf(16, 2, 8, popularity=("dirichlet", 1.0))
     with pytest.raises(ValidationError):
         moe.max_load_cdf(16, 2, 8, popularity=("zipf", 1.0), method="column-dp")
+
+
+# --- command and plot -----------------------------------------------------------------------------
+
+
+def test_cli_table_and_json(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from brickwall.cli import app
+
+    runner = CliRunner()
+    png = tmp_path / "load.png"
+    r = runner.invoke(app, ["moe", "--experts", "16", "--top-k", "2", "--tokens", "8", "--trials", "1e5",
+                            "--devices", "8", "--capacity-factor", "1.25", "--plot", str(png)])
+    assert r.exit_code == 0, r.output
+    assert "busiest device" in r.output and "dropped (cap 2)" in r.output and png.stat().st_size > 10_000
+    r = runner.invoke(app, ["moe", "--tokens", "64", "--trials", "2e4", "--zipf", "1.1", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["popularity"] == "zipf(1.1)" and data["load"]["mean"] == 8.0
+    assert data["exact"]["touched"] == pytest.approx(data["touched"]["mean"], abs=0.1)
+    r = runner.invoke(app, ["moe", "--top-k", "20", "--trials", "10"])
+    assert r.exit_code != 0
+
+
+def test_plot_large_batch_with_bounds(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from brickwall.plot import moe_load
+
+    fig = moe_load(moe.route(64, 8, 4096, 300, seed=1), tmp_path / "big.png")
+    assert len(fig.axes) == 2 and (tmp_path / "big.png").exists()
