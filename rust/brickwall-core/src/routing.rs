@@ -21,7 +21,12 @@
 //!
 //! Determinism: trials are cut into chunks of [`chunk_trials`] trials; chunk `c` draws from
 //! [`Rng::for_chunk`]`(seed, c)`, trial after trial, token after token, so results depend only on
-//! (inputs, seed). `brickwall.reference.routing` replays the draws in Python.
+//! (inputs, seed). Uniform routing over at most [`HALF_WORD_EXPERTS`] experts draws each index
+//! from a 32-bit half of a 64-bit word (low half first), so top-2 costs one word per token.
+//! `brickwall.reference.routing` replays the draws in Python.
+//!
+//! Cost: O(k) per token plus O(touched experts + devices) per step (never O(E) per step unless
+//! capacity or devices need it), integer histograms merged across rayon workers.
 
 use rayon::prelude::*;
 
@@ -340,17 +345,26 @@ impl Worker {
     #[inline]
     fn uniform_top2(&mut self, s: &Spec<'_>, rng: &mut Rng) {
         let e = s.experts;
-        let t = &mut self.tally;
+        // The tally in locals: the touched count stays in a register.
+        let Tally { loads, list, n } = &mut self.tally;
+        let (loads, list, mut m) = (&mut loads[..], &mut list[..], *n);
+        let mut rng2 = rng.clone();
         for _ in 0..s.tokens {
-            let w = rng.next_u64();
-            let a = ((w & 0xFFFF_FFFF) * (e - 1)) >> 32;
-            let mut b = ((w >> 32) * e) >> 32;
-            if b == a {
-                b = e - 1;
-            }
-            t.bump(a as usize);
-            t.bump(b as usize);
+            let w = rng2.next_u64();
+            let a = (((w & 0xFFFF_FFFF) * (e - 1)) >> 32) as usize;
+            let b = (((w >> 32) * e) >> 32) as usize;
+            let b = if b == a { e as usize - 1 } else { b };
+            let la = loads[a];
+            list[m] = a as u32;
+            m += usize::from(la == 0);
+            loads[a] = la + 1;
+            let lb = loads[b];
+            list[m] = b as u32;
+            m += usize::from(lb == 0);
+            loads[b] = lb + 1;
         }
+        *rng = rng2;
+        *n = m;
     }
 
     /// Uniform routing, E <= [`HALF_WORD_EXPERTS`]: Floyd's uniform `k`-subset per token from
@@ -435,6 +449,25 @@ impl Worker {
     #[inline]
     fn record(&mut self, s: &Spec<'_>, h: &mut Histograms) {
         let width = s.tokens as usize + 1;
+        let per_device = (s.experts / s.devices) as usize;
+        let simple = s.capacity.is_none() && (per_device == 1 || s.devices == 1);
+        if simple && !self.table.is_empty() {
+            // The common case in one pass: tally into the table and clear.
+            let Tally { loads, list, n } = &mut self.tally;
+            let mut max = 0u32;
+            for &e in &list[..*n] {
+                let x = std::mem::take(&mut loads[e as usize]);
+                self.table[e as usize * width + x as usize] += 1;
+                max = max.max(x);
+            }
+            let busiest = if per_device == 1 { max } else { (s.tokens * s.top_k) as u32 };
+            h.max_load[max as usize] += 1;
+            h.touched[*n] += 1;
+            h.dropped[0] += 1;
+            h.device_load[busiest as usize] += 1;
+            *n = 0;
+            return;
+        }
         let Tally { loads, list, n } = &mut self.tally;
         let list = &list[..*n];
         let mut max = 0u32;
@@ -453,7 +486,6 @@ impl Worker {
                 max = max.max(x);
             }
         }
-        let per_device = (s.experts / s.devices) as usize;
         let (dropped, busiest) = match s.capacity {
             None if per_device == 1 => (0, max),
             None if s.devices == 1 => (0, (s.tokens * s.top_k) as u32),
