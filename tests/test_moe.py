@@ -379,3 +379,16 @@ def test_plot_large_batch_with_bounds(tmp_path) -> None:  # type: ignore[no-unty
 
     fig = moe_load(moe.route(64, 8, 4096, 300, seed=1), tmp_path / "big.png")
     assert len(fig.axes) == 2 and (tmp_path / "big.png").exists()
+
+
+def test_progress_error_cancels_the_kernel() -> None:
+    # The same path as Ctrl-C: the polling thread sees an exception and cancels the chunks.
+    import time
+
+    def stop(done: int) -> None:
+        raise RuntimeError("stop")
+
+    t0 = time.perf_counter()
+    with pytest.raises(RuntimeError, match="stop"):
+        moe.route(16, 2, 8, 10**9, progress=stop)
+    assert time.perf_counter() - t0 < 5.0  # 10^9 steps would take minutes

@@ -744,6 +744,19 @@ mod tests {
 mod speed {
     use super::*;
 
+    fn spec_top2() -> Spec<'static> {
+        Spec {
+            experts: 16,
+            top_k: 2,
+            tokens: 8,
+            trials: 1,
+            seed: 1,
+            popularity: Popularity::Uniform,
+            capacity: None,
+            devices: 1,
+        }
+    }
+
     /// Best-of-many single-thread throughput, interleaved with a plain xoshiro loop so that the
     /// ratio survives a busy machine:
     /// `cargo test --release -p brickwall-core routing::speed -- --ignored --nocapture`
@@ -778,6 +791,18 @@ mod speed {
                 best[i] = best[i].min(t.elapsed().as_secs_f64() / (trials * b * k) as f64);
             }
         }
+        let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let s = Spec { trials: 2_000_000, ..spec_top2() };
+        let (mut t1, mut t2) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            one.install(|| route(&s, &Control::new())).unwrap();
+            t1 = t1.min(t.elapsed().as_secs_f64());
+            let t = std::time::Instant::now();
+            two.install(|| route(&s, &Control::new())).unwrap();
+            t2 = t2.min(t.elapsed().as_secs_f64());
+        }
+        println!("top-2 of 16, B = 8: 2 threads {:.3e} choices/s, {:.2}x one thread", 32e6 / t2, t1 / t2);
         println!("plain xoshiro below(16): {:.3e} draws/s ({sink})", 1.0 / plain);
         for (i, (e, k, b, cap, d)) in cases.iter().enumerate() {
             println!(
