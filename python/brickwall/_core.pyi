@@ -1,8 +1,18 @@
 # Stubs of the Rust extension (rust/brickwall-py). Checked by `python -m mypy.stubtest brickwall._core`.
+from typing import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["collective_times", "hierarchical_all_reduce_times", "roofline_columns", "roofline_steps"]
+__all__ = [
+    "collective_times",
+    "hierarchical_all_reduce_times",
+    "roofline_columns",
+    "roofline_steps",
+    "route_histograms",
+    "routing_chunk_trials",
+]
+
 
 def collective_times(
     kind: str,
@@ -29,3 +39,23 @@ def roofline_steps(
     n: NDArray[np.float64],
 ) -> NDArray[np.float64]: ...
 def roofline_columns() -> list[str]: ...
+def route_histograms(
+    experts: int,
+    top_k: int,
+    tokens: int,
+    trials: int,
+    seed: int,
+    weights: NDArray[np.float64] | None,
+    dirichlet_alpha: float | None,
+    capacity: int | None,
+    devices: int,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[
+    NDArray[np.uint64],
+    NDArray[np.uint64],
+    NDArray[np.uint64],
+    NDArray[np.uint64],
+    NDArray[np.uint64],
+    NDArray[np.uint64],
+]: ...
+def routing_chunk_trials(tokens: int, top_k: int) -> int: ...

@@ -8,6 +8,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -356,6 +357,82 @@ def bandwidth(
 
         bandwidth_chart(tuple(s_list), path=plot, dtype=dtype, overhead=overhead)
         Console(stderr=True).print(f"[dim]plot written to {plot}[/dim]")
+@app.command("moe")
+def moe_cmd(
+    experts: int = typer.Option(16, "--experts", help="routed experts E"),
+    top_k: int = typer.Option(2, "--top-k", help="experts per token k"),
+    tokens: int = typer.Option(8, "--tokens", help="tokens per step (batch) B"),
+    trials: float = typer.Option(1e6, "--trials", help="Monte Carlo steps (1e6 accepted)"),
+    seed: int = typer.Option(0, "--seed"),
+    zipf_s: Optional[float] = typer.Option(None, "--zipf", help="Zipf popularity exponent s (p_i ~ 1/i^s)"),
+    dirichlet: Optional[float] = typer.Option(None, "--dirichlet", help="fresh Dirichlet(alpha) popularity per step"),
+    devices: Optional[int] = typer.Option(None, "--devices", help="expert-parallel devices (divides E)"),
+    capacity_factor: Optional[float] = typer.Option(None, "--capacity-factor", help="capacity ceil(cf k B / E) per expert"),
+    plot_path: Optional[Path] = typer.Option(None, "--plot", help="save the load histograms to this image"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Distribution of tokens per expert / device in one MoE step (Monte Carlo + exact)."""
+    from . import moe
+    from .validate import integer
+
+    if zipf_s is not None and dirichlet is not None:
+        raise typer.BadParameter("give at most one of --zipf and --dirichlet")
+    popularity: Any = ("zipf", zipf_s) if zipf_s is not None else ("dirichlet", dirichlet) if dirichlet is not None else None
+    n = integer("trials", trials)
+    with console.status(f"routing {n:,} steps..."):
+        r = moe.route(experts, top_k, tokens, n, seed, popularity, capacity_factor, devices)
+    exact: dict[str, Any] = {}
+    if r.popularity != "dirichlet" and not r.popularity.startswith("dirichlet"):
+        exact["load"] = r.top_k * r.tokens / r.n_experts
+        exact["touched"] = moe.expected_experts_touched(experts, top_k, tokens, popularity)
+        if r.capacity is not None:
+            exact["dropped"] = moe.expected_drops(experts, top_k, tokens, popularity=popularity, capacity=r.capacity)
+        mx = moe.max_load_cdf(experts, top_k, tokens, popularity)
+        exact["max_load"] = mx.mean() if mx.exact else (float(np.sum(1 - mx.upper)), float(np.sum(1 - mx.lower)))
+        exact["max_load_method"] = mx.method
+    if plot_path is not None:
+        from .plot import moe_load
+
+        moe_load(r, plot_path)
+    if as_json:
+        data = r.summary()
+        data["exact"] = exact
+        emit_json(data)
+        return
+    labels = {
+        "load": "tokens/expert", "max_load": "busiest expert",
+        "device_load": f"busiest device ({r.n_experts // r.devices} exp.)",
+        "touched": "experts touched", "dropped": f"dropped (cap {r.capacity})",
+    }
+    t = Table(title=f"top-{r.top_k} of {r.n_experts} experts, {r.tokens:,} tokens/step, {r.popularity}, "
+                    f"{r.trials:,} steps (seed {r.seed})")
+    for col in ("tokens", "mean", "exact", "std", "p50", "p90", "p99", "max"):
+        t.add_column(col, justify="left" if col == "tokens" else "right", no_wrap=col == "tokens")
+    for name in moe.QUANTITIES:
+        if (name == "device_load" and r.devices == 1) or (name == "dropped" and r.capacity is None):
+            continue
+        ex = exact.get(name)
+        ex_s = "-" if ex is None else (f"{ex[0]:.5g}-{ex[1]:.5g}" if isinstance(ex, tuple) else f"{ex:.4g}")
+        p = r.percentiles(name)
+        t.add_row(labels[name], f"{r.mean(name):.4g}", ex_s, f"{r.std(name):.3g}", str(p["p50"]), str(p["p90"]),
+                  str(p["p99"]), str(r.max_value(name)))
+    console.print(t)
+    if r.tokens <= 32:
+        pt = Table(title="P(c tokens): one expert, and the busiest expert of a step")
+        for col in ("c", "expert MC", "expert exact", "busiest MC", "busiest exact"):
+            pt.add_column(col, justify="right")
+        pe = moe.load_pmf(experts, top_k, tokens) if r.popularity == "uniform" else None
+        pm = mx.pmf() if r.popularity == "uniform" and mx.exact else None
+        for c in range(r.tokens + 1):
+            pt.add_row(str(c), f"{r.pmf('load')[c]:.3e}", "-" if pe is None else f"{pe[c]:.3e}",
+                       f"{r.pmf('max_load')[c]:.3e}", "-" if pm is None else f"{pm[c]:.3e}")
+        console.print(pt)
+    if r.capacity is not None:
+        console.print(f"capacity {r.capacity} tokens/expert: {r.drop_fraction:.2%} of assignments dropped on average")
+    if plot_path is not None:
+        console.print(f"[dim]plot: {plot_path}[/dim]")
+    console.print("[dim]exact: k B / E, E(1-(1-k/E)^B), E E[(X-C)+] with X ~ Bin(B, k/E); busiest expert by "
+                  f"{exact.get('max_load_method', '-')} (FORMULAS.md s2)[/dim]")
 
 
 def main() -> None:

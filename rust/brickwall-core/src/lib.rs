@@ -7,6 +7,7 @@
 //! - [`control`]: cancellation and progress for long kernels.
 //! - [`roofline`]: time, throughput, memory and cost of a decode/prefill step on a partitioned cluster.
 //! - [`rng`]: the seedable, replayable RNG of every Monte Carlo kernel.
+//! - [`routing`]: Monte Carlo of MoE expert loads (per expert, per device, drops, touched experts).
 //!
 //! ```
 //! use brickwall_core::collectives::{time, Collective, Link};
@@ -21,6 +22,7 @@ pub mod control;
 pub mod error;
 pub mod rng;
 pub mod roofline;
+pub mod routing;
 
 pub use control::Control;
 pub use error::{Error, Result};

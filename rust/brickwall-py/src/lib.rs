@@ -5,6 +5,7 @@ mod collectives;
 mod convert;
 mod errors;
 mod roofline;
+mod routing;
 mod run;
 
 use pyo3::prelude::*;
@@ -15,4 +16,6 @@ mod _core {
     use crate::collectives::{collective_times, hierarchical_all_reduce_times};
     #[pymodule_export]
     use crate::roofline::{roofline_columns, roofline_steps};
+    #[pymodule_export]
+    use crate::routing::{route_histograms, routing_chunk_trials};
 }
