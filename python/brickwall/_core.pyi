@@ -1,6 +1,18 @@
 # Stubs of the Rust extension (rust/brickwall-py). Checked by `python -m mypy.stubtest brickwall._core`.
+from typing import Callable
+
 import numpy as np
 from numpy.typing import NDArray
+
+__all__ = [
+    "collective_times",
+    "hierarchical_all_reduce_times",
+    "acceptance",
+    "acceptance_from_logits",
+    "lenient",
+    "simulate",
+    "tree_expected_tokens",
+]
 
 def collective_times(
     kind: str,
@@ -18,3 +30,25 @@ def hierarchical_all_reduce_times(
     outer_latency_s: float,
     outer_bandwidth_bytes_s: float,
 ) -> NDArray[np.float64]: ...
+def acceptance(p: NDArray[np.float32] | NDArray[np.float64], q: NDArray[np.float32] | NDArray[np.float64], tol: float) -> NDArray[np.float64]: ...
+def acceptance_from_logits(
+    target_logits: NDArray[np.float32] | NDArray[np.float64],
+    draft_logits: NDArray[np.float32] | NDArray[np.float64],
+    temperature: float,
+) -> NDArray[np.float64]: ...
+def lenient(
+    p: NDArray[np.float32] | NDArray[np.float64],
+    q: NDArray[np.float32] | NDArray[np.float64],
+    lam: float,
+    tol: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def simulate(
+    p: NDArray[np.float64],
+    q: NDArray[np.float64],
+    gamma: int,
+    trials: int,
+    seed: int,
+    lam: float,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]: ...
+def tree_expected_tokens(parents: NDArray[np.int64], accept_prob: NDArray[np.float64]) -> float: ...

@@ -6,6 +6,7 @@
 //! - [`collectives`]: alpha-beta times of all-reduce, all-gather, all-to-all, p2p, hierarchical.
 //! - [`control`]: cancellation and progress for long kernels.
 //! - [`rng`]: the seedable, replayable RNG of every Monte Carlo kernel.
+//! - [`speculative`]: speculative decoding: acceptance kernels, sampling simulation, token trees.
 //!
 //! ```
 //! use brickwall_core::collectives::{time, Collective, Link};
@@ -19,6 +20,7 @@ pub mod collectives;
 pub mod control;
 pub mod error;
 pub mod rng;
+pub mod speculative;
 
 pub use control::Control;
 pub use error::{Error, Result};

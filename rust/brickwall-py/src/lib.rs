@@ -4,6 +4,7 @@
 mod collectives;
 mod errors;
 mod run;
+mod speculative;
 
 use pyo3::prelude::*;
 
@@ -11,4 +12,6 @@ use pyo3::prelude::*;
 mod _core {
     #[pymodule_export]
     use crate::collectives::{collective_times, hierarchical_all_reduce_times};
+    #[pymodule_export]
+    use crate::speculative::{acceptance, acceptance_from_logits, lenient, simulate, tree_expected_tokens};
 }
