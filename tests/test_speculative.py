@@ -448,3 +448,43 @@ def test_other_bad_input() -> None:
     with pytest.raises(ValidationError, match="step time"):
         spec.decode(GPT4, DRAFT, None, 1, 10, 0.8, 4, step_time=lambda m, b, n, s: float("nan"))
     assert issubclass(ValidationError, BrickwallError)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command
+
+
+def test_cli_closed_form_table_and_json() -> None:
+    from typer.testing import CliRunner
+
+    from brickwall.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["spec", "--alpha", "0.8", "--gamma", "1..8", "--cost-ratio", "0.05"])
+    assert r.exit_code == 0, r.output
+    assert "best gamma: 8" in r.output and "3.092x" in r.output
+    r = runner.invoke(app, ["spec", "--alpha", "0.6,0.9", "--gamma", "1..4", "--cost-ratio", "0.1", "--json"])
+    data = json.loads(r.output)
+    assert [d["alpha"] for d in data] == [0.6, 0.9]
+    assert data[0]["rows"][3]["expected_tokens"] == pytest.approx(ref.expected_tokens(0.6, 4))
+    assert data[0]["best_gamma"] == ref.optimal_gamma(0.6, 0.1, 64)
+    r = runner.invoke(app, ["spec", "--gamma", "0..3"])
+    assert r.exit_code != 0 and "gamma" in r.output
+
+
+def test_cli_batching_json_and_plot(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from brickwall.cli import app
+
+    out = Path(str(tmp_path)) / "spec.png"
+    args = ["spec", "--target", "gpt4-moe-1.8t", "--draft", "llama3.1-8b", "--hardware", "A100-80GB",
+            "--tp", "8", "--pp", "16", "--batch", "1..1024", "--gamma", "1,2,4", "--json", "--plot", str(out)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)[0]
+    assert data["batches"] == [2**i for i in range(11)] and data["chips"] == 128
+    assert data["crossover_batch"] is not None and data["best_speedup"][0] > 1
+    assert out.stat().st_size > 10_000
