@@ -51,11 +51,12 @@ impl Prob for f32 {
     fn row_stats(p: &[f32], q: &[f32]) -> (f64, f64, f64, f64) {
         let (mut sm, mut sp, mut sq) = (0f64, 0f64, 0f64);
         let mut lo = [f32::INFINITY; LANES];
-        for (pb, qb) in p.chunks(F32_BLOCK).zip(q.chunks(F32_BLOCK)) {
+        let body = p.len().min(q.len()) / LANES * LANES;
+        // Lane arrays are only ever indexed by the constant lane loop, so they live in vector
+        // registers (a scalar tail touching them would force them onto the stack).
+        for (pb, qb) in p[..body].chunks(F32_BLOCK).zip(q[..body].chunks(F32_BLOCK)) {
             let (mut am, mut ap, mut aq) = ([0f32; LANES], [0f32; LANES], [0f32; LANES]);
-            let (pc, qc) = (pb.chunks_exact(LANES), qb.chunks_exact(LANES));
-            let (pr, qr) = (pc.remainder(), qc.remainder());
-            for (x, y) in pc.zip(qc) {
+            for (x, y) in pb.chunks_exact(LANES).zip(qb.chunks_exact(LANES)) {
                 let (x, y): (&[f32; LANES], &[f32; LANES]) = (x.try_into().unwrap(), y.try_into().unwrap());
                 for l in 0..LANES {
                     let m = min2(x[l], y[l]);
@@ -65,19 +66,19 @@ impl Prob for f32 {
                     lo[l] = min2(lo[l], m);
                 }
             }
-            for (&x, &y) in pr.iter().zip(qr) {
-                let m = min2(x, y);
-                am[0] += m;
-                ap[0] += x;
-                aq[0] += y;
-                lo[0] = min2(lo[0], m);
-            }
             sm += am.iter().map(|&v| v as f64).sum::<f64>();
             sp += ap.iter().map(|&v| v as f64).sum::<f64>();
             sq += aq.iter().map(|&v| v as f64).sum::<f64>();
         }
-        let low = lo.iter().fold(f32::INFINITY, |a, &b| min2(a, b));
-        (sm, sp, sq, low as f64)
+        let mut low = lo.iter().fold(f32::INFINITY, |a, &b| min2(a, b)) as f64;
+        for (&x, &y) in p[body..].iter().zip(&q[body..]) {
+            let m = min2(x, y) as f64;
+            sm += m;
+            sp += x as f64;
+            sq += y as f64;
+            low = min2(low, m);
+        }
+        (sm, sp, sq, low)
     }
 }
 
@@ -85,9 +86,8 @@ impl Prob for f64 {
     fn row_stats(p: &[f64], q: &[f64]) -> (f64, f64, f64, f64) {
         const L: usize = 8;
         let (mut am, mut ap, mut aq, mut lo) = ([0f64; L], [0f64; L], [0f64; L], [f64::INFINITY; L]);
-        let (pc, qc) = (p.chunks_exact(L), q.chunks_exact(L));
-        let (pr, qr) = (pc.remainder(), qc.remainder());
-        for (x, y) in pc.zip(qc) {
+        let body = p.len().min(q.len()) / L * L;
+        for (x, y) in p[..body].chunks_exact(L).zip(q[..body].chunks_exact(L)) {
             let (x, y): (&[f64; L], &[f64; L]) = (x.try_into().unwrap(), y.try_into().unwrap());
             for l in 0..L {
                 let m = min2(x[l], y[l]);
@@ -97,15 +97,17 @@ impl Prob for f64 {
                 lo[l] = min2(lo[l], m);
             }
         }
-        for (&x, &y) in pr.iter().zip(qr) {
-            let m = min2(x, y);
-            am[0] += m;
-            ap[0] += x;
-            aq[0] += y;
-            lo[0] = min2(lo[0], m);
-        }
         let s = |a: [f64; L]| a.iter().sum::<f64>();
-        (s(am), s(ap), s(aq), lo.iter().fold(f64::INFINITY, |a, &b| min2(a, b)))
+        let (mut sm, mut sp, mut sq) = (s(am), s(ap), s(aq));
+        let mut low = lo.iter().fold(f64::INFINITY, |a, &b| min2(a, b));
+        for (&x, &y) in p[body..].iter().zip(&q[body..]) {
+            let m = min2(x, y);
+            sm += m;
+            sp += x;
+            sq += y;
+            low = min2(low, m);
+        }
+        (sm, sp, sq, low)
     }
 }
 
