@@ -17,7 +17,7 @@ from numpy.testing import assert_allclose
 
 import brickwall as bw
 from brickwall import speculative as spec
-from brickwall.errors import BrickwallError, BrickwallTypeError, ValidationError
+from brickwall.errors import BrickwallError, BrickwallTypeError, TooLargeError, ValidationError
 from brickwall.reference import speculative as ref
 
 
@@ -439,6 +439,8 @@ def test_other_bad_input() -> None:
         spec.simulate(np.ones((2, 2)) / 2, [0.5, 0.5], 3)
     with pytest.raises(ValidationError, match="sum"):
         spec.simulate([0.5, 0.6], [0.5, 0.5], 2)
+    with pytest.raises(TooLargeError, match="gamma"):
+        spec.simulate(np.ones(200_000) / 200_000, np.ones(200_000) / 200_000, 100)
     with pytest.raises(ValidationError, match="trials"):
         spec.simulate([0.5, 0.5], [0.5, 0.5], 2, trials=0)
     with pytest.raises(ValidationError, match="batch"):
@@ -488,3 +490,19 @@ def test_cli_batching_json_and_plot(tmp_path: object) -> None:
     assert data["batches"] == [2**i for i in range(11)] and data["chips"] == 128
     assert data["crossover_batch"] is not None and data["best_speedup"][0] > 1
     assert out.stat().st_size > 10_000
+
+
+def test_simulate_stops_when_progress_raises() -> None:
+    """The long kernel runs off the main thread and is cancelled between chunks (as on Ctrl-C)."""
+    import time
+
+    calls: list[int] = []
+
+    def stop(done: int) -> None:
+        calls.append(done)
+        raise KeyboardInterrupt
+
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        spec.simulate(P_ROWS, Q_ROWS, GAMMA, 10**11, progress=stop)
+    assert time.perf_counter() - t0 < 5 and len(calls) == 1

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from .errors import invalid, wrong_type
+from .errors import TooLargeError, invalid, wrong_type
 from .hardware import Efficiency, Hardware
 from .model import Model
 from .validate import array, integer, real
@@ -222,6 +222,9 @@ def _positions(x: ArrayLike, rows: int, name: str) -> NDArray[np.float64]:
     return np.ascontiguousarray(a[:rows])
 
 
+SIM_MAX_CELLS = 1 << 24  #: the core's limit on (gamma + 1) x vocab
+
+
 def simulate(
     p: ArrayLike,
     q: ArrayLike,
@@ -246,6 +249,12 @@ def simulate(
     n = integer("trials", trials, maximum=10**12)
     s = integer("seed", seed, minimum=0, maximum=2**64 - 1)
     lm = real("lam", lam, strict=True, maximum=1.0)
+    vocab = np.shape(p)[-1] if np.ndim(p) else 1
+    if (g + 1) * vocab > SIM_MAX_CELLS:
+        raise TooLargeError(
+            f"(gamma + 1) x vocab = {(g + 1) * vocab:,}: the emitted histogram is limited to "
+            f"{SIM_MAX_CELLS:,} cells; use a smaller vocabulary or gamma"
+        )
     pp = _positions(p, g + 1, "p")
     qq = _positions(q, g, "q")
     if pp.shape[1] != qq.shape[1]:

@@ -25,6 +25,9 @@ use crate::rng::Rng;
 /// Trials per RNG stream (and per Ctrl-C checkpoint) in [`simulate`].
 pub const SIM_CHUNK: u64 = 1 << 14;
 
+/// Largest `(gamma + 1) x vocab` histogram [`simulate`] accepts (128 MiB of counts per thread).
+pub const SIM_MAX_CELLS: u64 = 1 << 24;
+
 /// A probability element type: `f32` or `f64`.
 pub trait Prob: Copy + Send + Sync + PartialOrd + Into<f64> + 'static {
     /// `(sum min(p, q), sum p, sum q, min(min(p, q)))` of one row pair; NaN shows up as a
@@ -357,10 +360,10 @@ pub fn simulate(
     }
     check_lambda(lambda)?;
     let cells = (gamma as u64 + 1).checked_mul(vocab as u64);
-    if cells.is_none_or(|c| c > 1 << 28) {
+    if cells.is_none_or(|c| c > SIM_MAX_CELLS) {
         return Err(Error::TooLarge {
             what: "(gamma + 1) x vocab".into(),
-            detail: "the emitted histogram would exceed 2^28 cells; use a smaller vocabulary".into(),
+            detail: format!("the emitted histogram (one per thread) would exceed {SIM_MAX_CELLS} cells; use a smaller vocabulary or gamma"),
         });
     }
     // Validate (rows sum to 1 within 1e-6, finite, >= 0) with the acceptance kernel's checks.
