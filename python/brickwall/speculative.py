@@ -371,8 +371,8 @@ def magicdec_step_time(deployment: Any) -> StepTime:
     inference roofline, with the same signature."""
     hw: Hardware = deployment.hardware
     chips = integer("chips", deployment.chips)
-    wd = getattr(deployment, "weight_dtype", "bf16")
-    kd = getattr(deployment, "kv_dtype", "bf16")
+    wd = getattr(deployment, "weight_dtype", None) or "bf16"
+    kd = getattr(deployment, "kv_dtype", None) or getattr(deployment, "act_dtype", None) or "bf16"
     eff: Efficiency = getattr(deployment, "efficiency", None) or Efficiency()
     bw = chips * hw.memory_bandwidth * eff.memory
     flops = chips * hw.flops(hw.compute_dtype(wd)) * eff.flops
