@@ -130,6 +130,8 @@ def report(rows: int) -> dict[str, float]:
         code = f"from benches.bench_speculative import _core_only; print(_core_only({rows}))"
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         threads[n] = float(out.stdout.strip())
+    lp, lq = (np.log(a) for a in make_pair(256, seed=1))
+    t_logits = best_of(lambda: spec.acceptance_from_logits(lp, lq), 3)
     t_sim = best_of(lambda: spec.simulate(SIM_P, SIM_Q, SIM_GAMMA, SIM_TRIALS, 1), 3)
     t_ref = best_of(lambda: ref.simulate(SIM_P.tolist(), SIM_Q.tolist(), SIM_GAMMA, REF_TRIALS, 1), 1)
     return {
@@ -143,6 +145,7 @@ def report(rows: int) -> dict[str, float]:
         "core_1_thread_GB_s": nbytes / threads["1"] / 1e9,
         "core_2_threads_GB_s": nbytes / threads["2"] / 1e9,
         "threads_2_vs_1": threads["1"] / threads["2"],
+        "from_logits_256_rows_GB_s": 2 * lp.nbytes / t_logits / 1e9,
         "simulate_trials_per_s": SIM_TRIALS / t_sim,
         "reference_trials_per_s": REF_TRIALS / t_ref,
         "simulate_vs_reference": (SIM_TRIALS / t_sim) / (REF_TRIALS / t_ref),

@@ -232,14 +232,12 @@ pub fn acceptance_from_logits<T: Prob>(target: &[T], draft: &[T], vocab: usize, 
             let (a, b) = (&target[r * vocab..(r + 1) * vocab], &draft[r * vocab..(r + 1) * vocab]);
             let (ma, za) = softmax_stats("target_logits", a, r, t)?;
             let (mb, zb) = softmax_stats("draft_logits", b, r, t)?;
+            // min(e^u / Za, e^v / Zb) = e^min(u - ln Za, v - ln Zb): one exp per token.
+            let (la, lb) = (za.ln(), zb.ln());
             let s: f64 = a
                 .iter()
                 .zip(b)
-                .map(|(&x, &y)| {
-                    let px = ((x.into() - ma) / t).exp() / za;
-                    let qx = ((y.into() - mb) / t).exp() / zb;
-                    px.min(qx)
-                })
+                .map(|(&x, &y)| (((x.into() - ma) / t - la).min((y.into() - mb) / t - lb)).exp())
                 .sum();
             *o = s.min(1.0);
         }
