@@ -100,7 +100,9 @@ def test_simulate_reference(benchmark: Any) -> None:
 # One-run report: python -m benches.bench_speculative [rows]
 
 
-def best_of(fn: Callable[[], object], n: int = 5) -> float:
+def best_of(fn: Callable[[], object], n: int = 7) -> float:
+    """Best wall time of ``n`` runs (the shared 2-core machine is noisy; the best run is the one
+    that got the cores)."""
     best = float("inf")
     for _ in range(n):
         t0 = time.perf_counter()
@@ -121,7 +123,7 @@ def report(rows: int) -> dict[str, float]:
     p, q = make_pair(rows)
     nbytes = 2 * p.nbytes
     t_core = best_of(lambda: core_acceptance(p, q))
-    t_np = best_of(lambda: numpy_acceptance(p, q), 3)
+    t_np = best_of(lambda: numpy_acceptance(p, q))
     t_sum = best_of(lambda: numpy_read(p, q))
     del p, q
     threads = {}
@@ -130,7 +132,7 @@ def report(rows: int) -> dict[str, float]:
         code = f"from benches.bench_speculative import _core_only; print(_core_only({rows}))"
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         threads[n] = float(out.stdout.strip())
-    lp, lq = (np.log(a) for a in make_pair(256, seed=1))
+    lp, lq = (np.log(np.maximum(a, 1e-30)) for a in make_pair(256, seed=1))
     t_logits = best_of(lambda: spec.acceptance_from_logits(lp, lq), 3)
     t_sim = best_of(lambda: spec.simulate(SIM_P, SIM_Q, SIM_GAMMA, SIM_TRIALS, 1), 3)
     t_ref = best_of(lambda: ref.simulate(SIM_P.tolist(), SIM_Q.tolist(), SIM_GAMMA, REF_TRIALS, 1), 1)
