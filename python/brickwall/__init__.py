@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import errors, moe
+from . import errors, moe, speculative
 from .collectives import collective_time, hierarchical_all_reduce_time
 from .hardware import Efficiency, Hardware, hardware, hardware_names
 from .hf_config import from_hf_config
@@ -49,4 +49,5 @@ __all__ = [
     "steps",
     "training_run",
     "moe",
+    "speculative",
 ]

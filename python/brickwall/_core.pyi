@@ -11,8 +11,12 @@ __all__ = [
     "roofline_steps",
     "route_histograms",
     "routing_chunk_trials",
+    "acceptance",
+    "acceptance_from_logits",
+    "lenient",
+    "simulate",
+    "tree_expected_tokens",
 ]
-
 
 def collective_times(
     kind: str,
@@ -59,3 +63,25 @@ def route_histograms(
     NDArray[np.uint64],
 ]: ...
 def routing_chunk_trials(tokens: int, top_k: int) -> int: ...
+def acceptance(p: NDArray[np.float32] | NDArray[np.float64], q: NDArray[np.float32] | NDArray[np.float64], tol: float) -> NDArray[np.float64]: ...
+def acceptance_from_logits(
+    target_logits: NDArray[np.float32] | NDArray[np.float64],
+    draft_logits: NDArray[np.float32] | NDArray[np.float64],
+    temperature: float,
+) -> NDArray[np.float64]: ...
+def lenient(
+    p: NDArray[np.float32] | NDArray[np.float64],
+    q: NDArray[np.float32] | NDArray[np.float64],
+    lam: float,
+    tol: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def simulate(
+    p: NDArray[np.float64],
+    q: NDArray[np.float64],
+    gamma: int,
+    trials: int,
+    seed: int,
+    lam: float,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]: ...
+def tree_expected_tokens(parents: NDArray[np.int64], accept_prob: NDArray[np.float64]) -> float: ...

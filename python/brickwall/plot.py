@@ -95,6 +95,9 @@ def bandwidth_chart(speeds: tuple[float, ...] = (8.33, 20.0, 33.33), *, path: st
     ax.set_title(f"batch 1, {dtype} weights, other traffic = {overhead:g}x weight reads", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
+    return finish(fig, path)
+
+
 # --- MoE routing -------------------------------------------------------------------------------
 
 
@@ -144,4 +147,30 @@ def moe_load(result: Any, path: str | Path | None = None) -> Any:
                 b.plot(x[m], p[m], "--", color="#dd8452", lw=1.2, label="independent-experts law (bound)")
     a.legend()
     b.legend()
+    return finish(fig, path)
+
+
+# --- speculative decoding ------------------------------------------------------------------------
+
+
+def spec_speedup_vs_batch(sweep: Any, title: str = "", path: str | Path | None = None) -> Any:
+    """Speedup of speculative decoding vs batch, one line per draft length, the best one bold,
+    and the batch where it stops paying marked (``sweep``: a ``speculative.BatchSweep``)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for j, g in enumerate(sweep.gammas):
+        ax.plot(sweep.batches, sweep.speedup[:, j], lw=1, alpha=0.8, label=f"gamma = {g}")
+    ax.plot(sweep.batches, sweep.best_speedup, "k-", lw=2.2, label="best gamma")
+    ax.axhline(1.0, color="grey", ls=":", lw=1)
+    cb = sweep.crossover_batch
+    if cb is not None:
+        ax.axvline(cb, color="red", ls="--", lw=1)
+        ax.annotate(f"stops paying\nat batch {cb}", (cb, 1.0), xytext=(6, 12), textcoords="offset points",
+                    color="red", fontsize=8)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch (sequences)")
+    ax.set_ylabel("speedup vs plain decoding")
+    ax.set_title(f"{title}\nalpha = {sweep.alpha:g}, context {sweep.context:,}", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
     return finish(fig, path)

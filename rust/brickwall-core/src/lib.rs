@@ -8,6 +8,7 @@
 //! - [`roofline`]: time, throughput, memory and cost of a decode/prefill step on a partitioned cluster.
 //! - [`rng`]: the seedable, replayable RNG of every Monte Carlo kernel.
 //! - [`routing`]: Monte Carlo of MoE expert loads (per expert, per device, drops, touched experts).
+//! - [`speculative`]: speculative decoding: acceptance kernels, sampling simulation, token trees.
 //!
 //! ```
 //! use brickwall_core::collectives::{time, Collective, Link};
@@ -23,6 +24,7 @@ pub mod error;
 pub mod rng;
 pub mod roofline;
 pub mod routing;
+pub mod speculative;
 
 pub use control::Control;
 pub use error::{Error, Result};

@@ -7,6 +7,7 @@ mod errors;
 mod roofline;
 mod routing;
 mod run;
+mod speculative;
 
 use pyo3::prelude::*;
 
@@ -18,4 +19,6 @@ mod _core {
     use crate::roofline::{roofline_columns, roofline_steps};
     #[pymodule_export]
     use crate::routing::{route_histograms, routing_chunk_trials};
+    #[pymodule_export]
+    use crate::speculative::{acceptance, acceptance_from_logits, lenient, simulate, tree_expected_tokens};
 }

@@ -1,0 +1,638 @@
+"""Speculative decoding: acceptance from real distributions, the closed forms of Leviathan,
+Kalman & Matias (ICML 2023), an exact simulation of the sampling rule, token trees, lenient
+verification, and the economics under batching (MagicDec, arXiv 2408.11049).
+
+A draft model proposes ``gamma`` tokens; the target verifies all of them (plus one) in a single
+forward pass. With per-token acceptance ``alpha`` (the mean of ``beta = sum min(p, q)``), a step
+emits ``N`` tokens with ``E[N] = (1 - alpha^(gamma+1)) / (1 - alpha)`` and, when a draft step
+costs ``c`` target steps, the wall time improves by ``E[N] / (gamma c + 1)``.
+
+>>> import brickwall.speculative as spec
+>>> round(spec.expected_tokens(0.8, 4), 4), spec.expected_tokens(1.0, 4)
+(3.3616, 5.0)
+>>> spec.optimal_gamma(0.8, 0.05)
+8
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from . import _core
+from .errors import TooLargeError, invalid, wrong_type
+from .hardware import Efficiency, Hardware
+from .model import Model
+from .validate import array, integer, real
+
+# ---------------------------------------------------------------------------------------------
+# Acceptance kernels
+
+
+def _prob_pair(
+    a: Any, b: Any, names: tuple[str, str]
+) -> tuple[NDArray[Any], NDArray[Any], bool]:
+    """Two equal-shape C-contiguous float32 (when both are float32) or float64 arrays, viewed
+    as 2-d; the flag says whether the inputs were 1-d (a single row)."""
+    out = []
+    for name, x in zip(names, (a, b)):
+        try:
+            arr = np.asarray(x)
+        except Exception as e:
+            raise wrong_type(name, x, "an array of numbers") from e
+        if arr.dtype.kind not in "iuf":
+            raise wrong_type(name, x, "an array of numbers")
+        if arr.ndim not in (1, 2):
+            raise invalid(f"{name}.ndim", arr.ndim, "1 (one distribution) or 2 (rows x vocab)")
+        if arr.shape[-1] == 0:
+            raise invalid(f"{name}.shape", arr.shape, "a non-empty vocabulary")
+        out.append(arr)
+    p, q = out
+    if p.shape != q.shape:
+        raise invalid(f"{names[1]}.shape", q.shape, f"the shape of {names[0]} {p.shape}")
+    dtype = np.float32 if p.dtype == np.float32 and q.dtype == np.float32 else np.float64
+    single = p.ndim == 1
+    p2 = np.ascontiguousarray(p, dtype=dtype).reshape(-1, p.shape[-1])
+    q2 = np.ascontiguousarray(q, dtype=dtype).reshape(-1, q.shape[-1])
+    return p2, q2, single
+
+
+def _default_tol(dtype: Any, tol: float | None) -> float:
+    if tol is None:
+        return 1e-4 if dtype == np.float32 else 1e-6
+    return real("tol", tol, maximum=0.5)
+
+
+def acceptance(p: ArrayLike, q: ArrayLike, *, tol: float | None = None) -> Any:
+    """Per-row acceptance ``beta = sum_x min(p(x), q(x)) = 1 - TV(p, q)`` of target ``p`` and
+    draft ``q`` distributions, ``(rows x vocab)`` float32 or float64 (or one 1-d row -> a float).
+
+    Rows must be finite, ``>= 0`` and sum to 1 within ``tol`` (default 1e-4 for float32, 1e-6
+    for float64). float32 inputs are read in place (no copy, no temporaries); rows run in
+    parallel without the GIL.
+
+    >>> acceptance([0.5, 0.5, 0.0], [0.25, 0.25, 0.5])
+    0.5
+    """
+    a, b, single = _prob_pair(p, q, ("p", "q"))
+    out = _core.acceptance(a, b, _default_tol(a.dtype, tol))
+    return float(out[0]) if single else out
+
+
+def acceptance_from_logits(
+    target_logits: ArrayLike, draft_logits: ArrayLike, temperature: float = 1.0
+) -> Any:
+    """Per-row acceptance of ``softmax(target_logits / T)`` against ``softmax(draft_logits / T)``
+    with a numerically stable softmax computed inside the kernel (``-inf`` logits are masked
+    tokens). Same shapes as :func:`acceptance`.
+
+    >>> round(acceptance_from_logits([0.0, 0.0], [0.0, math.log(3)]), 12)
+    0.75
+    """
+    t = real("temperature", temperature, strict=True)
+    a, b, single = _prob_pair(target_logits, draft_logits, ("target_logits", "draft_logits"))
+    out = _core.acceptance_from_logits(a, b, t)
+    return float(out[0]) if single else out
+
+
+# ---------------------------------------------------------------------------------------------
+# Closed forms (Leviathan et al. 2023, FORMULAS.md s1)
+
+
+def _alpha(alpha: ArrayLike) -> NDArray[np.float64]:
+    a = array("alpha", alpha, np.float64, minimum=0.0, ndim=None)
+    if a.size and a.max() > 1.0:
+        raise invalid("alpha", a[a > 1.0].flat[0].item(), "an acceptance rate in [0, 1]")
+    return a
+
+
+def _gamma(gamma: ArrayLike, name: str = "gamma") -> NDArray[np.float64]:
+    g = array(name, gamma, np.int64, minimum=1.0, ndim=None)
+    return g.astype(np.float64)
+
+
+def _cost(cost_ratio: ArrayLike) -> NDArray[np.float64]:
+    return array("cost_ratio", cost_ratio, np.float64, minimum=0.0, ndim=None)
+
+
+def _out(x: NDArray[Any]) -> Any:
+    return x.item() if x.ndim == 0 else x
+
+
+def _geometric_sum(a: NDArray[np.float64], g: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``sum_{i=0..g} a^i``, accurate near ``a = 1`` and exact at ``a = 1`` and ``a = 0``."""
+    a, g = np.broadcast_arrays(a, g)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_a = np.log1p(a - 1.0)  # a - 1 is exact near 1
+        ratio = np.expm1((g + 1.0) * log_a) / np.expm1(log_a)
+    return np.where(a == 1.0, g + 1.0, np.where(a == 0.0, 1.0, ratio))
+
+
+def expected_tokens(alpha: ArrayLike, gamma: ArrayLike) -> Any:
+    """Expected tokens per step ``E[N] = (1 - alpha^(gamma+1)) / (1 - alpha)`` with draft length
+    ``gamma`` and acceptance ``alpha`` (``gamma + 1`` at ``alpha = 1``). Broadcasts."""
+    return _out(_geometric_sum(_alpha(alpha), _gamma(gamma)))
+
+
+def tokens_distribution(alpha: ArrayLike, gamma: int) -> NDArray[np.float64]:
+    """``P(N = n)`` for ``n = 1..gamma+1`` along the last axis: ``alpha^(n-1) (1 - alpha)`` for
+    ``n <= gamma`` and ``alpha^gamma`` for ``n = gamma + 1`` (a truncated geometric law)."""
+    a = _alpha(alpha)[..., None]
+    g = integer("gamma", gamma)
+    n = np.arange(1, g + 2, dtype=np.float64)
+    out = a ** (n - 1) * (1.0 - a)
+    out[..., -1] = a[..., 0] ** g
+    return out
+
+
+def speedup(alpha: ArrayLike, gamma: ArrayLike, cost_ratio: ArrayLike) -> Any:
+    """Expected wall-time improvement over plain decoding (Thm 3.8):
+    ``(1 - alpha^(gamma+1)) / ((1 - alpha)(gamma c + 1))`` with ``c = T_draft / T_target``."""
+    a, g, c = _alpha(alpha), _gamma(gamma), _cost(cost_ratio)
+    return _out(_geometric_sum(a, g) / (g * c + 1.0))
+
+
+def ops_factor(alpha: ArrayLike, gamma: ArrayLike, cost_ratio_ops: ArrayLike) -> Any:
+    """Factor by which total arithmetic grows (Thm 3.11):
+    ``(1 - alpha)(gamma c_hat + gamma + 1) / (1 - alpha^(gamma+1))``, ``c_hat`` = draft / target
+    arithmetic per token."""
+    a, g, c = _alpha(alpha), _gamma(gamma), array("cost_ratio_ops", cost_ratio_ops, np.float64, minimum=0.0, ndim=None)
+    return _out((g * c + g + 1.0) / _geometric_sum(a, g))
+
+
+def optimal_gamma(alpha: ArrayLike, cost_ratio: ArrayLike, max_gamma: int = 32) -> Any:
+    """The integer draft length in ``1..max_gamma`` that maximises :func:`speedup` (the smallest
+    on ties). Broadcasts over ``alpha`` and ``cost_ratio``. It can still be slower than plain
+    decoding (check ``speedup(...) > 1``; by Cor 3.9 ``alpha > c`` guarantees a gain)."""
+    a, c = np.broadcast_arrays(_alpha(alpha), _cost(cost_ratio))
+    gmax = integer("max_gamma", max_gamma, maximum=4096)
+    g = np.arange(1, gmax + 1, dtype=np.float64)
+    s = _geometric_sum(a[..., None], g) / (g * c[..., None] + 1.0)
+    return _out(np.argmax(s, axis=-1) + 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Simulation and lenient verification
+
+
+@dataclass(frozen=True, slots=True)
+class Simulation:
+    """Counts from :func:`simulate`."""
+
+    gamma: int
+    trials: int
+    seed: int
+    lam: float
+    tokens: NDArray[np.uint64]  #: ``tokens[n-1]``: steps that emitted n tokens, n = 1..gamma+1
+    emitted: NDArray[np.uint64]  #: ``(gamma+1, vocab)``: emitted-token counts per position
+
+    @property
+    def token_probabilities(self) -> NDArray[np.float64]:
+        """Empirical ``P(N = n)``, n = 1..gamma+1."""
+        return self.tokens / self.trials
+
+    @property
+    def mean_tokens(self) -> float:
+        """Empirical ``E[N]``."""
+        return float(np.dot(np.arange(1, self.gamma + 2), self.tokens) / self.trials)
+
+    @property
+    def reached(self) -> NDArray[np.uint64]:
+        """Steps that emitted a token at position i (i = 0..gamma)."""
+        return np.cumsum(self.tokens[::-1])[::-1]
+
+    @property
+    def frequencies(self) -> NDArray[np.float64]:
+        """Emitted-token frequencies per position, given the position was reached: estimates
+        of the target rows ``p`` (exactly when ``lam = 1``)."""
+        r = self.reached.astype(np.float64)[:, None]
+        return np.divide(self.emitted, r, out=np.zeros(self.emitted.shape), where=r > 0)
+
+
+def _positions(x: ArrayLike, rows: int, name: str) -> NDArray[np.float64]:
+    a = array(name, x, np.float64, minimum=0.0, ndim=None)
+    if a.ndim == 1:
+        a = np.broadcast_to(a, (rows, a.shape[0]))
+    if a.ndim != 2 or a.shape[0] < rows or a.shape[1] == 0:
+        raise invalid(f"{name}.shape", a.shape, f"(vocab,) or ({rows}, vocab)")
+    return np.ascontiguousarray(a[:rows])
+
+
+SIM_MAX_CELLS = 1 << 24  #: the core's limit on (gamma + 1) x vocab
+
+
+def simulate(
+    p: ArrayLike,
+    q: ArrayLike,
+    gamma: int,
+    trials: int = 100_000,
+    seed: int = 0,
+    *,
+    lam: float = 1.0,
+    progress: Callable[[int], Any] | None = None,
+) -> Simulation:
+    """Run ``trials`` steps of speculative sampling with draft length ``gamma``.
+
+    ``p``: target distributions, ``(vocab,)`` for every position or ``(gamma+1, vocab)`` (the
+    last row is the bonus token's); ``q``: draft distributions, ``(vocab,)`` or ``(gamma,
+    vocab)`` (extra rows ignored). Per position the draft token ``x ~ q`` is kept with
+    probability ``min(1, p(x) / (lam q(x)))``, else replaced by a draw from
+    ``norm(max(0, p - q))`` and the step ends; if all are kept a bonus token comes from the last
+    row of ``p``. Deterministic for a seed on any thread count; honours Ctrl-C; ``progress(done)``
+    is called with the trials done so far.
+    """
+    g = integer("gamma", gamma)
+    n = integer("trials", trials, maximum=10**12)
+    s = integer("seed", seed, minimum=0, maximum=2**64 - 1)
+    lm = real("lam", lam, strict=True, maximum=1.0)
+    vocab = np.shape(p)[-1] if np.ndim(p) else 1
+    if (g + 1) * vocab > SIM_MAX_CELLS:
+        raise TooLargeError(
+            f"(gamma + 1) x vocab = {(g + 1) * vocab:,}: the emitted histogram is limited to "
+            f"{SIM_MAX_CELLS:,} cells; use a smaller vocabulary or gamma"
+        )
+    pp = _positions(p, g + 1, "p")
+    qq = _positions(q, g, "q")
+    if pp.shape[1] != qq.shape[1]:
+        raise invalid("q vocab", qq.shape[1], f"the vocab of p ({pp.shape[1]})")
+    tokens, emitted = _core.simulate(pp, qq, g, n, s, lm, progress)
+    return Simulation(g, n, s, lm, tokens, emitted.reshape(g + 1, pp.shape[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class Lenient:
+    """The quality-for-speed trade of lenient verification (accept with ``min(1, p/(lam q))``)."""
+
+    lam: float
+    gamma: int
+    acceptance: NDArray[np.float64]  #: per-row acceptance under the lenient rule
+    exact_acceptance: NDArray[np.float64]  #: per-row ``sum min(p, q)`` (lam = 1)
+    tv: NDArray[np.float64]  #: per-row total-variation distance of the emitted distribution from p
+
+    @property
+    def alpha(self) -> float:
+        return float(self.acceptance.mean())
+
+    @property
+    def exact_alpha(self) -> float:
+        return float(self.exact_acceptance.mean())
+
+    @property
+    def expected_tokens(self) -> float:
+        return float(expected_tokens(min(self.alpha, 1.0), self.gamma))
+
+    @property
+    def exact_expected_tokens(self) -> float:
+        return float(expected_tokens(min(self.exact_alpha, 1.0), self.gamma))
+
+    @property
+    def gain(self) -> float:
+        """Tokens per step relative to exact verification (>= 1)."""
+        return self.expected_tokens / self.exact_expected_tokens
+
+    @property
+    def mean_tv(self) -> float:
+        return float(self.tv.mean())
+
+
+def lenient(
+    p: ArrayLike, q: ArrayLike, lam: float, gamma: int = 4, *, tol: float | None = None
+) -> Lenient:
+    """Lenient verification with leniency ``lam`` in (0, 1]: a draft token is accepted with
+    probability ``min(1, p(x) / (lam q(x)))`` (``lam = 1`` is exact speculative sampling), so more
+    tokens are accepted at the price of an emitted distribution
+    ``e = min(q, p/lam) + (1 - beta) norm(max(0, p - q))`` that differs from ``p``. Returns the
+    acceptance per row, the exact one, and ``TV(e, p)`` per row (exact, no sampling)."""
+    lm = real("lam", lam, strict=True, maximum=1.0)
+    g = integer("gamma", gamma)
+    a, b, _ = _prob_pair(p, q, ("p", "q"))
+    t = _default_tol(a.dtype, tol)
+    beta, tv = _core.lenient(a, b, lm, t)
+    exact = _core.acceptance(a, b, t)
+    return Lenient(lm, g, beta, exact, tv)
+
+
+def tree_expected_tokens(parents: ArrayLike, accept_prob: ArrayLike) -> float:
+    """Expected tokens per step of a token tree whose siblings are mutually exclusive (staged /
+    tree speculative decoding): ``E[N] = 1 + sum_v P(every edge root -> v accepted)``.
+
+    ``parents[i]`` is the parent of draft node ``i``: ``-1`` for the root (the last verified
+    token) or an earlier node. ``accept_prob[i]`` is the probability node ``i`` is accepted
+    given its parent was; siblings' probabilities sum to at most 1. A chain of ``gamma`` nodes
+    with probability ``alpha`` gives :func:`expected_tokens`.
+
+    >>> tree_expected_tokens([-1, 0, 1], [0.8, 0.8, 0.8]) == expected_tokens(0.8, 3)
+    True
+    """
+    par = array("parents", parents, np.int64, minimum=-1.0)
+    acc = array("accept_prob", accept_prob, np.float64, minimum=0.0)
+    return float(_core.tree_expected_tokens(par, acc))
+
+
+# ---------------------------------------------------------------------------------------------
+# Under batching
+
+
+class StepTime(Protocol):
+    """Seconds of one forward step of ``model`` over ``batch`` sequences, each processing
+    ``tokens_per_sequence`` new tokens against ``context`` cached tokens."""
+
+    def __call__(self, model: Model, batch: int, tokens_per_sequence: int, context: int) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SimpleDeployment:
+    """A pool of identical chips serving one model, enough for the simple roofline below.
+    Any object with ``hardware`` and ``chips`` (and optionally ``weight_dtype``, ``kv_dtype``,
+    ``efficiency``) works with :func:`magicdec_step_time`."""
+
+    hardware: Hardware
+    chips: int = 1
+    weight_dtype: str = "bf16"
+    kv_dtype: str = "bf16"
+    efficiency: Efficiency = field(default_factory=Efficiency)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.hardware, Hardware):
+            raise wrong_type("hardware", self.hardware, "a brickwall.Hardware")
+        integer("chips", self.chips)
+
+
+def magicdec_step_time(deployment: Any) -> StepTime:
+    """MagicDec's simple roofline (FORMULAS.md s1) as a step-time function:
+    ``T(B, n, S) = max((W + B S kappa) / BW, 2 N_act B n / F)`` with ``W`` the weight bytes,
+    ``kappa`` the KV-cache bytes per token, ``N_act`` the active parameters, ``BW`` and ``F`` the
+    pool's aggregate memory bandwidth and FLOP/s (times their efficiencies). It ignores
+    communication, touched-expert savings and the attention FLOPs: a placeholder for the full
+    inference roofline, with the same signature."""
+    hw: Hardware = deployment.hardware
+    chips = integer("chips", deployment.chips)
+    wd = getattr(deployment, "weight_dtype", None) or "bf16"
+    kd = getattr(deployment, "kv_dtype", None) or getattr(deployment, "act_dtype", None) or "bf16"
+    eff: Efficiency = getattr(deployment, "efficiency", None) or Efficiency()
+    bw = chips * hw.memory_bandwidth * eff.memory
+    flops = chips * hw.flops(hw.compute_dtype(wd)) * eff.flops
+
+    def step(model: Model, batch: int, tokens_per_sequence: int, context: int) -> float:
+        memory = (model.weight_bytes(wd) + batch * context * model.kv_bytes_per_token(kd)) / bw
+        compute = 2.0 * model.params.active * batch * tokens_per_sequence / flops
+        return max(memory, compute)
+
+    return step
+
+
+@dataclass(frozen=True, slots=True)
+class SpecDecode:
+    """Speculative vs plain decoding of ``batch`` sequences at ``context`` (seconds, tokens/s)."""
+
+    batch: int
+    context: int
+    alpha: float
+    gamma: int
+    target_step: float  #: one plain decode step of the target (1 token per sequence)
+    draft_step: float  #: one draft step (1 token per sequence)
+    verify_step: float  #: the target verifying gamma + 1 tokens per sequence
+    expected_tokens: float  #: E[N] per sequence per speculative step
+
+    @property
+    def step(self) -> float:
+        """Seconds of one speculative step: gamma draft steps + one verification."""
+        return self.gamma * self.draft_step + self.verify_step
+
+    @property
+    def tokens_per_s_per_user(self) -> float:
+        return self.expected_tokens / self.step
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Aggregate tokens/s over the batch."""
+        return self.batch * self.tokens_per_s_per_user
+
+    @property
+    def plain_tokens_per_s_per_user(self) -> float:
+        return 1.0 / self.target_step
+
+    @property
+    def speedup(self) -> float:
+        """``E[N] T_target / (gamma T_draft + T_verify)`` (MagicDec Eq. for T_SD / T_T, inverted)."""
+        return self.expected_tokens * self.target_step / self.step
+
+    @property
+    def cost_ratio(self) -> float:
+        return self.draft_step / self.target_step
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "batch": self.batch, "context": self.context, "alpha": self.alpha, "gamma": self.gamma,
+            "target_step_s": self.target_step, "draft_step_s": self.draft_step,
+            "verify_step_s": self.verify_step, "expected_tokens": self.expected_tokens,
+            "step_s": self.step, "tokens_per_s_per_user": self.tokens_per_s_per_user,
+            "tokens_per_s": self.tokens_per_s, "speedup": self.speedup, "cost_ratio": self.cost_ratio,
+        }
+
+
+def decode(
+    target: Model,
+    draft: Model,
+    deployment: Any,
+    batch: int,
+    context: int,
+    alpha: float,
+    gamma: int,
+    *,
+    step_time: StepTime | None = None,
+    draft_step_time: StepTime | None = None,
+) -> SpecDecode:
+    """Speculative decoding of ``batch`` sequences at ``context`` tokens through a step-time
+    model: ``gamma`` draft steps of one token per sequence, then one target step verifying
+    ``gamma + 1`` tokens per sequence, emitting ``E[N]`` tokens per sequence.
+
+    ``step_time(model, batch, tokens_per_sequence, context)`` defaults to
+    :func:`magicdec_step_time` of ``deployment``; ``draft_step_time`` (the draft's, e.g. on
+    other chips) defaults to ``step_time``.
+    """
+    for name, m in (("target", target), ("draft", draft)):
+        if not isinstance(m, Model):
+            raise wrong_type(name, m, "a brickwall.Model")
+    b = integer("batch", batch)
+    s = integer("context", context, minimum=0)
+    a = float(_alpha(alpha))
+    g = integer("gamma", gamma)
+    st = step_time if step_time is not None else magicdec_step_time(deployment)
+    dst = draft_step_time if draft_step_time is not None else st
+    t_target = st(target, b, 1, s)
+    t_verify = st(target, b, g + 1, s)
+    t_draft = dst(draft, b, 1, s)
+    for name, t in (("target step time", t_target), ("verify step time", t_verify), ("draft step time", t_draft)):
+        if not (math.isfinite(t) and t > 0):
+            raise invalid(name, t, "a finite number of seconds > 0 from step_time")
+    return SpecDecode(b, s, a, g, t_target, t_draft, t_verify, float(expected_tokens(a, g)))
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSweep:
+    """Speedup of speculative decoding over a grid of batches x draft lengths."""
+
+    batches: NDArray[np.int64]
+    gammas: NDArray[np.int64]
+    speedup: NDArray[np.float64]  #: (len(batches), len(gammas))
+    plain_tokens_per_s_per_user: NDArray[np.float64]  #: per batch
+    alpha: float
+    context: int
+
+    @property
+    def best_gamma(self) -> NDArray[np.int64]:
+        """Per batch, the draft length with the largest speedup."""
+        out: NDArray[np.int64] = self.gammas[np.argmax(self.speedup, axis=1)]
+        return out
+
+    @property
+    def best_speedup(self) -> NDArray[np.float64]:
+        out: NDArray[np.float64] = self.speedup.max(axis=1)
+        return out
+
+    @property
+    def crossover_batch(self) -> int | None:
+        """The smallest batch of the grid from which no draft length pays (speedup <= 1 at
+        this and every larger batch); None when speculation still pays at the largest batch."""
+        pays = self.best_speedup > 1.0
+        if pays[-1]:
+            return None
+        last = np.nonzero(pays)[0]
+        return int(self.batches[0 if last.size == 0 else last[-1] + 1])
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "alpha": self.alpha, "context": self.context, "batches": self.batches.tolist(),
+            "gammas": self.gammas.tolist(), "speedup": self.speedup.tolist(),
+            "best_gamma": self.best_gamma.tolist(), "best_speedup": self.best_speedup.tolist(),
+            "plain_tokens_per_s_per_user": self.plain_tokens_per_s_per_user.tolist(),
+            "crossover_batch": self.crossover_batch,
+        }
+
+
+def sweep_batches(
+    target: Model,
+    draft: Model,
+    deployment: Any,
+    batches: ArrayLike,
+    context: int,
+    alpha: float,
+    gammas: ArrayLike = (1, 2, 3, 4, 5, 6, 7, 8),
+    *,
+    step_time: StepTime | None = None,
+    draft_step_time: StepTime | None = None,
+) -> BatchSweep:
+    """:func:`decode` over batches x draft lengths: the best gamma per batch and the batch at
+    which speculation stops paying."""
+    bs = array("batches", batches, np.int64, minimum=1.0)
+    gs = array("gammas", gammas, np.int64, minimum=1.0)
+    if bs.size == 0 or gs.size == 0:
+        raise invalid("batches / gammas", (bs.size, gs.size), "non-empty")
+    bs, gs = np.sort(bs), np.sort(gs)
+    st = step_time if step_time is not None else magicdec_step_time(deployment)
+    out = np.empty((bs.size, gs.size))
+    plain = np.empty(bs.size)
+    for i, b in enumerate(bs):
+        for j, g in enumerate(gs):
+            r = decode(target, draft, deployment, int(b), context, alpha, int(g), step_time=st, draft_step_time=draft_step_time)
+            out[i, j] = r.speedup
+        plain[i] = r.plain_tokens_per_s_per_user
+    return BatchSweep(bs, gs, out, plain, float(alpha), int(context))
+
+
+# ---------------------------------------------------------------------------------------------
+# Claim spec.tokens
+
+
+PLAUSIBLE_ALPHAS = (0.6, 0.7, 0.8, 0.9)
+PLAUSIBLE_COST_RATIOS = (0.01, 0.02, 0.05, 0.1, 0.2)
+
+
+def claim_spec_tokens(
+    target: str = "gpt4-moe-1.8t",
+    draft: str = "llama3.1-8b",
+    hardware: str = "A100-80GB",
+    target_chips: int = 128,
+    draft_chips: int = 8,
+    batch: int = 1,
+    context: int = 8192,
+) -> dict[str, Any]:
+    """The claim spec.tokens (the seed: speculative decoding "likely used for ~4 tokens").
+
+    Optimal draft lengths (Thm 3.8 argmax) for plausible acceptance rates and cost ratios, and
+    at the seed's GPT-4 deployment (128 chips, TP 8 x PP 16) with a draft served on one 8-chip
+    node, whose cost ratio ``c = T_draft / T_target`` comes from :func:`magicdec_step_time`.
+    """
+    from .hardware import hardware as hw_lookup
+    from .model import model as model_lookup
+
+    hw = hw_lookup(hardware)
+    tm, dm = model_lookup(target), model_lookup(draft)
+    t_step = magicdec_step_time(SimpleDeployment(hw, target_chips))(tm, batch, 1, context)
+    d_step = magicdec_step_time(SimpleDeployment(hw, draft_chips))(dm, batch, 1, context)
+    c = d_step / t_step
+    grid = {
+        f"{a:g}": {f"{r:g}": int(optimal_gamma(a, r)) for r in PLAUSIBLE_COST_RATIOS}
+        for a in PLAUSIBLE_ALPHAS
+    }
+    at_deployment = {f"{a:g}": int(optimal_gamma(a, c)) for a in PLAUSIBLE_ALPHAS}
+    speedups = {f"{a:g}": float(speedup(a, at_deployment[f"{a:g}"], c)) for a in PLAUSIBLE_ALPHAS}
+    lo, hi = min(at_deployment.values()), max(at_deployment.values())
+    verdict = "consistent" if lo <= 4 <= hi else "inconsistent"
+    fours = [f"(alpha {a}, c {r})" for a, row in grid.items() for r, g in row.items() if g == 4]
+    # Under batching (roofline step times, alpha = 0.8): the best draft length per batch.
+    batches = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    sweep = sweep_batches(
+        tm, dm, SimpleDeployment(hw, target_chips), batches, context, 0.8, range(1, 17),
+        draft_step_time=magicdec_step_time(SimpleDeployment(hw, draft_chips)),
+    )
+    return {
+        "id": "spec.tokens",
+        "article": "~4 tokens",
+        "computed": f"{lo}..{hi} tokens (alpha 0.6..0.9, c = {c:.3f})",
+        "verdict": verdict,
+        "cost_ratio": c,
+        "target_step_s": t_step,
+        "draft_step_s": d_step,
+        "optimal_gamma_at_deployment": at_deployment,
+        "speedup_at_deployment": speedups,
+        "optimal_gamma_grid": grid,
+        "best_gamma_by_batch_alpha_0.8": dict(zip(batches, sweep.best_gamma.tolist())),
+        "note": (
+            f"{draft} on {draft_chips} x {hardware} drafting for {target} on {target_chips}, "
+            f"batch {batch}, context {context}: gamma* rises with alpha ({', '.join(f'{a}: {g}' for a, g in at_deployment.items())}); "
+            f"gamma* = 4 at {', '.join(fours) or 'no grid point'}; under batching the best draft "
+            "length shrinks as the batch grows (see best_gamma_by_batch)."
+        ),
+    }
+
+
+__all__ = [
+    "BatchSweep",
+    "Lenient",
+    "PLAUSIBLE_ALPHAS",
+    "PLAUSIBLE_COST_RATIOS",
+    "Simulation",
+    "SimpleDeployment",
+    "SpecDecode",
+    "StepTime",
+    "acceptance",
+    "acceptance_from_logits",
+    "claim_spec_tokens",
+    "decode",
+    "expected_tokens",
+    "lenient",
+    "magicdec_step_time",
+    "ops_factor",
+    "optimal_gamma",
+    "simulate",
+    "speedup",
+    "sweep_batches",
+    "tokens_distribution",
+    "tree_expected_tokens",
+]
