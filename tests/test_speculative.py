@@ -476,6 +476,18 @@ def test_cli_closed_form_table_and_json() -> None:
     assert r.exit_code != 0 and "gamma" in r.output
 
 
+def test_moe_target_verification_touches_more_experts() -> None:
+    # Verifying gamma + 1 tokens of one sequence routes them to more experts: on a MoE target at
+    # batch 1 the verify step reads more weights than a plain step (the roofline sees it).
+    tdep = bw.Deployment(bw.hardware("A100-80GB"), tp=8, pp=16)
+    step = spec.roofline_step_time(tdep)
+    gpt4 = bw.model("gpt4-moe-1.8t")
+    assert step(gpt4, 1, 5, 8192) > 2 * step(gpt4, 1, 1, 8192)
+    dense = bw.model("llama3.1-70b")
+    dstep = spec.roofline_step_time(bw.Deployment(bw.hardware("A100-80GB"), tp=8))
+    assert dstep(dense, 1, 5, 8192) < 1.01 * dstep(dense, 1, 1, 8192)
+
+
 def test_cli_batching_json_and_plot(tmp_path: object) -> None:
     from pathlib import Path
 
@@ -484,12 +496,13 @@ def test_cli_batching_json_and_plot(tmp_path: object) -> None:
     from brickwall.cli import app
 
     out = Path(str(tmp_path)) / "spec.png"
-    args = ["spec", "--target", "gpt4-moe-1.8t", "--draft", "llama3.1-8b", "--hardware", "A100-80GB",
-            "--tp", "8", "--pp", "16", "--batch", "1..1024", "--gamma", "1,2,4", "--json", "--plot", str(out)]
+    # A dense target at short context: verification stops being free once compute-bound.
+    args = ["spec", "--target", "llama3.1-70b", "--draft", "llama3.1-8b", "--hardware", "H100-SXM",
+            "--tp", "8", "--batch", "1..1024", "--context", "512", "--gamma", "1,2,4", "--json", "--plot", str(out)]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
-    data = json.loads(r.output)[0]
-    assert data["batches"] == [2**i for i in range(11)] and data["chips"] == 128
+    data = json.loads(r.stdout)[0]
+    assert data["batches"] == [2**i for i in range(11)] and data["chips"] == 8
     assert data["crossover_batch"] is not None and data["best_speedup"][0] > 1
     assert out.stat().st_size > 10_000
 

@@ -229,11 +229,13 @@ def spec_cmd(
     from .model import model as model_lookup
 
     tm, dm, hw = model_lookup(target), model_lookup(draft), hardware(hardware_name)
-    dep = spec.SimpleDeployment(hw, tp * pp, weight_dtype, kv_dtype)
-    ddep = spec.SimpleDeployment(hw, draft_chips or tp, weight_dtype, kv_dtype)
+    from .inference import Deployment
+
+    dep = Deployment(hw, tp=tp, pp=pp, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
+    ddep = Deployment(hw, tp=draft_chips or tp, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
     batches = _int_list(batch, "batch", doubling=True)
     sweeps = [
-        spec.sweep_batches(tm, dm, dep, batches, context, a, gammas, draft_step_time=spec.magicdec_step_time(ddep))
+        spec.sweep_batches(tm, dm, dep, batches, context, a, gammas, draft_step_time=spec.roofline_step_time(ddep))
         for a in alphas
     ]
     if as_json:
@@ -256,7 +258,7 @@ def spec_cmd(
             console.print(t)
             cb = sw.crossover_batch
             console.print("speculation " + (f"stops paying at batch [b]{cb}[/b]" if cb else "pays at every batch shown"))
-        console.print("[dim]step times: MagicDec's simple roofline max((W + B S kv)/BW, 2 N_act B n / F)[/dim]")
+        console.print("[dim]step times: the inference roofline (brickwall.decode with gamma + 1 new tokens per sequence)[/dim]")
     if plot is not None:
         from .plot import spec_speedup_vs_batch
 

@@ -385,6 +385,25 @@ def magicdec_step_time(deployment: Any) -> StepTime:
     return step
 
 
+def roofline_step_time(deployment: Any) -> StepTime:
+    """The inference roofline (:func:`brickwall.decode` with ``new_tokens``) as a step-time
+    function: touched experts, KV reads, attention FLOPs, collectives and pipeline stages."""
+    from .inference import decode as roofline_decode
+
+    def step(model: Model, batch: int, tokens_per_sequence: int, context: int) -> float:
+        return roofline_decode(model, deployment, batch, context, new_tokens=tokens_per_sequence).step_time
+
+    return step
+
+
+def default_step_time(deployment: Any) -> StepTime:
+    """The roofline for a :class:`brickwall.Deployment`; MagicDec's simple roofline for anything
+    else with ``hardware`` and ``chips`` (e.g. :class:`SimpleDeployment`)."""
+    from .inference import Deployment
+
+    return roofline_step_time(deployment) if isinstance(deployment, Deployment) else magicdec_step_time(deployment)
+
+
 @dataclass(frozen=True, slots=True)
 class SpecDecode:
     """Speculative vs plain decoding of ``batch`` sequences at ``context`` (seconds, tokens/s)."""
@@ -452,7 +471,7 @@ def decode(
     ``gamma + 1`` tokens per sequence, emitting ``E[N]`` tokens per sequence.
 
     ``step_time(model, batch, tokens_per_sequence, context)`` defaults to
-    :func:`magicdec_step_time` of ``deployment``; ``draft_step_time`` (the draft's, e.g. on
+    :func:`default_step_time` of ``deployment`` (the full roofline for a ``Deployment``); ``draft_step_time`` (the draft's, e.g. on
     other chips) defaults to ``step_time``.
     """
     for name, m in (("target", target), ("draft", draft)):
@@ -462,7 +481,7 @@ def decode(
     s = integer("context", context, minimum=0)
     a = float(_alpha(alpha))
     g = integer("gamma", gamma)
-    st = step_time if step_time is not None else magicdec_step_time(deployment)
+    st = step_time if step_time is not None else default_step_time(deployment)
     dst = draft_step_time if draft_step_time is not None else st
     t_target = st(target, b, 1, s)
     t_verify = st(target, b, g + 1, s)
@@ -534,7 +553,7 @@ def sweep_batches(
     if bs.size == 0 or gs.size == 0:
         raise invalid("batches / gammas", (bs.size, gs.size), "non-empty")
     bs, gs = np.sort(bs), np.sort(gs)
-    st = step_time if step_time is not None else magicdec_step_time(deployment)
+    st = step_time if step_time is not None else default_step_time(deployment)
     out = np.empty((bs.size, gs.size))
     plain = np.empty(bs.size)
     for i, b in enumerate(bs):
@@ -566,15 +585,18 @@ def claim_spec_tokens(
 
     Optimal draft lengths (Thm 3.8 argmax) for plausible acceptance rates and cost ratios, and
     at the seed's GPT-4 deployment (128 chips, TP 8 x PP 16) with a draft served on one 8-chip
-    node, whose cost ratio ``c = T_draft / T_target`` comes from :func:`magicdec_step_time`.
+    node (TP 8), whose cost ratio ``c = T_draft / T_target`` comes from the inference roofline.
     """
     from .hardware import hardware as hw_lookup
+    from .inference import Deployment
     from .model import model as model_lookup
 
     hw = hw_lookup(hardware)
     tm, dm = model_lookup(target), model_lookup(draft)
-    t_step = magicdec_step_time(SimpleDeployment(hw, target_chips))(tm, batch, 1, context)
-    d_step = magicdec_step_time(SimpleDeployment(hw, draft_chips))(dm, batch, 1, context)
+    tdep = Deployment(hw, tp=8, pp=max(1, target_chips // 8))
+    ddep = Deployment(hw, tp=min(8, draft_chips))
+    t_step = roofline_step_time(tdep)(tm, batch, 1, context)
+    d_step = roofline_step_time(ddep)(dm, batch, 1, context)
     c = d_step / t_step
     grid = {
         f"{a:g}": {f"{r:g}": int(optimal_gamma(a, r)) for r in PLAUSIBLE_COST_RATIOS}
@@ -588,8 +610,7 @@ def claim_spec_tokens(
     # Under batching (roofline step times, alpha = 0.8): the best draft length per batch.
     batches = [1, 2, 4, 8, 16, 32, 64, 128, 256]
     sweep = sweep_batches(
-        tm, dm, SimpleDeployment(hw, target_chips), batches, context, 0.8, range(1, 17),
-        draft_step_time=magicdec_step_time(SimpleDeployment(hw, draft_chips)),
+        tm, dm, tdep, batches, context, 0.8, range(1, 17), draft_step_time=roofline_step_time(ddep),
     )
     return {
         "id": "spec.tokens",
@@ -603,11 +624,11 @@ def claim_spec_tokens(
         "speedup_at_deployment": speedups,
         "optimal_gamma_grid": grid,
         "best_gamma_by_batch_alpha_0.8": dict(zip(batches, sweep.best_gamma.tolist())),
+        "best_speedup_by_batch_alpha_0.8": dict(zip(batches, sweep.best_speedup.tolist())),
         "note": (
             f"{draft} on {draft_chips} x {hardware} drafting for {target} on {target_chips}, "
             f"batch {batch}, context {context}: gamma* rises with alpha ({', '.join(f'{a}: {g}' for a, g in at_deployment.items())}); "
-            f"gamma* = 4 at {', '.join(fours) or 'no grid point'}; under batching the best draft "
-            "length shrinks as the batch grows (see best_gamma_by_batch)."
+            f"gamma* = 4 at {', '.join(fours) or 'no grid point'}."
         ),
     }
 
@@ -627,7 +648,9 @@ __all__ = [
     "decode",
     "expected_tokens",
     "lenient",
+    "default_step_time",
     "magicdec_step_time",
+    "roofline_step_time",
     "ops_factor",
     "optimal_gamma",
     "simulate",
