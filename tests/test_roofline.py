@@ -201,3 +201,34 @@ def test_tp_beyond_domain_without_scale_out_is_clear() -> None:
 def test_unknown_price_gives_none() -> None:
     e = bw.decode(bw.model("llama2-7b"), bw.Deployment("Gaudi3"), 1, 0)
     assert e.cost_per_million_tokens is None and math.isfinite(e.step_time)
+
+
+def test_routing_quantile_prices_the_tail() -> None:
+    m = bw.model("gpt4-moe-1.8t")
+    d = bw.Deployment("H100-SXM", tp=8, pp=4, ep=4)
+    mean, p50, p99 = (bw.decode(m, d, 64, 2048, routing=r) for r in ("expected", 0.5, 0.99))
+    assert p99.step_time > p50.step_time and p99.step_time > mean.step_time
+    # at a batch that touches every expert, the tail adds only the busiest device's compute
+    big = bw.decode(m, d, 4096, 2048, routing=0.99)
+    assert big.breakdown["weights"] == pytest.approx(bw.decode(m, d, 4096, 2048).breakdown["weights"], rel=1e-6)
+    assert big.breakdown["compute"] > bw.decode(m, d, 4096, 2048).breakdown["compute"]
+    # dense models ignore the option; arrays group rows by tokens per microbatch
+    dense = bw.model("llama2-7b")
+    assert bw.decode(dense, bw.Deployment("H100-SXM"), 8, 0, routing=0.99).step_time == bw.decode(dense, bw.Deployment("H100-SXM"), 8, 0).step_time
+    t = bw.steps(m, d, [64, 8, 64], 2048, routing=0.99)
+    assert t.latency[0] == t.latency[2] == pytest.approx(p99.step_time)
+
+
+@given(st.floats(0, 16), st.floats(1, 3), st.integers(1, 4096))
+def test_routing_overrides_match_reference(touched: float, imbalance: float, batch: int) -> None:
+    m, d = bw.model("gpt4-moe-1.8t"), bw.Deployment("H100-SXM", tp=8, pp=2, ep=4)
+    pv = plan_view(d, touched, imbalance)
+    got = bw._core.roofline_steps(cost_view(m), pv, chip_view(d), np.array([float(batch)]), np.array([100.0]), np.array([1.0]))
+    want = ref.step(cost_view(m), pv, chip_view(d), float(batch), 100.0, 1.0)
+    assert_allclose(got[0, 0], want["latency"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 0.0, 1.5, float("nan"), "p99"])
+def test_bad_routing(bad: object) -> None:
+    with pytest.raises(BrickwallError):
+        bw.decode(bw.model("mixtral-8x7b"), bw.Deployment("H100-SXM", tp=2), 8, 0, routing=bad)  # type: ignore[arg-type]

@@ -318,12 +318,21 @@ def _print_estimate(e: Any) -> None:
 
 def _step_command(phase: str, name: Optional[str], hf_config: Optional[Path], hardware_name: str, tp: int, pp: int, ep: int,
                   batch: int, tokens: int, context: int, weight_dtype: str, kv_dtype: Optional[str], kv_sharding: str,
-                  overlap: bool, price: Optional[float], as_json: bool, plot: Optional[Path]) -> None:
+                  overlap: bool, price: Optional[float], as_json: bool, plot: Optional[Path], routing: str = "expected") -> None:
     from . import inference
 
     m = resolve_model(name, hf_config)
     d = _deployment(hardware_name, tp, pp, ep, weight_dtype, kv_dtype, kv_sharding, overlap, price)
-    e = inference.decode(m, d, batch, context) if phase == "decode" else inference.prefill(m, d, batch, tokens, context=context)
+    r: Any = routing
+    if routing != "expected":
+        try:
+            r = float(routing)
+        except ValueError:
+            raise typer.BadParameter(f"--routing {routing!r}: expected 'expected' or a quantile such as 0.99") from None
+    if phase == "decode":
+        e = inference.decode(m, d, batch, context, routing=r)
+    else:
+        e = inference.prefill(m, d, batch, tokens, context=context, routing=r)
     if as_json:
         emit_json(e.as_dict())
     else:
@@ -355,10 +364,11 @@ def decode(
     weight_dtype: str = WD_OPT, kv_dtype: Optional[str] = KD_OPT, kv_sharding: str = KS_OPT,
     overlap: bool = OV_OPT, price: Optional[float] = PR_OPT,
     as_json: bool = typer.Option(False, "--json"), plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: step time and tokens/s vs batch"),
+    routing: str = typer.Option("expected", "--routing", help="MoE: 'expected' or a quantile of the routing distribution, e.g. 0.99"),
 ) -> None:
     """One decode step: time and its breakdown, tokens/s, MFU, memory per chip, $ per 1M output tokens."""
     _step_command("decode", name, hf_config, hardware_name, tp, pp, ep, batch, 1, context, weight_dtype, kv_dtype,
-                  kv_sharding, overlap, price, as_json, plot)
+                  kv_sharding, overlap, price, as_json, plot, routing)
 
 
 @app.command()

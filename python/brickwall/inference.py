@@ -8,8 +8,9 @@ and a sweep can never disagree.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -120,9 +121,12 @@ def cost_view(model: Model) -> dict[str, float]:
     }
 
 
-def plan_view(d: Deployment) -> dict[str, Any]:
+def plan_view(d: Deployment, touched_experts: float = math.nan, expert_imbalance: float = 1.0) -> dict[str, Any]:
+    """The layout as the kernel sees it; ``touched_experts`` (NaN: the uniform expectation) and
+    ``expert_imbalance`` carry a routing quantile (see :func:`routing_quantile`)."""
     assert d.kv_dtype is not None
     return {
+        "touched_experts": float(touched_experts), "expert_imbalance": float(expert_imbalance),
         "tp": float(d.tp), "pp": float(d.pp), "ep": float(d.ep),
         "weight_bytes": dtype_bytes(d.weight_dtype), "kv_bytes": dtype_bytes(d.kv_dtype),
         "act_bytes": dtype_bytes(d.act_dtype), "kv_batch_sharded": d.kv_sharding == "batch",
@@ -145,9 +149,43 @@ def chip_view(d: Deployment) -> dict[str, float]:
     }
 
 
-def _kernel(model: Model, d: Deployment, batch: NDArray[np.float64], context: NDArray[np.float64], n: NDArray[np.float64]) -> dict[str, NDArray[Any]]:
+Routing = Union[Literal["expected"], float]
+
+
+def routing_quantile(model: Model, d: Deployment, tokens: int, q: float, *, seed: int = 0) -> tuple[float, float]:
+    """(distinct experts touched, busiest-device imbalance) at quantile ``q`` of the routing
+    distribution of ``tokens`` tokens per MoE layer (Monte Carlo, :func:`brickwall.moe.load_quantiles`):
+    the touched experts set the weight bytes read, the busiest expert-parallel device the compute."""
+    from .moe import load_quantiles
+
+    devices = d.ep if d.ep > 1 else None
+    lq = load_quantiles(model.experts, model.top_k, tokens, devices=devices, quantiles=(q,), seed=seed)
+    mean_device = tokens * model.top_k / d.ep
+    return float(lq.touched[q]), max(1.0, float(lq.device_load[q]) / mean_device) if devices else 1.0
+
+
+def _kernel(model: Model, d: Deployment, batch: NDArray[np.float64], context: NDArray[np.float64], n: NDArray[np.float64],
+            routing: Routing = "expected") -> dict[str, NDArray[Any]]:
     d.check(model)
-    table = _core.roofline_steps(cost_view(model), plan_view(d), chip_view(d), batch, context, n)
+    if routing == "expected" or not model.is_moe:
+        return _table(model, d, plan_view(d), batch, context, n)
+    q = real("routing", routing, minimum=0.0, strict=True, maximum=1.0)
+    # the routing distribution depends on the tokens per microbatch: one kernel call per value
+    tokens = np.ceil(batch / np.minimum(batch, d.pp) * n).astype(np.int64)
+    out: dict[str, NDArray[Any]] = {}
+    for t in np.unique(tokens):
+        rows = np.flatnonzero(tokens == t)
+        touched, imbalance = routing_quantile(model, d, int(t), q)
+        part = _table(model, d, plan_view(d, touched, imbalance), batch[rows], context[rows], n[rows])
+        for k, v in part.items():
+            out.setdefault(k, np.empty(len(batch), dtype=v.dtype))[rows] = v
+    return out
+
+
+def _table(model: Model, d: Deployment, plan: dict[str, Any], batch: NDArray[np.float64], context: NDArray[np.float64],
+           n: NDArray[np.float64]) -> dict[str, NDArray[Any]]:
+    table = _core.roofline_steps(cost_view(model), plan, chip_view(d), np.ascontiguousarray(batch),
+                                 np.ascontiguousarray(context), np.ascontiguousarray(n))
     cols: dict[str, NDArray[Any]] = {name: table[:, j] for j, name in enumerate(_COLUMNS)}
     cols["bound"] = cols["bound"].astype(np.uint8)
     cols["fits"] = cols["fits"] != 0
@@ -239,8 +277,8 @@ class StepTable:
         return len(self.batch)
 
 
-def _estimate(model: Model, d: Deployment, phase: str, batch: int, context: int, n: int) -> StepEstimate:
-    cols = _kernel(model, d, np.array([float(batch)]), np.array([float(context)]), np.array([float(n)]))
+def _estimate(model: Model, d: Deployment, phase: str, batch: int, context: int, n: int, routing: Routing) -> StepEstimate:
+    cols = _kernel(model, d, np.array([float(batch)]), np.array([float(context)]), np.array([float(n)]), routing)
     c = {k: v[0].item() for k, v in cols.items()}
     used = c["mem_weights"] + c["mem_kv"] + c["mem_act"]
     price = d.chip_price_per_hour
@@ -256,9 +294,14 @@ def _estimate(model: Model, d: Deployment, phase: str, batch: int, context: int,
     )
 
 
-def decode(model: Model, deployment: Deployment, batch: int, context: int, *, new_tokens: int = 1) -> StepEstimate:
+def decode(model: Model, deployment: Deployment, batch: int, context: int, *, new_tokens: int = 1,
+           routing: Routing = "expected") -> StepEstimate:
     """One decode step: ``batch`` sequences with ``context`` cached tokens each produce
     ``new_tokens`` (1; ``gamma + 1`` when verifying speculative drafts).
+
+    ``routing`` (MoE models): ``"expected"`` reads the expected number of distinct experts under
+    uniform routing; a quantile such as ``0.99`` prices the step at that quantile of the routing
+    distribution (more experts touched, the busiest expert-parallel device sets the compute).
 
     >>> import brickwall as bw
     >>> e = bw.decode(bw.model("llama3.1-70b"), bw.Deployment(bw.hardware("H100-SXM"), tp=8), batch=1, context=0)
@@ -268,10 +311,11 @@ def decode(model: Model, deployment: Deployment, batch: int, context: int, *, ne
     b = integer("batch", batch)
     c = integer("context", context, minimum=0)
     n = integer("new_tokens", new_tokens)
-    return _estimate(model, deployment, "decode", b, c, n)
+    return _estimate(model, deployment, "decode", b, c, n, routing)
 
 
-def prefill(model: Model, deployment: Deployment, batch: int, prompt: int, *, context: int = 0) -> StepEstimate:
+def prefill(model: Model, deployment: Deployment, batch: int, prompt: int, *, context: int = 0,
+            routing: Routing = "expected") -> StepEstimate:
     """Prefill ``batch`` prompts of ``prompt`` tokens (after ``context`` cached ones): time to
     first token, input tokens/s, MFU and $ per 1M input tokens. Input tokens are cheaper than
     output tokens because one weight read serves ``batch x prompt`` tokens, so prefill is
@@ -279,10 +323,11 @@ def prefill(model: Model, deployment: Deployment, batch: int, prompt: int, *, co
     b = integer("batch", batch)
     p = integer("prompt", prompt)
     c = integer("context", context, minimum=0)
-    return _estimate(model, deployment, "prefill", b, c, p)
+    return _estimate(model, deployment, "prefill", b, c, p, routing)
 
 
-def steps(model: Model, deployment: Deployment, batch: ArrayLike, context: ArrayLike = 0, new_tokens: ArrayLike = 1) -> StepTable:
+def steps(model: Model, deployment: Deployment, batch: ArrayLike, context: ArrayLike = 0, new_tokens: ArrayLike = 1,
+          routing: Routing = "expected") -> StepTable:
     """The kernel over broadcast arrays of batch, context and new tokens per sequence."""
     b = array("batch", batch, np.float64, minimum=1.0, ndim=None)
     c = array("context", context, np.float64, minimum=0.0, ndim=None)
@@ -291,7 +336,7 @@ def steps(model: Model, deployment: Deployment, batch: ArrayLike, context: Array
         b, c, n = (np.ascontiguousarray(x.ravel()) for x in np.broadcast_arrays(b, c, n))
     except ValueError as e:
         raise invalid("shapes of batch, context, new_tokens", (b.shape, c.shape, n.shape), "broadcastable") from e
-    return StepTable(model.name, deployment, b, c, n, _kernel(model, deployment, b, c, n))
+    return StepTable(model.name, deployment, b, c, n, _kernel(model, deployment, b, c, n, routing))
 
 
 # -- inversions --------------------------------------------------------------------------------
@@ -386,5 +431,5 @@ def crossover_batch(hardware: Hardware, dtype: str = "bf16") -> float:
 
 __all__ = [
     "BOUNDS", "Deployment", "StepEstimate", "StepTable", "chips_needed", "crossover_batch", "decode",
-    "max_batch", "max_params_for_speed", "prefill", "required_bandwidth", "speed_for_params", "steps",
+    "max_batch", "max_params_for_speed", "prefill", "required_bandwidth", "routing_quantile", "speed_for_params", "steps",
 ]

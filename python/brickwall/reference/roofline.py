@@ -29,7 +29,10 @@ def step(m: dict[str, float], p: dict[str, Any], chip: dict[str, float], batch: 
     b = batch / micro
     tokens = b * n
     e, k = m["experts"], m["top_k"]
-    touched = 0.0 if e == 0 else e * (1 - (1 - k / e) ** tokens)
+    if p["touched_experts"] == p["touched_experts"]:  # not NaN: a fixed (quantile) value
+        touched = p["touched_experts"]
+    else:
+        touched = 0.0 if e == 0 else e * (1 - (1 - k / e) ** tokens)
 
     dense_chip = m["dense_params"] * p["weight_bytes"] / (pp * tp)
     expert_chip = m["moe_layers"] * m["expert_params_per_layer"] * p["weight_bytes"] / (pp * tp * ep)
@@ -39,7 +42,8 @@ def step(m: dict[str, float], p: dict[str, Any], chip: dict[str, float], batch: 
     t_kv = b * (context + n) * kv_chip_per_token / mem_bw
     attended = n * context + 0.5 * n * (n + 1)
     flops_micro = tokens * 2 * m["matmul_params_active"] + b * m["attn_flops_per_context_token"] * attended
-    t_c = flops_micro / (pp * tp * ep) / flops
+    straggler = tokens * (p["expert_imbalance"] - 1) * 2 * k * m["moe_layers"] * m["expert_params_per_layer"]
+    t_c = (flops_micro + straggler) / (pp * tp * ep) / flops
 
     act = m["d_model"] * p["act_bytes"]
     local = tokens / ep

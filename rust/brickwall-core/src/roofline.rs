@@ -69,6 +69,12 @@ pub struct Plan {
     pub kv_batch_sharded: bool,
     /// Overlap communication with compute and memory traffic.
     pub overlap: bool,
+    /// Distinct experts a microbatch reads per MoE layer; NaN for the uniform-routing
+    /// expectation `E (1 - (1 - k/E)^T)` (a Monte Carlo quantile otherwise).
+    pub touched_experts: f64,
+    /// Busiest expert-parallel device's routed load over the mean (>= 1): its expert FLOPs set
+    /// the stage's compute time.
+    pub expert_imbalance: f64,
 }
 
 /// One chip and its links, with achievable fractions already applied by the caller or not.
@@ -208,6 +214,8 @@ pub struct StepModel {
     hop_fixed: f64,
     hop_per_token: f64,
     act_per_token_chip: f64,
+    /// Extra expert FLOPs per token the busiest device does beyond the mean.
+    straggler_flops_per_token: f64,
     inv_peak_cluster: f64,
     price_cluster_per_s: f64,
     memory: f64,
@@ -319,17 +327,24 @@ impl StepModel {
             hop_fixed,
             hop_per_token: hop_per_byte * act / (p.tp * p.ep),
             act_per_token_chip: (4.0 * m.d_model + 2.0 * m.ffn_width / p.tp) * p.act_bytes / p.ep,
+            straggler_flops_per_token: (p.expert_imbalance - 1.0)
+                * 2.0
+                * m.top_k
+                * m.moe_layers
+                * m.expert_params_per_layer,
             inv_peak_cluster: 1.0 / (chips * chip.peak_flops),
             price_cluster_per_s: chips * chip.price_per_s,
             memory: chip.memory,
         })
     }
 
-    /// Expected distinct experts `T` tokens touch in one MoE layer under uniform top-k routing:
-    /// `E (1 - (1 - k/E)^T)`.
+    /// Distinct experts `T` tokens touch in one MoE layer: the plan's fixed value, else the
+    /// uniform top-k expectation `E (1 - (1 - k/E)^T)`.
     #[inline]
     pub fn touched_experts(&self, tokens: f64) -> f64 {
-        if self.m.experts == 0.0 {
+        if !self.p.touched_experts.is_nan() {
+            self.p.touched_experts
+        } else if self.m.experts == 0.0 {
             0.0
         } else {
             self.m.experts * (1.0 - (tokens * self.ln_miss).exp())
@@ -353,7 +368,7 @@ impl StepModel {
         let attended = n * context + 0.5 * n * (n + 1.0);
         let flops_micro =
             tokens * 2.0 * m.matmul_params_active + b * m.attn_flops_per_context_token * attended;
-        let t_c = flops_micro * self.sec_per_flop;
+        let t_c = (flops_micro + tokens * self.straggler_flops_per_token) * self.sec_per_flop;
         let mut t_comm = 0.0;
         if p.tp > 1.0 {
             t_comm += self.tp_fixed + self.tp_per_token * tokens;

@@ -52,6 +52,8 @@ pub struct PlanView {
     act_bytes: f64,
     kv_batch_sharded: bool,
     overlap: bool,
+    touched_experts: f64,
+    expert_imbalance: f64,
 }
 
 impl From<PlanView> for Plan {
@@ -65,6 +67,8 @@ impl From<PlanView> for Plan {
             act_bytes: v.act_bytes,
             kv_batch_sharded: v.kv_batch_sharded,
             overlap: v.overlap,
+            touched_experts: v.touched_experts,
+            expert_imbalance: v.expert_imbalance,
         }
     }
 }
