@@ -1,8 +1,18 @@
 # Stubs of the Rust extension (rust/brickwall-py). Checked by `python -m mypy.stubtest brickwall._core`.
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["collective_times", "hierarchical_all_reduce_times", "roofline_steps"]
+__all__ = [
+    "collective_times",
+    "hierarchical_all_reduce_times",
+    "pareto_reduce",
+    "roofline_steps",
+    "sweep_rows",
+    "sweep_run",
+]
 
 def collective_times(
     kind: str,
@@ -28,3 +38,37 @@ def roofline_steps(
     context: NDArray[np.float64],
     n: NDArray[np.float64],
 ) -> dict[str, NDArray[np.float64] | NDArray[np.uint8] | NDArray[np.bool_]]: ...
+def sweep_run(
+    model: dict[str, float],
+    deployments: list[tuple[dict[str, Any], dict[str, float]]],
+    batch: NDArray[np.float64],
+    context: NDArray[np.float64],
+    phase: str,
+    new_tokens: float,
+    fits: bool,
+    max_latency: float,
+    min_tokens_per_s_per_user: float,
+    objectives: list[str],
+    senses: list[str],
+    keep_kind: str,
+    k: int,
+    lo: int = 0,
+    hi: int | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> tuple[int, int, int, NDArray[np.uint64], NDArray[np.float64]]: ...
+def sweep_rows(
+    model: dict[str, float],
+    deployments: list[tuple[dict[str, Any], dict[str, float]]],
+    batch: NDArray[np.float64],
+    context: NDArray[np.float64],
+    phase: str,
+    new_tokens: float,
+    index: NDArray[np.uint64],
+) -> dict[str, NDArray[np.float64] | NDArray[np.uint8] | NDArray[np.bool_]]: ...
+def pareto_reduce(
+    values: NDArray[np.float64],
+    index: NDArray[np.uint64],
+    senses: list[str],
+    keep_kind: str,
+    k: int,
+) -> NDArray[np.uint64]: ...

@@ -7,6 +7,8 @@
 //! - [`control`]: cancellation and progress for long kernels.
 //! - [`roofline`]: time, throughput, memory and cost of a decode/prefill step on a partitioned cluster.
 //! - [`rng`]: the seedable, replayable RNG of every Monte Carlo kernel.
+//! - [`pareto`]: streaming, mergeable reducers: exact Pareto frontier, top-k, all rows.
+//! - [`sweep`]: grids of deployments x batch x context through the roofline, chunked on rayon.
 //!
 //! ```
 //! use brickwall_core::collectives::{time, Collective, Link};
@@ -19,8 +21,10 @@
 pub mod collectives;
 pub mod control;
 pub mod error;
+pub mod pareto;
 pub mod rng;
 pub mod roofline;
+pub mod sweep;
 
 pub use control::Control;
 pub use error::{Error, Result};

@@ -263,6 +263,14 @@ impl StepModel {
     /// Inputs are trusted here; [`StepModel::evaluate_many`] validates.
     #[inline]
     pub fn evaluate(&self, batch: f64, context: f64, n: f64) -> Step {
+        self.prepare(batch, n).at(context)
+    }
+
+    /// Everything of a step that does not depend on `context`, for sweeps that hold
+    /// `(batch, n)` fixed over many contexts. `prepare(b, n).at(c)` is [`evaluate`](Self::evaluate)`(b, c, n)`,
+    /// bit for bit: the split only moves whole subexpressions, never reassociates.
+    #[inline]
+    pub fn prepare(&self, batch: f64, n: f64) -> Prepared<'_> {
         let (m, p) = (&self.m, &self.p);
         let micro = batch.min(self.micro_max);
         let b = batch / micro;
@@ -271,14 +279,7 @@ impl StepModel {
 
         let weights =
             self.dense_bytes_chip + self.expert_bytes_chip_per_touched * self.touched_experts(tokens);
-        let kv_read = b * (context + n) * self.kv_bytes_chip_per_token;
         let t_w = weights / self.mem_bw;
-        let t_kv = kv_read / self.mem_bw;
-        let attended = n * context + 0.5 * n * (n + 1.0);
-        let flops_micro =
-            tokens * 2.0 * m.matmul_params_active + b * m.attn_flops_per_context_token * attended;
-        let t_c = flops_micro / (pp * p.tp * p.ep) / self.flops;
-
         let act = m.d_model * p.act_bytes;
         let local_tokens = tokens / p.ep;
         let t_tp =
@@ -286,42 +287,24 @@ impl StepModel {
         let t_ep = (m.moe_layers / pp)
             * 2.0
             * collective(Collective::AllToAll, local_tokens * m.top_k * act, p.ep, self.ep_link);
-        let t_comm = t_tp + t_ep;
-        let t_mem = t_w + t_kv;
-        let stage = if p.overlap { t_mem.max(t_c).max(t_comm) } else { t_mem.max(t_c) + t_comm };
         let hop = if pp > 1.0 {
             collective(Collective::PointToPoint, tokens * act / (p.tp * p.ep), 2.0, self.pp_link)
         } else {
             0.0
         };
-        let latency = pp * stage + (pp - 1.0) * hop;
-
-        let tokens_per_s = batch * n / latency;
-        let bound = if t_comm > t_mem.max(t_c) {
-            3
-        } else if t_c >= t_mem {
-            2
-        } else if t_kv > t_w {
-            1
-        } else {
-            0
-        };
-        let mem_kv = batch * (context + n) * self.kv_bytes_chip_per_token;
-        let mem_act = local_tokens * (4.0 * m.d_model + 2.0 * m.ffn_width / p.tp) * p.act_bytes;
-        Step {
-            latency,
-            t_weights: pp * t_w,
-            t_kv: pp * t_kv,
-            t_compute: pp * t_c,
-            t_comm: pp * t_comm + (pp - 1.0) * hop,
-            tokens_per_s,
-            mfu: micro * flops_micro / latency / self.peak_cluster,
-            mem_weights: self.weights_chip,
-            mem_kv,
-            mem_act,
-            cost_per_token: self.price_cluster_per_s / tokens_per_s,
-            bound,
-            fits: self.weights_chip + mem_kv + mem_act <= self.memory,
+        Prepared {
+            sm: self,
+            batch,
+            n,
+            micro,
+            b,
+            t_w,
+            flops_tokens: tokens * 2.0 * m.matmul_params_active,
+            b_attn: b * m.attn_flops_per_context_token,
+            n_self: 0.5 * n * (n + 1.0),
+            t_comm: t_tp + t_ep,
+            hop,
+            mem_act: local_tokens * (4.0 * m.d_model + 2.0 * m.ffn_width / p.tp) * p.act_bytes,
         }
     }
 
@@ -344,5 +327,71 @@ impl StepModel {
     /// Chips in the deployment.
     pub fn chips(&self) -> f64 {
         self.chips
+    }
+}
+
+/// A [`StepModel`] at a fixed `(batch, n)`: see [`StepModel::prepare`].
+#[derive(Debug, Clone, Copy)]
+pub struct Prepared<'a> {
+    sm: &'a StepModel,
+    batch: f64,
+    n: f64,
+    micro: f64,
+    b: f64,
+    t_w: f64,
+    flops_tokens: f64,
+    b_attn: f64,
+    n_self: f64,
+    t_comm: f64,
+    hop: f64,
+    mem_act: f64,
+}
+
+impl Prepared<'_> {
+    /// The step with `context` cached tokens per sequence.
+    #[inline(always)]
+    pub fn at(&self, context: f64) -> Step {
+        let (sm, n, b) = (self.sm, self.n, self.b);
+        let p = &sm.p;
+        let pp = p.pp;
+        let kv_read = b * (context + n) * sm.kv_bytes_chip_per_token;
+        let t_w = self.t_w;
+        let t_kv = kv_read / sm.mem_bw;
+        let attended = n * context + self.n_self;
+        let flops_micro = self.flops_tokens + self.b_attn * attended;
+        let t_c = flops_micro / (pp * p.tp * p.ep) / sm.flops;
+        let t_comm = self.t_comm;
+        let t_mem = t_w + t_kv;
+        let stage = if p.overlap { t_mem.max(t_c).max(t_comm) } else { t_mem.max(t_c) + t_comm };
+        let hop = self.hop;
+        let latency = pp * stage + (pp - 1.0) * hop;
+
+        let tokens_per_s = self.batch * n / latency;
+        let bound = if t_comm > t_mem.max(t_c) {
+            3
+        } else if t_c >= t_mem {
+            2
+        } else if t_kv > t_w {
+            1
+        } else {
+            0
+        };
+        let mem_kv = self.batch * (context + n) * sm.kv_bytes_chip_per_token;
+        let mem_act = self.mem_act;
+        Step {
+            latency,
+            t_weights: pp * t_w,
+            t_kv: pp * t_kv,
+            t_compute: pp * t_c,
+            t_comm: pp * t_comm + (pp - 1.0) * hop,
+            tokens_per_s,
+            mfu: self.micro * flops_micro / latency / sm.peak_cluster,
+            mem_weights: sm.weights_chip,
+            mem_kv,
+            mem_act,
+            cost_per_token: sm.price_cluster_per_s / tokens_per_s,
+            bound,
+            fits: sm.weights_chip + mem_kv + mem_act <= sm.memory,
+        }
     }
 }

@@ -6,6 +6,7 @@ mod convert;
 mod errors;
 mod roofline;
 mod run;
+mod sweep;
 
 use pyo3::prelude::*;
 
@@ -15,4 +16,6 @@ mod _core {
     use crate::collectives::{collective_times, hierarchical_all_reduce_times};
     #[pymodule_export]
     use crate::roofline::roofline_steps;
+    #[pymodule_export]
+    use crate::sweep::{pareto_reduce, sweep_rows, sweep_run};
 }

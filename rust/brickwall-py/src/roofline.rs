@@ -24,7 +24,7 @@ pub const STEP_COLUMNS: [&str; 11] = [
     "cost_per_token",
 ];
 
-fn float_columns(s: &Step) -> [f64; 11] {
+pub fn float_columns(s: &Step) -> [f64; 11] {
     [
         s.latency,
         s.t_weights,

@@ -12,7 +12,6 @@ use pyo3::prelude::*;
 
 use crate::errors::{core, panicked};
 
-#[allow(dead_code)]
 const POLL: Duration = Duration::from_millis(20);
 
 /// Run `f` with the GIL released.
@@ -21,7 +20,6 @@ pub fn detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T> + Send) -> 
 }
 
 /// Run `f` on a worker thread, polling for Ctrl-C and calling `progress(done)` between polls.
-#[allow(dead_code)] // first used by the long kernels (sweep, routing, pipeline)
 pub fn interruptible<T: Send>(
     py: Python<'_>,
     progress: Option<&Bound<'_, PyAny>>,
