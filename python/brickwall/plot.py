@@ -123,14 +123,15 @@ def sweep_frontier(result: Any, *, path: str | Path | None = None, color_by: str
         lat, cost, batch = c["latency"][sel] * 1e3, c["cost"][sel], c["batch"][sel]
         order = np.argsort(lat)
         lat, cost, batch = lat[order], cost[order], batch[order]
-        (line,) = ax.plot(lat, cost, "-o", ms=3, lw=1.3, label=f"{g} ({sel.sum()} configs)")
+        style = "-o" if len(lat) <= 150 else "-"
+        (line,) = ax.plot(lat, cost, style, ms=3, lw=1.6, label=f"{g} ({sel.sum()} configs)")
         for j in {0, len(lat) - 1}:
             ax.annotate(f"B={batch[j]}", (lat[j], cost[j]), fontsize=7, color=line.get_color(),
                         xytext=(4, 4), textcoords="offset points")
     if "on_frontier" in c:
         f = c["on_frontier"]
-        ax.scatter(c["latency"][f] * 1e3, c["cost"][f], s=40, facecolors="none", edgecolors="black", lw=0.8,
-                   label="joint frontier")
+        order = np.argsort(c["latency"][f])
+        ax.plot(c["latency"][f][order] * 1e3, c["cost"][f][order], ":", color="black", lw=1.0, label="joint frontier")
     ax.set_xscale("log")
     ax.set_yscale("log")
     unit = "time to first token (ms)" if result.phase == "prefill" else "per-token latency (ms)"

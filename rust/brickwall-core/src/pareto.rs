@@ -250,8 +250,8 @@ impl Reducer {
             Reducer::Top(k, heap) => {
                 if heap.len() < *k {
                     heap.push(Ranked(r));
-                } else if let Some(mut worst) = heap.peek_mut() {
-                    if Ranked(r) < *worst {
+                } else if heap.peek().is_some_and(|w| Ranked(r) < *w) {
+                    if let Some(mut worst) = heap.peek_mut() {
                         *worst = Ranked(r);
                     }
                 }

@@ -376,7 +376,7 @@ impl Prepared<'_> {
         } else {
             0
         };
-        let mem_kv = self.batch * (context + n) * sm.kv_bytes_chip_per_token;
+        let mem_kv = self.mem_kv(context);
         let mem_act = self.mem_act;
         Step {
             latency,
@@ -391,7 +391,19 @@ impl Prepared<'_> {
             mem_act,
             cost_per_token: sm.price_cluster_per_s / tokens_per_s,
             bound,
-            fits: sm.weights_chip + mem_kv + mem_act <= sm.memory,
+            fits: self.fits_with(mem_kv),
         }
+    }
+
+    /// KV-cache bytes per chip with `context` cached tokens per sequence.
+    #[inline(always)]
+    pub fn mem_kv(&self, context: f64) -> f64 {
+        self.batch * (context + self.n) * self.sm.kv_bytes_chip_per_token
+    }
+
+    /// Whether the step fits with `mem_kv` bytes of KV cache per chip ([`Step::fits`]).
+    #[inline(always)]
+    pub fn fits_with(&self, mem_kv: f64) -> bool {
+        self.sm.weights_chip + mem_kv + self.mem_act <= self.sm.memory
     }
 }

@@ -286,31 +286,48 @@ impl Sweep {
         self.objectives.iter().map(|o| o.1).collect()
     }
 
+    /// Filter one evaluated row and push it; 1 if feasible. Each metric is computed only where
+    /// a constraint or an objective reads it, with the same expression as [`Sweep::metrics`].
+    #[inline(always)]
+    fn offer(&self, r: &mut Reducer, s: &Step, chips: f64, n: f64, index: u64) -> u64 {
+        let c = &self.constraints;
+        if c.fits && !s.fits {
+            return 0;
+        }
+        let latency = || match self.phase {
+            Phase::Decode { .. } => s.latency / n,
+            Phase::Prefill => s.latency,
+        };
+        let per_user = || n / s.latency;
+        if c.max_latency < f64::INFINITY && latency() > c.max_latency {
+            return 0;
+        }
+        if c.min_tokens_per_s_per_user > 0.0 && per_user() < c.min_tokens_per_s_per_user {
+            return 0;
+        }
+        let mut v = [0.0; 3];
+        for (j, (o, sense)) in self.objectives.iter().enumerate() {
+            let x = match o {
+                Objective::Cost => s.cost_per_token * 1e6,
+                Objective::Latency => latency(),
+                Objective::TokensPerSPerUser => per_user(),
+                Objective::TokensPerS => s.tokens_per_s,
+                Objective::Chips => chips,
+                Objective::Mfu => s.mfu,
+            };
+            v[j] = sense.key(x);
+        }
+        u64::from(r.push(v, index))
+    }
+
     /// Fold points `[lo, hi)` into `r`; returns (evaluated, feasible).
     fn fold(&self, lo: u64, hi: u64, r: &mut Reducer) -> (u64, u64) {
         let (mut m, mut bi, mut ci) = self.locate(lo);
         let nb = self.batch.len();
         let nc = self.context.len();
         let c = self.constraints;
-        let objs = &self.objectives[..];
         let mut feasible = 0u64;
         let mut i = lo;
-        let mut offer = |s: &Step, chips: f64, n: f64, index: u64, feasible: &mut u64| {
-            if c.fits && !s.fits {
-                return;
-            }
-            let x = self.metrics(s, chips, n);
-            if x.latency > c.max_latency || x.tokens_per_s_per_user < c.min_tokens_per_s_per_user {
-                return;
-            }
-            let mut v = [0.0; 3];
-            for (j, (o, sense)) in objs.iter().enumerate() {
-                v[j] = sense.key(x.get(*o));
-            }
-            if r.push(v, index) {
-                *feasible += 1;
-            }
-        };
         while i < hi {
             let sm = &self.models[m];
             let chips = sm.chips();
@@ -320,12 +337,18 @@ impl Sweep {
                 Phase::Decode { new_tokens } => {
                     let prep = sm.prepare(batch, new_tokens);
                     for (k, &context) in self.context[ci..end].iter().enumerate() {
-                        offer(&prep.at(context), chips, new_tokens, i + k as u64, &mut feasible);
+                        // The memory check first: most of a large grid does not fit, and this
+                        // is the same expression `at` uses for `Step::fits`.
+                        if c.fits && !prep.fits_with(prep.mem_kv(context)) {
+                            continue;
+                        }
+                        feasible += self.offer(r, &prep.at(context), chips, new_tokens, i + k as u64);
                     }
                 }
                 Phase::Prefill => {
                     for (k, &prompt) in self.context[ci..end].iter().enumerate() {
-                        offer(&sm.evaluate(batch, 0.0, prompt), chips, prompt, i + k as u64, &mut feasible);
+                        feasible +=
+                            self.offer(r, &sm.evaluate(batch, 0.0, prompt), chips, prompt, i + k as u64);
                     }
                 }
             }
