@@ -151,8 +151,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    #[inline(always)]
-    fn get(&self, o: Objective) -> f64 {
+    /// The value of one objective.
+    pub fn get(&self, o: Objective) -> f64 {
         match o {
             Objective::Cost => self.cost,
             Objective::Latency => self.latency,
