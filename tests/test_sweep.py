@@ -257,3 +257,16 @@ def test_attainable_cost_gpt4() -> None:
     floor = 128 * 1.0 / 3600 / (128 * bw.hardware("A100-40GB").flops("bf16") / (2 * m.params.active)) * 1e6
     assert best["cost"] > floor
     random.seed(0)
+
+
+def test_seed_inference_costs_shape() -> None:
+    from brickwall.sweep import seed_inference_costs
+
+    out = seed_inference_costs()
+    assert set(out) == {"cost.a100", "cost.h100", "cost.vs.davinci"}
+    for cid in ("cost.a100", "cost.h100"):
+        c = out[cid]["config"]
+        assert c["chips"] == 128 and c["context"] == 8192 and c["tokens_per_s_per_user"] >= 8.0
+    # H100 at $2/h attains a lower $/token than A100 at $1/h: ~2x the price for > 2x the bandwidth
+    assert out["cost.h100"]["attainable_usd_per_1k"] < out["cost.a100"]["attainable_usd_per_1k"]
+    assert out["cost.vs.davinci"]["attainable_ratio"] > 0

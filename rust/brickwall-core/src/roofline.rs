@@ -272,9 +272,7 @@ impl StepModel {
     #[inline]
     pub fn prepare(&self, batch: f64, n: f64) -> Prepared<'_> {
         let (m, p) = (&self.m, &self.p);
-        let micro = batch.min(self.micro_max);
-        let b = batch / micro;
-        let tokens = b * n;
+        let (micro, b, tokens) = self.microbatch(batch, n);
         let pp = p.pp;
 
         let weights =
@@ -304,8 +302,43 @@ impl StepModel {
             n_self: 0.5 * n * (n + 1.0),
             t_comm: t_tp + t_ep,
             hop,
-            mem_act: local_tokens * (4.0 * m.d_model + 2.0 * m.ffn_width / p.tp) * p.act_bytes,
+            mem_act: self.mem_act(local_tokens),
         }
+    }
+
+    /// `(microbatches, sequences per microbatch, tokens per microbatch)`.
+    #[inline(always)]
+    fn microbatch(&self, batch: f64, n: f64) -> (f64, f64, f64) {
+        let micro = batch.min(self.micro_max);
+        let b = batch / micro;
+        (micro, b, b * n)
+    }
+
+    /// Activation working-set bytes per chip for `local_tokens` tokens per expert-parallel rank.
+    #[inline(always)]
+    fn mem_act(&self, local_tokens: f64) -> f64 {
+        let (m, p) = (&self.m, &self.p);
+        local_tokens * (4.0 * m.d_model + 2.0 * m.ffn_width / p.tp) * p.act_bytes
+    }
+
+    /// KV-cache bytes per chip ([`Step::mem_kv`]).
+    #[inline(always)]
+    fn mem_kv(&self, batch: f64, context: f64, n: f64) -> f64 {
+        batch * (context + n) * self.kv_bytes_chip_per_token
+    }
+
+    #[inline(always)]
+    fn fits_bytes(&self, mem_kv: f64, mem_act: f64) -> bool {
+        self.weights_chip + mem_kv + mem_act <= self.memory
+    }
+
+    /// [`Step::fits`] of `evaluate(batch, context, n)` without the rest of the step. Memory only
+    /// grows with the context (rounding is monotone too), so a sweep skips every larger context
+    /// of a batch whose smallest does not fit.
+    #[inline]
+    pub fn fits(&self, batch: f64, context: f64, n: f64) -> bool {
+        let (_, _, tokens) = self.microbatch(batch, n);
+        self.fits_bytes(self.mem_kv(batch, context, n), self.mem_act(tokens / self.p.ep))
     }
 
     /// [`evaluate`](Self::evaluate) over equal-length arrays, validated.
@@ -398,12 +431,12 @@ impl Prepared<'_> {
     /// KV-cache bytes per chip with `context` cached tokens per sequence.
     #[inline(always)]
     pub fn mem_kv(&self, context: f64) -> f64 {
-        self.batch * (context + self.n) * self.sm.kv_bytes_chip_per_token
+        self.sm.mem_kv(self.batch, context, self.n)
     }
 
     /// Whether the step fits with `mem_kv` bytes of KV cache per chip ([`Step::fits`]).
     #[inline(always)]
     pub fn fits_with(&self, mem_kv: f64) -> bool {
-        self.sm.weights_chip + mem_kv + self.mem_act <= self.sm.memory
+        self.sm.fits_bytes(mem_kv, self.mem_act)
     }
 }

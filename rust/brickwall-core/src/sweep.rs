@@ -120,6 +120,7 @@ pub struct Sweep {
     objectives: Vec<(Objective, Sense)>,
     keep: Keep,
     len: u64,
+    min_context: f64,
 }
 
 /// What [`Sweep::run`] found over an index range.
@@ -218,7 +219,15 @@ impl Sweep {
                 });
             }
         }
-        Ok(Self { models, batch, context, phase, constraints, objectives, keep, len })
+        let min_context = context.iter().copied().fold(f64::INFINITY, f64::min);
+        Ok(Self { models, batch, context, phase, constraints, objectives, keep, len, min_context })
+    }
+
+    fn new_tokens(&self) -> f64 {
+        match self.phase {
+            Phase::Decode { new_tokens } => new_tokens,
+            Phase::Prefill => 1.0,
+        }
     }
 
     /// Grid points.
@@ -334,6 +343,9 @@ impl Sweep {
             let batch = self.batch[bi];
             let end = nc.min(ci + (hi - i) as usize);
             match self.phase {
+                Phase::Decode { .. } if c.fits && !sm.fits(batch, self.min_context, self.new_tokens()) => {
+                    // Nothing of this batch fits: its smallest context does not.
+                }
                 Phase::Decode { new_tokens } => {
                     let prep = sm.prepare(batch, new_tokens);
                     for (k, &context) in self.context[ci..end].iter().enumerate() {
@@ -541,6 +553,13 @@ mod tests {
         assert_eq!(a.feasible + b.feasible, whole.feasible);
         let merged = b.reducer.merge(a.reducer).unwrap().into_rows();
         assert_eq!(merged, whole.reducer.into_rows());
+        for sm in &s.models {
+            for &b in &s.batch {
+                for &c in &s.context {
+                    assert_eq!(sm.fits(b, c, 2.0), sm.evaluate(b, c, 2.0).fits);
+                }
+            }
+        }
         let (m, bi, ci) = s.locate(12345);
         let (step, _) = s.row(12345).unwrap();
         assert_eq!(step, s.models[m].evaluate(s.batch[bi], s.context[ci], 2.0));
