@@ -26,6 +26,7 @@ axes travel. A :class:`~concurrent.futures.ProcessPoolExecutor` works the same w
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
 from concurrent.futures import Executor
@@ -249,11 +250,10 @@ def grid(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: Any
     if c.max_chips is not None and c.max_chips < min(tps) * min(pps) * min(eps):
         raise InfeasibleError(f"constraints.max_chips = {c.max_chips}: every tp x pp x ep on the axes needs at least "
                               f"{min(tps) * min(pps) * min(eps)} chips")
-    prices = price_per_hour if isinstance(price_per_hour, dict) else None
     deps: list[Deployment] = []
     skipped = {"partitioning": 0, "max_chips": 0, "scale_up": 0, "network": 0}
     for h in hws:
-        price = prices.get(h.name) if prices is not None else price_per_hour
+        price: float | None = price_per_hour.get(h.name) if isinstance(price_per_hour, dict) else price_per_hour
         for t in tps:
             for p in pps:
                 for e in eps:
@@ -335,7 +335,7 @@ class SweepResult:
 
     def to_pandas(self) -> Any:
         try:
-            import pandas as pd
+            pd = importlib.import_module("pandas")
         except ImportError as e:
             from .errors import BrickwallError
 
@@ -426,9 +426,7 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
     with _Progress(progress, g.size) as report:
         if executor is None:
             for lo, hi in groups:
-                base = evaluated
-                _, e, f, ix, _ = _core.sweep_run(**payload, lo=lo, hi=hi,
-                                                 progress=None if report is None else (lambda d, b=base: report(b + d)))
+                _, e, f, ix, _ = _core.sweep_run(**payload, lo=lo, hi=hi, progress=_offset(report, evaluated))
                 evaluated += e
                 feasible += f
                 kept.append(ix)
@@ -497,11 +495,19 @@ def _columns(g: SweepGrid, index: NDArray[np.uint64], objs: list[tuple[str, str]
     return cols
 
 
+def _offset(report: Callable[[int], None] | None, base: int) -> Callable[[int], None] | None:
+    if report is None:
+        return None
+    cb = report
+    return lambda done: cb(base + done)
+
+
 class _Progress:
     """progress=True: a rich bar; a callable: called with (done, total); False: nothing."""
 
     def __init__(self, progress: ProgressArg, total: int) -> None:
-        self.progress, self.total, self.bar = progress, total, None
+        self.progress, self.total = progress, total
+        self.bar: Any = None
 
     def __enter__(self) -> Callable[[int], None] | None:
         if self.progress is False or self.progress is None:
