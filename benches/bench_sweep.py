@@ -122,7 +122,7 @@ def _subprocess_rate(axes: dict[str, Any], threads: int | None) -> dict[str, flo
         "r = bw.sweep('mixtral-8x7b', objectives=('cost', 'latency'), **axes)\n"
         "dt = time.perf_counter() - t\n"
         "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
-        "print(json.dumps({'evaluated': r.evaluated, 'seconds': dt, 'rate': r.evaluated / dt, 'kept': r.kept, 'peak_rss': rss}))\n"
+        "print(json.dumps({'evaluated': r.evaluated, 'seconds': dt, 'rate': r.evaluated / dt, 'kept': r.kept, 'feasible': r.feasible, 'peak_rss': rss}))\n"
     )
     spec = {k: [v.start, v.stop, v.step] if isinstance(v, range) else v for k, v in axes.items()}
     env = dict(os.environ)
@@ -219,7 +219,8 @@ def main(full: bool = False) -> None:
     if full:
         b = _subprocess_rate(BILLION, None)
         print(f"10^9 pareto sweep: {b['evaluated']:.4e} points in {b['seconds']:.1f} s = {b['rate']:.3e}/s "
-              f"({b['rate'] / cores:.3e} per core); peak RSS {b['peak_rss'] / 2**20:.0f} MiB (goal < 200 MiB); kept {b['kept']}")
+              f"({b['rate'] / cores:.3e} per core); {b['feasible']:,} fit in memory; peak RSS {b['peak_rss'] / 2**20:.0f} MiB "
+              f"(goal < 200 MiB); kept {b['kept']}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,3 @@
-import random
 import sys
 import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -210,17 +209,12 @@ def test_progress_and_interrupt() -> None:
     ({"constraints": {"max_latency": -1.0}}, ValidationError, "max_latency"),
     ({"constraints": {"min_tokens": 3}}, ValidationError, "constraints"),
     ({"tp": [3, 5]}, InfeasibleError, "no .* combination"),
-    ({"hardware": ["H100-SXM"], "price_per_hour": {"A100-80GB": 1.0}, "hardware_extra": True}, TypeError, ""),
     ({"hardware": ["Nope-1"]}, UnknownNameError, "Nope-1"),
     ({"phase": "train"}, ValidationError, "phase"),
     ({"tp": range(1, 4097), "batch": range(1, 2**26 + 1), "context": range(2**26)}, TooLargeError, "2\\^63"),
     ({"batch": range(1, 2049), "context": range(1000)}, TooLargeError, "pareto"),
 ])
 def test_bad_input(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
-    if kwargs.get("hardware_extra"):
-        with pytest.raises(TypeError):
-            bw.sweep(MIXTRAL, bogus=1)  # type: ignore[call-arg]
-        return
     if "pareto" == match:
         kwargs = {**kwargs, "keep": "all"}
     t = time.perf_counter()
@@ -256,7 +250,6 @@ def test_attainable_cost_gpt4() -> None:
     m = bw.model("gpt4-moe-1.8t")
     floor = 128 * 1.0 / 3600 / (128 * bw.hardware("A100-40GB").flops("bf16") / (2 * m.params.active)) * 1e6
     assert best["cost"] > floor
-    random.seed(0)
 
 
 def test_seed_inference_costs_shape() -> None:

@@ -142,7 +142,9 @@ impl Frontier {
             return;
         }
         let mut pending = std::mem::take(&mut self.pending);
-        pending.sort_unstable_by(order2);
+        // Stable driftsort: sweeps push runs of rows ordered along a deployment's trade-off,
+        // which it merges in near-linear time.
+        pending.sort_by(order2);
         let old = std::mem::take(&mut self.rows);
         let mut out = Vec::with_capacity(old.len() + 16);
         let mut min_y = f64::INFINITY;
