@@ -95,6 +95,7 @@ pub struct Frontier {
     rows: Vec<Row>,
     pending: Vec<Row>,
     last: Option<Row>,
+    hint: usize,
 }
 
 /// Smallest buffer that triggers a merge (tiny under test, so the merge path is exercised).
@@ -123,9 +124,20 @@ impl Frontier {
 
     #[inline(always)]
     fn push2(&mut self, r: Row) {
+        // The frontier row that rejected the previous push, and its left neighbour, often
+        // reject this one too (sweeps walk along trade-offs): two comparisons, no search.
+        let h = self.hint;
+        if h < self.rows.len() && beats(&self.rows[h], &r, 2) {
+            return;
+        }
+        if h > 0 && h <= self.rows.len() && beats(&self.rows[h - 1], &r, 2) {
+            self.hint = h - 1;
+            return;
+        }
         // Rows with first objective <= x: the last of them has the smallest second objective.
         let i = self.rows.partition_point(|q| q.v[0] <= r.v[0]);
         if i > 0 && beats(&self.rows[i - 1], &r, 2) {
+            self.hint = i - 1;
             return;
         }
         self.pending.push(r);
