@@ -467,13 +467,13 @@ def _columns(g: SweepGrid, index: NDArray[np.uint64], objs: list[tuple[str, str]
     step = raw["latency"]
     cols: dict[str, NDArray[Any]] = {
         "index": index,
-        "hardware": np.array([d[i].hardware.name for i in di], dtype=object),
-        "tp": np.array([d[i].tp for i in di], dtype=np.int64),
-        "pp": np.array([d[i].pp for i in di], dtype=np.int64),
-        "ep": np.array([d[i].ep for i in di], dtype=np.int64),
-        "chips": np.array([d[i].chips for i in di], dtype=np.int64),
-        "weight_dtype": np.array([d[i].weight_dtype for i in di], dtype=object),
-        "kv_dtype": np.array([d[i].kv_dtype for i in di], dtype=object),
+        "hardware": np.array([x.hardware.name for x in d], dtype=object)[di],
+        "tp": np.array([x.tp for x in d], dtype=np.int64)[di],
+        "pp": np.array([x.pp for x in d], dtype=np.int64)[di],
+        "ep": np.array([x.ep for x in d], dtype=np.int64)[di],
+        "chips": np.array([x.chips for x in d], dtype=np.int64)[di],
+        "weight_dtype": np.array([x.weight_dtype for x in d], dtype=object)[di],
+        "kv_dtype": np.array([x.kv_dtype for x in d], dtype=object)[di],
         "batch": g.batch[bi].astype(np.int64),
         "context": g.context[ci].astype(np.int64),
         # The same float operations as the core's metrics and StepEstimate's properties.
@@ -483,7 +483,7 @@ def _columns(g: SweepGrid, index: NDArray[np.uint64], objs: list[tuple[str, str]
         "tokens_per_s": raw["tokens_per_s"],
         "mfu": raw["mfu"],
         "step_time": step,
-        "bound": np.array([BOUNDS[int(x)] for x in raw["bound"]], dtype=object),
+        "bound": np.array(BOUNDS, dtype=object)[raw["bound"].astype(np.int64)],
         "fits": raw["fits"],
         "mem_weights": raw["mem_weights"], "mem_kv": raw["mem_kv"], "mem_act": raw["mem_act"],
     }

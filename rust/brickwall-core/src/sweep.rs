@@ -392,11 +392,19 @@ impl Sweep {
             feasible: 0,
             reducer: Reducer::new(self.keep, dims).expect("validated"),
         };
-        // One reducer per rayon job, folded over many chunks; jobs merge exactly.
+        // One reducer per rayon job, folded over many chunks; jobs merge exactly. A few jobs per
+        // thread: each new job rebuilds a frontier from scratch, so fewer is cheaper, while
+        // enough remain to balance the load.
+        let chunks = usize::try_from(chunks).map_err(|_| Error::TooLarge {
+            what: "the range".into(),
+            detail: format!("{chunks} chunks do not fit this platform's usize; split the range"),
+        })?;
+        let min_len = (chunks / (4 * rayon::current_num_threads())).max(1);
         let out = (0..chunks)
             .into_par_iter()
+            .with_min_len(min_len)
             .try_fold(empty, |mut o, k| {
-                let a = lo + k * CHUNK;
+                let a = lo + k as u64 * CHUNK;
                 let b = (a + CHUNK).min(hi);
                 let (e, f) = self.fold(a, b, &mut o.reducer);
                 o.evaluated += e;
