@@ -64,3 +64,35 @@ def test_bad_cli_input_is_a_clean_error() -> None:
                        capture_output=True, text=True)
     assert p.returncode == 2 and "tp = 3" in p.stderr and "Traceback" not in p.stderr
     assert main is not None
+
+
+def test_sweep_command_table_json_csv_plot(tmp_path: Path) -> None:
+    args = ["sweep", "mixtral-8x7b", "--hardware", "H100-SXM,A100-80GB", "--tp", "1,2,4,8", "--pp", "1..4*2",
+            "--batch", "1..512:3", "--context", "1024,8192", "--no-progress"]
+    r = runner.invoke(app, [*args, "--plot", str(tmp_path / "f.png")])
+    assert r.exit_code == 0, r.output
+    assert "frontier" in r.output and "evaluated" in r.output and (tmp_path / "f.png").stat().st_size > 1000
+    r = runner.invoke(app, [*args, "--json"])
+    data = json.loads(r.output)
+    assert data["summary"]["evaluated"] == 2 * 4 * 3 * len(range(1, 513, 3)) * 2
+    costs = [row["cost"] for row in data["rows"]]
+    assert costs == sorted(costs) and len(costs) == data["summary"]["kept"]
+    r = runner.invoke(app, [*args, "--csv", "--top", "3"])
+    lines = r.output.strip().splitlines()
+    assert lines[0].startswith("index,hardware") and len(lines) == 4
+
+
+def test_sweep_command_bad_axis() -> None:
+    from brickwall.cli import parse_axis
+    from brickwall.errors import ValidationError
+
+    assert parse_axis("b", "1..8*2") == [1, 2, 4, 8]
+    assert parse_axis("b", "1..4096") == range(1, 4097)
+    assert parse_axis("b", "1,3..7:2") == [1, 3, 5, 7]
+    for bad in ("", "1..x", "8..1", "1..8*1", "a,b"):
+        try:
+            parse_axis("batch", bad)
+        except ValidationError as e:
+            assert "batch" in str(e)
+        else:
+            raise AssertionError(bad)

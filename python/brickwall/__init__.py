@@ -18,6 +18,7 @@ from .hf_config import from_hf_config
 from . import inference
 from .inference import Deployment, StepEstimate, StepTable, decode, prefill, steps
 from .model import Model, ParamCounts, model, model_names
+from .sweep import Constraints, SweepResult, sweep
 from .training import TrainingRun, chinchilla_tokens, training_run
 
 try:
@@ -27,12 +28,14 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "Deployment",
+    "Constraints",
     "Efficiency",
     "Hardware",
     "Model",
     "ParamCounts",
     "StepEstimate",
     "StepTable",
+    "SweepResult",
     "TrainingRun",
     "chinchilla_tokens",
     "collective_time",
@@ -47,6 +50,7 @@ __all__ = [
     "model_names",
     "prefill",
     "steps",
+    "sweep",
     "training_run",
     "moe",
     "speculative",

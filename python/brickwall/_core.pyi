@@ -1,5 +1,6 @@
 # Stubs of the Rust extension (rust/brickwall-py). Checked by `python -m mypy.stubtest brickwall._core`.
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -7,14 +8,17 @@ from numpy.typing import NDArray
 __all__ = [
     "collective_times",
     "hierarchical_all_reduce_times",
+    "acceptance",
+    "acceptance_from_logits",
+    "lenient",
+    "pareto_reduce",
     "roofline_columns",
     "roofline_steps",
     "route_histograms",
     "routing_chunk_trials",
-    "acceptance",
-    "acceptance_from_logits",
-    "lenient",
     "simulate",
+    "sweep_rows",
+    "sweep_run",
     "tree_expected_tokens",
 ]
 
@@ -85,3 +89,37 @@ def simulate(
     progress: Callable[[int], object] | None = None,
 ) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]: ...
 def tree_expected_tokens(parents: NDArray[np.int64], accept_prob: NDArray[np.float64]) -> float: ...
+def sweep_run(
+    model: dict[str, float],
+    deployments: list[tuple[dict[str, Any], dict[str, float]]],
+    batch: NDArray[np.float64],
+    context: NDArray[np.float64],
+    phase: str,
+    new_tokens: float,
+    fits: bool,
+    max_latency: float,
+    min_tokens_per_s_per_user: float,
+    objectives: list[str],
+    senses: list[str],
+    keep_kind: str,
+    k: int,
+    lo: int = 0,
+    hi: int | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> tuple[int, int, int, NDArray[np.uint64], NDArray[np.float64]]: ...
+def sweep_rows(
+    model: dict[str, float],
+    deployments: list[tuple[dict[str, Any], dict[str, float]]],
+    batch: NDArray[np.float64],
+    context: NDArray[np.float64],
+    phase: str,
+    new_tokens: float,
+    index: NDArray[np.uint64],
+) -> dict[str, NDArray[np.float64] | NDArray[np.uint8] | NDArray[np.bool_]]: ...
+def pareto_reduce(
+    values: NDArray[np.float64],
+    index: NDArray[np.uint64],
+    senses: list[str],
+    keep_kind: str,
+    k: int,
+) -> NDArray[np.uint64]: ...

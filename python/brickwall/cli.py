@@ -575,6 +575,144 @@ def moe_cmd(
                   f"{exact.get('max_load_method', '-')} (FORMULAS.md s2)[/dim]")
 
 
+# -- sweep ---------------------------------------------------------------------------------------
+
+def parse_axis(field: str, text: str) -> list[int] | range:
+    """``1,2,4``; ``1..4096`` (inclusive); ``1..4096:8`` (step 8); ``1..4096*2`` (1, 2, 4, ...,
+    4096); or comma-separated mixes. A single plain range stays a ``range`` (never materialised)."""
+    from .errors import invalid
+
+    items: list[int] = []
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise invalid(field, text, "values like 1,2,4 or 1..4096 or 1..4096*2")
+    try:
+        for part in parts:
+            if ".." not in part:
+                items.append(int(part))
+                continue
+            lo_s, hi_s = part.split("..", 1)
+            lo = int(lo_s)
+            if "*" in hi_s:
+                hi_txt, f_txt = hi_s.split("*", 1)
+                hi, factor = int(hi_txt), int(f_txt)
+                if factor < 2 or lo < 1:
+                    raise ValueError
+                x = lo
+                while x <= hi:
+                    items.append(x)
+                    x *= factor
+                continue
+            hi_txt, _, step_txt = hi_s.partition(":")
+            hi, step = int(hi_txt), int(step_txt or 1)
+            if step < 1 or hi < lo:
+                raise ValueError
+            if len(parts) == 1:
+                return range(lo, hi + 1, step)
+            items.extend(range(lo, hi + 1, step))
+    except ValueError:
+        raise invalid(field, text, "values like 1,2,4 or 1..4096 (inclusive), 1..4096:8 (step) or 1..4096*2 (powers)") from None
+    return items
+
+
+def _pick(n: int, k: int) -> list[int]:
+    """At most k row positions spread evenly over n rows, ends included."""
+    if n <= k:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+
+
+@app.command()
+def sweep(
+    name: Optional[str] = typer.Argument(None, help="catalog model"),
+    hf_config: Optional[Path] = typer.Option(None, "--hf-config"),
+    hardware_names: str = typer.Option("H100-SXM", "--hardware", "-H", help="comma-separated catalog accelerators"),
+    tp: str = typer.Option("1,2,4,8", "--tp", help="tensor-parallel degrees, e.g. 1,2,4,8"),
+    pp: str = typer.Option("1", "--pp", help="pipeline stages, e.g. 1..16*2"),
+    ep: str = typer.Option("1", "--ep", help="expert-parallel degrees"),
+    batch: str = typer.Option("1..256", "--batch", "-b", help="batch sizes: 1..4096, 1..4096:8, 1..4096*2 or a list"),
+    context: str = typer.Option("2048", "--context", "-c", help="context lengths (prefill: prompt lengths)"),
+    weight_dtype: str = typer.Option("bf16", "--weight-dtype", help="comma-separated weight formats"),
+    kv_dtype: Optional[str] = typer.Option(None, "--kv-dtype", help="comma-separated KV formats (default: the activation format)"),
+    phase: str = typer.Option("decode", "--phase", help="decode or prefill"),
+    objectives: str = typer.Option("cost,latency", "--objectives", "-o",
+                                   help="2-3 of cost, latency, tokens_per_s_per_user, tokens_per_s, chips, mfu (name:min/max)"),
+    top: Optional[int] = typer.Option(None, "--top", help="keep the top K by the first objective instead of the frontier"),
+    max_latency_ms: Optional[float] = typer.Option(None, "--max-latency-ms", help="per-token latency (prefill: TTFT) at most, ms"),
+    min_speed: Optional[float] = typer.Option(None, "--min-tokens-per-s-per-user", help="per-user tokens/s at least"),
+    max_chips: Optional[int] = typer.Option(None, "--max-chips"),
+    tp_scale_out: bool = typer.Option(False, "--tp-across-nodes", help="allow tp beyond the scale-up domain"),
+    kv_sharding: str = KS_OPT, overlap: bool = OV_OPT,
+    price: Optional[float] = typer.Option(None, "--price", help="USD per chip-hour for every hardware (default: the catalog's)"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: cost vs per-token latency, one frontier per hardware"),
+    as_json: bool = typer.Option(False, "--json"), as_csv: bool = typer.Option(False, "--csv"),
+    rows: int = typer.Option(20, "--rows", help="frontier rows shown in the table"),
+    no_progress: bool = typer.Option(False, "--no-progress"),
+) -> None:
+    """Sweep hardware x tp x pp x ep x dtypes x batch x context through the roofline and print the
+    Pareto frontier (or the top K): which configuration is best, and what each trade costs."""
+    from .sweep import sweep as run
+    from .units import fmt_seconds, fmt_usd
+
+    m = resolve_model(name, hf_config)
+    hws = [h.strip() for h in hardware_names.split(",") if h.strip()]
+    keep: Any = "pareto" if top is None else ("top", top)
+    machine = as_json or as_csv
+    by = "hardware" if (len(hws) > 1 and top is None and (plot is not None or not machine)) else None
+    r = run(
+        m, hardware=hws, tp=parse_axis("tp", tp), pp=parse_axis("pp", pp), ep=parse_axis("ep", ep),
+        batch=parse_axis("batch", batch), context=parse_axis("context", context),
+        weight_dtype=[d.strip() for d in weight_dtype.split(",")],
+        kv_dtype=[None] if kv_dtype is None else [d.strip() for d in kv_dtype.split(",")],
+        phase=phase,  # type: ignore[arg-type]
+        constraints={"max_latency": None if max_latency_ms is None else max_latency_ms / 1e3,
+                     "min_tokens_per_s_per_user": min_speed, "max_chips": max_chips, "tp_within_scale_up": not tp_scale_out},
+        objectives=objectives, keep=keep, progress=not (machine or no_progress), by=by,  # type: ignore[arg-type]
+        kv_sharding=kv_sharding, overlap=overlap, price_per_hour=price,  # type: ignore[arg-type]
+    )
+    cols = r.columns
+    shown = list(range(r.kept))
+    if "on_frontier" in cols:
+        shown = [i for i in shown if cols["on_frontier"][i]]
+    if as_json:
+        emit_json({"summary": r.summary(), "rows": [r.row(i) for i in range(r.kept)]})
+    elif as_csv:
+        import csv
+
+        w = csv.writer(sys.stdout)
+        keys = list(cols)
+        w.writerow(keys)
+        for i in range(r.kept):
+            w.writerow([cols[k][i] for k in keys])
+    else:
+        what = "frontier" if top is None else f"top {top} by {r.objectives[0][0]}"
+        t = Table(title=f"{m.name} {r.phase}: {what} over {', '.join(f'{n} ({s})' for n, s in r.objectives)}"
+                        + (" - the joint frontier of all hardware" if by else ""))
+        many = {k: len(set(cols[k].tolist())) > 1 for k in ("weight_dtype", "kv_dtype", "context")}
+        heads = ["hardware", "TPxPPxEP", "batch"] + (["ctx"] if many["context"] else []) \
+            + (["weights"] if many["weight_dtype"] else []) + (["KV"] if many["kv_dtype"] else []) \
+            + ["$/1M tok", "latency" if r.phase == "decode" else "TTFT", "tok/s/user", "tok/s", "MFU"]
+        for col in heads:
+            t.add_column(col, justify="left" if col in ("hardware", "TPxPPxEP", "weights", "KV") else "right", no_wrap=True)
+        for i in [shown[j] for j in _pick(len(shown), rows)]:
+            cells = [cols["hardware"][i], f"{cols['tp'][i]}x{cols['pp'][i]}x{cols['ep'][i]}", f"{cols['batch'][i]:,}"]
+            cells += [f"{cols['context'][i]:,}"] if many["context"] else []
+            cells += [cols["weight_dtype"][i]] if many["weight_dtype"] else []
+            cells += [cols["kv_dtype"][i]] if many["kv_dtype"] else []
+            cells += [fmt_usd(cols["cost"][i]), fmt_seconds(cols["latency"][i]), f"{cols['tokens_per_s_per_user'][i]:,.1f}",
+                      f"{cols['tokens_per_s'][i]:,.0f}", f"{cols['mfu'][i]:.1%}"]
+            t.add_row(*cells)
+        console.print(t)
+        if len(shown) > rows:
+            console.print(f"[dim]{rows} of {len(shown)} frontier rows shown, evenly spaced (--rows, --json or --csv for all)[/dim]")
+        console.print(f"{r.grid:,} configurations named, {r.evaluated:,} evaluated, {r.feasible:,} feasible, {r.kept:,} kept "
+                      f"in {r.elapsed:.2f} s ({r.configs_per_s:,.3g} configs/s)")
+    if plot is not None:
+        r.plot(plot)
+        if not machine:
+            console.print(f"[dim]plot written to {plot}[/dim]")
+
+
 def main() -> None:
     try:
         app()

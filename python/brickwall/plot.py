@@ -174,3 +174,49 @@ def spec_speedup_vs_batch(sweep: Any, title: str = "", path: str | Path | None =
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
     return finish(fig, path)
+
+
+# -- sweep ---------------------------------------------------------------------------------------
+
+def sweep_frontier(result: Any, *, path: str | Path | None = None, color_by: str = "hardware",
+                   title: str | None = None) -> Any:
+    """The PaLM-inference picture (Pope et al. 2022, fig. 1): cost per 1M tokens vs per-token
+    latency along each group's frontier (``color_by``: ``hardware`` or ``partitioning``), with
+    the batch annotated at the ends. Lower-left is better; the ``on_frontier`` rows of a
+    ``by="hardware"`` sweep are ringed."""
+    import numpy as np
+
+    from .validate import choice
+
+    key = choice("color_by", color_by, ("hardware", "partitioning"))
+    plt = pyplot()
+    c = result.columns
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    if key == "hardware":
+        groups = c["hardware"]
+    else:
+        groups = np.array([f"TP{t} PP{p} EP{e}" for t, p, e in zip(c["tp"], c["pp"], c["ep"])], dtype=object)
+    for g in sorted(set(groups.tolist())):
+        sel = groups == g
+        lat, cost, batch = c["latency"][sel] * 1e3, c["cost"][sel], c["batch"][sel]
+        order = np.argsort(lat)
+        lat, cost, batch = lat[order], cost[order], batch[order]
+        style = "-o" if len(lat) <= 150 else "-"
+        (line,) = ax.plot(lat, cost, style, ms=3, lw=1.6, label=f"{g} ({sel.sum()} configs)")
+        for j in {0, len(lat) - 1}:
+            ax.annotate(f"B={batch[j]}", (lat[j], cost[j]), fontsize=7, color=line.get_color(),
+                        xytext=(4, 4), textcoords="offset points")
+    if "on_frontier" in c:
+        f = c["on_frontier"]
+        order = np.argsort(c["latency"][f])
+        ax.plot(c["latency"][f][order] * 1e3, c["cost"][f][order], ":", color="black", lw=1.0, label="joint frontier")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    unit = "time to first token (ms)" if result.phase == "prefill" else "per-token latency (ms)"
+    ax.set_xlabel(unit)
+    ax.set_ylabel("$ per 1M tokens")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(title or f"{result.model} {result.phase}: cost vs latency frontier "
+                 f"({result.evaluated:,} configurations, {result.feasible:,} feasible)", fontsize=10)
+    return finish(fig, path)

@@ -9,6 +9,8 @@
 //! - [`rng`]: the seedable, replayable RNG of every Monte Carlo kernel.
 //! - [`routing`]: Monte Carlo of MoE expert loads (per expert, per device, drops, touched experts).
 //! - [`speculative`]: speculative decoding: acceptance kernels, sampling simulation, token trees.
+//! - [`pareto`]: streaming, mergeable reducers: exact Pareto frontier, top-k, all rows.
+//! - [`sweep`]: grids of deployments x batch x context through the roofline, chunked on rayon.
 //!
 //! ```
 //! use brickwall_core::collectives::{time, Collective, Link};
@@ -21,10 +23,12 @@
 pub mod collectives;
 pub mod control;
 pub mod error;
+pub mod pareto;
 pub mod rng;
 pub mod roofline;
 pub mod routing;
 pub mod speculative;
+pub mod sweep;
 
 pub use control::Control;
 pub use error::{Error, Result};

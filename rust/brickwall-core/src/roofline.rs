@@ -355,20 +355,18 @@ impl StepModel {
     /// Inputs are trusted here; [`StepModel::evaluate_many`] validates.
     #[inline]
     pub fn evaluate(&self, batch: f64, context: f64, n: f64) -> Step {
-        let (m, p) = (&self.m, &self.p);
-        let pp = p.pp;
-        let micro = batch.min(pp);
-        let b = batch / micro;
-        let tokens = b * n;
+        self.prepare(batch, n).at(context)
+    }
 
+    /// Everything of a step that does not depend on `context`, for sweeps that hold `(batch, n)`
+    /// fixed over many contexts. `prepare(b, n).at(c)` is [`evaluate`](Self::evaluate)`(b, c, n)`
+    /// bit for bit: the split only moves whole subexpressions, never reassociates.
+    #[inline]
+    pub fn prepare(&self, batch: f64, n: f64) -> Prepared<'_> {
+        let (m, p) = (&self.m, &self.p);
+        let (micro, b, tokens) = self.microbatch(batch, n);
         let weights =
             self.dense_bytes_chip + self.expert_bytes_chip_per_touched * self.touched_experts(tokens);
-        let t_w = weights * self.inv_mem_bw;
-        let t_kv = b * (context + n) * self.kv_bytes_chip_per_token * self.inv_mem_bw;
-        let attended = n * context + 0.5 * n * (n + 1.0);
-        let flops_micro =
-            tokens * 2.0 * m.matmul_params_active + b * m.attn_flops_per_context_token * attended;
-        let t_c = (flops_micro + tokens * self.straggler_flops_per_token) * self.sec_per_flop;
         let mut t_comm = 0.0;
         if p.tp > 1.0 {
             t_comm += self.tp_fixed + self.tp_per_token * tokens;
@@ -376,38 +374,49 @@ impl StepModel {
         if p.ep > 1.0 && m.moe_layers > 0.0 {
             t_comm += self.ep_fixed + self.ep_per_token * tokens;
         }
-        let t_mem = t_w + t_kv;
-        let stage = if p.overlap { t_mem.max(t_c).max(t_comm) } else { t_mem.max(t_c) + t_comm };
-        let hop = self.hop_fixed + self.hop_per_token * tokens;
-        let latency = pp * stage + (pp - 1.0) * hop;
-
-        let tokens_per_s = batch * n / latency;
-        let bound = if t_comm > t_mem.max(t_c) {
-            3
-        } else if t_c >= t_mem {
-            2
-        } else if t_kv > t_w {
-            1
-        } else {
-            0
-        };
-        let mem_kv = batch * (context + n) * self.kv_bytes_chip_per_token;
-        let mem_act = tokens * self.act_per_token_chip;
-        Step {
-            latency,
-            t_weights: pp * t_w,
-            t_kv: pp * t_kv,
-            t_compute: pp * t_c,
-            t_comm: pp * t_comm + (pp - 1.0) * hop,
-            tokens_per_s,
-            mfu: micro * flops_micro / latency * self.inv_peak_cluster,
-            mem_weights: self.weights_chip,
-            mem_kv,
-            mem_act,
-            cost_per_token: self.price_cluster_per_s / tokens_per_s,
-            bound,
-            fits: self.weights_chip + mem_kv + mem_act <= self.memory,
+        Prepared {
+            sm: self,
+            batch,
+            n,
+            micro,
+            b,
+            t_w: weights * self.inv_mem_bw,
+            flops_tokens: tokens * 2.0 * m.matmul_params_active,
+            straggler_flops: tokens * self.straggler_flops_per_token,
+            b_attn: b * m.attn_flops_per_context_token,
+            n_self: 0.5 * n * (n + 1.0),
+            t_comm,
+            hop: self.hop_fixed + self.hop_per_token * tokens,
+            mem_act: tokens * self.act_per_token_chip,
         }
+    }
+
+    /// `(microbatches, sequences per microbatch, tokens per microbatch)`.
+    #[inline(always)]
+    fn microbatch(&self, batch: f64, n: f64) -> (f64, f64, f64) {
+        let micro = batch.min(self.p.pp);
+        let b = batch / micro;
+        (micro, b, b * n)
+    }
+
+    /// KV-cache bytes per chip ([`Step::mem_kv`]).
+    #[inline(always)]
+    fn mem_kv(&self, batch: f64, context: f64, n: f64) -> f64 {
+        batch * (context + n) * self.kv_bytes_chip_per_token
+    }
+
+    #[inline(always)]
+    fn fits_bytes(&self, mem_kv: f64, mem_act: f64) -> bool {
+        self.weights_chip + mem_kv + mem_act <= self.memory
+    }
+
+    /// [`Step::fits`] of `evaluate(batch, context, n)` without the rest of the step. Memory only
+    /// grows with the context, so a sweep skips every larger context of a batch whose smallest
+    /// does not fit.
+    #[inline]
+    pub fn fits(&self, batch: f64, context: f64, n: f64) -> bool {
+        let (_, _, tokens) = self.microbatch(batch, n);
+        self.fits_bytes(self.mem_kv(batch, context, n), tokens * self.act_per_token_chip)
     }
 
     /// [`evaluate`](Self::evaluate) over equal-length arrays, validated; rows in input order.
@@ -435,5 +444,81 @@ impl StepModel {
     /// Chips in the deployment.
     pub fn chips(&self) -> f64 {
         self.chips
+    }
+}
+
+/// A [`StepModel`] at a fixed `(batch, n)`: see [`StepModel::prepare`].
+#[derive(Debug, Clone, Copy)]
+pub struct Prepared<'a> {
+    sm: &'a StepModel,
+    batch: f64,
+    n: f64,
+    micro: f64,
+    b: f64,
+    t_w: f64,
+    flops_tokens: f64,
+    straggler_flops: f64,
+    b_attn: f64,
+    n_self: f64,
+    t_comm: f64,
+    hop: f64,
+    mem_act: f64,
+}
+
+impl Prepared<'_> {
+    /// The step with `context` cached tokens per sequence.
+    #[inline(always)]
+    pub fn at(&self, context: f64) -> Step {
+        let (sm, n, b) = (self.sm, self.n, self.b);
+        let pp = sm.p.pp;
+        let t_w = self.t_w;
+        let t_kv = b * (context + n) * sm.kv_bytes_chip_per_token * sm.inv_mem_bw;
+        let attended = n * context + self.n_self;
+        let flops_micro = self.flops_tokens + self.b_attn * attended;
+        let t_c = (flops_micro + self.straggler_flops) * sm.sec_per_flop;
+        let t_comm = self.t_comm;
+        let t_mem = t_w + t_kv;
+        let stage = if sm.p.overlap { t_mem.max(t_c).max(t_comm) } else { t_mem.max(t_c) + t_comm };
+        let hop = self.hop;
+        let latency = pp * stage + (pp - 1.0) * hop;
+
+        let tokens_per_s = self.batch * n / latency;
+        let bound = if t_comm > t_mem.max(t_c) {
+            3
+        } else if t_c >= t_mem {
+            2
+        } else if t_kv > t_w {
+            1
+        } else {
+            0
+        };
+        let mem_kv = self.mem_kv(context);
+        Step {
+            latency,
+            t_weights: pp * t_w,
+            t_kv: pp * t_kv,
+            t_compute: pp * t_c,
+            t_comm: pp * t_comm + (pp - 1.0) * hop,
+            tokens_per_s,
+            mfu: self.micro * flops_micro / latency * sm.inv_peak_cluster,
+            mem_weights: sm.weights_chip,
+            mem_kv,
+            mem_act: self.mem_act,
+            cost_per_token: sm.price_cluster_per_s / tokens_per_s,
+            bound,
+            fits: self.fits_with(mem_kv),
+        }
+    }
+
+    /// KV-cache bytes per chip with `context` cached tokens per sequence.
+    #[inline(always)]
+    pub fn mem_kv(&self, context: f64) -> f64 {
+        self.sm.mem_kv(self.batch, context, self.n)
+    }
+
+    /// Whether the step fits with `mem_kv` bytes of KV cache per chip ([`Step::fits`]).
+    #[inline(always)]
+    pub fn fits_with(&self, mem_kv: f64) -> bool {
+        self.sm.fits_bytes(mem_kv, self.mem_act)
     }
 }

@@ -8,6 +8,7 @@ mod roofline;
 mod routing;
 mod run;
 mod speculative;
+mod sweep;
 
 use pyo3::prelude::*;
 
@@ -21,4 +22,6 @@ mod _core {
     use crate::routing::{route_histograms, routing_chunk_trials};
     #[pymodule_export]
     use crate::speculative::{acceptance, acceptance_from_logits, lenient, simulate, tree_expected_tokens};
+    #[pymodule_export]
+    use crate::sweep::{pareto_reduce, sweep_rows, sweep_run};
 }

@@ -1,0 +1,227 @@
+"""Sweeps: the core's streaming sweep vs a vectorised numpy roofline + frontier (what a user
+would otherwise write) vs the pure-Python reference loop; 1 vs 2 threads; a 10^9-point sweep.
+
+`pytest benches/bench_sweep.py` runs each once on small grids (smoke). Measure with
+`pytest benches/bench_sweep.py --benchmark-enable` (adds the 10^9 run), or print every ratio in
+one run with `python -m benches.bench_sweep [--full]` (`--full`: the 10^9 run too). The 10^9 run
+also runs under plain pytest when BRICKWALL_BENCH_FULL=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+import brickwall as bw
+from brickwall.reference import sweep as ref
+from brickwall.sweep import SweepGrid, grid
+
+MODEL = "mixtral-8x7b"
+# 16 deployments x 32k batches x 8 contexts = 4.2M points (numpy works on 32k-element batch vectors).
+AXES: dict[str, Any] = dict(hardware=["H100-SXM"], tp=[1, 2, 4, 8], pp=[1, 2, 4, 8], batch=range(1, 32769),
+                            context=[256, 1024, 2048, 4096, 8192, 16384, 24576, 32768])
+OBJECTIVES = ("cost", "latency")
+# The 10^9 sweep: 2 hardware x 4 tp x 4 pp x 4096 batches x 7630 contexts = 1.0001e9 points.
+BILLION: dict[str, Any] = dict(hardware=["H100-SXM", "A100-80GB"], tp=[1, 2, 4, 8], pp=[1, 2, 4, 8],
+                               batch=range(1, 4097), context=range(64, 64 + 7630 * 16, 16))
+
+
+def core_sweep(axes: dict[str, Any] = AXES) -> bw.SweepResult:
+    return bw.sweep(MODEL, objectives=OBJECTIVES, **axes)
+
+
+def _collective(kind: str, nbytes: np.ndarray, ranks: float, lat: float, bw_: float) -> np.ndarray | float:
+    if ranks <= 1:
+        return 0.0
+    steps, vol = {"all-reduce": (2 * (ranks - 1), 2 * (ranks - 1) / ranks), "all-to-all": (ranks - 1, (ranks - 1) / ranks),
+                  "p2p": (1.0, 1.0)}[kind]
+    return np.where(nbytes > 0, steps * lat + vol * nbytes / bw_, 0.0)
+
+
+def _link(span: float, c: dict[str, float]) -> tuple[float, float]:
+    if span <= c["scale_up_domain"]:
+        return c["scale_up_latency"], max(c["scale_up_bandwidth"], 5e-324) * c["eff_network"]
+    return c["scale_out_latency"], max(c["scale_out_bandwidth"], 5e-324) * c["eff_network"]
+
+
+def numpy_sweep(g: SweepGrid) -> tuple[np.ndarray, np.ndarray]:
+    """The user's baseline: the decode roofline on batch vectors per (deployment, context), then
+    a sort-based exact 2-D frontier of (cost, latency) over every feasible point (O(grid) memory).
+    Returns (kept grid indices sorted, their objective values)."""
+    m, deps = g.views()
+    B = g.batch
+    nb, nc = len(B), len(g.context)
+    n = 1.0
+    costs, lats, idx = [], [], []
+    e, k = m["experts"], m["top_k"]
+    for di, (p, c) in enumerate(deps):
+        tp, pp, ep = p["tp"], p["pp"], p["ep"]
+        chips = tp * pp * ep
+        mem_bw, flops = c["memory_bandwidth"] * c["eff_memory"], c["peak_flops"] * c["eff_flops"]
+        kv_shard = tp if p["kv_batch_sharded"] else min(tp, m["kv_heads"])
+        micro = np.minimum(B, pp)
+        b = B / micro
+        tokens = b * n
+        touched = e * (1 - (1 - k / e) ** tokens) if e else 0.0
+        dense = m["dense_params"] * p["weight_bytes"] / (pp * tp)
+        expert = m["moe_layers"] * m["expert_params_per_layer"] * p["weight_bytes"] / (pp * tp * ep)
+        kvc = m["kv_elements_per_token"] * p["kv_bytes"] / (pp * kv_shard * ep)
+        t_w = (dense + expert * touched) / mem_bw
+        act = m["d_model"] * p["act_bytes"]
+        local = tokens / ep
+        t_comm = (m["layers"] / pp) * 2 * _collective("all-reduce", local * act, tp, *_link(tp, c))
+        t_comm = t_comm + (m["moe_layers"] / pp) * 2 * _collective("all-to-all", local * k * act, ep, *_link(tp * ep, c))
+        hop = _collective("p2p", tokens * act / (tp * ep), 2, *_link(chips, c)) if pp > 1 else 0.0
+        weights_chip = dense + expert * e
+        mem_act = local * (4 * m["d_model"] + 2 * m["ffn_width"] / tp) * p["act_bytes"]
+        for ci, ctx in enumerate(g.context):
+            t_kv = b * (ctx + n) * kvc / mem_bw
+            flops_micro = tokens * 2 * m["matmul_params_active"] + b * m["attn_flops_per_context_token"] * (n * ctx + 0.5 * n * (n + 1))
+            t_c = flops_micro / (pp * tp * ep) / flops
+            latency = pp * (np.maximum(t_w + t_kv, t_c) + t_comm) + (pp - 1) * hop
+            fits = weights_chip + B * (ctx + n) * kvc + mem_act <= c["memory"]
+            cost = chips * c["price_per_s"] / (B * n / latency) * 1e6
+            costs.append(cost[fits])
+            lats.append(latency[fits] / n)
+            idx.append((di * nb + np.arange(nb)) * nc + ci)
+            idx[-1] = idx[-1][fits]
+    cost, lat, ix = np.concatenate(costs), np.concatenate(lats), np.concatenate(idx)
+    order = np.lexsort((ix, lat, cost))
+    lat_sorted = lat[order]
+    prev_min = np.minimum.accumulate(np.concatenate([[np.inf], lat_sorted[:-1]]))
+    keep = order[lat_sorted < prev_min]
+    keep = keep[np.argsort(ix[keep])]
+    return ix[keep], np.stack([cost[keep], lat[keep]], axis=1)
+
+
+def reference_loop(g: SweepGrid, points: int) -> list[int]:
+    """The pure-Python loop over the first ``points`` grid points (then a naive frontier)."""
+    m, deps = g.views()
+    nc = len(g.context)
+    per_dep = len(g.batch) * nc
+    rows = ref.rows(m, deps[: max(1, points // per_dep)], g.batch[: max(1, points // nc)].tolist(), g.context.tolist())
+    return [i for i, _ in rows]
+
+
+def _subprocess_rate(axes: dict[str, Any], threads: int | None) -> dict[str, float]:
+    """Run a sweep in a fresh interpreter (RAYON_NUM_THREADS is read once per process); return
+    its configurations/s and the process's peak RSS."""
+    code = (
+        "import json, resource, sys, time, brickwall as bw\n"
+        "axes = json.loads(sys.argv[1])\n"
+        "axes = {k: range(*v) if isinstance(v, list) and len(v) == 3 and k in ('batch', 'context') else v for k, v in axes.items()}\n"
+        "bw.sweep(bw.model('mixtral-8x7b'), batch=[1], objectives=('cost', 'latency'))\n"
+        "t = time.perf_counter()\n"
+        "r = bw.sweep('mixtral-8x7b', objectives=('cost', 'latency'), **axes)\n"
+        "dt = time.perf_counter() - t\n"
+        "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "print(json.dumps({'evaluated': r.evaluated, 'seconds': dt, 'rate': r.evaluated / dt, 'kept': r.kept, 'feasible': r.feasible, 'peak_rss': rss}))\n"
+    )
+    spec = {k: [v.start, v.stop, v.step] if isinstance(v, range) else v for k, v in axes.items()}
+    env = dict(os.environ)
+    if threads is not None:
+        env["RAYON_NUM_THREADS"] = str(threads)
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _full_enabled(config: Any) -> bool:
+    return os.environ.get("BRICKWALL_BENCH_FULL") == "1" or not config.getoption("benchmark_disable", True)
+
+
+# -- pytest-benchmark ----------------------------------------------------------------------------
+
+SMOKE = {**AXES, "batch": range(1, 8193)}  # 1M points: each single smoke run well under 2 s
+
+
+def test_agree() -> None:
+    g = grid(MODEL, **SMOKE)
+    r = core_sweep(SMOKE)
+    ix, vals = numpy_sweep(g)
+    order = np.argsort(r.index)
+    assert r.index[order].tolist() == ix.tolist()
+    np.testing.assert_allclose(r.cost[order], vals[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(r.latency[order], vals[:, 1], rtol=1e-12)
+
+
+@pytest.mark.benchmark(group="sweep/4e6")
+def test_core(benchmark: Any, request: Any) -> None:
+    axes = AXES if _full_enabled(request.config) else SMOKE
+    r = benchmark(core_sweep, axes)
+    benchmark.extra_info["configs"] = r.evaluated
+
+
+@pytest.mark.benchmark(group="sweep/4e6")
+def test_numpy(benchmark: Any, request: Any) -> None:
+    g = grid(MODEL, **(AXES if _full_enabled(request.config) else SMOKE))
+    benchmark.extra_info["configs"] = g.size
+    benchmark(numpy_sweep, g)
+
+
+@pytest.mark.benchmark(group="sweep/4e6")
+def test_reference(benchmark: Any) -> None:
+    g = grid(MODEL, **AXES)
+    k = 4096 * 8  # the Python loop on 1/128 of the grid, scaled in the report
+    benchmark.extra_info["scale"] = g.size / k
+    benchmark(reference_loop, g, k)
+
+
+def test_threads_smoke() -> None:
+    small = {**SMOKE, "batch": range(1, 4097)}
+    one, two = _subprocess_rate(small, 1), _subprocess_rate(small, 2)
+    assert one["evaluated"] == two["evaluated"] == grid(MODEL, **small).size
+    assert one["kept"] == two["kept"]
+
+
+def test_billion(request: Any) -> None:
+    if not _full_enabled(request.config):
+        pytest.skip("the 10^9 sweep runs with --benchmark-enable or BRICKWALL_BENCH_FULL=1")
+    out = _subprocess_rate(BILLION, None)
+    print(f"\n10^9 sweep: {out['evaluated']:.3e} points in {out['seconds']:.1f} s, {out['rate']:.3e}/s, "
+          f"peak RSS {out['peak_rss'] / 2**20:.0f} MiB")
+    assert out["evaluated"] >= 10**9
+    assert out["peak_rss"] < 200 * 2**20
+
+
+# -- one-run report ------------------------------------------------------------------------------
+
+def _best_of(f: Any, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        f()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main(full: bool = False) -> None:
+    g = grid(MODEL, **AXES)
+    n = g.size
+    cores = os.cpu_count() or 1
+    core_s = _best_of(lambda: core_sweep(AXES))
+    numpy_s = _best_of(lambda: numpy_sweep(g), 2)
+    k = 4096 * 8
+    ref_s = _best_of(lambda: reference_loop(g, k), 1) * n / k
+    one = _subprocess_rate(AXES, 1)
+    two = _subprocess_rate(AXES, 2)
+    print(f"grid: {MODEL} decode, {n:,} configurations (16 deployments x 32768 batches x 8 contexts), {cores} cores")
+    print(f"core      {core_s:8.3f} s  {n / core_s:10.3e} configs/s")
+    print(f"numpy     {numpy_s:8.3f} s  {n / numpy_s:10.3e} configs/s   core is {numpy_s / core_s:6.1f}x faster (goal >= 15x)")
+    print(f"reference {ref_s:8.1f} s  {n / ref_s:10.3e} configs/s   core is {ref_s / core_s:6.0f}x faster (goal >= 1000x)")
+    print(f"threads   1: {one['rate']:.3e}/s   2: {two['rate']:.3e}/s   speed-up {two['rate'] / one['rate']:.2f}x (goal >= 1.7x)")
+    if full:
+        b = _subprocess_rate(BILLION, None)
+        print(f"10^9 pareto sweep: {b['evaluated']:.4e} points in {b['seconds']:.1f} s = {b['rate']:.3e}/s "
+              f"({b['rate'] / cores:.3e} per core); {b['feasible']:,} fit in memory; peak RSS {b['peak_rss'] / 2**20:.0f} MiB "
+              f"(goal < 200 MiB); kept {b['kept']}")
+
+
+if __name__ == "__main__":
+    main(full="--full" in sys.argv)

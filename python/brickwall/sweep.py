@@ -1,0 +1,584 @@
+"""Massive parameter sweeps: which deployment is best, over millions to billions of configurations.
+
+:func:`sweep` takes axes (hardware, tensor/pipeline/expert degrees, weight and KV dtypes, batch,
+context), builds one roofline kernel per valid (hardware, tp, pp, ep, dtypes) combination - the
+same kernel as :func:`brickwall.decode` - and hands the grid to the Rust core, which enumerates
+``combinations x batch x context`` by index (never materialised), evaluates it in fixed-size
+chunks on all cores, filters by :class:`Constraints` and keeps an exact streaming Pareto frontier,
+the top k, or (small grids) every row. Memory is O(frontier), not O(grid).
+
+On a cluster, pass any :class:`concurrent.futures.Executor`: the index range is split into parts,
+each part runs in the core on a worker, and the driver merges the workers' frontiers exactly. With
+Dask::
+
+    from dask.distributed import Client
+    client = Client("tcp://scheduler:8786")       # or Client(LocalCluster(n_workers=2))
+    result = bw.sweep(model, ..., executor=client.get_executor())
+
+Every worker needs the same brickwall version installed; only small dicts and the batch/context
+axes travel. A :class:`~concurrent.futures.ProcessPoolExecutor` works the same way on one host.
+
+>>> import brickwall as bw
+>>> r = bw.sweep("llama3.1-70b", hardware=["H100-SXM"], tp=[1, 2, 4, 8], pp=[1, 2], batch=range(1, 257), context=[2048])
+>>> r.evaluated, bool(r.kept > 0)
+(2048, True)
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Literal, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import _core
+from .errors import InfeasibleError, TooLargeError, ValidationError, invalid, wrong_type
+from .hardware import Efficiency, Hardware, hardware as lookup_hardware
+from .inference import BOUNDS, Deployment, chip_view, cost_view, plan_view
+from .model import Model, model as lookup_model
+from .validate import array, choice, integer, real
+
+#: Objectives and their natural senses. cost: USD per 1M new tokens; latency: seconds per token
+#: (decode) or to the first token (prefill); tokens_per_s_per_user; tokens_per_s (aggregate);
+#: chips; mfu.
+OBJECTIVES: dict[str, str] = {
+    "cost": "min", "latency": "min", "tokens_per_s_per_user": "max", "tokens_per_s": "max", "chips": "min", "mfu": "max",
+}
+#: keep="all" refuses grids larger than this (use "pareto" or ("top", k)).
+ALL_LIMIT = 1_000_000
+#: Largest axis the Python side accepts (each axis is an array; the product is never built).
+AXIS_LIMIT = 1 << 26
+_I64_MAX = (1 << 63) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Constraints:
+    """Which configurations count. ``fits``: weights + KV + activations fit on every chip.
+    ``max_latency``: seconds per token (decode) or to the first token (prefill).
+    ``min_tokens_per_s_per_user``: per-sequence speed. ``max_chips``: chips per replica.
+    ``tp_within_scale_up``: keep tensor parallelism inside the fast fabric (False: allow it
+    across the slower scale-out network, which the roofline then charges). Partitionings that
+    do not divide the model (heads, KV heads, layers, experts) are always skipped."""
+
+    fits: bool = True
+    max_latency: float | None = None
+    min_tokens_per_s_per_user: float | None = None
+    max_chips: int | None = None
+    tp_within_scale_up: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("fits", "tp_within_scale_up"):
+            if not isinstance(getattr(self, name), bool):
+                raise invalid(f"constraints.{name}", getattr(self, name), "True or False")
+        if self.max_latency is not None:
+            object.__setattr__(self, "max_latency", real("constraints.max_latency", self.max_latency, strict=True))
+        if self.min_tokens_per_s_per_user is not None:
+            object.__setattr__(self, "min_tokens_per_s_per_user",
+                               real("constraints.min_tokens_per_s_per_user", self.min_tokens_per_s_per_user))
+        if self.max_chips is not None:
+            object.__setattr__(self, "max_chips", integer("constraints.max_chips", self.max_chips))
+
+
+def _constraints(value: Constraints | dict[str, Any] | None) -> Constraints:
+    if value is None:
+        return Constraints()
+    if isinstance(value, Constraints):
+        return value
+    if isinstance(value, dict):
+        known = set(Constraints.__dataclass_fields__)
+        extra = sorted(set(value) - known)
+        if extra:
+            raise invalid("constraints", extra[0], f"one of {', '.join(sorted(known))}")
+        return Constraints(**value)
+    raise wrong_type("constraints", value, "a Constraints or a dict")
+
+
+def _objectives(value: str | Sequence[Any]) -> list[tuple[str, str]]:
+    items: list[Any] = value.split(",") if isinstance(value, str) else list(value)
+    out: list[tuple[str, str]] = []
+    for item in items:
+        if isinstance(item, str):
+            name, _, sense = item.strip().partition(":")
+        elif isinstance(item, tuple) and len(item) == 2:
+            name, sense = item
+        else:
+            raise wrong_type("objectives", item, "a name like 'cost', 'mfu:max' or a (name, sense) pair")
+        name = choice("objective", name, tuple(OBJECTIVES))
+        sense = OBJECTIVES[name] if not sense else choice(f"objective {name} sense", sense, ("min", "max"))
+        out.append((name, sense))
+    if len({n for n, _ in out}) != len(out):
+        raise invalid("objectives", value, "distinct objectives")
+    return out
+
+
+def _keep(value: Any, objectives: list[tuple[str, str]]) -> tuple[str, int]:
+    if value == "pareto":
+        if not 2 <= len(objectives) <= 3:
+            raise invalid("objectives", [n for n, _ in objectives], "two or three objectives for keep='pareto'")
+        return "pareto", 0
+    if value == "all":
+        if not 1 <= len(objectives) <= 3:
+            raise invalid("objectives", [n for n, _ in objectives], "one to three objectives")
+        return "all", ALL_LIMIT
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "top":
+        if not 1 <= len(objectives) <= 3:
+            raise invalid("objectives", [n for n, _ in objectives], "one to three objectives (top k ranks by the first)")
+        return "top", integer("keep top k", value[1], maximum=1 << 24)
+    raise invalid("keep", value, "'pareto', ('top', k) or 'all'")
+
+
+def _degrees(field: str, value: Any) -> list[int]:
+    items = [value] if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    try:
+        items = list(items)
+    except TypeError:
+        raise wrong_type(field, value, "a list or range of integers") from None
+    if not items:
+        raise invalid(f"len({field})", 0, "at least one value")
+    return [integer(f"{field}[{i}]", x) for i, x in enumerate(items)]
+
+
+def _axis(field: str, value: Any, minimum: float) -> NDArray[np.float64]:
+    if isinstance(value, range):
+        if len(value) > AXIS_LIMIT:
+            raise TooLargeError(f"len({field}) = {len(value)}: expected at most {AXIS_LIMIT} values per axis")
+        value = np.arange(value.start, value.stop, value.step, dtype=np.int64)
+    a = array(field, value, np.int64, minimum=minimum, ndim=1)
+    if a.size == 0:
+        raise invalid(f"len({field})", 0, "at least one value")
+    if a.size > AXIS_LIMIT:
+        raise TooLargeError(f"len({field}) = {a.size}: expected at most {AXIS_LIMIT} values per axis")
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _length(field: str, value: Any) -> int:
+    """An axis's length without building it (ranges may be huge)."""
+    if isinstance(value, range):
+        n = len(value)
+    else:
+        n = int(np.size(np.asarray(value, dtype=object))) if not isinstance(value, (int, float, np.number)) else 1
+    if n == 0:
+        raise invalid(f"len({field})", 0, "at least one value")
+    return n
+
+
+def _list(field: str, value: Any) -> list[Any]:
+    items = [value] if value is None or isinstance(value, (str, Hardware)) else list(value)
+    if not items:
+        raise invalid(f"len({field})", 0, "at least one value")
+    return items
+
+
+@dataclass(frozen=True, slots=True)
+class SweepGrid:
+    """A validated grid: the valid deployments (hardware-major, in axis order), the batch and
+    context axes, and how many combinations the axes named in all. Row ``i`` of the grid is
+    deployment ``i // (B C)``, batch ``(i // C) % B``, context ``i % C``."""
+
+    model: Model
+    phase: str
+    new_tokens: int
+    deployments: tuple[Deployment, ...]
+    batch: NDArray[np.float64]
+    context: NDArray[np.float64]
+    combinations: int  #: (hardware, tp, pp, ep, dtype) combinations named by the axes
+    skipped: dict[str, int]  #: combinations left out, by reason
+
+    @property
+    def size(self) -> int:
+        """Points the core evaluates."""
+        return len(self.deployments) * len(self.batch) * len(self.context)
+
+    @property
+    def named(self) -> int:
+        """Points the axes name, including skipped combinations."""
+        return self.combinations * len(self.batch) * len(self.context)
+
+    def views(self) -> tuple[dict[str, float], list[tuple[dict[str, Any], dict[str, float]]]]:
+        return cost_view(self.model), [(plan_view(d), chip_view(d)) for d in self.deployments]
+
+    def hardware_blocks(self) -> list[tuple[str, int, int]]:
+        """(hardware, first index, end index) of each hardware's contiguous block of rows."""
+        per = len(self.batch) * len(self.context)
+        out: list[tuple[str, int, int]] = []
+        for i, d in enumerate(self.deployments):
+            if out and out[-1][0] == d.hardware.name:
+                out[-1] = (d.hardware.name, out[-1][1], (i + 1) * per)
+            else:
+                out.append((d.hardware.name, i * per, (i + 1) * per))
+        return out
+
+
+def _needs_missing_network(d: Deployment) -> bool:
+    """The roofline has no link for this span: the chip has no scale-out network."""
+    h = d.hardware
+    if h.scale_out_bandwidth:
+        return False
+    return d.tp > h.scale_up_domain or d.tp * d.ep > h.scale_up_domain or (d.pp > 1 and d.chips > h.scale_up_domain)
+
+
+def grid(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: Any = 1, ep: Any = 1,
+         batch: Any = 1, context: Any = 2048, weight_dtype: Any = "bf16", kv_dtype: Any = None,
+         act_dtype: str = "bf16", phase: Literal["decode", "prefill"] = "decode", new_tokens: int = 1,
+         constraints: Constraints | dict[str, Any] | None = None, efficiency: Efficiency | None = None,
+         kv_sharding: Literal["heads", "batch"] = "heads", overlap: bool = False,
+         price_per_hour: float | dict[str, float] | None = None) -> SweepGrid:
+    """Validate the axes and build the valid deployments (see :func:`sweep`)."""
+    m = lookup_model(model) if isinstance(model, str) else model
+    if not isinstance(m, Model):
+        raise wrong_type("model", model, "a Model or a catalog name")
+    ph = choice("phase", phase, ("decode", "prefill"))
+    n = integer("new_tokens", new_tokens)
+    c = _constraints(constraints)
+    hws = [lookup_hardware(h) if isinstance(h, str) else h for h in _list("hardware", hardware)]
+    for i, h in enumerate(hws):
+        if not isinstance(h, Hardware):
+            raise wrong_type(f"hardware[{i}]", h, "a Hardware or a catalog name")
+    tps, pps, eps = _degrees("tp", tp), _degrees("pp", pp), _degrees("ep", ep)
+    wds, kds = _list("weight_dtype", weight_dtype), _list("kv_dtype", kv_dtype)
+    combos = len(hws) * len(tps) * len(pps) * len(eps) * len(wds) * len(kds)
+    named = combos * _length("batch", batch) * _length("context", context)
+    if named > _I64_MAX:
+        raise TooLargeError(f"the grid has {named:.3e} points, over 2^63 - 1: split it into smaller sweeps")
+    b = _axis("batch", batch, 1)
+    ctx = _axis("context", context, 1 if ph == "prefill" else 0)
+    if c.max_chips is not None and c.max_chips < min(tps) * min(pps) * min(eps):
+        raise InfeasibleError(f"constraints.max_chips = {c.max_chips}: every tp x pp x ep on the axes needs at least "
+                              f"{min(tps) * min(pps) * min(eps)} chips")
+    deps: list[Deployment] = []
+    skipped = {"partitioning": 0, "max_chips": 0, "scale_up": 0, "network": 0}
+    for h in hws:
+        price: float | None = price_per_hour.get(h.name) if isinstance(price_per_hour, dict) else price_per_hour
+        for t in tps:
+            for p in pps:
+                for e in eps:
+                    for wd in wds:
+                        for kd in kds:
+                            d = Deployment(h, tp=t, pp=p, ep=e, weight_dtype=wd, kv_dtype=kd, act_dtype=act_dtype,
+                                           efficiency=efficiency, kv_sharding=kv_sharding, overlap=overlap,
+                                           price_per_hour=price)
+                            try:
+                                d.check(m)
+                            except InfeasibleError:
+                                skipped["partitioning"] += 1
+                                continue
+                            if c.max_chips is not None and d.chips > c.max_chips:
+                                skipped["max_chips"] += 1
+                            elif c.tp_within_scale_up and t > h.scale_up_domain:
+                                skipped["scale_up"] += 1
+                            elif _needs_missing_network(d):
+                                skipped["network"] += 1
+                            else:
+                                deps.append(d)
+    if not deps:
+        why = ", ".join(f"{v} by {k}" for k, v in skipped.items() if v)
+        raise InfeasibleError(f"no (hardware, tp, pp, ep, dtype) combination of the {combos} on the axes is valid for "
+                              f"{m.name} under these constraints ({why})")
+    return SweepGrid(m, ph, n, tuple(deps), b, ctx, combos, skipped)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    """The kept configurations of a sweep, as numpy columns (one row per configuration).
+
+    Columns: ``index`` (grid row), ``hardware``, ``tp``, ``pp``, ``ep``, ``chips``,
+    ``weight_dtype``, ``kv_dtype``, ``batch``, ``context`` (prefill: the prompt length), the
+    metrics ``cost`` (USD per 1M new tokens), ``latency`` (s per token; prefill: time to first
+    token), ``tokens_per_s_per_user``, ``tokens_per_s``, ``mfu``, and ``step_time`` (s),
+    ``bound``, ``fits``, ``mem_weights``/``mem_kv``/``mem_act`` (bytes per chip). With
+    ``by="hardware"`` the rows are each hardware's own frontier and ``on_frontier`` marks the
+    rows on the joint one. Rows are sorted by the first objective (best first)."""
+
+    model: str
+    phase: str
+    objectives: tuple[tuple[str, str], ...]
+    keep: str
+    grid: int  #: points named by the axes
+    evaluated: int  #: points the core evaluated (valid combinations only)
+    feasible: int  #: points meeting the constraints
+    elapsed: float  #: seconds, wall clock
+    columns: dict[str, NDArray[Any]] = field(repr=False)
+
+    @property
+    def kept(self) -> int:
+        return len(self.columns["index"])
+
+    @property
+    def configs_per_s(self) -> float:
+        return self.evaluated / self.elapsed if self.elapsed > 0 else math.inf
+
+    def __len__(self) -> int:
+        return self.kept
+
+    def __getattr__(self, name: str) -> NDArray[Any]:
+        try:
+            return self.columns[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def row(self, i: int) -> dict[str, Any]:
+        return {k: v[i].item() if hasattr(v[i], "item") else v[i] for k, v in self.columns.items()}
+
+    def best(self, objective: str, sense: str | None = None) -> dict[str, Any]:
+        """The kept row best by ``objective`` (its natural sense unless given)."""
+        name = choice("objective", objective, tuple(OBJECTIVES))
+        s = OBJECTIVES[name] if sense is None else choice("sense", sense, ("min", "max"))
+        if not self.kept:
+            raise InfeasibleError("the sweep kept no configuration: no point met the constraints")
+        v = self.columns[name]
+        return self.row(int(np.argmin(v) if s == "min" else np.argmax(v)))
+
+    def to_pandas(self) -> Any:
+        try:
+            pd = importlib.import_module("pandas")
+        except ImportError as e:
+            from .errors import BrickwallError
+
+            raise BrickwallError("SweepResult.to_pandas needs pandas: pip install 'brickwall[pandas]'") from e
+        return pd.DataFrame(self.columns)
+
+    def summary(self) -> dict[str, Any]:
+        return {"model": self.model, "phase": self.phase, "objectives": [f"{n}:{s}" for n, s in self.objectives],
+                "keep": self.keep, "grid": self.grid, "evaluated": self.evaluated, "feasible": self.feasible,
+                "kept": self.kept, "elapsed_s": self.elapsed, "configs_per_s": self.configs_per_s}
+
+    def plot(self, path: Any = None, *, color_by: str = "hardware") -> Any:
+        """The PaLM-inference picture: cost per 1M tokens vs per-token latency, one frontier per
+        ``color_by`` group (``hardware`` or ``partitioning``)."""
+        from .plot import sweep_frontier
+
+        return sweep_frontier(self, path=path, color_by=color_by)
+
+
+def _run_range(payload: dict[str, Any], lo: int, hi: int) -> tuple[int, int, NDArray[np.uint64], NDArray[np.float64]]:
+    """One worker's share: evaluate rows [lo, hi) and reduce them (runs on executors)."""
+    _, evaluated, feasible, index, values = _core.sweep_run(**payload, lo=lo, hi=hi)
+    return evaluated, feasible, index, values
+
+
+def _split(lo: int, hi: int, parts: int) -> list[tuple[int, int]]:
+    step = max(1, -(-(hi - lo) // parts))
+    return [(a, min(a + step, hi)) for a in range(lo, hi, step)]
+
+
+ProgressArg = bool | Callable[[int, int], Any]
+
+
+def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: Any = 1, ep: Any = 1,
+          batch: Any = 1, context: Any = 2048, weight_dtype: Any = "bf16", kv_dtype: Any = None,
+          phase: Literal["decode", "prefill"] = "decode", constraints: Constraints | dict[str, Any] | None = None,
+          objectives: str | Sequence[Any] = ("cost", "latency"), keep: Any = "pareto",
+          executor: Executor | None = None, progress: ProgressArg = False, by: Literal["hardware"] | None = None,
+          new_tokens: int = 1, act_dtype: str = "bf16", efficiency: Efficiency | None = None,
+          kv_sharding: Literal["heads", "batch"] = "heads", overlap: bool = False,
+          price_per_hour: float | dict[str, float] | None = None, parts: int | None = None) -> SweepResult:
+    """Evaluate every configuration of the axes' Cartesian product and keep the best.
+
+    Axes (a value, a list or a range each): ``hardware`` (catalog names or Hardware), ``tp``,
+    ``pp``, ``ep``, ``weight_dtype``, ``kv_dtype`` (None: the activation dtype), ``batch``,
+    ``context`` (prefill: the prompt length). ``objectives``: two or three of :data:`OBJECTIVES`
+    for the Pareto frontier (``"name:min"``/``"name:max"`` or ``(name, sense)`` to override a
+    sense); ``keep``: ``"pareto"``, ``("top", k)`` by the first objective, or ``"all"`` (grids of
+    at most :data:`ALL_LIMIT` points). ``by="hardware"``: one frontier per hardware.
+    ``executor``: any concurrent.futures.Executor (e.g. ``dask.distributed.Client(...).get_executor()``);
+    the grid is split into ``parts`` index ranges. ``progress``: True for a rich progress bar, or a
+    callable ``(done, total)``. Deployment options (``kv_sharding``, ``overlap``, ``efficiency``,
+    ``price_per_hour`` as a float or a dict by hardware name) apply to every configuration.
+
+    Each row is exactly what :func:`brickwall.decode` (or :func:`brickwall.prefill`) returns for
+    the same configuration.
+    """
+    t0 = time.perf_counter()
+    objs = _objectives(objectives)
+    kind, k = _keep(keep, objs)
+    if by is not None:
+        choice("by", by, ("hardware",))
+        if kind == "all":
+            raise invalid("by", by, "None with keep='all' (all rows are kept anyway)")
+    g = grid(model, hardware=hardware, tp=tp, pp=pp, ep=ep, batch=batch, context=context, weight_dtype=weight_dtype,
+             kv_dtype=kv_dtype, act_dtype=act_dtype, phase=phase, new_tokens=new_tokens, constraints=constraints,
+             efficiency=efficiency, kv_sharding=kv_sharding, overlap=overlap, price_per_hour=price_per_hour)
+    if kind == "all" and g.size > ALL_LIMIT:
+        raise TooLargeError(f"keep='all': the grid has {g.size:,} points, over the limit of {ALL_LIMIT:,} rows; "
+                            "use keep='pareto' or keep=('top', k)")
+    if "cost" in (n for n, _ in objs):
+        unpriced = sorted({d.hardware.name for d in g.deployments if d.chip_price_per_hour is None})
+        if unpriced:
+            raise invalid("price_per_hour", price_per_hour,
+                          f"a price for {', '.join(unpriced)} (the catalog has none) when 'cost' is an objective")
+    c = _constraints(constraints)
+    mv, deps = g.views()
+    payload: dict[str, Any] = {
+        "model": mv, "deployments": deps, "batch": g.batch, "context": g.context, "phase": g.phase,
+        "new_tokens": float(g.new_tokens), "fits": c.fits,
+        "max_latency": math.inf if c.max_latency is None else c.max_latency,
+        "min_tokens_per_s_per_user": c.min_tokens_per_s_per_user or 0.0,
+        "objectives": [n for n, _ in objs], "senses": [s for _, s in objs], "keep_kind": kind, "k": k,
+    }
+    groups = [(lo, hi) for _, lo, hi in g.hardware_blocks()] if by == "hardware" else [(0, g.size)]
+    evaluated = feasible = 0
+    kept: list[NDArray[np.uint64]] = []
+    with _Progress(progress, g.size) as report:
+        if executor is None:
+            for lo, hi in groups:
+                _, e, f, ix, _ = _core.sweep_run(**payload, lo=lo, hi=hi, progress=_offset(report, evaluated))
+                evaluated += e
+                feasible += f
+                kept.append(ix)
+        else:
+            n_parts = parts or 8
+            futures = [[executor.submit(_run_range, payload, a, b) for a, b in _split(lo, hi, n_parts)] for lo, hi in groups]
+            for group in futures:
+                idx, vals = [], []
+                for fut in group:
+                    e, f, ix, v = fut.result()
+                    evaluated += e
+                    feasible += f
+                    idx.append(ix)
+                    vals.append(v)
+                    if report is not None:
+                        report(evaluated)
+                kept.append(_core.pareto_reduce(np.concatenate(vals), np.concatenate(idx), payload["senses"], kind, k))
+    index = np.concatenate(kept) if kept else np.zeros(0, np.uint64)
+    columns = _columns(g, index, objs)
+    if by == "hardware" and kind == "pareto" and len(index):
+        values = np.stack([columns[n] for n, _ in objs], axis=1).ravel()
+        joint = _core.pareto_reduce(np.ascontiguousarray(values), columns["index"], payload["senses"], "pareto", 0)
+        columns["on_frontier"] = np.isin(columns["index"], joint)
+    return SweepResult(g.model.name, g.phase, tuple(objs), kind if kind != "top" else f"top {k}", g.named,
+                       evaluated, feasible, time.perf_counter() - t0, columns)
+
+
+def _columns(g: SweepGrid, index: NDArray[np.uint64], objs: list[tuple[str, str]]) -> dict[str, NDArray[Any]]:
+    mv, deps = g.views()
+    index = np.ascontiguousarray(index, dtype=np.uint64)
+    raw = _core.sweep_rows(mv, deps, g.batch, g.context, g.phase, float(g.new_tokens), index)
+    nb, nc = len(g.batch), len(g.context)
+    di = (index // np.uint64(nb * nc)).astype(np.int64)
+    bi = ((index // np.uint64(nc)) % np.uint64(nb)).astype(np.int64)
+    ci = (index % np.uint64(nc)).astype(np.int64)
+    d = g.deployments
+    n = g.context[ci] if g.phase == "prefill" else np.full(len(index), float(g.new_tokens))
+    step = raw["latency"]
+    cols: dict[str, NDArray[Any]] = {
+        "index": index,
+        "hardware": np.array([x.hardware.name for x in d], dtype=object)[di],
+        "tp": np.array([x.tp for x in d], dtype=np.int64)[di],
+        "pp": np.array([x.pp for x in d], dtype=np.int64)[di],
+        "ep": np.array([x.ep for x in d], dtype=np.int64)[di],
+        "chips": np.array([x.chips for x in d], dtype=np.int64)[di],
+        "weight_dtype": np.array([x.weight_dtype for x in d], dtype=object)[di],
+        "kv_dtype": np.array([x.kv_dtype for x in d], dtype=object)[di],
+        "batch": g.batch[bi].astype(np.int64),
+        "context": g.context[ci].astype(np.int64),
+        # The same float operations as the core's metrics and StepEstimate's properties.
+        "cost": raw["cost_per_token"] * 1e6,
+        "latency": step if g.phase == "prefill" else step / n,
+        "tokens_per_s_per_user": n / step,
+        "tokens_per_s": raw["tokens_per_s"],
+        "mfu": raw["mfu"],
+        "step_time": step,
+        "bound": np.array(BOUNDS, dtype=object)[raw["bound"].astype(np.int64)],
+        "fits": raw["fits"],
+        "mem_weights": raw["mem_weights"], "mem_kv": raw["mem_kv"], "mem_act": raw["mem_act"],
+    }
+    if len(index):
+        name, sense = objs[0]
+        key = cols[name] if name != "chips" else cols[name].astype(np.float64)
+        order = np.lexsort((index, -key if sense == "max" else key))
+        cols = {k: v[order] for k, v in cols.items()}
+    return cols
+
+
+def _offset(report: Callable[[int], None] | None, base: int) -> Callable[[int], None] | None:
+    if report is None:
+        return None
+    cb = report
+    return lambda done: cb(base + done)
+
+
+class _Progress:
+    """progress=True: a rich bar; a callable: called with (done, total); False: nothing."""
+
+    def __init__(self, progress: ProgressArg, total: int) -> None:
+        self.progress, self.total = progress, total
+        self.bar: Any = None
+
+    def __enter__(self) -> Callable[[int], None] | None:
+        if self.progress is False or self.progress is None:
+            return None
+        if callable(self.progress):
+            cb = self.progress
+            return lambda done: cb(done, self.total)
+        if self.progress is not True:
+            raise invalid("progress", self.progress, "True, False or a callable (done, total)")
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
+        bar = self.bar
+        bar.start()
+        task = bar.add_task("sweep", total=self.total)
+        return lambda done: bar.update(task, completed=done)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def attainable_cost(model: Model | str = "gpt4-moe-1.8t", hardware: str = "A100-40GB", *, chips: int = 128,
+                    context: int = 8192, min_tokens_per_s_per_user: float = 8.0, price_per_hour: float | None = None,
+                    tp: Iterable[int] = (1, 2, 4, 8), ep: Iterable[int] = (1, 2, 4, 8, 16),
+                    weight_dtype: Any = ("bf16",), kv_sharding: Literal["heads", "batch"] = "batch",
+                    batch: Any = None) -> dict[str, Any]:
+    """The cheapest serving cost the roofline says a cluster of exactly ``chips`` chips attains
+    at ``context`` while each user gets at least ``min_tokens_per_s_per_user`` (the claims
+    cost.a100 / cost.h100 / cost.vs.davinci). Sweeps tp x pp x ep with ``tp x pp x ep = chips``,
+    every batch up to 16384, and returns the best row (``cost`` in USD per 1M tokens, ``usd_per_1k``)
+    plus the cost-vs-speed frontier."""
+    n = integer("chips", chips)
+    tps = [t for t in tp if n % t == 0]
+    pps = sorted({n // (t * e) for t in tps for e in ep if n % (t * e) == 0})
+    r = sweep(model, hardware=[hardware], tp=tps, pp=pps, ep=list(ep), batch=range(1, 16385) if batch is None else batch,
+              context=[context], weight_dtype=list(weight_dtype), kv_sharding=kv_sharding,
+              price_per_hour=price_per_hour,
+              constraints=Constraints(min_tokens_per_s_per_user=min_tokens_per_s_per_user, max_chips=n),
+              # No row has more than n chips, so the rows with exactly n chips on this 3-D frontier
+              # are exactly the cost-vs-speed frontier of the n-chip deployments.
+              objectives=("cost", "chips:max", "tokens_per_s_per_user"))
+    full = r.columns["chips"] == n
+    if not full.any():
+        raise InfeasibleError(f"no partitioning of exactly {n} {hardware} chips serves {r.model} at {context} context "
+                              f"and >= {min_tokens_per_s_per_user:g} tok/s per user")
+    cost = np.where(full, r.columns["cost"], np.inf)
+    best = r.row(int(np.argmin(cost)))
+    best["usd_per_1k"] = best["cost"] / 1000
+    return {"best": best, "frontier": r, "evaluated": r.evaluated}
+
+
+def seed_inference_costs(*, min_tokens_per_s_per_user: float = 8.0, a100_price: float = 1.0, h100_price: float = 2.0,
+                         a100: str = "A100-40GB", h100: str = "H100-SXM") -> dict[str, dict[str, Any]]:
+    """What the frontier says is attainable for the seed's inference-cost rows, on 128 chips at
+    the article's prices (USD per GPU-hour), each user at >= ``min_tokens_per_s_per_user``:
+    ``cost.a100`` / ``cost.h100``: GPT-4 (gpt4-moe-1.8t) at 8k context, cheapest $/1k tokens vs
+    the article's $0.0049 / $0.0021; ``cost.vs.davinci``: GPT-4 vs GPT-3 175B ("Davinci") at 2k
+    context on 128 A100, the attainable cost ratio vs the article's 3x."""
+    out: dict[str, dict[str, Any]] = {}
+    for cid, hw, price, article in (("cost.a100", a100, a100_price, 0.0049), ("cost.h100", h100, h100_price, 0.0021)):
+        b = attainable_cost("gpt4-moe-1.8t", hw, context=8192, price_per_hour=price,
+                            min_tokens_per_s_per_user=min_tokens_per_s_per_user)["best"]
+        out[cid] = {"article_usd_per_1k": article, "attainable_usd_per_1k": b["usd_per_1k"], "ratio": b["usd_per_1k"] / article,
+                    "config": b}
+    g4 = attainable_cost("gpt4-moe-1.8t", a100, context=2048, price_per_hour=a100_price,
+                         min_tokens_per_s_per_user=min_tokens_per_s_per_user)["best"]
+    g3 = attainable_cost("gpt3-175b", a100, context=2048, price_per_hour=a100_price,
+                         min_tokens_per_s_per_user=min_tokens_per_s_per_user)["best"]
+    out["cost.vs.davinci"] = {"article_ratio": 3.0, "attainable_ratio": g4["cost"] / g3["cost"], "gpt4": g4, "gpt3": g3}
+    return out
+
+
+__all__ = ["ALL_LIMIT", "Constraints", "OBJECTIVES", "SweepGrid", "SweepResult", "attainable_cost", "grid", "seed_inference_costs", "sweep"]

@@ -1,0 +1,628 @@
+//! Parameter sweeps of the step roofline: a grid enumerated by index, evaluated in fixed-size
+//! chunks on rayon, filtered by constraints and reduced by a streaming [`Reducer`].
+//!
+//! The grid is `deployments x batch x context`, in that mixed-radix order (context fastest):
+//! index `i` is deployment `i / (B C)`, batch `(i / C) % B`, context `i % C`. A deployment is a
+//! [`StepModel`] the caller built for one (hardware, tp, pp, ep, dtypes) combination it found
+//! valid; the grid is never materialised, and memory is O(kept rows x chunks in flight).
+//!
+//! A row is exactly [`StepModel::evaluate`]: decode evaluates `(batch, context, new_tokens)`,
+//! prefill evaluates `(batch, 0, prompt)` with the context axis as the prompt length. Within a
+//! chunk, decode hoists everything that does not depend on the context out of the inner loop
+//! ([`StepModel::prepare`]), which is bit-identical to evaluating each point.
+//!
+//! Metrics (SI, per row): `cost` USD per 10^6 new tokens, `latency` seconds per token (decode:
+//! step / new tokens; prefill: the step, i.e. time to first token), `tokens_per_s_per_user`
+//! (new tokens / step), `tokens_per_s` (all sequences), `chips`, `mfu`.
+//!
+//! Results never depend on the thread count: chunks are fixed, and reducers merge exactly.
+
+use rayon::prelude::*;
+
+use crate::control::Control;
+use crate::error::{Error, Result};
+use crate::pareto::{Keep, Reducer, Row, Sense};
+use crate::roofline::{Step, StepModel};
+
+/// Grid points per chunk: the unit of parallel work, of progress and of cancellation.
+pub const CHUNK: u64 = 1 << 16;
+
+/// What a row can be judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    /// USD per 10^6 new tokens.
+    Cost,
+    /// Seconds per token for a user (decode) or to the first token (prefill).
+    Latency,
+    /// New tokens per second per sequence.
+    TokensPerSPerUser,
+    /// New tokens per second, all sequences.
+    TokensPerS,
+    /// Chips in the deployment.
+    Chips,
+    /// Model FLOP utilisation.
+    Mfu,
+}
+
+impl Objective {
+    /// Parse `cost`, `latency`, `tokens_per_s_per_user`, `tokens_per_s`, `chips`, `mfu`.
+    pub fn parse(name: &str) -> Result<Self> {
+        Ok(match name {
+            "cost" => Self::Cost,
+            "latency" => Self::Latency,
+            "tokens_per_s_per_user" => Self::TokensPerSPerUser,
+            "tokens_per_s" => Self::TokensPerS,
+            "chips" => Self::Chips,
+            "mfu" => Self::Mfu,
+            _ => {
+                return Err(Error::invalid(
+                    "objective",
+                    name,
+                    "one of cost, latency, tokens_per_s_per_user, tokens_per_s, chips, mfu",
+                ))
+            }
+        })
+    }
+}
+
+/// Decode or prefill.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Phase {
+    /// Each sequence adds `new_tokens` tokens after `context` cached ones.
+    Decode {
+        /// New tokens per sequence per step (1; `gamma + 1` for speculative verification).
+        new_tokens: f64,
+    },
+    /// The context axis is the prompt length; nothing cached before it.
+    Prefill,
+}
+
+/// Row filters. Deployment-level rules (divisibility, chips, scale-up domain) are the caller's:
+/// it passes only deployments that satisfy them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Constraints {
+    /// Require weights + KV cache + activations to fit in device memory.
+    pub fits: bool,
+    /// Largest per-token latency, seconds (`inf` for none).
+    pub max_latency: f64,
+    /// Smallest per-user tokens/s (0 for none).
+    pub min_tokens_per_s_per_user: f64,
+}
+
+impl Default for Constraints {
+    fn default() -> Self {
+        Self { fits: true, max_latency: f64::INFINITY, min_tokens_per_s_per_user: 0.0 }
+    }
+}
+
+/// Points in a `deployments x batch x context` grid; fails over 2^63 - 1.
+pub fn grid_len(deployments: u64, batch: u64, context: u64) -> Result<u64> {
+    deployments
+        .checked_mul(batch)
+        .and_then(|x| x.checked_mul(context))
+        .filter(|&x| x <= i64::MAX as u64)
+        .ok_or_else(|| Error::TooLarge {
+            what: "the grid".into(),
+            detail: format!(
+                "{deployments} x {batch} x {context} points is over 2^63; split it into smaller sweeps"
+            ),
+        })
+}
+
+/// A validated sweep.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    models: Vec<StepModel>,
+    batch: Vec<f64>,
+    context: Vec<f64>,
+    phase: Phase,
+    constraints: Constraints,
+    objectives: Vec<(Objective, Sense)>,
+    keep: Keep,
+    len: u64,
+    min_context: f64,
+}
+
+/// What [`Sweep::run`] found over an index range.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Grid points evaluated.
+    pub evaluated: u64,
+    /// Points that met the constraints.
+    pub feasible: u64,
+    /// The reducer over the feasible points.
+    pub reducer: Reducer,
+}
+
+/// Every metric of a row (see the module docs), in [`Objective`] order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Metrics {
+    /// USD per 10^6 new tokens.
+    pub cost: f64,
+    /// Seconds per token.
+    pub latency: f64,
+    /// New tokens/s per sequence.
+    pub tokens_per_s_per_user: f64,
+    /// New tokens/s, all sequences.
+    pub tokens_per_s: f64,
+    /// Chips.
+    pub chips: f64,
+    /// Model FLOP utilisation.
+    pub mfu: f64,
+}
+
+impl Metrics {
+    /// The value of one objective.
+    pub fn get(&self, o: Objective) -> f64 {
+        match o {
+            Objective::Cost => self.cost,
+            Objective::Latency => self.latency,
+            Objective::TokensPerSPerUser => self.tokens_per_s_per_user,
+            Objective::TokensPerS => self.tokens_per_s,
+            Objective::Chips => self.chips,
+            Objective::Mfu => self.mfu,
+        }
+    }
+}
+
+impl Sweep {
+    /// Validate a sweep. Fails on empty axes, bad batch/context values, a grid over 2^63
+    /// points, bad constraints, or `keep = All(limit)` on a grid larger than `limit`.
+    pub fn new(
+        models: Vec<StepModel>,
+        batch: Vec<f64>,
+        context: Vec<f64>,
+        phase: Phase,
+        constraints: Constraints,
+        objectives: Vec<(Objective, Sense)>,
+        keep: Keep,
+    ) -> Result<Self> {
+        for (field, n) in [("deployments", models.len()), ("batch", batch.len()), ("context", context.len())]
+        {
+            if n == 0 {
+                return Err(Error::invalid(format!("len({field})"), 0, "at least one value"));
+            }
+        }
+        if let Some(i) = batch.iter().position(|b| !(b.is_finite() && *b >= 1.0)) {
+            return Err(Error::invalid(format!("batch[{i}]"), batch[i], "a finite number >= 1"));
+        }
+        let min_context = if phase == Phase::Prefill { 1.0 } else { 0.0 };
+        if let Some(i) = context.iter().position(|c| !(c.is_finite() && *c >= min_context)) {
+            let what = if phase == Phase::Prefill { "a prompt length >= 1" } else { "a finite number >= 0" };
+            return Err(Error::invalid(format!("context[{i}]"), context[i], what));
+        }
+        if let Phase::Decode { new_tokens } = phase {
+            if !(new_tokens.is_finite() && new_tokens >= 1.0) {
+                return Err(Error::invalid("new_tokens", new_tokens, "a finite number >= 1"));
+            }
+        }
+        let c = constraints;
+        if c.max_latency.is_nan() || c.max_latency <= 0.0 {
+            return Err(Error::invalid("max_latency", c.max_latency, "a number > 0 (seconds)"));
+        }
+        if !(c.min_tokens_per_s_per_user.is_finite() && c.min_tokens_per_s_per_user >= 0.0) {
+            return Err(Error::invalid(
+                "min_tokens_per_s_per_user",
+                c.min_tokens_per_s_per_user,
+                "a finite number >= 0",
+            ));
+        }
+        Reducer::new(keep, objectives.len())?;
+        let len = grid_len(models.len() as u64, batch.len() as u64, context.len() as u64)?;
+        if let Keep::All(limit) = keep {
+            if len > limit as u64 {
+                return Err(Error::TooLarge {
+                    what: "keep=\"all\"".into(),
+                    detail: format!(
+                        "the grid has {len} points, over the limit of {limit} rows; keep the Pareto frontier or the top k instead"
+                    ),
+                });
+            }
+        }
+        let min_context = context.iter().copied().fold(f64::INFINITY, f64::min);
+        Ok(Self { models, batch, context, phase, constraints, objectives, keep, len, min_context })
+    }
+
+    fn new_tokens(&self) -> f64 {
+        match self.phase {
+            Phase::Decode { new_tokens } => new_tokens,
+            Phase::Prefill => 1.0,
+        }
+    }
+
+    /// Grid points.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the grid is empty (never: [`Sweep::new`] refuses empty axes).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// `(deployment, batch, context)` positions of grid index `i`.
+    #[inline]
+    pub fn locate(&self, i: u64) -> (usize, usize, usize) {
+        let nc = self.context.len() as u64;
+        let nb = self.batch.len() as u64;
+        ((i / nc / nb) as usize, ((i / nc) % nb) as usize, (i % nc) as usize)
+    }
+
+    #[inline(always)]
+    fn metrics(&self, s: &Step, chips: f64, n: f64) -> Metrics {
+        Metrics {
+            cost: s.cost_per_token * 1e6,
+            latency: match self.phase {
+                Phase::Decode { .. } => s.latency / n,
+                Phase::Prefill => s.latency,
+            },
+            tokens_per_s_per_user: n / s.latency,
+            tokens_per_s: s.tokens_per_s,
+            chips,
+            mfu: s.mfu,
+        }
+    }
+
+    /// The step and metrics of grid index `i`.
+    pub fn row(&self, i: u64) -> Result<(Step, Metrics)> {
+        if i >= self.len {
+            return Err(Error::invalid("index", i, format!("< the grid's {} points", self.len)));
+        }
+        let (m, b, c) = self.locate(i);
+        let sm = &self.models[m];
+        let (s, n) = match self.phase {
+            Phase::Decode { new_tokens } => {
+                (sm.evaluate(self.batch[b], self.context[c], new_tokens), new_tokens)
+            }
+            Phase::Prefill => (sm.evaluate(self.batch[b], 0.0, self.context[c]), self.context[c]),
+        };
+        Ok((s, self.metrics(&s, sm.chips(), n)))
+    }
+
+    /// Objective values of kept rows in natural form, row-major `rows x objectives`.
+    pub fn objective_values(&self, rows: &[Row]) -> Vec<f64> {
+        let mut out = Vec::with_capacity(rows.len() * self.objectives.len());
+        for r in rows {
+            for (j, (_, sense)) in self.objectives.iter().enumerate() {
+                out.push(sense.key(r.v[j]));
+            }
+        }
+        out
+    }
+
+    /// The objectives' senses.
+    pub fn senses(&self) -> Vec<Sense> {
+        self.objectives.iter().map(|o| o.1).collect()
+    }
+
+    /// Filter one evaluated row and push it; 1 if feasible. Each metric is computed only where
+    /// a constraint or an objective reads it, with the same expression as [`Sweep::metrics`].
+    #[inline(always)]
+    fn offer(&self, r: &mut Reducer, s: &Step, chips: f64, n: f64, index: u64) -> u64 {
+        let c = &self.constraints;
+        if c.fits && !s.fits {
+            return 0;
+        }
+        let latency = || match self.phase {
+            Phase::Decode { .. } => s.latency / n,
+            Phase::Prefill => s.latency,
+        };
+        let per_user = || n / s.latency;
+        if c.max_latency < f64::INFINITY && latency() > c.max_latency {
+            return 0;
+        }
+        if c.min_tokens_per_s_per_user > 0.0 && per_user() < c.min_tokens_per_s_per_user {
+            return 0;
+        }
+        let mut v = [0.0; 3];
+        for (j, (o, sense)) in self.objectives.iter().enumerate() {
+            let x = match o {
+                Objective::Cost => s.cost_per_token * 1e6,
+                Objective::Latency => latency(),
+                Objective::TokensPerSPerUser => per_user(),
+                Objective::TokensPerS => s.tokens_per_s,
+                Objective::Chips => chips,
+                Objective::Mfu => s.mfu,
+            };
+            v[j] = sense.key(x);
+        }
+        u64::from(r.push(v, index))
+    }
+
+    /// Fold points `[lo, hi)` into `r`; returns (evaluated, feasible).
+    fn fold(&self, lo: u64, hi: u64, r: &mut Reducer) -> (u64, u64) {
+        let (mut m, mut bi, mut ci) = self.locate(lo);
+        let nb = self.batch.len();
+        let nc = self.context.len();
+        let c = self.constraints;
+        let mut feasible = 0u64;
+        let mut i = lo;
+        while i < hi {
+            let sm = &self.models[m];
+            let chips = sm.chips();
+            let batch = self.batch[bi];
+            let end = nc.min(ci + (hi - i) as usize);
+            match self.phase {
+                Phase::Decode { .. } if c.fits && !sm.fits(batch, self.min_context, self.new_tokens()) => {
+                    // Nothing of this batch fits: its smallest context does not.
+                }
+                Phase::Decode { new_tokens } => {
+                    let prep = sm.prepare(batch, new_tokens);
+                    for (k, &context) in self.context[ci..end].iter().enumerate() {
+                        // The memory check first: most of a large grid does not fit, and this
+                        // is the same expression `at` uses for `Step::fits`.
+                        if c.fits && !prep.fits_with(prep.mem_kv(context)) {
+                            continue;
+                        }
+                        feasible += self.offer(r, &prep.at(context), chips, new_tokens, i + k as u64);
+                    }
+                }
+                Phase::Prefill => {
+                    for (k, &prompt) in self.context[ci..end].iter().enumerate() {
+                        feasible +=
+                            self.offer(r, &sm.evaluate(batch, 0.0, prompt), chips, prompt, i + k as u64);
+                    }
+                }
+            }
+            i += (end - ci) as u64;
+            ci = 0;
+            bi += 1;
+            if bi == nb {
+                bi = 0;
+                m += 1;
+            }
+        }
+        (hi - lo, feasible)
+    }
+
+    /// Evaluate grid points `[lo, hi)` in chunks of [`CHUNK`] on rayon, checking `control`
+    /// after each chunk.
+    pub fn run(&self, lo: u64, hi: u64, control: &Control) -> Result<Outcome> {
+        if lo > hi || hi > self.len {
+            return Err(Error::invalid(
+                "range",
+                format!("[{lo}, {hi})"),
+                format!("a range within [0, {})", self.len),
+            ));
+        }
+        let dims = self.objectives.len();
+        let chunks = (hi - lo).div_ceil(CHUNK);
+        let empty = || Outcome {
+            evaluated: 0,
+            feasible: 0,
+            reducer: Reducer::new(self.keep, dims).expect("validated"),
+        };
+        // One reducer per rayon job, folded over many chunks; jobs merge exactly. A few jobs per
+        // thread: each new job rebuilds a frontier from scratch, so fewer is cheaper, while
+        // enough remain to balance the load.
+        let chunks = usize::try_from(chunks).map_err(|_| Error::TooLarge {
+            what: "the range".into(),
+            detail: format!("{chunks} chunks do not fit this platform's usize; split the range"),
+        })?;
+        let min_len = (chunks / (4 * rayon::current_num_threads())).max(1);
+        let out = (0..chunks)
+            .into_par_iter()
+            .with_min_len(min_len)
+            .try_fold(empty, |mut o, k| {
+                let a = lo + k as u64 * CHUNK;
+                let b = (a + CHUNK).min(hi);
+                let (e, f) = self.fold(a, b, &mut o.reducer);
+                o.evaluated += e;
+                o.feasible += f;
+                control.checkpoint(e)?;
+                Ok(o)
+            })
+            .try_reduce(empty, |a, b| {
+                Ok(Outcome {
+                    evaluated: a.evaluated + b.evaluated,
+                    feasible: a.feasible + b.feasible,
+                    reducer: a.reducer.merge(b.reducer)?,
+                })
+            })?;
+        out.reducer.check()?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collectives::Link;
+    use crate::roofline::{Chip, ModelCosts, Plan};
+    use proptest::prelude::*;
+
+    fn model() -> ModelCosts {
+        ModelCosts {
+            layers: 32.0,
+            moe_layers: 32.0,
+            experts: 8.0,
+            top_k: 2.0,
+            dense_params: 1.5e9,
+            expert_params_per_layer: 1.8e8,
+            matmul_params_active: 1.3e10,
+            attn_flops_per_context_token: 32.0 * 4.0 * 4096.0,
+            kv_elements_per_token: 32.0 * 2.0 * 1024.0,
+            kv_heads: 8.0,
+            d_model: 4096.0,
+            ffn_width: 2.0 * 14336.0,
+        }
+    }
+
+    fn chip() -> Chip {
+        Chip {
+            memory: 80e9,
+            memory_bandwidth: 3.35e12,
+            peak_flops: 989e12,
+            scale_up: Link { latency_s: 2e-6, bandwidth_bytes_s: 450e9 },
+            scale_up_domain: 8.0,
+            scale_out: Link { latency_s: 5e-6, bandwidth_bytes_s: 50e9 },
+            price_per_s: 2.0 / 3600.0,
+            eff_flops: 0.7,
+            eff_memory: 0.8,
+            eff_network: 0.75,
+        }
+    }
+
+    fn models() -> Vec<StepModel> {
+        let mut out = Vec::new();
+        for tp in [1.0, 2.0, 4.0, 8.0] {
+            for pp in [1.0, 2.0, 4.0] {
+                for ep in [1.0, 2.0] {
+                    let plan = Plan {
+                        tp,
+                        pp,
+                        ep,
+                        weight_bytes: 2.0,
+                        kv_bytes: 2.0,
+                        act_bytes: 2.0,
+                        kv_batch_sharded: false,
+                        overlap: false,
+                        touched_experts: f64::NAN,
+                        expert_imbalance: 1.0,
+                    };
+                    out.push(StepModel::new(model(), plan, chip()).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    fn sweep(phase: Phase, keep: Keep, objectives: Vec<(Objective, Sense)>, c: Constraints) -> Sweep {
+        let batch: Vec<f64> = (0..40).map(|i| f64::from(1 + 7 * i)).collect();
+        let context: Vec<f64> = (0..30).map(|i| f64::from(1 + 301 * i)).collect();
+        Sweep::new(models(), batch, context, phase, c, objectives, keep).unwrap()
+    }
+
+    /// The definition, point by point with `evaluate` and a quadratic frontier.
+    fn naive(s: &Sweep) -> Vec<u64> {
+        let mut pts: Vec<(u64, [f64; 3])> = Vec::new();
+        for i in 0..s.len() {
+            let (step, x) = s.row(i).unwrap();
+            let c = s.constraints;
+            if (c.fits && !step.fits)
+                || x.latency > c.max_latency
+                || x.tokens_per_s_per_user < c.min_tokens_per_s_per_user
+            {
+                continue;
+            }
+            let mut v = [0.0; 3];
+            for (j, (o, sense)) in s.objectives.iter().enumerate() {
+                v[j] = sense.key(x.get(*o));
+            }
+            pts.push((i, v));
+        }
+        let d = s.objectives.len();
+        let dominates =
+            |a: &[f64; 3], b: &[f64; 3]| (0..d).all(|j| a[j] <= b[j]) && (0..d).any(|j| a[j] < b[j]);
+        pts.iter()
+            .filter(|(i, v)| !pts.iter().any(|(k, w)| dominates(w, v) || (w == v && k < i)))
+            .map(|p| p.0)
+            .collect()
+    }
+
+    #[test]
+    fn frontier_matches_definition_2d_and_3d() {
+        let c = Constraints { max_latency: 0.2, ..Constraints::default() };
+        for objectives in [
+            vec![(Objective::Cost, Sense::Min), (Objective::Latency, Sense::Min)],
+            vec![
+                (Objective::TokensPerS, Sense::Max),
+                (Objective::Chips, Sense::Min),
+                (Objective::Mfu, Sense::Max),
+            ],
+        ] {
+            for phase in [Phase::Decode { new_tokens: 1.0 }, Phase::Prefill] {
+                let s = sweep(phase, Keep::Pareto, objectives.clone(), c);
+                let got: Vec<u64> = s
+                    .run(0, s.len(), &Control::new())
+                    .unwrap()
+                    .reducer
+                    .into_rows()
+                    .iter()
+                    .map(|r| r.index)
+                    .collect();
+                assert!(!got.is_empty());
+                assert_eq!(got, naive(&s));
+            }
+        }
+    }
+
+    #[test]
+    fn rows_equal_evaluate_and_split_ranges_merge_exactly() {
+        let s = sweep(
+            Phase::Decode { new_tokens: 2.0 },
+            Keep::Pareto,
+            vec![(Objective::Cost, Sense::Min), (Objective::TokensPerSPerUser, Sense::Max)],
+            Constraints::default(),
+        );
+        let whole = s.run(0, s.len(), &Control::new()).unwrap();
+        let mid = s.len() / 3 + 17;
+        let a = s.run(0, mid, &Control::new()).unwrap();
+        let b = s.run(mid, s.len(), &Control::new()).unwrap();
+        assert_eq!(a.evaluated + b.evaluated, whole.evaluated);
+        assert_eq!(a.feasible + b.feasible, whole.feasible);
+        let merged = b.reducer.merge(a.reducer).unwrap().into_rows();
+        assert_eq!(merged, whole.reducer.into_rows());
+        for sm in &s.models {
+            for &b in &s.batch {
+                for &c in &s.context {
+                    assert_eq!(sm.fits(b, c, 2.0), sm.evaluate(b, c, 2.0).fits);
+                }
+            }
+        }
+        let (m, bi, ci) = s.locate(12345);
+        let (step, _) = s.row(12345).unwrap();
+        assert_eq!(step, s.models[m].evaluate(s.batch[bi], s.context[ci], 2.0));
+    }
+
+    #[test]
+    fn bad_input_and_cancellation() {
+        let objs = vec![(Objective::Cost, Sense::Min), (Objective::Latency, Sense::Min)];
+        let ph = Phase::Decode { new_tokens: 1.0 };
+        let c = Constraints::default();
+        assert!(Sweep::new(models(), vec![], vec![1.0], ph, c, objs.clone(), Keep::Pareto).is_err());
+        assert!(Sweep::new(models(), vec![0.5], vec![1.0], ph, c, objs.clone(), Keep::Pareto).is_err());
+        assert!(Sweep::new(models(), vec![1.0], vec![0.0], Phase::Prefill, c, objs.clone(), Keep::Pareto)
+            .is_err());
+        let bad = Constraints { max_latency: 0.0, ..c };
+        assert!(Sweep::new(models(), vec![1.0], vec![1.0], ph, bad, objs.clone(), Keep::Pareto).is_err());
+        assert!(
+            Sweep::new(models(), vec![1.0; 10], vec![1.0; 10], ph, c, objs.clone(), Keep::All(50)).is_err()
+        );
+        assert!(Objective::parse("speed").is_err());
+        let s = sweep(ph, Keep::Pareto, objs, c);
+        let control = Control::new();
+        control.cancel();
+        assert_eq!(s.run(0, s.len(), &control).unwrap_err(), Error::Interrupted);
+        assert!(s.run(5, 4, &Control::new()).is_err());
+    }
+
+    #[test]
+    fn huge_grid_is_refused() {
+        assert_eq!(grid_len(4, 1 << 16, 1 << 16).unwrap(), 1 << 34);
+        assert!(matches!(grid_len(1 << 21, 1 << 21, 1 << 21), Err(Error::TooLarge { .. })));
+        assert!(grid_len(u64::MAX, 2, 1).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn any_range_split_gives_the_same_frontier(cut in 0u64..36_000, k in 1usize..8) {
+            let s = sweep(
+                Phase::Decode { new_tokens: 1.0 },
+                Keep::Pareto,
+                vec![(Objective::Cost, Sense::Min), (Objective::Latency, Sense::Min)],
+                Constraints::default(),
+            );
+            let cut = cut.min(s.len());
+            let whole = s.run(0, s.len(), &Control::new()).unwrap().reducer.into_rows();
+            let a = s.run(0, cut, &Control::new()).unwrap().reducer;
+            let b = s.run(cut, s.len(), &Control::new()).unwrap().reducer;
+            prop_assert_eq!(a.merge(b).unwrap().into_rows(), whole);
+            let top = Sweep::new(s.models.clone(), s.batch.clone(), s.context.clone(), s.phase, s.constraints,
+                                 vec![(Objective::Cost, Sense::Min)], Keep::Top(k)).unwrap();
+            let rows = top.run(0, top.len(), &Control::new()).unwrap().reducer.into_rows();
+            prop_assert_eq!(rows.len(), k);
+        }
+    }
+}

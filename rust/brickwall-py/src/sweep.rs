@@ -1,0 +1,208 @@
+//! Bindings of `brickwall_core::{sweep, pareto}`: deployments in as a list of (plan, chip) dicts,
+//! numpy axes in, kept indices and objective values out.
+
+use brickwall_core::pareto::{self, Keep, Sense};
+use brickwall_core::roofline::{ModelCosts, StepModel, STEP_COLUMNS};
+use brickwall_core::sweep::{Constraints, Objective, Phase, Sweep};
+use brickwall_core::{Error, Result};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::convert::{ChipView, ModelCostsView, PlanView};
+use crate::errors::core;
+use crate::run::{detach, interruptible};
+
+fn sense(s: &str) -> Result<Sense> {
+    match s {
+        "min" => Ok(Sense::Min),
+        "max" => Ok(Sense::Max),
+        _ => Err(Error::invalid("sense", s, "min or max")),
+    }
+}
+
+fn keep(kind: &str, k: usize) -> Result<Keep> {
+    match kind {
+        "pareto" => Ok(Keep::Pareto),
+        "top" => Ok(Keep::Top(k)),
+        "all" => Ok(Keep::All(k)),
+        _ => Err(Error::invalid("keep", kind, "pareto, top or all")),
+    }
+}
+
+fn phase(name: &str, new_tokens: f64) -> Result<Phase> {
+    match name {
+        "decode" => Ok(Phase::Decode { new_tokens }),
+        "prefill" => Ok(Phase::Prefill),
+        _ => Err(Error::invalid("phase", name, "decode or prefill")),
+    }
+}
+
+/// Everything a sweep needs, extracted from Python before the GIL is released.
+pub struct SweepArgs {
+    model: ModelCosts,
+    deployments: Vec<(PlanView, ChipView)>,
+    batch: Vec<f64>,
+    context: Vec<f64>,
+    phase: String,
+    new_tokens: f64,
+}
+
+impl SweepArgs {
+    fn build(
+        self,
+        constraints: Constraints,
+        objectives: Vec<(Objective, Sense)>,
+        keep: Keep,
+    ) -> Result<Sweep> {
+        let models = self
+            .deployments
+            .into_iter()
+            .enumerate()
+            .map(|(i, (p, c))| {
+                StepModel::new(self.model, p.into(), c.into()).map_err(|e| match e {
+                    Error::Invalid { field, value, expected } => {
+                        Error::Invalid { field: format!("deployments[{i}].{field}"), value, expected }
+                    }
+                    e => e,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Sweep::new(
+            models,
+            self.batch,
+            self.context,
+            phase(&self.phase, self.new_tokens)?,
+            constraints,
+            objectives,
+            keep,
+        )
+    }
+}
+
+fn args(
+    model: ModelCostsView,
+    deployments: Vec<(PlanView, ChipView)>,
+    batch: PyReadonlyArray1<'_, f64>,
+    context: PyReadonlyArray1<'_, f64>,
+    phase: String,
+    new_tokens: f64,
+) -> PyResult<SweepArgs> {
+    Ok(SweepArgs {
+        model: model.into(),
+        deployments,
+        batch: batch.as_slice()?.to_vec(),
+        context: context.as_slice()?.to_vec(),
+        phase,
+        new_tokens,
+    })
+}
+
+/// `(grid points, evaluated, feasible, kept indices, kept objective values)`.
+type RunOut<'py> = (u64, u64, u64, Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<f64>>);
+
+/// Evaluate grid points `[lo, hi)` (`hi = None`: to the end) and reduce them. Returns
+/// `(grid points, evaluated, feasible, kept indices, kept objective values row-major)`.
+#[pyfunction]
+#[pyo3(signature = (model, deployments, batch, context, phase, new_tokens, fits, max_latency,
+                    min_tokens_per_s_per_user, objectives, senses, keep_kind, k, lo=0, hi=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn sweep_run<'py>(
+    py: Python<'py>,
+    model: ModelCostsView,
+    deployments: Vec<(PlanView, ChipView)>,
+    batch: PyReadonlyArray1<'py, f64>,
+    context: PyReadonlyArray1<'py, f64>,
+    phase: String,
+    new_tokens: f64,
+    fits: bool,
+    max_latency: f64,
+    min_tokens_per_s_per_user: f64,
+    objectives: Vec<String>,
+    senses: Vec<String>,
+    keep_kind: String,
+    k: usize,
+    lo: u64,
+    hi: Option<u64>,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<RunOut<'py>> {
+    let a = args(model, deployments, batch, context, phase, new_tokens)?;
+    let objs = core(
+        objectives
+            .iter()
+            .zip(senses.iter().map(String::as_str).chain(std::iter::repeat("")))
+            .map(|(o, s)| Ok((Objective::parse(o)?, sense(s)?)))
+            .collect::<Result<Vec<_>>>(),
+    )?;
+    let c = Constraints { fits, max_latency, min_tokens_per_s_per_user };
+    let kp = core(keep(&keep_kind, k))?;
+    let (len, evaluated, feasible, index, values) = interruptible(py, progress.as_ref(), |control| {
+        let s = a.build(c, objs, kp)?;
+        let hi = hi.unwrap_or(s.len());
+        let out = s.run(lo, hi, control)?;
+        let rows = out.reducer.into_rows();
+        let values = s.objective_values(&rows);
+        Ok((s.len(), out.evaluated, out.feasible, rows.iter().map(|r| r.index).collect::<Vec<u64>>(), values))
+    })?;
+    Ok((len, evaluated, feasible, index.into_pyarray(py), values.into_pyarray(py)))
+}
+
+/// The float columns of [`STEP_COLUMNS`]; `bound` and `fits` go out with their own dtypes.
+const FLOAT_COLUMNS: usize = 11;
+
+/// The roofline columns (as `roofline_steps`) of chosen grid indices.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn sweep_rows<'py>(
+    py: Python<'py>,
+    model: ModelCostsView,
+    deployments: Vec<(PlanView, ChipView)>,
+    batch: PyReadonlyArray1<'py, f64>,
+    context: PyReadonlyArray1<'py, f64>,
+    phase: String,
+    new_tokens: f64,
+    index: PyReadonlyArray1<'py, u64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let a = args(model, deployments, batch, context, phase, new_tokens)?;
+    let ix = index.as_slice()?;
+    let (cols, bound, fits) = detach(py, || {
+        let objs = vec![(Objective::Cost, Sense::Min), (Objective::Latency, Sense::Min)];
+        let s = a.build(Constraints::default(), objs, Keep::Pareto)?;
+        let mut cols: Vec<Vec<f64>> = (0..FLOAT_COLUMNS).map(|_| Vec::with_capacity(ix.len())).collect();
+        let (mut bound, mut fits) = (Vec::with_capacity(ix.len()), Vec::with_capacity(ix.len()));
+        for &i in ix {
+            let (step, _) = s.row(i)?;
+            for (col, v) in cols.iter_mut().zip(step.to_row()) {
+                col.push(v);
+            }
+            bound.push(step.bound);
+            fits.push(step.fits);
+        }
+        Ok((cols, bound, fits))
+    })?;
+    let out = PyDict::new(py);
+    for (name, col) in STEP_COLUMNS[..FLOAT_COLUMNS].iter().zip(cols) {
+        out.set_item(name, col.into_pyarray(py))?;
+    }
+    out.set_item("bound", bound.into_pyarray(py))?;
+    out.set_item("fits", fits.into_pyarray(py))?;
+    Ok(out)
+}
+
+/// Reduce rows given as row-major objective `values` with their grid `index` (what a driver
+/// does with its workers' rows); returns the kept positions' indices, sorted.
+#[pyfunction]
+pub fn pareto_reduce<'py>(
+    py: Python<'py>,
+    values: PyReadonlyArray1<'py, f64>,
+    index: PyReadonlyArray1<'py, u64>,
+    senses: Vec<String>,
+    keep_kind: String,
+    k: usize,
+) -> PyResult<Bound<'py, PyArray1<u64>>> {
+    let ss = core(senses.iter().map(|s| sense(s)).collect::<Result<Vec<_>>>())?;
+    let kp = core(keep(&keep_kind, k))?;
+    let (v, ix) = (values.as_slice()?, index.as_slice()?);
+    let rows = detach(py, || pareto::reduce(v, ix, &ss, kp))?;
+    Ok(rows.iter().map(|r| r.index).collect::<Vec<u64>>().into_pyarray(py))
+}
