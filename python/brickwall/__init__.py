@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import errors
+from . import errors, pipeline
 from .collectives import collective_time, hierarchical_all_reduce_time
 from .hardware import Efficiency, Hardware, hardware, hardware_names
 from .hf_config import from_hf_config
@@ -35,4 +35,5 @@ __all__ = [
     "hierarchical_all_reduce_time",
     "model",
     "model_names",
+    "pipeline",
 ]

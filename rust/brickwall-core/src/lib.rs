@@ -5,6 +5,7 @@
 //!
 //! - [`collectives`]: alpha-beta times of all-reduce, all-gather, all-to-all, p2p, hierarchical.
 //! - [`control`]: cancellation and progress for long kernels.
+//! - [`pipeline`]: pipeline schedules (GPipe, 1F1B, interleaved, zero-bubble) simulated as a DAG.
 //! - [`rng`]: the seedable, replayable RNG of every Monte Carlo kernel.
 //!
 //! ```
@@ -18,6 +19,7 @@
 pub mod collectives;
 pub mod control;
 pub mod error;
+pub mod pipeline;
 pub mod rng;
 
 pub use control::Control;

@@ -40,7 +40,6 @@ pub fn core<T>(r: brickwall_core::Result<T>) -> PyResult<T> {
 }
 
 /// A panic inside a worker thread (a bug, never expected) surfaces as RuntimeError.
-#[allow(dead_code)] // used by run::interruptible
 pub fn panicked() -> PyErr {
     PyRuntimeError::new_err("brickwall internal error: a kernel panicked; please report this input")
 }

@@ -3,6 +3,7 @@
 
 mod collectives;
 mod errors;
+mod pipeline;
 mod run;
 
 use pyo3::prelude::*;
@@ -11,4 +12,6 @@ use pyo3::prelude::*;
 mod _core {
     #[pymodule_export]
     use crate::collectives::{collective_times, hierarchical_all_reduce_times};
+    #[pymodule_export]
+    use crate::pipeline::{pipeline_balance_layers, pipeline_bubble_fractions, pipeline_simulate};
 }

@@ -5,6 +5,7 @@
 //! main thread sees Ctrl-C) and to report progress; on a signal it cancels the kernel through
 //! its [`Control`] and re-raises.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use brickwall_core::{Control, Result};
@@ -12,7 +13,6 @@ use pyo3::prelude::*;
 
 use crate::errors::{core, panicked};
 
-#[allow(dead_code)]
 const POLL: Duration = Duration::from_millis(20);
 
 /// Run `f` with the GIL released.
@@ -21,7 +21,6 @@ pub fn detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T> + Send) -> 
 }
 
 /// Run `f` on a worker thread, polling for Ctrl-C and calling `progress(done)` between polls.
-#[allow(dead_code)] // first used by the long kernels (sweep, routing, pipeline)
 pub fn interruptible<T: Send>(
     py: Python<'_>,
     progress: Option<&Bound<'_, PyAny>>,
@@ -29,18 +28,25 @@ pub fn interruptible<T: Send>(
 ) -> PyResult<T> {
     let control = Control::new();
     let control = &control;
+    // Set by the worker before it wakes the caller: `is_finished()` can still be false right
+    // after the unpark (the thread has not exited yet), which cost a whole POLL per call.
+    let returned = AtomicBool::new(false);
+    let returned = &returned;
     std::thread::scope(|s| {
         let caller = std::thread::current();
         let worker = s.spawn(move || {
             let out = f(control);
+            returned.store(true, Ordering::Release);
             caller.unpark();
             out
         });
         let join = |w: std::thread::ScopedJoinHandle<'_, Result<T>>| py.detach(|| w.join());
         loop {
             let finished = py.detach(|| {
-                std::thread::park_timeout(POLL);
-                worker.is_finished()
+                if !returned.load(Ordering::Acquire) {
+                    std::thread::park_timeout(POLL);
+                }
+                returned.load(Ordering::Acquire) || worker.is_finished()
             });
             if finished {
                 break;
