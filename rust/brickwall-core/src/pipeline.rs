@@ -367,120 +367,127 @@ pub struct Simulation {
 const NONE: u32 = u32::MAX;
 const CHECK_EVERY: usize = 1 << 16;
 
+/// Finish time of an F or B op (NaN until it ran) and the device waiting on it, side by side.
+#[derive(Clone, Copy)]
+struct Slot {
+    finish: f64,
+    waiter: u32,
+}
+
 fn run(pl: &Pipeline<'_>, t: &Durations, orders: &[Vec<Op>], control: &Control) -> Result<Simulation> {
     let (p, m, v) = (pl.stages, pl.microbatches, pl.chunks);
     let nvs = p * v;
     let hop = if p > 1 { pl.p2p } else { 0.0 };
-    // Microbatch-major: the ops in flight at any moment (a diagonal band) stay close in memory.
-    let id = |kind: Kind, vs: usize, j: usize| (j * 3 + kind as usize) * nvs + vs;
-    let mut finish = vec![f64::NAN; 3 * nvs * m];
-    let mut waiter = vec![NONE; 3 * nvs * m];
-    let offsets: Vec<usize> = orders
-        .iter()
-        .scan(0, |acc, o| {
-            let start = *acc;
-            *acc += o.len();
-            Some(start)
-        })
-        .collect();
     let total: usize = orders.iter().map(Vec::len).sum();
+    // The op orders, flattened device-major: they are also the timeline's columns.
+    let mut stage = Vec::with_capacity(total);
+    let mut kind = Vec::with_capacity(total);
+    let mut microbatch = Vec::with_capacity(total);
+    let mut chunk = Vec::with_capacity(total);
+    let mut cur = Vec::with_capacity(p);
+    let mut last = Vec::with_capacity(p);
+    for (d, ops) in orders.iter().enumerate() {
+        cur.push(stage.len());
+        for op in ops {
+            stage.push(d as u32);
+            kind.push(op.kind as u8);
+            microbatch.push(op.microbatch);
+            chunk.push(op.chunk);
+        }
+        last.push(stage.len());
+    }
+    // Slots of F (kind 0) and B (kind 1) ops, microbatch-major so that the ops in flight at any
+    // moment (a diagonal band) stay close in memory. Nothing waits on W.
+    let slot = |k: usize, vs: usize, j: usize| (j * 2 + k) * nvs + vs;
+    let mut slots = vec![Slot { finish: f64::NAN, waiter: NONE }; 2 * nvs * m];
+    let durations = [&t.f[..], &t.b[..], &t.w[..]];
     let mut start = vec![0.0; total];
     let mut end = vec![0.0; total];
-    let mut pos = vec![0usize; p];
     let mut free = vec![0.0f64; p];
-    let mut stack: Vec<usize> = (0..p).rev().collect();
-    let mut done = 0usize;
+    let mut stack: Vec<usize> = Vec::with_capacity(p);
+    stack.extend((0..p).rev());
     let mut since_check = 0usize;
     while let Some(d) = stack.pop() {
-        while pos[d] < orders[d].len() {
-            let op = orders[d][pos[d]];
-            let j = op.microbatch as usize;
-            let vs = op.chunk as usize * p + d;
-            // (dependency id, latency); at most two.
-            let deps: [(usize, f64); 2] = match op.kind {
-                Kind::F if vs > 0 => [(id(Kind::F, vs - 1, j), hop), (NONE as usize, 0.0)],
-                Kind::F => [(NONE as usize, 0.0); 2],
-                Kind::B if vs + 1 < nvs => [(id(Kind::F, vs, j), 0.0), (id(Kind::B, vs + 1, j), hop)],
-                Kind::B => [(id(Kind::F, vs, j), 0.0), (NONE as usize, 0.0)],
-                Kind::W => [(id(Kind::B, vs, j), 0.0), (NONE as usize, 0.0)],
-            };
-            let mut ready = free[d];
-            let mut blocked = None;
-            for &(dep, lat) in &deps {
-                if dep == NONE as usize {
-                    continue;
-                }
-                let f = finish[dep];
-                if f.is_nan() {
-                    blocked = Some(dep);
-                    break;
-                }
-                ready = ready.max(f + lat);
+        let (mut row, stop_row, mut free_d) = (cur[d], last[d], free[d]);
+        while row < stop_row {
+            let k = kind[row] as usize;
+            let j = microbatch[row] as usize;
+            let vs = chunk[row] as usize * p + d;
+            let mut ready = free_d;
+            // An input: its finish time plus latency, or park this device on it.
+            macro_rules! after {
+                ($i:expr, $lat:expr) => {{
+                    let s = &mut slots[$i];
+                    if s.finish.is_nan() {
+                        s.waiter = d as u32;
+                        break;
+                    }
+                    ready = ready.max(s.finish + $lat);
+                }};
             }
-            if let Some(dep) = blocked {
-                waiter[dep] = d as u32;
-                break;
+            match k {
+                0 => {
+                    if vs > 0 {
+                        after!(slot(0, vs - 1, j), hop);
+                    }
+                }
+                1 => {
+                    after!(slot(0, vs, j), 0.0);
+                    if vs + 1 < nvs {
+                        after!(slot(1, vs + 1, j), hop);
+                    }
+                }
+                _ => after!(slot(1, vs, j), 0.0),
             }
-            let dur = match op.kind {
-                Kind::F => t.f[vs],
-                Kind::B => t.b[vs],
-                Kind::W => t.w[vs],
-            };
-            let stop = ready + dur;
-            let me = id(op.kind, vs, j);
-            finish[me] = stop;
-            free[d] = stop;
-            let row = offsets[d] + pos[d];
+            let stop = ready + durations[k][vs];
+            if k < 2 {
+                let s = &mut slots[slot(k, vs, j)];
+                s.finish = stop;
+                if s.waiter != NONE {
+                    stack.push(s.waiter as usize);
+                    s.waiter = NONE;
+                }
+            }
             start[row] = ready;
             end[row] = stop;
-            pos[d] += 1;
-            done += 1;
-            if waiter[me] != NONE {
-                stack.push(waiter[me] as usize);
-                waiter[me] = NONE;
-            }
+            free_d = stop;
+            row += 1;
             since_check += 1;
             if since_check == CHECK_EVERY {
                 control.checkpoint(since_check as u64)?;
                 since_check = 0;
             }
         }
+        cur[d] = row;
+        free[d] = free_d;
     }
     control.checkpoint(since_check as u64)?;
-    if done != total {
+    if cur != last {
         return Err(Error::invalid(
             "schedule",
             pl.schedule.name(),
             "an op order without circular waits (deadlock)",
         ));
     }
-    let mut stage = Vec::with_capacity(total);
-    let mut kind = Vec::with_capacity(total);
-    let mut microbatch = Vec::with_capacity(total);
-    let mut chunk = Vec::with_capacity(total);
     let mut busy = Vec::with_capacity(p);
     let mut peak_in_flight = Vec::with_capacity(p);
+    let mut row = 0;
     for (d, ops) in orders.iter().enumerate() {
         let mut sum = 0.0;
         let (mut live, mut top) = (0i64, 0i64);
-        for op in ops {
-            let vs = op.chunk as usize * p + d;
-            stage.push(d as u32);
-            kind.push(op.kind as u8);
-            microbatch.push(op.microbatch);
-            chunk.push(op.chunk);
-            sum += match op.kind {
-                Kind::F => {
+        for _ in ops {
+            let k = kind[row] as usize;
+            let vs = chunk[row] as usize * p + d;
+            match k {
+                0 => {
                     live += 1;
                     top = top.max(live);
-                    t.f[vs]
                 }
-                Kind::B => {
-                    live -= 1;
-                    t.b[vs]
-                }
-                Kind::W => t.w[vs],
-            };
+                1 => live -= 1,
+                _ => {}
+            }
+            sum += durations[k][vs];
+            row += 1;
         }
         busy.push(sum);
         peak_in_flight.push(top as f64 / v as f64);
