@@ -140,6 +140,12 @@ def simulate(
     microbatch's activations on each device, to report peak activation memory in bytes.
     ``progress``: called with the number of ops done (long runs).
 
+    Orders: GPipe (all F, then all B); 1F1B (``p-1-d`` warm-up forwards on device d);
+    interleaved 1F1B (Megatron's order over ``chunks``); ZB-H1 (1F1B's forwards, W of device d
+    deferred d steps: bubble ``(p-1)(F+B-W)`` for m >= p and W <= min(F, B)); ZB-H2 (``2(p-d)-1``
+    warm-up forwards, W deferred ``ceil(sum_{s<d} b_s / w_d)`` steps so the tail's W's cover the
+    backward chain; falls back to ZB-H1's order when m < 2p); forward (inference).
+
     >>> simulate("zb-h1", 4, 8, 1.0, 1.0, weight_grad=1.0).bubble  # 1F1B's (p-1)(F+B+W) / 3
     12.0
     """
@@ -285,11 +291,13 @@ def balance_layers(
 ) -> Balance:
     """The contiguous assignment of layers to ``stages`` non-empty stages that minimises the
     slowest stage; the first stage also pays ``head_extra`` (embedding, data loading) and the
-    last ``tail_extra`` (output head, loss), in the units of ``layer_times``. Ties go to the
-    lightest head. ``layer_times``: one time per layer, or (int) a number of equal layers.
+    last ``tail_extra`` (output head, loss), in the units of ``layer_times``. Among optimal
+    assignments: the most even (smallest sum of squared stage times), then the lightest head.
+    ``layer_times``: one time per layer, or (int) a number of equal layers.
 
-    >>> balance_layers(120, 16, head_extra=1.0).layers.tolist()[:3]  # 120 layers, 16 stages
-    [1, 7, 8]
+    >>> b = balance_layers(120, 16, head_extra=1.0)  # 120 layers, 16 stages, embedding = 1 layer
+    >>> b.layers.tolist(), b.bottleneck
+    ([6, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 8], 8.0)
     """
     if isinstance(layer_times, (int, np.integer)) and not isinstance(layer_times, bool):
         t = np.ones(integer("layer_times", layer_times), dtype=np.float64)

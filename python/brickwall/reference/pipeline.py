@@ -216,12 +216,12 @@ def closed_form_bubble(schedule: str, p: int, m: int, v: int, f: float, b: float
 
 def balance(layer_times: list[float], p: int, head: float = 0.0, tail: float = 0.0) -> list[int]:
     """Brute force over every contiguous split into p non-empty stages: the smallest bottleneck,
-    ties broken towards the lightest head (most layers at the tail)."""
+    then the smallest sum of squared stage times (added head first), then the most layers at the
+    tail (reverse lexicographic)."""
     n = len(layer_times)
-    best: tuple[float, tuple[int, ...]] | None = None
 
-    def cost(counts: tuple[int, ...]) -> float:
-        worst = 0.0
+    def stage_times(counts: tuple[int, ...]) -> list[float]:
+        out = []
         i = 0
         for s, c in enumerate(counts):
             t = 0.0
@@ -231,24 +231,23 @@ def balance(layer_times: list[float], p: int, head: float = 0.0, tail: float = 0
                 t += head
             if s == p - 1:
                 t += tail
-            worst = max(worst, t)
+            out.append(t)
             i += c
-        return worst
+        return out
 
-    def rec(prefix: tuple[int, ...], left: int) -> None:
-        nonlocal best
-        k = len(prefix)
-        if k == p - 1:
-            counts = prefix + (left,)
-            c = cost(counts)
-            # prefer smaller bottleneck; then more layers towards the tail (reverse lexicographic)
-            key = (c, tuple(-x for x in reversed(counts)))
-            if best is None or key < (best[0], tuple(-x for x in reversed(best[1]))):
-                best = (c, counts)
-            return
-        for c in range(1, left - (p - 1 - k) + 1):
-            rec(prefix + (c,), left - c)
+    def compositions(left: int, k: int) -> list[tuple[int, ...]]:
+        if k == 1:
+            return [(left,)]
+        return [(c,) + rest for c in range(1, left - k + 2) for rest in compositions(left - c, k - 1)]
 
-    rec((), n)
+    best: tuple[float, float, tuple[int, ...]] | None = None
+    for counts in compositions(n, p):
+        ts = stage_times(counts)
+        squares = 0.0
+        for t in ts:
+            squares += t * t
+        key = (max(ts), squares, tuple(-x for x in reversed(counts)))
+        if best is None or key < best:
+            best = key
     assert best is not None
-    return list(best[1])
+    return [-x for x in reversed(best[2])]

@@ -30,7 +30,10 @@ pub enum Schedule {
     Interleaved,
     /// Zero Bubble H1 (Qi et al. 2024): 1F1B's memory, W deferred `d` steps on device `d`.
     ZbH1,
-    /// Zero Bubble H2: `2(p-d)-1` warm-up forwards and W deferred to cover the backward chain.
+    /// Zero Bubble H2: `2(p-d)-1` warm-up forwards (memory up to `2p-1` microbatches) and W
+    /// deferred `ceil(sum_{s<d} b_s / w_d)` steps on device `d`, so the W's left at the tail cover
+    /// the backward chain to the head. With `m < 2p` it falls back to ZB-H1's order. With uniform
+    /// stages and `w <= min(f, b)` it is never slower than ZB-H1 (tested, not proven).
     ZbH2,
     /// Forward only (inference): every device runs `F_0 .. F_{m-1}`.
     Forward,
@@ -633,8 +636,9 @@ pub fn bubble_fractions(
 /// Layers per stage of the contiguous assignment of `layer_times` (seconds per layer, in model
 /// order) to `stages` non-empty stages that minimises the slowest stage, where stage 0 also pays
 /// `head_extra` (embedding, data loading) and the last stage `tail_extra` (output head, loss).
-/// Among optimal assignments, the one with the most layers at the tail (the lightest head).
-/// Exact: a stage's time is the left-to-right sum of its layers, then the extras.
+/// Among those, the most even (smallest sum of squared stage times), then the one with the most
+/// layers at the tail. Exact: a stage's time is the left-to-right sum of its layers, then the
+/// extras; the sum of squares is added head first.
 pub fn balance_layers(
     layer_times: &[f64],
     stages: usize,
@@ -702,11 +706,44 @@ pub fn balance_layers(
         }
     }
     let target = best[p - 1][n];
+    // Among assignments with that bottleneck, the most even one: the smallest sum of squared
+    // stage times (added head first), so stages below the bottleneck are used as well.
+    let mut sq = vec![vec![f64::INFINITY; n + 1]; p];
+    for (j, slot) in sq[0].iter_mut().enumerate().skip(1) {
+        let c = cost(0, 0, j);
+        if c <= target {
+            *slot = c * c;
+        }
+    }
+    for k in 1..p {
+        let (done, rest) = sq.split_at_mut(k);
+        let (prev, cur) = (&done[k - 1], &mut rest[0]);
+        for (i, &before) in prev.iter().enumerate().take(n).skip(k) {
+            if !before.is_finite() {
+                continue;
+            }
+            let mut acc = 0.0;
+            for (x, slot) in layer_times[i..].iter().zip(&mut cur[i + 1..]) {
+                acc += x;
+                let t = if k == p - 1 { acc + tail_extra } else { acc };
+                if t > target {
+                    break; // stage times only grow with more layers
+                }
+                let val = before + t * t;
+                if val < *slot {
+                    *slot = val;
+                }
+            }
+        }
+    }
     let mut counts = vec![0u64; p];
     let mut stop = n;
     for s in (1..p).rev() {
         let start = (s..stop)
-            .find(|&i| cost(s, i, stop) <= target && best[s - 1][i] <= target)
+            .find(|&i| {
+                let c = cost(s, i, stop);
+                c <= target && sq[s - 1][i].is_finite() && sq[s - 1][i] + c * c == sq[s][stop]
+            })
             .expect("the optimum is reachable");
         counts[s] = (stop - start) as u64;
         stop = start;
@@ -832,18 +869,22 @@ mod tests {
     }
 
     #[test]
-    fn balance_prefers_a_light_head() {
+    fn balance_is_even_and_head_light() {
         let c = balance_layers(&[1.0; 120], 16, 0.0, 0.0).unwrap();
         assert_eq!(c.iter().sum::<u64>(), 120);
-        assert_eq!(*c.iter().max().unwrap(), 8);
-        // 15 stages carry 8 layers each; the head keeps the rest (one layer, the minimum).
-        assert_eq!(c[0], 1);
-        // With a head costing half a layer, 15 stages of 8 (head 8.5) beat any uneven split.
+        // 120 = 8 x 8 + 8 x 7: the 7-layer stages go to the head end.
+        assert_eq!(c, [vec![7; 8], vec![8; 8]].concat());
+        // A head costing half a layer: 15 stages of 8 (head 8.5) beat any uneven split.
         let c = balance_layers(&[1.0; 120], 15, 0.5, 0.0).unwrap();
         assert_eq!(c, vec![8; 15]);
-        // 16 stages and a head costing one layer: still a bottleneck of 8, the head lightest.
+        // A head costing a whole layer on 15 stages: the bottleneck is 9 either way; one stage at
+        // 9, not 13 (the lightest-head rule picks the head's 7 layers + 1 and a 9-layer tail).
+        let c = balance_layers(&[1.0; 120], 15, 1.0, 0.0).unwrap();
+        assert_eq!(c, [vec![7], vec![8; 13], vec![9]].concat());
+        // 16 stages and a head costing a layer: bottleneck 8, the head carries 7 layers (or fewer).
         let c = balance_layers(&[1.0; 120], 16, 1.0, 0.0).unwrap();
-        assert_eq!((c[0], *c.iter().max().unwrap()), (1, 8));
+        assert_eq!(*c.iter().max().unwrap(), 8);
+        assert!(c[0] <= 7);
     }
 
     #[test]
@@ -916,8 +957,20 @@ mod tests {
                 if p == 1 { return vec![vec![n as u64]]; }
                 (1..=n - (p - 1)).flat_map(|k| comps(n - k, p - 1).into_iter().map(move |mut r| { r.insert(0, k as u64); r })).collect()
             }
-            let best = comps(t.len(), p).iter().map(|c| worst(c)).fold(f64::INFINITY, f64::min);
+            let squares = |c: &[u64]| {
+                let mut i = 0; let mut q = 0.0f64;
+                for (s, &k) in c.iter().enumerate() {
+                    let mut x: f64 = t[i..i + k as usize].iter().sum();
+                    if s == 0 { x += head as f64; }
+                    q += x * x; i += k as usize;
+                }
+                q
+            };
+            let all = comps(t.len(), p);
+            let best = all.iter().map(|c| worst(c)).fold(f64::INFINITY, f64::min);
             prop_assert_eq!(worst(&c), best);
+            let even = all.iter().filter(|c| worst(c) == best).map(|c| squares(c)).fold(f64::INFINITY, f64::min);
+            prop_assert_eq!(squares(&c), even);
             prop_assert_eq!(c.iter().sum::<u64>() as usize, t.len());
             prop_assert!(c.iter().all(|&k| k >= 1));
         }
