@@ -305,3 +305,23 @@ def test_cli_pipeline(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert r.exit_code != 0
     r = runner.invoke(app, ["pipeline", "interleaved-1f1b", "-p", "4", "-m", "6", "-v", "2"])
     assert isinstance(r.exception, ValidationError)
+
+
+def test_balance_layers_limits() -> None:
+    with pytest.raises(TooLargeError):
+        pp.balance_layers(20_000, 16)
+    with pytest.raises(ValidationError, match="head_extra"):
+        pp.balance_layers(8, 2, head_extra=-1.0)
+    with pytest.raises(ValidationError, match="layer_times"):
+        pp.balance_layers([1.0, float("nan")], 2)
+    b = pp.balance_layers([1.0, 2.0, 3.0, 4.0], 2, tail_extra=1.5)
+    assert b.layers.tolist() == [3, 1] and b.bottleneck == 6.0
+    assert b.first_layer.tolist() == [0, 3]
+
+
+def test_huge_times_never_give_nan() -> None:
+    with pytest.raises(ValidationError, match="finite"):
+        pp.simulate("1f1b", 4, 8, 1e307, 1e308)
+    fr = pp.bubble_fraction("1f1b", [4, 15], [8, 35], forward=1e308, backward=1e308)
+    assert np.all(np.isfinite(fr))
+    np.testing.assert_allclose(fr, [3 / 11, 14 / 49], rtol=1e-12)

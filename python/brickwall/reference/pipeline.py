@@ -99,7 +99,10 @@ def orders(
                 ahead = 0.0
                 for s in range(d):
                     ahead += b[s]
-                lag = m if w[d] <= 0.0 else min(m, math.ceil(ahead / w[d]))
+                if w[d] <= 0.0 or ahead / w[d] >= m:
+                    lag = m
+                else:
+                    lag = math.ceil(ahead / w[d])
                 ops = _zero_bubble(m, 2 * (p - d) - 1, lag)
         else:
             raise ValueError(schedule)

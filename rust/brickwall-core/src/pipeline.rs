@@ -218,6 +218,16 @@ impl Pipeline<'_> {
             }
             None => vec![0.0; p * v],
         };
+        // Every time in the timeline is at most all work plus a hop per op: keep that finite.
+        let work = f.iter().chain(&b).chain(&w).fold(0.0, |a, x| a + x);
+        let ceiling = work * m as f64 + self.p2p * ops.unwrap_or(0) as f64;
+        if !ceiling.is_finite() {
+            return Err(Error::invalid(
+                "forward/backward/weight_grad/p2p",
+                "too large",
+                "times whose total over all microbatches stays finite",
+            ));
+        }
         if split {
             Ok(Durations { f, b, w, split })
         } else {
@@ -610,17 +620,13 @@ pub fn bubble_fractions(
             return bad("microbatches", m, format!(">= stages = {p} for the zb-h1 closed form"));
         }
     }
+    // The fraction is scale-free: normalise so that m (f + b + w) cannot overflow.
+    let scale = forward.max(backward).max(w);
+    let (f, b, w) =
+        if scale > 0.0 { (forward / scale, backward / scale, w / scale) } else { (0.0, 0.0, 0.0) };
     let mut out = vec![0.0; stages.len()];
     let one = |i: usize| {
-        bubble_fraction(
-            schedule,
-            stages[i] as f64,
-            microbatches[i] as f64,
-            chunks[i] as f64,
-            forward,
-            backward,
-            w,
-        )
+        bubble_fraction(schedule, stages[i] as f64, microbatches[i] as f64, chunks[i] as f64, f, b, w)
     };
     if out.len() >= PAR_MIN {
         out.par_chunks_mut(PAR_MIN / 4).enumerate().for_each(|(c, part)| {
@@ -662,12 +668,12 @@ pub fn balance_layers(
     }
     non_negative("head_extra", head_extra)?;
     non_negative("tail_extra", tail_extra)?;
-    if (p as f64) * (n as f64) * (n as f64) > 4e9 {
+    if (p as f64) * (n as f64) * (n as f64) > 1e9 {
         return Err(Error::TooLarge {
             what: "balance_layers".into(),
             detail: format!(
-                "{n} layers x {p} stages needs ~stages x layers^2 = {:.1e} steps (limit 4e9)",
-                (p * n * n) as f64
+                "{n} layers x {p} stages needs ~stages x layers^2 = {:.1e} steps (limit 1e9)",
+                (p as f64) * (n as f64) * (n as f64)
             ),
         });
     }
