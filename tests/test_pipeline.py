@@ -325,3 +325,15 @@ def test_huge_times_never_give_nan() -> None:
     fr = pp.bubble_fraction("1f1b", [4, 15], [8, 35], forward=1e308, backward=1e308)
     assert np.all(np.isfinite(fr))
     np.testing.assert_allclose(fr, [3 / 11, 14 / 49], rtol=1e-12)
+
+
+def test_bubble_fraction_error_names_the_first_bad_point() -> None:
+    p = np.full(100_000, 4, dtype=np.uint64)
+    m = np.full(100_000, 8, dtype=np.uint64)
+    m[77_777] = 6
+    m[90_000] = 0
+    with pytest.raises(ValidationError, match=r"microbatches\[77777\] = 6"):
+        pp.bubble_fraction("interleaved-1f1b", p, m, 2)
+    p[5] = 0
+    with pytest.raises(ValidationError, match=r"stages\[5\]"):
+        pp.bubble_fraction("1f1b", p, m)

@@ -319,6 +319,14 @@ def balance_layers(
     )
 
 
+def _counts(field: str, value: ArrayLike) -> NDArray[np.uint64]:
+    # uint64 arrays go straight to the core, which checks every element (>= 1, combinations);
+    # anything else is validated and converted here.
+    if isinstance(value, np.ndarray) and value.dtype == np.uint64:
+        return value
+    return array(field, value, np.uint64, minimum=1.0, ndim=None)
+
+
 def bubble_fraction(
     schedule: str,
     stages: ArrayLike,
@@ -343,9 +351,9 @@ def bubble_fraction(
     real("backward", backward)
     if weight_grad is not None:
         real("weight_grad", weight_grad)
-    p = array("stages", stages, np.uint64, minimum=1.0, ndim=None)
-    m = array("microbatches", microbatches, np.uint64, minimum=1.0, ndim=None)
-    v = array("chunks", chunks, np.uint64, minimum=1.0, ndim=None)
+    p = _counts("stages", stages)
+    m = _counts("microbatches", microbatches)
+    v = _counts("chunks", chunks)
     try:
         p, m, v = np.broadcast_arrays(p, m, v)
     except ValueError as e:

@@ -596,45 +596,68 @@ pub fn bubble_fractions(
         }
         _ => {}
     }
-    for i in 0..stages.len() {
-        let (p, m, v) = (stages[i], microbatches[i], chunks[i]);
-        let bad = |field: &str, value: u64, expected: String| {
-            Err(Error::invalid(format!("{field}[{i}]"), value, expected))
-        };
-        if p == 0 {
-            return bad("stages", p, "an integer >= 1".into());
-        }
-        if m == 0 {
-            return bad("microbatches", m, "an integer >= 1".into());
-        }
-        if v == 0 {
-            return bad("chunks", v, "an integer >= 1".into());
-        }
-        if v > 1 && schedule != Schedule::Interleaved {
-            return bad("chunks", v, format!("1 for schedule {}", schedule.name()));
-        }
-        if v > 1 && m % p != 0 {
-            return bad("microbatches", m, format!("a multiple of stages = {p} for interleaved-1f1b"));
-        }
-        if schedule == Schedule::ZbH1 && m < p {
-            return bad("microbatches", m, format!(">= stages = {p} for the zb-h1 closed form"));
-        }
-    }
+    let interleaved = schedule == Schedule::Interleaved;
+    let zb = schedule == Schedule::ZbH1;
+    // One cheap test per point inside the parallel loop; the precise error only on failure.
+    let valid = |p: u64, m: u64, v: u64| {
+        p >= 1 && m >= 1 && v >= 1 && (v == 1 || (interleaved && m % p == 0)) && !(zb && m < p)
+    };
     // The fraction is scale-free: normalise so that m (f + b + w) cannot overflow.
     let scale = forward.max(backward).max(w);
     let (f, b, w) =
         if scale > 0.0 { (forward / scale, backward / scale, w / scale) } else { (0.0, 0.0, 0.0) };
     let mut out = vec![0.0; stages.len()];
     let one = |i: usize| {
-        bubble_fraction(schedule, stages[i] as f64, microbatches[i] as f64, chunks[i] as f64, f, b, w)
+        let (p, m, v) = (stages[i], microbatches[i], chunks[i]);
+        if valid(p, m, v) {
+            Some(bubble_fraction(schedule, p as f64, m as f64, v as f64, f, b, w))
+        } else {
+            None
+        }
     };
-    if out.len() >= PAR_MIN {
-        out.par_chunks_mut(PAR_MIN / 4).enumerate().for_each(|(c, part)| {
-            let base = c * (PAR_MIN / 4);
-            part.iter_mut().enumerate().for_each(|(i, o)| *o = one(base + i));
-        });
+    let fill = |base: usize, part: &mut [f64]| {
+        part.iter_mut().enumerate().all(|(i, o)| match one(base + i) {
+            Some(x) => {
+                *o = x;
+                true
+            }
+            None => false,
+        })
+    };
+    let ok = if out.len() >= PAR_MIN {
+        out.par_chunks_mut(PAR_MIN / 4)
+            .enumerate()
+            .map(|(c, part)| fill(c * (PAR_MIN / 4), part))
+            .reduce(|| true, |a, b| a && b)
     } else {
-        out.iter_mut().enumerate().for_each(|(i, o)| *o = one(i));
+        fill(0, &mut out)
+    };
+    if !ok {
+        for i in 0..stages.len() {
+            let (p, m, v) = (stages[i], microbatches[i], chunks[i]);
+            let bad = |field: &str, value: u64, expected: String| {
+                Err(Error::invalid(format!("{field}[{i}]"), value, expected))
+            };
+            if p == 0 {
+                return bad("stages", p, "an integer >= 1".into());
+            }
+            if m == 0 {
+                return bad("microbatches", m, "an integer >= 1".into());
+            }
+            if v == 0 {
+                return bad("chunks", v, "an integer >= 1".into());
+            }
+            if v > 1 && !interleaved {
+                return bad("chunks", v, format!("1 for schedule {}", schedule.name()));
+            }
+            if v > 1 && m % p != 0 {
+                return bad("microbatches", m, format!("a multiple of stages = {p} for interleaved-1f1b"));
+            }
+            if zb && m < p {
+                return bad("microbatches", m, format!(">= stages = {p} for the zb-h1 closed form"));
+            }
+        }
+        return Err(Error::invalid("points", "invalid", "valid (stages, microbatches, chunks)"));
     }
     Ok(out)
 }
