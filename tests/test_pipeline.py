@@ -337,3 +337,14 @@ def test_bubble_fraction_error_names_the_first_bad_point() -> None:
     p[5] = 0
     with pytest.raises(ValidationError, match=r"stages\[5\]"):
         pp.bubble_fraction("1f1b", p, m)
+
+
+def test_progress_callback_can_cancel() -> None:
+    class Stop(Exception):
+        pass
+
+    def stop(done: int) -> None:
+        raise Stop(done)
+
+    with pytest.raises(Stop):  # the kernel is cancelled at its next checkpoint and the error re-raised
+        pp.simulate("interleaved-1f1b", 64, 8192, 1.0, 2.0, chunks=8, progress=stop)

@@ -124,8 +124,8 @@ pub struct Pipeline<'a> {
     pub p2p: f64,
 }
 
-/// Largest number of ops one simulation may hold.
-pub const MAX_OPS: usize = 1 << 28;
+/// Largest number of ops one simulation may hold (about 60 bytes each while it runs).
+pub const MAX_OPS: usize = 1 << 24;
 
 /// Per-virtual-stage durations after validation.
 struct Durations {
@@ -243,29 +243,36 @@ impl Pipeline<'_> {
     }
 
     fn orders_of(&self, t: &Durations) -> Vec<Vec<Op>> {
-        let (p, m, v) = (self.stages, self.microbatches, self.chunks);
-        (0..p)
-            .map(|d| match self.schedule {
-                Schedule::Forward => (0..m).map(|j| Op::new(Kind::F, j, 0)).collect(),
-                Schedule::GPipe => gpipe(m, t.split),
-                Schedule::OneFOneB => one_f_one_b(p, m, d, t.split),
-                Schedule::Interleaved if v == 1 => one_f_one_b(p, m, d, t.split),
-                Schedule::Interleaved => interleaved(p, m, v, d, t.split),
-                Schedule::ZbH1 => zero_bubble(m, p - d, d),
-                Schedule::ZbH2 if m < 2 * p => zero_bubble(m, p - d, d),
-                Schedule::ZbH2 => {
-                    let ahead = t.b[..d].iter().fold(0.0, |acc, x| acc + x);
-                    let lag = if t.w[d] <= 0.0 { m } else { lag_steps(ahead / t.w[d], m) };
-                    zero_bubble(m, 2 * (p - d) - 1, lag)
-                }
-            })
-            .collect()
+        (0..self.stages).map(|d| self.device_order(t, d)).collect()
     }
 
-    /// Run the schedule. Checks `control` every few thousand ops.
+    fn device_order(&self, t: &Durations, d: usize) -> Vec<Op> {
+        let (p, m, v) = (self.stages, self.microbatches, self.chunks);
+        match self.schedule {
+            Schedule::Forward => (0..m).map(|j| Op::new(Kind::F, j, 0)).collect(),
+            Schedule::GPipe => gpipe(m, t.split),
+            Schedule::OneFOneB => one_f_one_b(p, m, d, t.split),
+            Schedule::Interleaved if v == 1 => one_f_one_b(p, m, d, t.split),
+            Schedule::Interleaved => interleaved(p, m, v, d, t.split),
+            Schedule::ZbH1 => zero_bubble(m, p - d, d),
+            Schedule::ZbH2 if m < 2 * p => zero_bubble(m, p - d, d),
+            Schedule::ZbH2 => {
+                let ahead = t.b[..d].iter().fold(0.0, |acc, x| acc + x);
+                let lag = if t.w[d] <= 0.0 { m } else { lag_steps(ahead / t.w[d], m) };
+                zero_bubble(m, 2 * (p - d) - 1, lag)
+            }
+        }
+    }
+
+    /// Run the schedule. Checks `control` between devices while building the orders and every
+    /// few thousand ops while simulating.
     pub fn simulate(&self, control: &Control) -> Result<Simulation> {
         let t = self.validate()?;
-        let orders = self.orders_of(&t);
+        let mut orders = Vec::with_capacity(self.stages);
+        for d in 0..self.stages {
+            orders.push(self.device_order(&t, d));
+            control.checkpoint(0)?;
+        }
         run(self, &t, &orders, control)
     }
 }
@@ -408,6 +415,7 @@ fn run(pl: &Pipeline<'_>, t: &Durations, orders: &[Vec<Op>], control: &Control) 
             chunk.push(op.chunk);
         }
         last.push(stage.len());
+        control.checkpoint(0)?;
     }
     // Slots of F (kind 0) and B (kind 1) ops, microbatch-major so that the ops in flight at any
     // moment (a diagonal band) stay close in memory. Nothing waits on W.
