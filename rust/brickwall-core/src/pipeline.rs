@@ -314,16 +314,26 @@ fn one_f_one_b(p: usize, m: usize, d: usize, split: bool) -> Vec<Op> {
 
 fn interleaved(p: usize, m: usize, v: usize, d: usize, split: bool) -> Vec<Op> {
     let total = m * v;
-    let mb = |k: usize| (k / (p * v)) * p + k % p;
-    let fwd = |k: usize| Op::new(Kind::F, mb(k), (k / p) % v);
-    let bwd = |k: usize| Op::new(Kind::B, mb(k), v - 1 - (k / p) % v);
-    let warm = if m == p { total } else { ((p - d - 1) * 2 + (v - 1) * p).min(total) };
-    let mut ops: Vec<Op> = (0..warm).map(fwd).collect();
-    for k in 0..total {
-        if warm + k < total {
-            ops.push(fwd(warm + k));
+    // The k-th forward is microbatch (k / pv) p + k % p of chunk (k / p) % v; the k-th backward
+    // the same microbatch of chunk v - 1 - (k / p) % v. Enumerated without divisions.
+    let sequence = |kind: Kind, reverse: bool| {
+        let mut out = Vec::with_capacity(total);
+        for group in 0..m / p {
+            for c in 0..v {
+                let chunk = if reverse { v - 1 - c } else { c };
+                out.extend((0..p).map(|i| Op::new(kind, group * p + i, chunk)));
+            }
         }
-        let op = bwd(k);
+        out
+    };
+    let (fwd, bwd) = (sequence(Kind::F, false), sequence(Kind::B, true));
+    let warm = if m == p { total } else { ((p - d - 1) * 2 + (v - 1) * p).min(total) };
+    let mut ops: Vec<Op> = Vec::with_capacity(total * if split { 3 } else { 2 });
+    ops.extend_from_slice(&fwd[..warm]);
+    for (k, &op) in bwd.iter().enumerate() {
+        if warm + k < total {
+            ops.push(fwd[warm + k]);
+        }
         ops.push(op);
         if split {
             ops.push(Op { kind: Kind::W, ..op });
