@@ -418,18 +418,16 @@ fn run(pl: &Pipeline<'_>, t: &Durations, orders: &[Vec<Op>], control: &Control) 
     let mut last = Vec::with_capacity(p);
     for (d, ops) in orders.iter().enumerate() {
         cur.push(stage.len());
-        for op in ops {
-            stage.push(d as u32);
-            kind.push(op.kind as u8);
-            microbatch.push(op.microbatch);
-            chunk.push(op.chunk);
-        }
+        stage.extend(std::iter::repeat_n(d as u32, ops.len()));
+        kind.extend(ops.iter().map(|o| o.kind as u8));
+        microbatch.extend(ops.iter().map(|o| o.microbatch));
+        chunk.extend(ops.iter().map(|o| o.chunk));
         last.push(stage.len());
         control.checkpoint(0)?;
     }
     // Slots of F (kind 0) and B (kind 1) ops, microbatch-major so that the ops in flight at any
-    // moment (a diagonal band) stay close in memory. Nothing waits on W.
-    let slot = |k: usize, vs: usize, j: usize| (j * 2 + k) * nvs + vs;
+    // moment (a diagonal band) stay close in memory: (microbatch * 2 + kind) * nvs + vs. Nothing
+    // waits on W.
     let mut slots = vec![Slot { finish: f64::NAN, waiter: NONE }; 2 * nvs * m];
     let durations = [&t.f[..], &t.b[..], &t.w[..]];
     let mut start = vec![0.0; total];
@@ -441,8 +439,9 @@ fn run(pl: &Pipeline<'_>, t: &Durations, orders: &[Vec<Op>], control: &Control) 
     while let Some(d) = stack.pop() {
         let (mut row, stop_row, mut free_d) = (cur[d], last[d], free[d]);
         while row < stop_row {
-            let k = kind[row] as usize;
-            let j = microbatch[row] as usize;
+            let k = kind[row];
+            // F slots of this microbatch at base + vs, B slots at base + nvs + vs.
+            let base = microbatch[row] as usize * 2 * nvs;
             let vs = chunk[row] as usize * p + d;
             let mut ready = free_d;
             // An input: its finish time plus latency, or park this device on it.
@@ -453,26 +452,34 @@ fn run(pl: &Pipeline<'_>, t: &Durations, orders: &[Vec<Op>], control: &Control) 
                         s.waiter = d as u32;
                         break;
                     }
-                    ready = ready.max(s.finish + $lat);
+                    let arrival = s.finish + $lat;
+                    if arrival > ready {
+                        ready = arrival; // a plain max: no NaN reaches here
+                    }
                 }};
             }
-            match k {
+            let duration = match k {
                 0 => {
                     if vs > 0 {
-                        after!(slot(0, vs - 1, j), hop);
+                        after!(base + vs - 1, hop);
                     }
+                    t.f[vs]
                 }
                 1 => {
-                    after!(slot(0, vs, j), 0.0);
+                    after!(base + vs, 0.0);
                     if vs + 1 < nvs {
-                        after!(slot(1, vs + 1, j), hop);
+                        after!(base + nvs + vs + 1, hop);
                     }
+                    t.b[vs]
                 }
-                _ => after!(slot(1, vs, j), 0.0),
-            }
-            let stop = ready + durations[k][vs];
+                _ => {
+                    after!(base + nvs + vs, 0.0);
+                    t.w[vs]
+                }
+            };
+            let stop = ready + duration;
             if k < 2 {
-                let s = &mut slots[slot(k, vs, j)];
+                let s = &mut slots[base + k as usize * nvs + vs];
                 s.finish = stop;
                 if s.waiter != NONE {
                     stack.push(s.waiter as usize);
