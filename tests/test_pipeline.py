@@ -191,6 +191,7 @@ def test_peak_in_flight() -> None:
     p, m = 6, 24
     assert pp.simulate("gpipe", p, m, 1.0, 2.0).peak_in_flight.tolist() == [m] * p
     assert pp.simulate("1f1b", p, m, 1.0, 2.0).peak_in_flight.tolist() == [p - d for d in range(p)]
+    assert pp.inference(p, m, 1.0).schedule.peak_in_flight.tolist() == [1.0] * p
     s = pp.simulate("1f1b", p, m, 1.0, 2.0, activation_bytes=1e9)
     assert s.peak_activation_bytes is not None and s.peak_activation_bytes[0] == p * 1e9
 

@@ -73,7 +73,8 @@ class Schedule:
     bubble_ratio: float
     """bubble / total busy: idle relative to the ideal (the (p-1)/m convention)"""
     peak_in_flight: NDArray[np.float64]
-    """most microbatches' activations a device holds at once (F done, B not done)"""
+    """most microbatches' activations a device holds at once (F done, B not done); 1 when
+    forward-only"""
     peak_activation_bytes: NDArray[np.float64] | None
     """peak_in_flight x activation_bytes, when activation_bytes was given"""
     lower_bound: float

@@ -178,6 +178,8 @@ def simulate(
                 top = max(top, live)
             elif kind == B:
                 live -= 1
+        if schedule == "forward":
+            top = min(top, 1)  # activations live only during the forward
         peak.append(top / v)
     # busy time: the sum of op durations in device order
     busy = []

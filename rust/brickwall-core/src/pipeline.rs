@@ -384,7 +384,8 @@ pub struct Simulation {
     /// `makespan - busy` per device, seconds.
     pub idle: Vec<f64>,
     /// Most microbatches whose activations a device holds at once (F done, B not yet done), in
-    /// units of one microbatch through the whole device (a chunk counts `1/v`).
+    /// units of one microbatch through the whole device (a chunk counts `1/v`); 1 for
+    /// forward-only pipelines.
     pub peak_in_flight: Vec<f64>,
     /// Sum of idle, device-seconds.
     pub bubble: f64,
@@ -528,6 +529,8 @@ fn run(pl: &Pipeline<'_>, t: &Durations, orders: &[Vec<Op>], control: &Control) 
             row += 1;
         }
         busy.push(sum);
+        // Forward-only: a microbatch's activations live only while its forward runs.
+        let top = if pl.schedule == Schedule::Forward { top.min(1) } else { top };
         peak_in_flight.push(top as f64 / v as f64);
     }
     let makespan = end.iter().fold(0.0f64, |a, &b| a.max(b));
