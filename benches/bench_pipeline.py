@@ -72,3 +72,30 @@ def test_core_bubble_fraction(benchmark) -> None:  # type: ignore[no-untyped-def
 @pytest.mark.benchmark(group="pipeline-bubble-fraction/1e6")
 def test_numpy_bubble_fraction(benchmark) -> None:  # type: ignore[no-untyped-def]
     benchmark(numpy_interleaved, STAGES, MICRO, CHUNKS, 1.0, 2.0)
+
+
+def _ratios() -> None:
+    """`python benches/bench_pipeline.py`: best-of-n wall times and the ratios, in one run."""
+    import time
+
+    def best(fn, n: int) -> float:  # type: ignore[no-untyped-def]
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    core = best(lambda: pp.simulate("1f1b", P, M, 1.0, 2.0), 7)
+    slow = best(lambda: ref.simulate("1f1b", P, REF_M, [1.0], [2.0]), 3) * M / REF_M
+    print(f"1f1b {P}x{M}: core {core * 1e3:.1f} ms, reference {slow:.2f} s (scaled from {P}x{REF_M}): {slow / core:.0f}x")
+    core = best(lambda: pp.simulate("interleaved-1f1b", P, M, 1.0, 2.0, chunks=4), 5)
+    slow = best(lambda: ref.simulate("interleaved-1f1b", P, REF_M, [1.0], [2.0], None, 4), 3) * M / REF_M
+    print(f"interleaved {P}x{M}x4: core {core * 1e3:.1f} ms, reference {slow:.2f} s: {slow / core:.0f}x")
+    core = best(core_interleaved, 15)
+    base = best(lambda: numpy_interleaved(STAGES, MICRO, CHUNKS, 1.0, 2.0), 15)
+    print(f"bubble_fraction {N:.0e} points: core {core * 1e3:.2f} ms ({N / core / 1e6:.0f} M points/s), numpy {base * 1e3:.2f} ms: {base / core:.1f}x")
+
+
+if __name__ == "__main__":
+    _ratios()
