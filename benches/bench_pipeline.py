@@ -30,7 +30,7 @@ def numpy_interleaved(p: np.ndarray, m: np.ndarray, v: np.ndarray, f: float, b: 
 
 
 def core_interleaved() -> np.ndarray:
-    return pp.bubble_fraction("interleaved-1f1b", STAGES, MICRO, CHUNKS, forward=1.0, backward=2.0)
+    return np.asarray(pp.bubble_fraction("interleaved-1f1b", STAGES, MICRO, CHUNKS, forward=1.0, backward=2.0))
 
 
 def test_agree() -> None:
