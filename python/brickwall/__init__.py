@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import errors, moe, speculative
+from . import errors, moe, pipeline, speculative
 from .collectives import collective_time, hierarchical_all_reduce_time
 from .hardware import Efficiency, Hardware, hardware, hardware_names
 from .hf_config import from_hf_config
@@ -54,4 +54,5 @@ __all__ = [
     "training_run",
     "moe",
     "speculative",
+    "pipeline",
 ]

@@ -12,6 +12,9 @@ __all__ = [
     "acceptance_from_logits",
     "lenient",
     "pareto_reduce",
+    "pipeline_balance_layers",
+    "pipeline_bubble_fractions",
+    "pipeline_simulate",
     "roofline_columns",
     "roofline_steps",
     "route_histograms",
@@ -122,4 +125,30 @@ def pareto_reduce(
     senses: list[str],
     keep_kind: str,
     k: int,
+) -> NDArray[np.uint64]: ...
+def pipeline_simulate(
+    schedule: str,
+    stages: int,
+    microbatches: int,
+    chunks: int,
+    forward: NDArray[np.float64],
+    backward: NDArray[np.float64],
+    weight_grad: NDArray[np.float64] | None,
+    p2p: float,
+    progress: Callable[[int], Any] | None = None,
+) -> dict[str, Any]: ...
+def pipeline_bubble_fractions(
+    schedule: str,
+    stages: NDArray[np.uint64],
+    microbatches: NDArray[np.uint64],
+    chunks: NDArray[np.uint64],
+    forward: float,
+    backward: float,
+    weight_grad: float | None,
+) -> NDArray[np.float64]: ...
+def pipeline_balance_layers(
+    layer_times: NDArray[np.float64],
+    stages: int,
+    head_extra: float,
+    tail_extra: float,
 ) -> NDArray[np.uint64]: ...

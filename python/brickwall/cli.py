@@ -713,6 +713,118 @@ def sweep(
             console.print(f"[dim]plot written to {plot}[/dim]")
 
 
+# --- pipeline ------------------------------------------------------------------------------------
+
+
+def _floats(option: str, text: Optional[str]) -> Optional[list[float]]:
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError as e:
+        raise typer.BadParameter(f"{option} = {text!r}: expected a number or comma-separated numbers") from e
+
+
+@app.command("pipeline")
+def pipeline_cmd(
+    schedule: str = typer.Argument(..., help="gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-h2 or forward"),
+    stages: int = typer.Option(16, "--stages", "-p", help="pipeline stages (devices)"),
+    microbatches: int = typer.Option(64, "--microbatches", "-m", help="microbatches per step"),
+    forward: str = typer.Option("1", "--forward", help="forward seconds per microbatch: one number or one per stage, comma-separated"),
+    backward: Optional[str] = typer.Option(None, "--backward", help="backward seconds (default 2 x forward; 0 for forward)"),
+    weight_grad: Optional[str] = typer.Option(None, "--weight-grad", help="weight-gradient seconds; zb-* default: half the backward"),
+    chunks: int = typer.Option(1, "--chunks", "-v", help="chunks per device (interleaved-1f1b)"),
+    p2p: float = typer.Option(0.0, "--p2p", help="seconds per hop between stages"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="write the Gantt chart (or with --compare, bubble vs microbatches) here"),
+    compare: Optional[str] = typer.Option(None, "--compare", help="comma-separated schedules: bubble vs microbatches"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Simulate a pipeline schedule: makespan, bubble, per-stage idle and peak activations."""
+    from . import pipeline as pp
+
+    f = _floats("--forward", forward) or [1.0]
+    b_given = _floats("--backward", backward)
+    w_given = _floats("--weight-grad", weight_grad)
+
+    def times(name: str) -> tuple[list[float], list[float], Optional[list[float]], str]:
+        if name == "forward":
+            return f, [0.0], None, ""
+        b = b_given if b_given is not None else [2 * x for x in f]
+        if name in ("zb-h1", "zb-h2") and w_given is None:
+            half = [x / 2 for x in b]
+            return f, half, half, "backward split evenly into B and W"
+        return f, b, w_given, ""
+
+    def run(name: str, m: int, v: int) -> "pp.Schedule":
+        ff, bb, ww, _ = times(name)
+        return pp.simulate(name, stages, m, ff, bb, ww, v, p2p)
+
+    if compare is not None:
+        names = [x.strip().lower() for x in compare.split(",") if x.strip()]
+        for n in names:
+            if n not in pp.SCHEDULES:
+                raise typer.BadParameter(f"--compare: {n!r} is not one of {', '.join(pp.SCHEDULES)}")
+        grid = sorted({stages * k for k in (1, 2, 4, 8, 16, 32)} | {microbatches})
+        v_il = chunks if chunks > 1 else 2
+        curves: dict[str, list[float]] = {}
+        for n in names:
+            v = v_il if n == "interleaved-1f1b" else 1
+            label = f"{n} (v={v})" if v > 1 else n
+            curves[label] = [
+                float("nan") if (v > 1 and m % stages) else run(n, m, v).bubble_fraction for m in grid
+            ]
+        if as_json:
+            emit_json({"stages": stages, "microbatches": grid, "bubble_fraction": curves})
+        else:
+            t = Table(title=f"Bubble (share of device time), {stages} stages")
+            t.add_column("microbatches", justify="right")
+            for label in curves:
+                t.add_column(label, justify="right")
+            for i, m in enumerate(grid):
+                t.add_row(str(m), *("-" if c[i] != c[i] else f"{c[i]:.2%}" for c in curves.values()))
+            console.print(t)
+        if plot is not None:
+            from .plot import pipeline_bubbles
+
+            pipeline_bubbles(grid, curves, stages, plot)
+            if not as_json:
+                console.print(f"wrote {plot}")
+        return
+
+    s = run(schedule.lower(), microbatches, chunks)
+    note = times(s.schedule)[3]
+    if as_json:
+        data = s.summary()
+        if note:
+            data["note"] = note
+        emit_json(data)
+    else:
+        console.print(
+            f"[b]{s.schedule}[/b]: {s.stages} stages x {s.microbatches} microbatches"
+            + (f" x {s.chunks} chunks" if s.chunks > 1 else "")
+            + f"  |  makespan {s.makespan:.6g} s (lower bound {s.lower_bound:.6g})"
+            + f"  |  bubble {s.bubble_fraction:.2%} of device time, {s.bubble_ratio:.2%} of ideal"
+        )
+        if note:
+            console.print(f"[dim]{note}[/dim]")
+        if s.stages <= 64:
+            t = Table()
+            for col in ("stage", "busy s", "idle s", "idle", "peak in-flight"):
+                t.add_column(col, justify="right")
+            for d in range(s.stages):
+                t.add_row(
+                    str(d), f"{s.busy[d]:.6g}", f"{s.idle[d]:.6g}",
+                    f"{s.idle[d] / s.makespan:.1%}" if s.makespan > 0 else "-", f"{s.peak_in_flight[d]:.4g}",
+                )
+            console.print(t)
+    if plot is not None:
+        from .plot import pipeline_gantt
+
+        pipeline_gantt(s, plot)
+        if not as_json:
+            console.print(f"wrote {plot}")
+
+
 def main() -> None:
     try:
         app()

@@ -6,6 +6,7 @@
 //! - [`collectives`]: alpha-beta times of all-reduce, all-gather, all-to-all, p2p, hierarchical.
 //! - [`control`]: cancellation and progress for long kernels.
 //! - [`roofline`]: time, throughput, memory and cost of a decode/prefill step on a partitioned cluster.
+//! - [`pipeline`]: pipeline schedules (GPipe, 1F1B, interleaved, zero-bubble) simulated as a DAG.
 //! - [`rng`]: the seedable, replayable RNG of every Monte Carlo kernel.
 //! - [`routing`]: Monte Carlo of MoE expert loads (per expert, per device, drops, touched experts).
 //! - [`speculative`]: speculative decoding: acceptance kernels, sampling simulation, token trees.
@@ -24,6 +25,7 @@ pub mod collectives;
 pub mod control;
 pub mod error;
 pub mod pareto;
+pub mod pipeline;
 pub mod rng;
 pub mod roofline;
 pub mod routing;

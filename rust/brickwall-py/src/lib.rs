@@ -4,6 +4,7 @@
 mod collectives;
 mod convert;
 mod errors;
+mod pipeline;
 mod roofline;
 mod routing;
 mod run;
@@ -16,6 +17,8 @@ use pyo3::prelude::*;
 mod _core {
     #[pymodule_export]
     use crate::collectives::{collective_times, hierarchical_all_reduce_times};
+    #[pymodule_export]
+    use crate::pipeline::{pipeline_balance_layers, pipeline_bubble_fractions, pipeline_simulate};
     #[pymodule_export]
     use crate::roofline::{roofline_columns, roofline_steps};
     #[pymodule_export]

@@ -5,6 +5,7 @@
 //! main thread sees Ctrl-C) and to report progress; on a signal it cancels the kernel through
 //! its [`Control`] and re-raises.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use brickwall_core::{Control, Result};
@@ -27,18 +28,25 @@ pub fn interruptible<T: Send>(
 ) -> PyResult<T> {
     let control = Control::new();
     let control = &control;
+    // Set by the worker before it wakes the caller: `is_finished()` can still be false right
+    // after the unpark (the thread has not exited yet), which cost a whole POLL per call.
+    let returned = AtomicBool::new(false);
+    let returned = &returned;
     std::thread::scope(|s| {
         let caller = std::thread::current();
         let worker = s.spawn(move || {
             let out = f(control);
+            returned.store(true, Ordering::Release);
             caller.unpark();
             out
         });
         let join = |w: std::thread::ScopedJoinHandle<'_, Result<T>>| py.detach(|| w.join());
         loop {
             let finished = py.detach(|| {
-                std::thread::park_timeout(POLL);
-                worker.is_finished()
+                if !returned.load(Ordering::Acquire) {
+                    std::thread::park_timeout(POLL);
+                }
+                returned.load(Ordering::Acquire) || worker.is_finished()
             });
             if finished {
                 break;

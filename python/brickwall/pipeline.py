@@ -1,0 +1,445 @@
+"""Pipeline-parallel schedules: bubbles, activation memory and timelines.
+
+Each schedule (GPipe, 1F1B, interleaved 1F1B, zero-bubble ZB-H1 / ZB-H2, forward-only inference)
+is a per-device op order; the Rust core runs it as a dependency DAG with heterogeneous stage
+times and p2p latency (reference/FORMULAS.md s3) and returns the exact timeline.
+
+Times are seconds (any consistent unit works: ratios like ``forward=1, backward=2`` give
+makespans in units of one forward).
+
+>>> from brickwall import pipeline
+>>> s = pipeline.simulate("1f1b", 4, 8, forward=1.0, backward=2.0)
+>>> s.makespan, round(s.bubble_fraction, 4)  # (m + p - 1)(f + b), (p - 1) / (m + p - 1)
+(33.0, 0.2727)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from . import _core
+from .errors import invalid
+from .validate import array, choice, integer, real
+
+SCHEDULES = ("gpipe", "1f1b", "interleaved-1f1b", "zb-h1", "zb-h2", "forward")
+"""Schedule names accepted by :func:`simulate`."""
+KINDS = ("F", "B", "W")
+"""Op kinds by code in :attr:`Timeline.kind`: 0 forward, 1 backward, 2 weight gradient."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """One row per op, device-major and in each device's order."""
+
+    stage: NDArray[np.uint32]
+    kind: NDArray[np.uint8]
+    """0 = F, 1 = B (input gradient when W is split off, else the whole backward), 2 = W."""
+    microbatch: NDArray[np.uint32]
+    chunk: NDArray[np.uint32]
+    start: NDArray[np.float64]
+    """seconds"""
+    end: NDArray[np.float64]
+    """seconds"""
+
+    def __len__(self) -> int:
+        return int(self.start.size)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A simulated pipeline schedule."""
+
+    schedule: str
+    stages: int
+    microbatches: int
+    chunks: int
+    p2p: float
+    """seconds per hop between devices"""
+    makespan: float
+    """seconds from the first op's start to the last op's end"""
+    busy: NDArray[np.float64]
+    """seconds each device computes"""
+    idle: NDArray[np.float64]
+    """makespan - busy per device, seconds"""
+    bubble: float
+    """total idle, device-seconds"""
+    bubble_fraction: float
+    """bubble / (stages x makespan): the share of device time lost"""
+    bubble_ratio: float
+    """bubble / total busy: idle relative to the ideal (the (p-1)/m convention)"""
+    peak_in_flight: NDArray[np.float64]
+    """most microbatches' activations a device holds at once (F done, B not done); 1 when
+    forward-only"""
+    peak_activation_bytes: NDArray[np.float64] | None
+    """peak_in_flight x activation_bytes, when activation_bytes was given"""
+    lower_bound: float
+    """no schedule of these stage times can finish sooner (FORMULAS.md s3), seconds"""
+    timeline: Timeline
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "schedule": self.schedule,
+            "stages": self.stages,
+            "microbatches": self.microbatches,
+            "chunks": self.chunks,
+            "p2p_s": self.p2p,
+            "makespan_s": self.makespan,
+            "bubble_s": self.bubble,
+            "bubble_fraction": self.bubble_fraction,
+            "bubble_ratio": self.bubble_ratio,
+            "lower_bound_s": self.lower_bound,
+            "busy_s": self.busy.tolist(),
+            "idle_s": self.idle.tolist(),
+            "peak_in_flight": self.peak_in_flight.tolist(),
+            "peak_activation_bytes": None if self.peak_activation_bytes is None else self.peak_activation_bytes.tolist(),
+        }
+
+
+def _times(field: str, value: ArrayLike, stages: int, chunks: int) -> NDArray[np.float64]:
+    a = array(field, value, np.float64, minimum=0.0)
+    allowed = {1, stages} | ({stages * chunks} if chunks > 1 else set())
+    if a.size not in allowed:
+        raise invalid(f"len({field})", a.size, " or ".join(str(x) for x in sorted(allowed)))
+    return a
+
+
+def _per_device(a: NDArray[np.float64], stages: int, chunks: int) -> NDArray[np.float64]:
+    """Per-device totals (a per-virtual-stage array summed over chunks)."""
+    if a.size == 1:
+        return np.full(stages, float(a[0]))
+    if a.size == stages:
+        return a
+    return np.asarray(a.reshape(chunks, stages).sum(axis=0))
+
+
+def simulate(
+    schedule: str,
+    stages: int,
+    microbatches: int,
+    forward: ArrayLike,
+    backward: ArrayLike = 0.0,
+    weight_grad: ArrayLike | None = None,
+    chunks: int = 1,
+    p2p: float = 0.0,
+    *,
+    activation_bytes: ArrayLike | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> Schedule:
+    """Simulate ``schedule`` on ``stages`` devices for ``microbatches`` microbatches.
+
+    ``forward`` / ``backward`` / ``weight_grad``: seconds per microbatch, one number or one per
+    stage (or per virtual stage, ``stages x chunks``, for interleaved). Without ``weight_grad``
+    ``backward`` is the full backward; with it, ``backward`` is the input-gradient part and
+    ``weight_grad`` the weight-gradient part (zb-h1 / zb-h2 need it; the other schedules run the
+    two fused). ``chunks`` > 1 only with ``interleaved-1f1b`` (microbatches a multiple of
+    stages). ``p2p``: seconds added per hop between devices. ``activation_bytes``: bytes of one
+    microbatch's activations on each device, to report peak activation memory in bytes.
+    ``progress``: called with the number of ops done (long runs).
+
+    Orders: GPipe (all F, then all B); 1F1B (``p-1-d`` warm-up forwards on device d);
+    interleaved 1F1B (Megatron's order over ``chunks``); ZB-H1 (1F1B's forwards, W of device d
+    deferred d steps: bubble ``(p-1)(F+B-W)`` for m >= p and W <= min(F, B)); ZB-H2 (``2(p-d)-1``
+    warm-up forwards, W deferred ``ceil(sum_{s<d} b_s / w_d)`` steps so the tail's W's cover the
+    backward chain; falls back to ZB-H1's order when m < 2p); forward (inference).
+
+    >>> simulate("zb-h1", 4, 8, 1.0, 1.0, weight_grad=1.0).bubble  # 1F1B's (p-1)(F+B+W) / 3
+    12.0
+    """
+    schedule = choice("schedule", schedule, SCHEDULES)
+    stages = integer("stages", stages)
+    microbatches = integer("microbatches", microbatches)
+    chunks = integer("chunks", chunks)
+    p2p = real("p2p", p2p)
+    f = _times("forward", forward, stages, chunks)
+    b = _times("backward", backward, stages, chunks)
+    w = None if weight_grad is None else _times("weight_grad", weight_grad, stages, chunks)
+    if schedule == "forward" and (np.any(b != 0) or w is not None):
+        raise invalid("backward", backward, "0 and weight_grad None for the forward-only schedule")
+    raw = _core.pipeline_simulate(schedule, stages, microbatches, chunks, f, b, w, p2p, progress)
+    peak = raw["peak_in_flight"]
+    peak_bytes = None
+    if activation_bytes is not None:
+        act = array("activation_bytes", activation_bytes, np.float64, minimum=0.0)
+        if act.size not in (1, stages):
+            raise invalid("len(activation_bytes)", act.size, f"1 or {stages}")
+        peak_bytes = peak * act
+    timeline = Timeline(
+        stage=raw["stage"], kind=raw["kind"], microbatch=raw["microbatch"], chunk=raw["chunk"],
+        start=raw["start"], end=raw["end"],
+    )
+    bound = lower_bound(
+        f, b, w, microbatches, p2p, stages=stages, chunks=chunks,
+        split=schedule in ("zb-h1", "zb-h2"), forward_only=schedule == "forward",
+    )
+    return Schedule(
+        schedule=schedule, stages=stages, microbatches=microbatches, chunks=chunks, p2p=p2p,
+        makespan=float(raw["makespan"]), busy=raw["busy"], idle=raw["idle"],
+        bubble=float(raw["bubble"]), bubble_fraction=float(raw["bubble_fraction"]),
+        bubble_ratio=float(raw["bubble_ratio"]), peak_in_flight=peak, peak_activation_bytes=peak_bytes,
+        lower_bound=bound, timeline=timeline,
+    )
+
+
+def lower_bound(
+    forward: ArrayLike,
+    backward: ArrayLike,
+    weight_grad: ArrayLike | None,
+    microbatches: int,
+    p2p: float = 0.0,
+    *,
+    stages: int | None = None,
+    chunks: int = 1,
+    split: bool = False,
+    forward_only: bool = False,
+) -> float:
+    """Seconds no schedule of these stage times can beat (FORMULAS.md s3).
+
+    Times are per virtual stage (``stages x chunks`` values, chunk-major) or per device (divided
+    evenly over chunks). Training: device d cannot start before the first forward reaches it
+    through the chunk-0 stages above it, must do all its work, and its last backward must still
+    travel up through a stage of every device above (and the head run a last W when W is split):
+    ``max_d [sum_{s<d} f_{0,s} + m sum_c (f + b)_{c,d} + sum_{s<d} min_c b_{c,s} + 2 d p2p]``, b the full
+    backward when fused. Forward-only: ``max_s [sum_{s' != s} f + m f_s] + (p - 1) p2p``.
+    """
+    f = np.atleast_1d(np.asarray(forward, dtype=np.float64))
+    p = int(stages) if stages is not None else (f.size if f.size > 1 else 1)
+    v = int(chunks)
+
+    def per_vs(a: ArrayLike | None) -> NDArray[np.float64]:
+        x = np.zeros(1) if a is None else np.atleast_1d(np.asarray(a, dtype=np.float64))
+        if x.size == p * v and v > 1:
+            return x.reshape(v, p)
+        x = np.broadcast_to(x, (p,)) if x.size == 1 else x
+        return np.tile(x / v, (v, 1))
+
+    fv, bv, wv = per_vs(f), per_vs(backward), per_vs(weight_grad)
+    b_in = bv if split else bv + wv
+    m = microbatches
+    best = 0.0
+    for d in range(p):
+        up_f = float(fv[0, :d].sum())
+        if forward_only:
+            t = float(fv[0].sum() - fv[0, d]) + m * float(fv[0, d]) + (p - 1) * p2p
+        else:
+            work = m * float(fv[:, d].sum() + b_in[:, d].sum() + (wv[:, d].sum() if split else 0.0))
+            device = up_f + d * p2p + work
+            chain = up_f + m * float(fv[:, d].sum() + b_in[:, d].sum()) + float(b_in[:, :d].min(axis=0).sum()) + 2 * d * p2p
+            if split:
+                chain += float(wv[0, 0])
+            t = max(device, chain)
+        best = max(best, t)
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class Inference:
+    """A forward-only pipeline of microbatches (e.g. decode batches through p stages)."""
+
+    latency: float
+    """seconds until the last microbatch leaves the last stage"""
+    first_latency: float
+    """seconds until the first microbatch leaves the last stage"""
+    throughput: float
+    """microbatches per second over the whole run"""
+    steady_throughput: float
+    """1 / slowest stage: the rate once the pipeline is full, microbatches per second"""
+    schedule: Schedule
+
+
+def inference(stages: int, microbatches: int, forward: ArrayLike, p2p: float = 0.0) -> Inference:
+    """Latency and throughput of ``microbatches`` forward passes through ``stages`` stages of
+    ``forward`` seconds each (one number or one per stage). Without p2p latency the total is
+    ``sum(t) + (m - 1) max(t)``.
+
+    >>> inference(4, 10, [1.0, 2.0, 1.0, 1.0]).latency  # 5 + 9 x 2
+    23.0
+    """
+    s = simulate("forward", stages, microbatches, forward, 0.0, None, 1, p2p)
+    t = s.timeline
+    last = (t.stage == stages - 1) & (t.microbatch == 0)
+    first = float(t.end[last][0])
+    slowest = float(np.max(_per_device(_times("forward", forward, stages, 1), stages, 1)))
+    return Inference(
+        latency=s.makespan, first_latency=first,
+        throughput=microbatches / s.makespan if s.makespan > 0 else math.inf,
+        steady_throughput=1.0 / slowest if slowest > 0 else math.inf, schedule=s,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """A contiguous assignment of layers to pipeline stages."""
+
+    layers: NDArray[np.int64]
+    """layers on each stage, head first"""
+    first_layer: NDArray[np.int64]
+    """index of each stage's first layer"""
+    stage_times: NDArray[np.float64]
+    """each stage's time including head / tail extras"""
+    bottleneck: float
+    """the slowest stage's time: the pipeline's step rate is 1 / bottleneck"""
+    imbalance: float
+    """bottleneck / mean stage time (1 = perfectly balanced)"""
+
+
+def balance_layers(
+    layer_times: ArrayLike, stages: int, head_extra: float = 0.0, tail_extra: float = 0.0
+) -> Balance:
+    """The contiguous assignment of layers to ``stages`` non-empty stages that minimises the
+    slowest stage; the first stage also pays ``head_extra`` (embedding, data loading) and the
+    last ``tail_extra`` (output head, loss), in the units of ``layer_times``. Among optimal
+    assignments: the most even (smallest sum of squared stage times), then the lightest head.
+    ``layer_times``: one time per layer, or (int) a number of equal layers.
+
+    >>> b = balance_layers(120, 16, head_extra=1.0)  # 120 layers, 16 stages, embedding = 1 layer
+    >>> b.layers.tolist(), b.bottleneck
+    ([6, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 8], 8.0)
+    """
+    if isinstance(layer_times, (int, np.integer)) and not isinstance(layer_times, bool):
+        t = np.ones(integer("layer_times", layer_times), dtype=np.float64)
+    else:
+        t = array("layer_times", layer_times, np.float64, minimum=0.0)
+    stages = integer("stages", stages)
+    head_extra = real("head_extra", head_extra)
+    tail_extra = real("tail_extra", tail_extra)
+    counts = _core.pipeline_balance_layers(t, stages, head_extra, tail_extra).astype(np.int64)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    times = np.array([t[a : a + c].sum() for a, c in zip(first, counts)], dtype=np.float64)
+    times[0] += head_extra
+    times[-1] += tail_extra
+    worst = float(times.max())
+    mean = float(times.mean())
+    return Balance(
+        layers=counts, first_layer=first, stage_times=times, bottleneck=worst,
+        imbalance=worst / mean if mean > 0 else 1.0,
+    )
+
+
+def _counts(field: str, value: ArrayLike) -> NDArray[np.uint64]:
+    # uint64 arrays go straight to the core, which checks every element (>= 1, combinations);
+    # anything else is validated and converted here.
+    if isinstance(value, np.ndarray) and value.dtype == np.uint64:
+        return value
+    return array(field, value, np.uint64, minimum=1.0, ndim=None)
+
+
+def bubble_fraction(
+    schedule: str,
+    stages: ArrayLike,
+    microbatches: ArrayLike,
+    chunks: ArrayLike = 1,
+    *,
+    forward: float = 1.0,
+    backward: float = 2.0,
+    weight_grad: float | None = None,
+) -> Any:
+    """Closed-form bubble fraction (idle / total device time) for uniform stages without p2p
+    latency, vectorised over (broadcast) arrays of stages, microbatches and chunks. Exact for the
+    schedules :func:`simulate` runs (FORMULAS.md s3): GPipe / 1F1B ``(p-1)/(m+p-1)``,
+    interleaved ``(p-1)/(v m + p-1)``, ZB-H1 with ``(p-1)(F+B-W)`` (m >= p, W <= min(F, B)),
+    forward-only. ZB-H2 has no closed form: use :func:`simulate`. Returns a float for scalars.
+
+    >>> bubble_fraction("1f1b", 15, [35, 70, 140]).round(4).tolist()
+    [0.2857, 0.1667, 0.0909]
+    """
+    schedule = choice("schedule", schedule, SCHEDULES)
+    real("forward", forward)
+    real("backward", backward)
+    if weight_grad is not None:
+        real("weight_grad", weight_grad)
+    p = _counts("stages", stages)
+    m = _counts("microbatches", microbatches)
+    v = _counts("chunks", chunks)
+    try:
+        p, m, v = np.broadcast_arrays(p, m, v)
+    except ValueError as e:
+        raise invalid("shapes", (p.shape, m.shape, v.shape), "broadcastable arrays") from e
+    shape = p.shape
+    out = _core.pipeline_bubble_fractions(
+        schedule, np.ascontiguousarray(p.ravel()), np.ascontiguousarray(m.ravel()),
+        np.ascontiguousarray(v.ravel()), float(forward), float(backward),
+        None if weight_grad is None else float(weight_grad),
+    ).reshape(shape)
+    return float(out) if out.ndim == 0 else out
+
+
+# --- the seed's questions ---------------------------------------------------------------------
+
+
+def seed_training_bubbles(
+    batch_tokens: float = 60e6,
+    sequence_length: int = 8192,
+    gpus: int = 25_000,
+    tensor_parallel: int = 8,
+    pipeline_parallel: int = 15,
+    microbatch_sequences: int = 1,
+    forward: float = 1.0,
+    backward: float = 2.0,
+) -> dict[str, Any]:
+    """The seed's training setup (60M-token batches of 8k sequences on 25,000 A100 with TP 8 x
+    PP 15): microbatches per pipeline per step and the bubble of each schedule.
+
+    Data-parallel replicas = floor(gpus / (TP x PP)); sequences per replica per step =
+    floor(batch / seq / replicas); microbatches = that / microbatch_sequences. The bubbles come
+    from :func:`simulate` with uniform stages (backward = 2 forward; zero-bubble schedules split
+    it into B = W = forward). Interleaved needs m a multiple of p, so it is reported at the
+    nearest multiple below (and above).
+    """
+    p = integer("pipeline_parallel", pipeline_parallel)
+    tp = integer("tensor_parallel", tensor_parallel)
+    replicas = integer("gpus", gpus) // (tp * p)
+    if replicas < 1:
+        raise invalid("gpus", gpus, f">= tensor_parallel x pipeline_parallel = {tp * p}")
+    sequences = int(real("batch_tokens", batch_tokens, strict=True) // integer("sequence_length", sequence_length))
+    per_replica = sequences // replicas
+    m = per_replica // integer("microbatch_sequences", microbatch_sequences)
+    if m < 1:
+        raise invalid("microbatch_sequences", microbatch_sequences, f"<= {per_replica} sequences per replica")
+    half = backward / 2
+    rows: dict[str, float] = {}
+    rows["gpipe"] = simulate("gpipe", p, m, forward, backward).bubble_fraction
+    rows["1f1b"] = simulate("1f1b", p, m, forward, backward).bubble_fraction
+    rows["zb-h1"] = simulate("zb-h1", p, m, forward, half, half).bubble_fraction
+    rows["zb-h2"] = simulate("zb-h2", p, m, forward, half, half).bubble_fraction
+    for v in (2, 4):
+        for mm in sorted({max(p, (m // p) * p), -(-m // p) * p}):
+            rows[f"interleaved-1f1b v={v} m={mm}"] = simulate("interleaved-1f1b", p, mm, forward, backward, chunks=v).bubble_fraction
+    return {
+        "data_parallel_replicas": replicas,
+        "sequences_per_step": sequences,
+        "sequences_per_replica": per_replica,
+        "microbatches": m,
+        "stages": p,
+        "bubble_fraction": rows,
+        "closed_form_1f1b": (p - 1) / (m + p - 1),
+    }
+
+
+def seed_head_balance(
+    layers: int = 120, stages: tuple[int, ...] = (15, 16), head_extra: float = 1.0
+) -> dict[int, Balance]:
+    """The seed's "fewer layers on the head node": 120 equal layers over 15 or 16 stages, the
+    head also paying ``head_extra`` layer-equivalents (embedding, data loading)."""
+    return {int(p): balance_layers(layers, p, head_extra=head_extra) for p in stages}
+
+
+__all__ = [
+    "KINDS",
+    "SCHEDULES",
+    "Balance",
+    "Inference",
+    "Schedule",
+    "Timeline",
+    "balance_layers",
+    "bubble_fraction",
+    "inference",
+    "lower_bound",
+    "seed_head_balance",
+    "seed_training_bubbles",
+    "simulate",
+]
