@@ -419,7 +419,7 @@ def train(
     t.add_row("cost", "price unknown (--price)" if r.cost is None else f"{fmt_usd(r.cost)} at ${r.price_per_hour:g}/GPU-h")
     t.add_section()
     for basis in ("total", "active"):
-        c = chinchilla_tokens(m, basis)  # type: ignore[arg-type]
+        c = chinchilla_tokens(m, basis)
         t.add_row(f"Chinchilla tokens (20 x {basis} params)", f"{c:.3g} ({c / tokens:.2f}x these tokens)")
     console.print(t)
 

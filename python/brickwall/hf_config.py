@@ -75,7 +75,7 @@ def _qwen_moe(f: _Fields, qkv_bias: bool) -> dict[str, Any]:
     shared = int(f.opt("shared_expert_intermediate_size", 0))
     out.update(experts=f.req("num_experts"), top_k=f.req("num_experts_per_tok"),
                d_ff_expert=f.req("moe_intermediate_size"), shared_experts=1 if shared else 0,
-               d_ff_shared=shared or None)
+               d_ff_shared=shared)
     return out
 
 

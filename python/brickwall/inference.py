@@ -104,7 +104,7 @@ class Deployment:
 def cost_view(model: Model) -> dict[str, float]:
     """The model as the kernel sees it: element counts, no dtypes or layout."""
     p = model.params
-    ffn = max(model.d_ff, model.top_k * model.d_ff_expert + model.shared_experts * (model.d_ff_shared or 0))
+    ffn = max(model.d_ff, model.top_k * model.d_ff_expert + model.shared_experts * model.d_ff_shared)
     return {
         "layers": float(model.layers),
         "moe_layers": float(model.moe_layers),
@@ -346,7 +346,10 @@ def max_batch(model: Model, deployment: Deployment, context: int, *, new_tokens:
     batch 1 does not fit). Memory grows monotonically with batch, so bisection is exact."""
     c = integer("context", context, minimum=0)
     n = integer("new_tokens", new_tokens)
-    fits = lambda b: bool(_kernel(model, deployment, np.array([float(b)]), np.array([float(c)]), np.array([float(n)]))["fits"][0])  # noqa: E731
+
+    def fits(b: int) -> bool:
+        return bool(_kernel(model, deployment, np.array([float(b)]), np.array([float(c)]), np.array([float(n)]))["fits"][0])
+
     if not fits(1):
         return 0
     lo, hi = 1, 2

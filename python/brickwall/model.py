@@ -9,7 +9,7 @@ Experts. Counting is exact integer arithmetic from the shapes; nothing assumes
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, Callable
 
 from . import catalog
 from .errors import invalid
@@ -78,19 +78,19 @@ class Model:
     heads: int
     head_dim: int
     vocab: int
-    kv_heads: int | None = None
+    kv_heads: int = 0  #: 0 (or None): equal to heads
     attention: str | None = None
     kv_lora_rank: int = 0
     q_lora_rank: int = 0
     qk_rope_dim: int = 0
-    v_head_dim: int | None = None
+    v_head_dim: int = 0  #: 0 (or None): equal to head_dim
     ffn: str = "gated"
     d_ff: int = 0
     experts: int = 0
     top_k: int = 0
     shared_experts: int = 0
     d_ff_expert: int = 0
-    d_ff_shared: int | None = None
+    d_ff_shared: int = 0  #: 0 (or None): equal to d_ff_expert
     first_dense_layers: int = 0
     moe_every: int = 1
     tied_embeddings: bool = False
@@ -103,7 +103,7 @@ class Model:
     notes: str = ""
 
     def __post_init__(self) -> None:
-        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
+        set_ = self._set
         if not isinstance(self.name, str) or not self.name:
             raise invalid("Model.name", self.name, "a non-empty string")
         for f in ("layers", "d_model", "heads", "head_dim", "vocab", "max_context", "moe_every"):
@@ -113,15 +113,18 @@ class Model:
             set_(f, integer(f"Model.{f}", getattr(self, f), minimum=0))
         set_("ffn", choice("Model.ffn", self.ffn, FFN_KINDS))
         set_("norm", choice("Model.norm", self.norm, NORM_KINDS))
-        set_("v_head_dim", integer("Model.v_head_dim", self.head_dim if self.v_head_dim is None else self.v_head_dim))
-        if self.d_ff_shared is None:
+        set_("v_head_dim", integer("Model.v_head_dim", self.v_head_dim or self.head_dim))
+        if not self.d_ff_shared:
             set_("d_ff_shared", self.d_ff_expert)
         set_("d_ff_shared", integer("Model.d_ff_shared", self.d_ff_shared, minimum=0))
         self._check_attention(set_)
         self._check_moe()
 
-    def _check_attention(self, set_: Any) -> None:
-        kv = self.heads if self.kv_heads is None else integer("Model.kv_heads", self.kv_heads)
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)  # validation normalises a frozen dataclass's fields
+
+    def _check_attention(self, set_: Callable[[str, Any], None]) -> None:
+        kv = integer("Model.kv_heads", self.kv_heads) if self.kv_heads else self.heads
         set_("kv_heads", kv)
         if kv > self.heads or self.heads % kv:
             raise invalid("Model.kv_heads", kv, f"a divisor of heads = {self.heads}")
@@ -211,7 +214,7 @@ class Model:
             attention=self.layers * self.attention_params_per_layer,
             dense_ffn=self.dense_layers * self._ffn_params(self.d_ff),
             routed_experts=n_moe * self.experts * self.expert_params_per_layer,
-            shared_experts=n_moe * self.shared_experts * self._ffn_params(self.d_ff_shared or 0),
+            shared_experts=n_moe * self.shared_experts * self._ffn_params(self.d_ff_shared),
             router=n_moe * d * self.experts,
             norms=(2 * self.layers + 1) * self.norm_params,
             output_head=0 if self.tied_embeddings else self.vocab * d,
