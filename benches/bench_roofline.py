@@ -42,9 +42,23 @@ def numpy_roofline(m: dict, p: dict, c: dict, batch: np.ndarray, context: np.nda
     t_tp = (m["layers"] / pp) * 2 * (2 * (tp - 1) * c["scale_up_latency"] + 2 * (tp - 1) / tp * local * act / bw_up)
     bw_out = c["scale_out_bandwidth"] * c["eff_network"]
     hop = c["scale_out_latency"] + tokens * act / (tp * ep) / bw_out
-    stage = np.maximum(t_w + t_kv, t_c) + t_tp
+    t_mem = t_w + t_kv
+    stage = np.maximum(t_mem, t_c) + t_tp
     latency = pp * stage + (pp - 1) * hop
-    return {"latency": latency, "tokens_per_s": batch * n / latency}
+    tokens_per_s = batch * n / latency
+    # every column the kernel returns, so both do the same work
+    bound = np.where(t_tp > np.maximum(t_mem, t_c), 3, np.where(t_c >= t_mem, 2, np.where(t_kv > t_w, 1, 0))).astype(np.uint8)
+    weights_chip = dense + expert * e
+    mem_kv = batch * (context + n) * kv_tok
+    mem_act = local * (4 * m["d_model"] + 2 * m["ffn_width"] / tp) * p["act_bytes"]
+    return {
+        "latency": latency, "t_weights": pp * t_w, "t_kv": pp * t_kv, "t_compute": pp * t_c,
+        "t_comm": pp * t_tp + (pp - 1) * hop, "tokens_per_s": tokens_per_s,
+        "mfu": micro * fl / latency / (tp * pp * ep * c["peak_flops"]),
+        "mem_weights": np.full_like(latency, weights_chip), "mem_kv": mem_kv, "mem_act": mem_act,
+        "cost_per_token": tp * pp * ep * c["price_per_s"] / tokens_per_s, "bound": bound,
+        "fits": weights_chip + mem_kv + mem_act <= c["memory"],
+    }
 
 
 def core() -> dict:
@@ -54,7 +68,8 @@ def core() -> dict:
 def test_numpy_baseline_agrees() -> None:
     got = core()
     want = numpy_roofline(cost_view(MODEL), plan_view(DEPLOY), chip_view(DEPLOY), BATCH, CONTEXT)
-    np.testing.assert_allclose(got["latency"], want["latency"], rtol=1e-12)
+    for key, value in want.items():
+        np.testing.assert_allclose(got[key], value, rtol=1e-12, err_msg=key)
 
 
 @pytest.mark.benchmark(group="roofline/1e6")

@@ -3,6 +3,8 @@ model (see its module docs), one (batch, context, n) at a time."""
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 from .collectives import collective_time
@@ -29,7 +31,7 @@ def step(m: dict[str, float], p: dict[str, Any], chip: dict[str, float], batch: 
     b = batch / micro
     tokens = b * n
     e, k = m["experts"], m["top_k"]
-    if p["touched_experts"] == p["touched_experts"]:  # not NaN: a fixed (quantile) value
+    if not math.isnan(p["touched_experts"]):  # a fixed (routing quantile) value
         touched = p["touched_experts"]
     else:
         touched = 0.0 if e == 0 else e * (1 - (1 - k / e) ** tokens)
