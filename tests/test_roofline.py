@@ -232,3 +232,10 @@ def test_routing_overrides_match_reference(touched: float, imbalance: float, bat
 def test_bad_routing(bad: object) -> None:
     with pytest.raises(BrickwallError):
         bw.decode(bw.model("mixtral-8x7b"), bw.Deployment("H100-SXM", tp=2), 8, 0, routing=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("touched,imbalance", [(17.0, 1.0), (-1.0, 1.0), (4.0, 0.5), (4.0, float("inf"))])
+def test_core_rejects_bad_routing_overrides(touched: float, imbalance: float) -> None:
+    m, d = bw.model("gpt4-moe-1.8t"), bw.Deployment("H100-SXM", tp=8)
+    with pytest.raises(ValidationError):
+        bw._core.roofline_steps(cost_view(m), plan_view(d, touched, imbalance), chip_view(d), np.ones(1), np.ones(1), np.ones(1))

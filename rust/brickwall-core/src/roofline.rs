@@ -286,6 +286,16 @@ impl StepModel {
         {
             positive(f, x)?;
         }
+        if !(p.touched_experts.is_nan() || (0.0..=m.experts).contains(&p.touched_experts)) {
+            return Err(Error::invalid(
+                "touched_experts",
+                p.touched_experts,
+                format!("NaN or in [0, {}]", m.experts),
+            ));
+        }
+        if !(p.expert_imbalance.is_finite() && p.expert_imbalance >= 1.0) {
+            return Err(Error::invalid("expert_imbalance", p.expert_imbalance, "a finite number >= 1"));
+        }
         positive("memory", chip.memory)?;
         positive("memory_bandwidth", chip.memory_bandwidth)?;
         positive("peak_flops", chip.peak_flops)?;
@@ -520,5 +530,110 @@ impl Prepared<'_> {
     #[inline(always)]
     pub fn fits_with(&self, mem_kv: f64) -> bool {
         self.sm.fits_bytes(mem_kv, self.mem_act)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn gpt4_like() -> ModelCosts {
+        ModelCosts {
+            layers: 120.0,
+            moe_layers: 120.0,
+            experts: 16.0,
+            top_k: 2.0,
+            dense_params: 58.7e9,
+            expert_params_per_layer: 943.7e6,
+            matmul_params_active: 284.4e9,
+            attn_flops_per_context_token: 2.0 * 120.0 * 120.0 * 256.0,
+            kv_elements_per_token: 120.0 * 256.0,
+            kv_heads: 1.0,
+            d_model: 15360.0,
+            ffn_width: 61440.0,
+        }
+    }
+
+    fn plan(tp: f64, pp: f64, ep: f64) -> Plan {
+        Plan {
+            tp,
+            pp,
+            ep,
+            weight_bytes: 2.0,
+            kv_bytes: 2.0,
+            act_bytes: 2.0,
+            kv_batch_sharded: false,
+            overlap: false,
+            touched_experts: f64::NAN,
+            expert_imbalance: 1.0,
+        }
+    }
+
+    fn a100() -> Chip {
+        Chip {
+            memory: 80e9,
+            memory_bandwidth: 2.039e12,
+            peak_flops: 312e12,
+            scale_up: Link { latency_s: 1e-6, bandwidth_bytes_s: 300e9 },
+            scale_up_domain: 8.0,
+            scale_out: Link { latency_s: 5e-6, bandwidth_bytes_s: 25e9 },
+            price_per_s: 1.0 / 3600.0,
+            eff_flops: 1.0,
+            eff_memory: 1.0,
+            eff_network: 1.0,
+        }
+    }
+
+    #[test]
+    fn batch_one_dense_read_is_weights_over_bandwidth() {
+        let mut m = gpt4_like();
+        (m.moe_layers, m.experts, m.top_k, m.kv_elements_per_token) = (0.0, 0.0, 0.0, 0.0);
+        let s = StepModel::new(m, plan(1.0, 1.0, 1.0), a100()).unwrap().evaluate(1.0, 0.0, 1.0);
+        assert!((s.latency - m.dense_params * 2.0 / 2.039e12).abs() <= 1e-12 * s.latency);
+        assert_eq!(s.bound, 0);
+    }
+
+    #[test]
+    fn bad_plans_are_errors() {
+        let m = gpt4_like();
+        assert!(StepModel::new(m, plan(0.0, 1.0, 1.0), a100()).is_err());
+        let mut p = plan(8.0, 1.0, 1.0);
+        p.expert_imbalance = 0.5;
+        assert!(StepModel::new(m, p, a100()).is_err());
+        let mut c = a100();
+        c.scale_out.bandwidth_bytes_s = 0.0;
+        assert!(StepModel::new(m, plan(16.0, 1.0, 1.0), c).is_err());
+        let sm = StepModel::new(m, plan(8.0, 1.0, 1.0), a100()).unwrap();
+        assert!(sm.evaluate_table(&[0.5], &[1.0], &[1.0]).is_err());
+        assert!(sm.evaluate_table(&[1.0], &[f64::NAN], &[1.0]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn table_prepare_and_fits_agree_with_evaluate(
+            tp in prop::sample::select(vec![1.0, 2.0, 4.0, 8.0]),
+            pp in 1.0f64..16.0,
+            ep in prop::sample::select(vec![1.0, 2.0, 4.0]),
+            rows in prop::collection::vec((1.0f64..1e4, 0.0f64..1e5, 1.0f64..64.0), 1..40),
+        ) {
+            let sm = StepModel::new(gpt4_like(), plan(tp, pp.floor(), ep), a100()).unwrap();
+            let (b, c, n): (Vec<f64>, Vec<f64>, Vec<f64>) =
+                (rows.iter().map(|r| r.0).collect(), rows.iter().map(|r| r.1).collect(), rows.iter().map(|r| r.2).collect());
+            let table = sm.evaluate_table(&b, &c, &n).unwrap();
+            for (i, step) in sm.evaluate_many(&b, &c, &n).unwrap().iter().enumerate() {
+                prop_assert_eq!(&table[i * STEP_COLUMNS.len()..(i + 1) * STEP_COLUMNS.len()], &step.to_row()[..]);
+                prop_assert_eq!(sm.prepare(b[i], n[i]).at(c[i]), *step);
+                prop_assert_eq!(sm.fits(b[i], c[i], n[i]), step.fits);
+                prop_assert!(step.mfu <= 1.0 + 1e-12 && step.latency.is_finite() && step.latency > 0.0);
+            }
+        }
+
+        #[test]
+        fn touched_experts_matches_the_naive_product(tokens in 1.0f64..5000.0) {
+            let sm = StepModel::new(gpt4_like(), plan(8.0, 1.0, 1.0), a100()).unwrap();
+            let naive = 16.0 * (1.0 - (1.0 - 2.0 / 16.0f64).powf(tokens));
+            prop_assert!((sm.touched_experts(tokens) - naive).abs() <= 1e-12 * naive);
+        }
     }
 }
