@@ -37,7 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _core
-from .errors import InfeasibleError, TooLargeError, ValidationError, invalid, wrong_type
+from .errors import InfeasibleError, TooLargeError, invalid, wrong_type
 from .hardware import Efficiency, Hardware, hardware as lookup_hardware
 from .inference import BOUNDS, Deployment, chip_view, cost_view, plan_view
 from .model import Model, model as lookup_model
