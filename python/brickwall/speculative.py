@@ -17,7 +17,7 @@ costs ``c`` target steps, the wall time improves by ``E[N] / (gamma c + 1)``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 import numpy as np
@@ -25,7 +25,6 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _core
 from .errors import TooLargeError, invalid, wrong_type
-from .hardware import Efficiency, Hardware
 from .model import Model
 from .validate import array, integer, real
 
@@ -344,47 +343,6 @@ class StepTime(Protocol):
     def __call__(self, model: Model, batch: int, tokens_per_sequence: int, context: int) -> float: ...
 
 
-@dataclass(frozen=True, slots=True)
-class SimpleDeployment:
-    """A pool of identical chips serving one model, enough for the simple roofline below.
-    Any object with ``hardware`` and ``chips`` (and optionally ``weight_dtype``, ``kv_dtype``,
-    ``efficiency``) works with :func:`magicdec_step_time`."""
-
-    hardware: Hardware
-    chips: int = 1
-    weight_dtype: str = "bf16"
-    kv_dtype: str = "bf16"
-    efficiency: Efficiency = field(default_factory=Efficiency)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.hardware, Hardware):
-            raise wrong_type("hardware", self.hardware, "a brickwall.Hardware")
-        integer("chips", self.chips)
-
-
-def magicdec_step_time(deployment: Any) -> StepTime:
-    """MagicDec's simple roofline (FORMULAS.md s1) as a step-time function:
-    ``T(B, n, S) = max((W + B S kappa) / BW, 2 N_act B n / F)`` with ``W`` the weight bytes,
-    ``kappa`` the KV-cache bytes per token, ``N_act`` the active parameters, ``BW`` and ``F`` the
-    pool's aggregate memory bandwidth and FLOP/s (times their efficiencies). It ignores
-    communication, touched-expert savings and the attention FLOPs: a placeholder for the full
-    inference roofline, with the same signature."""
-    hw: Hardware = deployment.hardware
-    chips = integer("chips", deployment.chips)
-    wd = getattr(deployment, "weight_dtype", None) or "bf16"
-    kd = getattr(deployment, "kv_dtype", None) or getattr(deployment, "act_dtype", None) or "bf16"
-    eff: Efficiency = getattr(deployment, "efficiency", None) or Efficiency()
-    bw = chips * hw.memory_bandwidth * eff.memory
-    flops = chips * hw.flops(hw.compute_dtype(wd)) * eff.flops
-
-    def step(model: Model, batch: int, tokens_per_sequence: int, context: int) -> float:
-        memory = (model.weight_bytes(wd) + batch * context * model.kv_bytes_per_token(kd)) / bw
-        compute = 2.0 * model.params.active * batch * tokens_per_sequence / flops
-        return max(memory, compute)
-
-    return step
-
-
 def roofline_step_time(deployment: Any) -> StepTime:
     """The inference roofline (:func:`brickwall.decode` with ``new_tokens``) as a step-time
     function: touched experts, KV reads, attention FLOPs, collectives and pipeline stages."""
@@ -396,12 +354,14 @@ def roofline_step_time(deployment: Any) -> StepTime:
     return step
 
 
-def default_step_time(deployment: Any) -> StepTime:
-    """The roofline for a :class:`brickwall.Deployment`; MagicDec's simple roofline for anything
-    else with ``hardware`` and ``chips`` (e.g. :class:`SimpleDeployment`)."""
+def _step_times(deployment: Any, step_time: StepTime | None) -> StepTime:
+    if step_time is not None:
+        return step_time
     from .inference import Deployment
 
-    return roofline_step_time(deployment) if isinstance(deployment, Deployment) else magicdec_step_time(deployment)
+    if not isinstance(deployment, Deployment):
+        raise wrong_type("deployment", deployment, "a brickwall.Deployment (or pass step_time=)")
+    return roofline_step_time(deployment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,8 +431,8 @@ def decode(
     ``gamma + 1`` tokens per sequence, emitting ``E[N]`` tokens per sequence.
 
     ``step_time(model, batch, tokens_per_sequence, context)`` defaults to
-    :func:`default_step_time` of ``deployment`` (the full roofline for a ``Deployment``); ``draft_step_time`` (the draft's, e.g. on
-    other chips) defaults to ``step_time``.
+    :func:`roofline_step_time` of ``deployment``, the inference roofline; ``draft_step_time``
+    (the draft's, e.g. on other chips) defaults to ``step_time``.
     """
     for name, m in (("target", target), ("draft", draft)):
         if not isinstance(m, Model):
@@ -481,7 +441,7 @@ def decode(
     s = integer("context", context, minimum=0)
     a = float(_alpha(alpha))
     g = integer("gamma", gamma)
-    st = step_time if step_time is not None else default_step_time(deployment)
+    st = _step_times(deployment, step_time)
     dst = draft_step_time if draft_step_time is not None else st
     t_target = st(target, b, 1, s)
     t_verify = st(target, b, g + 1, s)
@@ -553,7 +513,7 @@ def sweep_batches(
     if bs.size == 0 or gs.size == 0:
         raise invalid("batches / gammas", (bs.size, gs.size), "non-empty")
     bs, gs = np.sort(bs), np.sort(gs)
-    st = step_time if step_time is not None else default_step_time(deployment)
+    st = _step_times(deployment, step_time)
     out = np.empty((bs.size, gs.size))
     plain = np.empty(bs.size)
     for i, b in enumerate(bs):
@@ -639,7 +599,6 @@ __all__ = [
     "PLAUSIBLE_ALPHAS",
     "PLAUSIBLE_COST_RATIOS",
     "Simulation",
-    "SimpleDeployment",
     "SpecDecode",
     "StepTime",
     "acceptance",
@@ -648,8 +607,6 @@ __all__ = [
     "decode",
     "expected_tokens",
     "lenient",
-    "default_step_time",
-    "magicdec_step_time",
     "roofline_step_time",
     "ops_factor",
     "optimal_gamma",
