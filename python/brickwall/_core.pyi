@@ -118,7 +118,7 @@ def sweep_rows(
     phase: str,
     new_tokens: float,
     index: NDArray[np.uint64],
-) -> dict[str, NDArray[np.float64] | NDArray[np.uint8] | NDArray[np.bool_]]: ...
+) -> NDArray[np.float64]: ...
 def pareto_reduce(
     values: NDArray[np.float64],
     index: NDArray[np.uint64],

@@ -186,13 +186,18 @@ def _table(model: Model, d: Deployment, plan: dict[str, Any], batch: NDArray[np.
            n: NDArray[np.float64]) -> dict[str, NDArray[Any]]:
     table = _core.roofline_steps(cost_view(model), plan, chip_view(d), np.ascontiguousarray(batch),
                                  np.ascontiguousarray(context), np.ascontiguousarray(n))
+    return step_columns(table)
+
+
+_COLUMNS = tuple(_core.roofline_columns())
+
+
+def step_columns(table: NDArray[np.float64]) -> dict[str, NDArray[Any]]:
+    """Named column views of a kernel step table (``roofline_steps`` / ``sweep_rows``)."""
     cols: dict[str, NDArray[Any]] = {name: table[:, j] for j, name in enumerate(_COLUMNS)}
     cols["bound"] = cols["bound"].astype(np.uint8)
     cols["fits"] = cols["fits"] != 0
     return cols
-
-
-_COLUMNS = tuple(_core.roofline_columns())
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 from . import _core
 from .errors import InfeasibleError, TooLargeError, invalid, wrong_type
 from .hardware import Efficiency, Hardware, hardware as lookup_hardware
-from .inference import BOUNDS, Deployment, chip_view, cost_view, plan_view
+from .inference import BOUNDS, Deployment, chip_view, cost_view, plan_view, step_columns
 from .model import Model, model as lookup_model
 from .validate import array, choice, integer, real
 
@@ -457,7 +457,7 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
 def _columns(g: SweepGrid, index: NDArray[np.uint64], objs: list[tuple[str, str]]) -> dict[str, NDArray[Any]]:
     mv, deps = g.views()
     index = np.ascontiguousarray(index, dtype=np.uint64)
-    raw = _core.sweep_rows(mv, deps, g.batch, g.context, g.phase, float(g.new_tokens), index)
+    raw = step_columns(_core.sweep_rows(mv, deps, g.batch, g.context, g.phase, float(g.new_tokens), index))
     nb, nc = len(g.batch), len(g.context)
     di = (index // np.uint64(nb * nc)).astype(np.int64)
     bi = ((index // np.uint64(nc)) % np.uint64(nb)).astype(np.int64)

@@ -5,9 +5,10 @@ use brickwall_core::pareto::{self, Keep, Sense};
 use brickwall_core::roofline::{ModelCosts, StepModel, STEP_COLUMNS};
 use brickwall_core::sweep::{Constraints, Objective, Phase, Sweep};
 use brickwall_core::{Error, Result};
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
 use crate::convert::{ChipView, ModelCostsView, PlanView};
 use crate::errors::core;
@@ -147,10 +148,7 @@ pub fn sweep_run<'py>(
     Ok((len, evaluated, feasible, index.into_pyarray(py), values.into_pyarray(py)))
 }
 
-/// The float columns of [`STEP_COLUMNS`]; `bound` and `fits` go out with their own dtypes.
-const FLOAT_COLUMNS: usize = 11;
-
-/// The roofline columns (as `roofline_steps`) of chosen grid indices.
+/// The roofline rows of chosen grid indices: the same (rows x columns) table as `roofline_steps`.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 pub fn sweep_rows<'py>(
@@ -162,31 +160,21 @@ pub fn sweep_rows<'py>(
     phase: String,
     new_tokens: f64,
     index: PyReadonlyArray1<'py, u64>,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let a = args(model, deployments, batch, context, phase, new_tokens)?;
     let ix = index.as_slice()?;
-    let (cols, bound, fits) = detach(py, || {
+    let flat = detach(py, || {
         let objs = vec![(Objective::Cost, Sense::Min), (Objective::Latency, Sense::Min)];
         let s = a.build(Constraints::default(), objs, Keep::Pareto)?;
-        let mut cols: Vec<Vec<f64>> = (0..FLOAT_COLUMNS).map(|_| Vec::with_capacity(ix.len())).collect();
-        let (mut bound, mut fits) = (Vec::with_capacity(ix.len()), Vec::with_capacity(ix.len()));
+        let mut flat = Vec::with_capacity(ix.len() * STEP_COLUMNS.len());
         for &i in ix {
-            let (step, _) = s.row(i)?;
-            for (col, v) in cols.iter_mut().zip(step.to_row()) {
-                col.push(v);
-            }
-            bound.push(step.bound);
-            fits.push(step.fits);
+            flat.extend(s.row(i)?.0.to_row());
         }
-        Ok((cols, bound, fits))
+        Ok(flat)
     })?;
-    let out = PyDict::new(py);
-    for (name, col) in STEP_COLUMNS[..FLOAT_COLUMNS].iter().zip(cols) {
-        out.set_item(name, col.into_pyarray(py))?;
-    }
-    out.set_item("bound", bound.into_pyarray(py))?;
-    out.set_item("fits", fits.into_pyarray(py))?;
-    Ok(out)
+    let table = Array2::from_shape_vec((ix.len(), STEP_COLUMNS.len()), flat)
+        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    Ok(table.into_pyarray(py))
 }
 
 /// Reduce rows given as row-major objective `values` with their grid `index` (what a driver
