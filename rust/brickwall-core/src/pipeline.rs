@@ -690,6 +690,43 @@ pub fn bubble_fractions(
     Ok(out)
 }
 
+/// Dynamic program over contiguous splits of `layer_times` into `p` non-empty stages:
+/// `table[k][j]` is the best value of layers `[0, j)` on stages `0..=k`. Stage 0 holding `[0, j)`
+/// is worth `first(j)`; adding a later stage of time `t` (with `tail_extra` on the last) to a
+/// prefix worth `before` is worth `extend(before, t)`, or `None` to stop growing that stage.
+fn partition_dp(
+    layer_times: &[f64],
+    p: usize,
+    tail_extra: f64,
+    first: impl Fn(usize) -> f64,
+    extend: impl Fn(f64, f64) -> Option<f64>,
+) -> Vec<Vec<f64>> {
+    let n = layer_times.len();
+    let mut table = vec![vec![f64::INFINITY; n + 1]; p];
+    for (j, slot) in table[0].iter_mut().enumerate().skip(1) {
+        *slot = first(j);
+    }
+    for k in 1..p {
+        let (done, rest) = table.split_at_mut(k);
+        let (prev, cur) = (&done[k - 1], &mut rest[0]);
+        for (i, &before) in prev.iter().enumerate().take(n).skip(k) {
+            if !before.is_finite() {
+                continue;
+            }
+            let mut acc = 0.0;
+            for (x, slot) in layer_times[i..].iter().zip(&mut cur[i + 1..]) {
+                acc += x;
+                let t = if k == p - 1 { acc + tail_extra } else { acc };
+                let Some(v) = extend(before, t) else { break };
+                if v < *slot {
+                    *slot = v;
+                }
+            }
+        }
+    }
+    table
+}
+
 /// Layers per stage of the contiguous assignment of `layer_times` (seconds per layer, in model
 /// order) to `stages` non-empty stages that minimises the slowest stage, where stage 0 also pays
 /// `head_extra` (embedding, data loading) and the last stage `tail_extra` (output head, loss).
@@ -740,59 +777,25 @@ pub fn balance_layers(
         t
     };
     // best[k][j]: smallest bottleneck of layers [0, j) on stages 0..k (k+1 stages, non-empty).
-    let mut best = vec![vec![f64::INFINITY; n + 1]; p];
-    for (j, slot) in best[0].iter_mut().enumerate().skip(1) {
-        *slot = cost(0, 0, j);
-    }
-    for k in 1..p {
-        let (done, rest) = best.split_at_mut(k);
-        let (prev, cur) = (&done[k - 1], &mut rest[0]);
-        for (i, &before) in prev.iter().enumerate().take(n).skip(k) {
-            if !before.is_finite() {
-                continue;
-            }
-            let mut acc = 0.0;
-            for (x, slot) in layer_times[i..].iter().zip(&mut cur[i + 1..]) {
-                acc += x;
-                let t = if k == p - 1 { acc + tail_extra } else { acc };
-                let b = before.max(t);
-                if b < *slot {
-                    *slot = b;
-                }
-            }
-        }
-    }
+    let best = partition_dp(layer_times, p, tail_extra, |j| cost(0, 0, j), |before, t| Some(before.max(t)));
     let target = best[p - 1][n];
     // Among assignments with that bottleneck, the most even one: the smallest sum of squared
     // stage times (added head first), so stages below the bottleneck are used as well.
-    let mut sq = vec![vec![f64::INFINITY; n + 1]; p];
-    for (j, slot) in sq[0].iter_mut().enumerate().skip(1) {
-        let c = cost(0, 0, j);
-        if c <= target {
-            *slot = c * c;
-        }
-    }
-    for k in 1..p {
-        let (done, rest) = sq.split_at_mut(k);
-        let (prev, cur) = (&done[k - 1], &mut rest[0]);
-        for (i, &before) in prev.iter().enumerate().take(n).skip(k) {
-            if !before.is_finite() {
-                continue;
+    let sq = partition_dp(
+        layer_times,
+        p,
+        tail_extra,
+        |j| {
+            let c = cost(0, 0, j);
+            if c <= target {
+                c * c
+            } else {
+                f64::INFINITY
             }
-            let mut acc = 0.0;
-            for (x, slot) in layer_times[i..].iter().zip(&mut cur[i + 1..]) {
-                acc += x;
-                let t = if k == p - 1 { acc + tail_extra } else { acc };
-                if t > target {
-                    break; // stage times only grow with more layers
-                }
-                let val = before + t * t;
-                if val < *slot {
-                    *slot = val;
-                }
-            }
-        }
-    }
+        },
+        // stage times only grow with more layers: past the bottleneck, stop extending
+        |before, t| (t <= target).then_some(before + t * t),
+    );
     let mut counts = vec![0u64; p];
     let mut stop = n;
     for s in (1..p).rev() {
