@@ -533,10 +533,31 @@ impl Prepared<'_> {
     }
 }
 
+/// A 16-bit plan with the uniform-routing expectation, for tests of this and other modules.
+#[cfg(test)]
+pub(crate) fn test_plan(tp: f64, pp: f64, ep: f64) -> Plan {
+    Plan {
+        tp,
+        pp,
+        ep,
+        weight_bytes: 2.0,
+        kv_bytes: 2.0,
+        act_bytes: 2.0,
+        kv_batch_sharded: false,
+        overlap: false,
+        touched_experts: f64::NAN,
+        expert_imbalance: 1.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn plan(tp: f64, pp: f64, ep: f64) -> Plan {
+        test_plan(tp, pp, ep)
+    }
 
     fn gpt4_like() -> ModelCosts {
         ModelCosts {
@@ -552,21 +573,6 @@ mod tests {
             kv_heads: 1.0,
             d_model: 15360.0,
             ffn_width: 61440.0,
-        }
-    }
-
-    fn plan(tp: f64, pp: f64, ep: f64) -> Plan {
-        Plan {
-            tp,
-            pp,
-            ep,
-            weight_bytes: 2.0,
-            kv_bytes: 2.0,
-            act_bytes: 2.0,
-            kv_batch_sharded: false,
-            overlap: false,
-            touched_experts: f64::NAN,
-            expert_imbalance: 1.0,
         }
     }
 

@@ -428,7 +428,7 @@ impl Sweep {
 mod tests {
     use super::*;
     use crate::collectives::Link;
-    use crate::roofline::{Chip, ModelCosts, Plan};
+    use crate::roofline::{test_plan, Chip, ModelCosts};
     use proptest::prelude::*;
 
     fn model() -> ModelCosts {
@@ -468,18 +468,7 @@ mod tests {
         for tp in [1.0, 2.0, 4.0, 8.0] {
             for pp in [1.0, 2.0, 4.0] {
                 for ep in [1.0, 2.0] {
-                    let plan = Plan {
-                        tp,
-                        pp,
-                        ep,
-                        weight_bytes: 2.0,
-                        kv_bytes: 2.0,
-                        act_bytes: 2.0,
-                        kv_batch_sharded: false,
-                        overlap: false,
-                        touched_experts: f64::NAN,
-                        expert_imbalance: 1.0,
-                    };
+                    let plan = test_plan(tp, pp, ep);
                     out.push(StepModel::new(model(), plan, chip()).unwrap());
                 }
             }
