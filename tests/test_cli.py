@@ -96,3 +96,10 @@ def test_sweep_command_bad_axis() -> None:
             assert "batch" in str(e)
         else:
             raise AssertionError(bad)
+
+
+def test_bad_number_lists_are_usage_errors() -> None:
+    for args in (["bandwidth", "--speeds", "x"], ["pipeline", "1f1b", "--stages", "4", "--microbatches", "8", "--forward", "1,y"],
+                 ["decode", "mixtral-8x7b", "--tp", "2", "--routing", "p99"]):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2 and "Invalid value" in r.output, args

@@ -164,7 +164,7 @@ def _int_list(text: str, field: str, *, doubling: bool = False) -> list[int]:
 
 def _float_list(text: str, field: str) -> list[float]:
     try:
-        return [float(x) for x in text.split(",")]
+        return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise typer.BadParameter(f"{field} = {text!r}: expected a number or a comma-separated list") from None
 
@@ -477,8 +477,8 @@ def bandwidth(
 
     one = Deployment(hardware("H100-SXM"), weight_dtype=dtype, efficiency=Efficiency.ideal())
     bw = one.hardware.memory_bandwidth
-    s_list = [float(x) for x in speeds.split(",")]
-    p_list = [float(x) for x in params.split(",")]
+    s_list = _float_list(speeds, "--speeds")
+    p_list = _float_list(params, "--params")
     need = {p: {s: bw * s / speed_for_params(one, p, overhead=overhead) for s in s_list} for p in p_list}
     if as_json:
         emit_json([{"params": p, "tokens_per_s": s, "bandwidth_bytes_s": v} for p, row in need.items() for s, v in row.items()])
@@ -717,12 +717,7 @@ def sweep(
 
 
 def _floats(option: str, text: Optional[str]) -> Optional[list[float]]:
-    if text is None:
-        return None
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError as e:
-        raise typer.BadParameter(f"{option} = {text!r}: expected a number or comma-separated numbers") from e
+    return None if text is None else _float_list(text, option)
 
 
 @app.command("pipeline")
