@@ -118,7 +118,7 @@ def sweep_rows(
     phase: str,
     new_tokens: float,
     index: NDArray[np.uint64],
-) -> NDArray[np.float64]: ...
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]: ...
 def pareto_reduce(
     values: NDArray[np.float64],
     index: NDArray[np.uint64],

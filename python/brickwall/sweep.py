@@ -445,7 +445,7 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
                         report(evaluated)
                 kept.append(_core.pareto_reduce(np.concatenate(vals), np.concatenate(idx), payload["senses"], kind, k))
     index = np.concatenate(kept) if kept else np.zeros(0, np.uint64)
-    columns = _columns(g, index, objs)
+    columns = _columns(g, index, objs, ranked=len(groups) == 1)
     if by == "hardware" and kind == "pareto" and len(index):
         values = np.stack([columns[n] for n, _ in objs], axis=1).ravel()
         joint = _core.pareto_reduce(np.ascontiguousarray(values), columns["index"], payload["senses"], "pareto", 0)
@@ -454,14 +454,14 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
                        evaluated, feasible, time.perf_counter() - t0, columns)
 
 
-def _columns(g: SweepGrid, index: NDArray[np.uint64], objs: list[tuple[str, str]]) -> dict[str, NDArray[Any]]:
+def _columns(g: SweepGrid, index: NDArray[np.uint64], objs: list[tuple[str, str]], ranked: bool) -> dict[str, NDArray[Any]]:
+    """The result's columns for kept grid rows ``index``; ``ranked``: already best first by the
+    first objective, ties by index (what the core returns for one group of rows)."""
     mv, deps = g.views()
     index = np.ascontiguousarray(index, dtype=np.uint64)
-    raw = step_columns(_core.sweep_rows(mv, deps, g.batch, g.context, g.phase, float(g.new_tokens), index))
-    nb, nc = len(g.batch), len(g.context)
-    di = (index // np.uint64(nb * nc)).astype(np.int64)
-    bi = ((index // np.uint64(nc)) % np.uint64(nb)).astype(np.int64)
-    ci = (index % np.uint64(nc)).astype(np.int64)
+    table, at = _core.sweep_rows(mv, deps, g.batch, g.context, g.phase, float(g.new_tokens), index)
+    raw = step_columns(table)
+    di, bi, ci = at[:, 0], at[:, 1], at[:, 2]
     d = g.deployments
     n = g.context[ci] if g.phase == "prefill" else np.full(len(index), float(g.new_tokens))
     step = raw["latency"]
@@ -487,7 +487,7 @@ def _columns(g: SweepGrid, index: NDArray[np.uint64], objs: list[tuple[str, str]
         "fits": raw["fits"],
         "mem_weights": raw["mem_weights"], "mem_kv": raw["mem_kv"], "mem_act": raw["mem_act"],
     }
-    if len(index):
+    if len(index) and not ranked:
         name, sense = objs[0]
         key = cols[name] if name != "chips" else cols[name].astype(np.float64)
         order = np.lexsort((index, -key if sense == "max" else key))

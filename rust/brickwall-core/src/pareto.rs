@@ -87,34 +87,85 @@ fn beats(a: &Row, b: &Row, dims: usize) -> bool {
 /// both are merged in one sort and one sweep - O(log F) amortised per push, however large the
 /// frontier. 3-D: a push scans the frontier.
 ///
-/// Both first compare with the previous row pushed, a real row: whatever it beats is off the
-/// frontier. Sweeps push rows in grid order, where neighbours often dominate one another.
+/// Both first compare with an anchor, a real row pushed earlier: whatever it beats is off the
+/// frontier. In 3-D it is the previous survivor. In 2-D it is the survivor with the smallest first
+/// objective of the current run, a stretch of survivors whose second objective never decreases,
+/// so it is the run's row most likely to beat the next. Sweeps push rows in grid order, where a
+/// deployment's batches walk along its own trade-off and its larger contexts are worse: the
+/// anchor drops most rows before any search.
 #[derive(Debug, Clone, Default)]
 pub struct Frontier {
     dims: usize,
     rows: Vec<Row>,
     pending: Vec<Row>,
-    last: Option<Row>,
+    /// The previous `rows`, kept for the next merge's output (no fresh allocation per merge).
+    spare: Vec<Row>,
+    anchor: Option<Row>,
+    /// Second objective of the previous survivor (2-D runs).
+    run_v1: f64,
     hint: usize,
+    /// Searches left to skip, and the current skip length (see `push2`).
+    skip: u32,
+    backoff: u32,
 }
 
 /// Smallest buffer that triggers a merge (tiny under test, so the merge path is exercised).
 const FLUSH_MIN: usize = if cfg!(test) { 8 } else { 4096 };
 
-/// Total order of the 2-D sweep: first objective, then second, then index.
+/// Whether `a` precedes `b` in the 2-D order: first objective, then second, then index. Plain
+/// float comparisons (no NaN reaches here), so -0 and 0 tie exactly as in [`beats`].
+#[inline(always)]
+fn before2(a: &Row, b: &Row) -> bool {
+    a.v[0] < b.v[0] || (a.v[0] == b.v[0] && (a.v[1] < b.v[1] || (a.v[1] == b.v[1] && a.index < b.index)))
+}
+
 fn order2(a: &Row, b: &Row) -> Ordering {
-    a.v[0].total_cmp(&b.v[0]).then(a.v[1].total_cmp(&b.v[1])).then(a.index.cmp(&b.index))
+    if before2(a, b) {
+        Ordering::Less
+    } else if before2(b, a) {
+        Ordering::Greater
+    } else {
+        Ordering::Equal
+    }
+}
+
+/// The 2-D frontier of two lists each sorted by [`before2`]: in their merged order, a row is on
+/// the frontier iff its second objective is below every earlier row's (an earlier row with a
+/// smaller or equal second objective dominates it, or equals it with a smaller index).
+fn staircase(a: &[Row], b: &[Row], out: &mut Vec<Row>) {
+    out.clear();
+    // Room for every row at once: growing by doubling would copy and fault in fresh pages.
+    out.reserve(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    let mut min_y = f64::INFINITY;
+    while i < a.len() || j < b.len() {
+        let r = if i == a.len() || (j < b.len() && before2(&b[j], &a[i])) {
+            j += 1;
+            b[j - 1]
+        } else {
+            i += 1;
+            a[i - 1]
+        };
+        if r.v[1] < min_y {
+            min_y = r.v[1];
+            out.push(r);
+        }
+    }
 }
 
 impl Frontier {
     #[inline(always)]
     fn push(&mut self, r: Row) {
-        if let Some(last) = &self.last {
-            if beats(last, &r, self.dims) {
+        if let Some(a) = &self.anchor {
+            if beats(a, &r, self.dims) {
                 return;
             }
         }
-        self.last = Some(r);
+        let in_run = self.dims == 2 && r.v[1] >= self.run_v1 && self.anchor.is_some_and(|a| a.v[0] <= r.v[0]);
+        if !in_run {
+            self.anchor = Some(r);
+        }
+        self.run_v1 = r.v[1];
         if self.dims == 2 {
             self.push2(r)
         } else {
@@ -134,11 +185,21 @@ impl Frontier {
             self.hint = h - 1;
             return;
         }
-        // Rows with first objective <= x: the last of them has the smallest second objective.
-        let i = self.rows.partition_point(|q| q.v[0] <= r.v[0]);
-        if i > 0 && beats(&self.rows[i - 1], &r, 2) {
-            self.hint = i - 1;
-            return;
+        // A search that rejects nothing is wasted (on a frontier larger than the cache, a
+        // costly one): after a miss, skip the next 1, 3, 7, ... searches, up to 63, and buffer
+        // those rows unsearched. Exact either way: buffered rows are settled by the merge.
+        if self.skip > 0 {
+            self.skip -= 1;
+        } else {
+            // Rows with first objective <= x: the last of them has the smallest second objective.
+            let i = self.rows.partition_point(|q| q.v[0] <= r.v[0]);
+            if i > 0 && beats(&self.rows[i - 1], &r, 2) {
+                self.hint = i - 1;
+                self.backoff = 0;
+                return;
+            }
+            self.backoff = (2 * self.backoff + 1).min(63);
+            self.skip = self.backoff;
         }
         self.pending.push(r);
         if self.pending.len() >= self.rows.len().max(FLUSH_MIN) {
@@ -146,9 +207,7 @@ impl Frontier {
         }
     }
 
-    /// Merge the buffer into the frontier: in `order2`, a row is on the frontier iff its second
-    /// objective is below every earlier row's (an earlier row with a smaller or equal second
-    /// objective dominates it, or equals it with a smaller index).
+    /// Merge the buffer into the frontier.
     fn flush(&mut self) {
         if self.dims != 2 || self.pending.is_empty() {
             return;
@@ -156,33 +215,19 @@ impl Frontier {
         let mut pending = std::mem::take(&mut self.pending);
         // Stable driftsort: sweeps push runs of rows ordered along a deployment's trade-off,
         // which it merges in near-linear time.
-        pending.sort_by(order2);
-        let old = std::mem::take(&mut self.rows);
-        let mut out = Vec::with_capacity(old.len() + 16);
-        let mut min_y = f64::INFINITY;
-        let (mut a, mut b) = (old.into_iter().peekable(), pending.iter().copied().peekable());
-        loop {
-            let next = match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) => {
-                    if order2(x, y) == Ordering::Greater {
-                        b.next()
-                    } else {
-                        a.next()
-                    }
-                }
-                (Some(_), None) => a.next(),
-                (None, Some(_)) => b.next(),
-                (None, None) => break,
-            };
-            let r = next.expect("peeked");
-            if r.v[1] < min_y {
-                min_y = r.v[1];
-                out.push(r);
-            }
-        }
+        pending.sort_unstable_by(order2);
+        staircase(&self.rows, &pending, &mut self.spare);
+        std::mem::swap(&mut self.rows, &mut self.spare);
         pending.clear();
         self.pending = pending;
-        self.rows = out;
+    }
+
+    /// Merge another 2-D frontier in: two sorted staircases merge in one linear pass.
+    fn absorb2(&mut self, mut other: Frontier) {
+        self.flush();
+        other.flush();
+        staircase(&self.rows, &other.rows, &mut self.spare);
+        std::mem::swap(&mut self.rows, &mut self.spare);
     }
 
     fn push_n(&mut self, r: Row) {
@@ -284,6 +329,10 @@ impl Reducer {
     /// The reducer of both inputs' rows. Both must come from the same [`Keep`] and dims.
     pub fn merge(mut self, other: Reducer) -> Result<Reducer> {
         match (&mut self, other) {
+            (Reducer::Pareto(a), Reducer::Pareto(b)) if a.dims == 2 && b.dims == 2 => {
+                a.absorb2(b);
+                Ok(self)
+            }
             (Reducer::Pareto(a), Reducer::Pareto(b)) if a.dims == b.dims => {
                 // Push the smaller frontier into the larger.
                 let (mut big, small) = if a.rows.len() >= b.rows.len() {
@@ -291,7 +340,7 @@ impl Reducer {
                 } else {
                     (b, std::mem::take(a))
                 };
-                big.last = None;
+                big.anchor = None;
                 for r in small.into_rows() {
                     big.push(r);
                 }
@@ -344,6 +393,14 @@ impl Reducer {
         rows.sort_unstable_by_key(|r| r.index);
         rows
     }
+}
+
+/// Sort rows best first by the first objective (minimisation form), ties by the smaller index:
+/// the order sweeps report kept rows in.
+pub fn rank(rows: &mut [Row]) {
+    rows.sort_unstable_by(|a, b| {
+        a.v[0].partial_cmp(&b.v[0]).unwrap_or(Ordering::Equal).then(a.index.cmp(&b.index))
+    });
 }
 
 /// Reduce rows given as a row-major `n x dims` matrix of objective values (natural form, with

@@ -357,7 +357,10 @@ impl StepModel {
         } else if self.m.experts == 0.0 {
             0.0
         } else {
-            self.m.experts * (1.0 - (tokens * self.ln_miss).exp())
+            let x = tokens * self.ln_miss;
+            // Below -38, exp(x) < 2^-54 and 1 - exp(x) rounds to exactly 1: skip the exp (the
+            // common case at large batch), bit-identical.
+            self.m.experts * if x < -38.0 { 1.0 } else { 1.0 - x.exp() }
         }
     }
 
@@ -398,6 +401,7 @@ impl StepModel {
             t_comm,
             hop: self.hop_fixed + self.hop_per_token * tokens,
             mem_act: tokens * self.act_per_token_chip,
+            cost_per_latency: self.price_cluster_per_s / (batch * n),
         }
     }
 
@@ -473,48 +477,94 @@ pub struct Prepared<'a> {
     t_comm: f64,
     hop: f64,
     mem_act: f64,
+    /// USD per new token per second of step: the cluster's price over `batch x n`.
+    cost_per_latency: f64,
+}
+
+/// The context-dependent terms of one stage of a [`Prepared`] step, before the [`Step`] is
+/// assembled: what a sweep needs to judge a row without paying for every column.
+#[derive(Debug, Clone, Copy)]
+pub struct Terms {
+    /// KV-cache read time of one stage.
+    pub t_kv: f64,
+    /// FLOPs of one microbatch on one stage's share of the model.
+    pub flops_micro: f64,
+    /// Compute time of one stage.
+    pub t_c: f64,
+    /// Memory time of one stage (weights + KV cache).
+    pub t_mem: f64,
+    /// [`Step::latency`].
+    pub latency: f64,
 }
 
 impl Prepared<'_> {
-    /// The step with `context` cached tokens per sequence.
+    /// New tokens per sequence.
     #[inline(always)]
-    pub fn at(&self, context: f64) -> Step {
+    pub fn n(&self) -> f64 {
+        self.n
+    }
+
+    /// The step's terms with `context` cached tokens per sequence.
+    #[inline(always)]
+    pub fn terms(&self, context: f64) -> Terms {
         let (sm, n, b) = (self.sm, self.n, self.b);
         let pp = sm.p.pp;
-        let t_w = self.t_w;
         let t_kv = b * (context + n) * sm.kv_bytes_chip_per_token * sm.inv_mem_bw;
         let attended = n * context + self.n_self;
         let flops_micro = self.flops_tokens + self.b_attn * attended;
         let t_c = (flops_micro + self.straggler_flops) * sm.sec_per_flop;
-        let t_comm = self.t_comm;
-        let t_mem = t_w + t_kv;
-        let stage = if sm.p.overlap { t_mem.max(t_c).max(t_comm) } else { t_mem.max(t_c) + t_comm };
-        let hop = self.hop;
-        let latency = pp * stage + (pp - 1.0) * hop;
+        let t_mem = self.t_w + t_kv;
+        let stage = if sm.p.overlap { t_mem.max(t_c).max(self.t_comm) } else { t_mem.max(t_c) + self.t_comm };
+        let latency = pp * stage + (pp - 1.0) * self.hop;
+        Terms { t_kv, flops_micro, t_c, t_mem, latency }
+    }
 
-        let tokens_per_s = self.batch * n / latency;
-        let bound = if t_comm > t_mem.max(t_c) {
+    /// [`Step::cost_per_token`] of a step of `latency` seconds: a product, so a sweep judging
+    /// cost pays no division.
+    #[inline(always)]
+    pub fn cost_per_token(&self, latency: f64) -> f64 {
+        self.cost_per_latency * latency
+    }
+
+    /// [`Step::tokens_per_s`].
+    #[inline(always)]
+    pub fn tokens_per_s(&self, latency: f64) -> f64 {
+        self.batch * self.n / latency
+    }
+
+    /// [`Step::mfu`].
+    #[inline(always)]
+    pub fn mfu(&self, t: &Terms) -> f64 {
+        self.micro * t.flops_micro / t.latency * self.sm.inv_peak_cluster
+    }
+
+    /// The step with `context` cached tokens per sequence.
+    #[inline(always)]
+    pub fn at(&self, context: f64) -> Step {
+        let t = self.terms(context);
+        let (pp, t_comm) = (self.sm.p.pp, self.t_comm);
+        let bound = if t_comm > t.t_mem.max(t.t_c) {
             3
-        } else if t_c >= t_mem {
+        } else if t.t_c >= t.t_mem {
             2
-        } else if t_kv > t_w {
+        } else if t.t_kv > self.t_w {
             1
         } else {
             0
         };
         let mem_kv = self.mem_kv(context);
         Step {
-            latency,
-            t_weights: pp * t_w,
-            t_kv: pp * t_kv,
-            t_compute: pp * t_c,
-            t_comm: pp * t_comm + (pp - 1.0) * hop,
-            tokens_per_s,
-            mfu: self.micro * flops_micro / latency * sm.inv_peak_cluster,
-            mem_weights: sm.weights_chip,
+            latency: t.latency,
+            t_weights: pp * self.t_w,
+            t_kv: pp * t.t_kv,
+            t_compute: pp * t.t_c,
+            t_comm: pp * t_comm + (pp - 1.0) * self.hop,
+            tokens_per_s: self.tokens_per_s(t.latency),
+            mfu: self.mfu(&t),
+            mem_weights: self.sm.weights_chip,
             mem_kv,
             mem_act: self.mem_act,
-            cost_per_token: sm.price_cluster_per_s / tokens_per_s,
+            cost_per_token: self.cost_per_token(t.latency),
             bound,
             fits: self.fits_with(mem_kv),
         }
@@ -530,6 +580,12 @@ impl Prepared<'_> {
     #[inline(always)]
     pub fn fits_with(&self, mem_kv: f64) -> bool {
         self.sm.fits_bytes(mem_kv, self.mem_act)
+    }
+
+    /// Whether the step with `context` cached tokens fits ([`Step::fits`]).
+    #[inline(always)]
+    pub fn fits(&self, context: f64) -> bool {
+        self.fits_with(self.mem_kv(context))
     }
 }
 

@@ -17,12 +17,14 @@
 //!
 //! Results never depend on the thread count: chunks are fixed, and reducers merge exactly.
 
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+
 use rayon::prelude::*;
 
 use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::pareto::{Keep, Reducer, Row, Sense};
-use crate::roofline::{Step, StepModel};
+use crate::roofline::{Prepared, Step, StepModel, Terms};
 
 /// Grid points per chunk: the unit of parallel work, of progress and of cancellation.
 pub const CHUNK: u64 = 1 << 16;
@@ -120,7 +122,14 @@ pub struct Sweep {
     objectives: Vec<(Objective, Sense)>,
     keep: Keep,
     len: u64,
-    min_context: f64,
+    /// Context positions by ascending value (ties by position). Memory grows with the context,
+    /// so a batch's contexts in this order stop at the first that does not fit.
+    ctx_order: Vec<usize>,
+    /// Per deployment, the largest batch whose smallest context fits (all when `fits` is not
+    /// required). Memory grows with the batch too: larger batches are skipped unevaluated.
+    max_batch: Vec<f64>,
+    /// The batch axis ascends: past `max_batch`, the rest of a deployment is skipped at once.
+    batch_sorted: bool,
 }
 
 /// What [`Sweep::run`] found over an index range.
@@ -219,14 +228,59 @@ impl Sweep {
                 });
             }
         }
-        let min_context = context.iter().copied().fold(f64::INFINITY, f64::min);
-        Ok(Self { models, batch, context, phase, constraints, objectives, keep, len, min_context })
+        let mut ctx_order: Vec<usize> = (0..context.len()).collect();
+        ctx_order.sort_by(|&a, &b| context[a].total_cmp(&context[b]).then(a.cmp(&b)));
+        let mut sorted = batch.clone();
+        sorted.sort_by(f64::total_cmp);
+        let batch_sorted = batch.is_sorted();
+        let mut s = Self {
+            models,
+            batch,
+            context,
+            phase,
+            constraints,
+            objectives,
+            keep,
+            len,
+            ctx_order,
+            max_batch: Vec::new(),
+            batch_sorted,
+        };
+        let smallest = s.context[s.ctx_order[0]];
+        s.max_batch = s
+            .models
+            .iter()
+            .map(|sm| {
+                if !constraints.fits {
+                    return f64::INFINITY;
+                }
+                let k = sorted.partition_point(|&b| s.prepare(sm, b, smallest).fits(s.cached(smallest)));
+                if k == 0 {
+                    f64::NEG_INFINITY
+                } else {
+                    sorted[k - 1]
+                }
+            })
+            .collect();
+        Ok(s)
     }
 
-    fn new_tokens(&self) -> f64 {
+    /// The step of `batch` at context-axis value `x`: decode prepares `(batch, new_tokens)` and
+    /// reads `x` cached tokens ([`Sweep::cached`]); prefill prepares `(batch, x)` with none.
+    #[inline(always)]
+    fn prepare<'a>(&self, sm: &'a StepModel, batch: f64, x: f64) -> Prepared<'a> {
         match self.phase {
-            Phase::Decode { new_tokens } => new_tokens,
-            Phase::Prefill => 1.0,
+            Phase::Decode { new_tokens } => sm.prepare(batch, new_tokens),
+            Phase::Prefill => sm.prepare(batch, x),
+        }
+    }
+
+    /// Cached tokens per sequence at context-axis value `x`.
+    #[inline(always)]
+    fn cached(&self, x: f64) -> f64 {
+        match self.phase {
+            Phase::Decode { .. } => x,
+            Phase::Prefill => 0.0,
         }
     }
 
@@ -248,18 +302,21 @@ impl Sweep {
         ((i / nc / nb) as usize, ((i / nc) % nb) as usize, (i % nc) as usize)
     }
 
+    /// The value of objective `o` of a step (see the module docs for units). The one place a
+    /// metric is computed: sweeps read only the metrics they filter or rank by.
     #[inline(always)]
-    fn metrics(&self, s: &Step, chips: f64, n: f64) -> Metrics {
-        Metrics {
-            cost: s.cost_per_token * 1e6,
-            latency: match self.phase {
-                Phase::Decode { .. } => s.latency / n,
-                Phase::Prefill => s.latency,
+    fn metric(&self, o: Objective, p: &Prepared, t: &Terms, chips: f64) -> f64 {
+        match o {
+            Objective::Cost => p.cost_per_token(t.latency) * 1e6,
+            Objective::Latency => match self.phase {
+                // Decode judges the time per new token; `x / 1` is `x`, without the division.
+                Phase::Decode { new_tokens } if new_tokens != 1.0 => t.latency / new_tokens,
+                _ => t.latency,
             },
-            tokens_per_s_per_user: n / s.latency,
-            tokens_per_s: s.tokens_per_s,
-            chips,
-            mfu: s.mfu,
+            Objective::TokensPerSPerUser => p.n() / t.latency,
+            Objective::TokensPerS => p.tokens_per_s(t.latency),
+            Objective::Chips => chips,
+            Objective::Mfu => p.mfu(t),
         }
     }
 
@@ -270,13 +327,31 @@ impl Sweep {
         }
         let (m, b, c) = self.locate(i);
         let sm = &self.models[m];
-        let (s, n) = match self.phase {
-            Phase::Decode { new_tokens } => {
-                (sm.evaluate(self.batch[b], self.context[c], new_tokens), new_tokens)
-            }
-            Phase::Prefill => (sm.evaluate(self.batch[b], 0.0, self.context[c]), self.context[c]),
+        let x = self.context[c];
+        let p = self.prepare(sm, self.batch[b], x);
+        let t = p.terms(self.cached(x));
+        let get = |o| self.metric(o, &p, &t, sm.chips());
+        let metrics = Metrics {
+            cost: get(Objective::Cost),
+            latency: get(Objective::Latency),
+            tokens_per_s_per_user: get(Objective::TokensPerSPerUser),
+            tokens_per_s: get(Objective::TokensPerS),
+            chips: get(Objective::Chips),
+            mfu: get(Objective::Mfu),
         };
-        Ok((s, self.metrics(&s, sm.chips(), n)))
+        Ok((p.at(self.cached(x)), metrics))
+    }
+
+    /// The steps of grid indices `index` (in parallel) with their `(deployment, batch, context)`
+    /// positions.
+    pub fn steps(&self, index: &[u64]) -> Result<Vec<(Step, [usize; 3])>> {
+        index
+            .par_iter()
+            .map(|&i| {
+                let (m, b, c) = self.locate(i);
+                Ok((self.row(i)?.0, [m, b, c]))
+            })
+            .collect()
     }
 
     /// Objective values of kept rows in natural form, row-major `rows x objectives`.
@@ -295,74 +370,111 @@ impl Sweep {
         self.objectives.iter().map(|o| o.1).collect()
     }
 
-    /// Filter one evaluated row and push it; 1 if feasible. Each metric is computed only where
-    /// a constraint or an objective reads it, with the same expression as [`Sweep::metrics`].
+    /// Filter one row that fits (or need not) and push it; 1 if feasible.
     #[inline(always)]
-    fn offer(&self, r: &mut Reducer, s: &Step, chips: f64, n: f64, index: u64) -> u64 {
+    fn offer<const D: usize>(
+        &self,
+        objectives: &[(Objective, Sense); D],
+        r: &mut Reducer,
+        p: &Prepared,
+        t: &Terms,
+        chips: f64,
+        index: u64,
+    ) -> u64 {
         let c = &self.constraints;
-        if c.fits && !s.fits {
+        if c.max_latency < f64::INFINITY && self.metric(Objective::Latency, p, t, chips) > c.max_latency {
             return 0;
         }
-        let latency = || match self.phase {
-            Phase::Decode { .. } => s.latency / n,
-            Phase::Prefill => s.latency,
-        };
-        let per_user = || n / s.latency;
-        if c.max_latency < f64::INFINITY && latency() > c.max_latency {
-            return 0;
-        }
-        if c.min_tokens_per_s_per_user > 0.0 && per_user() < c.min_tokens_per_s_per_user {
+        if c.min_tokens_per_s_per_user > 0.0
+            && self.metric(Objective::TokensPerSPerUser, p, t, chips) < c.min_tokens_per_s_per_user
+        {
             return 0;
         }
         let mut v = [0.0; 3];
-        for (j, (o, sense)) in self.objectives.iter().enumerate() {
-            let x = match o {
-                Objective::Cost => s.cost_per_token * 1e6,
-                Objective::Latency => latency(),
-                Objective::TokensPerSPerUser => per_user(),
-                Objective::TokensPerS => s.tokens_per_s,
-                Objective::Chips => chips,
-                Objective::Mfu => s.mfu,
-            };
-            v[j] = sense.key(x);
+        for (x, (o, sense)) in v.iter_mut().zip(objectives) {
+            *x = sense.key(self.metric(*o, p, t, chips));
         }
         u64::from(r.push(v, index))
     }
 
+    /// Offer the contexts at `positions` of one batch, whose first grid index is `base`; returns
+    /// how many were feasible. With `ascending` (positions in [`Sweep::ctx_order`]) the first
+    /// context that does not fit ends the batch: no larger one does.
+    #[inline(always)]
+    fn offer_batch<const D: usize>(
+        &self,
+        r: &mut Reducer,
+        sm: &StepModel,
+        batch: f64,
+        positions: impl Iterator<Item = usize>,
+        ascending: bool,
+        base: u64,
+    ) -> u64 {
+        let objectives: &[(Objective, Sense); D] = self.objectives[..D].try_into().expect("D objectives");
+        let fits = self.constraints.fits;
+        let chips = sm.chips();
+        let mut feasible = 0;
+        match self.phase {
+            Phase::Decode { new_tokens } => {
+                let p = sm.prepare(batch, new_tokens);
+                for k in positions {
+                    let context = self.context[k];
+                    if fits && !p.fits(context) {
+                        if ascending {
+                            break;
+                        }
+                        continue;
+                    }
+                    feasible += self.offer(objectives, r, &p, &p.terms(context), chips, base + k as u64);
+                }
+            }
+            Phase::Prefill => {
+                for k in positions {
+                    let p = sm.prepare(batch, self.context[k]);
+                    if fits && !p.fits(0.0) {
+                        if ascending {
+                            break;
+                        }
+                        continue;
+                    }
+                    feasible += self.offer(objectives, r, &p, &p.terms(0.0), chips, base + k as u64);
+                }
+            }
+        }
+        feasible
+    }
+
     /// Fold points `[lo, hi)` into `r`; returns (evaluated, feasible).
     fn fold(&self, lo: u64, hi: u64, r: &mut Reducer) -> (u64, u64) {
+        // The objective count as a constant: the per-row objective loop unrolls.
+        match self.objectives.len() {
+            1 => self.fold_d::<1>(lo, hi, r),
+            2 => self.fold_d::<2>(lo, hi, r),
+            _ => self.fold_d::<3>(lo, hi, r),
+        }
+    }
+
+    fn fold_d<const D: usize>(&self, lo: u64, hi: u64, r: &mut Reducer) -> (u64, u64) {
         let (mut m, mut bi, mut ci) = self.locate(lo);
-        let nb = self.batch.len();
-        let nc = self.context.len();
-        let c = self.constraints;
+        let (nb, nc) = (self.batch.len(), self.context.len());
+        let per_deployment = (nb * nc) as u64;
         let mut feasible = 0u64;
         let mut i = lo;
         while i < hi {
             let sm = &self.models[m];
-            let chips = sm.chips();
             let batch = self.batch[bi];
             let end = nc.min(ci + (hi - i) as usize);
-            match self.phase {
-                Phase::Decode { .. } if c.fits && !sm.fits(batch, self.min_context, self.new_tokens()) => {
-                    // Nothing of this batch fits: its smallest context does not.
+            if batch > self.max_batch[m] {
+                if self.batch_sorted {
+                    // No later batch of this deployment fits either.
+                    i = ((m as u64 + 1) * per_deployment).min(hi);
+                    (m, bi, ci) = (m + 1, 0, 0);
+                    continue;
                 }
-                Phase::Decode { new_tokens } => {
-                    let prep = sm.prepare(batch, new_tokens);
-                    for (k, &context) in self.context[ci..end].iter().enumerate() {
-                        // The memory check first: most of a large grid does not fit, and this
-                        // is the same expression `at` uses for `Step::fits`.
-                        if c.fits && !prep.fits_with(prep.mem_kv(context)) {
-                            continue;
-                        }
-                        feasible += self.offer(r, &prep.at(context), chips, new_tokens, i + k as u64);
-                    }
-                }
-                Phase::Prefill => {
-                    for (k, &prompt) in self.context[ci..end].iter().enumerate() {
-                        feasible +=
-                            self.offer(r, &sm.evaluate(batch, 0.0, prompt), chips, prompt, i + k as u64);
-                    }
-                }
+            } else if ci == 0 && end == nc {
+                feasible += self.offer_batch::<D>(r, sm, batch, self.ctx_order.iter().copied(), true, i);
+            } else {
+                feasible += self.offer_batch::<D>(r, sm, batch, ci..end, false, i - ci as u64);
             }
             i += (end - ci) as u64;
             ci = 0;
@@ -375,8 +487,8 @@ impl Sweep {
         (hi - lo, feasible)
     }
 
-    /// Evaluate grid points `[lo, hi)` in chunks of [`CHUNK`] on rayon, checking `control`
-    /// after each chunk.
+    /// Evaluate grid points `[lo, hi)` in chunks of [`CHUNK`] on rayon's threads, checking
+    /// `control` after each chunk.
     pub fn run(&self, lo: u64, hi: u64, control: &Control) -> Result<Outcome> {
         if lo > hi || hi > self.len {
             return Err(Error::invalid(
@@ -392,33 +504,40 @@ impl Sweep {
             feasible: 0,
             reducer: Reducer::new(self.keep, dims).expect("validated"),
         };
-        // One reducer per rayon job, folded over many chunks; jobs merge exactly. A few jobs per
-        // thread: each new job rebuilds a frontier from scratch, so fewer is cheaper, while
-        // enough remain to balance the load.
         let chunks = usize::try_from(chunks).map_err(|_| Error::TooLarge {
             what: "the range".into(),
             detail: format!("{chunks} chunks do not fit this platform's usize; split the range"),
         })?;
-        let min_len = (chunks / (4 * rayon::current_num_threads())).max(1);
-        let out = (0..chunks)
+        // One worker per thread pulls the next chunk from a shared counter and folds it into its
+        // own reducer: the load balances chunk by chunk (a few deployments can hold all the
+        // feasible points), and only one reducer per thread is built and merged. Which worker
+        // takes which chunk does not matter: reducers merge exactly, in any grouping.
+        let next = AtomicUsize::new(0);
+        let workers = rayon::current_num_threads().clamp(1, chunks.max(1));
+        let outs = (0..workers)
             .into_par_iter()
-            .with_min_len(min_len)
-            .try_fold(empty, |mut o, k| {
-                let a = lo + k as u64 * CHUNK;
-                let b = (a + CHUNK).min(hi);
-                let (e, f) = self.fold(a, b, &mut o.reducer);
-                o.evaluated += e;
-                o.feasible += f;
-                control.checkpoint(e)?;
-                Ok(o)
+            .with_max_len(1)
+            .map(|_| {
+                let mut o = empty();
+                loop {
+                    let k = next.fetch_add(1, AtomicOrdering::Relaxed);
+                    if k >= chunks {
+                        return Ok(o);
+                    }
+                    let a = lo + k as u64 * CHUNK;
+                    let (e, f) = self.fold(a, (a + CHUNK).min(hi), &mut o.reducer);
+                    o.evaluated += e;
+                    o.feasible += f;
+                    control.checkpoint(e)?;
+                }
             })
-            .try_reduce(empty, |a, b| {
-                Ok(Outcome {
-                    evaluated: a.evaluated + b.evaluated,
-                    feasible: a.feasible + b.feasible,
-                    reducer: a.reducer.merge(b.reducer)?,
-                })
-            })?;
+            .collect::<Result<Vec<Outcome>>>()?;
+        let mut out = empty();
+        for o in outs {
+            out.evaluated += o.evaluated;
+            out.feasible += o.feasible;
+            out.reducer = out.reducer.merge(o.reducer)?;
+        }
         out.reducer.check()?;
         Ok(out)
     }

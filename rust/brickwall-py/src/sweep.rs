@@ -103,7 +103,8 @@ fn args(
 type RunOut<'py> = (u64, u64, u64, Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<f64>>);
 
 /// Evaluate grid points `[lo, hi)` (`hi = None`: to the end) and reduce them. Returns
-/// `(grid points, evaluated, feasible, kept indices, kept objective values row-major)`.
+/// `(grid points, evaluated, feasible, kept indices, kept objective values row-major)`, the kept
+/// rows best first by the first objective (ties: smaller index first).
 #[pyfunction]
 #[pyo3(signature = (model, deployments, batch, context, phase, new_tokens, fits, max_latency,
                     min_tokens_per_s_per_user, objectives, senses, keep_kind, k, lo=0, hi=None, progress=None))]
@@ -141,14 +142,19 @@ pub fn sweep_run<'py>(
         let s = a.build(c, objs, kp)?;
         let hi = hi.unwrap_or(s.len());
         let out = s.run(lo, hi, control)?;
-        let rows = out.reducer.into_rows();
+        let mut rows = out.reducer.into_rows();
+        pareto::rank(&mut rows);
         let values = s.objective_values(&rows);
         Ok((s.len(), out.evaluated, out.feasible, rows.iter().map(|r| r.index).collect::<Vec<u64>>(), values))
     })?;
     Ok((len, evaluated, feasible, index.into_pyarray(py), values.into_pyarray(py)))
 }
 
-/// The roofline rows of chosen grid indices: the same (rows x columns) table as `roofline_steps`.
+/// `(step table, positions)`.
+type RowsOut<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<i64>>);
+
+/// The roofline rows of chosen grid indices: the same (rows x columns) table as
+/// `roofline_steps`, and each row's (deployment, batch, context) positions.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 pub fn sweep_rows<'py>(
@@ -160,25 +166,29 @@ pub fn sweep_rows<'py>(
     phase: String,
     new_tokens: f64,
     index: PyReadonlyArray1<'py, u64>,
-) -> PyResult<Bound<'py, PyArray2<f64>>> {
+) -> PyResult<RowsOut<'py>> {
     let a = args(model, deployments, batch, context, phase, new_tokens)?;
     let ix = index.as_slice()?;
-    let flat = detach(py, || {
+    let (flat, positions) = detach(py, || {
         let objs = vec![(Objective::Cost, Sense::Min), (Objective::Latency, Sense::Min)];
         let s = a.build(Constraints::default(), objs, Keep::Pareto)?;
-        let mut flat = Vec::with_capacity(ix.len() * STEP_COLUMNS.len());
-        for &i in ix {
-            flat.extend(s.row(i)?.0.to_row());
-        }
-        Ok(flat)
+        let steps = s.steps(ix)?;
+        Ok((
+            steps.iter().flat_map(|(step, _)| step.to_row()).collect::<Vec<f64>>(),
+            steps.iter().flat_map(|(_, at)| at.map(|x| x as i64)).collect::<Vec<i64>>(),
+        ))
     })?;
-    let table = Array2::from_shape_vec((ix.len(), STEP_COLUMNS.len()), flat)
+    let shape = |w: usize| (ix.len(), w);
+    let table = Array2::from_shape_vec(shape(STEP_COLUMNS.len()), flat)
         .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-    Ok(table.into_pyarray(py))
+    let positions =
+        Array2::from_shape_vec(shape(3), positions).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    Ok((table.into_pyarray(py), positions.into_pyarray(py)))
 }
 
 /// Reduce rows given as row-major objective `values` with their grid `index` (what a driver
-/// does with its workers' rows); returns the kept positions' indices, sorted.
+/// does with its workers' rows); returns the kept indices best first by the first objective
+/// (ties: smaller index first).
 #[pyfunction]
 pub fn pareto_reduce<'py>(
     py: Python<'py>,
@@ -191,6 +201,10 @@ pub fn pareto_reduce<'py>(
     let ss = core(senses.iter().map(|s| sense(s)).collect::<Result<Vec<_>>>())?;
     let kp = core(keep(&keep_kind, k))?;
     let (v, ix) = (values.as_slice()?, index.as_slice()?);
-    let rows = detach(py, || pareto::reduce(v, ix, &ss, kp))?;
+    let rows = detach(py, || {
+        let mut rows = pareto::reduce(v, ix, &ss, kp)?;
+        pareto::rank(&mut rows);
+        Ok(rows)
+    })?;
     Ok(rows.iter().map(|r| r.index).collect::<Vec<u64>>().into_pyarray(py))
 }
