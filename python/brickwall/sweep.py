@@ -445,7 +445,7 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
                         report(evaluated)
                 kept.append(_core.pareto_reduce(np.concatenate(vals), np.concatenate(idx), payload["senses"], kind, k))
     index = np.concatenate(kept) if kept else np.zeros(0, np.uint64)
-    columns = _columns(g, index, objs, ranked=len(groups) == 1)
+    columns = _columns(g, payload, index, objs, ranked=len(groups) == 1)
     if by == "hardware" and kind == "pareto" and len(index):
         values = np.stack([columns[n] for n, _ in objs], axis=1).ravel()
         joint = _core.pareto_reduce(np.ascontiguousarray(values), columns["index"], payload["senses"], "pareto", 0)
@@ -454,10 +454,11 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
                        evaluated, feasible, time.perf_counter() - t0, columns)
 
 
-def _columns(g: SweepGrid, index: NDArray[np.uint64], objs: list[tuple[str, str]], ranked: bool) -> dict[str, NDArray[Any]]:
+def _columns(g: SweepGrid, payload: dict[str, Any], index: NDArray[np.uint64], objs: list[tuple[str, str]],
+             ranked: bool) -> dict[str, NDArray[Any]]:
     """The result's columns for kept grid rows ``index``; ``ranked``: already best first by the
     first objective, ties by index (what the core returns for one group of rows)."""
-    mv, deps = g.views()
+    mv, deps = payload["model"], payload["deployments"]
     index = np.ascontiguousarray(index, dtype=np.uint64)
     table, at = _core.sweep_rows(mv, deps, g.batch, g.context, g.phase, float(g.new_tokens), index)
     raw = step_columns(table)

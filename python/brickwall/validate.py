@@ -14,6 +14,8 @@ from .errors import invalid, wrong_type
 
 def integer(field: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
     """An int (bools refused; integral floats like 8.0 accepted) in [minimum, maximum]."""
+    if type(value) is int and value >= minimum and (maximum is None or value <= maximum):
+        return value  # the common case, without the ABC checks below
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise wrong_type(field, value, "an integer")
     if isinstance(value, numbers.Integral):

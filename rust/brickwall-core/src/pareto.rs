@@ -215,7 +215,7 @@ impl Frontier {
         let mut pending = std::mem::take(&mut self.pending);
         // Stable driftsort: sweeps push runs of rows ordered along a deployment's trade-off,
         // which it merges in near-linear time.
-        pending.sort_unstable_by(order2);
+        pending.sort_by(order2);
         staircase(&self.rows, &pending, &mut self.spare);
         std::mem::swap(&mut self.rows, &mut self.spare);
         pending.clear();
@@ -504,6 +504,18 @@ mod tests {
             want.sort_unstable();
             prop_assert_eq!(run(Keep::Top(k), 1, &rows), want);
         }
+    }
+
+    #[test]
+    fn negative_zero_ties_with_zero() {
+        // A maximised objective of 0 becomes -0: it must tie with a minimised 0, as in `beats`.
+        let mut r = Reducer::new(Keep::Pareto, 2).unwrap();
+        r.push([-0.0, 1.0, 0.0], 1);
+        r.push([0.0, 1.0, 0.0], 0);
+        assert_eq!(r.into_rows().iter().map(|x| x.index).collect::<Vec<_>>(), vec![0]);
+        let mut rows = vec![Row { v: [0.0, 2.0, 0.0], index: 3 }, Row { v: [-0.0, 1.0, 0.0], index: 5 }];
+        rank(&mut rows);
+        assert_eq!(rows.iter().map(|x| x.index).collect::<Vec<_>>(), vec![3, 5]);
     }
 
     #[test]

@@ -130,6 +130,8 @@ pub struct Sweep {
     max_batch: Vec<f64>,
     /// The batch axis ascends: past `max_batch`, the rest of a deployment is skipped at once.
     batch_sorted: bool,
+    /// Only a batch's smallest feasible context can be on the frontier: see [`Sweep::new`].
+    dominated: bool,
 }
 
 /// What [`Sweep::run`] found over an index range.
@@ -233,6 +235,25 @@ impl Sweep {
         let mut sorted = batch.clone();
         sorted.sort_by(f64::total_cmp);
         let batch_sorted = batch.is_sorted();
+        // In decode, a larger context only adds KV reads and attention FLOPs: the step time, and
+        // so cost and latency, never decrease (float rounding is monotone too), and per-user and
+        // aggregate tokens/s never increase; chips are fixed. With an ascending context axis
+        // (index order = context order) and no row filter, every row of a (deployment, batch)
+        // after its smallest fitting context is beaten by that row on every objective but MFU,
+        // so a Pareto sweep counts those rows by their memory check alone.
+        let dominated = keep == Keep::Pareto
+            && matches!(phase, Phase::Decode { .. })
+            && context.is_sorted()
+            && objectives.iter().all(|(o, _)| *o != Objective::Mfu)
+            && objectives.iter().all(|(o, sense)| {
+                let natural = match o {
+                    Objective::TokensPerSPerUser | Objective::TokensPerS => Sense::Max,
+                    _ => Sense::Min,
+                };
+                *sense == natural || *o == Objective::Chips
+            })
+            && constraints.max_latency == f64::INFINITY
+            && constraints.min_tokens_per_s_per_user == 0.0;
         let mut s = Self {
             models,
             batch,
@@ -245,6 +266,7 @@ impl Sweep {
             ctx_order,
             max_batch: Vec::new(),
             batch_sorted,
+            dominated,
         };
         let smallest = s.context[s.ctx_order[0]];
         s.max_batch = s
@@ -313,10 +335,20 @@ impl Sweep {
                 Phase::Decode { new_tokens } if new_tokens != 1.0 => t.latency / new_tokens,
                 _ => t.latency,
             },
+            Objective::Chips => chips,
+            o => Self::rate(o, p, t),
+        }
+    }
+
+    /// The metrics that divide by the step time. Out of line on purpose: inlined, the compiler
+    /// computes every arm of [`Sweep::metric`]'s match for every row, and pays their divisions
+    /// even in sweeps that rank only by cost and latency.
+    #[inline(never)]
+    fn rate(o: Objective, p: &Prepared, t: &Terms) -> f64 {
+        match o {
             Objective::TokensPerSPerUser => p.n() / t.latency,
             Objective::TokensPerS => p.tokens_per_s(t.latency),
-            Objective::Chips => chips,
-            Objective::Mfu => p.mfu(t),
+            _ => p.mfu(t),
         }
     }
 
@@ -372,7 +404,7 @@ impl Sweep {
 
     /// Filter one row that fits (or need not) and push it; 1 if feasible.
     #[inline(always)]
-    fn offer<const D: usize>(
+    fn offer<const D: usize, const FILTER: bool>(
         &self,
         objectives: &[(Objective, Sense); D],
         r: &mut Reducer,
@@ -382,10 +414,14 @@ impl Sweep {
         index: u64,
     ) -> u64 {
         let c = &self.constraints;
-        if c.max_latency < f64::INFINITY && self.metric(Objective::Latency, p, t, chips) > c.max_latency {
+        if FILTER
+            && c.max_latency < f64::INFINITY
+            && self.metric(Objective::Latency, p, t, chips) > c.max_latency
+        {
             return 0;
         }
-        if c.min_tokens_per_s_per_user > 0.0
+        if FILTER
+            && c.min_tokens_per_s_per_user > 0.0
             && self.metric(Objective::TokensPerSPerUser, p, t, chips) < c.min_tokens_per_s_per_user
         {
             return 0;
@@ -401,7 +437,7 @@ impl Sweep {
     /// how many were feasible. With `ascending` (positions in [`Sweep::ctx_order`]) the first
     /// context that does not fit ends the batch: no larger one does.
     #[inline(always)]
-    fn offer_batch<const D: usize>(
+    fn offer_batch<const D: usize, const FILTER: bool>(
         &self,
         r: &mut Reducer,
         sm: &StepModel,
@@ -417,6 +453,7 @@ impl Sweep {
         match self.phase {
             Phase::Decode { new_tokens } => {
                 let p = sm.prepare(batch, new_tokens);
+                let mut offered = false;
                 for k in positions {
                     let context = self.context[k];
                     if fits && !p.fits(context) {
@@ -425,7 +462,14 @@ impl Sweep {
                         }
                         continue;
                     }
-                    feasible += self.offer(objectives, r, &p, &p.terms(context), chips, base + k as u64);
+                    if offered && ascending && self.dominated {
+                        // The row offered at this batch's smallest context beats this one.
+                        feasible += 1;
+                        continue;
+                    }
+                    feasible +=
+                        self.offer::<D, FILTER>(objectives, r, &p, &p.terms(context), chips, base + k as u64);
+                    offered = true;
                 }
             }
             Phase::Prefill => {
@@ -437,7 +481,8 @@ impl Sweep {
                         }
                         continue;
                     }
-                    feasible += self.offer(objectives, r, &p, &p.terms(0.0), chips, base + k as u64);
+                    feasible +=
+                        self.offer::<D, FILTER>(objectives, r, &p, &p.terms(0.0), chips, base + k as u64);
                 }
             }
         }
@@ -446,15 +491,21 @@ impl Sweep {
 
     /// Fold points `[lo, hi)` into `r`; returns (evaluated, feasible).
     fn fold(&self, lo: u64, hi: u64, r: &mut Reducer) -> (u64, u64) {
-        // The objective count as a constant: the per-row objective loop unrolls.
-        match self.objectives.len() {
-            1 => self.fold_d::<1>(lo, hi, r),
-            2 => self.fold_d::<2>(lo, hi, r),
-            _ => self.fold_d::<3>(lo, hi, r),
+        // The objective count and whether rows are filtered as constants: the per-row objective
+        // loop unrolls, and an unfiltered sweep computes no metric it does not rank by.
+        let c = &self.constraints;
+        let filter = c.max_latency < f64::INFINITY || c.min_tokens_per_s_per_user > 0.0;
+        match (self.objectives.len(), filter) {
+            (1, false) => self.fold_d::<1, false>(lo, hi, r),
+            (2, false) => self.fold_d::<2, false>(lo, hi, r),
+            (_, false) => self.fold_d::<3, false>(lo, hi, r),
+            (1, true) => self.fold_d::<1, true>(lo, hi, r),
+            (2, true) => self.fold_d::<2, true>(lo, hi, r),
+            (_, true) => self.fold_d::<3, true>(lo, hi, r),
         }
     }
 
-    fn fold_d<const D: usize>(&self, lo: u64, hi: u64, r: &mut Reducer) -> (u64, u64) {
+    fn fold_d<const D: usize, const FILTER: bool>(&self, lo: u64, hi: u64, r: &mut Reducer) -> (u64, u64) {
         let (mut m, mut bi, mut ci) = self.locate(lo);
         let (nb, nc) = (self.batch.len(), self.context.len());
         let per_deployment = (nb * nc) as u64;
@@ -472,9 +523,10 @@ impl Sweep {
                     continue;
                 }
             } else if ci == 0 && end == nc {
-                feasible += self.offer_batch::<D>(r, sm, batch, self.ctx_order.iter().copied(), true, i);
+                feasible +=
+                    self.offer_batch::<D, FILTER>(r, sm, batch, self.ctx_order.iter().copied(), true, i);
             } else {
-                feasible += self.offer_batch::<D>(r, sm, batch, ci..end, false, i - ci as u64);
+                feasible += self.offer_batch::<D, FILTER>(r, sm, batch, ci..end, false, i - ci as u64);
             }
             i += (end - ci) as u64;
             ci = 0;
@@ -601,8 +653,8 @@ mod tests {
         Sweep::new(models(), batch, context, phase, c, objectives, keep).unwrap()
     }
 
-    /// The definition, point by point with `evaluate` and a quadratic frontier.
-    fn naive(s: &Sweep) -> Vec<u64> {
+    /// The definition, point by point with `evaluate` and a quadratic frontier: (kept, feasible).
+    fn naive(s: &Sweep) -> (Vec<u64>, u64) {
         let mut pts: Vec<(u64, [f64; 3])> = Vec::new();
         for i in 0..s.len() {
             let (step, x) = s.row(i).unwrap();
@@ -622,36 +674,66 @@ mod tests {
         let d = s.objectives.len();
         let dominates =
             |a: &[f64; 3], b: &[f64; 3]| (0..d).all(|j| a[j] <= b[j]) && (0..d).any(|j| a[j] < b[j]);
-        pts.iter()
+        let kept = pts
+            .iter()
             .filter(|(i, v)| !pts.iter().any(|(k, w)| dominates(w, v) || (w == v && k < i)))
             .map(|p| p.0)
-            .collect()
+            .collect();
+        (kept, pts.len() as u64)
     }
 
     #[test]
     fn frontier_matches_definition_2d_and_3d() {
-        let c = Constraints { max_latency: 0.2, ..Constraints::default() };
-        for objectives in [
+        let filtered = Constraints { max_latency: 0.2, ..Constraints::default() };
+        let objective_sets = [
             vec![(Objective::Cost, Sense::Min), (Objective::Latency, Sense::Min)],
+            vec![(Objective::TokensPerSPerUser, Sense::Max), (Objective::Cost, Sense::Min)],
+            vec![(Objective::Latency, Sense::Max), (Objective::Cost, Sense::Min)],
             vec![
                 (Objective::TokensPerS, Sense::Max),
                 (Objective::Chips, Sense::Min),
                 (Objective::Mfu, Sense::Max),
             ],
-        ] {
+        ];
+        for objectives in objective_sets {
             for phase in [Phase::Decode { new_tokens: 1.0 }, Phase::Prefill] {
-                let s = sweep(phase, Keep::Pareto, objectives.clone(), c);
-                let got: Vec<u64> = s
-                    .run(0, s.len(), &Control::new())
-                    .unwrap()
-                    .reducer
-                    .into_rows()
-                    .iter()
-                    .map(|r| r.index)
-                    .collect();
-                assert!(!got.is_empty());
-                assert_eq!(got, naive(&s));
+                // Unfiltered decode sweeps skip the rows a smaller context beats (`dominated`).
+                for c in [filtered, Constraints::default()] {
+                    let s = sweep(phase, Keep::Pareto, objectives.clone(), c);
+                    let out = s.run(0, s.len(), &Control::new()).unwrap();
+                    let got: Vec<u64> = out.reducer.into_rows().iter().map(|r| r.index).collect();
+                    let (want, feasible) = naive(&s);
+                    assert!(!got.is_empty());
+                    assert_eq!(got, want);
+                    assert_eq!(out.feasible, feasible);
+                }
             }
+        }
+    }
+
+    #[test]
+    fn unsorted_axes_match_the_definition() {
+        // Descending axes: no whole-deployment skip, no dominated-context skip, contexts visited
+        // out of index order.
+        let batch: Vec<f64> = (0..40).rev().map(|i| f64::from(1 + 97 * i)).collect();
+        let context: Vec<f64> = (0..30).rev().map(|i| f64::from(1 + 1201 * i)).collect();
+        let objectives = vec![(Objective::Cost, Sense::Min), (Objective::Latency, Sense::Min)];
+        for phase in [Phase::Decode { new_tokens: 1.0 }, Phase::Prefill] {
+            let s = Sweep::new(
+                models(),
+                batch.clone(),
+                context.clone(),
+                phase,
+                Constraints::default(),
+                objectives.clone(),
+                Keep::Pareto,
+            )
+            .unwrap();
+            let out = s.run(0, s.len(), &Control::new()).unwrap();
+            let (want, feasible) = naive(&s);
+            assert!(feasible > 0 && feasible < s.len());
+            assert_eq!(out.reducer.into_rows().iter().map(|r| r.index).collect::<Vec<_>>(), want);
+            assert_eq!(out.feasible, feasible);
         }
     }
 
