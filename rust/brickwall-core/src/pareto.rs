@@ -395,6 +395,21 @@ impl Reducer {
     }
 }
 
+impl Reducer {
+    /// The kept rows ranked as [`rank`] orders them. A 2-D frontier already is: its first
+    /// objective strictly ascends (of two rows with an equal first objective, one beats the other).
+    pub fn into_ranked(self) -> Vec<Row> {
+        match self {
+            Reducer::Pareto(f) if f.dims == 2 => f.into_rows(),
+            r => {
+                let mut rows = r.into_rows();
+                rank(&mut rows);
+                rows
+            }
+        }
+    }
+}
+
 /// Sort rows best first by the first objective (minimisation form), ties by the smaller index:
 /// the order sweeps report kept rows in.
 pub fn rank(rows: &mut [Row]) {
@@ -404,7 +419,8 @@ pub fn rank(rows: &mut [Row]) {
 }
 
 /// Reduce rows given as a row-major `n x dims` matrix of objective values (natural form, with
-/// `senses`) and their indices; what an executor's driver does with its workers' rows.
+/// `senses`) and their indices; what an executor's driver does with its workers' rows. The kept
+/// rows come back ranked ([`rank`]).
 pub fn reduce(values: &[f64], index: &[u64], senses: &[Sense], keep: Keep) -> Result<Vec<Row>> {
     let dims = senses.len();
     let mut r = Reducer::new(keep, dims)?;
@@ -419,7 +435,7 @@ pub fn reduce(values: &[f64], index: &[u64], senses: &[Sense], keep: Keep) -> Re
         }
     }
     r.check()?;
-    Ok(r.into_rows())
+    Ok(r.into_ranked())
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::pareto::{Keep, Reducer, Row, Sense};
-use crate::roofline::{Prepared, Step, StepModel, Terms};
+use crate::roofline::{Prepared, Step, StepModel, Terms, STEP_COLUMNS};
 
 /// Grid points per chunk: the unit of parallel work, of progress and of cancellation.
 pub const CHUNK: u64 = 1 << 16;
@@ -374,16 +374,26 @@ impl Sweep {
         Ok((p.at(self.cached(x)), metrics))
     }
 
-    /// The steps of grid indices `index` (in parallel) with their `(deployment, batch, context)`
-    /// positions.
-    pub fn steps(&self, index: &[u64]) -> Result<Vec<(Step, [usize; 3])>> {
-        index
-            .par_iter()
-            .map(|&i| {
-                let (m, b, c) = self.locate(i);
-                Ok((self.row(i)?.0, [m, b, c]))
-            })
-            .collect()
+    /// The steps of grid indices `index` as a row-major table of [`STEP_COLUMNS`], and each
+    /// row's `(deployment, batch, context)` positions; filled in parallel.
+    pub fn table(&self, index: &[u64]) -> Result<(Vec<f64>, Vec<[usize; 3]>)> {
+        if let Some(&i) = index.iter().find(|&&i| i >= self.len) {
+            return Err(Error::invalid("index", i, format!("< the grid's {} points", self.len)));
+        }
+        const ROWS: usize = 1024;
+        let w = STEP_COLUMNS.len();
+        let mut table = vec![0.0; index.len() * w];
+        let mut at = vec![[0; 3]; index.len()];
+        table.par_chunks_mut(ROWS * w).zip(at.par_chunks_mut(ROWS)).zip(index.par_chunks(ROWS)).for_each(
+            |((rows, at), index)| {
+                for ((row, at), &i) in rows.chunks_exact_mut(w).zip(at).zip(index) {
+                    let (m, b, c) = self.locate(i);
+                    row.copy_from_slice(&self.row(i).expect("checked").0.to_row());
+                    *at = [m, b, c];
+                }
+            },
+        );
+        Ok((table, at))
     }
 
     /// Objective values of kept rows in natural form, row-major `rows x objectives`.

@@ -142,8 +142,7 @@ pub fn sweep_run<'py>(
         let s = a.build(c, objs, kp)?;
         let hi = hi.unwrap_or(s.len());
         let out = s.run(lo, hi, control)?;
-        let mut rows = out.reducer.into_rows();
-        pareto::rank(&mut rows);
+        let rows = out.reducer.into_ranked();
         let values = s.objective_values(&rows);
         Ok((s.len(), out.evaluated, out.feasible, rows.iter().map(|r| r.index).collect::<Vec<u64>>(), values))
     })?;
@@ -172,11 +171,8 @@ pub fn sweep_rows<'py>(
     let (flat, positions) = detach(py, || {
         let objs = vec![(Objective::Cost, Sense::Min), (Objective::Latency, Sense::Min)];
         let s = a.build(Constraints::default(), objs, Keep::Pareto)?;
-        let steps = s.steps(ix)?;
-        Ok((
-            steps.iter().flat_map(|(step, _)| step.to_row()).collect::<Vec<f64>>(),
-            steps.iter().flat_map(|(_, at)| at.map(|x| x as i64)).collect::<Vec<i64>>(),
-        ))
+        let (table, at) = s.table(ix)?;
+        Ok((table, at.iter().flatten().map(|&x| x as i64).collect::<Vec<i64>>()))
     })?;
     let shape = |w: usize| (ix.len(), w);
     let table = Array2::from_shape_vec(shape(STEP_COLUMNS.len()), flat)
@@ -201,10 +197,6 @@ pub fn pareto_reduce<'py>(
     let ss = core(senses.iter().map(|s| sense(s)).collect::<Result<Vec<_>>>())?;
     let kp = core(keep(&keep_kind, k))?;
     let (v, ix) = (values.as_slice()?, index.as_slice()?);
-    let rows = detach(py, || {
-        let mut rows = pareto::reduce(v, ix, &ss, kp)?;
-        pareto::rank(&mut rows);
-        Ok(rows)
-    })?;
+    let rows = detach(py, || pareto::reduce(v, ix, &ss, kp))?;
     Ok(rows.iter().map(|r| r.index).collect::<Vec<u64>>().into_pyarray(py))
 }
