@@ -209,16 +209,29 @@ def _best_of(f: Any, repeat: int = 3) -> float:
     return best
 
 
+def _thread_rates(axes: dict[str, Any], top: int = 0, rounds: int = 3) -> tuple[dict[str, float], dict[str, float]]:
+    """1- and 2-thread runs in alternating fresh processes, the fastest of each: this machine's
+    speed drifts over seconds, and alternating keeps a slow spell from landing on one side."""
+    best: list[dict[str, float] | None] = [None, None]
+    for _ in range(rounds):
+        for j, threads in enumerate((1, 2)):
+            out = _subprocess_rate(axes, threads, top=top)
+            if best[j] is None or out["seconds"] < best[j]["seconds"]:  # type: ignore[index]
+                best[j] = out
+    assert best[0] is not None and best[1] is not None
+    return best[0], best[1]
+
+
 def main(full: bool = False) -> None:
     g = grid(MODEL, **AXES)
     n = g.size
     cores = os.cpu_count() or 1
-    core_s = _best_of(lambda: core_sweep(AXES))
-    numpy_s = _best_of(lambda: numpy_sweep(g), 2)
+    core_s = _best_of(lambda: core_sweep(AXES), 10)
+    numpy_s = _best_of(lambda: numpy_sweep(g), 3)
     k = 4096 * 8
     ref_s = _best_of(lambda: reference_loop(g, k), 1) * n / k
-    one, two = _subprocess_rate(THREAD_AXES, 1, top=10), _subprocess_rate(THREAD_AXES, 2, top=10)
-    one_p, two_p = _subprocess_rate(THREAD_AXES, 1), _subprocess_rate(THREAD_AXES, 2)
+    one, two = _thread_rates(THREAD_AXES, top=10)
+    one_p, two_p = _thread_rates(THREAD_AXES)
     print(f"grid: {MODEL} decode, {n:,} configurations (16 deployments x 32768 batches x 8 contexts), {cores} cores")
     print(f"core      {core_s:8.3f} s  {n / core_s:10.3e} configs/s")
     print(f"numpy     {numpy_s:8.3f} s  {n / numpy_s:10.3e} configs/s   core is {numpy_s / core_s:6.1f}x faster (goal >= 15x)")
@@ -226,12 +239,14 @@ def main(full: bool = False) -> None:
     print(f"threads   1: {one['rate']:.3e}/s   2: {two['rate']:.3e}/s   speed-up {two['rate'] / one['rate']:.2f}x (goal >= 1.7x)"
           f"  [top-10 over {one['evaluated']:,} points, {one['feasible']:,} fit]")
     print(f"          pareto: {one_p['rate']:.3e}/s -> {two_p['rate']:.3e}/s = {two_p['rate'] / one_p['rate']:.2f}x "
-          f"(a {one_p['kept']:,}-point frontier: its serial merge and row extraction dominate)")
+          f"(whole sweep, including the serial extraction of its {one_p['kept']:,}-row frontier)")
     if full:
         b = _subprocess_rate(BILLION, None)
         print(f"10^9 pareto sweep: {b['evaluated']:.4e} points in {b['seconds']:.1f} s = {b['rate']:.3e}/s "
               f"({b['rate'] / cores:.3e} per core); {b['feasible']:,} fit in memory; peak RSS {b['peak_rss'] / 2**20:.0f} MiB "
               f"(goal < 200 MiB); kept {b['kept']}")
+        print("          (points covered per second: rows a smaller context of the same batch beats are counted by "
+              "their memory check, whole batches that cannot fit are skipped)")
 
 
 if __name__ == "__main__":

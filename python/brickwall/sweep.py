@@ -5,7 +5,10 @@ context), builds one roofline kernel per valid (hardware, tp, pp, ep, dtypes) co
 same kernel as :func:`brickwall.decode` - and hands the grid to the Rust core, which enumerates
 ``combinations x batch x context`` by index (never materialised), evaluates it in fixed-size
 chunks on all cores, filters by :class:`Constraints` and keeps an exact streaming Pareto frontier,
-the top k, or (small grids) every row. Memory is O(frontier), not O(grid).
+the top k, or (small grids) every row. Memory is O(frontier), not O(grid). Rows it can prove
+infeasible or beaten are counted, not computed: batches larger than the largest that fits, and
+(decode, Pareto, ascending context axis, no MFU objective or row filter) a batch's larger contexts,
+which its smallest fitting context beats on every objective.
 
 On a cluster, pass any :class:`concurrent.futures.Executor`: the index range is split into parts,
 each part runs in the core on a worker, and the driver merges the workers' frontiers exactly. With
@@ -299,7 +302,7 @@ class SweepResult:
     objectives: tuple[tuple[str, str], ...]
     keep: str
     grid: int  #: points named by the axes
-    evaluated: int  #: points the core evaluated (valid combinations only)
+    evaluated: int  #: points the core covered (valid combinations only; provably beaten ones by a memory check)
     feasible: int  #: points meeting the constraints
     elapsed: float  #: seconds, wall clock
     columns: dict[str, NDArray[Any]] = field(repr=False)
