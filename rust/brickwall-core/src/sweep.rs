@@ -575,25 +575,24 @@ impl Sweep {
         // feasible points), and only one reducer per thread is built and merged. Which worker
         // takes which chunk does not matter: reducers merge exactly, in any grouping.
         let next = AtomicUsize::new(0);
-        let workers = rayon::current_num_threads().clamp(1, chunks.max(1));
-        let outs = (0..workers)
-            .into_par_iter()
-            .with_max_len(1)
-            .map(|_| {
-                let mut o = empty();
-                loop {
-                    let k = next.fetch_add(1, AtomicOrdering::Relaxed);
-                    if k >= chunks {
-                        return Ok(o);
-                    }
-                    let a = lo + k as u64 * CHUNK;
-                    let (e, f) = self.fold(a, (a + CHUNK).min(hi), &mut o.reducer);
-                    o.evaluated += e;
-                    o.feasible += f;
-                    control.checkpoint(e)?;
+        // broadcast: every pool thread runs a worker. (A two-item parallel iterator left the
+        // second thread asleep in most calls: one wake-up chance, often missed.)
+        let outs = rayon::broadcast(|_| {
+            let mut o = empty();
+            loop {
+                let k = next.fetch_add(1, AtomicOrdering::Relaxed);
+                if k >= chunks {
+                    return Ok(o);
                 }
-            })
-            .collect::<Result<Vec<Outcome>>>()?;
+                let a = lo + k as u64 * CHUNK;
+                let (e, f) = self.fold(a, (a + CHUNK).min(hi), &mut o.reducer);
+                o.evaluated += e;
+                o.feasible += f;
+                control.checkpoint(e)?;
+            }
+        })
+        .into_iter()
+        .collect::<Result<Vec<Outcome>>>()?;
         let mut out = empty();
         for o in outs {
             out.evaluated += o.evaluated;
