@@ -124,13 +124,13 @@ def _subprocess_rate(axes: dict[str, Any], threads: int | None, top: int = 0) ->
         "axes = json.loads(sys.argv[1])\n"
         "axes = {k: range(*v) if isinstance(v, list) and len(v) == 3 and k in ('batch', 'context') else v for k, v in axes.items()}\n"
         "bw.sweep(bw.model('mixtral-8x7b'), batch=[1], objectives=('cost', 'latency'))\n"
-        "dt = float('inf')\n"
+        "dt = core = float('inf')\n"
         "for _ in range(3):\n"
         "    t = time.perf_counter()\n"
         "    r = bw.sweep('mixtral-8x7b', objectives=('cost', 'latency'), keep=('top', int(sys.argv[2])) if int(sys.argv[2]) else 'pareto', **axes)\n"
-        "    dt = min(dt, time.perf_counter() - t)\n"
+        "    dt, core = min(dt, time.perf_counter() - t), min(core, r.core_elapsed)\n"
         "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
-        "print(json.dumps({'evaluated': r.evaluated, 'seconds': dt, 'rate': r.evaluated / dt, 'kept': r.kept, 'feasible': r.feasible, 'peak_rss': rss}))\n"
+        "print(json.dumps({'evaluated': r.evaluated, 'seconds': dt, 'rate': r.evaluated / dt, 'core_rate': r.evaluated / core, 'kept': r.kept, 'feasible': r.feasible, 'peak_rss': rss}))\n"
     )
     spec = {k: [v.start, v.stop, v.step] if isinstance(v, range) else v for k, v in axes.items()}
     env = dict(os.environ)
@@ -241,8 +241,9 @@ def main(full: bool = False) -> None:
     print(f"reference {ref_s:8.1f} s  {n / ref_s:10.3e} configs/s   core is {ref_s / core_s:6.0f}x faster (goal >= 1000x)")
     print(f"threads   1: {one['rate']:.3e}/s   2: {two['rate']:.3e}/s   speed-up {two['rate'] / one['rate']:.2f}x (goal >= 1.7x)"
           f"  [top-10 over {one['evaluated']:,} points, {one['feasible']:,} fit]")
-    print(f"          pareto: {one_p['rate']:.3e}/s -> {two_p['rate']:.3e}/s = {two_p['rate'] / one_p['rate']:.2f}x "
-          f"(whole sweep, including the serial extraction of its {one_p['kept']:,}-row frontier)")
+    print(f"          pareto: {one_p['core_rate']:.3e}/s -> {two_p['core_rate']:.3e}/s = {two_p['core_rate'] / one_p['core_rate']:.2f}x "
+          f"in the core; {two_p['rate'] / one_p['rate']:.2f}x for the whole call, which also builds the result columns "
+          f"of its {one_p['kept']:,}-row frontier in numpy, serially")
     if full:
         b = _subprocess_rate(BILLION, None)
         print(f"10^9 pareto sweep: {b['evaluated']:.4e} points in {b['seconds']:.1f} s = {b['rate']:.3e}/s "

@@ -162,6 +162,7 @@ def test_result_api(tmp_path: Any) -> None:
     assert cheapest["cost"] == r.cost.min()
     assert r.best("latency")["latency"] == r.latency.min()
     assert r.evaluated == len(AXES["batch"]) * 3 * 2 * 16 and r.configs_per_s > 0  # type: ignore[arg-type]
+    assert 0 < r.core_elapsed <= r.elapsed
     df = r.to_pandas()
     assert len(df) == r.kept and list(df["cost"]) == list(r.cost)
     r.plot(tmp_path / "f.png")

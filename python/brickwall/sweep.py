@@ -305,6 +305,7 @@ class SweepResult:
     evaluated: int  #: points the core covered (valid combinations only; provably beaten ones by a memory check)
     feasible: int  #: points meeting the constraints
     elapsed: float  #: seconds, wall clock
+    core_elapsed: float  #: of which evaluating and reducing the grid (the rest: validation and result columns)
     columns: dict[str, NDArray[Any]] = field(repr=False)
 
     @property
@@ -348,7 +349,8 @@ class SweepResult:
     def summary(self) -> dict[str, Any]:
         return {"model": self.model, "phase": self.phase, "objectives": [f"{n}:{s}" for n, s in self.objectives],
                 "keep": self.keep, "grid": self.grid, "evaluated": self.evaluated, "feasible": self.feasible,
-                "kept": self.kept, "elapsed_s": self.elapsed, "configs_per_s": self.configs_per_s}
+                "kept": self.kept, "elapsed_s": self.elapsed, "core_elapsed_s": self.core_elapsed,
+                "configs_per_s": self.configs_per_s}
 
     def plot(self, path: Any = None, *, color_by: str = "hardware") -> Any:
         """The PaLM-inference picture: cost per 1M tokens vs per-token latency, one frontier per
@@ -426,6 +428,7 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
     groups = [(lo, hi) for _, lo, hi in g.hardware_blocks()] if by == "hardware" else [(0, g.size)]
     evaluated = feasible = 0
     kept: list[NDArray[np.uint64]] = []
+    t_core = time.perf_counter()
     with _Progress(progress, g.size) as report:
         if executor is None:
             for lo, hi in groups:
@@ -447,6 +450,7 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
                     if report is not None:
                         report(evaluated)
                 kept.append(_core.pareto_reduce(np.concatenate(vals), np.concatenate(idx), payload["senses"], kind, k))
+    core_elapsed = time.perf_counter() - t_core
     index = np.concatenate(kept) if kept else np.zeros(0, np.uint64)
     columns = _columns(g, payload, index, objs, ranked=len(groups) == 1)
     if by == "hardware" and kind == "pareto" and len(index):
@@ -454,7 +458,7 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
         joint = _core.pareto_reduce(np.ascontiguousarray(values), columns["index"], payload["senses"], "pareto", 0)
         columns["on_frontier"] = np.isin(columns["index"], joint)
     return SweepResult(g.model.name, g.phase, tuple(objs), kind if kind != "top" else f"top {k}", g.named,
-                       evaluated, feasible, time.perf_counter() - t0, columns)
+                       evaluated, feasible, time.perf_counter() - t0, core_elapsed, columns)
 
 
 def _columns(g: SweepGrid, payload: dict[str, Any], index: NDArray[np.uint64], objs: list[tuple[str, str]],
