@@ -370,6 +370,14 @@ impl Reducer {
         }
     }
 
+    /// Settle buffered rows now (a 2-D frontier's pending rows), so that a later merge does
+    /// not: sweeps call it on each worker, in parallel, before the serial merges.
+    pub fn settle(&mut self) {
+        if let Reducer::Pareto(f) = self {
+            f.flush();
+        }
+    }
+
     /// Fail if an [`Keep::All`] reducer was offered more rows than its limit.
     pub fn check(&self) -> Result<()> {
         match self {

@@ -582,6 +582,7 @@ impl Sweep {
             loop {
                 let k = next.fetch_add(1, AtomicOrdering::Relaxed);
                 if k >= chunks {
+                    o.reducer.settle();
                     return Ok(o);
                 }
                 let a = lo + k as u64 * CHUNK;
