@@ -233,6 +233,11 @@ def main(full: bool = False) -> None:
         numpy_s = min(numpy_s, _best_of(lambda: numpy_sweep(g), 1))
     k = 4096 * 8
     ref_s = _best_of(lambda: reference_loop(g, k), 1) * n / k
+    plain = polled = float("inf")
+    for _ in range(5):  # progress: the callback runs on the polling caller thread, between chunks
+        plain = min(plain, _best_of(lambda: bw.sweep(MODEL, objectives=OBJECTIVES, keep=("top", 10), **THREAD_AXES), 2))
+        polled = min(polled, _best_of(lambda: bw.sweep(MODEL, objectives=OBJECTIVES, keep=("top", 10), progress=lambda d, t: None,
+                                                       **THREAD_AXES), 2))
     one, two = _thread_rates(THREAD_AXES, top=10)
     one_p, two_p = _thread_rates(THREAD_AXES)
     print(f"grid: {MODEL} decode, {n:,} configurations (16 deployments x 32768 batches x 8 contexts), {cores} cores")
@@ -244,6 +249,8 @@ def main(full: bool = False) -> None:
     print(f"          pareto: {one_p['core_rate']:.3e}/s -> {two_p['core_rate']:.3e}/s = {two_p['core_rate'] / one_p['core_rate']:.2f}x "
           f"in the core; {two_p['rate'] / one_p['rate']:.2f}x for the whole call, which also builds the result columns "
           f"of its {one_p['kept']:,}-row frontier in numpy, serially")
+    print(f"progress  a callback per poll costs {100 * (polled / plain - 1):+.1f}% (goal < 2%; top-10 sweep of "
+          f"{plain * 1e3:.0f} ms)")
     if full:
         b = _subprocess_rate(BILLION, None)
         print(f"10^9 pareto sweep: {b['evaluated']:.4e} points in {b['seconds']:.1f} s = {b['rate']:.3e}/s "
