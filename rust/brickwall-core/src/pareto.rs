@@ -401,9 +401,7 @@ impl Reducer {
         rows.sort_unstable_by_key(|r| r.index);
         rows
     }
-}
 
-impl Reducer {
     /// The kept rows ranked as [`rank`] orders them. A 2-D frontier already is: its first
     /// objective strictly ascends (of two rows with an equal first objective, one beats the other).
     pub fn into_ranked(self) -> Vec<Row> {

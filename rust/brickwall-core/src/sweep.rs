@@ -11,11 +11,18 @@
 //! chunk, decode hoists everything that does not depend on the context out of the inner loop
 //! ([`StepModel::prepare`]), which is bit-identical to evaluating each point.
 //!
+//! Memory grows with batch and context, and in decode the step time grows with the context, so a
+//! sweep skips what it can prove without changing any result: batches larger than the largest
+//! whose smallest context fits, a batch's contexts past the first that does not fit, and (Pareto,
+//! see [`Sweep::new`]) the rows its smallest fitting context beats, which are counted as feasible
+//! by their memory check alone.
+//!
 //! Metrics (SI, per row): `cost` USD per 10^6 new tokens, `latency` seconds per token (decode:
 //! step / new tokens; prefill: the step, i.e. time to first token), `tokens_per_s_per_user`
 //! (new tokens / step), `tokens_per_s` (all sequences), `chips`, `mfu`.
 //!
-//! Results never depend on the thread count: chunks are fixed, and reducers merge exactly.
+//! Results never depend on the thread count: each thread folds whole chunks into its own
+//! reducer, and reducers merge exactly, in any grouping.
 
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
