@@ -20,6 +20,7 @@ __all__ = [
     "route_histograms",
     "routing_chunk_trials",
     "simulate",
+    "sweep_columns",
     "sweep_rows",
     "sweep_run",
     "tree_expected_tokens",
@@ -110,6 +111,7 @@ def sweep_run(
     hi: int | None = None,
     progress: Callable[[int], Any] | None = None,
 ) -> tuple[int, int, int, NDArray[np.uint64], NDArray[np.float64]]: ...
+def sweep_columns() -> tuple[list[str], list[str]]: ...
 def sweep_rows(
     model: dict[str, float],
     deployments: list[tuple[dict[str, Any], dict[str, float]]],

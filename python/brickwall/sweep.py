@@ -42,7 +42,7 @@ from numpy.typing import NDArray
 from . import _core
 from .errors import InfeasibleError, TooLargeError, invalid, wrong_type
 from .hardware import Efficiency, Hardware, hardware as lookup_hardware
-from .inference import BOUNDS, Deployment, chip_view, cost_view, plan_view, step_columns
+from .inference import BOUNDS, Deployment, chip_view, cost_view, plan_view
 from .model import Model, model as lookup_model
 from .validate import array, choice, integer, real
 
@@ -461,38 +461,35 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
                        evaluated, feasible, time.perf_counter() - t0, core_elapsed, columns)
 
 
+_TABLE_COLUMNS, _POSITION_COLUMNS = _core.sweep_columns()
+
+
 def _columns(g: SweepGrid, payload: dict[str, Any], index: NDArray[np.uint64], objs: list[tuple[str, str]],
              ranked: bool) -> dict[str, NDArray[Any]]:
     """The result's columns for kept grid rows ``index``; ``ranked``: already best first by the
     first objective, ties by index (what the core returns for one group of rows)."""
     mv, deps = payload["model"], payload["deployments"]
     index = np.ascontiguousarray(index, dtype=np.uint64)
+    # Every number comes from the core, filled in parallel; Python only gathers each
+    # deployment's labels (one array per kind, columns as views).
     table, at = _core.sweep_rows(mv, deps, g.batch, g.context, g.phase, float(g.new_tokens), index)
-    raw = step_columns(table)
-    di, bi, ci = at[:, 0], at[:, 1], at[:, 2]
+    raw = dict(zip(_TABLE_COLUMNS, table.T))
+    pos = dict(zip(_POSITION_COLUMNS, at.T))
+    di = pos["deployment"]
     d = g.deployments
-    n = g.context[ci] if g.phase == "prefill" else np.full(len(index), float(g.new_tokens))
-    step = raw["latency"]
+    ints = np.array([(x.tp, x.pp, x.ep, x.chips) for x in d], dtype=np.int64)[di]
+    labels = np.array([(x.hardware.name, x.weight_dtype, x.kv_dtype) for x in d], dtype=object)[di]
     cols: dict[str, NDArray[Any]] = {
         "index": index,
-        "hardware": np.array([x.hardware.name for x in d], dtype=object)[di],
-        "tp": np.array([x.tp for x in d], dtype=np.int64)[di],
-        "pp": np.array([x.pp for x in d], dtype=np.int64)[di],
-        "ep": np.array([x.ep for x in d], dtype=np.int64)[di],
-        "chips": np.array([x.chips for x in d], dtype=np.int64)[di],
-        "weight_dtype": np.array([x.weight_dtype for x in d], dtype=object)[di],
-        "kv_dtype": np.array([x.kv_dtype for x in d], dtype=object)[di],
-        "batch": g.batch[bi].astype(np.int64),
-        "context": g.context[ci].astype(np.int64),
-        # The same float operations as the core's metrics and StepEstimate's properties.
-        "cost": raw["cost_per_token"] * 1e6,
-        "latency": step if g.phase == "prefill" else step / n,
-        "tokens_per_s_per_user": n / step,
-        "tokens_per_s": raw["tokens_per_s"],
-        "mfu": raw["mfu"],
-        "step_time": step,
-        "bound": np.array(BOUNDS, dtype=object)[raw["bound"].astype(np.int64)],
-        "fits": raw["fits"],
+        "hardware": labels[:, 0],
+        "tp": ints[:, 0], "pp": ints[:, 1], "ep": ints[:, 2], "chips": ints[:, 3],
+        "weight_dtype": labels[:, 1], "kv_dtype": labels[:, 2],
+        "batch": g.batch.astype(np.int64)[pos["batch_index"]],
+        "context": g.context.astype(np.int64)[pos["context_index"]],
+        "cost": raw["cost"], "latency": raw["token_latency"], "tokens_per_s_per_user": raw["tokens_per_s_per_user"],
+        "tokens_per_s": raw["tokens_per_s"], "mfu": raw["mfu"], "step_time": raw["latency"],
+        "bound": np.array(BOUNDS, dtype=object)[pos["bound"]],
+        "fits": raw["fits"] != 0,
         "mem_weights": raw["mem_weights"], "mem_kv": raw["mem_kv"], "mem_act": raw["mem_act"],
     }
     if len(index) and not ranked:

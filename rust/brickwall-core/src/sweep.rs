@@ -33,6 +33,14 @@ use crate::error::{Error, Result};
 use crate::pareto::{Keep, Reducer, Row, Sense};
 use crate::roofline::{Prepared, Step, StepModel, Terms, STEP_COLUMNS};
 
+/// Columns [`Sweep::table`] adds after [`STEP_COLUMNS`]: cost (USD per 10^6 new tokens), latency
+/// per token and per-user tokens/s, as [`Metrics`] defines them.
+pub const METRIC_COLUMNS: [&str; 3] = ["cost", "token_latency", "tokens_per_s_per_user"];
+
+/// Columns of [`Sweep::table`]'s positions: deployment, batch and context positions on the grid's
+/// axes, and [`Step::bound`].
+pub const POSITION_COLUMNS: [&str; 4] = ["deployment", "batch_index", "context_index", "bound"];
+
 /// Grid points per chunk: the unit of parallel work, of progress and of cancellation.
 pub const CHUNK: u64 = 1 << 16;
 
@@ -381,25 +389,30 @@ impl Sweep {
         Ok((p.at(self.cached(x)), metrics))
     }
 
-    /// The steps of grid indices `index` as a row-major table of [`STEP_COLUMNS`], and each
-    /// row's `(deployment, batch, context)` positions; filled in parallel.
-    pub fn table(&self, index: &[u64]) -> Result<(Vec<f64>, Vec<[usize; 3]>)> {
+    /// The rows of grid indices `index`, filled in parallel: a row-major table of
+    /// [`STEP_COLUMNS`] then [`METRIC_COLUMNS`], and a row-major table of [`POSITION_COLUMNS`]
+    /// (where the row is on the grid, and the step's bound).
+    pub fn table(&self, index: &[u64]) -> Result<(Vec<f64>, Vec<i64>)> {
         if let Some(&i) = index.iter().find(|&&i| i >= self.len) {
             return Err(Error::invalid("index", i, format!("< the grid's {} points", self.len)));
         }
         const ROWS: usize = 1024;
-        let w = STEP_COLUMNS.len();
+        let (w, wp) = (STEP_COLUMNS.len() + METRIC_COLUMNS.len(), POSITION_COLUMNS.len());
         let mut table = vec![0.0; index.len() * w];
-        let mut at = vec![[0; 3]; index.len()];
-        table.par_chunks_mut(ROWS * w).zip(at.par_chunks_mut(ROWS)).zip(index.par_chunks(ROWS)).for_each(
-            |((rows, at), index)| {
-                for ((row, at), &i) in rows.chunks_exact_mut(w).zip(at).zip(index) {
+        let mut at = vec![0; index.len() * wp];
+        table
+            .par_chunks_mut(ROWS * w)
+            .zip(at.par_chunks_mut(ROWS * wp))
+            .zip(index.par_chunks(ROWS))
+            .for_each(|((rows, at), index)| {
+                for ((row, at), &i) in rows.chunks_exact_mut(w).zip(at.chunks_exact_mut(wp)).zip(index) {
+                    let (step, x) = self.row(i).expect("checked");
                     let (m, b, c) = self.locate(i);
-                    row.copy_from_slice(&self.row(i).expect("checked").0.to_row());
-                    *at = [m, b, c];
+                    row[..STEP_COLUMNS.len()].copy_from_slice(&step.to_row());
+                    row[STEP_COLUMNS.len()..].copy_from_slice(&[x.cost, x.latency, x.tokens_per_s_per_user]);
+                    at.copy_from_slice(&[m as i64, b as i64, c as i64, i64::from(step.bound)]);
                 }
-            },
-        );
+            });
         Ok((table, at))
     }
 
@@ -802,6 +815,28 @@ mod tests {
         control.cancel();
         assert_eq!(s.run(0, s.len(), &control).unwrap_err(), Error::Interrupted);
         assert!(s.run(5, 4, &Control::new()).is_err());
+    }
+
+    #[test]
+    fn table_rows_are_steps_then_metrics() {
+        let s = sweep(
+            Phase::Decode { new_tokens: 2.0 },
+            Keep::Pareto,
+            vec![(Objective::Cost, Sense::Min), (Objective::Latency, Sense::Min)],
+            Constraints::default(),
+        );
+        let index = [0, 7, s.len() - 1, 12345];
+        let (table, at) = s.table(&index).unwrap();
+        for (j, &i) in index.iter().enumerate() {
+            let (step, x) = s.row(i).unwrap();
+            let (m, b, c) = s.locate(i);
+            let w = STEP_COLUMNS.len() + METRIC_COLUMNS.len();
+            let row = &table[j * w..(j + 1) * w];
+            assert_eq!(row[..STEP_COLUMNS.len()], step.to_row());
+            assert_eq!(row[STEP_COLUMNS.len()..], [x.cost, x.latency, x.tokens_per_s_per_user]);
+            assert_eq!(at[j * 4..(j + 1) * 4], [m as i64, b as i64, c as i64, i64::from(step.bound)]);
+        }
+        assert!(s.table(&[s.len()]).is_err());
     }
 
     #[test]

@@ -26,5 +26,5 @@ mod _core {
     #[pymodule_export]
     use crate::speculative::{acceptance, acceptance_from_logits, lenient, simulate, tree_expected_tokens};
     #[pymodule_export]
-    use crate::sweep::{pareto_reduce, sweep_rows, sweep_run};
+    use crate::sweep::{pareto_reduce, sweep_columns, sweep_rows, sweep_run};
 }

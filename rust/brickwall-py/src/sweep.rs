@@ -3,7 +3,7 @@
 
 use brickwall_core::pareto::{self, Keep, Sense};
 use brickwall_core::roofline::{ModelCosts, StepModel, STEP_COLUMNS};
-use brickwall_core::sweep::{Constraints, Objective, Phase, Sweep};
+use brickwall_core::sweep::{Constraints, Objective, Phase, Sweep, METRIC_COLUMNS, POSITION_COLUMNS};
 use brickwall_core::{Error, Result};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
@@ -149,11 +149,17 @@ pub fn sweep_run<'py>(
     Ok((len, evaluated, feasible, index.into_pyarray(py), values.into_pyarray(py)))
 }
 
-/// `(step table, positions)`.
+/// `(table, positions)`.
 type RowsOut<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<i64>>);
 
-/// The roofline rows of chosen grid indices: the same (rows x columns) table as
-/// `roofline_steps`, and each row's (deployment, batch, context) positions.
+/// The names of `sweep_rows`' two tables' columns.
+#[pyfunction]
+pub fn sweep_columns() -> (Vec<&'static str>, Vec<&'static str>) {
+    (STEP_COLUMNS.iter().chain(&METRIC_COLUMNS).copied().collect(), POSITION_COLUMNS.to_vec())
+}
+
+/// The rows of chosen grid indices: a (rows x columns) table of the step (as `roofline_steps`)
+/// then the ranked metrics, and a table of grid positions and the step's bound.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 pub fn sweep_rows<'py>(
@@ -171,14 +177,13 @@ pub fn sweep_rows<'py>(
     let (flat, positions) = detach(py, || {
         let objs = vec![(Objective::Cost, Sense::Min), (Objective::Latency, Sense::Min)];
         let s = a.build(Constraints::default(), objs, Keep::Pareto)?;
-        let (table, at) = s.table(ix)?;
-        Ok((table, at.iter().flatten().map(|&x| x as i64).collect::<Vec<i64>>()))
+        s.table(ix)
     })?;
     let shape = |w: usize| (ix.len(), w);
-    let table = Array2::from_shape_vec(shape(STEP_COLUMNS.len()), flat)
+    let table = Array2::from_shape_vec(shape(STEP_COLUMNS.len() + METRIC_COLUMNS.len()), flat)
         .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-    let positions =
-        Array2::from_shape_vec(shape(3), positions).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    let positions = Array2::from_shape_vec(shape(POSITION_COLUMNS.len()), positions)
+        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
     Ok((table.into_pyarray(py), positions.into_pyarray(py)))
 }
 
