@@ -247,8 +247,8 @@ def main(full: bool = False) -> None:
     print(f"threads   1: {one['rate']:.3e}/s   2: {two['rate']:.3e}/s   speed-up {two['rate'] / one['rate']:.2f}x (goal >= 1.7x)"
           f"  [top-10 over {one['evaluated']:,} points, {one['feasible']:,} fit]")
     print(f"          pareto: {one_p['core_rate']:.3e}/s -> {two_p['core_rate']:.3e}/s = {two_p['core_rate'] / one_p['core_rate']:.2f}x "
-          f"in the core; {two_p['rate'] / one_p['rate']:.2f}x for the whole call, which also builds the result columns "
-          f"of its {one_p['kept']:,}-row frontier in numpy, serially")
+          f"in the core; {two_p['rate'] / one_p['rate']:.2f}x for the whole call, which also gathers the result columns "
+          f"of its {one_p['kept']:,}-row frontier")
     print(f"progress  a callback per poll costs {100 * (polled / plain - 1):+.1f}% (goal < 2%; top-10 sweep of "
           f"{plain * 1e3:.0f} ms)")
     if full:

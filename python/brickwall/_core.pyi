@@ -111,7 +111,7 @@ def sweep_run(
     hi: int | None = None,
     progress: Callable[[int], Any] | None = None,
 ) -> tuple[int, int, int, NDArray[np.uint64], NDArray[np.float64]]: ...
-def sweep_columns() -> tuple[list[str], list[str]]: ...
+def sweep_columns() -> list[str]: ...
 def sweep_rows(
     model: dict[str, float],
     deployments: list[tuple[dict[str, Any], dict[str, float]]],
@@ -120,7 +120,7 @@ def sweep_rows(
     phase: str,
     new_tokens: float,
     index: NDArray[np.uint64],
-) -> tuple[NDArray[np.float64], NDArray[np.int64]]: ...
+) -> NDArray[np.float64]: ...
 def pareto_reduce(
     values: NDArray[np.float64],
     index: NDArray[np.uint64],

@@ -193,7 +193,8 @@ _COLUMNS = tuple(_core.roofline_columns())
 
 
 def step_columns(table: NDArray[np.float64]) -> dict[str, NDArray[Any]]:
-    """Named column views of a kernel step table (``roofline_steps`` / ``sweep_rows``)."""
+    """Named column views of a kernel step table (``roofline_steps``; column-major, so each
+    column is contiguous)."""
     cols: dict[str, NDArray[Any]] = {name: table[:, j] for j, name in enumerate(_COLUMNS)}
     cols["bound"] = cols["bound"].astype(np.uint8)
     cols["fits"] = cols["fits"] != 0

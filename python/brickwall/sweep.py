@@ -461,7 +461,7 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
                        evaluated, feasible, time.perf_counter() - t0, core_elapsed, columns)
 
 
-_TABLE_COLUMNS, _POSITION_COLUMNS = _core.sweep_columns()
+_TABLE_COLUMNS = _core.sweep_columns()
 
 
 def _columns(g: SweepGrid, payload: dict[str, Any], index: NDArray[np.uint64], objs: list[tuple[str, str]],
@@ -471,24 +471,23 @@ def _columns(g: SweepGrid, payload: dict[str, Any], index: NDArray[np.uint64], o
     mv, deps = payload["model"], payload["deployments"]
     index = np.ascontiguousarray(index, dtype=np.uint64)
     # Every number comes from the core, filled in parallel; Python only gathers each
-    # deployment's labels (one array per kind, columns as views).
-    table, at = _core.sweep_rows(mv, deps, g.batch, g.context, g.phase, float(g.new_tokens), index)
-    raw = dict(zip(_TABLE_COLUMNS, table.T))
-    pos = dict(zip(_POSITION_COLUMNS, at.T))
-    di = pos["deployment"]
+    # deployment's labels (one array per kind; every column a contiguous view).
+    table = _core.sweep_rows(mv, deps, g.batch, g.context, g.phase, float(g.new_tokens), index)
+    raw = dict(zip(_TABLE_COLUMNS, table.T))  # column-major: each column contiguous
+    di = raw["deployment"].astype(np.intp)
     d = g.deployments
-    ints = np.array([(x.tp, x.pp, x.ep, x.chips) for x in d], dtype=np.int64)[di]
-    labels = np.array([(x.hardware.name, x.weight_dtype, x.kv_dtype) for x in d], dtype=object)[di]
+    ints = np.array([[x.tp for x in d], [x.pp for x in d], [x.ep for x in d], [x.chips for x in d]], dtype=np.int64)[:, di]
+    labels = np.array([[x.hardware.name for x in d], [x.weight_dtype for x in d], [x.kv_dtype for x in d]], dtype=object)[:, di]
     cols: dict[str, NDArray[Any]] = {
         "index": index,
-        "hardware": labels[:, 0],
-        "tp": ints[:, 0], "pp": ints[:, 1], "ep": ints[:, 2], "chips": ints[:, 3],
-        "weight_dtype": labels[:, 1], "kv_dtype": labels[:, 2],
-        "batch": g.batch.astype(np.int64)[pos["batch_index"]],
-        "context": g.context.astype(np.int64)[pos["context_index"]],
+        "hardware": labels[0],
+        "tp": ints[0], "pp": ints[1], "ep": ints[2], "chips": ints[3],
+        "weight_dtype": labels[1], "kv_dtype": labels[2],
+        "batch": g.batch.astype(np.int64)[raw["batch_index"].astype(np.intp)],
+        "context": g.context.astype(np.int64)[raw["context_index"].astype(np.intp)],
         "cost": raw["cost"], "latency": raw["token_latency"], "tokens_per_s_per_user": raw["tokens_per_s_per_user"],
         "tokens_per_s": raw["tokens_per_s"], "mfu": raw["mfu"], "step_time": raw["latency"],
-        "bound": np.array(BOUNDS, dtype=object)[pos["bound"]],
+        "bound": np.array(BOUNDS, dtype=object)[raw["bound"].astype(np.intp)],
         "fits": raw["fits"] != 0,
         "mem_weights": raw["mem_weights"], "mem_kv": raw["mem_kv"], "mem_act": raw["mem_act"],
     }

@@ -133,7 +133,7 @@ pub struct Step {
     pub fits: bool,
 }
 
-/// Names of the columns of [`Step::to_row`] and [`StepModel::evaluate_table`].
+/// Names of the entries of [`Step::to_row`] and the columns of [`StepModel::evaluate_table`].
 pub const STEP_COLUMNS: [&str; 13] = [
     "latency",
     "t_weights",
@@ -151,6 +151,31 @@ pub const STEP_COLUMNS: [&str; 13] = [
 ];
 
 const TABLE_CHUNK: usize = 4096;
+
+/// Fill `out`, a column-major `rows x W` table (column `j` is `out[j * rows..(j + 1) * rows]`),
+/// with `row(i)` for every row, in parallel over fixed chunks of rows. Column-major, so that each
+/// column is one contiguous array for its readers.
+pub fn fill_columns<const W: usize>(out: &mut [f64], rows: usize, row: impl Fn(usize) -> [f64; W] + Sync) {
+    assert_eq!(out.len(), rows * W, "a rows x W table");
+    if rows == 0 {
+        return;
+    }
+    // Chunk k holds its rows' piece of every column.
+    let mut chunks: Vec<Vec<&mut [f64]>> =
+        (0..rows.div_ceil(TABLE_CHUNK)).map(|_| Vec::with_capacity(W)).collect();
+    for column in out.chunks_mut(rows) {
+        for (k, piece) in column.chunks_mut(TABLE_CHUNK).enumerate() {
+            chunks[k].push(piece);
+        }
+    }
+    chunks.into_par_iter().enumerate().for_each(|(k, mut columns)| {
+        for i in 0..columns[0].len() {
+            for (column, x) in columns.iter_mut().zip(row(k * TABLE_CHUNK + i)) {
+                column[i] = x;
+            }
+        }
+    });
+}
 
 impl Step {
     /// The step as one row of [`STEP_COLUMNS`].
@@ -439,20 +464,13 @@ impl StepModel {
         Ok(batch.iter().zip(context).zip(n).map(|((&b, &c), &k)| self.evaluate(b, c, k)).collect())
     }
 
-    /// [`evaluate`](Self::evaluate) over equal-length arrays into a row-major table of
-    /// [`STEP_COLUMNS`] columns (`bound` and `fits` as 0/1 floats), in parallel over fixed chunks.
-    pub fn evaluate_table(&self, batch: &[f64], context: &[f64], n: &[f64]) -> Result<Vec<f64>> {
+    /// [`evaluate`](Self::evaluate) over equal-length arrays into `out`, a column-major table of
+    /// [`STEP_COLUMNS`] (`bound` and `fits` as 0/1 floats; see [`fill_columns`]).
+    pub fn evaluate_table(&self, batch: &[f64], context: &[f64], n: &[f64], out: &mut [f64]) -> Result<()> {
         check_workload(batch, context, n)?;
-        let width = STEP_COLUMNS.len();
-        let mut out = vec![0.0; batch.len() * width];
-        out.par_chunks_mut(TABLE_CHUNK * width).enumerate().for_each(|(c, rows)| {
-            let start = c * TABLE_CHUNK;
-            for (i, row) in rows.chunks_exact_mut(width).enumerate() {
-                let j = start + i;
-                row.copy_from_slice(&self.evaluate(batch[j], context[j], n[j]).to_row());
-            }
-        });
-        Ok(out)
+        crate::error::same_len("out", out.len(), batch.len() * STEP_COLUMNS.len())?;
+        fill_columns(out, batch.len(), |j| self.evaluate(batch[j], context[j], n[j]).to_row());
+        Ok(())
     }
 
     /// Chips in the deployment.
@@ -657,6 +675,17 @@ mod tests {
     }
 
     #[test]
+    fn fill_columns_is_column_major_across_chunks() {
+        let rows = 2 * TABLE_CHUNK + 5;
+        let mut out = vec![0.0; rows * 3];
+        fill_columns(&mut out, rows, |i| [i as f64, 2.0 * i as f64, -(i as f64)]);
+        for i in 0..rows {
+            assert_eq!([out[i], out[rows + i], out[2 * rows + i]], [i as f64, 2.0 * i as f64, -(i as f64)]);
+        }
+        fill_columns::<3>(&mut [], 0, |_| unreachable!());
+    }
+
+    #[test]
     fn bad_plans_are_errors() {
         let m = gpt4_like();
         assert!(StepModel::new(m, plan(0.0, 1.0, 1.0), a100()).is_err());
@@ -667,8 +696,10 @@ mod tests {
         c.scale_out.bandwidth_bytes_s = 0.0;
         assert!(StepModel::new(m, plan(16.0, 1.0, 1.0), c).is_err());
         let sm = StepModel::new(m, plan(8.0, 1.0, 1.0), a100()).unwrap();
-        assert!(sm.evaluate_table(&[0.5], &[1.0], &[1.0]).is_err());
-        assert!(sm.evaluate_table(&[1.0], &[f64::NAN], &[1.0]).is_err());
+        let mut out = [0.0; STEP_COLUMNS.len()];
+        assert!(sm.evaluate_table(&[0.5], &[1.0], &[1.0], &mut out).is_err());
+        assert!(sm.evaluate_table(&[1.0], &[f64::NAN], &[1.0], &mut out).is_err());
+        assert!(sm.evaluate_table(&[1.0], &[1.0], &[1.0], &mut out[1..]).is_err());
     }
 
     proptest! {
@@ -682,9 +713,11 @@ mod tests {
             let sm = StepModel::new(gpt4_like(), plan(tp, pp.floor(), ep), a100()).unwrap();
             let (b, c, n): (Vec<f64>, Vec<f64>, Vec<f64>) =
                 (rows.iter().map(|r| r.0).collect(), rows.iter().map(|r| r.1).collect(), rows.iter().map(|r| r.2).collect());
-            let table = sm.evaluate_table(&b, &c, &n).unwrap();
+            let mut table = vec![0.0; b.len() * STEP_COLUMNS.len()];
+            sm.evaluate_table(&b, &c, &n, &mut table).unwrap();
             for (i, step) in sm.evaluate_many(&b, &c, &n).unwrap().iter().enumerate() {
-                prop_assert_eq!(&table[i * STEP_COLUMNS.len()..(i + 1) * STEP_COLUMNS.len()], &step.to_row()[..]);
+                let row: Vec<f64> = (0..STEP_COLUMNS.len()).map(|j| table[j * b.len() + i]).collect();
+                prop_assert_eq!(&row[..], &step.to_row()[..]);
                 prop_assert_eq!(sm.prepare(b[i], n[i]).at(c[i]), *step);
                 prop_assert_eq!(sm.fits(b[i], c[i], n[i]), step.fits);
                 prop_assert!(step.mfu <= 1.0 + 1e-12 && step.latency.is_finite() && step.latency > 0.0);

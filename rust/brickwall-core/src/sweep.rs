@@ -26,20 +26,21 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
-use rayon::prelude::*;
-
 use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::pareto::{Keep, Reducer, Row, Sense};
-use crate::roofline::{Prepared, Step, StepModel, Terms, STEP_COLUMNS};
+use crate::roofline::{fill_columns, Prepared, Step, StepModel, Terms, STEP_COLUMNS};
 
 /// Columns [`Sweep::table`] adds after [`STEP_COLUMNS`]: cost (USD per 10^6 new tokens), latency
 /// per token and per-user tokens/s, as [`Metrics`] defines them.
 pub const METRIC_COLUMNS: [&str; 3] = ["cost", "token_latency", "tokens_per_s_per_user"];
 
-/// Columns of [`Sweep::table`]'s positions: deployment, batch and context positions on the grid's
-/// axes, and [`Step::bound`].
-pub const POSITION_COLUMNS: [&str; 4] = ["deployment", "batch_index", "context_index", "bound"];
+/// Columns [`Sweep::table`] adds last: the row's deployment, batch and context positions on the
+/// grid's axes (exact as floats: axes are far shorter than 2^53).
+pub const POSITION_COLUMNS: [&str; 3] = ["deployment", "batch_index", "context_index"];
+
+/// Columns of [`Sweep::table`].
+pub const TABLE_WIDTH: usize = STEP_COLUMNS.len() + METRIC_COLUMNS.len() + POSITION_COLUMNS.len();
 
 /// Grid points per chunk: the unit of parallel work, of progress and of cancellation.
 pub const CHUNK: u64 = 1 << 16;
@@ -389,31 +390,30 @@ impl Sweep {
         Ok((p.at(self.cached(x)), metrics))
     }
 
-    /// The rows of grid indices `index`, filled in parallel: a row-major table of
-    /// [`STEP_COLUMNS`] then [`METRIC_COLUMNS`], and a row-major table of [`POSITION_COLUMNS`]
-    /// (where the row is on the grid, and the step's bound).
-    pub fn table(&self, index: &[u64]) -> Result<(Vec<f64>, Vec<i64>)> {
+    /// The rows of grid indices `index` into `out`, a column-major table (see [`fill_columns`])
+    /// of [`STEP_COLUMNS`], [`METRIC_COLUMNS`] and [`POSITION_COLUMNS`].
+    pub fn table(&self, index: &[u64], out: &mut [f64]) -> Result<()> {
         if let Some(&i) = index.iter().find(|&&i| i >= self.len) {
             return Err(Error::invalid("index", i, format!("< the grid's {} points", self.len)));
         }
-        const ROWS: usize = 1024;
-        let (w, wp) = (STEP_COLUMNS.len() + METRIC_COLUMNS.len(), POSITION_COLUMNS.len());
-        let mut table = vec![0.0; index.len() * w];
-        let mut at = vec![0; index.len() * wp];
-        table
-            .par_chunks_mut(ROWS * w)
-            .zip(at.par_chunks_mut(ROWS * wp))
-            .zip(index.par_chunks(ROWS))
-            .for_each(|((rows, at), index)| {
-                for ((row, at), &i) in rows.chunks_exact_mut(w).zip(at.chunks_exact_mut(wp)).zip(index) {
-                    let (step, x) = self.row(i).expect("checked");
-                    let (m, b, c) = self.locate(i);
-                    row[..STEP_COLUMNS.len()].copy_from_slice(&step.to_row());
-                    row[STEP_COLUMNS.len()..].copy_from_slice(&[x.cost, x.latency, x.tokens_per_s_per_user]);
-                    at.copy_from_slice(&[m as i64, b as i64, c as i64, i64::from(step.bound)]);
-                }
-            });
-        Ok((table, at))
+        crate::error::same_len("out", out.len(), index.len() * TABLE_WIDTH)?;
+        fill_columns(out, index.len(), |j| {
+            let i = index[j];
+            let (step, x) = self.row(i).expect("checked");
+            let (m, b, c) = self.locate(i);
+            let mut row = [0.0; TABLE_WIDTH];
+            row[..STEP_COLUMNS.len()].copy_from_slice(&step.to_row());
+            row[STEP_COLUMNS.len()..].copy_from_slice(&[
+                x.cost,
+                x.latency,
+                x.tokens_per_s_per_user,
+                m as f64,
+                b as f64,
+                c as f64,
+            ]);
+            row
+        });
+        Ok(())
     }
 
     /// Objective values of kept rows in natural form, row-major `rows x objectives`.
@@ -818,7 +818,7 @@ mod tests {
     }
 
     #[test]
-    fn table_rows_are_steps_then_metrics() {
+    fn table_rows_are_steps_metrics_and_positions() {
         let s = sweep(
             Phase::Decode { new_tokens: 2.0 },
             Keep::Pareto,
@@ -826,17 +826,18 @@ mod tests {
             Constraints::default(),
         );
         let index = [0, 7, s.len() - 1, 12345];
-        let (table, at) = s.table(&index).unwrap();
+        let mut table = vec![0.0; index.len() * TABLE_WIDTH];
+        s.table(&index, &mut table).unwrap();
         for (j, &i) in index.iter().enumerate() {
             let (step, x) = s.row(i).unwrap();
             let (m, b, c) = s.locate(i);
-            let w = STEP_COLUMNS.len() + METRIC_COLUMNS.len();
-            let row = &table[j * w..(j + 1) * w];
+            let row: Vec<f64> = (0..TABLE_WIDTH).map(|k| table[k * index.len() + j]).collect();
             assert_eq!(row[..STEP_COLUMNS.len()], step.to_row());
-            assert_eq!(row[STEP_COLUMNS.len()..], [x.cost, x.latency, x.tokens_per_s_per_user]);
-            assert_eq!(at[j * 4..(j + 1) * 4], [m as i64, b as i64, c as i64, i64::from(step.bound)]);
+            let rest = [x.cost, x.latency, x.tokens_per_s_per_user, m as f64, b as f64, c as f64];
+            assert_eq!(row[STEP_COLUMNS.len()..], rest);
         }
-        assert!(s.table(&[s.len()]).is_err());
+        assert!(s.table(&[s.len()], &mut [0.0; TABLE_WIDTH]).is_err());
+        assert!(s.table(&[0], &mut [0.0; 3]).is_err());
     }
 
     #[test]

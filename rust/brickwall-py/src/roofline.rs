@@ -1,14 +1,12 @@
 //! Bindings of `brickwall_core::roofline`: one row-major table out.
 
 use brickwall_core::roofline::{StepModel, STEP_COLUMNS};
-use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray2, PyReadonlyArray1};
-use pyo3::exceptions::PyRuntimeError;
+use numpy::{PyArray2, PyReadonlyArray1};
 use pyo3::prelude::*;
 
 use crate::convert::{ChipView, ModelCostsView, PlanView};
 use crate::errors::core;
-use crate::run::detach;
+use crate::run::detach_into;
 
 /// The names of the table's columns, in order.
 #[pyfunction]
@@ -29,9 +27,5 @@ pub fn roofline_steps<'py>(
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let sm = core(StepModel::new(model.into(), plan.into(), chip.into()))?;
     let (b, c, k) = (batch.as_slice()?, context.as_slice()?, n.as_slice()?);
-    let rows = b.len();
-    let flat = detach(py, || sm.evaluate_table(b, c, k))?;
-    let table = Array2::from_shape_vec((rows, STEP_COLUMNS.len()), flat)
-        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-    Ok(table.into_pyarray(py))
+    detach_into(py, b.len(), STEP_COLUMNS.len(), |out| sm.evaluate_table(b, c, k, out))
 }

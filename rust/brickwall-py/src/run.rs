@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use brickwall_core::{Control, Result};
+use numpy::{PyArray2, PyArrayMethods};
 use pyo3::prelude::*;
 
 use crate::errors::{core, panicked};
@@ -18,6 +19,26 @@ const POLL: Duration = Duration::from_millis(20);
 /// Run `f` with the GIL released.
 pub fn detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T> + Send) -> PyResult<T> {
     core(py.detach(f))
+}
+
+/// A zeroed `rows x cols` numpy table that `fill` writes, column-major (each column one contiguous
+/// array; see `brickwall_core::roofline::fill_columns`), with the GIL released. numpy
+/// allocates it rather than Rust: it asks for transparent huge pages on large arrays, so first
+/// touching a 100 MB result costs a few hundred page faults instead of tens of thousands, which
+/// on a virtual machine is most of the time of a fast kernel.
+pub fn detach_into<'py>(
+    py: Python<'py>,
+    rows: usize,
+    cols: usize,
+    fill: impl FnOnce(&mut [f64]) -> Result<()> + Send,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let table = PyArray2::<f64>::zeros(py, [rows, cols], true);
+    {
+        let mut rw = table.readwrite();
+        let out = rw.as_slice_mut().map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        detach(py, || fill(out))?;
+    }
+    Ok(table)
 }
 
 /// Run `f` on a worker thread, polling for Ctrl-C and calling `progress(done)` between polls.

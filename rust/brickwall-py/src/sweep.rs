@@ -3,16 +3,16 @@
 
 use brickwall_core::pareto::{self, Keep, Sense};
 use brickwall_core::roofline::{ModelCosts, StepModel, STEP_COLUMNS};
-use brickwall_core::sweep::{Constraints, Objective, Phase, Sweep, METRIC_COLUMNS, POSITION_COLUMNS};
+use brickwall_core::sweep::{
+    Constraints, Objective, Phase, Sweep, METRIC_COLUMNS, POSITION_COLUMNS, TABLE_WIDTH,
+};
 use brickwall_core::{Error, Result};
-use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
 use crate::convert::{ChipView, ModelCostsView, PlanView};
 use crate::errors::core;
-use crate::run::{detach, interruptible};
+use crate::run::{detach, detach_into, interruptible};
 
 fn sense(s: &str) -> Result<Sense> {
     match s {
@@ -149,17 +149,14 @@ pub fn sweep_run<'py>(
     Ok((len, evaluated, feasible, index.into_pyarray(py), values.into_pyarray(py)))
 }
 
-/// `(table, positions)`.
-type RowsOut<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<i64>>);
-
-/// The names of `sweep_rows`' two tables' columns.
+/// The names of `sweep_rows`' columns.
 #[pyfunction]
-pub fn sweep_columns() -> (Vec<&'static str>, Vec<&'static str>) {
-    (STEP_COLUMNS.iter().chain(&METRIC_COLUMNS).copied().collect(), POSITION_COLUMNS.to_vec())
+pub fn sweep_columns() -> Vec<&'static str> {
+    STEP_COLUMNS.iter().chain(&METRIC_COLUMNS).chain(&POSITION_COLUMNS).copied().collect()
 }
 
-/// The rows of chosen grid indices: a (rows x columns) table of the step (as `roofline_steps`)
-/// then the ranked metrics, and a table of grid positions and the step's bound.
+/// The rows of chosen grid indices: a (rows x columns) table of the step (as `roofline_steps`),
+/// the ranked metrics and the grid positions; column-major, each column contiguous.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 pub fn sweep_rows<'py>(
@@ -171,20 +168,12 @@ pub fn sweep_rows<'py>(
     phase: String,
     new_tokens: f64,
     index: PyReadonlyArray1<'py, u64>,
-) -> PyResult<RowsOut<'py>> {
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let a = args(model, deployments, batch, context, phase, new_tokens)?;
     let ix = index.as_slice()?;
-    let (flat, positions) = detach(py, || {
-        let objs = vec![(Objective::Cost, Sense::Min), (Objective::Latency, Sense::Min)];
-        let s = a.build(Constraints::default(), objs, Keep::Pareto)?;
-        s.table(ix)
-    })?;
-    let shape = |w: usize| (ix.len(), w);
-    let table = Array2::from_shape_vec(shape(STEP_COLUMNS.len() + METRIC_COLUMNS.len()), flat)
-        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-    let positions = Array2::from_shape_vec(shape(POSITION_COLUMNS.len()), positions)
-        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-    Ok((table.into_pyarray(py), positions.into_pyarray(py)))
+    let objs = vec![(Objective::Cost, Sense::Min), (Objective::Latency, Sense::Min)];
+    let s = core(a.build(Constraints::default(), objs, Keep::Pareto))?;
+    detach_into(py, ix.len(), TABLE_WIDTH, |out| s.table(ix, out))
 }
 
 /// Reduce rows given as row-major objective `values` with their grid `index` (what a driver
