@@ -579,7 +579,9 @@ pub fn bubble_fraction(schedule: Schedule, p: f64, m: f64, v: f64, f: f64, b: f6
 const PAR_MIN: usize = 1 << 15;
 
 /// [`bubble_fraction`] element-wise over equal-length arrays of stages, microbatches and chunks,
-/// with one `(forward, backward, weight_grad)` time triple for every point (seconds or ratios).
+/// with one `(forward, backward, weight_grad)` time triple for every point (seconds or ratios),
+/// into `out`.
+#[allow(clippy::too_many_arguments)]
 pub fn bubble_fractions(
     schedule: Schedule,
     stages: &[u64],
@@ -588,9 +590,11 @@ pub fn bubble_fractions(
     forward: f64,
     backward: f64,
     weight_grad: Option<f64>,
-) -> Result<Vec<f64>> {
+    out: &mut [f64],
+) -> Result<()> {
     crate::error::same_len("microbatches", microbatches.len(), stages.len())?;
     crate::error::same_len("chunks", chunks.len(), stages.len())?;
+    crate::error::same_len("out", out.len(), stages.len())?;
     non_negative("forward", forward)?;
     non_negative("backward", backward)?;
     let w = match weight_grad {
@@ -634,7 +638,6 @@ pub fn bubble_fractions(
     let scale = forward.max(backward).max(w);
     let (f, b, w) =
         if scale > 0.0 { (forward / scale, backward / scale, w / scale) } else { (0.0, 0.0, 0.0) };
-    let mut out = vec![0.0; stages.len()];
     let one = |i: usize| {
         let (p, m, v) = (stages[i], microbatches[i], chunks[i]);
         if valid(p, m, v) {
@@ -658,7 +661,7 @@ pub fn bubble_fractions(
             .map(|(c, part)| fill(c * (PAR_MIN / 4), part))
             .reduce(|| true, |a, b| a && b)
     } else {
-        fill(0, &mut out)
+        fill(0, out)
     };
     if !ok {
         for i in 0..stages.len() {
@@ -687,7 +690,7 @@ pub fn bubble_fractions(
         }
         return Err(Error::invalid("points", "invalid", "valid (stages, microbatches, chunks)"));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Dynamic program over contiguous splits of `layer_times` into `p` non-empty stages:
@@ -967,7 +970,11 @@ mod tests {
         assert!(mk("1f1b", 4, 0, 1, None).simulate(&c).is_err());
         assert!(mk("forward", 4, 8, 1, None).simulate(&c).is_err());
         assert!(Schedule::parse("pipedream").is_err());
-        assert!(bubble_fractions(Schedule::ZbH2, &[4], &[8], &[1], 1.0, 1.0, Some(1.0)).is_err());
+        let mut out = [0.0];
+        assert!(bubble_fractions(Schedule::ZbH2, &[4], &[8], &[1], 1.0, 1.0, Some(1.0), &mut out).is_err());
+        assert!(bubble_fractions(Schedule::OneFOneB, &[4], &[8], &[1], 1.0, 1.0, None, &mut []).is_err());
+        bubble_fractions(Schedule::OneFOneB, &[4], &[8], &[1], 1.0, 1.0, None, &mut out).unwrap();
+        assert_eq!(out[0], bubble_fraction(Schedule::OneFOneB, 4.0, 8.0, 1.0, 1.0, 1.0, 0.0));
         assert!(balance_layers(&[1.0; 3], 4, 0.0, 0.0).is_err());
         let big = Pipeline { stages: 1 << 15, microbatches: 1 << 15, ..mk("1f1b", 1, 1, 1, None) };
         assert!(matches!(big.simulate(&c), Err(Error::TooLarge { .. })));

@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::errors::core;
-use crate::run::{detach, interruptible};
+use crate::run::{detach, detach_into, interruptible};
 
 /// Simulate one schedule; returns the timeline arrays and summaries as a dict.
 #[pyfunction]
@@ -72,8 +72,9 @@ pub fn pipeline_bubble_fractions<'py>(
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let schedule = core(Schedule::parse(schedule))?;
     let (p, m, v) = (stages.as_slice()?, microbatches.as_slice()?, chunks.as_slice()?);
-    let out = detach(py, || pipeline::bubble_fractions(schedule, p, m, v, forward, backward, weight_grad))?;
-    Ok(out.into_pyarray(py))
+    detach_into(py, p.len(), |out| {
+        pipeline::bubble_fractions(schedule, p, m, v, forward, backward, weight_grad, out)
+    })
 }
 
 /// Layers per stage of the min-max contiguous assignment.

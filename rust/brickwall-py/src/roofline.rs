@@ -27,5 +27,5 @@ pub fn roofline_steps<'py>(
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let sm = core(StepModel::new(model.into(), plan.into(), chip.into()))?;
     let (b, c, k) = (batch.as_slice()?, context.as_slice()?, n.as_slice()?);
-    detach_into(py, b.len(), STEP_COLUMNS.len(), |out| sm.evaluate_table(b, c, k, out))
+    detach_into(py, [b.len(), STEP_COLUMNS.len()], |out| sm.evaluate_table(b, c, k, out))
 }

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use brickwall_core::{Control, Result};
-use numpy::{PyArray2, PyArrayMethods};
+use numpy::ndarray::{Dimension, IntoDimension};
+use numpy::{PyArray, PyArrayMethods};
 use pyo3::prelude::*;
 
 use crate::errors::{core, panicked};
@@ -21,18 +22,18 @@ pub fn detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T> + Send) -> 
     core(py.detach(f))
 }
 
-/// A zeroed `rows x cols` numpy table that `fill` writes, column-major (each column one contiguous
-/// array; see `brickwall_core::roofline::fill_columns`), with the GIL released. numpy
+/// A zeroed numpy array of shape `dims` that `fill` writes, in column-major order (a table's
+/// columns each one contiguous array; see `brickwall_core::roofline::fill_columns`), with the
+/// GIL released. numpy
 /// allocates it rather than Rust: it asks for transparent huge pages on large arrays, so first
 /// touching a 100 MB result costs a few hundred page faults instead of tens of thousands, which
 /// on a virtual machine is most of the time of a fast kernel.
-pub fn detach_into<'py>(
+pub fn detach_into<'py, D: Dimension>(
     py: Python<'py>,
-    rows: usize,
-    cols: usize,
+    dims: impl IntoDimension<Dim = D>,
     fill: impl FnOnce(&mut [f64]) -> Result<()> + Send,
-) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    let table = PyArray2::<f64>::zeros(py, [rows, cols], true);
+) -> PyResult<Bound<'py, PyArray<f64, D>>> {
+    let table = PyArray::<f64, D>::zeros(py, dims, true);
     {
         let mut rw = table.readwrite();
         let out = rw.as_slice_mut().map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;

@@ -173,7 +173,7 @@ pub fn sweep_rows<'py>(
     let ix = index.as_slice()?;
     let objs = vec![(Objective::Cost, Sense::Min), (Objective::Latency, Sense::Min)];
     let s = core(a.build(Constraints::default(), objs, Keep::Pareto))?;
-    detach_into(py, ix.len(), TABLE_WIDTH, |out| s.table(ix, out))
+    detach_into(py, [ix.len(), TABLE_WIDTH], |out| s.table(ix, out))
 }
 
 /// Reduce rows given as row-major objective `values` with their grid `index` (what a driver
