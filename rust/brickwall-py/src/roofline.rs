@@ -1,4 +1,4 @@
-//! Bindings of `brickwall_core::roofline`: one row-major table out.
+//! Bindings of `brickwall_core::roofline`: one column-major table out.
 
 use brickwall_core::roofline::{StepModel, STEP_COLUMNS};
 use numpy::{PyArray2, PyReadonlyArray1};
