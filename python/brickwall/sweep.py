@@ -57,6 +57,8 @@ ALL_LIMIT = 1_000_000
 #: Largest axis the Python side accepts (each axis is an array; the product is never built).
 AXIS_LIMIT = 1 << 26
 _I64_MAX = (1 << 63) - 1
+#: Columns of the core's result table (``_core.sweep_rows``).
+_TABLE_COLUMNS = _core.sweep_columns()
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,9 +461,6 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
         columns["on_frontier"] = np.isin(columns["index"], joint)
     return SweepResult(g.model.name, g.phase, tuple(objs), kind if kind != "top" else f"top {k}", g.named,
                        evaluated, feasible, time.perf_counter() - t0, core_elapsed, columns)
-
-
-_TABLE_COLUMNS = _core.sweep_columns()
 
 
 def _columns(g: SweepGrid, payload: dict[str, Any], index: NDArray[np.uint64], objs: list[tuple[str, str]],

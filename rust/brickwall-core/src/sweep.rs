@@ -81,6 +81,18 @@ impl Objective {
             }
         })
     }
+
+    /// Whether, in decode, this objective judged with `sense` never improves as the context
+    /// grows: the step time never decreases with the context, so cost and latency never
+    /// decrease and tokens/s never increase; chips do not change; MFU can go either way.
+    fn never_improves_with_context(self, sense: Sense) -> bool {
+        match self {
+            Self::Cost | Self::Latency => sense == Sense::Min,
+            Self::TokensPerSPerUser | Self::TokensPerS => sense == Sense::Max,
+            Self::Chips => true,
+            Self::Mfu => false,
+        }
+    }
 }
 
 /// Decode or prefill.
@@ -251,23 +263,15 @@ impl Sweep {
         let mut sorted = batch.clone();
         sorted.sort_by(f64::total_cmp);
         let batch_sorted = batch.is_sorted();
-        // In decode, a larger context only adds KV reads and attention FLOPs: the step time, and
-        // so cost and latency, never decrease (float rounding is monotone too), and per-user and
-        // aggregate tokens/s never increase; chips are fixed. With an ascending context axis
-        // (index order = context order) and no row filter, every row of a (deployment, batch)
-        // after its smallest fitting context is beaten by that row on every objective but MFU,
-        // so a Pareto sweep counts those rows by their memory check alone.
+        // In decode, a larger context only adds KV reads and attention FLOPs, and float rounding
+        // is monotone too (see `Objective::never_improves_with_context`). With an ascending
+        // context axis (index order = context order) and no row filter, every row of a
+        // (deployment, batch) after its smallest fitting context is beaten by that row, so a
+        // Pareto sweep counts those rows by their memory check alone.
         let dominated = keep == Keep::Pareto
             && matches!(phase, Phase::Decode { .. })
             && context.is_sorted()
-            && objectives.iter().all(|(o, _)| *o != Objective::Mfu)
-            && objectives.iter().all(|(o, sense)| {
-                let natural = match o {
-                    Objective::TokensPerSPerUser | Objective::TokensPerS => Sense::Max,
-                    _ => Sense::Min,
-                };
-                *sense == natural || *o == Objective::Chips
-            })
+            && objectives.iter().all(|(o, sense)| o.never_improves_with_context(*sense))
             && constraints.max_latency == f64::INFINITY
             && constraints.min_tokens_per_s_per_user == 0.0;
         let mut s = Self {
