@@ -13,7 +13,7 @@ SAME_AS_CATALOG = ["llama3.1-8b", "llama2-70b", "mixtral-8x7b", "deepseek-v2", "
 
 @pytest.mark.parametrize("name", SAME_AS_CATALOG)
 def test_config_reads_like_catalog(name: str) -> None:
-    got = bw.Model.from_hf_config(FIXTURES / f"{name}.json")
+    got = bw.from_hf_config(FIXTURES / f"{name}.json")
     want = bw.model(name)
     assert got.params == want.params
     assert got.kv_elements_per_token == want.kv_elements_per_token

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from .hardware import hardware, hardware_names
 from .model import Model, model, model_names
+from .readers import from_hf_config
 from .errors import BrickwallError
 from .units import fmt_bytes, fmt_count, fmt_flops
 
@@ -93,7 +94,7 @@ def resolve_model(name: Optional[str], hf_config: Optional[Path]) -> Model:
     if (name is None) == (hf_config is None):
         raise typer.BadParameter("give a catalog model NAME or --hf-config FILE (exactly one)")
     if hf_config is not None:
-        return Model.from_hf_config(hf_config)
+        return from_hf_config(hf_config)
     assert name is not None
     return model(name)
 

@@ -3,7 +3,8 @@
 A :class:`Model` is a frozen description of a decoder-only transformer, dense or Mixture of
 Experts. Counting is exact integer arithmetic from the shapes; nothing assumes
 ``head_dim = d_model / heads``. Catalog entries live in ``catalog/models.toml``; Hugging Face
-``config.json`` files are read by :func:`brickwall.hf_config.from_hf_config`.
+``config.json`` files are read by :func:`brickwall.readers.from_hf_config` (readers of outside
+formats import this module; it imports none of them).
 """
 
 from __future__ import annotations
@@ -261,13 +262,6 @@ class Model:
 
     def with_(self, **changes: Any) -> Model:
         return replace(self, **changes)
-
-    @classmethod
-    def from_hf_config(cls, config: Any, name: str | None = None) -> Model:
-        """Read a Hugging Face ``config.json`` (path or dict); see :mod:`brickwall.hf_config`."""
-        from .hf_config import from_hf_config
-
-        return from_hf_config(config, name)
 
     def summary(self) -> dict[str, Any]:
         p = self.params

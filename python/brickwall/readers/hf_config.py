@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import UnknownNameError, ValidationError, invalid
-from .model import Model
+from ..errors import UnknownNameError, ValidationError, invalid
+from ..model import Model
 
 
 class _Fields:
