@@ -250,29 +250,6 @@ def test_balance_layers_matches_brute_force(xs: list[int], p: int, head: int, ta
     assert got.layers.sum() == len(t) and got.bottleneck == got.stage_times.max()
 
 
-def test_seed_head_balance() -> None:
-    # 120 equal layers, the head paying one layer's worth of embedding work. 15 stages: 121 units
-    # of work cannot stay under 9 per stage (15 x 8 = 120), but only one stage needs to sit at 9.
-    # 16 stages: the bottleneck stays at 8 and the head carries fewer layers than any other.
-    out = pp.seed_head_balance()
-    assert out[15].bottleneck == 9.0
-    assert int((out[15].stage_times == 9.0).sum()) == 1
-    assert out[16].bottleneck == 8.0
-    assert out[16].layers[0] < out[16].layers[1:].min()
-    assert out[16].layers.sum() == 120
-    assert pp.balance_layers(120, 15).layers.tolist() == [8] * 15
-    assert pp.balance_layers(120, 16).layers.tolist() == [7] * 8 + [8] * 8
-
-
-def test_seed_training_bubbles() -> None:
-    out = pp.seed_training_bubbles()
-    # 25,000 // 120 = 208 replicas; 60e6 // 8192 = 7324 sequences; 7324 // 208 = 35
-    assert (out["data_parallel_replicas"], out["sequences_per_step"], out["microbatches"]) == (208, 7324, 35)
-    fr = out["bubble_fraction"]
-    assert fr["1f1b"] == pytest.approx(14 / 49, rel=1e-12)
-    assert fr["zb-h2"] <= fr["zb-h1"] < fr["1f1b"]
-
-
 def test_progress_and_summary() -> None:
     seen: list[int] = []
     s = pp.simulate("1f1b", 8, 64, 1.0, 2.0, progress=seen.append)

@@ -390,18 +390,6 @@ def test_sweep_best_gamma_and_crossover_and_magicdec_effect() -> None:
     assert long.best_speedup[i] > 1.0 >= short.best_speedup[i]
 
 
-def test_claim_spec_tokens() -> None:
-    c = spec.claim_spec_tokens()
-    assert c["id"] == "spec.tokens" and c["verdict"] == "consistent"
-    assert 0 < c["cost_ratio"] < 1
-    gs = list(c["optimal_gamma_at_deployment"].values())
-    assert gs == sorted(gs)
-    for alpha, row in c["optimal_gamma_grid"].items():
-        assert list(row.values()) == sorted(row.values(), reverse=True)
-        for ratio, g in row.items():
-            assert g == ref.optimal_gamma(float(alpha), float(ratio))
-
-
 # ---------------------------------------------------------------------------------------------
 # Bad input
 

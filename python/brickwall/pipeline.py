@@ -368,66 +368,6 @@ def bubble_fraction(
     return float(out) if out.ndim == 0 else out
 
 
-# --- the seed's questions ---------------------------------------------------------------------
-
-
-def seed_training_bubbles(
-    batch_tokens: float = 60e6,
-    sequence_length: int = 8192,
-    gpus: int = 25_000,
-    tensor_parallel: int = 8,
-    pipeline_parallel: int = 15,
-    microbatch_sequences: int = 1,
-    forward: float = 1.0,
-    backward: float = 2.0,
-) -> dict[str, Any]:
-    """The seed's training setup (60M-token batches of 8k sequences on 25,000 A100 with TP 8 x
-    PP 15): microbatches per pipeline per step and the bubble of each schedule.
-
-    Data-parallel replicas = floor(gpus / (TP x PP)); sequences per replica per step =
-    floor(batch / seq / replicas); microbatches = that / microbatch_sequences. The bubbles come
-    from :func:`simulate` with uniform stages (backward = 2 forward; zero-bubble schedules split
-    it into B = W = forward). Interleaved needs m a multiple of p, so it is reported at the
-    nearest multiple below (and above).
-    """
-    p = integer("pipeline_parallel", pipeline_parallel)
-    tp = integer("tensor_parallel", tensor_parallel)
-    replicas = integer("gpus", gpus) // (tp * p)
-    if replicas < 1:
-        raise invalid("gpus", gpus, f">= tensor_parallel x pipeline_parallel = {tp * p}")
-    sequences = int(real("batch_tokens", batch_tokens, strict=True) // integer("sequence_length", sequence_length))
-    per_replica = sequences // replicas
-    m = per_replica // integer("microbatch_sequences", microbatch_sequences)
-    if m < 1:
-        raise invalid("microbatch_sequences", microbatch_sequences, f"<= {per_replica} sequences per replica")
-    half = backward / 2
-    rows: dict[str, float] = {}
-    rows["gpipe"] = simulate("gpipe", p, m, forward, backward).bubble_fraction
-    rows["1f1b"] = simulate("1f1b", p, m, forward, backward).bubble_fraction
-    rows["zb-h1"] = simulate("zb-h1", p, m, forward, half, half).bubble_fraction
-    rows["zb-h2"] = simulate("zb-h2", p, m, forward, half, half).bubble_fraction
-    for v in (2, 4):
-        for mm in sorted({max(p, (m // p) * p), -(-m // p) * p}):
-            rows[f"interleaved-1f1b v={v} m={mm}"] = simulate("interleaved-1f1b", p, mm, forward, backward, chunks=v).bubble_fraction
-    return {
-        "data_parallel_replicas": replicas,
-        "sequences_per_step": sequences,
-        "sequences_per_replica": per_replica,
-        "microbatches": m,
-        "stages": p,
-        "bubble_fraction": rows,
-        "closed_form_1f1b": (p - 1) / (m + p - 1),
-    }
-
-
-def seed_head_balance(
-    layers: int = 120, stages: tuple[int, ...] = (15, 16), head_extra: float = 1.0
-) -> dict[int, Balance]:
-    """The seed's "fewer layers on the head node": 120 equal layers over 15 or 16 stages, the
-    head also paying ``head_extra`` layer-equivalents (embedding, data loading)."""
-    return {int(p): balance_layers(layers, p, head_extra=head_extra) for p in stages}
-
-
 __all__ = [
     "KINDS",
     "SCHEDULES",
@@ -439,7 +379,5 @@ __all__ = [
     "bubble_fraction",
     "inference",
     "lower_bound",
-    "seed_head_balance",
-    "seed_training_bubbles",
     "simulate",
 ]

@@ -524,86 +524,14 @@ def sweep_batches(
     return BatchSweep(bs, gs, out, plain, float(alpha), int(context))
 
 
-# ---------------------------------------------------------------------------------------------
-# Claim spec.tokens
-
-
-PLAUSIBLE_ALPHAS = (0.6, 0.7, 0.8, 0.9)
-PLAUSIBLE_COST_RATIOS = (0.01, 0.02, 0.05, 0.1, 0.2)
-
-
-def claim_spec_tokens(
-    target: str = "gpt4-moe-1.8t",
-    draft: str = "llama3.1-8b",
-    hardware: str = "A100-80GB",
-    target_chips: int = 128,
-    draft_chips: int = 8,
-    batch: int = 1,
-    context: int = 8192,
-) -> dict[str, Any]:
-    """The claim spec.tokens (the seed: speculative decoding "likely used for ~4 tokens").
-
-    Optimal draft lengths (Thm 3.8 argmax) for plausible acceptance rates and cost ratios, and
-    at the seed's GPT-4 deployment (128 chips, TP 8 x PP 16) with a draft served on one 8-chip
-    node (TP 8), whose cost ratio ``c = T_draft / T_target`` comes from the inference roofline.
-    """
-    from .hardware import hardware as hw_lookup
-    from .inference import Deployment
-    from .model import model as model_lookup
-
-    hw = hw_lookup(hardware)
-    tm, dm = model_lookup(target), model_lookup(draft)
-    tdep = Deployment(hw, tp=8, pp=max(1, target_chips // 8))
-    ddep = Deployment(hw, tp=min(8, draft_chips))
-    t_step = roofline_step_time(tdep)(tm, batch, 1, context)
-    d_step = roofline_step_time(ddep)(dm, batch, 1, context)
-    c = d_step / t_step
-    grid = {
-        f"{a:g}": {f"{r:g}": int(optimal_gamma(a, r)) for r in PLAUSIBLE_COST_RATIOS}
-        for a in PLAUSIBLE_ALPHAS
-    }
-    at_deployment = {f"{a:g}": int(optimal_gamma(a, c)) for a in PLAUSIBLE_ALPHAS}
-    speedups = {f"{a:g}": float(speedup(a, at_deployment[f"{a:g}"], c)) for a in PLAUSIBLE_ALPHAS}
-    lo, hi = min(at_deployment.values()), max(at_deployment.values())
-    verdict = "consistent" if lo <= 4 <= hi else "inconsistent"
-    fours = [f"(alpha {a}, c {r})" for a, row in grid.items() for r, g in row.items() if g == 4]
-    # Under batching (roofline step times, alpha = 0.8): the best draft length per batch.
-    batches = [1, 2, 4, 8, 16, 32, 64, 128, 256]
-    sweep = sweep_batches(
-        tm, dm, tdep, batches, context, 0.8, range(1, 17), draft_step_time=roofline_step_time(ddep),
-    )
-    return {
-        "id": "spec.tokens",
-        "article": "~4 tokens",
-        "computed": f"{lo}..{hi} tokens (alpha 0.6..0.9, c = {c:.3f})",
-        "verdict": verdict,
-        "cost_ratio": c,
-        "target_step_s": t_step,
-        "draft_step_s": d_step,
-        "optimal_gamma_at_deployment": at_deployment,
-        "speedup_at_deployment": speedups,
-        "optimal_gamma_grid": grid,
-        "best_gamma_by_batch_alpha_0.8": dict(zip(batches, sweep.best_gamma.tolist())),
-        "best_speedup_by_batch_alpha_0.8": dict(zip(batches, sweep.best_speedup.tolist())),
-        "note": (
-            f"{draft} on {draft_chips} x {hardware} drafting for {target} on {target_chips}, "
-            f"batch {batch}, context {context}: gamma* rises with alpha ({', '.join(f'{a}: {g}' for a, g in at_deployment.items())}); "
-            f"gamma* = 4 at {', '.join(fours) or 'no grid point'}."
-        ),
-    }
-
-
 __all__ = [
     "BatchSweep",
     "Lenient",
-    "PLAUSIBLE_ALPHAS",
-    "PLAUSIBLE_COST_RATIOS",
     "Simulation",
     "SpecDecode",
     "StepTime",
     "acceptance",
     "acceptance_from_logits",
-    "claim_spec_tokens",
     "decode",
     "expected_tokens",
     "lenient",

@@ -34,7 +34,7 @@ import math
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -533,55 +533,4 @@ class _Progress:
             self.bar.stop()
 
 
-def attainable_cost(model: Model | str = "gpt4-moe-1.8t", hardware: str = "A100-40GB", *, chips: int = 128,
-                    context: int = 8192, min_tokens_per_s_per_user: float = 8.0, price_per_hour: float | None = None,
-                    tp: Iterable[int] = (1, 2, 4, 8), ep: Iterable[int] = (1, 2, 4, 8, 16),
-                    weight_dtype: Any = ("bf16",), kv_sharding: Literal["heads", "batch"] = "batch",
-                    batch: Any = None) -> dict[str, Any]:
-    """The cheapest serving cost the roofline says a cluster of exactly ``chips`` chips attains
-    at ``context`` while each user gets at least ``min_tokens_per_s_per_user`` (the claims
-    cost.a100 / cost.h100 / cost.vs.davinci). Sweeps tp x pp x ep with ``tp x pp x ep = chips``,
-    every batch up to 16384, and returns the best row (``cost`` in USD per 1M tokens, ``usd_per_1k``)
-    plus the cost-vs-speed frontier."""
-    n = integer("chips", chips)
-    tps = [t for t in tp if n % t == 0]
-    pps = sorted({n // (t * e) for t in tps for e in ep if n % (t * e) == 0})
-    r = sweep(model, hardware=[hardware], tp=tps, pp=pps, ep=list(ep), batch=range(1, 16385) if batch is None else batch,
-              context=[context], weight_dtype=list(weight_dtype), kv_sharding=kv_sharding,
-              price_per_hour=price_per_hour,
-              constraints=Constraints(min_tokens_per_s_per_user=min_tokens_per_s_per_user, max_chips=n),
-              # No row has more than n chips, so the rows with exactly n chips on this 3-D frontier
-              # are exactly the cost-vs-speed frontier of the n-chip deployments.
-              objectives=("cost", "chips:max", "tokens_per_s_per_user"))
-    full = r.columns["chips"] == n
-    if not full.any():
-        raise InfeasibleError(f"no partitioning of exactly {n} {hardware} chips serves {r.model} at {context} context "
-                              f"and >= {min_tokens_per_s_per_user:g} tok/s per user")
-    cost = np.where(full, r.columns["cost"], np.inf)
-    best = r.row(int(np.argmin(cost)))
-    best["usd_per_1k"] = best["cost"] / 1000
-    return {"best": best, "frontier": r, "evaluated": r.evaluated}
-
-
-def seed_inference_costs(*, min_tokens_per_s_per_user: float = 8.0, a100_price: float = 1.0, h100_price: float = 2.0,
-                         a100: str = "A100-40GB", h100: str = "H100-SXM") -> dict[str, dict[str, Any]]:
-    """What the frontier says is attainable for the seed's inference-cost rows, on 128 chips at
-    the article's prices (USD per GPU-hour), each user at >= ``min_tokens_per_s_per_user``:
-    ``cost.a100`` / ``cost.h100``: GPT-4 (gpt4-moe-1.8t) at 8k context, cheapest $/1k tokens vs
-    the article's $0.0049 / $0.0021; ``cost.vs.davinci``: GPT-4 vs GPT-3 175B ("Davinci") at 2k
-    context on 128 A100, the attainable cost ratio vs the article's 3x."""
-    out: dict[str, dict[str, Any]] = {}
-    for cid, hw, price, article in (("cost.a100", a100, a100_price, 0.0049), ("cost.h100", h100, h100_price, 0.0021)):
-        b = attainable_cost("gpt4-moe-1.8t", hw, context=8192, price_per_hour=price,
-                            min_tokens_per_s_per_user=min_tokens_per_s_per_user)["best"]
-        out[cid] = {"article_usd_per_1k": article, "attainable_usd_per_1k": b["usd_per_1k"], "ratio": b["usd_per_1k"] / article,
-                    "config": b}
-    g4 = attainable_cost("gpt4-moe-1.8t", a100, context=2048, price_per_hour=a100_price,
-                         min_tokens_per_s_per_user=min_tokens_per_s_per_user)["best"]
-    g3 = attainable_cost("gpt3-175b", a100, context=2048, price_per_hour=a100_price,
-                         min_tokens_per_s_per_user=min_tokens_per_s_per_user)["best"]
-    out["cost.vs.davinci"] = {"article_ratio": 3.0, "attainable_ratio": g4["cost"] / g3["cost"], "gpt4": g4, "gpt3": g3}
-    return out
-
-
-__all__ = ["ALL_LIMIT", "Constraints", "OBJECTIVES", "SweepGrid", "SweepResult", "attainable_cost", "grid", "seed_inference_costs", "sweep"]
+__all__ = ["ALL_LIMIT", "Constraints", "OBJECTIVES", "SweepGrid", "SweepResult", "grid", "sweep"]
