@@ -62,7 +62,8 @@ def test_ids_and_order_match_claims_md_when_present() -> None:
     path = _claims_md()
     if path is None:
         pytest.skip("shared/reference/CLAIMS.md is not beside this checkout")
-    listed = [i for i in re.findall(r"^\| ([a-z0-9._]+) \|", path.read_text(), flags=re.M) if i != "id"]
+    rows = re.findall(r"^\| ([a-z0-9._]+) \|", path.read_text(), flags=re.MULTILINE)
+    listed = [i for i in rows if i != "id"]
     # brickwall's own additions (seed=False, e.g. pipeline.*) are the ids CLAIMS.md does not list
     assert [e.id for e in registry() if e.seed] == listed
 

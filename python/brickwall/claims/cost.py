@@ -6,7 +6,8 @@ cheapest 128-chip layout the sweep finds (:func:`attainable_cost`).
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
 import numpy as np
 

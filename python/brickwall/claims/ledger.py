@@ -10,8 +10,9 @@ order of shared/reference/CLAIMS.md, then brickwall's own additions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal, get_args
+from typing import Literal, get_args
 
 from ..errors import UnknownNameError, invalid
 
