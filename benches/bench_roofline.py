@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import brickwall as bw
-from brickwall.inference import chip_view, cost_view, plan_view
+from brickwall.deployment import chip_view, cost_view, plan_view
 from brickwall.reference import roofline as ref
 
 N = 1_000_000

@@ -8,7 +8,7 @@ from numpy.testing import assert_allclose
 
 import brickwall as bw
 from brickwall.errors import BrickwallError, InfeasibleError, ValidationError
-from brickwall.inference import chip_view, cost_view, plan_view
+from brickwall.deployment import chip_view, cost_view, plan_view
 from brickwall.reference import roofline as ref
 
 from .strategies import catalog_hardware, catalog_models, models

@@ -15,7 +15,8 @@ from . import errors, moe, pipeline, speculative
 from .collectives import collective_time, hierarchical_all_reduce_time
 from .hardware import Efficiency, Hardware, hardware, hardware_names
 from . import inference
-from .inference import Deployment, StepEstimate, StepTable, decode, prefill, steps
+from .deployment import Deployment
+from .inference import StepEstimate, StepTable, decode, prefill, steps
 from .model import Model, ParamCounts, model, model_names
 from .readers import from_hf_config
 from .sweep import Constraints, SweepResult, sweep

@@ -1,6 +1,6 @@
 # Stubs of the Rust extension (rust/brickwall-py). Checked by `python -m mypy.stubtest brickwall._core`.
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict, type_check_only
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +26,59 @@ __all__ = [
     "tree_expected_tokens",
 ]
 
+
+# -- payloads: what the kernels read by key (built by brickwall.deployment) -----------------------
+
+@type_check_only
+class ModelCosts(TypedDict):
+    """A model as the step kernel sees it: element counts, no dtypes or layout
+    (``deployment.cost_view``)."""
+
+    layers: float
+    moe_layers: float
+    experts: float
+    top_k: float
+    dense_params: float  #: every parameter but the routed experts
+    expert_params_per_layer: float  #: one routed expert's parameters in one MoE layer
+    matmul_params_active: float  #: parameters a token multiplies through (2 FLOP each)
+    attn_flops_per_context_token: float  #: attention FLOPs per new token per cached token
+    kv_elements_per_token: float  #: KV-cache elements per token, all layers
+    kv_heads: float  #: KV heads (1 for MLA's shared latent)
+    d_model: float
+    ffn_width: float  #: the widest FFN a token passes through (activation memory)
+
+@type_check_only
+class Plan(TypedDict):
+    """A deployment's layout and dtypes (``deployment.plan_view``)."""
+
+    tp: float
+    pp: float
+    ep: float
+    weight_bytes: float  #: bytes per weight element
+    kv_bytes: float  #: bytes per KV-cache element
+    act_bytes: float  #: bytes per activation element
+    kv_batch_sharded: bool  #: KV cache split by sequence over tp (else by head)
+    overlap: bool  #: collectives overlap compute and memory traffic
+    touched_experts: float  #: distinct experts per MoE layer (NaN: the uniform expectation)
+    expert_imbalance: float  #: busiest expert-parallel device over the mean (>= 1)
+
+@type_check_only
+class Chip(TypedDict):
+    """One chip's capabilities and efficiencies, SI units (``deployment.chip_view``)."""
+
+    memory: float  #: bytes
+    memory_bandwidth: float  #: bytes/s
+    peak_flops: float  #: FLOP/s at the deployment's compute dtype
+    scale_up_bandwidth: float  #: bytes/s per chip
+    scale_up_latency: float  #: s
+    scale_up_domain: float  #: chips
+    scale_out_bandwidth: float  #: bytes/s per chip (0: none)
+    scale_out_latency: float  #: s
+    price_per_s: float  #: USD per chip-second (0: unknown)
+    eff_flops: float
+    eff_memory: float
+    eff_network: float
+
 def collective_times(
     kind: str,
     bytes: NDArray[np.float64],
@@ -43,9 +96,9 @@ def hierarchical_all_reduce_times(
     outer_bandwidth_bytes_s: float,
 ) -> NDArray[np.float64]: ...
 def roofline_steps(
-    model: dict[str, float],
-    plan: dict[str, float | bool],
-    chip: dict[str, float],
+    model: ModelCosts,
+    plan: Plan,
+    chip: Chip,
     batch: NDArray[np.float64],
     context: NDArray[np.float64],
     n: NDArray[np.float64],
@@ -94,8 +147,8 @@ def simulate(
 ) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]: ...
 def tree_expected_tokens(parents: NDArray[np.int64], accept_prob: NDArray[np.float64]) -> float: ...
 def sweep_run(
-    model: dict[str, float],
-    deployments: list[tuple[dict[str, Any], dict[str, float]]],
+    model: ModelCosts,
+    deployments: list[tuple[Plan, Chip]],
     batch: NDArray[np.float64],
     context: NDArray[np.float64],
     phase: str,
@@ -113,8 +166,8 @@ def sweep_run(
 ) -> tuple[int, int, int, NDArray[np.uint64], NDArray[np.float64]]: ...
 def sweep_columns() -> list[str]: ...
 def sweep_rows(
-    model: dict[str, float],
-    deployments: list[tuple[dict[str, Any], dict[str, float]]],
+    model: ModelCosts,
+    deployments: list[tuple[Plan, Chip]],
     batch: NDArray[np.float64],
     context: NDArray[np.float64],
     phase: str,

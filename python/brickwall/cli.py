@@ -230,7 +230,7 @@ def spec_cmd(
     from .model import model as model_lookup
 
     tm, dm, hw = model_lookup(target), model_lookup(draft), hardware(hardware_name)
-    from .inference import Deployment
+    from .deployment import Deployment
 
     dep = Deployment(hw, tp=tp, pp=pp, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
     ddep = Deployment(hw, tp=draft_chips or tp, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
@@ -277,7 +277,7 @@ class Format(str, Enum):
 
 def _deployment(hardware_name: str, tp: int, pp: int, ep: int, weight_dtype: str, kv_dtype: Optional[str],
                 kv_sharding: str, overlap: bool, price: Optional[float]) -> Any:
-    from .inference import Deployment
+    from .deployment import Deployment
 
     return Deployment(hardware(hardware_name), tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
                       kv_sharding=kv_sharding, overlap=overlap, price_per_hour=price)  # type: ignore[arg-type]
@@ -474,7 +474,8 @@ def bandwidth(
 ) -> None:
     """Memory bandwidth a batch-1 dense model needs to reach reading speeds (the seed's chart)."""
     from .hardware import Efficiency
-    from .inference import Deployment, speed_for_params
+    from .deployment import Deployment
+    from .inference import speed_for_params
 
     one = Deployment(hardware("H100-SXM"), weight_dtype=dtype, efficiency=Efficiency.ideal())
     bw = one.hardware.memory_bandwidth

@@ -4,9 +4,21 @@ a path; matplotlib is imported lazily with the non-interactive Agg backend."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import BrickwallError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from numpy.typing import ArrayLike
+
+    from .deployment import Deployment
+    from .model import Model
+    from .moe import ExpertLoad
+    from .pipeline import Schedule
+    from .speculative import BatchSweep
+    from .sweep import SweepResult
 
 
 def pyplot() -> Any:
@@ -29,7 +41,7 @@ def finish(fig: Any, path: str | Path | None) -> Any:
 
 # -- inference -----------------------------------------------------------------------------------
 
-def step_vs_batch(model: Any, deployment: Any, *, context: int = 0, new_tokens: int = 1, max_batch: int = 4096,
+def step_vs_batch(model: Model, deployment: Deployment, *, context: int = 0, new_tokens: int = 1, max_batch: int = 4096,
                   path: str | Path | None = None, mark: int | None = None) -> Any:
     """Step time and per-user / aggregate tokens/s vs batch, with the memory/compute crossover."""
     import numpy as np
@@ -75,7 +87,8 @@ def bandwidth_chart(speeds: tuple[float, ...] = (8.33, 20.0, 33.33), *, path: st
     import numpy as np
 
     from .hardware import Efficiency, hardware
-    from .inference import Deployment, speed_for_params
+    from .deployment import Deployment
+    from .inference import speed_for_params
 
     plt = pyplot()
     params = np.geomspace(10e9, 2e12, 60)
@@ -101,7 +114,7 @@ def bandwidth_chart(speeds: tuple[float, ...] = (8.33, 20.0, 33.33), *, path: st
 # --- MoE routing -------------------------------------------------------------------------------
 
 
-def moe_load(result: Any, path: str | Path | None = None) -> Any:
+def moe_load(result: ExpertLoad, path: str | Path | None = None) -> Any:
     """Two panels for a :class:`brickwall.moe.ExpertLoad`: the per-expert load distribution and
     the busiest expert's load per step (Monte Carlo bars), with the exact Binomial marginal and
     the exact / bounded max-load law overlaid where they exist."""
@@ -153,7 +166,7 @@ def moe_load(result: Any, path: str | Path | None = None) -> Any:
 # --- speculative decoding ------------------------------------------------------------------------
 
 
-def spec_speedup_vs_batch(sweep: Any, title: str = "", path: str | Path | None = None) -> Any:
+def spec_speedup_vs_batch(sweep: BatchSweep, title: str = "", path: str | Path | None = None) -> Any:
     """Speedup of speculative decoding vs batch, one line per draft length, the best one bold,
     and the batch where it stops paying marked (``sweep``: a ``speculative.BatchSweep``)."""
     plt = pyplot()
@@ -178,7 +191,7 @@ def spec_speedup_vs_batch(sweep: Any, title: str = "", path: str | Path | None =
 
 # -- sweep ---------------------------------------------------------------------------------------
 
-def sweep_frontier(result: Any, *, path: str | Path | None = None, color_by: str = "hardware",
+def sweep_frontier(result: SweepResult, *, path: str | Path | None = None, color_by: str = "hardware",
                    title: str | None = None) -> Any:
     """The PaLM-inference picture (Pope et al. 2022, fig. 1): cost per 1M tokens vs per-token
     latency along each group's frontier (``color_by``: ``hardware`` or ``partitioning``), with
@@ -228,7 +241,7 @@ PIPELINE_COLOURS = {0: "#4C72B0", 1: "#55A868", 2: "#C44E52"}
 """F, B, W block colours of the Gantt chart."""
 
 
-def pipeline_gantt(schedule: Any, path: str | Path | None = None, *, labels: bool | None = None) -> Any:
+def pipeline_gantt(schedule: Schedule, path: str | Path | None = None, *, labels: bool | None = None) -> Any:
     """The classic pipeline diagram of a simulated :class:`brickwall.pipeline.Schedule`: stages as
     rows (stage 0 on top), F / B / W blocks coloured, idle time white; makespan and bubble in the
     title. Microbatch numbers are drawn inside blocks when there are few enough ops."""
@@ -272,7 +285,7 @@ def pipeline_gantt(schedule: Any, path: str | Path | None = None, *, labels: boo
 
 
 def pipeline_bubbles(
-    microbatches: Any, fractions: dict[str, Any], stages: int, path: str | Path | None = None
+    microbatches: ArrayLike, fractions: Mapping[str, ArrayLike], stages: int, path: str | Path | None = None
 ) -> Any:
     """Bubble fraction vs microbatches, one line per schedule (``fractions[name]`` aligned with
     ``microbatches``; NaN where a schedule does not apply)."""

@@ -24,7 +24,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
+from .deployment import Deployment
 from .errors import TooLargeError, invalid, wrong_type
+from .inference import decode as roofline_decode
 from .model import Model
 from .validate import array, integer, real
 
@@ -343,10 +345,9 @@ class StepTime(Protocol):
     def __call__(self, model: Model, batch: int, tokens_per_sequence: int, context: int) -> float: ...
 
 
-def roofline_step_time(deployment: Any) -> StepTime:
+def roofline_step_time(deployment: Deployment) -> StepTime:
     """The inference roofline (:func:`brickwall.decode` with ``new_tokens``) as a step-time
     function: touched experts, KV reads, attention FLOPs, collectives and pipeline stages."""
-    from .inference import decode as roofline_decode
 
     def step(model: Model, batch: int, tokens_per_sequence: int, context: int) -> float:
         return roofline_decode(model, deployment, batch, context, new_tokens=tokens_per_sequence).step_time
@@ -354,11 +355,9 @@ def roofline_step_time(deployment: Any) -> StepTime:
     return step
 
 
-def _step_times(deployment: Any, step_time: StepTime | None) -> StepTime:
+def _step_times(deployment: Deployment | None, step_time: StepTime | None) -> StepTime:
     if step_time is not None:
         return step_time
-    from .inference import Deployment
-
     if not isinstance(deployment, Deployment):
         raise wrong_type("deployment", deployment, "a brickwall.Deployment (or pass step_time=)")
     return roofline_step_time(deployment)
@@ -417,7 +416,7 @@ class SpecDecode:
 def decode(
     target: Model,
     draft: Model,
-    deployment: Any,
+    deployment: Deployment | None,
     batch: int,
     context: int,
     alpha: float,
@@ -497,7 +496,7 @@ class BatchSweep:
 def sweep_batches(
     target: Model,
     draft: Model,
-    deployment: Any,
+    deployment: Deployment | None,
     batches: ArrayLike,
     context: int,
     alpha: float,

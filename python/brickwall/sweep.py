@@ -34,7 +34,7 @@ import math
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,9 +42,12 @@ from numpy.typing import NDArray
 from . import _core
 from .errors import InfeasibleError, TooLargeError, invalid, wrong_type
 from .hardware import Efficiency, Hardware, hardware as lookup_hardware
-from .inference import BOUNDS, Deployment, chip_view, cost_view, plan_view
+from .deployment import BOUNDS, Deployment, chip_view, cost_view, plan_view
 from .model import Model, model as lookup_model
 from .validate import array, choice, integer, real
+
+if TYPE_CHECKING:
+    from ._core import Chip, ModelCosts, Plan
 
 #: Objectives and their natural senses. cost: USD per 1M new tokens; latency: seconds per token
 #: (decode) or to the first token (prefill); tokens_per_s_per_user; tokens_per_s (aggregate);
@@ -52,6 +55,16 @@ from .validate import array, choice, integer, real
 OBJECTIVES: dict[str, str] = {
     "cost": "min", "latency": "min", "tokens_per_s_per_user": "max", "tokens_per_s": "max", "chips": "min", "mfu": "max",
 }
+#: An axis: one value or several (a list, tuple, range or 1-D array).
+HardwareAxis = Union[str, Hardware, Sequence[Union[str, Hardware]]]
+DegreeAxis = Union[int, Sequence[int], "NDArray[np.integer[Any]]"]
+SizeAxis = Union[int, Sequence[int], "NDArray[np.integer[Any]]"]
+DtypeAxis = Union[str, Sequence[str]]
+KvDtypeAxis = Union[str, None, Sequence[Union[str, None]]]
+#: ``"pareto"``, ``"all"`` or ``("top", k)``.
+Keep = Union[Literal["pareto", "all"], tuple[Literal["top"], int]]
+Objectives = Union[str, Sequence[Union[str, tuple[str, str]]]]
+
 #: keep="all" refuses grids larger than this (use "pareto" or ("top", k)).
 ALL_LIMIT = 1_000_000
 #: Largest axis the Python side accepts (each axis is an array; the product is never built).
@@ -103,7 +116,7 @@ def _constraints(value: Constraints | dict[str, Any] | None) -> Constraints:
     raise wrong_type("constraints", value, "a Constraints or a dict")
 
 
-def _objectives(value: str | Sequence[Any]) -> list[tuple[str, str]]:
+def _objectives(value: Objectives) -> list[tuple[str, str]]:
     items: list[Any] = value.split(",") if isinstance(value, str) else list(value)
     out: list[tuple[str, str]] = []
     for item in items:
@@ -121,7 +134,7 @@ def _objectives(value: str | Sequence[Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _keep(value: Any, objectives: list[tuple[str, str]]) -> tuple[str, int]:
+def _keep(value: Keep, objectives: list[tuple[str, str]]) -> tuple[str, int]:
     if value == "pareto":
         if not 2 <= len(objectives) <= 3:
             raise invalid("objectives", [n for n, _ in objectives], "two or three objectives for keep='pareto'")
@@ -204,7 +217,7 @@ class SweepGrid:
         """Points the axes name, including skipped combinations."""
         return self.combinations * len(self.batch) * len(self.context)
 
-    def views(self) -> tuple[dict[str, float], list[tuple[dict[str, Any], dict[str, float]]]]:
+    def views(self) -> tuple[ModelCosts, list[tuple[Plan, Chip]]]:
         return cost_view(self.model), [(plan_view(d), chip_view(d)) for d in self.deployments]
 
     def hardware_blocks(self) -> list[tuple[str, int, int]]:
@@ -227,8 +240,9 @@ def _needs_missing_network(d: Deployment) -> bool:
     return d.tp > h.scale_up_domain or d.tp * d.ep > h.scale_up_domain or (d.pp > 1 and d.chips > h.scale_up_domain)
 
 
-def grid(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: Any = 1, ep: Any = 1,
-         batch: Any = 1, context: Any = 2048, weight_dtype: Any = "bf16", kv_dtype: Any = None,
+def grid(model: Model | str, *, hardware: HardwareAxis = "H100-SXM", tp: DegreeAxis = 1, pp: DegreeAxis = 1,
+         ep: DegreeAxis = 1, batch: SizeAxis = 1, context: SizeAxis = 2048, weight_dtype: DtypeAxis = "bf16",
+         kv_dtype: KvDtypeAxis = None,
          act_dtype: str = "bf16", phase: Literal["decode", "prefill"] = "decode", new_tokens: int = 1,
          constraints: Constraints | dict[str, Any] | None = None, efficiency: Efficiency | None = None,
          kv_sharding: Literal["heads", "batch"] = "heads", overlap: bool = False,
@@ -362,9 +376,34 @@ class SweepResult:
         return sweep_frontier(self, path=path, color_by=color_by)
 
 
-def _run_range(payload: dict[str, Any], lo: int, hi: int) -> tuple[int, int, NDArray[np.uint64], NDArray[np.float64]]:
+@dataclass(frozen=True, slots=True)
+class _SweepCall:
+    """The arguments of one sweep's core calls (picklable, so executors can run parts)."""
+
+    model: ModelCosts
+    deployments: list[tuple[Plan, Chip]]
+    batch: NDArray[np.float64]
+    context: NDArray[np.float64]
+    phase: str
+    new_tokens: float
+    fits: bool
+    max_latency: float
+    min_tokens_per_s_per_user: float
+    objectives: list[str]
+    senses: list[str]
+    keep_kind: str
+    k: int
+
+    def run(self, lo: int, hi: int, progress: Callable[[int], None] | None = None
+            ) -> tuple[int, int, int, NDArray[np.uint64], NDArray[np.float64]]:
+        return _core.sweep_run(self.model, self.deployments, self.batch, self.context, self.phase, self.new_tokens,
+                               self.fits, self.max_latency, self.min_tokens_per_s_per_user, self.objectives,
+                               self.senses, self.keep_kind, self.k, lo, hi, progress)
+
+
+def _run_range(call: _SweepCall, lo: int, hi: int) -> tuple[int, int, NDArray[np.uint64], NDArray[np.float64]]:
     """One worker's share: evaluate rows [lo, hi) and reduce them (runs on executors)."""
-    _, evaluated, feasible, index, values = _core.sweep_run(**payload, lo=lo, hi=hi)
+    _, evaluated, feasible, index, values = call.run(lo, hi)
     return evaluated, feasible, index, values
 
 
@@ -376,10 +415,11 @@ def _split(lo: int, hi: int, parts: int) -> list[tuple[int, int]]:
 ProgressArg = bool | Callable[[int, int], Any]
 
 
-def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: Any = 1, ep: Any = 1,
-          batch: Any = 1, context: Any = 2048, weight_dtype: Any = "bf16", kv_dtype: Any = None,
-          phase: Literal["decode", "prefill"] = "decode", constraints: Constraints | dict[str, Any] | None = None,
-          objectives: str | Sequence[Any] = ("cost", "latency"), keep: Any = "pareto",
+def sweep(model: Model | str, *, hardware: HardwareAxis = "H100-SXM", tp: DegreeAxis = 1, pp: DegreeAxis = 1,
+          ep: DegreeAxis = 1, batch: SizeAxis = 1, context: SizeAxis = 2048, weight_dtype: DtypeAxis = "bf16",
+          kv_dtype: KvDtypeAxis = None, phase: Literal["decode", "prefill"] = "decode",
+          constraints: Constraints | dict[str, Any] | None = None,
+          objectives: Objectives = ("cost", "latency"), keep: Keep = "pareto",
           executor: Executor | None = None, progress: ProgressArg = False, by: Literal["hardware"] | None = None,
           new_tokens: int = 1, act_dtype: str = "bf16", efficiency: Efficiency | None = None,
           kv_sharding: Literal["heads", "batch"] = "heads", overlap: bool = False,
@@ -420,13 +460,9 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
                           f"a price for {', '.join(unpriced)} (the catalog has none) when 'cost' is an objective")
     c = _constraints(constraints)
     mv, deps = g.views()
-    payload: dict[str, Any] = {
-        "model": mv, "deployments": deps, "batch": g.batch, "context": g.context, "phase": g.phase,
-        "new_tokens": float(g.new_tokens), "fits": c.fits,
-        "max_latency": math.inf if c.max_latency is None else c.max_latency,
-        "min_tokens_per_s_per_user": c.min_tokens_per_s_per_user or 0.0,
-        "objectives": [n for n, _ in objs], "senses": [s for _, s in objs], "keep_kind": kind, "k": k,
-    }
+    call = _SweepCall(mv, deps, g.batch, g.context, g.phase, float(g.new_tokens), c.fits,
+                      math.inf if c.max_latency is None else c.max_latency, c.min_tokens_per_s_per_user or 0.0,
+                      [n for n, _ in objs], [s for _, s in objs], kind, k)
     groups = [(lo, hi) for _, lo, hi in g.hardware_blocks()] if by == "hardware" else [(0, g.size)]
     evaluated = feasible = 0
     kept: list[NDArray[np.uint64]] = []
@@ -434,13 +470,13 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
     with _Progress(progress, g.size) as report:
         if executor is None:
             for lo, hi in groups:
-                _, e, f, ix, _ = _core.sweep_run(**payload, lo=lo, hi=hi, progress=_offset(report, evaluated))
+                _, e, f, ix, _ = call.run(lo, hi, _offset(report, evaluated))
                 evaluated += e
                 feasible += f
                 kept.append(ix)
         else:
             n_parts = parts or 8
-            futures = [[executor.submit(_run_range, payload, a, b) for a, b in _split(lo, hi, n_parts)] for lo, hi in groups]
+            futures = [[executor.submit(_run_range, call, a, b) for a, b in _split(lo, hi, n_parts)] for lo, hi in groups]
             for group in futures:
                 idx, vals = [], []
                 for fut in group:
@@ -451,23 +487,23 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
                     vals.append(v)
                     if report is not None:
                         report(evaluated)
-                kept.append(_core.pareto_reduce(np.concatenate(vals), np.concatenate(idx), payload["senses"], kind, k))
+                kept.append(_core.pareto_reduce(np.concatenate(vals), np.concatenate(idx), call.senses, kind, k))
     core_elapsed = time.perf_counter() - t_core
     index = np.concatenate(kept) if kept else np.zeros(0, np.uint64)
-    columns = _columns(g, payload, index, objs, ranked=len(groups) == 1)
+    columns = _columns(g, call, index, objs, ranked=len(groups) == 1)
     if by == "hardware" and kind == "pareto" and len(index):
         values = np.stack([columns[n] for n, _ in objs], axis=1).ravel()
-        joint = _core.pareto_reduce(np.ascontiguousarray(values), columns["index"], payload["senses"], "pareto", 0)
+        joint = _core.pareto_reduce(np.ascontiguousarray(values), columns["index"], call.senses, "pareto", 0)
         columns["on_frontier"] = np.isin(columns["index"], joint)
     return SweepResult(g.model.name, g.phase, tuple(objs), kind if kind != "top" else f"top {k}", g.named,
                        evaluated, feasible, time.perf_counter() - t0, core_elapsed, columns)
 
 
-def _columns(g: SweepGrid, payload: dict[str, Any], index: NDArray[np.uint64], objs: list[tuple[str, str]],
+def _columns(g: SweepGrid, call: _SweepCall, index: NDArray[np.uint64], objs: list[tuple[str, str]],
              ranked: bool) -> dict[str, NDArray[Any]]:
     """The result's columns for kept grid rows ``index``; ``ranked``: already best first by the
     first objective, ties by index (what the core returns for one group of rows)."""
-    mv, deps = payload["model"], payload["deployments"]
+    mv, deps = call.model, call.deployments
     index = np.ascontiguousarray(index, dtype=np.uint64)
     # Every number comes from the core, filled in parallel; Python only gathers each
     # deployment's labels (one array per kind; every column a contiguous view).

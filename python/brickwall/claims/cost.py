@@ -13,7 +13,8 @@ import numpy as np
 
 from ..errors import InfeasibleError
 from ..hardware import hardware as hardware_lookup
-from ..inference import Deployment, StepEstimate, decode, max_batch
+from ..deployment import Deployment
+from ..inference import StepEstimate, decode, max_batch
 from ..model import Model, model
 from ..sweep import Constraints, sweep
 from ..validate import integer

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..hardware import hardware
-from ..inference import Deployment, decode
+from ..deployment import Deployment
+from ..inference import decode
 from ..model import model
 from ..units import GB
 from .ledger import Finding, claim, near, verdict

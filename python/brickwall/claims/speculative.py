@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..hardware import hardware as hardware_lookup
-from ..inference import Deployment
+from ..deployment import Deployment
 from ..model import model
 from ..speculative import optimal_gamma, roofline_step_time, speedup, sweep_batches
 from .ledger import Finding, claim

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import inference
 from ..hardware import Efficiency, hardware
-from ..inference import Deployment
+from ..deployment import Deployment
 from .ledger import Finding, claim, near, verdict
 from .seed import TOKENS_PER_WORD, dense
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .. import training
 from ..hardware import hardware
-from ..inference import Deployment, decode
+from ..deployment import Deployment
+from ..inference import decode
 from ..training import TrainingRun
 from ..units import GB
 from .ledger import Finding, claim, near, verdict
