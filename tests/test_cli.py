@@ -213,7 +213,9 @@ def test_counts_in_scientific_notation_through_the_commands() -> None:
 
 def test_help_documents_the_grammar_and_shared_options() -> None:
     r = runner.invoke(app, ["--help"])
-    assert "1..1024:x2" in r.output and "A..B:S" in r.output
+    assert r.exit_code == 0 and "1..1024:x2" in r.output and "A..B:S" in r.output
+    r = runner.invoke(app, [])  # no command: the help, and click's status 2, without an error line
+    assert r.exit_code == 2 and "Usage" in r.stdout and r.stderr == ""
     for cmd in ("decode", "prefill", "sweep", "train", "spec"):
         r = runner.invoke(app, [cmd, "--help"])
         assert r.exit_code == 0 and "-H" in r.output and "--hardware" in r.output, cmd

@@ -1,5 +1,6 @@
 """The ``brickwall`` command: each command parses its options (one grammar, cli_args.py), calls
-the library, and renders the result as a table, JSON, CSV or a plot. No formulas live here."""
+the library, and renders the result as a table, JSON, CSV or a plot. The arithmetic here is
+display only (units, shares of a total); every quantity comes from the library."""
 
 from __future__ import annotations
 

@@ -202,8 +202,7 @@ class Commands(TyperGroup):
             sys.exit(2)
         except typer.TyperException as e:  # click's exceptions, as typer vendors them
             code = getattr(e, "exit_code", 1)
-            if type(e).__name__ == "NoArgsIsHelpError":  # no command given: the help is the message
-                typer.echo(e.format_message(), err=True)
+            if type(e).__name__ == "NoArgsIsHelpError":  # no command: typer has printed the help
                 sys.exit(code)
             ctx = getattr(e, "ctx", None)
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
