@@ -495,7 +495,7 @@ def test_cli_batching_json_and_plot(tmp_path: object) -> None:
     out = Path(str(tmp_path)) / "spec.png"
     # A dense target at short context: verification stops being free once compute-bound.
     args = ["spec", "--target", "llama3.1-70b", "--draft", "llama3.1-8b", "--hardware", "H100-SXM",
-            "--tp", "8", "--batch", "1..1024", "--context", "512", "--gamma", "1,2,4", "--json", "--plot", str(out)]
+            "--tp", "8", "--batch", "1..1024:x2", "--context", "512", "--gamma", "1,2,4", "--json", "--plot", str(out)]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)[0]

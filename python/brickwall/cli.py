@@ -1,4 +1,6 @@
-"""The ``brickwall`` command."""
+"""The ``brickwall`` command: each command parses its options (one grammar, cli_args.py), calls
+the library, and renders the result as a table, JSON, CSV or a plot. The arithmetic here is
+display only (units, shares of a total); every quantity comes from the library."""
 
 from __future__ import annotations
 
@@ -6,26 +8,44 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from .cli_args import COUNT, FLOATS, GRAMMAR, INTS, Commands, counts_from, floats, ints_from, names, routing as parse_routing
+from .deployment import Deployment
 from .hardware import hardware, hardware_names
+from .inference import Routing
 from .model import Model, model, model_names
 from .readers import from_hf_config
-from .errors import BrickwallError
 from .units import fmt_bytes, fmt_count, fmt_flops
 
 app = typer.Typer(
-    help="brickwall: first-principles cost of training and serving dense and MoE transformers.",
+    cls=Commands,
+    help="brickwall: first-principles cost of training and serving dense and MoE transformers.\n\n" + GRAMMAR,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 console = Console()
+
+# Options several commands share, with one default each. Where a command's default differs, its
+# own option says why (spec's hardware and tp, prefill's and model's context).
+HW_OPT = typer.Option("H100-SXM", "--hardware", "-H", help="catalog accelerator (see `brickwall catalog hardware`)")
+TP_OPT = typer.Option(1, "--tp", parser=counts_from(1), metavar=COUNT, help="tensor-parallel degree")
+PP_OPT = typer.Option(1, "--pp", parser=counts_from(1), metavar=COUNT, help="pipeline stages")
+EP_OPT = typer.Option(1, "--ep", parser=counts_from(1), metavar=COUNT, help="expert-parallel degree")
+BATCH_OPT = typer.Option(1, "--batch", "-b", parser=counts_from(1), metavar=COUNT, help="sequences decoded together")
+CONTEXT_OPT = typer.Option(2048, "--context", "-c", parser=counts_from(0), metavar=COUNT,
+                           help="tokens already in each sequence's KV cache")
+WD_OPT = typer.Option("bf16", "--weight-dtype", help="weight format (bf16, fp8, fp4, ...)")
+KD_OPT = typer.Option(None, "--kv-dtype", help="KV-cache format (default: the activation format)")
+KS_OPT = typer.Option("heads", "--kv-sharding", help="heads (replicated under MQA) or batch")
+OV_OPT = typer.Option(False, "--overlap", help="overlap communication with compute")
+PR_OPT = typer.Option(None, "--price", help="USD per chip-hour (default: the catalog's)")
+JSON_OPT = typer.Option(False, "--json", help="machine-readable output")
 
 
 class CatalogKind(str, Enum):
@@ -72,7 +92,7 @@ def _models_table() -> Table:
 @app.command()
 def catalog(
     kind: Optional[CatalogKind] = typer.Argument(None, help="hardware or models (default: both)"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """List the catalog's accelerators and models."""
     kinds = [kind] if kind else list(CatalogKind)
@@ -103,8 +123,9 @@ def resolve_model(name: Optional[str], hf_config: Optional[Path]) -> Model:
 def model_cmd(
     name: Optional[str] = typer.Argument(None, help="catalog model name (see `brickwall catalog models`)"),
     hf_config: Optional[Path] = typer.Option(None, "--hf-config", help="a Hugging Face config.json instead"),
-    context: int = typer.Option(0, help="context length for the FLOPs/token attention term"),
-    as_json: bool = typer.Option(False, "--json"),
+    context: int = typer.Option(0, "--context", "-c", parser=counts_from(0), metavar=COUNT,
+                                help="context for the FLOPs/token attention term (default 0: the context-free count)"),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Parameter, FLOP and KV-cache accounting of one model."""
     m = resolve_model(name, hf_config)
@@ -140,53 +161,30 @@ def model_cmd(
 # --- speculative decoding ------------------------------------------------------------------------
 
 
-def _int_list(text: str, field: str, *, doubling: bool = False) -> list[int]:
-    """``4``, ``1,2,4`` or ``A..B`` (every integer; powers of two times A when ``doubling``)."""
-    try:
-        if ".." in text:
-            lo_s, hi_s = text.split("..", 1)
-            lo, hi = int(lo_s), int(hi_s)
-            if lo < 1 or hi < lo:
-                raise ValueError
-            if doubling:
-                out, b = [], lo
-                while b <= hi:
-                    out.append(b)
-                    b *= 2
-                return out if out[-1] == hi else [*out, hi]
-            return list(range(lo, hi + 1))
-        out = [int(x) for x in text.split(",")]
-        if min(out) < 1:
-            raise ValueError
-        return out
-    except ValueError:
-        raise typer.BadParameter(f"{field} = {text!r}: expected N, N,M,... or A..B with 1 <= A <= B") from None
-
-
-def _float_list(text: str, field: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"{field} = {text!r}: expected a number or a comma-separated list") from None
-
-
 @app.command("spec")
 def spec_cmd(
-    alpha: str = typer.Option("0.8", help="acceptance rate(s) in [0, 1], e.g. 0.8 or 0.6,0.7,0.8"),
-    gamma: str = typer.Option("1..8", help="draft lengths: N, N,M or A..B"),
-    cost_ratio: str = typer.Option("0.05", "--cost-ratio", help="draft / target step time c, or a list"),
+    alpha: Sequence[float] = typer.Option("0.8", "--alpha", parser=lambda t: floats(t, minimum=0.0), metavar=FLOATS,
+                                      help="acceptance rate(s) in [0, 1], e.g. 0.8 or 0.6,0.7,0.8"),
+    gamma: Sequence[int] = typer.Option("1..8", "--gamma", parser=ints_from(1), metavar=INTS, help="draft lengths"),
+    cost_ratio: Sequence[float] = typer.Option("0.05", "--cost-ratio", parser=lambda t: floats(t, minimum=0.0), metavar=FLOATS,
+                                           help="draft / target step time c, or a list"),
     target: Optional[str] = typer.Option(None, help="target model: switches to the batching analysis"),
     draft: Optional[str] = typer.Option(None, help="draft model (with --target)"),
-    hardware_name: str = typer.Option("A100-80GB", "--hardware", help="accelerator (with --target)"),
-    tp: int = typer.Option(8, help="tensor-parallel degree of the target"),
-    pp: int = typer.Option(1, help="pipeline-parallel degree of the target (chips = tp x pp)"),
-    draft_chips: Optional[int] = typer.Option(None, "--draft-chips", help="chips serving the draft (default: tp)"),
-    batch: str = typer.Option("1..1024", help="batches: N, N,M or A..B (doubling)"),
-    context: int = typer.Option(2048, help="context tokens per sequence"),
-    weight_dtype: str = typer.Option("bf16", "--weight-dtype"),
-    kv_dtype: str = typer.Option("bf16", "--kv-dtype"),
+    hardware_name: str = typer.Option("A100-80GB", "--hardware", "-H",
+                                      help="accelerator (with --target; default A100-80GB, unlike the other commands: "
+                                           "the seed's GPT-4 deployment, as in `reproduce`)"),
+    tp: int = typer.Option(8, "--tp", parser=counts_from(1), metavar=COUNT,
+                           help="tensor-parallel degree of the target (default 8: one A100 node, the seed's TP)"),
+    pp: int = PP_OPT,
+    draft_chips: Optional[int] = typer.Option(None, "--draft-chips", parser=counts_from(1), metavar=COUNT,
+                                              help="chips serving the draft (default: tp)"),
+    batch: Sequence[int] = typer.Option("1..1024:x2", "--batch", "-b", parser=ints_from(1), metavar=INTS,
+                                        help="batches (sequences decoded together)"),
+    context: int = CONTEXT_OPT,
+    weight_dtype: str = WD_OPT,
+    kv_dtype: Optional[str] = KD_OPT,
     plot: Optional[Path] = typer.Option(None, help="save speedup vs batch (with --target)"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Speculative decoding: expected tokens, speedup and the best draft length (Leviathan et
     al.), or with --target/--draft the speedup vs batch through the roofline and the batch where
@@ -194,57 +192,36 @@ def spec_cmd(
     from . import speculative as spec
     from .units import fmt_seconds
 
-    alphas = _float_list(alpha, "alpha")
-    gammas = _int_list(gamma, "gamma")
     if target is None:
-        ratios = _float_list(cost_ratio, "cost-ratio")
-        results: list[dict[str, Any]] = []
-        for a in alphas:
-            for c in ratios:
-                e = spec.expected_tokens(a, np.array(gammas))
-                s = spec.speedup(a, np.array(gammas), c)
-                best = int(spec.optimal_gamma(a, c, max_gamma=max(64, max(gammas))))
-                results.append({
-                    "alpha": a, "cost_ratio": c,
-                    "rows": [{"gamma": g, "expected_tokens": float(x), "speedup": float(y)} for g, x, y in zip(gammas, e, s)],
-                    "best_gamma": best, "best_speedup": float(spec.speedup(a, best, c)),
-                })
+        tables = spec.speedup_tables(alpha, cost_ratio, gamma)
         if as_json:
-            emit_json(results)
+            emit_json([t.summary() for t in tables])
             return
-        for r in results:
-            t = Table(title=f"speculative decoding: alpha = {r['alpha']:g}, cost ratio c = {r['cost_ratio']:g}")
+        for r in tables:
+            t = Table(title=f"speculative decoding: alpha = {r.alpha:g}, cost ratio c = {r.cost_ratio:g}")
             for col in ("gamma", "E\\[tokens]", "speedup"):
                 t.add_column(col, justify="right")
-            top = max(row["speedup"] for row in r["rows"])
-            for row in r["rows"]:
-                mark = "[b]" if row["speedup"] == top else ""
-                end = "[/b]" if mark else ""
-                t.add_row(str(row["gamma"]), f"{row['expected_tokens']:.3f}", f"{mark}{row['speedup']:.3f}x{end}")
+            top = r.speedup.max()
+            for g, e, x in zip(r.gammas, r.expected_tokens, r.speedup):
+                mark, end = ("[b]", "[/b]") if x == top else ("", "")
+                t.add_row(str(g), f"{e:.3f}", f"{mark}{x:.3f}x{end}")
             console.print(t)
-            console.print(f"best gamma: [b]{r['best_gamma']}[/b] ({r['best_speedup']:.3f}x)")
+            console.print(f"best gamma: [b]{r.best_gamma}[/b] ({r.best_speedup:.3f}x)")
         return
 
     if draft is None:
         raise typer.BadParameter("--target needs --draft")
-    from .model import model as model_lookup
-
-    tm, dm, hw = model_lookup(target), model_lookup(draft), hardware(hardware_name)
-    from .deployment import Deployment
-
+    tm, dm, hw = model(target), model(draft), hardware(hardware_name)
     dep = Deployment(hw, tp=tp, pp=pp, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
     ddep = Deployment(hw, tp=draft_chips or tp, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
-    batches = _int_list(batch, "batch", doubling=True)
-    sweeps = [
-        spec.sweep_batches(tm, dm, dep, batches, context, a, gammas, draft_step_time=spec.roofline_step_time(ddep))
-        for a in alphas
-    ]
+    draft_step = spec.roofline_step_time(ddep)
+    sweeps = [spec.sweep_batches(tm, dm, dep, batch, context, a, gamma, draft_step_time=draft_step) for a in alpha]
     if as_json:
         emit_json([sw.summary() | {"target": target, "draft": draft, "hardware": hardware_name,
-                                   "chips": tp * pp, "draft_chips": ddep.chips} for sw in sweeps])
+                                   "chips": dep.chips, "draft_chips": ddep.chips} for sw in sweeps])
     else:
         for sw in sweeps:
-            t = Table(title=(f"{target} on {tp * pp} x {hardware_name} (draft {draft} on {ddep.chips}), "
+            t = Table(title=(f"{target} on {dep.chips} x {hardware_name} (draft {draft} on {ddep.chips}), "
                              f"context {context:,}, alpha = {sw.alpha:g}"))
             t.add_column("batch", justify="right")
             t.add_column("plain step", justify="right")
@@ -252,10 +229,8 @@ def spec_cmd(
             for g in sw.gammas:
                 t.add_column(f"g={g}", justify="right")
             t.add_column("best g", justify="right")
-            for i, b in enumerate(sw.batches):
-                cells = [f"{x:.2f}x" for x in sw.speedup[i]]
-                t.add_row(str(b), fmt_seconds(1 / sw.plain_tokens_per_s_per_user[i], 3),
-                          f"{sw.plain_tokens_per_s_per_user[i]:,.1f}", *cells, str(sw.best_gamma[i]))
+            for b, speed, row, best in zip(sw.batches, sw.plain_tokens_per_s_per_user, sw.speedup, sw.best_gamma):
+                t.add_row(str(b), fmt_seconds(1 / speed, 3), f"{speed:,.1f}", *(f"{x:.2f}x" for x in row), str(best))
             console.print(t)
             cb = sw.crossover_batch
             console.print("speculation " + (f"stops paying at batch [b]{cb}[/b]" if cb else "pays at every batch shown"))
@@ -263,7 +238,7 @@ def spec_cmd(
     if plot is not None:
         from .plot import spec_speedup_vs_batch
 
-        spec_speedup_vs_batch(sweeps[0], title=f"{target} + draft {draft}, {tp * pp} x {hardware_name}", path=plot)
+        spec_speedup_vs_batch(sweeps[0], title=f"{target} + draft {draft}, {dep.chips} x {hardware_name}", path=plot)
         if not as_json:
             console.print(f"saved {plot}")
 
@@ -273,14 +248,6 @@ class Format(str, Enum):
     markdown = "markdown"
     json = "json"
     csv = "csv"
-
-
-def _deployment(hardware_name: str, tp: int, pp: int, ep: int, weight_dtype: str, kv_dtype: Optional[str],
-                kv_sharding: str, overlap: bool, price: Optional[float]) -> Any:
-    from .deployment import Deployment
-
-    return Deployment(hardware(hardware_name), tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                      kv_sharding=kv_sharding, overlap=overlap, price_per_hour=price)  # type: ignore[arg-type]
 
 
 def _print_estimate(e: Any) -> None:
@@ -319,21 +286,17 @@ def _print_estimate(e: Any) -> None:
 
 def _step_command(phase: str, name: Optional[str], hf_config: Optional[Path], hardware_name: str, tp: int, pp: int, ep: int,
                   batch: int, tokens: int, context: int, weight_dtype: str, kv_dtype: Optional[str], kv_sharding: str,
-                  overlap: bool, price: Optional[float], as_json: bool, plot: Optional[Path], routing: str = "expected") -> None:
+                  overlap: bool, price: Optional[float], as_json: bool, plot: Optional[Path],
+                  routing: Routing = "expected") -> None:
     from . import inference
 
     m = resolve_model(name, hf_config)
-    d = _deployment(hardware_name, tp, pp, ep, weight_dtype, kv_dtype, kv_sharding, overlap, price)
-    r: Any = routing
-    if routing != "expected":
-        try:
-            r = float(routing)
-        except ValueError:
-            raise typer.BadParameter(f"--routing {routing!r}: expected 'expected' or a quantile such as 0.99") from None
+    d = Deployment(hardware(hardware_name), tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+                             kv_sharding=kv_sharding, overlap=overlap, price_per_hour=price)  # type: ignore[arg-type]
     if phase == "decode":
-        e = inference.decode(m, d, batch, context, routing=r)
+        e = inference.decode(m, d, batch, context, routing=routing)
     else:
-        e = inference.prefill(m, d, batch, tokens, context=context, routing=r)
+        e = inference.prefill(m, d, batch, tokens, context=context, routing=routing)
     if as_json:
         emit_json(e.as_dict())
     else:
@@ -345,27 +308,17 @@ def _step_command(phase: str, name: Optional[str], hf_config: Optional[Path], ha
         Console(stderr=True).print(f"[dim]plot written to {plot}[/dim]")
 
 
-HW_OPT = typer.Option("H100-SXM", "--hardware", "-H", help="catalog accelerator")
-TP_OPT = typer.Option(1, "--tp", help="tensor-parallel degree")
-PP_OPT = typer.Option(1, "--pp", help="pipeline stages")
-EP_OPT = typer.Option(1, "--ep", help="expert-parallel degree")
-WD_OPT = typer.Option("bf16", "--weight-dtype", help="weight format (bf16, fp8, fp4, ...)")
-KD_OPT = typer.Option(None, "--kv-dtype", help="KV-cache format (default: the activation format)")
-KS_OPT = typer.Option("heads", "--kv-sharding", help="heads (replicated under MQA) or batch")
-OV_OPT = typer.Option(False, "--overlap", help="overlap communication with compute")
-PR_OPT = typer.Option(None, "--price", help="USD per chip-hour (default: the catalog's)")
-
-
 @app.command()
 def decode(
     name: Optional[str] = typer.Argument(None, help="catalog model"),
     hf_config: Optional[Path] = typer.Option(None, "--hf-config"),
     hardware_name: str = HW_OPT, tp: int = TP_OPT, pp: int = PP_OPT, ep: int = EP_OPT,
-    batch: int = typer.Option(1, "--batch", "-b"), context: int = typer.Option(2048, "--context", "-c"),
+    batch: int = BATCH_OPT, context: int = CONTEXT_OPT,
     weight_dtype: str = WD_OPT, kv_dtype: Optional[str] = KD_OPT, kv_sharding: str = KS_OPT,
     overlap: bool = OV_OPT, price: Optional[float] = PR_OPT,
-    as_json: bool = typer.Option(False, "--json"), plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: step time and tokens/s vs batch"),
-    routing: str = typer.Option("expected", "--routing", help="MoE: 'expected' or a quantile of the routing distribution, e.g. 0.99"),
+    as_json: bool = JSON_OPT, plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: step time and tokens/s vs batch"),
+    routing: Any = typer.Option("expected", "--routing", parser=parse_routing, metavar="expected|Q",
+                                help="MoE: 'expected' or a quantile of the routing distribution, e.g. 0.99"),
 ) -> None:
     """One decode step: time and its breakdown, tokens/s, MFU, memory per chip, $ per 1M output tokens."""
     _step_command("decode", name, hf_config, hardware_name, tp, pp, ep, batch, 1, context, weight_dtype, kv_dtype,
@@ -377,11 +330,14 @@ def prefill(
     name: Optional[str] = typer.Argument(None, help="catalog model"),
     hf_config: Optional[Path] = typer.Option(None, "--hf-config"),
     hardware_name: str = HW_OPT, tp: int = TP_OPT, pp: int = PP_OPT, ep: int = EP_OPT,
-    batch: int = typer.Option(1, "--batch", "-b"), prompt: int = typer.Option(2048, "--prompt", "-p"),
-    context: int = typer.Option(0, "--context", help="tokens already cached before the prompt"),
+    batch: int = BATCH_OPT,
+    prompt: int = typer.Option(2048, "--prompt", "-p", parser=counts_from(1), metavar=COUNT, help="prompt tokens per sequence"),
+    context: int = typer.Option(0, "--context", "-c", parser=counts_from(0), metavar=COUNT,
+                                help="tokens already cached before the prompt (default 0: a fresh prompt, "
+                                     "which --prompt sizes)"),
     weight_dtype: str = WD_OPT, kv_dtype: Optional[str] = KD_OPT, kv_sharding: str = KS_OPT,
     overlap: bool = OV_OPT, price: Optional[float] = PR_OPT,
-    as_json: bool = typer.Option(False, "--json"), plot: Optional[Path] = typer.Option(None, "--plot"),
+    as_json: bool = JSON_OPT, plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: step time and tokens/s vs batch"),
 ) -> None:
     """Prefill: time to first token, input tokens/s, MFU, $ per 1M input tokens."""
     _step_command("prefill", name, hf_config, hardware_name, tp, pp, ep, batch, prompt, context, weight_dtype, kv_dtype,
@@ -393,11 +349,12 @@ def train(
     name: Optional[str] = typer.Argument(None, help="catalog model"),
     hf_config: Optional[Path] = typer.Option(None, "--hf-config"),
     tokens: float = typer.Option(..., "--tokens", help="training tokens, e.g. 13e12"),
-    hardware_name: str = typer.Option("H100-SXM", "--hardware", "-H"),
-    gpus: Optional[float] = typer.Option(None, "--gpus"), mfu: Optional[float] = typer.Option(None, "--mfu"),
-    days: Optional[float] = typer.Option(None, "--days"), price: Optional[float] = PR_OPT,
+    hardware_name: str = HW_OPT,
+    gpus: Optional[float] = typer.Option(None, "--gpus", help="accelerators, e.g. 25000 or 2.5e4"),
+    mfu: Optional[float] = typer.Option(None, "--mfu", help="model FLOPs utilisation in (0, 1]"),
+    days: Optional[float] = typer.Option(None, "--days", help="wall-clock days"), price: Optional[float] = PR_OPT,
     dtype: str = typer.Option("bf16", "--dtype", help="the peak MFU refers to"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Training compute, time and cost: give two of --gpus, --mfu, --days."""
     from .training import chinchilla_tokens, training_run
@@ -465,73 +422,69 @@ def reproduce(
 
 @app.command()
 def bandwidth(
-    speeds: str = typer.Option("8.33,20,33.33", "--speeds", help="tokens/s per user, comma-separated"),
-    params: str = typer.Option("70e9,175e9,300e9,1e12,1.8e12", "--params", help="dense parameter counts"),
-    dtype: str = typer.Option("bf16", "--dtype"),
+    speeds: Sequence[float] = typer.Option("8.33,20,33.33", "--speeds", parser=lambda t: floats(t, minimum=0.0), metavar=FLOATS,
+                                       help="tokens/s per user"),
+    params: Sequence[float] = typer.Option("70e9,175e9,300e9,1e12,1.8e12", "--params", parser=lambda t: floats(t, minimum=0.0),
+                                       metavar=FLOATS, help="dense parameter counts"),
+    dtype: str = typer.Option("bf16", "--dtype", help="weight format"),
     overhead: float = typer.Option(1.0, "--overhead", help="other traffic as a multiple of weight reads (the seed: 1)"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: the seed's bandwidth-vs-model-size chart"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Memory bandwidth a batch-1 dense model needs to reach reading speeds (the seed's chart)."""
+    import numpy as np
+
     from .hardware import Efficiency
-    from .deployment import Deployment
-    from .inference import speed_for_params
+    from .inference import bandwidth_for_params
 
     one = Deployment(hardware("H100-SXM"), weight_dtype=dtype, efficiency=Efficiency.ideal())
-    bw = one.hardware.memory_bandwidth
-    s_list = _float_list(speeds, "--speeds")
-    p_list = _float_list(params, "--params")
-    need = {p: {s: bw * s / speed_for_params(one, p, overhead=overhead) for s in s_list} for p in p_list}
+    need = bandwidth_for_params(one, np.array(params)[:, None], np.array(speeds), overhead=overhead)
     if as_json:
-        emit_json([{"params": p, "tokens_per_s": s, "bandwidth_bytes_s": v} for p, row in need.items() for s, v in row.items()])
+        emit_json([{"params": p, "tokens_per_s": s, "bandwidth_bytes_s": float(v)}
+                   for p, row in zip(params, need) for s, v in zip(speeds, row)])
     else:
         t = Table(title=f"memory bandwidth needed at batch 1 ({dtype} weights, overhead {overhead:g}x)")
         t.add_column("params")
-        for s in s_list:
+        for s in speeds:
             t.add_column(f"{s:g} tok/s", justify="right")
-        for p, row in need.items():
-            t.add_row(fmt_count(p), *(f"{v / 1e12:,.1f} TB/s" for v in row.values()))
+        for p, row in zip(params, need):
+            t.add_row(fmt_count(p), *(f"{v / 1e12:,.1f} TB/s" for v in row))
         console.print(t)
         scale = ", ".join(f"8x {n} = {8 * hardware(n).memory_bandwidth / 1e12:.1f} TB/s" for n in ("H100-SXM", "A100-80GB"))
         console.print(f"[dim]for scale: {scale}[/dim]")
     if plot is not None:
         from .plot import bandwidth_chart
 
-        bandwidth_chart(tuple(s_list), path=plot, dtype=dtype, overhead=overhead)
+        bandwidth_chart(tuple(speeds), path=plot, dtype=dtype, overhead=overhead)
         Console(stderr=True).print(f"[dim]plot written to {plot}[/dim]")
+
+
 @app.command("moe")
 def moe_cmd(
-    experts: int = typer.Option(16, "--experts", help="routed experts E"),
-    top_k: int = typer.Option(2, "--top-k", help="experts per token k"),
-    tokens: int = typer.Option(8, "--tokens", help="tokens per step (batch) B"),
-    trials: float = typer.Option(1e6, "--trials", help="Monte Carlo steps (1e6 accepted)"),
-    seed: int = typer.Option(0, "--seed"),
+    experts: int = typer.Option(16, "--experts", parser=counts_from(1), metavar=COUNT, help="routed experts E"),
+    top_k: int = typer.Option(2, "--top-k", parser=counts_from(1), metavar=COUNT, help="experts per token k"),
+    tokens: int = typer.Option(8, "--tokens", parser=counts_from(1), metavar=COUNT, help="tokens per step (batch) B"),
+    trials: int = typer.Option(1_000_000, "--trials", parser=counts_from(1), metavar=COUNT, help="Monte Carlo steps, e.g. 1e6"),
+    seed: int = typer.Option(0, "--seed", parser=counts_from(0), metavar=COUNT, help="RNG seed"),
     zipf_s: Optional[float] = typer.Option(None, "--zipf", help="Zipf popularity exponent s (p_i ~ 1/i^s)"),
     dirichlet: Optional[float] = typer.Option(None, "--dirichlet", help="fresh Dirichlet(alpha) popularity per step"),
-    devices: Optional[int] = typer.Option(None, "--devices", help="expert-parallel devices (divides E)"),
+    devices: Optional[int] = typer.Option(None, "--devices", parser=counts_from(1), metavar=COUNT,
+                                          help="expert-parallel devices (divides E)"),
     capacity_factor: Optional[float] = typer.Option(None, "--capacity-factor", help="capacity ceil(cf k B / E) per expert"),
     plot_path: Optional[Path] = typer.Option(None, "--plot", help="save the load histograms to this image"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Distribution of tokens per expert / device in one MoE step (Monte Carlo + exact)."""
     from . import moe
-    from .validate import integer
 
     if zipf_s is not None and dirichlet is not None:
         raise typer.BadParameter("give at most one of --zipf and --dirichlet")
     popularity: Any = ("zipf", zipf_s) if zipf_s is not None else ("dirichlet", dirichlet) if dirichlet is not None else None
-    n = integer("trials", trials)
-    with console.status(f"routing {n:,} steps..."):
-        r = moe.route(experts, top_k, tokens, n, seed, popularity, capacity_factor, devices)
-    exact: dict[str, Any] = {}
-    if r.popularity != "dirichlet" and not r.popularity.startswith("dirichlet"):
-        exact["load"] = r.top_k * r.tokens / r.n_experts
-        exact["touched"] = moe.expected_experts_touched(experts, top_k, tokens, popularity)
-        if r.capacity is not None:
-            exact["dropped"] = moe.expected_drops(experts, top_k, tokens, popularity=popularity, capacity=r.capacity)
-        mx = moe.max_load_cdf(experts, top_k, tokens, popularity)
-        exact["max_load"] = mx.mean() if mx.exact else (float(np.sum(1 - mx.upper)), float(np.sum(1 - mx.lower)))
-        exact["max_load_method"] = mx.method
+    with console.status(f"routing {trials:,} steps..."):
+        r = moe.route(experts, top_k, tokens, trials, seed, popularity, capacity_factor, devices)
+    # no closed forms under Dirichlet drift
+    ex = None if dirichlet is not None else moe.exact_loads(experts, top_k, tokens, popularity, capacity=r.capacity)
+    exact: dict[str, Any] = {} if ex is None else ex.summary()
     if plot_path is not None:
         from .plot import moe_load
 
@@ -553,8 +506,8 @@ def moe_cmd(
     for name in moe.QUANTITIES:
         if (name == "device_load" and r.devices == 1) or (name == "dropped" and r.capacity is None):
             continue
-        ex = exact.get(name)
-        ex_s = "-" if ex is None else (f"{ex[0]:.5g}-{ex[1]:.5g}" if isinstance(ex, tuple) else f"{ex:.4g}")
+        x = exact.get(name)
+        ex_s = "-" if x is None else (f"{x[0]:.5g}-{x[1]:.5g}" if isinstance(x, tuple) else f"{x:.4g}")
         p = r.percentiles(name)
         t.add_row(labels[name], f"{r.mean(name):.4g}", ex_s, f"{r.std(name):.3g}", str(p["p50"]), str(p["p90"]),
                   str(p["p99"]), str(r.max_value(name)))
@@ -564,7 +517,7 @@ def moe_cmd(
         for col in ("c", "expert MC", "expert exact", "busiest MC", "busiest exact"):
             pt.add_column(col, justify="right")
         pe = moe.load_pmf(experts, top_k, tokens) if r.popularity == "uniform" else None
-        pm = mx.pmf() if r.popularity == "uniform" and mx.exact else None
+        pm = ex.max_load.pmf() if ex is not None and r.popularity == "uniform" and ex.max_load.exact else None
         for c in range(r.tokens + 1):
             pt.add_row(str(c), f"{r.pmf('load')[c]:.3e}", "-" if pe is None else f"{pe[c]:.3e}",
                        f"{r.pmf('max_load')[c]:.3e}", "-" if pm is None else f"{pm[c]:.3e}")
@@ -579,44 +532,6 @@ def moe_cmd(
 
 # -- sweep ---------------------------------------------------------------------------------------
 
-def parse_axis(field: str, text: str) -> list[int] | range:
-    """``1,2,4``; ``1..4096`` (inclusive); ``1..4096:8`` (step 8); ``1..4096*2`` (1, 2, 4, ...,
-    4096); or comma-separated mixes. A single plain range stays a ``range`` (never materialised)."""
-    from .errors import invalid
-
-    items: list[int] = []
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts:
-        raise invalid(field, text, "values like 1,2,4 or 1..4096 or 1..4096*2")
-    try:
-        for part in parts:
-            if ".." not in part:
-                items.append(int(part))
-                continue
-            lo_s, hi_s = part.split("..", 1)
-            lo = int(lo_s)
-            if "*" in hi_s:
-                hi_txt, f_txt = hi_s.split("*", 1)
-                hi, factor = int(hi_txt), int(f_txt)
-                if factor < 2 or lo < 1:
-                    raise ValueError
-                x = lo
-                while x <= hi:
-                    items.append(x)
-                    x *= factor
-                continue
-            hi_txt, _, step_txt = hi_s.partition(":")
-            hi, step = int(hi_txt), int(step_txt or 1)
-            if step < 1 or hi < lo:
-                raise ValueError
-            if len(parts) == 1:
-                return range(lo, hi + 1, step)
-            items.extend(range(lo, hi + 1, step))
-    except ValueError:
-        raise invalid(field, text, "values like 1,2,4 or 1..4096 (inclusive), 1..4096:8 (step) or 1..4096*2 (powers)") from None
-    return items
-
-
 def _pick(n: int, k: int) -> list[int]:
     """At most k row positions spread evenly over n rows, ends included."""
     if n <= k:
@@ -628,27 +543,34 @@ def _pick(n: int, k: int) -> list[int]:
 def sweep(
     name: Optional[str] = typer.Argument(None, help="catalog model"),
     hf_config: Optional[Path] = typer.Option(None, "--hf-config"),
-    hardware_names: str = typer.Option("H100-SXM", "--hardware", "-H", help="comma-separated catalog accelerators"),
-    tp: str = typer.Option("1,2,4,8", "--tp", help="tensor-parallel degrees, e.g. 1,2,4,8"),
-    pp: str = typer.Option("1", "--pp", help="pipeline stages, e.g. 1..16*2"),
-    ep: str = typer.Option("1", "--ep", help="expert-parallel degrees"),
-    batch: str = typer.Option("1..256", "--batch", "-b", help="batch sizes: 1..4096, 1..4096:8, 1..4096*2 or a list"),
-    context: str = typer.Option("2048", "--context", "-c", help="context lengths (prefill: prompt lengths)"),
-    weight_dtype: str = typer.Option("bf16", "--weight-dtype", help="comma-separated weight formats"),
-    kv_dtype: Optional[str] = typer.Option(None, "--kv-dtype", help="comma-separated KV formats (default: the activation format)"),
+    hardware_list: Sequence[str] = typer.Option("H100-SXM", "--hardware", "-H", parser=names, metavar="NAME[,NAME...]",
+                                            help="catalog accelerators, comma-separated"),
+    tp: Sequence[int] = typer.Option("1,2,4,8", "--tp", parser=ints_from(1), metavar=INTS,
+                                     help="tensor-parallel degrees (default 1,2,4,8: a sweep searches them)"),
+    pp: Sequence[int] = typer.Option("1", "--pp", parser=ints_from(1), metavar=INTS, help="pipeline stages, e.g. 1..16:x2"),
+    ep: Sequence[int] = typer.Option("1", "--ep", parser=ints_from(1), metavar=INTS, help="expert-parallel degrees"),
+    batch: Sequence[int] = typer.Option("1..256", "--batch", "-b", parser=ints_from(1), metavar=INTS,
+                                        help="batch sizes, e.g. 1..4096, 1..4096:8 or 1..4096:x2"),
+    context: Sequence[int] = typer.Option("2048", "--context", "-c", parser=ints_from(0), metavar=INTS,
+                                          help="context lengths (prefill: prompt lengths)"),
+    weight_dtype: Sequence[str] = typer.Option("bf16", "--weight-dtype", parser=names, metavar="NAME[,NAME...]",
+                                           help="weight formats, comma-separated"),
+    kv_dtype: Optional[Sequence[str]] = typer.Option(None, "--kv-dtype", parser=names, metavar="NAME[,NAME...]",
+                                                 help="KV formats, comma-separated (default: the activation format)"),
     phase: str = typer.Option("decode", "--phase", help="decode or prefill"),
     objectives: str = typer.Option("cost,latency", "--objectives", "-o",
                                    help="2-3 of cost, latency, tokens_per_s_per_user, tokens_per_s, chips, mfu (name:min/max)"),
-    top: Optional[int] = typer.Option(None, "--top", help="keep the top K by the first objective instead of the frontier"),
+    top: Optional[int] = typer.Option(None, "--top", parser=counts_from(1), metavar=COUNT,
+                                      help="keep the top K by the first objective instead of the frontier"),
     max_latency_ms: Optional[float] = typer.Option(None, "--max-latency-ms", help="per-token latency (prefill: TTFT) at most, ms"),
     min_speed: Optional[float] = typer.Option(None, "--min-tokens-per-s-per-user", help="per-user tokens/s at least"),
-    max_chips: Optional[int] = typer.Option(None, "--max-chips"),
+    max_chips: Optional[int] = typer.Option(None, "--max-chips", parser=counts_from(1), metavar=COUNT, help="chips at most"),
     tp_scale_out: bool = typer.Option(False, "--tp-across-nodes", help="allow tp beyond the scale-up domain"),
     kv_sharding: str = KS_OPT, overlap: bool = OV_OPT,
     price: Optional[float] = typer.Option(None, "--price", help="USD per chip-hour for every hardware (default: the catalog's)"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: cost vs per-token latency, one frontier per hardware"),
-    as_json: bool = typer.Option(False, "--json"), as_csv: bool = typer.Option(False, "--csv"),
-    rows: int = typer.Option(20, "--rows", help="frontier rows shown in the table"),
+    as_json: bool = JSON_OPT, as_csv: bool = typer.Option(False, "--csv", help="every kept row as CSV"),
+    rows: int = typer.Option(20, "--rows", parser=counts_from(2), metavar=COUNT, help="frontier rows shown in the table"),
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
     """Sweep hardware x tp x pp x ep x dtypes x batch x context through the roofline and print the
@@ -657,15 +579,12 @@ def sweep(
     from .units import fmt_seconds, fmt_usd
 
     m = resolve_model(name, hf_config)
-    hws = [h.strip() for h in hardware_names.split(",") if h.strip()]
     keep: Any = "pareto" if top is None else ("top", top)
     machine = as_json or as_csv
-    by = "hardware" if (len(hws) > 1 and top is None and (plot is not None or not machine)) else None
+    by = "hardware" if (len(hardware_list) > 1 and top is None and (plot is not None or not machine)) else None
     r = run(
-        m, hardware=hws, tp=parse_axis("tp", tp), pp=parse_axis("pp", pp), ep=parse_axis("ep", ep),
-        batch=parse_axis("batch", batch), context=parse_axis("context", context),
-        weight_dtype=[d.strip() for d in weight_dtype.split(",")],
-        kv_dtype=[None] if kv_dtype is None else [d.strip() for d in kv_dtype.split(",")],
+        m, hardware=hardware_list, tp=tp, pp=pp, ep=ep, batch=batch, context=context, weight_dtype=weight_dtype,
+        kv_dtype=[None] if kv_dtype is None else kv_dtype,
         phase=phase,  # type: ignore[arg-type]
         constraints={"max_latency": None if max_latency_ms is None else max_latency_ms / 1e3,
                      "min_tokens_per_s_per_user": min_speed, "max_chips": max_chips, "tp_within_scale_up": not tp_scale_out},
@@ -718,82 +637,55 @@ def sweep(
 # --- pipeline ------------------------------------------------------------------------------------
 
 
-def _floats(option: str, text: Optional[str]) -> Optional[list[float]]:
-    return None if text is None else _float_list(text, option)
-
-
 @app.command("pipeline")
 def pipeline_cmd(
     schedule: str = typer.Argument(..., help="gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-h2 or forward"),
-    stages: int = typer.Option(16, "--stages", "-p", help="pipeline stages (devices)"),
-    microbatches: int = typer.Option(64, "--microbatches", "-m", help="microbatches per step"),
-    forward: str = typer.Option("1", "--forward", help="forward seconds per microbatch: one number or one per stage, comma-separated"),
-    backward: Optional[str] = typer.Option(None, "--backward", help="backward seconds (default 2 x forward; 0 for forward)"),
-    weight_grad: Optional[str] = typer.Option(None, "--weight-grad", help="weight-gradient seconds; zb-* default: half the backward"),
-    chunks: int = typer.Option(1, "--chunks", "-v", help="chunks per device (interleaved-1f1b)"),
+    stages: int = typer.Option(16, "--stages", "-p", parser=counts_from(1), metavar=COUNT, help="pipeline stages (devices)"),
+    microbatches: int = typer.Option(64, "--microbatches", "-m", parser=counts_from(1), metavar=COUNT,
+                                     help="microbatches per step (with --compare: added to the grid)"),
+    forward: Sequence[float] = typer.Option("1", "--forward", parser=lambda t: floats(t, minimum=0.0), metavar=FLOATS,
+                                        help="forward seconds per microbatch: one number or one per stage"),
+    backward: Optional[Sequence[float]] = typer.Option(None, "--backward", parser=lambda t: floats(t, minimum=0.0), metavar=FLOATS,
+                                                   help="backward seconds (default 2 x forward; 0 for forward)"),
+    weight_grad: Optional[Sequence[float]] = typer.Option(None, "--weight-grad", parser=lambda t: floats(t, minimum=0.0),
+                                                      metavar=FLOATS, help="weight-gradient seconds; zb-* default: half the backward"),
+    chunks: Optional[int] = typer.Option(None, "--chunks", "-v", parser=counts_from(1), metavar=COUNT,
+                                         help="chunks per device for interleaved-1f1b (default 1; 2 with --compare)"),
     p2p: float = typer.Option(0.0, "--p2p", help="seconds per hop between stages"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="write the Gantt chart (or with --compare, bubble vs microbatches) here"),
-    compare: Optional[str] = typer.Option(None, "--compare", help="comma-separated schedules: bubble vs microbatches"),
-    as_json: bool = typer.Option(False, "--json"),
+    compare: Optional[Sequence[str]] = typer.Option(None, "--compare", parser=names, metavar="NAME[,NAME...]",
+                                                help="schedules to compare: bubble vs microbatches"),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Simulate a pipeline schedule: makespan, bubble, per-stage idle and peak activations."""
     from . import pipeline as pp
 
-    f = _floats("--forward", forward) or [1.0]
-    b_given = _floats("--backward", backward)
-    w_given = _floats("--weight-grad", weight_grad)
-
-    def times(name: str) -> tuple[list[float], list[float], Optional[list[float]], str]:
-        if name == "forward":
-            return f, [0.0], None, ""
-        b = b_given if b_given is not None else [2 * x for x in f]
-        if name in ("zb-h1", "zb-h2") and w_given is None:
-            half = [x / 2 for x in b]
-            return f, half, half, "backward split evenly into B and W"
-        return f, b, w_given, ""
-
-    def run(name: str, m: int, v: int) -> "pp.Schedule":
-        ff, bb, ww, _ = times(name)
-        return pp.simulate(name, stages, m, ff, bb, ww, v, p2p)
-
     if compare is not None:
-        names = [x.strip().lower() for x in compare.split(",") if x.strip()]
-        for n in names:
-            if n not in pp.SCHEDULES:
-                raise typer.BadParameter(f"--compare: {n!r} is not one of {', '.join(pp.SCHEDULES)}")
-        grid = sorted({stages * k for k in (1, 2, 4, 8, 16, 32)} | {microbatches})
-        v_il = chunks if chunks > 1 else 2
-        curves: dict[str, list[float]] = {}
-        for n in names:
-            v = v_il if n == "interleaved-1f1b" else 1
-            label = f"{n} (v={v})" if v > 1 else n
-            curves[label] = [
-                float("nan") if (v > 1 and m % stages) else run(n, m, v).bubble_fraction for m in grid
-            ]
+        c = pp.compare_bubbles([n.lower() for n in compare], stages, [microbatches], forward, backward, weight_grad, chunks, p2p)
         if as_json:
-            emit_json({"stages": stages, "microbatches": grid, "bubble_fraction": curves})
+            emit_json(c.summary())
         else:
-            t = Table(title=f"Bubble (share of device time), {stages} stages")
+            t = Table(title=f"Bubble (share of device time), {c.stages} stages")
             t.add_column("microbatches", justify="right")
-            for label in curves:
+            for label in c.bubble_fraction:
                 t.add_column(label, justify="right")
-            for i, m in enumerate(grid):
-                t.add_row(str(m), *("-" if c[i] != c[i] else f"{c[i]:.2%}" for c in curves.values()))
+            for i, m in enumerate(c.microbatches):
+                t.add_row(str(m), *("-" if y[i] != y[i] else f"{y[i]:.2%}" for y in c.bubble_fraction.values()))
             console.print(t)
         if plot is not None:
             from .plot import pipeline_bubbles
 
-            pipeline_bubbles(grid, curves, stages, plot)
+            pipeline_bubbles(c.microbatches, c.bubble_fraction, c.stages, plot)
             if not as_json:
                 console.print(f"wrote {plot}")
         return
 
-    s = run(schedule.lower(), microbatches, chunks)
-    note = times(s.schedule)[3]
+    times = pp.stage_times(schedule, forward, backward, weight_grad)
+    s = pp.simulate(schedule, stages, microbatches, times.forward, times.backward, times.weight_grad, chunks or 1, p2p)
     if as_json:
         data = s.summary()
-        if note:
-            data["note"] = note
+        if times.note:
+            data["note"] = times.note
         emit_json(data)
     else:
         console.print(
@@ -802,8 +694,8 @@ def pipeline_cmd(
             + f"  |  makespan {s.makespan:.6g} s (lower bound {s.lower_bound:.6g})"
             + f"  |  bubble {s.bubble_fraction:.2%} of device time, {s.bubble_ratio:.2%} of ideal"
         )
-        if note:
-            console.print(f"[dim]{note}[/dim]")
+        if times.note:
+            console.print(f"[dim]{times.note}[/dim]")
         if s.stages <= 64:
             t = Table()
             for col in ("stage", "busy s", "idle s", "idle", "peak in-flight"):
@@ -823,11 +715,8 @@ def pipeline_cmd(
 
 
 def main() -> None:
-    try:
-        app()
-    except BrickwallError as e:
-        Console(stderr=True).print(f"[red]error:[/red] {e}")
-        sys.exit(2)
+    """The ``brickwall`` script: bad input exits with status 2 and one line (see cli_args.Commands)."""
+    app()
 
 
 __all__ = ["app", "main"]

@@ -280,6 +280,28 @@ def speed_for_params(deployment: Deployment, params: float, *, overhead: float =
     return 1.0 / (n * _seconds_per_param(deployment, context) * (1.0 + k))
 
 
+def bandwidth_for_params(deployment: Deployment, params: ArrayLike, tokens_per_s: ArrayLike, *,
+                         overhead: float = 0.0, context: int = 0) -> Any:
+    """:func:`required_bandwidth` for a dense model known only by its parameter count: the
+    memory bandwidth per chip (bytes/s, at the deployment's memory efficiency) for batch-1
+    decoding at ``tokens_per_s`` when weight reads (times ``1 + overhead``) are the only cost.
+    ``params`` and ``tokens_per_s`` broadcast (``params[:, None]`` against speeds gives a
+    table); a float for scalars. The seed's chart: ``Efficiency.ideal()`` and ``overhead=1``.
+
+    >>> d = Deployment(lookup_hardware("H100-SXM"), efficiency=Efficiency.ideal())
+    >>> round(bandwidth_for_params(d, 70e9, 20.0) / 1e12, 2)  # 2 bytes x 70e9 x 20 /s
+    2.8
+    """
+    n = array("params", params, np.float64, minimum=0.0, ndim=None)
+    r = array("tokens_per_s", tokens_per_s, np.float64, minimum=0.0, ndim=None)
+    k = real("overhead", overhead)
+    try:
+        need = deployment.hardware.memory_bandwidth * _seconds_per_param(deployment, context) * (1.0 + k) * n * r
+    except ValueError as e:
+        raise invalid("shapes of params, tokens_per_s", (n.shape, r.shape), "broadcastable") from e
+    return need.item() if need.ndim == 0 else need
+
+
 def chips_needed(model: Model, hardware: Hardware | str, *, batch: int = 1, context: int = 0,
                  tokens_per_s_per_user: float | None = None, weight_dtype: str = "bf16",
                  kv_dtype: str | None = None, efficiency: Efficiency | None = None,
@@ -315,6 +337,6 @@ def crossover_batch(hardware: Hardware, dtype: str = "bf16") -> float:
 
 
 __all__ = [
-    "StepEstimate", "StepTable", "chips_needed", "crossover_batch", "decode",
+    "StepEstimate", "StepTable", "bandwidth_for_params", "chips_needed", "crossover_batch", "decode",
     "max_batch", "max_params_for_speed", "prefill", "required_bandwidth", "routing_quantile", "speed_for_params", "steps",
 ]

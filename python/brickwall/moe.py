@@ -363,6 +363,54 @@ def expected_drops(
 
 
 @dataclass(frozen=True, slots=True)
+class ExactLoads:
+    """The exact companions of a routing Monte Carlo (FORMULAS.md s2), per step."""
+
+    balanced_load: float
+    """``k B / E``: every expert's mean load in tokens (the perfectly balanced load)"""
+    touched: float
+    """mean distinct experts receiving a token"""
+    dropped: float | None
+    """mean assignments dropped at ``capacity`` (None without a capacity)"""
+    max_load: MaxLoadCdf
+    """the busiest expert's law (exact or bounds, see its ``method``)"""
+
+    @property
+    def max_load_mean_bounds(self) -> tuple[float, float]:
+        """Bounds on E[busiest expert's load] (equal when the law is exact)."""
+        return float(np.sum(1.0 - self.max_load.upper)), float(np.sum(1.0 - self.max_load.lower))
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready: ``max_load`` is the mean when exact, else ``[lower, upper]`` bounds."""
+        out: dict[str, Any] = {"load": self.balanced_load, "touched": self.touched}
+        if self.dropped is not None:
+            out["dropped"] = self.dropped
+        out["max_load"] = self.max_load.mean() if self.max_load.exact else self.max_load_mean_bounds
+        out["max_load_method"] = self.max_load.method
+        return out
+
+
+def exact_loads(
+    n_experts: int, top_k: int, tokens: int, popularity: Popularity = None, *, capacity: int | None = None
+) -> ExactLoads:
+    """The balanced load ``k B / E``, :func:`expected_experts_touched`, :func:`expected_drops`
+    at ``capacity`` tokens per expert and :func:`max_load_cdf`, in one call (no closed forms
+    under Dirichlet drift: ValidationError).
+
+    >>> x = exact_loads(16, 2, 8, capacity=2)
+    >>> x.balanced_load, round(x.touched, 3), round(x.max_load.mean(), 4), x.max_load.method
+    (1.0, 10.502, 2.9548, 'column-dp')
+    """
+    r = _routing(n_experts, top_k, tokens, popularity)
+    return ExactLoads(
+        balanced_load=r.top_k * r.tokens / r.experts,
+        touched=expected_experts_touched(n_experts, top_k, tokens, popularity),
+        dropped=None if capacity is None else expected_drops(n_experts, top_k, tokens, popularity=popularity, capacity=capacity),
+        max_load=max_load_cdf(n_experts, top_k, tokens, popularity),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class MaxLoadCdf:
     """P(max per-expert load <= c) for c = 0..tokens.
 
@@ -630,6 +678,8 @@ __all__ = [
     "ExpertLoad",
     "LoadQuantiles",
     "MaxLoadCdf",
+    "ExactLoads",
+    "exact_loads",
     "expected_drops",
     "expected_experts_touched",
     "expert_batch_stats",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -272,6 +272,93 @@ def inference(stages: int, microbatches: int, forward: ArrayLike, p2p: float = 0
 
 
 @dataclass(frozen=True, slots=True)
+class StageTimes:
+    """Per-microbatch times (seconds, one value or one per stage) to :func:`simulate` a schedule
+    with, and how the defaults filled them in (``note``, empty when nothing was split)."""
+
+    forward: NDArray[np.float64]
+    backward: NDArray[np.float64]
+    weight_grad: NDArray[np.float64] | None
+    note: str
+
+
+def stage_times(
+    schedule: str, forward: ArrayLike = 1.0, backward: ArrayLike | None = None, weight_grad: ArrayLike | None = None
+) -> StageTimes:
+    """The times a training step of ``schedule`` runs with when only some are known: backward
+    defaults to twice the forward (the usual 1:2, as :func:`bubble_fraction` assumes); the
+    zero-bubble schedules (zb-h1, zb-h2) without ``weight_grad`` split the backward evenly into
+    B and W; ``"forward"`` (inference) has no backward.
+
+    >>> t = stage_times("zb-h1", [1.0, 2.0])
+    >>> t.backward.tolist(), t.weight_grad.tolist(), t.note
+    ([1.0, 2.0], [1.0, 2.0], 'backward split evenly into B and W')
+    """
+    schedule = choice("schedule", schedule, SCHEDULES)
+    f = array("forward", forward, np.float64, minimum=0.0, ndim=None).ravel()
+    if schedule == "forward":
+        return StageTimes(f, np.zeros(1), None, "")
+    b = 2.0 * f if backward is None else array("backward", backward, np.float64, minimum=0.0, ndim=None).ravel()
+    w = None if weight_grad is None else array("weight_grad", weight_grad, np.float64, minimum=0.0, ndim=None).ravel()
+    if schedule in ("zb-h1", "zb-h2") and w is None:
+        return StageTimes(f, b / 2.0, b / 2.0, "backward split evenly into B and W")
+    return StageTimes(f, b, w, "")
+
+
+@dataclass(frozen=True, slots=True)
+class BubbleComparison:
+    """Simulated bubble fraction of several schedules over microbatch counts."""
+
+    stages: int
+    microbatches: NDArray[np.int64]
+    bubble_fraction: dict[str, NDArray[np.float64]]
+    """by schedule label (``"interleaved-1f1b (v=2)"`` names its chunks), aligned with
+    ``microbatches``; NaN where the schedule does not apply (interleaved: m not a multiple of
+    stages)"""
+
+    def summary(self) -> dict[str, Any]:
+        return {"stages": self.stages, "microbatches": self.microbatches.tolist(),
+                "bubble_fraction": {k: v.tolist() for k, v in self.bubble_fraction.items()}}
+
+
+def compare_bubbles(
+    schedules: Sequence[str],
+    stages: int,
+    microbatches: ArrayLike = (),
+    forward: ArrayLike = 1.0,
+    backward: ArrayLike | None = None,
+    weight_grad: ArrayLike | None = None,
+    chunks: int | None = None,
+    p2p: float = 0.0,
+) -> BubbleComparison:
+    """:func:`simulate` each of ``schedules`` at ``stages x 1, 2, 4, ..., 32`` microbatches plus
+    any given in ``microbatches``, with :func:`stage_times` filling in the times;
+    interleaved-1f1b runs with ``chunks`` chunks per device (default 2).
+
+    >>> c = compare_bubbles(["1f1b", "interleaved-1f1b"], 4, [6])
+    >>> c.microbatches.tolist()[:3], c.bubble_fraction["1f1b"][:3].round(4).tolist()
+    ([4, 6, 8], [0.4286, 0.3333, 0.2727])
+    """
+    names = [choice("schedule", s, SCHEDULES) for s in schedules]
+    if not names:
+        raise invalid("schedules", schedules, "at least one of " + ", ".join(SCHEDULES))
+    p = integer("stages", stages)
+    v_il = 2 if chunks is None else integer("chunks", chunks, minimum=2)
+    extra = array("microbatches", microbatches, np.int64, minimum=1.0, ndim=None).ravel().tolist()
+    grid = np.array(sorted({p * k for k in (1, 2, 4, 8, 16, 32)} | set(extra)), dtype=np.int64)
+    curves: dict[str, NDArray[np.float64]] = {}
+    for name in names:
+        t = stage_times(name, forward, backward, weight_grad)
+        v = v_il if name == "interleaved-1f1b" else 1
+        curves[f"{name} (v={v})" if v > 1 else name] = np.array([
+            math.nan if (v > 1 and m % p) else
+            simulate(name, p, int(m), t.forward, t.backward, t.weight_grad, v, p2p).bubble_fraction
+            for m in grid
+        ])
+    return BubbleComparison(p, grid, curves)
+
+
+@dataclass(frozen=True, slots=True)
 class Balance:
     """A contiguous assignment of layers to pipeline stages."""
 
@@ -372,12 +459,16 @@ __all__ = [
     "KINDS",
     "SCHEDULES",
     "Balance",
+    "BubbleComparison",
     "Inference",
     "Schedule",
+    "StageTimes",
     "Timeline",
     "balance_layers",
     "bubble_fraction",
+    "compare_bubbles",
     "inference",
     "lower_bound",
     "simulate",
+    "stage_times",
 ]

@@ -88,17 +88,15 @@ def bandwidth_chart(speeds: tuple[float, ...] = (8.33, 20.0, 33.33), *, path: st
 
     from .hardware import Efficiency, hardware
     from .deployment import Deployment
-    from .inference import speed_for_params
+    from .inference import bandwidth_for_params
 
     plt = pyplot()
     params = np.geomspace(10e9, 2e12, 60)
     one = Deployment(hardware("H100-SXM"), weight_dtype=dtype, efficiency=Efficiency.ideal())
-    bw = one.hardware.memory_bandwidth
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for s in speeds:
-        # bandwidth scales with the speed a single chip reaches: need = bw x s / speed(1 chip)
-        need = [bw * s / speed_for_params(one, p, overhead=overhead) for p in params]
-        ax.loglog(params / 1e9, np.array(need) / 1e12, label=f"{s:g} tokens/s")
+        need = bandwidth_for_params(one, params, s, overhead=overhead)
+        ax.loglog(params / 1e9, need / 1e12, label=f"{s:g} tokens/s")
     for name in ("H100-SXM", "A100-80GB"):
         h = hardware(name)
         ax.axhline(8 * h.memory_bandwidth / 1e12, ls="--", color="grey")

@@ -176,6 +176,58 @@ def optimal_gamma(alpha: ArrayLike, cost_ratio: ArrayLike, max_gamma: int = 32) 
     return _out(np.argmax(s, axis=-1) + 1)
 
 
+@dataclass(frozen=True, slots=True)
+class SpeedupTable:
+    """Expected tokens and speedup per draft length at one acceptance rate and cost ratio, with
+    the best draft length over ``1..max_gamma`` (which need not be among ``gammas``)."""
+
+    alpha: float
+    cost_ratio: float
+    gammas: NDArray[np.int64]
+    expected_tokens: NDArray[np.float64]  #: E[N] per gamma
+    speedup: NDArray[np.float64]  #: per gamma
+    best_gamma: int
+    best_speedup: float
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "alpha": self.alpha, "cost_ratio": self.cost_ratio,
+            "rows": [{"gamma": int(g), "expected_tokens": float(e), "speedup": float(s)}
+                     for g, e, s in zip(self.gammas, self.expected_tokens, self.speedup)],
+            "best_gamma": self.best_gamma, "best_speedup": self.best_speedup,
+        }
+
+
+def speedup_tables(
+    alphas: ArrayLike, cost_ratios: ArrayLike, gammas: ArrayLike = (1, 2, 3, 4, 5, 6, 7, 8),
+    *, max_gamma: int | None = None,
+) -> list[SpeedupTable]:
+    """One :class:`SpeedupTable` per (alpha, cost ratio), alpha-major: the closed forms
+    :func:`expected_tokens` and :func:`speedup` at each of ``gammas``, and :func:`optimal_gamma`
+    over ``1..max_gamma`` (default: 64 or the largest of ``gammas`` if larger).
+
+    >>> t = speedup_tables([0.8], [0.05], [1, 4, 8])[0]
+    >>> t.best_gamma, round(t.best_speedup, 3), t.speedup.round(3).tolist()
+    (8, 3.092, [1.714, 2.801, 3.092])
+    """
+    a_all = _alpha(alphas).ravel()
+    c_all = _cost(cost_ratios).ravel()
+    g = array("gammas", gammas, np.int64, minimum=1.0)
+    if a_all.size == 0 or c_all.size == 0 or g.size == 0:
+        raise invalid("alphas / cost_ratios / gammas", (a_all.size, c_all.size, g.size), "non-empty")
+    top = max(64, int(g.max())) if max_gamma is None else integer("max_gamma", max_gamma)
+    out = []
+    for a in a_all.tolist():
+        for c in c_all.tolist():
+            best = int(optimal_gamma(a, c, max_gamma=top))
+            out.append(SpeedupTable(
+                alpha=a, cost_ratio=c, gammas=g, expected_tokens=np.asarray(expected_tokens(a, g), dtype=np.float64),
+                speedup=np.asarray(speedup(a, g, c), dtype=np.float64), best_gamma=best,
+                best_speedup=float(speedup(a, best, c)),
+            ))
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Simulation and lenient verification
 
@@ -528,6 +580,7 @@ __all__ = [
     "Lenient",
     "Simulation",
     "SpecDecode",
+    "SpeedupTable",
     "StepTime",
     "acceptance",
     "acceptance_from_logits",
@@ -539,6 +592,7 @@ __all__ = [
     "optimal_gamma",
     "simulate",
     "speedup",
+    "speedup_tables",
     "sweep_batches",
     "tokens_distribution",
     "tree_expected_tokens",
