@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from hypothesis import strategies as st
-
 import brickwall as bw
+from hypothesis import strategies as st
 
 catalog_models = st.sampled_from(bw.model_names()).map(bw.model)
 catalog_hardware = st.sampled_from(bw.hardware_names()).map(bw.hardware)

@@ -5,10 +5,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner
-
 import brickwall as bw
+import pytest
 from brickwall.claims import (
     SECTIONS,
     VERDICTS,
@@ -25,6 +23,7 @@ from brickwall.claims import (
 )
 from brickwall.cli import app
 from brickwall.reference import speculative as spec_ref
+from typer.testing import CliRunner
 
 
 def _claims_md() -> Path | None:
@@ -126,8 +125,9 @@ def test_reproduce_command_formats(fmt: str) -> None:
 
 
 def test_attainable_cost_gpt4() -> None:
-    a = attainable_cost("gpt4-moe-1.8t", "A100-40GB", price_per_hour=1.0,
-                        batch=[1, 16, 64, 256, 1024])
+    a = attainable_cost(
+        "gpt4-moe-1.8t", "A100-40GB", price_per_hour=1.0, batch=[1, 16, 64, 256, 1024]
+    )
     best = a["best"]
     assert best["chips"] == 128 and best["tokens_per_s_per_user"] >= 8.0
     assert best["usd_per_1k"] == pytest.approx(best["cost"] / 1000)

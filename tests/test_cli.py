@@ -4,18 +4,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import brickwall as bw
 import numpy as np
 import pytest
 import typer
-from numpy.testing import assert_allclose
-from typer.testing import CliRunner
-
-import brickwall as bw
 from brickwall import cli_args, moe, pipeline, speculative
 from brickwall.cli import app
 from brickwall.errors import ValidationError
 from brickwall.reference import pipeline as ref_pipeline
 from brickwall.reference import speculative as ref_spec
+from numpy.testing import assert_allclose
+from typer.testing import CliRunner
 
 runner = CliRunner()
 FIXTURES = Path(__file__).parent / "fixtures" / "hf"
@@ -50,7 +49,20 @@ def test_model_needs_exactly_one_source() -> None:
 
 
 def test_decode_command_breakdown_and_json(tmp_path: Path) -> None:
-    args = ["decode", "gpt4-moe-1.8t", "--hardware", "A100-40GB", "--tp", "8", "--pp", "16", "--batch", "512", "--context", "8192"]
+    args = [
+        "decode",
+        "gpt4-moe-1.8t",
+        "--hardware",
+        "A100-40GB",
+        "--tp",
+        "8",
+        "--pp",
+        "16",
+        "--batch",
+        "512",
+        "--context",
+        "8192",
+    ]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "weights" in r.output and "fits" in r.output
@@ -61,32 +73,76 @@ def test_decode_command_breakdown_and_json(tmp_path: Path) -> None:
 
 
 def test_prefill_and_train_commands() -> None:
-    r = runner.invoke(app, ["prefill", "llama3.1-70b", "--tp", "8", "--batch", "4", "--prompt", "4096", "--json"])
+    r = runner.invoke(
+        app, ["prefill", "llama3.1-70b", "--tp", "8", "--batch", "4", "--prompt", "4096", "--json"]
+    )
     assert r.exit_code == 0 and json.loads(r.output)["bound"] == "compute"
-    r = runner.invoke(app, ["train", "gpt4-moe-1.8t", "--tokens", "13e12", "--hardware", "A100-40GB", "--gpus", "25000", "--mfu", "0.34", "--json"])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            "gpt4-moe-1.8t",
+            "--tokens",
+            "13e12",
+            "--hardware",
+            "A100-40GB",
+            "--gpus",
+            "25000",
+            "--mfu",
+            "0.34",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0 and 90 < json.loads(r.output)["days"] < 100
 
 
 def _script(*args: str) -> subprocess.CompletedProcess[str]:
     """The installed entry point, as a user runs it (a separate process: real exit status)."""
-    return subprocess.run([sys.executable, "-c", "import sys; from brickwall.cli import main; sys.argv[0] = 'brickwall'; main()",
-                           *args], capture_output=True, text=True)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from brickwall.cli import main; sys.argv[0] = 'brickwall'; main()",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_bad_cli_input_is_a_clean_error() -> None:
-    for args, needle in ((["decode", "llama2-7b", "--tp", "3"], "tp = 3"),
-                         (["sweep", "llama2-7b", "--batch", "1..x"], "'--batch'")):
+    for args, needle in (
+        (["decode", "llama2-7b", "--tp", "3"], "tp = 3"),
+        (["sweep", "llama2-7b", "--batch", "1..x"], "'--batch'"),
+    ):
         p = _script(*args)
         assert p.returncode == 2 and needle in p.stderr and "Traceback" not in p.stderr, p.stderr
         assert p.stderr.startswith("error: ") and p.stderr.count("\n") == 1, p.stderr  # one line
 
 
 def test_sweep_command_table_json_csv_plot(tmp_path: Path) -> None:
-    args = ["sweep", "mixtral-8x7b", "--hardware", "H100-SXM,A100-80GB", "--tp", "1,2,4,8", "--pp", "1..4:x2",
-            "--batch", "1..512:3", "--context", "1024,8192", "--no-progress"]
+    args = [
+        "sweep",
+        "mixtral-8x7b",
+        "--hardware",
+        "H100-SXM,A100-80GB",
+        "--tp",
+        "1,2,4,8",
+        "--pp",
+        "1..4:x2",
+        "--batch",
+        "1..512:3",
+        "--context",
+        "1024,8192",
+        "--no-progress",
+    ]
     r = runner.invoke(app, [*args, "--plot", str(tmp_path / "f.png")])
     assert r.exit_code == 0, r.output
-    assert "frontier" in r.output and "evaluated" in r.output and (tmp_path / "f.png").stat().st_size > 1000
+    assert (
+        "frontier" in r.output
+        and "evaluated" in r.output
+        and (tmp_path / "f.png").stat().st_size > 1000
+    )
     r = runner.invoke(app, [*args, "--json"])
     data = json.loads(r.output)
     assert data["summary"]["evaluated"] == 2 * 4 * 3 * len(range(1, 513, 3)) * 2
@@ -102,7 +158,9 @@ def test_bandwidth_command(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     rows = json.loads(r.output)
     # the seed's rule: 2 bytes x params x tokens/s, doubled by overhead 1 (other traffic = weights)
-    assert_allclose([x["bandwidth_bytes_s"] for x in rows], [2 * 2 * 70e9 * 20, 2 * 2 * 1e12 * 20], rtol=1e-12)
+    assert_allclose(
+        [x["bandwidth_bytes_s"] for x in rows], [2 * 2 * 70e9 * 20, 2 * 2 * 1e12 * 20], rtol=1e-12
+    )
     r = runner.invoke(app, ["bandwidth", "--plot", str(tmp_path / "b.png")])
     assert r.exit_code == 0 and "TB/s" in r.output and (tmp_path / "b.png").stat().st_size > 10_000
 
@@ -112,9 +170,22 @@ def test_bandwidth_command(tmp_path: Path) -> None:
 
 
 def test_counts_take_scientific_notation() -> None:
-    assert cli_args.count("8") == 8 and cli_args.count("1e6") == 10**6 and cli_args.count("2.5e3") == 2500
+    assert (
+        cli_args.count("8") == 8
+        and cli_args.count("1e6") == 10**6
+        and cli_args.count("2.5e3") == 2500
+    )
     assert cli_args.count("0", minimum=0) == 0 and cli_args.count(7) == 7
-    for bad, minimum in (("1.5", 1), ("x", 1), ("0", 1), ("-1", 0), ("inf", 1), ("1e400", 1), ("", 1), ("1e30", 1)):
+    for bad, minimum in (
+        ("1.5", 1),
+        ("x", 1),
+        ("0", 1),
+        ("-1", 0),
+        ("inf", 1),
+        ("1e400", 1),
+        ("", 1),
+        ("1e30", 1),
+    ):
         with pytest.raises(typer.BadParameter, match="expected a whole number"):
             cli_args.count(bad, minimum=minimum)
 
@@ -131,9 +202,25 @@ def test_integer_lists_and_ranges() -> None:
     assert cli_args.ints("1,3..7:2,16..64:x4") == [1, 3, 5, 7, 16, 64]
     assert cli_args.ints("1e3..2e3:5e2") == range(1000, 2001, 500)
     assert cli_args.ints("0..2", minimum=0) == range(0, 3) and cli_args.ints([2, 4]) == [2, 4]
-    for bad in ("", "1..", "..4", "8..1", "1..8:x1", "1..8:0", "1..8:x", "1..8*2", "a,b", "1,,2", "0", "1.5", "1..2..3",
-                "0..4:x2"):
-        with pytest.raises(typer.BadParameter, match=r"expected integers >= 1: N, N,M,\.\.\., A\.\.B"):
+    for bad in (
+        "",
+        "1..",
+        "..4",
+        "8..1",
+        "1..8:x1",
+        "1..8:0",
+        "1..8:x",
+        "1..8*2",
+        "a,b",
+        "1,,2",
+        "0",
+        "1.5",
+        "1..2..3",
+        "0..4:x2",
+    ):
+        with pytest.raises(
+            typer.BadParameter, match=r"expected integers >= 1: N, N,M,\.\.\., A\.\.B"
+        ):
             cli_args.ints(bad)
     with pytest.raises(typer.BadParameter, match="at most 1,000,000 values"):
         cli_args.ints("1..2000000,1")
@@ -157,25 +244,31 @@ def test_numbers_names_and_routing() -> None:
             cli_args.routing(bad)
 
 
-@pytest.mark.parametrize("args, option", [
-    (["sweep", "llama2-7b", "--batch", "1..x"], "--batch"),
-    (["sweep", "llama2-7b", "--pp", "1..4*2"], "--pp"),
-    (["sweep", "llama2-7b", "--context", "8k"], "--context"),
-    (["sweep", "llama2-7b", "--hardware", "H100-SXM,,"], "--hardware"),
-    (["sweep", "llama2-7b", "--rows", "1"], "--rows"),
-    (["spec", "--gamma", "0..3"], "--gamma"),
-    (["spec", "--alpha", "high"], "--alpha"),
-    (["spec", "--target", "llama3.1-70b", "--draft", "llama3.1-8b", "--batch", "8..1"], "--batch"),
-    (["decode", "llama2-7b", "--batch", "1.5"], "--batch"),
-    (["decode", "llama2-7b", "--context", "-1"], "--context"),
-    (["decode", "mixtral-8x7b", "--tp", "2", "--routing", "p99"], "--routing"),
-    (["prefill", "llama2-7b", "--prompt", "0"], "--prompt"),
-    (["moe", "--trials", "2.5"], "--trials"),
-    (["pipeline", "1f1b", "--forward", "1,y"], "--forward"),
-    (["pipeline", "1f1b", "--compare", "gpipe,"], "--compare"),
-    (["bandwidth", "--speeds", "x"], "--speeds"),
-    (["model", "llama2-7b", "--context", "1..8"], "--context"),
-])
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["sweep", "llama2-7b", "--batch", "1..x"], "--batch"),
+        (["sweep", "llama2-7b", "--pp", "1..4*2"], "--pp"),
+        (["sweep", "llama2-7b", "--context", "8k"], "--context"),
+        (["sweep", "llama2-7b", "--hardware", "H100-SXM,,"], "--hardware"),
+        (["sweep", "llama2-7b", "--rows", "1"], "--rows"),
+        (["spec", "--gamma", "0..3"], "--gamma"),
+        (["spec", "--alpha", "high"], "--alpha"),
+        (
+            ["spec", "--target", "llama3.1-70b", "--draft", "llama3.1-8b", "--batch", "8..1"],
+            "--batch",
+        ),
+        (["decode", "llama2-7b", "--batch", "1.5"], "--batch"),
+        (["decode", "llama2-7b", "--context", "-1"], "--context"),
+        (["decode", "mixtral-8x7b", "--tp", "2", "--routing", "p99"], "--routing"),
+        (["prefill", "llama2-7b", "--prompt", "0"], "--prompt"),
+        (["moe", "--trials", "2.5"], "--trials"),
+        (["pipeline", "1f1b", "--forward", "1,y"], "--forward"),
+        (["pipeline", "1f1b", "--compare", "gpipe,"], "--compare"),
+        (["bandwidth", "--speeds", "x"], "--speeds"),
+        (["model", "llama2-7b", "--context", "1..8"], "--context"),
+    ],
+)
 def test_bad_values_are_one_line_usage_errors(args: list[str], option: str) -> None:
     r = runner.invoke(app, args)
     assert r.exit_code == 2, r.output
@@ -185,27 +278,67 @@ def test_bad_values_are_one_line_usage_errors(args: list[str], option: str) -> N
 
 
 def test_library_errors_exit_2_with_one_line() -> None:
-    for args, needle in ((["pipeline", "interleaved-1f1b", "-p", "4", "-m", "6", "-v", "2"], "microbatches"),
-                         (["pipeline", "1f1b", "-p", "4", "--compare", "gpipe,pipedream"], "pipedream"),
-                         (["spec", "--alpha", "1.5"], "alpha = 1.5"),
-                         (["spec", "--target", "llama3.1-70b"], "--target needs --draft")):
+    for args, needle in (
+        (["pipeline", "interleaved-1f1b", "-p", "4", "-m", "6", "-v", "2"], "microbatches"),
+        (["pipeline", "1f1b", "-p", "4", "--compare", "gpipe,pipedream"], "pipedream"),
+        (["spec", "--alpha", "1.5"], "alpha = 1.5"),
+        (["spec", "--target", "llama3.1-70b"], "--target needs --draft"),
+    ):
         r = runner.invoke(app, args)
-        assert r.exit_code == 2 and needle in r.stderr and r.stderr.count("\n") == 1, (args, r.output)
+        assert r.exit_code == 2 and needle in r.stderr and r.stderr.count("\n") == 1, (
+            args,
+            r.output,
+        )
 
 
 def test_spec_and_sweep_read_batch_ranges_alike() -> None:
-    for text, batches in (("1..8:x2", [1, 2, 4, 8]), ("1..6", [1, 2, 3, 4, 5, 6]), ("2..8:3", [2, 5, 8])):
-        r = runner.invoke(app, ["spec", "--target", "llama3.1-70b", "--draft", "llama3.1-8b", "-H", "H100-SXM",
-                                "--batch", text, "--gamma", "1,2", "--json"])
+    for text, batches in (
+        ("1..8:x2", [1, 2, 4, 8]),
+        ("1..6", [1, 2, 3, 4, 5, 6]),
+        ("2..8:3", [2, 5, 8]),
+    ):
+        r = runner.invoke(
+            app,
+            [
+                "spec",
+                "--target",
+                "llama3.1-70b",
+                "--draft",
+                "llama3.1-8b",
+                "-H",
+                "H100-SXM",
+                "--batch",
+                text,
+                "--gamma",
+                "1,2",
+                "--json",
+            ],
+        )
         assert r.exit_code == 0, r.output
         assert json.loads(r.output)[0]["batches"] == batches
-        r = runner.invoke(app, ["sweep", "llama3.1-8b", "--tp", "1", "--batch", text, "--no-progress", "--top", "100", "--json"])
+        r = runner.invoke(
+            app,
+            [
+                "sweep",
+                "llama3.1-8b",
+                "--tp",
+                "1",
+                "--batch",
+                text,
+                "--no-progress",
+                "--top",
+                "100",
+                "--json",
+            ],
+        )
         assert r.exit_code == 0, r.output
         assert sorted(row["batch"] for row in json.loads(r.output)["rows"]) == batches
 
 
 def test_counts_in_scientific_notation_through_the_commands() -> None:
-    r = runner.invoke(app, ["decode", "llama2-7b", "--batch", "5.12e2", "--context", "4e3", "--json"])
+    r = runner.invoke(
+        app, ["decode", "llama2-7b", "--batch", "5.12e2", "--context", "4e3", "--json"]
+    )
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert data["batch"] == 512 and data["context"] == 4000
@@ -219,7 +352,9 @@ def test_help_documents_the_grammar_and_shared_options() -> None:
     for cmd in ("decode", "prefill", "sweep", "train", "spec"):
         r = runner.invoke(app, [cmd, "--help"])
         assert r.exit_code == 0 and "-H" in r.output and "--hardware" in r.output, cmd
-    words = " ".join(runner.invoke(app, ["spec", "--help"]).output.replace("│", " ").split())  # unwrap rich's box
+    words = " ".join(
+        runner.invoke(app, ["spec", "--help"]).output.replace("│", " ").split()
+    )  # unwrap rich's box
     assert "unlike the other commands: the seed's GPT-4 deployment" in words
 
 
@@ -229,14 +364,31 @@ def test_help_documents_the_grammar_and_shared_options() -> None:
 
 def test_speedup_tables_match_the_reference() -> None:
     tables = speculative.speedup_tables([0.6, 0.9], [0.02, 0.1], range(1, 7))
-    assert [(t.alpha, t.cost_ratio) for t in tables] == [(0.6, 0.02), (0.6, 0.1), (0.9, 0.02), (0.9, 0.1)]
+    assert [(t.alpha, t.cost_ratio) for t in tables] == [
+        (0.6, 0.02),
+        (0.6, 0.1),
+        (0.9, 0.02),
+        (0.9, 0.1),
+    ]
     for t in tables:
         assert t.gammas.tolist() == [1, 2, 3, 4, 5, 6]
-        assert_allclose(t.expected_tokens, [ref_spec.expected_tokens(t.alpha, g) for g in range(1, 7)], rtol=1e-12)
-        assert_allclose(t.speedup, [ref_spec.speedup(t.alpha, g, t.cost_ratio) for g in range(1, 7)], rtol=1e-12)
+        assert_allclose(
+            t.expected_tokens,
+            [ref_spec.expected_tokens(t.alpha, g) for g in range(1, 7)],
+            rtol=1e-12,
+        )
+        assert_allclose(
+            t.speedup, [ref_spec.speedup(t.alpha, g, t.cost_ratio) for g in range(1, 7)], rtol=1e-12
+        )
         assert t.best_gamma == ref_spec.optimal_gamma(t.alpha, t.cost_ratio, 64)
-        assert t.best_speedup == pytest.approx(ref_spec.speedup(t.alpha, t.best_gamma, t.cost_ratio), rel=1e-12)
-        assert t.summary()["rows"][2] == {"gamma": 3, "expected_tokens": t.expected_tokens[2], "speedup": t.speedup[2]}
+        assert t.best_speedup == pytest.approx(
+            ref_spec.speedup(t.alpha, t.best_gamma, t.cost_ratio), rel=1e-12
+        )
+        assert t.summary()["rows"][2] == {
+            "gamma": 3,
+            "expected_tokens": t.expected_tokens[2],
+            "speedup": t.speedup[2],
+        }
     assert speculative.speedup_tables(0.99, 0.001, [1], max_gamma=10)[0].best_gamma == 10
     with pytest.raises(ValidationError, match="non-empty"):
         speculative.speedup_tables([], 0.1)
@@ -248,9 +400,19 @@ def test_stage_times_defaults() -> None:
     t = pipeline.stage_times("1f1b", [1.0, 2.0])
     assert t.backward.tolist() == [2.0, 4.0] and t.weight_grad is None and t.note == ""
     t = pipeline.stage_times("zb-h2", 1.0, 3.0)
-    assert t.backward.tolist() == [1.5] and t.weight_grad is not None and t.weight_grad.tolist() == [1.5] and t.note
+    assert (
+        t.backward.tolist() == [1.5]
+        and t.weight_grad is not None
+        and t.weight_grad.tolist() == [1.5]
+        and t.note
+    )
     t = pipeline.stage_times("ZB-H1", 1.0, 2.0, 0.5)
-    assert t.backward.tolist() == [2.0] and t.weight_grad is not None and t.weight_grad.tolist() == [0.5] and not t.note
+    assert (
+        t.backward.tolist() == [2.0]
+        and t.weight_grad is not None
+        and t.weight_grad.tolist() == [0.5]
+        and not t.note
+    )
     t = pipeline.stage_times("forward", 1.0, 5.0)
     assert t.backward.tolist() == [0.0] and t.weight_grad is None
     with pytest.raises(ValidationError, match="backward"):
@@ -264,18 +426,31 @@ def test_compare_bubbles_matches_the_closed_forms() -> None:
     assert list(c.bubble_fraction) == ["gpipe", "1f1b", "interleaved-1f1b (v=2)", "zb-h1"]
     for i, m in enumerate(c.microbatches.tolist()):
         for name in ("gpipe", "1f1b"):
-            assert c.bubble_fraction[name][i] == pytest.approx(ref_pipeline.closed_form_bubble(name, p, m, 1, 1, 2, 0), rel=1e-12)
-        assert c.bubble_fraction["zb-h1"][i] == pytest.approx(ref_pipeline.closed_form_bubble("zb-h1", p, m, 1, 1, 1, 1), rel=1e-12)
+            assert c.bubble_fraction[name][i] == pytest.approx(
+                ref_pipeline.closed_form_bubble(name, p, m, 1, 1, 2, 0), rel=1e-12
+            )
+        assert c.bubble_fraction["zb-h1"][i] == pytest.approx(
+            ref_pipeline.closed_form_bubble("zb-h1", p, m, 1, 1, 1, 1), rel=1e-12
+        )
         il = c.bubble_fraction["interleaved-1f1b (v=2)"][i]
         if m % p:
             assert np.isnan(il)
         else:
-            assert il == pytest.approx(ref_pipeline.closed_form_bubble("interleaved-1f1b", p, m, 2, 1, 2, 0), rel=1e-12)
+            assert il == pytest.approx(
+                ref_pipeline.closed_form_bubble("interleaved-1f1b", p, m, 2, 1, 2, 0), rel=1e-12
+            )
     s = c.summary()
     assert s["stages"] == 4 and s["microbatches"][1] == 6 and len(s["bubble_fraction"]["1f1b"]) == 7
-    assert "interleaved-1f1b (v=4)" in pipeline.compare_bubbles(["interleaved-1f1b"], 4, chunks=4).bubble_fraction
-    for bad, match in (({"schedules": ["pipedream"]}, "schedule"), ({"schedules": []}, "schedules"),
-                       ({"chunks": 1}, "chunks"), ({"microbatches": [0]}, "microbatches")):
+    assert (
+        "interleaved-1f1b (v=4)"
+        in pipeline.compare_bubbles(["interleaved-1f1b"], 4, chunks=4).bubble_fraction
+    )
+    for bad, match in (
+        ({"schedules": ["pipedream"]}, "schedule"),
+        ({"schedules": []}, "schedules"),
+        ({"chunks": 1}, "chunks"),
+        ({"microbatches": [0]}, "microbatches"),
+    ):
         kwargs = {"schedules": ["1f1b"], "stages": 4, **bad}
         with pytest.raises(ValidationError, match=match):
             pipeline.compare_bubbles(**kwargs)  # type: ignore[arg-type]
@@ -310,7 +485,10 @@ def test_exact_loads_match_brute_force() -> None:
         assert x.max_load.exact and x.max_load.mean() == pytest.approx(busiest, rel=1e-12)
         lo, hi = x.max_load_mean_bounds
         assert lo == hi == pytest.approx(busiest, rel=1e-12)
-        assert x.summary()["max_load"] == pytest.approx(busiest, rel=1e-12) and x.summary()["dropped"] == x.dropped
+        assert (
+            x.summary()["max_load"] == pytest.approx(busiest, rel=1e-12)
+            and x.summary()["dropped"] == x.dropped
+        )
     # where the law is only bounded, the bounds bracket the exact mean and summary() gives them
     exact = moe.exact_loads(16, 2, 8).max_load.mean()
     bounded = moe.ExactLoads(1.0, 0.0, None, moe.max_load_cdf(16, 2, 8, method="bounds"))
@@ -326,16 +504,21 @@ def test_bandwidth_for_params_inverts_max_params_for_speed() -> None:
     for speed in (8.33, 50.0):
         n = bw.inference.max_params_for_speed(d, speed, overhead=0.5)
         # the largest model a chip decodes at this speed needs exactly the chip's bandwidth
-        assert bw.inference.bandwidth_for_params(d, n, speed, overhead=0.5) == pytest.approx(d.hardware.memory_bandwidth, rel=1e-12)
+        assert bw.inference.bandwidth_for_params(d, n, speed, overhead=0.5) == pytest.approx(
+            d.hardware.memory_bandwidth, rel=1e-12
+        )
     table = bw.inference.bandwidth_for_params(d, np.array([7e9, 70e9])[:, None], [10.0, 20.0, 40.0])
     assert table.shape == (2, 3)
     one_chip = np.array([[bw.inference.speed_for_params(d, p)] for p in (7e9, 70e9)])
-    assert_allclose(table, d.hardware.memory_bandwidth * np.array([10.0, 20.0, 40.0]) / one_chip, rtol=1e-12)
+    assert_allclose(
+        table, d.hardware.memory_bandwidth * np.array([10.0, 20.0, 40.0]) / one_chip, rtol=1e-12
+    )
     # and a catalog dense model, by its count, needs what required_bandwidth finds for it
     ideal = bw.Deployment(bw.hardware("H100-SXM"), efficiency=bw.Efficiency.ideal())
     m = bw.model("llama3.1-70b")
     assert bw.inference.bandwidth_for_params(ideal, m.params.total, 20.0) == pytest.approx(
-        bw.inference.required_bandwidth(m, ideal, 20.0), rel=1e-4)
+        bw.inference.required_bandwidth(m, ideal, 20.0), rel=1e-4
+    )
     with pytest.raises(ValidationError, match="params"):
         bw.inference.bandwidth_for_params(d, -1.0, 10.0)
     with pytest.raises(ValidationError, match="broadcastable"):

@@ -36,7 +36,8 @@ def _is_type_checking(node: ast.If) -> bool:
     """``if TYPE_CHECKING:`` or ``if typing.TYPE_CHECKING:``."""
     t = node.test
     return (isinstance(t, ast.Name) and t.id == "TYPE_CHECKING") or (
-        isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING")
+        isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING"
+    )
 
 
 def import_graph(root: Path) -> dict[str, set[str]]:
@@ -58,8 +59,10 @@ def import_graph(root: Path) -> dict[str, set[str]]:
                 base = here[: len(here) - node.level + 1] if node.level else []
                 source = ".".join(base + ([node.module] if node.module else []))
                 # `from X import a`: the submodule X.a when there is one, else X itself
-                targets = [f"{source}.{a.name}" if f"{source}.{a.name}" in mods else source
-                           for a in node.names]
+                targets = [
+                    f"{source}.{a.name}" if f"{source}.{a.name}" in mods else source
+                    for a in node.names
+                ]
             else:
                 continue
             deps.update(t for t in targets if t in mods and t != name)
@@ -77,7 +80,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(m)
         for d in sorted(graph.get(m, ())):
             if state.get(d) == 1:
-                return path[path.index(d):] + [d]
+                return path[path.index(d) :] + [d]
             if d not in state and (found := visit(d)) is not None:
                 return found
         path.pop()
@@ -117,6 +120,7 @@ def test_a_planted_cycle_is_found(tmp_path: Path) -> None:
     (pkg / "d.py").write_text("")
     assert find_cycle(import_graph(pkg)) is None
     # an annotation-only import back is not a cycle
-    (pkg / "sub" / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..a import x\n")
+    (pkg / "sub" / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..a import x\n"
+    )
     assert find_cycle(import_graph(pkg)) is None
-

@@ -10,16 +10,15 @@ import subprocess
 import sys
 from fractions import Fraction
 
+import brickwall as bw
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-from numpy.testing import assert_allclose
-
-import brickwall as bw
 from brickwall import _core
 from brickwall.errors import BrickwallError, TooLargeError, ValidationError
 from brickwall.reference import routing as ref
+from hypothesis import given
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
 
 moe = bw.moe
 Z = 5.0  # sigmas for statistical checks
@@ -49,8 +48,13 @@ def small_cases(draw: st.DrawFn) -> dict:
     elif pop == "zipf":
         weights = moe.zipf(e, draw(st.floats(0.0, 3.0))).tolist()
     return dict(
-        n_experts=e, top_k=k, tokens=draw(st.integers(1, 12)), trials=draw(st.integers(1, 40)),
-        seed=draw(st.integers(0, 2**64 - 1)), devices=d, weights=weights,
+        n_experts=e,
+        top_k=k,
+        tokens=draw(st.integers(1, 12)),
+        trials=draw(st.integers(1, 40)),
+        seed=draw(st.integers(0, 2**64 - 1)),
+        devices=d,
+        weights=weights,
         capacity_factor=draw(st.one_of(st.none(), st.floats(0.1, 3.0))),
     )
 
@@ -59,8 +63,16 @@ def small_cases(draw: st.DrawFn) -> dict:
 def test_core_replays_reference_exactly(c: dict) -> None:
     w = c.pop("weights")
     h = moe.route(popularity=None if w is None else np.array(w), **c)
-    g = ref.replay(c["n_experts"], c["top_k"], c["tokens"], c["trials"], c["seed"], weights=h_weights(h, w),
-                   capacity=h.capacity, devices=c["devices"])
+    g = ref.replay(
+        c["n_experts"],
+        c["top_k"],
+        c["tokens"],
+        c["trials"],
+        c["seed"],
+        weights=h_weights(h, w),
+        capacity=h.capacity,
+        devices=c["devices"],
+    )
     _same(h, g)
 
 
@@ -199,7 +211,9 @@ def test_dirichlet_is_exchangeable_and_more_spread_than_uniform() -> None:
 # --- exact forms vs independent derivations ------------------------------------------------------
 
 
-@pytest.mark.parametrize("e,k,b", [(4, 2, 4), (5, 3, 3), (3, 1, 5), (6, 2, 3), (4, 4, 2), (1, 1, 3)])
+@pytest.mark.parametrize(
+    "e,k,b", [(4, 2, 4), (5, 3, 3), (3, 1, 5), (6, 2, 3), (4, 4, 2), (1, 1, 3)]
+)
 def test_column_dp_matches_brute_force(e: int, k: int, b: int) -> None:
     want = ref.brute_force_max_load_cdf(e, k, b)
     got = moe.max_load_cdf(e, k, b, method="column-dp").cdf
@@ -227,7 +241,9 @@ def test_uniform_top1_dp_and_multinomial_agree() -> None:
 @pytest.mark.parametrize("e,k", [(6, 3), (5, 2), (7, 4)])
 def test_inclusion_probabilities_match_enumeration(e: int, k: int) -> None:
     p = moe.zipf(e, 1.7)
-    assert_allclose(moe.inclusion_probabilities(e, k, p), ref.successive_inclusion(p.tolist(), k), rtol=1e-9)
+    assert_allclose(
+        moe.inclusion_probabilities(e, k, p), ref.successive_inclusion(p.tolist(), k), rtol=1e-9
+    )
 
 
 @pytest.mark.parametrize("e,k,b", [(16, 2, 8), (8, 2, 6), (12, 1, 7)])
@@ -238,7 +254,9 @@ def test_negative_association_bounds_bracket_exact(e: int, k: int, b: int) -> No
 
 
 def test_closed_forms() -> None:
-    assert moe.expected_experts_touched(16, 2, 8) == pytest.approx(16 * (1 - (14 / 16) ** 8), rel=1e-14)
+    assert moe.expected_experts_touched(16, 2, 8) == pytest.approx(
+        16 * (1 - (14 / 16) ** 8), rel=1e-14
+    )
     assert moe.load_pmf(16, 2, 8)[8] == pytest.approx((1 / 8) ** 8, rel=1e-12)
     # Cov(X_e, X_f) = -B k (E - k) / (E^2 (E - 1)) <=> Var(sum) = 0: E Var + E(E-1) Cov = 0
     e, k, b = 16, 2, 8
@@ -248,7 +266,9 @@ def test_closed_forms() -> None:
     # capacity convention and drops: C = ceil(1.25 * 2 * 8 / 16) = 2; exact E[(X - 2)+] by hand
     assert moe.expert_capacity(16, 2, 8, 1.25) == 2
     pmf = moe.load_pmf(16, 2, 8)
-    assert moe.expected_drops(16, 2, 8, capacity=2) == pytest.approx(16 * sum((x - 2) * pmf[x] for x in range(3, 9)))
+    assert moe.expected_drops(16, 2, 8, capacity=2) == pytest.approx(
+        16 * sum((x - 2) * pmf[x] for x in range(3, 9))
+    )
     assert moe.expected_drops(16, 2, 8, capacity=8) == 0.0
 
 
@@ -283,7 +303,9 @@ def test_thread_count_does_not_change_results() -> None:
     outs = []
     for threads in ("1", "2"):
         env = {**os.environ, "RAYON_NUM_THREADS": threads}
-        p = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True)
+        p = subprocess.run(
+            [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True
+        )
         outs.append(json.loads(p.stdout))
     assert outs[0] == outs[1]
 
@@ -325,13 +347,25 @@ def test_claim_helpers() -> None:
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(n_experts=16, top_k=17), dict(n_experts=16, top_k=0), dict(tokens=0), dict(trials=0),
-        dict(devices=3), dict(devices=0), dict(popularity=np.full(16, 0.1)),
-        dict(popularity=np.full(15, 1 / 15)), dict(popularity=np.r_[-0.1, np.full(15, 1.1 / 15)]),
-        dict(popularity=np.r_[np.nan, np.full(15, 1 / 15)]), dict(popularity=np.r_[1.0, np.zeros(15)]),
-        dict(popularity=("zipf", -1.0)), dict(popularity=("dirichlet", 0.0)), dict(popularity=("pareto", 1.0)),
-        dict(popularity="zipf"), dict(capacity_factor=0.0), dict(capacity_factor=float("nan")),
-        dict(n_experts=2.5), dict(seed=-1),
+        dict(n_experts=16, top_k=17),
+        dict(n_experts=16, top_k=0),
+        dict(tokens=0),
+        dict(trials=0),
+        dict(devices=3),
+        dict(devices=0),
+        dict(popularity=np.full(16, 0.1)),
+        dict(popularity=np.full(15, 1 / 15)),
+        dict(popularity=np.r_[-0.1, np.full(15, 1.1 / 15)]),
+        dict(popularity=np.r_[np.nan, np.full(15, 1 / 15)]),
+        dict(popularity=np.r_[1.0, np.zeros(15)]),
+        dict(popularity=("zipf", -1.0)),
+        dict(popularity=("dirichlet", 0.0)),
+        dict(popularity=("pareto", 1.0)),
+        dict(popularity="zipf"),
+        dict(capacity_factor=0.0),
+        dict(capacity_factor=float("nan")),
+        dict(n_experts=2.5),
+        dict(seed=-1),
     ],
 )
 def test_bad_input(kwargs: dict) -> None:
@@ -355,16 +389,37 @@ def test_too_large() -> None:
 
 
 def test_cli_table_and_json(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from typer.testing import CliRunner
-
     from brickwall.cli import app
+    from typer.testing import CliRunner
 
     runner = CliRunner()
     png = tmp_path / "load.png"
-    r = runner.invoke(app, ["moe", "--experts", "16", "--top-k", "2", "--tokens", "8", "--trials", "1e5",
-                            "--devices", "8", "--capacity-factor", "1.25", "--plot", str(png)])
+    r = runner.invoke(
+        app,
+        [
+            "moe",
+            "--experts",
+            "16",
+            "--top-k",
+            "2",
+            "--tokens",
+            "8",
+            "--trials",
+            "1e5",
+            "--devices",
+            "8",
+            "--capacity-factor",
+            "1.25",
+            "--plot",
+            str(png),
+        ],
+    )
     assert r.exit_code == 0, r.output
-    assert "busiest device" in r.output and "dropped (cap 2)" in r.output and png.stat().st_size > 10_000
+    assert (
+        "busiest device" in r.output
+        and "dropped (cap 2)" in r.output
+        and png.stat().st_size > 10_000
+    )
     r = runner.invoke(app, ["moe", "--tokens", "64", "--trials", "2e4", "--zipf", "1.1", "--json"])
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import errors, moe, pipeline, speculative
+from . import errors, inference, moe, pipeline, speculative
 from .collectives import collective_time, hierarchical_all_reduce_time
-from .hardware import Efficiency, Hardware, hardware, hardware_names
-from . import inference
 from .deployment import Deployment
+from .hardware import Efficiency, Hardware, hardware, hardware_names
 from .inference import StepEstimate, StepTable, decode, prefill, steps
 from .model import Model, ParamCounts, model, model_names
 from .readers import from_hf_config

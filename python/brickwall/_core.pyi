@@ -26,7 +26,6 @@ __all__ = [
     "tree_expected_tokens",
 ]
 
-
 # -- payloads: what the kernels read by key (built by brickwall.deployment) -----------------------
 
 @type_check_only
@@ -124,7 +123,11 @@ def route_histograms(
     NDArray[np.uint64],
 ]: ...
 def routing_chunk_trials(tokens: int, top_k: int) -> int: ...
-def acceptance(p: NDArray[np.float32] | NDArray[np.float64], q: NDArray[np.float32] | NDArray[np.float64], tol: float) -> NDArray[np.float64]: ...
+def acceptance(
+    p: NDArray[np.float32] | NDArray[np.float64],
+    q: NDArray[np.float32] | NDArray[np.float64],
+    tol: float,
+) -> NDArray[np.float64]: ...
 def acceptance_from_logits(
     target_logits: NDArray[np.float32] | NDArray[np.float64],
     draft_logits: NDArray[np.float32] | NDArray[np.float64],

@@ -6,15 +6,29 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from .cli_args import COUNT, FLOATS, GRAMMAR, INTS, Commands, counts_from, floats, ints_from, names, routing as parse_routing
+from .cli_args import (
+    COUNT,
+    FLOATS,
+    GRAMMAR,
+    INTS,
+    Commands,
+    counts_from,
+    floats,
+    ints_from,
+    names,
+)
+from .cli_args import (
+    routing as parse_routing,
+)
 from .deployment import Deployment
 from .hardware import hardware, hardware_names
 from .inference import Routing
@@ -24,7 +38,8 @@ from .units import fmt_bytes, fmt_count, fmt_flops
 
 app = typer.Typer(
     cls=Commands,
-    help="brickwall: first-principles cost of training and serving dense and MoE transformers.\n\n" + GRAMMAR,
+    help="brickwall: first-principles cost of training and serving dense and MoE transformers.\n\n"
+    + GRAMMAR,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -33,13 +48,27 @@ console = Console()
 
 # Options several commands share, with one default each. Where a command's default differs, its
 # own option says why (spec's hardware and tp, prefill's and model's context).
-HW_OPT = typer.Option("H100-SXM", "--hardware", "-H", help="catalog accelerator (see `brickwall catalog hardware`)")
-TP_OPT = typer.Option(1, "--tp", parser=counts_from(1), metavar=COUNT, help="tensor-parallel degree")
+HW_OPT = typer.Option(
+    "H100-SXM", "--hardware", "-H", help="catalog accelerator (see `brickwall catalog hardware`)"
+)
+TP_OPT = typer.Option(
+    1, "--tp", parser=counts_from(1), metavar=COUNT, help="tensor-parallel degree"
+)
 PP_OPT = typer.Option(1, "--pp", parser=counts_from(1), metavar=COUNT, help="pipeline stages")
-EP_OPT = typer.Option(1, "--ep", parser=counts_from(1), metavar=COUNT, help="expert-parallel degree")
-BATCH_OPT = typer.Option(1, "--batch", "-b", parser=counts_from(1), metavar=COUNT, help="sequences decoded together")
-CONTEXT_OPT = typer.Option(2048, "--context", "-c", parser=counts_from(0), metavar=COUNT,
-                           help="tokens already in each sequence's KV cache")
+EP_OPT = typer.Option(
+    1, "--ep", parser=counts_from(1), metavar=COUNT, help="expert-parallel degree"
+)
+BATCH_OPT = typer.Option(
+    1, "--batch", "-b", parser=counts_from(1), metavar=COUNT, help="sequences decoded together"
+)
+CONTEXT_OPT = typer.Option(
+    2048,
+    "--context",
+    "-c",
+    parser=counts_from(0),
+    metavar=COUNT,
+    help="tokens already in each sequence's KV cache",
+)
 WD_OPT = typer.Option("bf16", "--weight-dtype", help="weight format (bf16, fp8, fp4, ...)")
 KD_OPT = typer.Option(None, "--kv-dtype", help="KV-cache format (default: the activation format)")
 KS_OPT = typer.Option("heads", "--kv-sharding", help="heads (replicated under MQA) or batch")
@@ -59,15 +88,28 @@ def emit_json(data: Any) -> None:
 
 def _hardware_table() -> Table:
     t = Table(title="Accelerators (dense peaks, per chip)")
-    for col in ("name", "memory", "HBM TB/s", "bf16 TFLOP/s", "fp8 TFLOP/s", "scale-up GB/s/dir", "domain", "$/chip-h"):
+    for col in (
+        "name",
+        "memory",
+        "HBM TB/s",
+        "bf16 TFLOP/s",
+        "fp8 TFLOP/s",
+        "scale-up GB/s/dir",
+        "domain",
+        "$/chip-h",
+    ):
         t.add_column(col, justify="left" if col == "name" else "right", no_wrap=col == "name")
     for name in hardware_names():
         h = hardware(name)
         fp8 = h.peak_flops.get("fp8")
         t.add_row(
-            name, fmt_bytes(h.memory, 3), f"{h.memory_bandwidth / 1e12:.3g}",
-            f"{h.peak_flops.get('bf16', 0) / 1e12:,.1f}", "-" if fp8 is None else f"{fp8 / 1e12:,.1f}",
-            f"{h.scale_up_bandwidth / 1e9:,.0f}", str(h.scale_up_domain),
+            name,
+            fmt_bytes(h.memory, 3),
+            f"{h.memory_bandwidth / 1e12:.3g}",
+            f"{h.peak_flops.get('bf16', 0) / 1e12:,.1f}",
+            "-" if fp8 is None else f"{fp8 / 1e12:,.1f}",
+            f"{h.scale_up_bandwidth / 1e9:,.0f}",
+            str(h.scale_up_domain),
             "-" if h.price_per_hour is None else f"{h.price_per_hour:.2f}",
         )
     return t
@@ -75,15 +117,37 @@ def _hardware_table() -> Table:
 
 def _models_table() -> Table:
     t = Table(title="Models (exact counts from shapes)")
-    for col in ("name", "layers", "d_model", "attention", "experts", "total", "active", "GFLOP/token", "KV/token (16-bit)"):
-        t.add_column(col, justify="left" if col in ("name", "attention") else "right", no_wrap=col == "name")
+    for col in (
+        "name",
+        "layers",
+        "d_model",
+        "attention",
+        "experts",
+        "total",
+        "active",
+        "GFLOP/token",
+        "KV/token (16-bit)",
+    ):
+        t.add_column(
+            col, justify="left" if col in ("name", "attention") else "right", no_wrap=col == "name"
+        )
     for name in model_names():
         m = model(name)
         p = m.params
-        moe = f"{m.experts} top-{m.top_k}" + (f" +{m.shared_experts}sh" if m.shared_experts else "") if m.is_moe else "-"
+        moe = (
+            f"{m.experts} top-{m.top_k}" + (f" +{m.shared_experts}sh" if m.shared_experts else "")
+            if m.is_moe
+            else "-"
+        )
         t.add_row(
-            name, str(m.layers), f"{m.d_model:,}", f"{m.attention} {m.heads}/{m.kv_heads}", moe,
-            fmt_count(p.total), fmt_count(p.active), f"{m.flops_per_token() / 1e9:,.1f}",
+            name,
+            str(m.layers),
+            f"{m.d_model:,}",
+            f"{m.attention} {m.heads}/{m.kv_heads}",
+            moe,
+            fmt_count(p.total),
+            fmt_count(p.active),
+            f"{m.flops_per_token() / 1e9:,.1f}",
             fmt_bytes(m.kv_bytes_per_token("bf16")),
         )
     return t
@@ -91,7 +155,7 @@ def _models_table() -> Table:
 
 @app.command()
 def catalog(
-    kind: Optional[CatalogKind] = typer.Argument(None, help="hardware or models (default: both)"),
+    kind: CatalogKind | None = typer.Argument(None, help="hardware or models (default: both)"),
     as_json: bool = JSON_OPT,
 ) -> None:
     """List the catalog's accelerators and models."""
@@ -110,7 +174,7 @@ def catalog(
         console.print(_models_table())
 
 
-def resolve_model(name: Optional[str], hf_config: Optional[Path]) -> Model:
+def resolve_model(name: str | None, hf_config: Path | None) -> Model:
     if (name is None) == (hf_config is None):
         raise typer.BadParameter("give a catalog model NAME or --hf-config FILE (exactly one)")
     if hf_config is not None:
@@ -121,10 +185,20 @@ def resolve_model(name: Optional[str], hf_config: Optional[Path]) -> Model:
 
 @app.command("model")
 def model_cmd(
-    name: Optional[str] = typer.Argument(None, help="catalog model name (see `brickwall catalog models`)"),
-    hf_config: Optional[Path] = typer.Option(None, "--hf-config", help="a Hugging Face config.json instead"),
-    context: int = typer.Option(0, "--context", "-c", parser=counts_from(0), metavar=COUNT,
-                                help="context for the FLOPs/token attention term (default 0: the context-free count)"),
+    name: str | None = typer.Argument(
+        None, help="catalog model name (see `brickwall catalog models`)"
+    ),
+    hf_config: Path | None = typer.Option(
+        None, "--hf-config", help="a Hugging Face config.json instead"
+    ),
+    context: int = typer.Option(
+        0,
+        "--context",
+        "-c",
+        parser=counts_from(0),
+        metavar=COUNT,
+        help="context for the FLOPs/token attention term (default 0: the context-free count)",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Parameter, FLOP and KV-cache accounting of one model."""
@@ -146,7 +220,11 @@ def model_cmd(
         t.add_row(key.replace("_", " "), f"{value:,}", f"{value / p.total:.1%}")
     t.add_section()
     t.add_row("[b]total[/b]", f"[b]{p.total:,}[/b] ({fmt_count(p.total)})", "100%")
-    t.add_row("[b]active per token[/b]", f"[b]{p.active:,}[/b] ({fmt_count(p.active)})", f"{p.active / p.total:.1%}")
+    t.add_row(
+        "[b]active per token[/b]",
+        f"[b]{p.active:,}[/b] ({fmt_count(p.active)})",
+        f"{p.active / p.total:.1%}",
+    )
     console.print(t)
     console.print(
         f"forward FLOPs/token at context {context:,}: {fmt_flops(m.flops_per_token(context))}"
@@ -158,32 +236,65 @@ def model_cmd(
     if m.notes:
         console.print(f"[dim]note: {m.notes}[/dim]")
 
+
 # --- speculative decoding ------------------------------------------------------------------------
 
 
 @app.command("spec")
 def spec_cmd(
-    alpha: Sequence[float] = typer.Option("0.8", "--alpha", parser=lambda t: floats(t, minimum=0.0), metavar=FLOATS,
-                                      help="acceptance rate(s) in [0, 1], e.g. 0.8 or 0.6,0.7,0.8"),
-    gamma: Sequence[int] = typer.Option("1..8", "--gamma", parser=ints_from(1), metavar=INTS, help="draft lengths"),
-    cost_ratio: Sequence[float] = typer.Option("0.05", "--cost-ratio", parser=lambda t: floats(t, minimum=0.0), metavar=FLOATS,
-                                           help="draft / target step time c, or a list"),
-    target: Optional[str] = typer.Option(None, help="target model: switches to the batching analysis"),
-    draft: Optional[str] = typer.Option(None, help="draft model (with --target)"),
-    hardware_name: str = typer.Option("A100-80GB", "--hardware", "-H",
-                                      help="accelerator (with --target; default A100-80GB, unlike the other commands: "
-                                           "the seed's GPT-4 deployment, as in `reproduce`)"),
-    tp: int = typer.Option(8, "--tp", parser=counts_from(1), metavar=COUNT,
-                           help="tensor-parallel degree of the target (default 8: one A100 node, the seed's TP)"),
+    alpha: Sequence[float] = typer.Option(
+        "0.8",
+        "--alpha",
+        parser=lambda t: floats(t, minimum=0.0),
+        metavar=FLOATS,
+        help="acceptance rate(s) in [0, 1], e.g. 0.8 or 0.6,0.7,0.8",
+    ),
+    gamma: Sequence[int] = typer.Option(
+        "1..8", "--gamma", parser=ints_from(1), metavar=INTS, help="draft lengths"
+    ),
+    cost_ratio: Sequence[float] = typer.Option(
+        "0.05",
+        "--cost-ratio",
+        parser=lambda t: floats(t, minimum=0.0),
+        metavar=FLOATS,
+        help="draft / target step time c, or a list",
+    ),
+    target: str | None = typer.Option(None, help="target model: switches to the batching analysis"),
+    draft: str | None = typer.Option(None, help="draft model (with --target)"),
+    hardware_name: str = typer.Option(
+        "A100-80GB",
+        "--hardware",
+        "-H",
+        help="accelerator (with --target; default A100-80GB, unlike the other commands: "
+        "the seed's GPT-4 deployment, as in `reproduce`)",
+    ),
+    tp: int = typer.Option(
+        8,
+        "--tp",
+        parser=counts_from(1),
+        metavar=COUNT,
+        help="tensor-parallel degree of the target (default 8: one A100 node, the seed's TP)",
+    ),
     pp: int = PP_OPT,
-    draft_chips: Optional[int] = typer.Option(None, "--draft-chips", parser=counts_from(1), metavar=COUNT,
-                                              help="chips serving the draft (default: tp)"),
-    batch: Sequence[int] = typer.Option("1..1024:x2", "--batch", "-b", parser=ints_from(1), metavar=INTS,
-                                        help="batches (sequences decoded together)"),
+    draft_chips: int | None = typer.Option(
+        None,
+        "--draft-chips",
+        parser=counts_from(1),
+        metavar=COUNT,
+        help="chips serving the draft (default: tp)",
+    ),
+    batch: Sequence[int] = typer.Option(
+        "1..1024:x2",
+        "--batch",
+        "-b",
+        parser=ints_from(1),
+        metavar=INTS,
+        help="batches (sequences decoded together)",
+    ),
     context: int = CONTEXT_OPT,
     weight_dtype: str = WD_OPT,
-    kv_dtype: Optional[str] = KD_OPT,
-    plot: Optional[Path] = typer.Option(None, help="save speedup vs batch (with --target)"),
+    kv_dtype: str | None = KD_OPT,
+    plot: Path | None = typer.Option(None, help="save speedup vs batch (with --target)"),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Speculative decoding: expected tokens, speedup and the best draft length (Leviathan et
@@ -198,7 +309,9 @@ def spec_cmd(
             emit_json([t.summary() for t in tables])
             return
         for r in tables:
-            t = Table(title=f"speculative decoding: alpha = {r.alpha:g}, cost ratio c = {r.cost_ratio:g}")
+            t = Table(
+                title=f"speculative decoding: alpha = {r.alpha:g}, cost ratio c = {r.cost_ratio:g}"
+            )
             for col in ("gamma", "E\\[tokens]", "speedup"):
                 t.add_column(col, justify="right")
             top = r.speedup.max()
@@ -215,30 +328,63 @@ def spec_cmd(
     dep = Deployment(hw, tp=tp, pp=pp, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
     ddep = Deployment(hw, tp=draft_chips or tp, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
     draft_step = spec.roofline_step_time(ddep)
-    sweeps = [spec.sweep_batches(tm, dm, dep, batch, context, a, gamma, draft_step_time=draft_step) for a in alpha]
+    sweeps = [
+        spec.sweep_batches(tm, dm, dep, batch, context, a, gamma, draft_step_time=draft_step)
+        for a in alpha
+    ]
     if as_json:
-        emit_json([sw.summary() | {"target": target, "draft": draft, "hardware": hardware_name,
-                                   "chips": dep.chips, "draft_chips": ddep.chips} for sw in sweeps])
+        emit_json(
+            [
+                sw.summary()
+                | {
+                    "target": target,
+                    "draft": draft,
+                    "hardware": hardware_name,
+                    "chips": dep.chips,
+                    "draft_chips": ddep.chips,
+                }
+                for sw in sweeps
+            ]
+        )
     else:
         for sw in sweeps:
-            t = Table(title=(f"{target} on {dep.chips} x {hardware_name} (draft {draft} on {ddep.chips}), "
-                             f"context {context:,}, alpha = {sw.alpha:g}"))
+            t = Table(
+                title=(
+                    f"{target} on {dep.chips} x {hardware_name} (draft {draft} on {ddep.chips}), "
+                    f"context {context:,}, alpha = {sw.alpha:g}"
+                )
+            )
             t.add_column("batch", justify="right")
             t.add_column("plain step", justify="right")
             t.add_column("plain tok/s/user", justify="right")
             for g in sw.gammas:
                 t.add_column(f"g={g}", justify="right")
             t.add_column("best g", justify="right")
-            for b, speed, row, best in zip(sw.batches, sw.plain_tokens_per_s_per_user, sw.speedup, sw.best_gamma):
-                t.add_row(str(b), fmt_seconds(1 / speed, 3), f"{speed:,.1f}", *(f"{x:.2f}x" for x in row), str(best))
+            for b, speed, row, best in zip(
+                sw.batches, sw.plain_tokens_per_s_per_user, sw.speedup, sw.best_gamma
+            ):
+                t.add_row(
+                    str(b),
+                    fmt_seconds(1 / speed, 3),
+                    f"{speed:,.1f}",
+                    *(f"{x:.2f}x" for x in row),
+                    str(best),
+                )
             console.print(t)
             cb = sw.crossover_batch
-            console.print("speculation " + (f"stops paying at batch [b]{cb}[/b]" if cb else "pays at every batch shown"))
-        console.print("[dim]step times: the inference roofline (brickwall.decode with gamma + 1 new tokens per sequence)[/dim]")
+            console.print(
+                "speculation "
+                + (f"stops paying at batch [b]{cb}[/b]" if cb else "pays at every batch shown")
+            )
+        console.print(
+            "[dim]step times: the inference roofline (brickwall.decode with gamma + 1 new tokens per sequence)[/dim]"
+        )
     if plot is not None:
         from .plot import spec_speedup_vs_batch
 
-        spec_speedup_vs_batch(sweeps[0], title=f"{target} + draft {draft}, {dep.chips} x {hardware_name}", path=plot)
+        spec_speedup_vs_batch(
+            sweeps[0], title=f"{target} + draft {draft}, {dep.chips} x {hardware_name}", path=plot
+        )
         if not as_json:
             console.print(f"saved {plot}")
 
@@ -254,13 +400,18 @@ def _print_estimate(e: Any) -> None:
     from .units import fmt_seconds, fmt_usd
 
     d = e.deployment
-    t = Table(title=f"{e.phase}: {e.model} on {d.chips}x {d.hardware.name} (TP {d.tp} x PP {d.pp} x EP {d.ep}), "
-                    f"batch {e.batch:,}, context {e.context:,}" + (f", prompt {e.new_tokens:,}" if e.phase == "prefill" else ""))
+    t = Table(
+        title=f"{e.phase}: {e.model} on {d.chips}x {d.hardware.name} (TP {d.tp} x PP {d.pp} x EP {d.ep}), "
+        f"batch {e.batch:,}, context {e.context:,}"
+        + (f", prompt {e.new_tokens:,}" if e.phase == "prefill" else "")
+    )
     t.add_column("quantity")
     t.add_column("value", justify="right")
     t.add_row("step time", fmt_seconds(e.step_time))
     for k, v in e.breakdown.items():
-        t.add_row(f"  {k.replace('_', ' ')}", f"{fmt_seconds(v)} ({v / e.step_time:.0%} of the step)")
+        t.add_row(
+            f"  {k.replace('_', ' ')}", f"{fmt_seconds(v)} ({v / e.step_time:.0%} of the step)"
+        )
     t.add_row("bound", e.bound)
     if e.phase == "prefill":
         t.add_row("time to first token", fmt_seconds(e.ttft))
@@ -276,23 +427,52 @@ def _print_estimate(e: Any) -> None:
     t.add_row("fits", "yes" if e.fits else "[red]NO[/red]")
     label = "input" if e.phase == "prefill" else "output"
     cost = e.cost_per_million_tokens
-    t.add_row(f"$ per 1M {label} tokens", "price unknown (--price)" if cost is None else fmt_usd(cost))
+    t.add_row(
+        f"$ per 1M {label} tokens", "price unknown (--price)" if cost is None else fmt_usd(cost)
+    )
     console.print(t)
     eff = d.efficiency
-    console.print(f"[dim]assumptions: weights {d.weight_dtype}, KV {d.kv_dtype} ({d.kv_sharding}-sharded), compute {d.compute_dtype}; "
-                  f"efficiency flops {eff.flops:g} / memory {eff.memory:g} / network {eff.network:g}; "
-                  f"communication {'overlapped' if d.overlap else 'not overlapped'}[/dim]")
+    console.print(
+        f"[dim]assumptions: weights {d.weight_dtype}, KV {d.kv_dtype} ({d.kv_sharding}-sharded), compute {d.compute_dtype}; "
+        f"efficiency flops {eff.flops:g} / memory {eff.memory:g} / network {eff.network:g}; "
+        f"communication {'overlapped' if d.overlap else 'not overlapped'}[/dim]"
+    )
 
 
-def _step_command(phase: str, name: Optional[str], hf_config: Optional[Path], hardware_name: str, tp: int, pp: int, ep: int,
-                  batch: int, tokens: int, context: int, weight_dtype: str, kv_dtype: Optional[str], kv_sharding: str,
-                  overlap: bool, price: Optional[float], as_json: bool, plot: Optional[Path],
-                  routing: Routing = "expected") -> None:
+def _step_command(
+    phase: str,
+    name: str | None,
+    hf_config: Path | None,
+    hardware_name: str,
+    tp: int,
+    pp: int,
+    ep: int,
+    batch: int,
+    tokens: int,
+    context: int,
+    weight_dtype: str,
+    kv_dtype: str | None,
+    kv_sharding: str,
+    overlap: bool,
+    price: float | None,
+    as_json: bool,
+    plot: Path | None,
+    routing: Routing = "expected",
+) -> None:
     from . import inference
 
     m = resolve_model(name, hf_config)
-    d = Deployment(hardware(hardware_name), tp=tp, pp=pp, ep=ep, weight_dtype=weight_dtype, kv_dtype=kv_dtype,
-                             kv_sharding=kv_sharding, overlap=overlap, price_per_hour=price)  # type: ignore[arg-type]
+    d = Deployment(
+        hardware(hardware_name),
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        weight_dtype=weight_dtype,
+        kv_dtype=kv_dtype,
+        kv_sharding=kv_sharding,  # type: ignore[arg-type]  # Deployment validates it
+        overlap=overlap,
+        price_per_hour=price,
+    )
     if phase == "decode":
         e = inference.decode(m, d, batch, context, routing=routing)
     else:
@@ -304,55 +484,131 @@ def _step_command(phase: str, name: Optional[str], hf_config: Optional[Path], ha
     if plot is not None:
         from .plot import step_vs_batch
 
-        step_vs_batch(m, d, context=context, new_tokens=1 if phase == "decode" else tokens, path=plot, mark=batch)
+        step_vs_batch(
+            m,
+            d,
+            context=context,
+            new_tokens=1 if phase == "decode" else tokens,
+            path=plot,
+            mark=batch,
+        )
         Console(stderr=True).print(f"[dim]plot written to {plot}[/dim]")
 
 
 @app.command()
 def decode(
-    name: Optional[str] = typer.Argument(None, help="catalog model"),
-    hf_config: Optional[Path] = typer.Option(None, "--hf-config"),
-    hardware_name: str = HW_OPT, tp: int = TP_OPT, pp: int = PP_OPT, ep: int = EP_OPT,
-    batch: int = BATCH_OPT, context: int = CONTEXT_OPT,
-    weight_dtype: str = WD_OPT, kv_dtype: Optional[str] = KD_OPT, kv_sharding: str = KS_OPT,
-    overlap: bool = OV_OPT, price: Optional[float] = PR_OPT,
-    as_json: bool = JSON_OPT, plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: step time and tokens/s vs batch"),
-    routing: Any = typer.Option("expected", "--routing", parser=parse_routing, metavar="expected|Q",
-                                help="MoE: 'expected' or a quantile of the routing distribution, e.g. 0.99"),
+    name: str | None = typer.Argument(None, help="catalog model"),
+    hf_config: Path | None = typer.Option(None, "--hf-config"),
+    hardware_name: str = HW_OPT,
+    tp: int = TP_OPT,
+    pp: int = PP_OPT,
+    ep: int = EP_OPT,
+    batch: int = BATCH_OPT,
+    context: int = CONTEXT_OPT,
+    weight_dtype: str = WD_OPT,
+    kv_dtype: str | None = KD_OPT,
+    kv_sharding: str = KS_OPT,
+    overlap: bool = OV_OPT,
+    price: float | None = PR_OPT,
+    as_json: bool = JSON_OPT,
+    plot: Path | None = typer.Option(None, "--plot", help="PNG: step time and tokens/s vs batch"),
+    routing: Any = typer.Option(
+        "expected",
+        "--routing",
+        parser=parse_routing,
+        metavar="expected|Q",
+        help="MoE: 'expected' or a quantile of the routing distribution, e.g. 0.99",
+    ),
 ) -> None:
     """One decode step: time and its breakdown, tokens/s, MFU, memory per chip, $ per 1M output tokens."""
-    _step_command("decode", name, hf_config, hardware_name, tp, pp, ep, batch, 1, context, weight_dtype, kv_dtype,
-                  kv_sharding, overlap, price, as_json, plot, routing)
+    _step_command(
+        "decode",
+        name,
+        hf_config,
+        hardware_name,
+        tp,
+        pp,
+        ep,
+        batch,
+        1,
+        context,
+        weight_dtype,
+        kv_dtype,
+        kv_sharding,
+        overlap,
+        price,
+        as_json,
+        plot,
+        routing,
+    )
 
 
 @app.command()
 def prefill(
-    name: Optional[str] = typer.Argument(None, help="catalog model"),
-    hf_config: Optional[Path] = typer.Option(None, "--hf-config"),
-    hardware_name: str = HW_OPT, tp: int = TP_OPT, pp: int = PP_OPT, ep: int = EP_OPT,
+    name: str | None = typer.Argument(None, help="catalog model"),
+    hf_config: Path | None = typer.Option(None, "--hf-config"),
+    hardware_name: str = HW_OPT,
+    tp: int = TP_OPT,
+    pp: int = PP_OPT,
+    ep: int = EP_OPT,
     batch: int = BATCH_OPT,
-    prompt: int = typer.Option(2048, "--prompt", "-p", parser=counts_from(1), metavar=COUNT, help="prompt tokens per sequence"),
-    context: int = typer.Option(0, "--context", "-c", parser=counts_from(0), metavar=COUNT,
-                                help="tokens already cached before the prompt (default 0: a fresh prompt, "
-                                     "which --prompt sizes)"),
-    weight_dtype: str = WD_OPT, kv_dtype: Optional[str] = KD_OPT, kv_sharding: str = KS_OPT,
-    overlap: bool = OV_OPT, price: Optional[float] = PR_OPT,
-    as_json: bool = JSON_OPT, plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: step time and tokens/s vs batch"),
+    prompt: int = typer.Option(
+        2048,
+        "--prompt",
+        "-p",
+        parser=counts_from(1),
+        metavar=COUNT,
+        help="prompt tokens per sequence",
+    ),
+    context: int = typer.Option(
+        0,
+        "--context",
+        "-c",
+        parser=counts_from(0),
+        metavar=COUNT,
+        help="tokens already cached before the prompt (default 0: a fresh prompt, "
+        "which --prompt sizes)",
+    ),
+    weight_dtype: str = WD_OPT,
+    kv_dtype: str | None = KD_OPT,
+    kv_sharding: str = KS_OPT,
+    overlap: bool = OV_OPT,
+    price: float | None = PR_OPT,
+    as_json: bool = JSON_OPT,
+    plot: Path | None = typer.Option(None, "--plot", help="PNG: step time and tokens/s vs batch"),
 ) -> None:
     """Prefill: time to first token, input tokens/s, MFU, $ per 1M input tokens."""
-    _step_command("prefill", name, hf_config, hardware_name, tp, pp, ep, batch, prompt, context, weight_dtype, kv_dtype,
-                  kv_sharding, overlap, price, as_json, plot)
+    _step_command(
+        "prefill",
+        name,
+        hf_config,
+        hardware_name,
+        tp,
+        pp,
+        ep,
+        batch,
+        prompt,
+        context,
+        weight_dtype,
+        kv_dtype,
+        kv_sharding,
+        overlap,
+        price,
+        as_json,
+        plot,
+    )
 
 
 @app.command()
 def train(
-    name: Optional[str] = typer.Argument(None, help="catalog model"),
-    hf_config: Optional[Path] = typer.Option(None, "--hf-config"),
+    name: str | None = typer.Argument(None, help="catalog model"),
+    hf_config: Path | None = typer.Option(None, "--hf-config"),
     tokens: float = typer.Option(..., "--tokens", help="training tokens, e.g. 13e12"),
     hardware_name: str = HW_OPT,
-    gpus: Optional[float] = typer.Option(None, "--gpus", help="accelerators, e.g. 25000 or 2.5e4"),
-    mfu: Optional[float] = typer.Option(None, "--mfu", help="model FLOPs utilisation in (0, 1]"),
-    days: Optional[float] = typer.Option(None, "--days", help="wall-clock days"), price: Optional[float] = PR_OPT,
+    gpus: float | None = typer.Option(None, "--gpus", help="accelerators, e.g. 25000 or 2.5e4"),
+    mfu: float | None = typer.Option(None, "--mfu", help="model FLOPs utilisation in (0, 1]"),
+    days: float | None = typer.Option(None, "--days", help="wall-clock days"),
+    price: float | None = PR_OPT,
     dtype: str = typer.Option("bf16", "--dtype", help="the peak MFU refers to"),
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -361,7 +617,16 @@ def train(
     from .units import fmt_usd
 
     m = resolve_model(name, hf_config)
-    r = training_run(m, tokens, hardware(hardware_name), gpus=gpus, mfu=mfu, days=days, price_per_hour=price, dtype=dtype)
+    r = training_run(
+        m,
+        tokens,
+        hardware(hardware_name),
+        gpus=gpus,
+        mfu=mfu,
+        days=days,
+        price_per_hour=price,
+        dtype=dtype,
+    )
     if as_json:
         emit_json(r.as_dict())
         return
@@ -374,24 +639,33 @@ def train(
     t.add_row(f"MFU (of {dtype} peak)", f"{r.mfu:.1%}")
     t.add_row("days", f"{r.days:,.1f}")
     t.add_row("GPU-hours", f"{r.gpu_hours:,.3g}")
-    t.add_row("cost", "price unknown (--price)" if r.cost is None else f"{fmt_usd(r.cost)} at ${r.price_per_hour:g}/GPU-h")
+    t.add_row(
+        "cost",
+        "price unknown (--price)"
+        if r.cost is None
+        else f"{fmt_usd(r.cost)} at ${r.price_per_hour:g}/GPU-h",
+    )
     t.add_section()
     for basis in ("total", "active"):
         c = chinchilla_tokens(m, basis)
-        t.add_row(f"Chinchilla tokens (20 x {basis} params)", f"{c:.3g} ({c / tokens:.2f}x these tokens)")
+        t.add_row(
+            f"Chinchilla tokens (20 x {basis} params)", f"{c:.3g} ({c / tokens:.2f}x these tokens)"
+        )
     console.print(t)
 
 
 @app.command()
 def reproduce(
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
-    only: Optional[str] = typer.Option(None, "--only", help="one claim id (or an id prefix)"),
+    only: str | None = typer.Option(None, "--only", help="one claim id (or an id prefix)"),
 ) -> None:
     """Re-derive every quantitative claim of the GPT-4 analysis and give each a verdict."""
     from .claims import reproduce as run
 
     rows = run(only)
-    counts = {v: sum(r.verdict == v for r in rows) for v in ("consistent", "inconsistent", "assumption")}
+    counts = {
+        v: sum(r.verdict == v for r in rows) for v in ("consistent", "inconsistent", "assumption")
+    }
     summary = f"{len(rows)} claims: {counts['consistent']} consistent, {counts['inconsistent']} inconsistent, {counts['assumption']} assumptions"
     if fmt is Format.json:
         emit_json({"summary": counts, "claims": [r.as_dict() for r in rows]})
@@ -401,9 +675,13 @@ def reproduce(
         w = csv.writer(sys.stdout)
         w.writerow(["id", "claim", "article", "computed", "verdict", "why", "assumptions"])
         for r in rows:
-            w.writerow([r.id, r.claim, r.article, r.computed, r.verdict, r.why, "; ".join(r.assumptions)])
+            w.writerow(
+                [r.id, r.claim, r.article, r.computed, r.verdict, r.why, "; ".join(r.assumptions)]
+            )
     elif fmt is Format.markdown:
-        typer.echo("| id | claim | article | brickwall | verdict | why / assumptions |\n|---|---|---|---|---|---|")
+        typer.echo(
+            "| id | claim | article | brickwall | verdict | why / assumptions |\n|---|---|---|---|---|---|"
+        )
         for r in rows:
             why = "; ".join(x for x in (r.why, *r.assumptions) if x).replace("|", "/")
             typer.echo(f"| {r.id} | {r.claim} | {r.article} | {r.computed} | {r.verdict} | {why} |")
@@ -422,13 +700,27 @@ def reproduce(
 
 @app.command()
 def bandwidth(
-    speeds: Sequence[float] = typer.Option("8.33,20,33.33", "--speeds", parser=lambda t: floats(t, minimum=0.0), metavar=FLOATS,
-                                       help="tokens/s per user"),
-    params: Sequence[float] = typer.Option("70e9,175e9,300e9,1e12,1.8e12", "--params", parser=lambda t: floats(t, minimum=0.0),
-                                       metavar=FLOATS, help="dense parameter counts"),
+    speeds: Sequence[float] = typer.Option(
+        "8.33,20,33.33",
+        "--speeds",
+        parser=lambda t: floats(t, minimum=0.0),
+        metavar=FLOATS,
+        help="tokens/s per user",
+    ),
+    params: Sequence[float] = typer.Option(
+        "70e9,175e9,300e9,1e12,1.8e12",
+        "--params",
+        parser=lambda t: floats(t, minimum=0.0),
+        metavar=FLOATS,
+        help="dense parameter counts",
+    ),
     dtype: str = typer.Option("bf16", "--dtype", help="weight format"),
-    overhead: float = typer.Option(1.0, "--overhead", help="other traffic as a multiple of weight reads (the seed: 1)"),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: the seed's bandwidth-vs-model-size chart"),
+    overhead: float = typer.Option(
+        1.0, "--overhead", help="other traffic as a multiple of weight reads (the seed: 1)"
+    ),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="PNG: the seed's bandwidth-vs-model-size chart"
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Memory bandwidth a batch-1 dense model needs to reach reading speeds (the seed's chart)."""
@@ -440,17 +732,27 @@ def bandwidth(
     one = Deployment(hardware("H100-SXM"), weight_dtype=dtype, efficiency=Efficiency.ideal())
     need = bandwidth_for_params(one, np.array(params)[:, None], np.array(speeds), overhead=overhead)
     if as_json:
-        emit_json([{"params": p, "tokens_per_s": s, "bandwidth_bytes_s": float(v)}
-                   for p, row in zip(params, need) for s, v in zip(speeds, row)])
+        emit_json(
+            [
+                {"params": p, "tokens_per_s": s, "bandwidth_bytes_s": float(v)}
+                for p, row in zip(params, need)
+                for s, v in zip(speeds, row)
+            ]
+        )
     else:
-        t = Table(title=f"memory bandwidth needed at batch 1 ({dtype} weights, overhead {overhead:g}x)")
+        t = Table(
+            title=f"memory bandwidth needed at batch 1 ({dtype} weights, overhead {overhead:g}x)"
+        )
         t.add_column("params")
         for s in speeds:
             t.add_column(f"{s:g} tok/s", justify="right")
         for p, row in zip(params, need):
             t.add_row(fmt_count(p), *(f"{v / 1e12:,.1f} TB/s" for v in row))
         console.print(t)
-        scale = ", ".join(f"8x {n} = {8 * hardware(n).memory_bandwidth / 1e12:.1f} TB/s" for n in ("H100-SXM", "A100-80GB"))
+        scale = ", ".join(
+            f"8x {n} = {8 * hardware(n).memory_bandwidth / 1e12:.1f} TB/s"
+            for n in ("H100-SXM", "A100-80GB")
+        )
         console.print(f"[dim]for scale: {scale}[/dim]")
     if plot is not None:
         from .plot import bandwidth_chart
@@ -461,17 +763,42 @@ def bandwidth(
 
 @app.command("moe")
 def moe_cmd(
-    experts: int = typer.Option(16, "--experts", parser=counts_from(1), metavar=COUNT, help="routed experts E"),
-    top_k: int = typer.Option(2, "--top-k", parser=counts_from(1), metavar=COUNT, help="experts per token k"),
-    tokens: int = typer.Option(8, "--tokens", parser=counts_from(1), metavar=COUNT, help="tokens per step (batch) B"),
-    trials: int = typer.Option(1_000_000, "--trials", parser=counts_from(1), metavar=COUNT, help="Monte Carlo steps, e.g. 1e6"),
+    experts: int = typer.Option(
+        16, "--experts", parser=counts_from(1), metavar=COUNT, help="routed experts E"
+    ),
+    top_k: int = typer.Option(
+        2, "--top-k", parser=counts_from(1), metavar=COUNT, help="experts per token k"
+    ),
+    tokens: int = typer.Option(
+        8, "--tokens", parser=counts_from(1), metavar=COUNT, help="tokens per step (batch) B"
+    ),
+    trials: int = typer.Option(
+        1_000_000,
+        "--trials",
+        parser=counts_from(1),
+        metavar=COUNT,
+        help="Monte Carlo steps, e.g. 1e6",
+    ),
     seed: int = typer.Option(0, "--seed", parser=counts_from(0), metavar=COUNT, help="RNG seed"),
-    zipf_s: Optional[float] = typer.Option(None, "--zipf", help="Zipf popularity exponent s (p_i ~ 1/i^s)"),
-    dirichlet: Optional[float] = typer.Option(None, "--dirichlet", help="fresh Dirichlet(alpha) popularity per step"),
-    devices: Optional[int] = typer.Option(None, "--devices", parser=counts_from(1), metavar=COUNT,
-                                          help="expert-parallel devices (divides E)"),
-    capacity_factor: Optional[float] = typer.Option(None, "--capacity-factor", help="capacity ceil(cf k B / E) per expert"),
-    plot_path: Optional[Path] = typer.Option(None, "--plot", help="save the load histograms to this image"),
+    zipf_s: float | None = typer.Option(
+        None, "--zipf", help="Zipf popularity exponent s (p_i ~ 1/i^s)"
+    ),
+    dirichlet: float | None = typer.Option(
+        None, "--dirichlet", help="fresh Dirichlet(alpha) popularity per step"
+    ),
+    devices: int | None = typer.Option(
+        None,
+        "--devices",
+        parser=counts_from(1),
+        metavar=COUNT,
+        help="expert-parallel devices (divides E)",
+    ),
+    capacity_factor: float | None = typer.Option(
+        None, "--capacity-factor", help="capacity ceil(cf k B / E) per expert"
+    ),
+    plot_path: Path | None = typer.Option(
+        None, "--plot", help="save the load histograms to this image"
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Distribution of tokens per expert / device in one MoE step (Monte Carlo + exact)."""
@@ -479,11 +806,21 @@ def moe_cmd(
 
     if zipf_s is not None and dirichlet is not None:
         raise typer.BadParameter("give at most one of --zipf and --dirichlet")
-    popularity: Any = ("zipf", zipf_s) if zipf_s is not None else ("dirichlet", dirichlet) if dirichlet is not None else None
+    popularity: Any = (
+        ("zipf", zipf_s)
+        if zipf_s is not None
+        else ("dirichlet", dirichlet)
+        if dirichlet is not None
+        else None
+    )
     with console.status(f"routing {trials:,} steps..."):
         r = moe.route(experts, top_k, tokens, trials, seed, popularity, capacity_factor, devices)
     # no closed forms under Dirichlet drift
-    ex = None if dirichlet is not None else moe.exact_loads(experts, top_k, tokens, popularity, capacity=r.capacity)
+    ex = (
+        None
+        if dirichlet is not None
+        else moe.exact_loads(experts, top_k, tokens, popularity, capacity=r.capacity)
+    )
     exact: dict[str, Any] = {} if ex is None else ex.summary()
     if plot_path is not None:
         from .plot import moe_load
@@ -495,42 +832,70 @@ def moe_cmd(
         emit_json(data)
         return
     labels = {
-        "load": "tokens/expert", "max_load": "busiest expert",
+        "load": "tokens/expert",
+        "max_load": "busiest expert",
         "device_load": f"busiest device ({r.n_experts // r.devices} exp.)",
-        "touched": "experts touched", "dropped": f"dropped (cap {r.capacity})",
+        "touched": "experts touched",
+        "dropped": f"dropped (cap {r.capacity})",
     }
-    t = Table(title=f"top-{r.top_k} of {r.n_experts} experts, {r.tokens:,} tokens/step, {r.popularity}, "
-                    f"{r.trials:,} steps (seed {r.seed})")
+    t = Table(
+        title=f"top-{r.top_k} of {r.n_experts} experts, {r.tokens:,} tokens/step, {r.popularity}, "
+        f"{r.trials:,} steps (seed {r.seed})"
+    )
     for col in ("tokens", "mean", "exact", "std", "p50", "p90", "p99", "max"):
         t.add_column(col, justify="left" if col == "tokens" else "right", no_wrap=col == "tokens")
     for name in moe.QUANTITIES:
         if (name == "device_load" and r.devices == 1) or (name == "dropped" and r.capacity is None):
             continue
         x = exact.get(name)
-        ex_s = "-" if x is None else (f"{x[0]:.5g}-{x[1]:.5g}" if isinstance(x, tuple) else f"{x:.4g}")
+        ex_s = (
+            "-" if x is None else (f"{x[0]:.5g}-{x[1]:.5g}" if isinstance(x, tuple) else f"{x:.4g}")
+        )
         p = r.percentiles(name)
-        t.add_row(labels[name], f"{r.mean(name):.4g}", ex_s, f"{r.std(name):.3g}", str(p["p50"]), str(p["p90"]),
-                  str(p["p99"]), str(r.max_value(name)))
+        t.add_row(
+            labels[name],
+            f"{r.mean(name):.4g}",
+            ex_s,
+            f"{r.std(name):.3g}",
+            str(p["p50"]),
+            str(p["p90"]),
+            str(p["p99"]),
+            str(r.max_value(name)),
+        )
     console.print(t)
     if r.tokens <= 32:
         pt = Table(title="P(c tokens): one expert, and the busiest expert of a step")
         for col in ("c", "expert MC", "expert exact", "busiest MC", "busiest exact"):
             pt.add_column(col, justify="right")
         pe = moe.load_pmf(experts, top_k, tokens) if r.popularity == "uniform" else None
-        pm = ex.max_load.pmf() if ex is not None and r.popularity == "uniform" and ex.max_load.exact else None
+        pm = (
+            ex.max_load.pmf()
+            if ex is not None and r.popularity == "uniform" and ex.max_load.exact
+            else None
+        )
         for c in range(r.tokens + 1):
-            pt.add_row(str(c), f"{r.pmf('load')[c]:.3e}", "-" if pe is None else f"{pe[c]:.3e}",
-                       f"{r.pmf('max_load')[c]:.3e}", "-" if pm is None else f"{pm[c]:.3e}")
+            pt.add_row(
+                str(c),
+                f"{r.pmf('load')[c]:.3e}",
+                "-" if pe is None else f"{pe[c]:.3e}",
+                f"{r.pmf('max_load')[c]:.3e}",
+                "-" if pm is None else f"{pm[c]:.3e}",
+            )
         console.print(pt)
     if r.capacity is not None:
-        console.print(f"capacity {r.capacity} tokens/expert: {r.drop_fraction:.2%} of assignments dropped on average")
+        console.print(
+            f"capacity {r.capacity} tokens/expert: {r.drop_fraction:.2%} of assignments dropped on average"
+        )
     if plot_path is not None:
         console.print(f"[dim]plot: {plot_path}[/dim]")
-    console.print("[dim]exact: k B / E, E(1-(1-k/E)^B), E E[(X-C)+] with X ~ Bin(B, k/E); busiest expert by "
-                  f"{exact.get('max_load_method', '-')} (FORMULAS.md s2)[/dim]")
+    console.print(
+        "[dim]exact: k B / E, E(1-(1-k/E)^B), E E[(X-C)+] with X ~ Bin(B, k/E); busiest expert by "
+        f"{exact.get('max_load_method', '-')} (FORMULAS.md s2)[/dim]"
+    )
 
 
 # -- sweep ---------------------------------------------------------------------------------------
+
 
 def _pick(n: int, k: int) -> list[int]:
     """At most k row positions spread evenly over n rows, ends included."""
@@ -541,36 +906,98 @@ def _pick(n: int, k: int) -> list[int]:
 
 @app.command()
 def sweep(
-    name: Optional[str] = typer.Argument(None, help="catalog model"),
-    hf_config: Optional[Path] = typer.Option(None, "--hf-config"),
-    hardware_list: Sequence[str] = typer.Option("H100-SXM", "--hardware", "-H", parser=names, metavar="NAME[,NAME...]",
-                                            help="catalog accelerators, comma-separated"),
-    tp: Sequence[int] = typer.Option("1,2,4,8", "--tp", parser=ints_from(1), metavar=INTS,
-                                     help="tensor-parallel degrees (default 1,2,4,8: a sweep searches them)"),
-    pp: Sequence[int] = typer.Option("1", "--pp", parser=ints_from(1), metavar=INTS, help="pipeline stages, e.g. 1..16:x2"),
-    ep: Sequence[int] = typer.Option("1", "--ep", parser=ints_from(1), metavar=INTS, help="expert-parallel degrees"),
-    batch: Sequence[int] = typer.Option("1..256", "--batch", "-b", parser=ints_from(1), metavar=INTS,
-                                        help="batch sizes, e.g. 1..4096, 1..4096:8 or 1..4096:x2"),
-    context: Sequence[int] = typer.Option("2048", "--context", "-c", parser=ints_from(0), metavar=INTS,
-                                          help="context lengths (prefill: prompt lengths)"),
-    weight_dtype: Sequence[str] = typer.Option("bf16", "--weight-dtype", parser=names, metavar="NAME[,NAME...]",
-                                           help="weight formats, comma-separated"),
-    kv_dtype: Optional[Sequence[str]] = typer.Option(None, "--kv-dtype", parser=names, metavar="NAME[,NAME...]",
-                                                 help="KV formats, comma-separated (default: the activation format)"),
+    name: str | None = typer.Argument(None, help="catalog model"),
+    hf_config: Path | None = typer.Option(None, "--hf-config"),
+    hardware_list: Sequence[str] = typer.Option(
+        "H100-SXM",
+        "--hardware",
+        "-H",
+        parser=names,
+        metavar="NAME[,NAME...]",
+        help="catalog accelerators, comma-separated",
+    ),
+    tp: Sequence[int] = typer.Option(
+        "1,2,4,8",
+        "--tp",
+        parser=ints_from(1),
+        metavar=INTS,
+        help="tensor-parallel degrees (default 1,2,4,8: a sweep searches them)",
+    ),
+    pp: Sequence[int] = typer.Option(
+        "1", "--pp", parser=ints_from(1), metavar=INTS, help="pipeline stages, e.g. 1..16:x2"
+    ),
+    ep: Sequence[int] = typer.Option(
+        "1", "--ep", parser=ints_from(1), metavar=INTS, help="expert-parallel degrees"
+    ),
+    batch: Sequence[int] = typer.Option(
+        "1..256",
+        "--batch",
+        "-b",
+        parser=ints_from(1),
+        metavar=INTS,
+        help="batch sizes, e.g. 1..4096, 1..4096:8 or 1..4096:x2",
+    ),
+    context: Sequence[int] = typer.Option(
+        "2048",
+        "--context",
+        "-c",
+        parser=ints_from(0),
+        metavar=INTS,
+        help="context lengths (prefill: prompt lengths)",
+    ),
+    weight_dtype: Sequence[str] = typer.Option(
+        "bf16",
+        "--weight-dtype",
+        parser=names,
+        metavar="NAME[,NAME...]",
+        help="weight formats, comma-separated",
+    ),
+    kv_dtype: Sequence[str] | None = typer.Option(
+        None,
+        "--kv-dtype",
+        parser=names,
+        metavar="NAME[,NAME...]",
+        help="KV formats, comma-separated (default: the activation format)",
+    ),
     phase: str = typer.Option("decode", "--phase", help="decode or prefill"),
-    objectives: str = typer.Option("cost,latency", "--objectives", "-o",
-                                   help="2-3 of cost, latency, tokens_per_s_per_user, tokens_per_s, chips, mfu (name:min/max)"),
-    top: Optional[int] = typer.Option(None, "--top", parser=counts_from(1), metavar=COUNT,
-                                      help="keep the top K by the first objective instead of the frontier"),
-    max_latency_ms: Optional[float] = typer.Option(None, "--max-latency-ms", help="per-token latency (prefill: TTFT) at most, ms"),
-    min_speed: Optional[float] = typer.Option(None, "--min-tokens-per-s-per-user", help="per-user tokens/s at least"),
-    max_chips: Optional[int] = typer.Option(None, "--max-chips", parser=counts_from(1), metavar=COUNT, help="chips at most"),
-    tp_scale_out: bool = typer.Option(False, "--tp-across-nodes", help="allow tp beyond the scale-up domain"),
-    kv_sharding: str = KS_OPT, overlap: bool = OV_OPT,
-    price: Optional[float] = typer.Option(None, "--price", help="USD per chip-hour for every hardware (default: the catalog's)"),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="PNG: cost vs per-token latency, one frontier per hardware"),
-    as_json: bool = JSON_OPT, as_csv: bool = typer.Option(False, "--csv", help="every kept row as CSV"),
-    rows: int = typer.Option(20, "--rows", parser=counts_from(2), metavar=COUNT, help="frontier rows shown in the table"),
+    objectives: str = typer.Option(
+        "cost,latency",
+        "--objectives",
+        "-o",
+        help="2-3 of cost, latency, tokens_per_s_per_user, tokens_per_s, chips, mfu (name:min/max)",
+    ),
+    top: int | None = typer.Option(
+        None,
+        "--top",
+        parser=counts_from(1),
+        metavar=COUNT,
+        help="keep the top K by the first objective instead of the frontier",
+    ),
+    max_latency_ms: float | None = typer.Option(
+        None, "--max-latency-ms", help="per-token latency (prefill: TTFT) at most, ms"
+    ),
+    min_speed: float | None = typer.Option(
+        None, "--min-tokens-per-s-per-user", help="per-user tokens/s at least"
+    ),
+    max_chips: int | None = typer.Option(
+        None, "--max-chips", parser=counts_from(1), metavar=COUNT, help="chips at most"
+    ),
+    tp_scale_out: bool = typer.Option(
+        False, "--tp-across-nodes", help="allow tp beyond the scale-up domain"
+    ),
+    kv_sharding: str = KS_OPT,
+    overlap: bool = OV_OPT,
+    price: float | None = typer.Option(
+        None, "--price", help="USD per chip-hour for every hardware (default: the catalog's)"
+    ),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="PNG: cost vs per-token latency, one frontier per hardware"
+    ),
+    as_json: bool = JSON_OPT,
+    as_csv: bool = typer.Option(False, "--csv", help="every kept row as CSV"),
+    rows: int = typer.Option(
+        20, "--rows", parser=counts_from(2), metavar=COUNT, help="frontier rows shown in the table"
+    ),
     no_progress: bool = typer.Option(False, "--no-progress"),
 ) -> None:
     """Sweep hardware x tp x pp x ep x dtypes x batch x context through the roofline and print the
@@ -581,15 +1008,35 @@ def sweep(
     m = resolve_model(name, hf_config)
     keep: Any = "pareto" if top is None else ("top", top)
     machine = as_json or as_csv
-    by = "hardware" if (len(hardware_list) > 1 and top is None and (plot is not None or not machine)) else None
+    by = (
+        "hardware"
+        if (len(hardware_list) > 1 and top is None and (plot is not None or not machine))
+        else None
+    )
     r = run(
-        m, hardware=hardware_list, tp=tp, pp=pp, ep=ep, batch=batch, context=context, weight_dtype=weight_dtype,
+        m,
+        hardware=hardware_list,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        batch=batch,
+        context=context,
+        weight_dtype=weight_dtype,
         kv_dtype=[None] if kv_dtype is None else kv_dtype,
         phase=phase,  # type: ignore[arg-type]
-        constraints={"max_latency": None if max_latency_ms is None else max_latency_ms / 1e3,
-                     "min_tokens_per_s_per_user": min_speed, "max_chips": max_chips, "tp_within_scale_up": not tp_scale_out},
-        objectives=objectives, keep=keep, progress=not (machine or no_progress), by=by,  # type: ignore[arg-type]
-        kv_sharding=kv_sharding, overlap=overlap, price_per_hour=price,  # type: ignore[arg-type]
+        constraints={
+            "max_latency": None if max_latency_ms is None else max_latency_ms / 1e3,
+            "min_tokens_per_s_per_user": min_speed,
+            "max_chips": max_chips,
+            "tp_within_scale_up": not tp_scale_out,
+        },
+        objectives=objectives,
+        keep=keep,
+        progress=not (machine or no_progress),
+        by=by,  # type: ignore[arg-type]
+        kv_sharding=kv_sharding,  # type: ignore[arg-type]
+        overlap=overlap,
+        price_per_hour=price,
     )
     cols = r.columns
     shown = list(range(r.kept))
@@ -607,27 +1054,56 @@ def sweep(
             w.writerow([cols[k][i] for k in keys])
     else:
         what = "frontier" if top is None else f"top {top} by {r.objectives[0][0]}"
-        t = Table(title=f"{m.name} {r.phase}: {what} over {', '.join(f'{n} ({s})' for n, s in r.objectives)}"
-                        + (" - the joint frontier of all hardware" if by else ""))
+        t = Table(
+            title=f"{m.name} {r.phase}: {what} over {', '.join(f'{n} ({s})' for n, s in r.objectives)}"
+            + (" - the joint frontier of all hardware" if by else "")
+        )
         many = {k: len(set(cols[k].tolist())) > 1 for k in ("weight_dtype", "kv_dtype", "context")}
-        heads = ["hardware", "TPxPPxEP", "batch"] + (["ctx"] if many["context"] else []) \
-            + (["weights"] if many["weight_dtype"] else []) + (["KV"] if many["kv_dtype"] else []) \
-            + ["$/1M tok", "latency" if r.phase == "decode" else "TTFT", "tok/s/user", "tok/s", "MFU"]
+        heads = (
+            ["hardware", "TPxPPxEP", "batch"]
+            + (["ctx"] if many["context"] else [])
+            + (["weights"] if many["weight_dtype"] else [])
+            + (["KV"] if many["kv_dtype"] else [])
+            + [
+                "$/1M tok",
+                "latency" if r.phase == "decode" else "TTFT",
+                "tok/s/user",
+                "tok/s",
+                "MFU",
+            ]
+        )
         for col in heads:
-            t.add_column(col, justify="left" if col in ("hardware", "TPxPPxEP", "weights", "KV") else "right", no_wrap=True)
+            t.add_column(
+                col,
+                justify="left" if col in ("hardware", "TPxPPxEP", "weights", "KV") else "right",
+                no_wrap=True,
+            )
         for i in [shown[j] for j in _pick(len(shown), rows)]:
-            cells = [cols["hardware"][i], f"{cols['tp'][i]}x{cols['pp'][i]}x{cols['ep'][i]}", f"{cols['batch'][i]:,}"]
+            cells = [
+                cols["hardware"][i],
+                f"{cols['tp'][i]}x{cols['pp'][i]}x{cols['ep'][i]}",
+                f"{cols['batch'][i]:,}",
+            ]
             cells += [f"{cols['context'][i]:,}"] if many["context"] else []
             cells += [cols["weight_dtype"][i]] if many["weight_dtype"] else []
             cells += [cols["kv_dtype"][i]] if many["kv_dtype"] else []
-            cells += [fmt_usd(cols["cost"][i]), fmt_seconds(cols["latency"][i]), f"{cols['tokens_per_s_per_user'][i]:,.1f}",
-                      f"{cols['tokens_per_s'][i]:,.0f}", f"{cols['mfu'][i]:.1%}"]
+            cells += [
+                fmt_usd(cols["cost"][i]),
+                fmt_seconds(cols["latency"][i]),
+                f"{cols['tokens_per_s_per_user'][i]:,.1f}",
+                f"{cols['tokens_per_s'][i]:,.0f}",
+                f"{cols['mfu'][i]:.1%}",
+            ]
             t.add_row(*cells)
         console.print(t)
         if len(shown) > rows:
-            console.print(f"[dim]{rows} of {len(shown)} frontier rows shown, evenly spaced (--rows, --json or --csv for all)[/dim]")
-        console.print(f"{r.grid:,} configurations named, {r.evaluated:,} evaluated, {r.feasible:,} feasible, {r.kept:,} kept "
-                      f"in {r.elapsed:.2f} s ({r.configs_per_s:,.3g} configs/s)")
+            console.print(
+                f"[dim]{rows} of {len(shown)} frontier rows shown, evenly spaced (--rows, --json or --csv for all)[/dim]"
+            )
+        console.print(
+            f"{r.grid:,} configurations named, {r.evaluated:,} evaluated, {r.feasible:,} feasible, {r.kept:,} kept "
+            f"in {r.elapsed:.2f} s ({r.configs_per_s:,.3g} configs/s)"
+        )
     if plot is not None:
         r.plot(plot)
         if not machine:
@@ -639,29 +1115,78 @@ def sweep(
 
 @app.command("pipeline")
 def pipeline_cmd(
-    schedule: str = typer.Argument(..., help="gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-h2 or forward"),
-    stages: int = typer.Option(16, "--stages", "-p", parser=counts_from(1), metavar=COUNT, help="pipeline stages (devices)"),
-    microbatches: int = typer.Option(64, "--microbatches", "-m", parser=counts_from(1), metavar=COUNT,
-                                     help="microbatches per step (with --compare: added to the grid)"),
-    forward: Sequence[float] = typer.Option("1", "--forward", parser=lambda t: floats(t, minimum=0.0), metavar=FLOATS,
-                                        help="forward seconds per microbatch: one number or one per stage"),
-    backward: Optional[Sequence[float]] = typer.Option(None, "--backward", parser=lambda t: floats(t, minimum=0.0), metavar=FLOATS,
-                                                   help="backward seconds (default 2 x forward; 0 for forward)"),
-    weight_grad: Optional[Sequence[float]] = typer.Option(None, "--weight-grad", parser=lambda t: floats(t, minimum=0.0),
-                                                      metavar=FLOATS, help="weight-gradient seconds; zb-* default: half the backward"),
-    chunks: Optional[int] = typer.Option(None, "--chunks", "-v", parser=counts_from(1), metavar=COUNT,
-                                         help="chunks per device for interleaved-1f1b (default 1; 2 with --compare)"),
+    schedule: str = typer.Argument(
+        ..., help="gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-h2 or forward"
+    ),
+    stages: int = typer.Option(
+        16, "--stages", "-p", parser=counts_from(1), metavar=COUNT, help="pipeline stages (devices)"
+    ),
+    microbatches: int = typer.Option(
+        64,
+        "--microbatches",
+        "-m",
+        parser=counts_from(1),
+        metavar=COUNT,
+        help="microbatches per step (with --compare: added to the grid)",
+    ),
+    forward: Sequence[float] = typer.Option(
+        "1",
+        "--forward",
+        parser=lambda t: floats(t, minimum=0.0),
+        metavar=FLOATS,
+        help="forward seconds per microbatch: one number or one per stage",
+    ),
+    backward: Sequence[float] | None = typer.Option(
+        None,
+        "--backward",
+        parser=lambda t: floats(t, minimum=0.0),
+        metavar=FLOATS,
+        help="backward seconds (default 2 x forward; 0 for forward)",
+    ),
+    weight_grad: Sequence[float] | None = typer.Option(
+        None,
+        "--weight-grad",
+        parser=lambda t: floats(t, minimum=0.0),
+        metavar=FLOATS,
+        help="weight-gradient seconds; zb-* default: half the backward",
+    ),
+    chunks: int | None = typer.Option(
+        None,
+        "--chunks",
+        "-v",
+        parser=counts_from(1),
+        metavar=COUNT,
+        help="chunks per device for interleaved-1f1b (default 1; 2 with --compare)",
+    ),
     p2p: float = typer.Option(0.0, "--p2p", help="seconds per hop between stages"),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="write the Gantt chart (or with --compare, bubble vs microbatches) here"),
-    compare: Optional[Sequence[str]] = typer.Option(None, "--compare", parser=names, metavar="NAME[,NAME...]",
-                                                help="schedules to compare: bubble vs microbatches"),
+    plot: Path | None = typer.Option(
+        None,
+        "--plot",
+        help="write the Gantt chart (or with --compare, bubble vs microbatches) here",
+    ),
+    compare: Sequence[str] | None = typer.Option(
+        None,
+        "--compare",
+        parser=names,
+        metavar="NAME[,NAME...]",
+        help="schedules to compare: bubble vs microbatches",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Simulate a pipeline schedule: makespan, bubble, per-stage idle and peak activations."""
     from . import pipeline as pp
 
     if compare is not None:
-        c = pp.compare_bubbles([n.lower() for n in compare], stages, [microbatches], forward, backward, weight_grad, chunks, p2p)
+        c = pp.compare_bubbles(
+            [n.lower() for n in compare],
+            stages,
+            [microbatches],
+            forward,
+            backward,
+            weight_grad,
+            chunks,
+            p2p,
+        )
         if as_json:
             emit_json(c.summary())
         else:
@@ -670,7 +1195,10 @@ def pipeline_cmd(
             for label in c.bubble_fraction:
                 t.add_column(label, justify="right")
             for i, m in enumerate(c.microbatches):
-                t.add_row(str(m), *("-" if y[i] != y[i] else f"{y[i]:.2%}" for y in c.bubble_fraction.values()))
+                t.add_row(
+                    str(m),
+                    *("-" if y[i] != y[i] else f"{y[i]:.2%}" for y in c.bubble_fraction.values()),
+                )
             console.print(t)
         if plot is not None:
             from .plot import pipeline_bubbles
@@ -681,7 +1209,16 @@ def pipeline_cmd(
         return
 
     times = pp.stage_times(schedule, forward, backward, weight_grad)
-    s = pp.simulate(schedule, stages, microbatches, times.forward, times.backward, times.weight_grad, chunks or 1, p2p)
+    s = pp.simulate(
+        schedule,
+        stages,
+        microbatches,
+        times.forward,
+        times.backward,
+        times.weight_grad,
+        chunks or 1,
+        p2p,
+    )
     if as_json:
         data = s.summary()
         if times.note:
@@ -702,8 +1239,11 @@ def pipeline_cmd(
                 t.add_column(col, justify="right")
             for d in range(s.stages):
                 t.add_row(
-                    str(d), f"{s.busy[d]:.6g}", f"{s.idle[d]:.6g}",
-                    f"{s.idle[d] / s.makespan:.1%}" if s.makespan > 0 else "-", f"{s.peak_in_flight[d]:.4g}",
+                    str(d),
+                    f"{s.busy[d]:.6g}",
+                    f"{s.idle[d]:.6g}",
+                    f"{s.idle[d] / s.makespan:.1%}" if s.makespan > 0 else "-",
+                    f"{s.peak_in_flight[d]:.4g}",
                 )
             console.print(t)
     if plot is not None:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InfeasibleError, invalid
-from .hardware import Efficiency, Hardware, hardware as lookup_hardware
+from .hardware import Efficiency, Hardware
+from .hardware import hardware as lookup_hardware
 from .model import Model
 from .units import DTYPE_BYTES, dtype_bytes
 from .validate import choice, integer, real
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 #: What binds a step, by the core's bound code (the `bound` column of a step table).
 BOUNDS = ("memory: weights", "memory: KV cache", "compute", "communication")
+
 
 @dataclass(frozen=True, slots=True)
 class Deployment:
@@ -55,9 +57,19 @@ class Deployment:
             raise invalid("Deployment.hardware", hw, "a Hardware or a catalog name")
         for name in ("tp", "pp", "ep"):
             object.__setattr__(self, name, integer(f"Deployment.{name}", getattr(self, name)))
-        object.__setattr__(self, "weight_dtype", choice("Deployment.weight_dtype", self.weight_dtype, tuple(DTYPE_BYTES)))
-        object.__setattr__(self, "act_dtype", choice("Deployment.act_dtype", self.act_dtype, tuple(DTYPE_BYTES)))
-        kv = self.act_dtype if self.kv_dtype is None else choice("Deployment.kv_dtype", self.kv_dtype, tuple(DTYPE_BYTES))
+        object.__setattr__(
+            self,
+            "weight_dtype",
+            choice("Deployment.weight_dtype", self.weight_dtype, tuple(DTYPE_BYTES)),
+        )
+        object.__setattr__(
+            self, "act_dtype", choice("Deployment.act_dtype", self.act_dtype, tuple(DTYPE_BYTES))
+        )
+        kv = (
+            self.act_dtype
+            if self.kv_dtype is None
+            else choice("Deployment.kv_dtype", self.kv_dtype, tuple(DTYPE_BYTES))
+        )
         object.__setattr__(self, "kv_dtype", kv)
         if self.efficiency is None:
             object.__setattr__(self, "efficiency", Efficiency())
@@ -81,7 +93,9 @@ class Deployment:
 
     @property
     def chip_price_per_hour(self) -> float | None:
-        return self.price_per_hour if self.price_per_hour is not None else self.hardware.price_per_hour
+        return (
+            self.price_per_hour if self.price_per_hour is not None else self.hardware.price_per_hour
+        )
 
     def with_(self, **changes: Any) -> Deployment:
         return replace(self, **changes)
@@ -89,20 +103,30 @@ class Deployment:
     def check(self, model: Model) -> None:
         """Raise :class:`InfeasibleError` if this partitioning does not divide ``model``."""
         if model.heads % self.tp:
-            raise InfeasibleError(f"tp = {self.tp}: must divide the {model.heads} attention heads of {model.name}")
+            raise InfeasibleError(
+                f"tp = {self.tp}: must divide the {model.heads} attention heads of {model.name}"
+            )
         kv = 1 if model.attention == "mla" else model.kv_heads
         if kv >= self.tp and kv % self.tp or kv < self.tp and self.tp % kv:
-            raise InfeasibleError(f"tp = {self.tp}: must divide, or be a multiple of, the {kv} KV heads of {model.name}")
+            raise InfeasibleError(
+                f"tp = {self.tp}: must divide, or be a multiple of, the {kv} KV heads of {model.name}"
+            )
         if self.pp > model.layers:
-            raise InfeasibleError(f"pp = {self.pp}: at most the {model.layers} layers of {model.name}")
+            raise InfeasibleError(
+                f"pp = {self.pp}: at most the {model.layers} layers of {model.name}"
+            )
         if self.ep > 1 and (not model.is_moe or model.experts % self.ep):
-            raise InfeasibleError(f"ep = {self.ep}: must divide the {model.experts} routed experts of {model.name}")
+            raise InfeasibleError(
+                f"ep = {self.ep}: must divide the {model.experts} routed experts of {model.name}"
+            )
 
 
 def cost_view(model: Model) -> ModelCosts:
     """The model as the kernel sees it: element counts, no dtypes or layout."""
     p = model.params
-    ffn = max(model.d_ff, model.top_k * model.d_ff_expert + model.shared_experts * model.d_ff_shared)
+    ffn = max(
+        model.d_ff, model.top_k * model.d_ff_expert + model.shared_experts * model.d_ff_shared
+    )
     return {
         "layers": float(model.layers),
         "moe_layers": float(model.moe_layers),
@@ -119,15 +143,22 @@ def cost_view(model: Model) -> ModelCosts:
     }
 
 
-def plan_view(d: Deployment, touched_experts: float = math.nan, expert_imbalance: float = 1.0) -> Plan:
+def plan_view(
+    d: Deployment, touched_experts: float = math.nan, expert_imbalance: float = 1.0
+) -> Plan:
     """The layout as the kernel sees it; ``touched_experts`` (NaN: the uniform expectation) and
     ``expert_imbalance`` carry a routing quantile (see :func:`brickwall.inference.routing_quantile`)."""
     assert d.kv_dtype is not None
     return {
-        "touched_experts": float(touched_experts), "expert_imbalance": float(expert_imbalance),
-        "tp": float(d.tp), "pp": float(d.pp), "ep": float(d.ep),
-        "weight_bytes": dtype_bytes(d.weight_dtype), "kv_bytes": dtype_bytes(d.kv_dtype),
-        "act_bytes": dtype_bytes(d.act_dtype), "kv_batch_sharded": d.kv_sharding == "batch",
+        "touched_experts": float(touched_experts),
+        "expert_imbalance": float(expert_imbalance),
+        "tp": float(d.tp),
+        "pp": float(d.pp),
+        "ep": float(d.ep),
+        "weight_bytes": dtype_bytes(d.weight_dtype),
+        "kv_bytes": dtype_bytes(d.kv_dtype),
+        "act_bytes": dtype_bytes(d.act_dtype),
+        "kv_batch_sharded": d.kv_sharding == "batch",
         "overlap": d.overlap,
     }
 
@@ -137,13 +168,18 @@ def chip_view(d: Deployment) -> Chip:
     assert e is not None
     price = d.chip_price_per_hour
     return {
-        "memory": h.memory, "memory_bandwidth": h.memory_bandwidth,
+        "memory": h.memory,
+        "memory_bandwidth": h.memory_bandwidth,
         "peak_flops": h.flops(d.compute_dtype),
-        "scale_up_bandwidth": h.scale_up_bandwidth, "scale_up_latency": h.scale_up_latency,
+        "scale_up_bandwidth": h.scale_up_bandwidth,
+        "scale_up_latency": h.scale_up_latency,
         "scale_up_domain": float(h.scale_up_domain),
-        "scale_out_bandwidth": h.scale_out_bandwidth or 0.0, "scale_out_latency": h.scale_out_latency,
+        "scale_out_bandwidth": h.scale_out_bandwidth or 0.0,
+        "scale_out_latency": h.scale_out_latency,
         "price_per_s": (price or 0.0) / 3600.0,
-        "eff_flops": e.flops, "eff_memory": e.memory, "eff_network": e.network,
+        "eff_flops": e.flops,
+        "eff_memory": e.memory,
+        "eff_network": e.network,
     }
 
 

@@ -9,7 +9,7 @@ and a sweep can never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -17,7 +17,8 @@ from numpy.typing import ArrayLike, NDArray
 from . import _core
 from .deployment import BOUNDS, Deployment, chip_view, cost_view, plan_view
 from .errors import InfeasibleError, ValidationError, invalid
-from .hardware import Efficiency, Hardware, hardware as lookup_hardware
+from .hardware import Efficiency, Hardware
+from .hardware import hardware as lookup_hardware
 from .model import Model
 from .units import dtype_bytes, fmt_bytes, fmt_seconds
 from .validate import array, integer, real
@@ -25,23 +26,35 @@ from .validate import array, integer, real
 if TYPE_CHECKING:
     from ._core import Plan
 
-Routing = Union[Literal["expected"], float]
+Routing = Literal["expected"] | float
 
 
-def routing_quantile(model: Model, d: Deployment, tokens: int, q: float, *, seed: int = 0) -> tuple[float, float]:
+def routing_quantile(
+    model: Model, d: Deployment, tokens: int, q: float, *, seed: int = 0
+) -> tuple[float, float]:
     """(distinct experts touched, busiest-device imbalance) at quantile ``q`` of the routing
     distribution of ``tokens`` tokens per MoE layer (Monte Carlo, :func:`brickwall.moe.load_quantiles`):
     the touched experts set the weight bytes read, the busiest expert-parallel device the compute."""
     from .moe import load_quantiles
 
     devices = d.ep if d.ep > 1 else None
-    lq = load_quantiles(model.experts, model.top_k, tokens, devices=devices, quantiles=(q,), seed=seed)
+    lq = load_quantiles(
+        model.experts, model.top_k, tokens, devices=devices, quantiles=(q,), seed=seed
+    )
     mean_device = tokens * model.top_k / d.ep
-    return float(lq.touched[q]), max(1.0, float(lq.device_load[q]) / mean_device) if devices else 1.0
+    return float(lq.touched[q]), max(
+        1.0, float(lq.device_load[q]) / mean_device
+    ) if devices else 1.0
 
 
-def _kernel(model: Model, d: Deployment, batch: NDArray[np.float64], context: NDArray[np.float64], n: NDArray[np.float64],
-            routing: Routing = "expected") -> dict[str, NDArray[Any]]:
+def _kernel(
+    model: Model,
+    d: Deployment,
+    batch: NDArray[np.float64],
+    context: NDArray[np.float64],
+    n: NDArray[np.float64],
+    routing: Routing = "expected",
+) -> dict[str, NDArray[Any]]:
     d.check(model)
     if routing == "expected" or not model.is_moe:
         return _table(model, d, plan_view(d), batch, context, n)
@@ -52,16 +65,30 @@ def _kernel(model: Model, d: Deployment, batch: NDArray[np.float64], context: ND
     for t in np.unique(tokens):
         rows = np.flatnonzero(tokens == t)
         touched, imbalance = routing_quantile(model, d, int(t), q)
-        part = _table(model, d, plan_view(d, touched, imbalance), batch[rows], context[rows], n[rows])
+        part = _table(
+            model, d, plan_view(d, touched, imbalance), batch[rows], context[rows], n[rows]
+        )
         for k, v in part.items():
             out.setdefault(k, np.empty(len(batch), dtype=v.dtype))[rows] = v
     return out
 
 
-def _table(model: Model, d: Deployment, plan: Plan, batch: NDArray[np.float64], context: NDArray[np.float64],
-           n: NDArray[np.float64]) -> dict[str, NDArray[Any]]:
-    table = _core.roofline_steps(cost_view(model), plan, chip_view(d), np.ascontiguousarray(batch),
-                                 np.ascontiguousarray(context), np.ascontiguousarray(n))
+def _table(
+    model: Model,
+    d: Deployment,
+    plan: Plan,
+    batch: NDArray[np.float64],
+    context: NDArray[np.float64],
+    n: NDArray[np.float64],
+) -> dict[str, NDArray[Any]]:
+    table = _core.roofline_steps(
+        cost_view(model),
+        plan,
+        chip_view(d),
+        np.ascontiguousarray(batch),
+        np.ascontiguousarray(context),
+        np.ascontiguousarray(n),
+    )
     return step_columns(table)
 
 
@@ -117,25 +144,40 @@ class StepEstimate:
     def as_dict(self) -> dict[str, Any]:
         d = self.deployment
         return {
-            "model": self.model, "hardware": d.hardware.name, "tp": d.tp, "pp": d.pp, "ep": d.ep,
-            "chips": d.chips, "weight_dtype": d.weight_dtype, "kv_dtype": d.kv_dtype,
-            "phase": self.phase, "batch": self.batch, "context": self.context,
-            "new_tokens": self.new_tokens, "step_time_s": self.step_time,
-            "per_token_latency_s": self.per_token_latency, "breakdown_s": self.breakdown,
-            "bound": self.bound, "tokens_per_s": self.tokens_per_s,
-            "tokens_per_s_per_user": self.tokens_per_s_per_user, "mfu": self.mfu,
-            "memory_bytes_per_chip": self.memory, "fits": self.fits,
+            "model": self.model,
+            "hardware": d.hardware.name,
+            "tp": d.tp,
+            "pp": d.pp,
+            "ep": d.ep,
+            "chips": d.chips,
+            "weight_dtype": d.weight_dtype,
+            "kv_dtype": d.kv_dtype,
+            "phase": self.phase,
+            "batch": self.batch,
+            "context": self.context,
+            "new_tokens": self.new_tokens,
+            "step_time_s": self.step_time,
+            "per_token_latency_s": self.per_token_latency,
+            "breakdown_s": self.breakdown,
+            "bound": self.bound,
+            "tokens_per_s": self.tokens_per_s,
+            "tokens_per_s_per_user": self.tokens_per_s_per_user,
+            "mfu": self.mfu,
+            "memory_bytes_per_chip": self.memory,
+            "fits": self.fits,
             "usd_per_million_tokens": self.cost_per_million_tokens,
         }
 
     def describe(self) -> str:
         b = self.breakdown
         parts = ", ".join(f"{k} {fmt_seconds(v)}" for k, v in b.items())
-        return (f"{self.phase} {self.model} on {self.chips}x {self.deployment.hardware.name}: "
-                f"step {fmt_seconds(self.step_time)} ({parts}); {self.bound}-bound; "
-                f"{self.tokens_per_s:,.0f} tok/s; MFU {self.mfu:.1%}; "
-                f"{fmt_bytes(sum(v for k, v in self.memory.items() if k != 'free'))}/chip"
-                f"{'' if self.fits else ' (DOES NOT FIT)'}")
+        return (
+            f"{self.phase} {self.model} on {self.chips}x {self.deployment.hardware.name}: "
+            f"step {fmt_seconds(self.step_time)} ({parts}); {self.bound}-bound; "
+            f"{self.tokens_per_s:,.0f} tok/s; MFU {self.mfu:.1%}; "
+            f"{fmt_bytes(sum(v for k, v in self.memory.items() if k != 'free'))}/chip"
+            f"{'' if self.fits else ' (DOES NOT FIT)'}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,25 +201,57 @@ class StepTable:
         return len(self.batch)
 
 
-def _estimate(model: Model, d: Deployment, phase: str, batch: int, context: int, n: int, routing: Routing) -> StepEstimate:
-    cols = _kernel(model, d, np.array([float(batch)]), np.array([float(context)]), np.array([float(n)]), routing)
+def _estimate(
+    model: Model, d: Deployment, phase: str, batch: int, context: int, n: int, routing: Routing
+) -> StepEstimate:
+    cols = _kernel(
+        model,
+        d,
+        np.array([float(batch)]),
+        np.array([float(context)]),
+        np.array([float(n)]),
+        routing,
+    )
     c = {k: v[0].item() for k, v in cols.items()}
     used = c["mem_weights"] + c["mem_kv"] + c["mem_act"]
     price = d.chip_price_per_hour
     return StepEstimate(
-        model=model.name, deployment=d, phase=phase, batch=batch, context=context, new_tokens=n,
+        model=model.name,
+        deployment=d,
+        phase=phase,
+        batch=batch,
+        context=context,
+        new_tokens=n,
         step_time=c["latency"],
-        breakdown={"weights": c["t_weights"], "kv_cache": c["t_kv"], "compute": c["t_compute"], "communication": c["t_comm"]},
-        bound=BOUNDS[int(c["bound"])], tokens_per_s=c["tokens_per_s"], mfu=c["mfu"],
-        memory={"weights": c["mem_weights"], "kv_cache": c["mem_kv"], "activations": c["mem_act"],
-                "free": d.hardware.memory - used},
+        breakdown={
+            "weights": c["t_weights"],
+            "kv_cache": c["t_kv"],
+            "compute": c["t_compute"],
+            "communication": c["t_comm"],
+        },
+        bound=BOUNDS[int(c["bound"])],
+        tokens_per_s=c["tokens_per_s"],
+        mfu=c["mfu"],
+        memory={
+            "weights": c["mem_weights"],
+            "kv_cache": c["mem_kv"],
+            "activations": c["mem_act"],
+            "free": d.hardware.memory - used,
+        },
         fits=bool(c["fits"]),
         cost_per_million_tokens=None if price is None else c["cost_per_token"] * 1e6,
     )
 
 
-def decode(model: Model, deployment: Deployment, batch: int, context: int, *, new_tokens: int = 1,
-           routing: Routing = "expected") -> StepEstimate:
+def decode(
+    model: Model,
+    deployment: Deployment,
+    batch: int,
+    context: int,
+    *,
+    new_tokens: int = 1,
+    routing: Routing = "expected",
+) -> StepEstimate:
     """One decode step: ``batch`` sequences with ``context`` cached tokens each produce
     ``new_tokens`` (1; ``gamma + 1`` when verifying speculative drafts).
 
@@ -196,8 +270,15 @@ def decode(model: Model, deployment: Deployment, batch: int, context: int, *, ne
     return _estimate(model, deployment, "decode", b, c, n, routing)
 
 
-def prefill(model: Model, deployment: Deployment, batch: int, prompt: int, *, context: int = 0,
-            routing: Routing = "expected") -> StepEstimate:
+def prefill(
+    model: Model,
+    deployment: Deployment,
+    batch: int,
+    prompt: int,
+    *,
+    context: int = 0,
+    routing: Routing = "expected",
+) -> StepEstimate:
     """Prefill ``batch`` prompts of ``prompt`` tokens (after ``context`` cached ones): time to
     first token, input tokens/s, MFU and $ per 1M input tokens. Input tokens are cheaper than
     output tokens because one weight read serves ``batch x prompt`` tokens, so prefill is
@@ -208,8 +289,14 @@ def prefill(model: Model, deployment: Deployment, batch: int, prompt: int, *, co
     return _estimate(model, deployment, "prefill", b, c, p, routing)
 
 
-def steps(model: Model, deployment: Deployment, batch: ArrayLike, context: ArrayLike = 0, new_tokens: ArrayLike = 1,
-          routing: Routing = "expected") -> StepTable:
+def steps(
+    model: Model,
+    deployment: Deployment,
+    batch: ArrayLike,
+    context: ArrayLike = 0,
+    new_tokens: ArrayLike = 1,
+    routing: Routing = "expected",
+) -> StepTable:
     """The kernel over broadcast arrays of batch, context and new tokens per sequence."""
     b = array("batch", batch, np.float64, minimum=1.0, ndim=None)
     c = array("context", context, np.float64, minimum=0.0, ndim=None)
@@ -217,20 +304,29 @@ def steps(model: Model, deployment: Deployment, batch: ArrayLike, context: Array
     try:
         b, c, n = (np.ascontiguousarray(x.ravel()) for x in np.broadcast_arrays(b, c, n))
     except ValueError as e:
-        raise invalid("shapes of batch, context, new_tokens", (b.shape, c.shape, n.shape), "broadcastable") from e
+        raise invalid(
+            "shapes of batch, context, new_tokens", (b.shape, c.shape, n.shape), "broadcastable"
+        ) from e
     return StepTable(model.name, deployment, b, c, n, _kernel(model, deployment, b, c, n, routing))
 
 
 # -- inversions --------------------------------------------------------------------------------
 
-def max_batch(model: Model, deployment: Deployment, context: int, *, new_tokens: int = 1, limit: int = 1 << 24) -> int:
+
+def max_batch(
+    model: Model, deployment: Deployment, context: int, *, new_tokens: int = 1, limit: int = 1 << 24
+) -> int:
     """The largest batch whose weights, KV cache and activations fit on every chip (0 if even
     batch 1 does not fit). Memory grows monotonically with batch, so bisection is exact."""
     c = integer("context", context, minimum=0)
     n = integer("new_tokens", new_tokens)
 
     def fits(b: int) -> bool:
-        return bool(_kernel(model, deployment, np.array([float(b)]), np.array([float(c)]), np.array([float(n)]))["fits"][0])
+        return bool(
+            _kernel(
+                model, deployment, np.array([float(b)]), np.array([float(c)]), np.array([float(n)])
+            )["fits"][0]
+        )
 
     if not fits(1):
         return 0
@@ -245,7 +341,9 @@ def max_batch(model: Model, deployment: Deployment, context: int, *, new_tokens:
     return lo
 
 
-def required_bandwidth(model: Model, deployment: Deployment, tokens_per_s: float, *, batch: int = 1, context: int = 0) -> float:
+def required_bandwidth(
+    model: Model, deployment: Deployment, tokens_per_s: float, *, batch: int = 1, context: int = 0
+) -> float:
     """Memory bandwidth per chip (bytes/s, at the deployment's memory efficiency) for each
     sequence to get ``tokens_per_s`` when memory traffic is the only cost: the bytes a chip
     reads per step times the step rate."""
@@ -258,13 +356,24 @@ def required_bandwidth(model: Model, deployment: Deployment, tokens_per_s: float
 def _seconds_per_param(deployment: Deployment, context: int) -> float:
     """Batch-1 weight-read seconds per dense parameter on ``deployment``: exact, since that time
     is linear in the parameter count, so one kernel evaluation of a probe model scales."""
-    probe = Model(name="probe", layers=max(1, deployment.pp), d_model=64, heads=max(8, deployment.tp),
-                  kv_heads=max(8, deployment.tp), head_dim=8, vocab=1, d_ff=1 << 20, ffn="mlp")
+    probe = Model(
+        name="probe",
+        layers=max(1, deployment.pp),
+        d_model=64,
+        heads=max(8, deployment.tp),
+        kv_heads=max(8, deployment.tp),
+        head_dim=8,
+        vocab=1,
+        d_ff=1 << 20,
+        ffn="mlp",
+    )
     e = decode(probe, deployment.with_(ep=1), 1, context)
     return e.breakdown["weights"] / probe.params.total
 
 
-def max_params_for_speed(deployment: Deployment, tokens_per_s: float, *, overhead: float = 0.0, context: int = 0) -> float:
+def max_params_for_speed(
+    deployment: Deployment, tokens_per_s: float, *, overhead: float = 0.0, context: int = 0
+) -> float:
     """The largest dense parameter count a deployment decodes at ``tokens_per_s`` per user at
     batch 1, when weight reads (times ``1 + overhead`` for other traffic) are the only cost."""
     r = real("tokens_per_s", tokens_per_s, strict=True)
@@ -272,7 +381,9 @@ def max_params_for_speed(deployment: Deployment, tokens_per_s: float, *, overhea
     return 1.0 / (r * _seconds_per_param(deployment, context) * (1.0 + k))
 
 
-def speed_for_params(deployment: Deployment, params: float, *, overhead: float = 0.0, context: int = 0) -> float:
+def speed_for_params(
+    deployment: Deployment, params: float, *, overhead: float = 0.0, context: int = 0
+) -> float:
     """Batch-1 tokens/s of a dense model of ``params`` parameters when weight reads (times
     ``1 + overhead``) are the only cost: the inverse of :func:`max_params_for_speed`."""
     n = real("params", params, strict=True)
@@ -280,8 +391,14 @@ def speed_for_params(deployment: Deployment, params: float, *, overhead: float =
     return 1.0 / (n * _seconds_per_param(deployment, context) * (1.0 + k))
 
 
-def bandwidth_for_params(deployment: Deployment, params: ArrayLike, tokens_per_s: ArrayLike, *,
-                         overhead: float = 0.0, context: int = 0) -> Any:
+def bandwidth_for_params(
+    deployment: Deployment,
+    params: ArrayLike,
+    tokens_per_s: ArrayLike,
+    *,
+    overhead: float = 0.0,
+    context: int = 0,
+) -> Any:
     """:func:`required_bandwidth` for a dense model known only by its parameter count: the
     memory bandwidth per chip (bytes/s, at the deployment's memory efficiency) for batch-1
     decoding at ``tokens_per_s`` when weight reads (times ``1 + overhead``) are the only cost.
@@ -296,16 +413,30 @@ def bandwidth_for_params(deployment: Deployment, params: ArrayLike, tokens_per_s
     r = array("tokens_per_s", tokens_per_s, np.float64, minimum=0.0, ndim=None)
     k = real("overhead", overhead)
     try:
-        need = deployment.hardware.memory_bandwidth * _seconds_per_param(deployment, context) * (1.0 + k) * n * r
+        need = (
+            deployment.hardware.memory_bandwidth
+            * _seconds_per_param(deployment, context)
+            * (1.0 + k)
+            * n
+            * r
+        )
     except ValueError as e:
         raise invalid("shapes of params, tokens_per_s", (n.shape, r.shape), "broadcastable") from e
     return need.item() if need.ndim == 0 else need
 
 
-def chips_needed(model: Model, hardware: Hardware | str, *, batch: int = 1, context: int = 0,
-                 tokens_per_s_per_user: float | None = None, weight_dtype: str = "bf16",
-                 kv_dtype: str | None = None, efficiency: Efficiency | None = None,
-                 max_chips: int = 4096) -> StepEstimate:
+def chips_needed(
+    model: Model,
+    hardware: Hardware | str,
+    *,
+    batch: int = 1,
+    context: int = 0,
+    tokens_per_s_per_user: float | None = None,
+    weight_dtype: str = "bf16",
+    kv_dtype: str | None = None,
+    efficiency: Efficiency | None = None,
+    max_chips: int = 4096,
+) -> StepEstimate:
     """The smallest deployment (fewest chips; tp within the scale-up domain, then pp) that fits
     ``model`` at this batch and context and, if given, reaches the per-user speed."""
     hw = lookup_hardware(hardware) if isinstance(hardware, str) else hardware
@@ -315,17 +446,32 @@ def chips_needed(model: Model, hardware: Hardware | str, *, batch: int = 1, cont
         for pp in range(1, model.layers + 1):
             if tp * pp > max_chips or (best is not None and tp * pp >= best.chips):
                 break
-            d = Deployment(hw, tp=tp, pp=pp, weight_dtype=weight_dtype, kv_dtype=kv_dtype, efficiency=efficiency)
+            d = Deployment(
+                hw,
+                tp=tp,
+                pp=pp,
+                weight_dtype=weight_dtype,
+                kv_dtype=kv_dtype,
+                efficiency=efficiency,
+            )
             try:
                 e = decode(model, d, batch, context)
             except ValidationError:  # does not divide the model, or needs a network the chip lacks
                 continue
-            if e.fits and (tokens_per_s_per_user is None or e.tokens_per_s_per_user >= tokens_per_s_per_user):
+            if e.fits and (
+                tokens_per_s_per_user is None or e.tokens_per_s_per_user >= tokens_per_s_per_user
+            ):
                 best = e
                 break
     if best is None:
-        raise InfeasibleError(f"no deployment of up to {max_chips} {hw.name} chips fits {model.name} at batch {batch}, context {context}"
-                              + ("" if tokens_per_s_per_user is None else f" at {tokens_per_s_per_user:g} tok/s per user"))
+        raise InfeasibleError(
+            f"no deployment of up to {max_chips} {hw.name} chips fits {model.name} at batch {batch}, context {context}"
+            + (
+                ""
+                if tokens_per_s_per_user is None
+                else f" at {tokens_per_s_per_user:g} tok/s per user"
+            )
+        )
     return best
 
 
@@ -333,10 +479,26 @@ def crossover_batch(hardware: Hardware, dtype: str = "bf16") -> float:
     """Batch above which a dense decode step turns compute-bound when weights dominate memory
     traffic: peak FLOP/s over bandwidth, times bytes per parameter, over 2 FLOP per parameter
     (kipply: 208 for an A100 at 16-bit)."""
-    return hardware.flops(hardware.compute_dtype(dtype)) / hardware.memory_bandwidth * dtype_bytes(dtype) / 2.0
+    return (
+        hardware.flops(hardware.compute_dtype(dtype))
+        / hardware.memory_bandwidth
+        * dtype_bytes(dtype)
+        / 2.0
+    )
 
 
 __all__ = [
-    "StepEstimate", "StepTable", "bandwidth_for_params", "chips_needed", "crossover_batch", "decode",
-    "max_batch", "max_params_for_speed", "prefill", "required_bandwidth", "routing_quantile", "speed_for_params", "steps",
+    "StepEstimate",
+    "StepTable",
+    "bandwidth_for_params",
+    "chips_needed",
+    "crossover_batch",
+    "decode",
+    "max_batch",
+    "max_params_for_speed",
+    "prefill",
+    "required_bandwidth",
+    "routing_quantile",
+    "speed_for_params",
+    "steps",
 ]

@@ -16,8 +16,9 @@ makespans in units of one forward).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -96,7 +97,9 @@ class Schedule:
             "busy_s": self.busy.tolist(),
             "idle_s": self.idle.tolist(),
             "peak_in_flight": self.peak_in_flight.tolist(),
-            "peak_activation_bytes": None if self.peak_activation_bytes is None else self.peak_activation_bytes.tolist(),
+            "peak_activation_bytes": None
+            if self.peak_activation_bytes is None
+            else self.peak_activation_bytes.tolist(),
         }
 
 
@@ -169,19 +172,40 @@ def simulate(
             raise invalid("len(activation_bytes)", act.size, f"1 or {stages}")
         peak_bytes = peak * act
     timeline = Timeline(
-        stage=raw["stage"], kind=raw["kind"], microbatch=raw["microbatch"], chunk=raw["chunk"],
-        start=raw["start"], end=raw["end"],
+        stage=raw["stage"],
+        kind=raw["kind"],
+        microbatch=raw["microbatch"],
+        chunk=raw["chunk"],
+        start=raw["start"],
+        end=raw["end"],
     )
     bound = lower_bound(
-        f, b, w, microbatches, p2p, stages=stages, chunks=chunks,
-        split=schedule in ("zb-h1", "zb-h2"), forward_only=schedule == "forward",
+        f,
+        b,
+        w,
+        microbatches,
+        p2p,
+        stages=stages,
+        chunks=chunks,
+        split=schedule in ("zb-h1", "zb-h2"),
+        forward_only=schedule == "forward",
     )
     return Schedule(
-        schedule=schedule, stages=stages, microbatches=microbatches, chunks=chunks, p2p=p2p,
-        makespan=float(raw["makespan"]), busy=raw["busy"], idle=raw["idle"],
-        bubble=float(raw["bubble"]), bubble_fraction=float(raw["bubble_fraction"]),
-        bubble_ratio=float(raw["bubble_ratio"]), peak_in_flight=peak, peak_activation_bytes=peak_bytes,
-        lower_bound=bound, timeline=timeline,
+        schedule=schedule,
+        stages=stages,
+        microbatches=microbatches,
+        chunks=chunks,
+        p2p=p2p,
+        makespan=float(raw["makespan"]),
+        busy=raw["busy"],
+        idle=raw["idle"],
+        bubble=float(raw["bubble"]),
+        bubble_fraction=float(raw["bubble_fraction"]),
+        bubble_ratio=float(raw["bubble_ratio"]),
+        peak_in_flight=peak,
+        peak_activation_bytes=peak_bytes,
+        lower_bound=bound,
+        timeline=timeline,
     )
 
 
@@ -228,7 +252,12 @@ def lower_bound(
         else:
             work = m * float(fv[:, d].sum() + b_in[:, d].sum() + (wv[:, d].sum() if split else 0.0))
             device = up_f + d * p2p + work
-            chain = up_f + m * float(fv[:, d].sum() + b_in[:, d].sum()) + float(b_in[:, :d].min(axis=0).sum()) + 2 * d * p2p
+            chain = (
+                up_f
+                + m * float(fv[:, d].sum() + b_in[:, d].sum())
+                + float(b_in[:, :d].min(axis=0).sum())
+                + 2 * d * p2p
+            )
             if split:
                 chain += float(wv[0, 0])
             t = max(device, chain)
@@ -265,9 +294,11 @@ def inference(stages: int, microbatches: int, forward: ArrayLike, p2p: float = 0
     first = float(t.end[last][0])
     slowest = float(np.max(_per_device(_times("forward", forward, stages, 1), stages, 1)))
     return Inference(
-        latency=s.makespan, first_latency=first,
+        latency=s.makespan,
+        first_latency=first,
         throughput=microbatches / s.makespan if s.makespan > 0 else math.inf,
-        steady_throughput=1.0 / slowest if slowest > 0 else math.inf, schedule=s,
+        steady_throughput=1.0 / slowest if slowest > 0 else math.inf,
+        schedule=s,
     )
 
 
@@ -283,7 +314,10 @@ class StageTimes:
 
 
 def stage_times(
-    schedule: str, forward: ArrayLike = 1.0, backward: ArrayLike | None = None, weight_grad: ArrayLike | None = None
+    schedule: str,
+    forward: ArrayLike = 1.0,
+    backward: ArrayLike | None = None,
+    weight_grad: ArrayLike | None = None,
 ) -> StageTimes:
     """The times a training step of ``schedule`` runs with when only some are known: backward
     defaults to twice the forward (the usual 1:2, as :func:`bubble_fraction` assumes); the
@@ -298,8 +332,16 @@ def stage_times(
     f = array("forward", forward, np.float64, minimum=0.0, ndim=None).ravel()
     if schedule == "forward":
         return StageTimes(f, np.zeros(1), None, "")
-    b = 2.0 * f if backward is None else array("backward", backward, np.float64, minimum=0.0, ndim=None).ravel()
-    w = None if weight_grad is None else array("weight_grad", weight_grad, np.float64, minimum=0.0, ndim=None).ravel()
+    b = (
+        2.0 * f
+        if backward is None
+        else array("backward", backward, np.float64, minimum=0.0, ndim=None).ravel()
+    )
+    w = (
+        None
+        if weight_grad is None
+        else array("weight_grad", weight_grad, np.float64, minimum=0.0, ndim=None).ravel()
+    )
     if schedule in ("zb-h1", "zb-h2") and w is None:
         return StageTimes(f, b / 2.0, b / 2.0, "backward split evenly into B and W")
     return StageTimes(f, b, w, "")
@@ -317,8 +359,11 @@ class BubbleComparison:
     stages)"""
 
     def summary(self) -> dict[str, Any]:
-        return {"stages": self.stages, "microbatches": self.microbatches.tolist(),
-                "bubble_fraction": {k: v.tolist() for k, v in self.bubble_fraction.items()}}
+        return {
+            "stages": self.stages,
+            "microbatches": self.microbatches.tolist(),
+            "bubble_fraction": {k: v.tolist() for k, v in self.bubble_fraction.items()},
+        }
 
 
 def compare_bubbles(
@@ -350,11 +395,16 @@ def compare_bubbles(
     for name in names:
         t = stage_times(name, forward, backward, weight_grad)
         v = v_il if name == "interleaved-1f1b" else 1
-        curves[f"{name} (v={v})" if v > 1 else name] = np.array([
-            math.nan if (v > 1 and m % p) else
-            simulate(name, p, int(m), t.forward, t.backward, t.weight_grad, v, p2p).bubble_fraction
-            for m in grid
-        ])
+        curves[f"{name} (v={v})" if v > 1 else name] = np.array(
+            [
+                math.nan
+                if (v > 1 and m % p)
+                else simulate(
+                    name, p, int(m), t.forward, t.backward, t.weight_grad, v, p2p
+                ).bubble_fraction
+                for m in grid
+            ]
+        )
     return BubbleComparison(p, grid, curves)
 
 
@@ -402,7 +452,10 @@ def balance_layers(
     worst = float(times.max())
     mean = float(times.mean())
     return Balance(
-        layers=counts, first_layer=first, stage_times=times, bottleneck=worst,
+        layers=counts,
+        first_layer=first,
+        stage_times=times,
+        bottleneck=worst,
         imbalance=worst / mean if mean > 0 else 1.0,
     )
 
@@ -448,8 +501,12 @@ def bubble_fraction(
         raise invalid("shapes", (p.shape, m.shape, v.shape), "broadcastable arrays") from e
     shape = p.shape
     out = _core.pipeline_bubble_fractions(
-        schedule, np.ascontiguousarray(p.ravel()), np.ascontiguousarray(m.ravel()),
-        np.ascontiguousarray(v.ravel()), float(forward), float(backward),
+        schedule,
+        np.ascontiguousarray(p.ravel()),
+        np.ascontiguousarray(m.ravel()),
+        np.ascontiguousarray(v.ravel()),
+        float(forward),
+        float(backward),
         None if weight_grad is None else float(weight_grad),
     ).reshape(shape)
     return float(out) if out.ndim == 0 else out

@@ -17,8 +17,9 @@ costs ``c`` target steps, the wall time improves by ``E[N] / (gamma c + 1)``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -34,9 +35,7 @@ from .validate import array, integer, real
 # Acceptance kernels
 
 
-def _prob_pair(
-    a: Any, b: Any, names: tuple[str, str]
-) -> tuple[NDArray[Any], NDArray[Any], bool]:
+def _prob_pair(a: Any, b: Any, names: tuple[str, str]) -> tuple[NDArray[Any], NDArray[Any], bool]:
     """Two equal-shape C-contiguous float32 (when both are float32) or float64 arrays, viewed
     as 2-d; the flag says whether the inputs were 1-d (a single row)."""
     out = []
@@ -161,7 +160,11 @@ def ops_factor(alpha: ArrayLike, gamma: ArrayLike, cost_ratio_ops: ArrayLike) ->
     """Factor by which total arithmetic grows (Thm 3.11):
     ``(1 - alpha)(gamma c_hat + gamma + 1) / (1 - alpha^(gamma+1))``, ``c_hat`` = draft / target
     arithmetic per token."""
-    a, g, c = _alpha(alpha), _gamma(gamma), array("cost_ratio_ops", cost_ratio_ops, np.float64, minimum=0.0, ndim=None)
+    a, g, c = (
+        _alpha(alpha),
+        _gamma(gamma),
+        array("cost_ratio_ops", cost_ratio_ops, np.float64, minimum=0.0, ndim=None),
+    )
     return _out((g * c + g + 1.0) / _geometric_sum(a, g))
 
 
@@ -191,16 +194,23 @@ class SpeedupTable:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "alpha": self.alpha, "cost_ratio": self.cost_ratio,
-            "rows": [{"gamma": int(g), "expected_tokens": float(e), "speedup": float(s)}
-                     for g, e, s in zip(self.gammas, self.expected_tokens, self.speedup)],
-            "best_gamma": self.best_gamma, "best_speedup": self.best_speedup,
+            "alpha": self.alpha,
+            "cost_ratio": self.cost_ratio,
+            "rows": [
+                {"gamma": int(g), "expected_tokens": float(e), "speedup": float(s)}
+                for g, e, s in zip(self.gammas, self.expected_tokens, self.speedup)
+            ],
+            "best_gamma": self.best_gamma,
+            "best_speedup": self.best_speedup,
         }
 
 
 def speedup_tables(
-    alphas: ArrayLike, cost_ratios: ArrayLike, gammas: ArrayLike = (1, 2, 3, 4, 5, 6, 7, 8),
-    *, max_gamma: int | None = None,
+    alphas: ArrayLike,
+    cost_ratios: ArrayLike,
+    gammas: ArrayLike = (1, 2, 3, 4, 5, 6, 7, 8),
+    *,
+    max_gamma: int | None = None,
 ) -> list[SpeedupTable]:
     """One :class:`SpeedupTable` per (alpha, cost ratio), alpha-major: the closed forms
     :func:`expected_tokens` and :func:`speedup` at each of ``gammas``, and :func:`optimal_gamma`
@@ -214,17 +224,25 @@ def speedup_tables(
     c_all = _cost(cost_ratios).ravel()
     g = array("gammas", gammas, np.int64, minimum=1.0)
     if a_all.size == 0 or c_all.size == 0 or g.size == 0:
-        raise invalid("alphas / cost_ratios / gammas", (a_all.size, c_all.size, g.size), "non-empty")
+        raise invalid(
+            "alphas / cost_ratios / gammas", (a_all.size, c_all.size, g.size), "non-empty"
+        )
     top = max(64, int(g.max())) if max_gamma is None else integer("max_gamma", max_gamma)
     out = []
     for a in a_all.tolist():
         for c in c_all.tolist():
             best = int(optimal_gamma(a, c, max_gamma=top))
-            out.append(SpeedupTable(
-                alpha=a, cost_ratio=c, gammas=g, expected_tokens=np.asarray(expected_tokens(a, g), dtype=np.float64),
-                speedup=np.asarray(speedup(a, g, c), dtype=np.float64), best_gamma=best,
-                best_speedup=float(speedup(a, best, c)),
-            ))
+            out.append(
+                SpeedupTable(
+                    alpha=a,
+                    cost_ratio=c,
+                    gammas=g,
+                    expected_tokens=np.asarray(expected_tokens(a, g), dtype=np.float64),
+                    speedup=np.asarray(speedup(a, g, c), dtype=np.float64),
+                    best_gamma=best,
+                    best_speedup=float(speedup(a, best, c)),
+                )
+            )
     return out
 
 
@@ -394,7 +412,9 @@ class StepTime(Protocol):
     """Seconds of one forward step of ``model`` over ``batch`` sequences, each processing
     ``tokens_per_sequence`` new tokens against ``context`` cached tokens."""
 
-    def __call__(self, model: Model, batch: int, tokens_per_sequence: int, context: int) -> float: ...
+    def __call__(
+        self, model: Model, batch: int, tokens_per_sequence: int, context: int
+    ) -> float: ...
 
 
 def roofline_step_time(deployment: Deployment) -> StepTime:
@@ -402,7 +422,9 @@ def roofline_step_time(deployment: Deployment) -> StepTime:
     function: touched experts, KV reads, attention FLOPs, collectives and pipeline stages."""
 
     def step(model: Model, batch: int, tokens_per_sequence: int, context: int) -> float:
-        return roofline_decode(model, deployment, batch, context, new_tokens=tokens_per_sequence).step_time
+        return roofline_decode(
+            model, deployment, batch, context, new_tokens=tokens_per_sequence
+        ).step_time
 
     return step
 
@@ -457,11 +479,19 @@ class SpecDecode:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "batch": self.batch, "context": self.context, "alpha": self.alpha, "gamma": self.gamma,
-            "target_step_s": self.target_step, "draft_step_s": self.draft_step,
-            "verify_step_s": self.verify_step, "expected_tokens": self.expected_tokens,
-            "step_s": self.step, "tokens_per_s_per_user": self.tokens_per_s_per_user,
-            "tokens_per_s": self.tokens_per_s, "speedup": self.speedup, "cost_ratio": self.cost_ratio,
+            "batch": self.batch,
+            "context": self.context,
+            "alpha": self.alpha,
+            "gamma": self.gamma,
+            "target_step_s": self.target_step,
+            "draft_step_s": self.draft_step,
+            "verify_step_s": self.verify_step,
+            "expected_tokens": self.expected_tokens,
+            "step_s": self.step,
+            "tokens_per_s_per_user": self.tokens_per_s_per_user,
+            "tokens_per_s": self.tokens_per_s,
+            "speedup": self.speedup,
+            "cost_ratio": self.cost_ratio,
         }
 
 
@@ -497,7 +527,11 @@ def decode(
     t_target = st(target, b, 1, s)
     t_verify = st(target, b, g + 1, s)
     t_draft = dst(draft, b, 1, s)
-    for name, t in (("target step time", t_target), ("verify step time", t_verify), ("draft step time", t_draft)):
+    for name, t in (
+        ("target step time", t_target),
+        ("verify step time", t_verify),
+        ("draft step time", t_draft),
+    ):
         if not (math.isfinite(t) and t > 0):
             raise invalid(name, t, "a finite number of seconds > 0 from step_time")
     return SpecDecode(b, s, a, g, t_target, t_draft, t_verify, float(expected_tokens(a, g)))
@@ -537,9 +571,13 @@ class BatchSweep:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "alpha": self.alpha, "context": self.context, "batches": self.batches.tolist(),
-            "gammas": self.gammas.tolist(), "speedup": self.speedup.tolist(),
-            "best_gamma": self.best_gamma.tolist(), "best_speedup": self.best_speedup.tolist(),
+            "alpha": self.alpha,
+            "context": self.context,
+            "batches": self.batches.tolist(),
+            "gammas": self.gammas.tolist(),
+            "speedup": self.speedup.tolist(),
+            "best_gamma": self.best_gamma.tolist(),
+            "best_speedup": self.best_speedup.tolist(),
             "plain_tokens_per_s_per_user": self.plain_tokens_per_s_per_user.tolist(),
             "crossover_batch": self.crossover_batch,
         }
@@ -569,7 +607,17 @@ def sweep_batches(
     plain = np.empty(bs.size)
     for i, b in enumerate(bs):
         for j, g in enumerate(gs):
-            r = decode(target, draft, deployment, int(b), context, alpha, int(g), step_time=st, draft_step_time=draft_step_time)
+            r = decode(
+                target,
+                draft,
+                deployment,
+                int(b),
+                context,
+                alpha,
+                int(g),
+                step_time=st,
+                draft_step_time=draft_step_time,
+            )
             out[i, j] = r.speedup
         plain[i] = r.plain_tokens_per_s_per_user
     return BatchSweep(bs, gs, out, plain, float(alpha), int(context))

@@ -32,18 +32,21 @@ from __future__ import annotations
 import importlib
 import math
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence, Union
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from . import _core
-from .errors import InfeasibleError, TooLargeError, invalid, wrong_type
-from .hardware import Efficiency, Hardware, hardware as lookup_hardware
 from .deployment import BOUNDS, Deployment, chip_view, cost_view, plan_view
-from .model import Model, model as lookup_model
+from .errors import InfeasibleError, TooLargeError, invalid, wrong_type
+from .hardware import Efficiency, Hardware
+from .hardware import hardware as lookup_hardware
+from .model import Model
+from .model import model as lookup_model
 from .validate import array, choice, integer, real
 
 if TYPE_CHECKING:
@@ -53,17 +56,22 @@ if TYPE_CHECKING:
 #: (decode) or to the first token (prefill); tokens_per_s_per_user; tokens_per_s (aggregate);
 #: chips; mfu.
 OBJECTIVES: dict[str, str] = {
-    "cost": "min", "latency": "min", "tokens_per_s_per_user": "max", "tokens_per_s": "max", "chips": "min", "mfu": "max",
+    "cost": "min",
+    "latency": "min",
+    "tokens_per_s_per_user": "max",
+    "tokens_per_s": "max",
+    "chips": "min",
+    "mfu": "max",
 }
 #: An axis: one value or several (a list, tuple, range or 1-D array).
-HardwareAxis = Union[str, Hardware, Sequence[Union[str, Hardware]]]
-DegreeAxis = Union[int, Sequence[int], "NDArray[np.integer[Any]]"]
-SizeAxis = Union[int, Sequence[int], "NDArray[np.integer[Any]]"]
-DtypeAxis = Union[str, Sequence[str]]
-KvDtypeAxis = Union[str, None, Sequence[Union[str, None]]]
+HardwareAxis = str | Hardware | Sequence[str | Hardware]
+DegreeAxis = int | Sequence[int] | NDArray[np.integer[Any]]
+SizeAxis = int | Sequence[int] | NDArray[np.integer[Any]]
+DtypeAxis = str | Sequence[str]
+KvDtypeAxis = str | None | Sequence[str | None]
 #: ``"pareto"``, ``"all"`` or ``("top", k)``.
-Keep = Union[Literal["pareto", "all"], tuple[Literal["top"], int]]
-Objectives = Union[str, Sequence[Union[str, tuple[str, str]]]]
+Keep = Literal["pareto", "all"] | tuple[Literal["top"], int]
+Objectives = str | Sequence[str | tuple[str, str]]
 
 #: keep="all" refuses grids larger than this (use "pareto" or ("top", k)).
 ALL_LIMIT = 1_000_000
@@ -94,10 +102,15 @@ class Constraints:
             if not isinstance(getattr(self, name), bool):
                 raise invalid(f"constraints.{name}", getattr(self, name), "True or False")
         if self.max_latency is not None:
-            object.__setattr__(self, "max_latency", real("constraints.max_latency", self.max_latency, strict=True))
+            object.__setattr__(
+                self, "max_latency", real("constraints.max_latency", self.max_latency, strict=True)
+            )
         if self.min_tokens_per_s_per_user is not None:
-            object.__setattr__(self, "min_tokens_per_s_per_user",
-                               real("constraints.min_tokens_per_s_per_user", self.min_tokens_per_s_per_user))
+            object.__setattr__(
+                self,
+                "min_tokens_per_s_per_user",
+                real("constraints.min_tokens_per_s_per_user", self.min_tokens_per_s_per_user),
+            )
         if self.max_chips is not None:
             object.__setattr__(self, "max_chips", integer("constraints.max_chips", self.max_chips))
 
@@ -125,9 +138,15 @@ def _objectives(value: Objectives) -> list[tuple[str, str]]:
         elif isinstance(item, tuple) and len(item) == 2:
             name, sense = item
         else:
-            raise wrong_type("objectives", item, "a name like 'cost', 'mfu:max' or a (name, sense) pair")
+            raise wrong_type(
+                "objectives", item, "a name like 'cost', 'mfu:max' or a (name, sense) pair"
+            )
         name = choice("objective", name, tuple(OBJECTIVES))
-        sense = OBJECTIVES[name] if not sense else choice(f"objective {name} sense", sense, ("min", "max"))
+        sense = (
+            OBJECTIVES[name]
+            if not sense
+            else choice(f"objective {name} sense", sense, ("min", "max"))
+        )
         out.append((name, sense))
     if len({n for n, _ in out}) != len(out):
         raise invalid("objectives", value, "distinct objectives")
@@ -137,7 +156,11 @@ def _objectives(value: Objectives) -> list[tuple[str, str]]:
 def _keep(value: Keep, objectives: list[tuple[str, str]]) -> tuple[str, int]:
     if value == "pareto":
         if not 2 <= len(objectives) <= 3:
-            raise invalid("objectives", [n for n, _ in objectives], "two or three objectives for keep='pareto'")
+            raise invalid(
+                "objectives",
+                [n for n, _ in objectives],
+                "two or three objectives for keep='pareto'",
+            )
         return "pareto", 0
     if value == "all":
         if not 1 <= len(objectives) <= 3:
@@ -145,13 +168,19 @@ def _keep(value: Keep, objectives: list[tuple[str, str]]) -> tuple[str, int]:
         return "all", ALL_LIMIT
     if isinstance(value, tuple) and len(value) == 2 and value[0] == "top":
         if not 1 <= len(objectives) <= 3:
-            raise invalid("objectives", [n for n, _ in objectives], "one to three objectives (top k ranks by the first)")
+            raise invalid(
+                "objectives",
+                [n for n, _ in objectives],
+                "one to three objectives (top k ranks by the first)",
+            )
         return "top", integer("keep top k", value[1], maximum=1 << 24)
     raise invalid("keep", value, "'pareto', ('top', k) or 'all'")
 
 
 def _degrees(field: str, value: Any) -> list[int]:
-    items = [value] if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    items = (
+        [value] if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    )
     try:
         items = list(items)
     except TypeError:
@@ -164,13 +193,17 @@ def _degrees(field: str, value: Any) -> list[int]:
 def _axis(field: str, value: Any, minimum: float) -> NDArray[np.float64]:
     if isinstance(value, range):
         if len(value) > AXIS_LIMIT:
-            raise TooLargeError(f"len({field}) = {len(value)}: expected at most {AXIS_LIMIT} values per axis")
+            raise TooLargeError(
+                f"len({field}) = {len(value)}: expected at most {AXIS_LIMIT} values per axis"
+            )
         value = np.arange(value.start, value.stop, value.step, dtype=np.int64)
     a = array(field, value, np.int64, minimum=minimum, ndim=1)
     if a.size == 0:
         raise invalid(f"len({field})", 0, "at least one value")
     if a.size > AXIS_LIMIT:
-        raise TooLargeError(f"len({field}) = {a.size}: expected at most {AXIS_LIMIT} values per axis")
+        raise TooLargeError(
+            f"len({field}) = {a.size}: expected at most {AXIS_LIMIT} values per axis"
+        )
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
@@ -179,7 +212,11 @@ def _length(field: str, value: Any) -> int:
     if isinstance(value, range):
         n = len(value)
     else:
-        n = int(np.size(np.asarray(value, dtype=object))) if not isinstance(value, (int, float, np.number)) else 1
+        n = (
+            int(np.size(np.asarray(value, dtype=object)))
+            if not isinstance(value, (int, float, np.number))
+            else 1
+        )
     if n == 0:
         raise invalid(f"len({field})", 0, "at least one value")
     return n
@@ -237,16 +274,33 @@ def _needs_missing_network(d: Deployment) -> bool:
     h = d.hardware
     if h.scale_out_bandwidth:
         return False
-    return d.tp > h.scale_up_domain or d.tp * d.ep > h.scale_up_domain or (d.pp > 1 and d.chips > h.scale_up_domain)
+    return (
+        d.tp > h.scale_up_domain
+        or d.tp * d.ep > h.scale_up_domain
+        or (d.pp > 1 and d.chips > h.scale_up_domain)
+    )
 
 
-def grid(model: Model | str, *, hardware: HardwareAxis = "H100-SXM", tp: DegreeAxis = 1, pp: DegreeAxis = 1,
-         ep: DegreeAxis = 1, batch: SizeAxis = 1, context: SizeAxis = 2048, weight_dtype: DtypeAxis = "bf16",
-         kv_dtype: KvDtypeAxis = None,
-         act_dtype: str = "bf16", phase: Literal["decode", "prefill"] = "decode", new_tokens: int = 1,
-         constraints: Constraints | dict[str, Any] | None = None, efficiency: Efficiency | None = None,
-         kv_sharding: Literal["heads", "batch"] = "heads", overlap: bool = False,
-         price_per_hour: float | dict[str, float] | None = None) -> SweepGrid:
+def grid(
+    model: Model | str,
+    *,
+    hardware: HardwareAxis = "H100-SXM",
+    tp: DegreeAxis = 1,
+    pp: DegreeAxis = 1,
+    ep: DegreeAxis = 1,
+    batch: SizeAxis = 1,
+    context: SizeAxis = 2048,
+    weight_dtype: DtypeAxis = "bf16",
+    kv_dtype: KvDtypeAxis = None,
+    act_dtype: str = "bf16",
+    phase: Literal["decode", "prefill"] = "decode",
+    new_tokens: int = 1,
+    constraints: Constraints | dict[str, Any] | None = None,
+    efficiency: Efficiency | None = None,
+    kv_sharding: Literal["heads", "batch"] = "heads",
+    overlap: bool = False,
+    price_per_hour: float | dict[str, float] | None = None,
+) -> SweepGrid:
     """Validate the axes and build the valid deployments (see :func:`sweep`)."""
     m = lookup_model(model) if isinstance(model, str) else model
     if not isinstance(m, Model):
@@ -263,24 +317,40 @@ def grid(model: Model | str, *, hardware: HardwareAxis = "H100-SXM", tp: DegreeA
     combos = len(hws) * len(tps) * len(pps) * len(eps) * len(wds) * len(kds)
     named = combos * _length("batch", batch) * _length("context", context)
     if named > _I64_MAX:
-        raise TooLargeError(f"the grid has {named:.3e} points, over 2^63 - 1: split it into smaller sweeps")
+        raise TooLargeError(
+            f"the grid has {named:.3e} points, over 2^63 - 1: split it into smaller sweeps"
+        )
     b = _axis("batch", batch, 1)
     ctx = _axis("context", context, 1 if ph == "prefill" else 0)
     if c.max_chips is not None and c.max_chips < min(tps) * min(pps) * min(eps):
-        raise InfeasibleError(f"constraints.max_chips = {c.max_chips}: every tp x pp x ep on the axes needs at least "
-                              f"{min(tps) * min(pps) * min(eps)} chips")
+        raise InfeasibleError(
+            f"constraints.max_chips = {c.max_chips}: every tp x pp x ep on the axes needs at least "
+            f"{min(tps) * min(pps) * min(eps)} chips"
+        )
     deps: list[Deployment] = []
     skipped = {"partitioning": 0, "max_chips": 0, "scale_up": 0, "network": 0}
     for h in hws:
-        price: float | None = price_per_hour.get(h.name) if isinstance(price_per_hour, dict) else price_per_hour
+        price: float | None = (
+            price_per_hour.get(h.name) if isinstance(price_per_hour, dict) else price_per_hour
+        )
         for t in tps:
             for p in pps:
                 for e in eps:
                     for wd in wds:
                         for kd in kds:
-                            d = Deployment(h, tp=t, pp=p, ep=e, weight_dtype=wd, kv_dtype=kd, act_dtype=act_dtype,
-                                           efficiency=efficiency, kv_sharding=kv_sharding, overlap=overlap,
-                                           price_per_hour=price)
+                            d = Deployment(
+                                h,
+                                tp=t,
+                                pp=p,
+                                ep=e,
+                                weight_dtype=wd,
+                                kv_dtype=kd,
+                                act_dtype=act_dtype,
+                                efficiency=efficiency,
+                                kv_sharding=kv_sharding,
+                                overlap=overlap,
+                                price_per_hour=price,
+                            )
                             try:
                                 d.check(m)
                             except InfeasibleError:
@@ -296,8 +366,10 @@ def grid(model: Model | str, *, hardware: HardwareAxis = "H100-SXM", tp: DegreeA
                                 deps.append(d)
     if not deps:
         why = ", ".join(f"{v} by {k}" for k, v in skipped.items() if v)
-        raise InfeasibleError(f"no (hardware, tp, pp, ep, dtype) combination of the {combos} on the axes is valid for "
-                              f"{m.name} under these constraints ({why})")
+        raise InfeasibleError(
+            f"no (hardware, tp, pp, ep, dtype) combination of the {combos} on the axes is valid for "
+            f"{m.name} under these constraints ({why})"
+        )
     return SweepGrid(m, ph, n, tuple(deps), b, ctx, combos, skipped)
 
 
@@ -359,14 +431,25 @@ class SweepResult:
         except ImportError as e:
             from .errors import BrickwallError
 
-            raise BrickwallError("SweepResult.to_pandas needs pandas: pip install 'brickwall[pandas]'") from e
+            raise BrickwallError(
+                "SweepResult.to_pandas needs pandas: pip install 'brickwall[pandas]'"
+            ) from e
         return pd.DataFrame(self.columns)
 
     def summary(self) -> dict[str, Any]:
-        return {"model": self.model, "phase": self.phase, "objectives": [f"{n}:{s}" for n, s in self.objectives],
-                "keep": self.keep, "grid": self.grid, "evaluated": self.evaluated, "feasible": self.feasible,
-                "kept": self.kept, "elapsed_s": self.elapsed, "core_elapsed_s": self.core_elapsed,
-                "configs_per_s": self.configs_per_s}
+        return {
+            "model": self.model,
+            "phase": self.phase,
+            "objectives": [f"{n}:{s}" for n, s in self.objectives],
+            "keep": self.keep,
+            "grid": self.grid,
+            "evaluated": self.evaluated,
+            "feasible": self.feasible,
+            "kept": self.kept,
+            "elapsed_s": self.elapsed,
+            "core_elapsed_s": self.core_elapsed,
+            "configs_per_s": self.configs_per_s,
+        }
 
     def plot(self, path: Any = None, *, color_by: str = "hardware") -> Any:
         """The PaLM-inference picture: cost per 1M tokens vs per-token latency, one frontier per
@@ -394,14 +477,32 @@ class _SweepCall:
     keep_kind: str
     k: int
 
-    def run(self, lo: int, hi: int, progress: Callable[[int], None] | None = None
-            ) -> tuple[int, int, int, NDArray[np.uint64], NDArray[np.float64]]:
-        return _core.sweep_run(self.model, self.deployments, self.batch, self.context, self.phase, self.new_tokens,
-                               self.fits, self.max_latency, self.min_tokens_per_s_per_user, self.objectives,
-                               self.senses, self.keep_kind, self.k, lo, hi, progress)
+    def run(
+        self, lo: int, hi: int, progress: Callable[[int], None] | None = None
+    ) -> tuple[int, int, int, NDArray[np.uint64], NDArray[np.float64]]:
+        return _core.sweep_run(
+            self.model,
+            self.deployments,
+            self.batch,
+            self.context,
+            self.phase,
+            self.new_tokens,
+            self.fits,
+            self.max_latency,
+            self.min_tokens_per_s_per_user,
+            self.objectives,
+            self.senses,
+            self.keep_kind,
+            self.k,
+            lo,
+            hi,
+            progress,
+        )
 
 
-def _run_range(call: _SweepCall, lo: int, hi: int) -> tuple[int, int, NDArray[np.uint64], NDArray[np.float64]]:
+def _run_range(
+    call: _SweepCall, lo: int, hi: int
+) -> tuple[int, int, NDArray[np.uint64], NDArray[np.float64]]:
     """One worker's share: evaluate rows [lo, hi) and reduce them (runs on executors)."""
     _, evaluated, feasible, index, values = call.run(lo, hi)
     return evaluated, feasible, index, values
@@ -415,15 +516,32 @@ def _split(lo: int, hi: int, parts: int) -> list[tuple[int, int]]:
 ProgressArg = bool | Callable[[int, int], Any]
 
 
-def sweep(model: Model | str, *, hardware: HardwareAxis = "H100-SXM", tp: DegreeAxis = 1, pp: DegreeAxis = 1,
-          ep: DegreeAxis = 1, batch: SizeAxis = 1, context: SizeAxis = 2048, weight_dtype: DtypeAxis = "bf16",
-          kv_dtype: KvDtypeAxis = None, phase: Literal["decode", "prefill"] = "decode",
-          constraints: Constraints | dict[str, Any] | None = None,
-          objectives: Objectives = ("cost", "latency"), keep: Keep = "pareto",
-          executor: Executor | None = None, progress: ProgressArg = False, by: Literal["hardware"] | None = None,
-          new_tokens: int = 1, act_dtype: str = "bf16", efficiency: Efficiency | None = None,
-          kv_sharding: Literal["heads", "batch"] = "heads", overlap: bool = False,
-          price_per_hour: float | dict[str, float] | None = None, parts: int | None = None) -> SweepResult:
+def sweep(
+    model: Model | str,
+    *,
+    hardware: HardwareAxis = "H100-SXM",
+    tp: DegreeAxis = 1,
+    pp: DegreeAxis = 1,
+    ep: DegreeAxis = 1,
+    batch: SizeAxis = 1,
+    context: SizeAxis = 2048,
+    weight_dtype: DtypeAxis = "bf16",
+    kv_dtype: KvDtypeAxis = None,
+    phase: Literal["decode", "prefill"] = "decode",
+    constraints: Constraints | dict[str, Any] | None = None,
+    objectives: Objectives = ("cost", "latency"),
+    keep: Keep = "pareto",
+    executor: Executor | None = None,
+    progress: ProgressArg = False,
+    by: Literal["hardware"] | None = None,
+    new_tokens: int = 1,
+    act_dtype: str = "bf16",
+    efficiency: Efficiency | None = None,
+    kv_sharding: Literal["heads", "batch"] = "heads",
+    overlap: bool = False,
+    price_per_hour: float | dict[str, float] | None = None,
+    parts: int | None = None,
+) -> SweepResult:
     """Evaluate every configuration of the axes' Cartesian product and keep the best.
 
     Axes (a value, a list or a range each): ``hardware`` (catalog names or Hardware), ``tp``,
@@ -447,22 +565,55 @@ def sweep(model: Model | str, *, hardware: HardwareAxis = "H100-SXM", tp: Degree
         choice("by", by, ("hardware",))
         if kind == "all":
             raise invalid("by", by, "None with keep='all' (all rows are kept anyway)")
-    g = grid(model, hardware=hardware, tp=tp, pp=pp, ep=ep, batch=batch, context=context, weight_dtype=weight_dtype,
-             kv_dtype=kv_dtype, act_dtype=act_dtype, phase=phase, new_tokens=new_tokens, constraints=constraints,
-             efficiency=efficiency, kv_sharding=kv_sharding, overlap=overlap, price_per_hour=price_per_hour)
+    g = grid(
+        model,
+        hardware=hardware,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        batch=batch,
+        context=context,
+        weight_dtype=weight_dtype,
+        kv_dtype=kv_dtype,
+        act_dtype=act_dtype,
+        phase=phase,
+        new_tokens=new_tokens,
+        constraints=constraints,
+        efficiency=efficiency,
+        kv_sharding=kv_sharding,
+        overlap=overlap,
+        price_per_hour=price_per_hour,
+    )
     if kind == "all" and g.size > ALL_LIMIT:
-        raise TooLargeError(f"keep='all': the grid has {g.size:,} points, over the limit of {ALL_LIMIT:,} rows; "
-                            "use keep='pareto' or keep=('top', k)")
+        raise TooLargeError(
+            f"keep='all': the grid has {g.size:,} points, over the limit of {ALL_LIMIT:,} rows; "
+            "use keep='pareto' or keep=('top', k)"
+        )
     if "cost" in (n for n, _ in objs):
         unpriced = sorted({d.hardware.name for d in g.deployments if d.chip_price_per_hour is None})
         if unpriced:
-            raise invalid("price_per_hour", price_per_hour,
-                          f"a price for {', '.join(unpriced)} (the catalog has none) when 'cost' is an objective")
+            raise invalid(
+                "price_per_hour",
+                price_per_hour,
+                f"a price for {', '.join(unpriced)} (the catalog has none) when 'cost' is an objective",
+            )
     c = _constraints(constraints)
     mv, deps = g.views()
-    call = _SweepCall(mv, deps, g.batch, g.context, g.phase, float(g.new_tokens), c.fits,
-                      math.inf if c.max_latency is None else c.max_latency, c.min_tokens_per_s_per_user or 0.0,
-                      [n for n, _ in objs], [s for _, s in objs], kind, k)
+    call = _SweepCall(
+        mv,
+        deps,
+        g.batch,
+        g.context,
+        g.phase,
+        float(g.new_tokens),
+        c.fits,
+        math.inf if c.max_latency is None else c.max_latency,
+        c.min_tokens_per_s_per_user or 0.0,
+        [n for n, _ in objs],
+        [s for _, s in objs],
+        kind,
+        k,
+    )
     groups = [(lo, hi) for _, lo, hi in g.hardware_blocks()] if by == "hardware" else [(0, g.size)]
     evaluated = feasible = 0
     kept: list[NDArray[np.uint64]] = []
@@ -476,7 +627,10 @@ def sweep(model: Model | str, *, hardware: HardwareAxis = "H100-SXM", tp: Degree
                 kept.append(ix)
         else:
             n_parts = parts or 8
-            futures = [[executor.submit(_run_range, call, a, b) for a, b in _split(lo, hi, n_parts)] for lo, hi in groups]
+            futures = [
+                [executor.submit(_run_range, call, a, b) for a, b in _split(lo, hi, n_parts)]
+                for lo, hi in groups
+            ]
             for group in futures:
                 idx, vals = [], []
                 for fut in group:
@@ -487,20 +641,41 @@ def sweep(model: Model | str, *, hardware: HardwareAxis = "H100-SXM", tp: Degree
                     vals.append(v)
                     if report is not None:
                         report(evaluated)
-                kept.append(_core.pareto_reduce(np.concatenate(vals), np.concatenate(idx), call.senses, kind, k))
+                kept.append(
+                    _core.pareto_reduce(
+                        np.concatenate(vals), np.concatenate(idx), call.senses, kind, k
+                    )
+                )
     core_elapsed = time.perf_counter() - t_core
     index = np.concatenate(kept) if kept else np.zeros(0, np.uint64)
     columns = _columns(g, call, index, objs, ranked=len(groups) == 1)
     if by == "hardware" and kind == "pareto" and len(index):
         values = np.stack([columns[n] for n, _ in objs], axis=1).ravel()
-        joint = _core.pareto_reduce(np.ascontiguousarray(values), columns["index"], call.senses, "pareto", 0)
+        joint = _core.pareto_reduce(
+            np.ascontiguousarray(values), columns["index"], call.senses, "pareto", 0
+        )
         columns["on_frontier"] = np.isin(columns["index"], joint)
-    return SweepResult(g.model.name, g.phase, tuple(objs), kind if kind != "top" else f"top {k}", g.named,
-                       evaluated, feasible, time.perf_counter() - t0, core_elapsed, columns)
+    return SweepResult(
+        g.model.name,
+        g.phase,
+        tuple(objs),
+        kind if kind != "top" else f"top {k}",
+        g.named,
+        evaluated,
+        feasible,
+        time.perf_counter() - t0,
+        core_elapsed,
+        columns,
+    )
 
 
-def _columns(g: SweepGrid, call: _SweepCall, index: NDArray[np.uint64], objs: list[tuple[str, str]],
-             ranked: bool) -> dict[str, NDArray[Any]]:
+def _columns(
+    g: SweepGrid,
+    call: _SweepCall,
+    index: NDArray[np.uint64],
+    objs: list[tuple[str, str]],
+    ranked: bool,
+) -> dict[str, NDArray[Any]]:
     """The result's columns for kept grid rows ``index``; ``ranked``: already best first by the
     first objective, ties by index (what the core returns for one group of rows)."""
     mv, deps = call.model, call.deployments
@@ -511,20 +686,36 @@ def _columns(g: SweepGrid, call: _SweepCall, index: NDArray[np.uint64], objs: li
     raw = dict(zip(_TABLE_COLUMNS, table.T))  # column-major: each column contiguous
     di = raw["deployment"].astype(np.intp)
     d = g.deployments
-    ints = np.array([[x.tp for x in d], [x.pp for x in d], [x.ep for x in d], [x.chips for x in d]], dtype=np.int64)[:, di]
-    labels = np.array([[x.hardware.name for x in d], [x.weight_dtype for x in d], [x.kv_dtype for x in d]], dtype=object)[:, di]
+    ints = np.array(
+        [[x.tp for x in d], [x.pp for x in d], [x.ep for x in d], [x.chips for x in d]],
+        dtype=np.int64,
+    )[:, di]
+    labels = np.array(
+        [[x.hardware.name for x in d], [x.weight_dtype for x in d], [x.kv_dtype for x in d]],
+        dtype=object,
+    )[:, di]
     cols: dict[str, NDArray[Any]] = {
         "index": index,
         "hardware": labels[0],
-        "tp": ints[0], "pp": ints[1], "ep": ints[2], "chips": ints[3],
-        "weight_dtype": labels[1], "kv_dtype": labels[2],
+        "tp": ints[0],
+        "pp": ints[1],
+        "ep": ints[2],
+        "chips": ints[3],
+        "weight_dtype": labels[1],
+        "kv_dtype": labels[2],
         "batch": g.batch.astype(np.int64)[raw["batch_index"].astype(np.intp)],
         "context": g.context.astype(np.int64)[raw["context_index"].astype(np.intp)],
-        "cost": raw["cost"], "latency": raw["token_latency"], "tokens_per_s_per_user": raw["tokens_per_s_per_user"],
-        "tokens_per_s": raw["tokens_per_s"], "mfu": raw["mfu"], "step_time": raw["latency"],
+        "cost": raw["cost"],
+        "latency": raw["token_latency"],
+        "tokens_per_s_per_user": raw["tokens_per_s_per_user"],
+        "tokens_per_s": raw["tokens_per_s"],
+        "mfu": raw["mfu"],
+        "step_time": raw["latency"],
         "bound": np.array(BOUNDS, dtype=object)[raw["bound"].astype(np.intp)],
         "fits": raw["fits"] != 0,
-        "mem_weights": raw["mem_weights"], "mem_kv": raw["mem_kv"], "mem_act": raw["mem_act"],
+        "mem_weights": raw["mem_weights"],
+        "mem_kv": raw["mem_kv"],
+        "mem_act": raw["mem_act"],
     }
     if len(index) and not ranked:
         name, sense = objs[0]
@@ -556,9 +747,21 @@ class _Progress:
             return lambda done: cb(done, self.total)
         if self.progress is not True:
             raise invalid("progress", self.progress, "True, False or a callable (done, total)")
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
-        self.bar = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
+        self.bar = Progress(
+            TextColumn("sweep"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=True,
+        )
         bar = self.bar
         bar.start()
         task = bar.add_task("sweep", total=self.total)

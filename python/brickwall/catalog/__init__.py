@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import difflib
-import tomllib
 from functools import cache
 from importlib import resources
 from typing import Any
+
+import tomllib
 
 from ..errors import UnknownNameError
 
@@ -28,4 +29,6 @@ def lookup(kind: str, entries: dict[str, Any], name: str) -> str:
         return key
     close = difflib.get_close_matches(name.lower(), list(folded), n=4, cutoff=0.4)
     hint = f"did you mean {', '.join(folded[c] for c in close)}? " if close else ""
-    raise UnknownNameError(f"{kind} = {name!r} is not in the catalog: {hint}known: {', '.join(entries)}")
+    raise UnknownNameError(
+        f"{kind} = {name!r} is not in the catalog: {hint}known: {', '.join(entries)}"
+    )

@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..deployment import Deployment
 from ..errors import InfeasibleError
 from ..hardware import hardware as hardware_lookup
-from ..deployment import Deployment
 from ..inference import StepEstimate, decode, max_batch
 from ..model import Model, model
 from ..sweep import Constraints, sweep
@@ -24,12 +24,20 @@ from .seed import SEED_A100_PRICE, SEED_H100_PRICE, gpt4
 _MIN_SPEED = 8.0  # tokens/s per user every frontier layout must give (about reading speed)
 
 
-def attainable_cost(model: Model | str = "gpt4-moe-1.8t", hardware: str = "A100-40GB", *,
-                    chips: int = 128, context: int = 8192, min_tokens_per_s_per_user: float = 8.0,
-                    price_per_hour: float | None = None, tp: Iterable[int] = (1, 2, 4, 8),
-                    ep: Iterable[int] = (1, 2, 4, 8, 16), weight_dtype: Any = ("bf16",),
-                    kv_sharding: Literal["heads", "batch"] = "batch",
-                    batch: Any = None) -> dict[str, Any]:
+def attainable_cost(
+    model: Model | str = "gpt4-moe-1.8t",
+    hardware: str = "A100-40GB",
+    *,
+    chips: int = 128,
+    context: int = 8192,
+    min_tokens_per_s_per_user: float = 8.0,
+    price_per_hour: float | None = None,
+    tp: Iterable[int] = (1, 2, 4, 8),
+    ep: Iterable[int] = (1, 2, 4, 8, 16),
+    weight_dtype: Any = ("bf16",),
+    kv_sharding: Literal["heads", "batch"] = "batch",
+    batch: Any = None,
+) -> dict[str, Any]:
     """The cheapest serving cost the roofline says a cluster of exactly ``chips`` chips attains
     at ``context`` while each user gets at least ``min_tokens_per_s_per_user`` (the claims
     cost.a100 / cost.h100 / cost.vs.davinci). Sweeps tp x pp x ep with ``tp x pp x ep = chips``,
@@ -38,20 +46,28 @@ def attainable_cost(model: Model | str = "gpt4-moe-1.8t", hardware: str = "A100-
     n = integer("chips", chips)
     tps = [t for t in tp if n % t == 0]
     pps = sorted({n // (t * e) for t in tps for e in ep if n % (t * e) == 0})
-    r = sweep(model, hardware=[hardware], tp=tps, pp=pps, ep=list(ep),
-              batch=range(1, 16385) if batch is None else batch, context=[context],
-              weight_dtype=list(weight_dtype), kv_sharding=kv_sharding,
-              price_per_hour=price_per_hour,
-              constraints=Constraints(min_tokens_per_s_per_user=min_tokens_per_s_per_user,
-                                      max_chips=n),
-              # No row has more than n chips, so the rows with exactly n chips on this 3-D
-              # frontier are exactly the cost-vs-speed frontier of the n-chip deployments.
-              objectives=("cost", "chips:max", "tokens_per_s_per_user"))
+    r = sweep(
+        model,
+        hardware=[hardware],
+        tp=tps,
+        pp=pps,
+        ep=list(ep),
+        batch=range(1, 16385) if batch is None else batch,
+        context=[context],
+        weight_dtype=list(weight_dtype),
+        kv_sharding=kv_sharding,
+        price_per_hour=price_per_hour,
+        constraints=Constraints(min_tokens_per_s_per_user=min_tokens_per_s_per_user, max_chips=n),
+        # No row has more than n chips, so the rows with exactly n chips on this 3-D
+        # frontier are exactly the cost-vs-speed frontier of the n-chip deployments.
+        objectives=("cost", "chips:max", "tokens_per_s_per_user"),
+    )
     full = r.columns["chips"] == n
     if not full.any():
         raise InfeasibleError(
             f"no partitioning of exactly {n} {hardware} chips serves {r.model} at {context} "
-            f"context and >= {min_tokens_per_s_per_user:g} tok/s per user")
+            f"context and >= {min_tokens_per_s_per_user:g} tok/s per user"
+        )
     cost = np.where(full, r.columns["cost"], np.inf)
     best = r.row(int(np.argmin(cost)))
     best["usd_per_1k"] = best["cost"] / 1000
@@ -59,14 +75,20 @@ def attainable_cost(model: Model | str = "gpt4-moe-1.8t", hardware: str = "A100-
 
 
 def _cheapest(name: str, hw: str, context: int, price: float, min_speed: float) -> dict[str, Any]:
-    best: dict[str, Any] = attainable_cost(name, hw, context=context, price_per_hour=price,
-                                           min_tokens_per_s_per_user=min_speed)["best"]
+    best: dict[str, Any] = attainable_cost(
+        name, hw, context=context, price_per_hour=price, min_tokens_per_s_per_user=min_speed
+    )["best"]
     return best
 
 
-def seed_inference_costs(*, min_tokens_per_s_per_user: float = 8.0, a100_price: float = 1.0,
-                         h100_price: float = 2.0, a100: str = "A100-40GB",
-                         h100: str = "H100-SXM") -> dict[str, dict[str, Any]]:
+def seed_inference_costs(
+    *,
+    min_tokens_per_s_per_user: float = 8.0,
+    a100_price: float = 1.0,
+    h100_price: float = 2.0,
+    a100: str = "A100-40GB",
+    h100: str = "H100-SXM",
+) -> dict[str, dict[str, Any]]:
     """What the frontier says is attainable for the seed's inference-cost rows, on 128 chips at
     the article's prices (USD per GPU-hour), each user at >= ``min_tokens_per_s_per_user``:
     ``cost.a100`` / ``cost.h100``: GPT-4 (gpt4-moe-1.8t) at 8k context, cheapest $/1k tokens vs
@@ -74,15 +96,25 @@ def seed_inference_costs(*, min_tokens_per_s_per_user: float = 8.0, a100_price: 
     context on 128 A100, the attainable cost ratio vs the article's 3x."""
     speed = min_tokens_per_s_per_user
     out: dict[str, dict[str, Any]] = {}
-    for cid, hw, price, article in (("cost.a100", a100, a100_price, 0.0049),
-                                    ("cost.h100", h100, h100_price, 0.0021)):
+    for cid, hw, price, article in (
+        ("cost.a100", a100, a100_price, 0.0049),
+        ("cost.h100", h100, h100_price, 0.0021),
+    ):
         b = _cheapest("gpt4-moe-1.8t", hw, 8192, price, speed)
-        out[cid] = {"article_usd_per_1k": article, "attainable_usd_per_1k": b["usd_per_1k"],
-                    "ratio": b["usd_per_1k"] / article, "config": b}
+        out[cid] = {
+            "article_usd_per_1k": article,
+            "attainable_usd_per_1k": b["usd_per_1k"],
+            "ratio": b["usd_per_1k"] / article,
+            "config": b,
+        }
     g4 = _cheapest("gpt4-moe-1.8t", a100, 2048, a100_price, speed)
     g3 = _cheapest("gpt3-175b", a100, 2048, a100_price, speed)
-    out["cost.vs.davinci"] = {"article_ratio": 3.0, "attainable_ratio": g4["cost"] / g3["cost"],
-                              "gpt4": g4, "gpt3": g3}
+    out["cost.vs.davinci"] = {
+        "article_ratio": 3.0,
+        "attainable_ratio": g4["cost"] / g3["cost"],
+        "gpt4": g4,
+        "gpt3": g3,
+    }
     return out
 
 
@@ -93,8 +125,10 @@ def _best_cost(m: Model, hw: str, price: float, context: int) -> StepEstimate:
 
 
 def _layout(c: dict[str, Any]) -> str:
-    return (f"TP{c['tp']} PP{c['pp']} EP{c['ep']}, batch {c['batch']:,}, "
-            f"{c['tokens_per_s_per_user']:.1f} tok/s per user, MFU {c['mfu']:.1%}")
+    return (
+        f"TP{c['tp']} PP{c['pp']} EP{c['ep']}, batch {c['batch']:,}, "
+        f"{c['tokens_per_s_per_user']:.1f} tok/s per user, MFU {c['mfu']:.1%}"
+    )
 
 
 def _cost(hw: str, price: float, article: float) -> Finding:
@@ -106,16 +140,28 @@ def _cost(hw: str, price: float, article: float) -> Finding:
     implied_tps = 128 * price / 3600 / (article / 1000)
     implied_mfu = implied_tps * m.flops_per_token(8192) / (128 * hardware_lookup(hw).flops("bf16"))
     return Finding(
-        f"${article}", f"${got:.4f}", verdict(near(got, article, 0.15)),
+        f"${article}",
+        f"${got:.4f}",
+        verdict(near(got, article, 0.15)),
         f"the article's price implies {implied_tps:,.0f} tok/s (MFU {implied_mfu:.1%}); the "
         f"roofline attains {e.tokens_per_s:,.0f} tok/s at batch {e.batch} (largest that fits), "
         f"{e.tokens_per_s_per_user:.1f} tok/s per user, MFU {e.mfu:.1%}. The sweep's frontier "
         f"over every 128-chip layout at >= 8 tok/s per user reaches "
         f"${frontier['usd_per_1k']:.4f} ({_layout(frontier)})",
-        (f"TP 8 x PP 16, 16-bit weights, KV sharded over the batch, ${price:g}/GPU-hour",
-         "default efficiencies", "tolerance 15%"),
-        article, got, {"implied_tokens_per_s": implied_tps, "attainable_tokens_per_s": e.tokens_per_s,
-                       "batch": e.batch, "frontier_usd_per_1k": frontier["usd_per_1k"]})
+        (
+            f"TP 8 x PP 16, 16-bit weights, KV sharded over the batch, ${price:g}/GPU-hour",
+            "default efficiencies",
+            "tolerance 15%",
+        ),
+        article,
+        got,
+        {
+            "implied_tokens_per_s": implied_tps,
+            "attainable_tokens_per_s": e.tokens_per_s,
+            "batch": e.batch,
+            "frontier_usd_per_1k": frontier["usd_per_1k"],
+        },
+    )
 
 
 @claim("cost.a100", section="cost", text="$0.0049 per 1k tokens on 128 A100, 8k context")
@@ -128,8 +174,11 @@ def cost_h100() -> Finding:
     return _cost("H100-SXM", SEED_H100_PRICE, 0.0021)
 
 
-@claim("cost.vs.davinci", section="cost",
-       text="GPT-4 costs 3x Davinci while having only 1.6x the feed-forward params")
+@claim(
+    "cost.vs.davinci",
+    section="cost",
+    text="GPT-4 costs 3x Davinci while having only 1.6x the feed-forward params",
+)
 def cost_vs_davinci() -> Finding:
     g3, g4 = model("gpt3-175b"), gpt4()
     ratio = g4.params.active / g3.params.active
@@ -141,7 +190,8 @@ def cost_vs_davinci() -> Finding:
     f3 = _cheapest("gpt3-175b", "A100-40GB", 2048, SEED_A100_PRICE, _MIN_SPEED)
     frontier = f4["cost"] / f3["cost"]
     return Finding(
-        "1.6x", f"{ratio:.2f}x active params; cost ratio {frontier:.2f}x on the frontier",
+        "1.6x",
+        f"{ratio:.2f}x active params; cost ratio {frontier:.2f}x on the frontier",
         verdict(near(ratio, 1.6)),
         f"the cheapest 128-A100 layouts at >= 8 tok/s per user put GPT-4 at {frontier:.2f}x "
         f"Davinci's cost per token ({cost_ratio:.2f}x both at TP8 x PP16 and their largest "
@@ -149,8 +199,11 @@ def cost_vs_davinci() -> Finding:
         f"weight bytes per step, but its MQA cache ({g4.kv_bytes_per_token() / 1e3:.0f} kB/token "
         f"vs {g3.kv_bytes_per_token() / 1e6:.1f} MB) lets it batch far more sequences "
         f"({c4.batch:,} vs {c3.batch:,}); the article's 3x is not forced by the hardware",
-        ("2k context on 128 A100-40GB, KV sharded over the batch, $1/GPU-hour",), 1.6, ratio,
-        {"cost_ratio_tp8_pp16": cost_ratio, "cost_ratio_frontier": frontier})
+        ("2k context on 128 A100-40GB, KV sharded over the batch, $1/GPU-hour",),
+        1.6,
+        ratio,
+        {"cost_ratio_tp8_pp16": cost_ratio, "cost_ratio_frontier": frontier},
+    )
 
 
 @claim("api.price", section="cost", text="GPT-4 offered at $0.06 per 1k tokens")
@@ -158,8 +211,16 @@ def api_price() -> Finding:
     e = _best_cost(gpt4(), "A100-40GB", SEED_A100_PRICE, 8192)
     assert e.cost_per_million_tokens is not None
     margin = 0.06 / (e.cost_per_million_tokens / 1000)
-    return Finding("$0.06", f"{margin:.0f}x the roofline's serving cost", "assumption",
-                   "stated by the article", (), 0.06, 0.06, {"margin": margin})
+    return Finding(
+        "$0.06",
+        f"{margin:.0f}x the roofline's serving cost",
+        "assumption",
+        "stated by the article",
+        (),
+        0.06,
+        0.06,
+        {"margin": margin},
+    )
 
 
 __all__ = ["attainable_cost", "seed_inference_costs"]

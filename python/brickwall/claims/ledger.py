@@ -20,7 +20,14 @@ Verdict = Literal["consistent", "inconsistent", "assumption"]
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
 
 SECTIONS = (
-    "speed", "sizes", "training", "serving", "routing", "cost", "speculative", "datacenter",
+    "speed",
+    "sizes",
+    "training",
+    "serving",
+    "routing",
+    "cost",
+    "speculative",
+    "datacenter",
     "pipeline",
 )
 """The topic modules of :mod:`brickwall.claims`, in ledger order."""
@@ -41,10 +48,16 @@ class Claim:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "id": self.id, "claim": self.claim, "article": self.article,
-            "computed": self.computed, "verdict": self.verdict, "why": self.why,
-            "assumptions": list(self.assumptions), "article_value": self.article_value,
-            "computed_value": self.computed_value, "details": self.details,
+            "id": self.id,
+            "claim": self.claim,
+            "article": self.article,
+            "computed": self.computed,
+            "verdict": self.verdict,
+            "why": self.why,
+            "assumptions": list(self.assumptions),
+            "article_value": self.article_value,
+            "computed_value": self.computed_value,
+            "details": self.details,
         }
 
 
@@ -78,8 +91,18 @@ class Entry:
 
     def run(self) -> Claim:
         f = self.derive()
-        return Claim(self.id, self.text, f.article, f.computed, f.verdict, f.why, f.assumptions,
-                     f.article_value, f.computed_value, f.details)
+        return Claim(
+            self.id,
+            self.text,
+            f.article,
+            f.computed,
+            f.verdict,
+            f.why,
+            f.assumptions,
+            f.article_value,
+            f.computed_value,
+            f.details,
+        )
 
 
 _REGISTRY: dict[str, Entry] = {}
@@ -125,6 +148,15 @@ def verdict(ok: bool) -> Verdict:
 
 
 __all__ = [
-    "SECTIONS", "VERDICTS", "Claim", "Entry", "Finding", "Verdict", "claim", "near", "registry",
-    "reproduce", "verdict",
+    "SECTIONS",
+    "VERDICTS",
+    "Claim",
+    "Entry",
+    "Finding",
+    "Verdict",
+    "claim",
+    "near",
+    "registry",
+    "reproduce",
+    "verdict",
 ]

@@ -35,13 +35,16 @@ def seed_training_bubbles(
     replicas = integer("gpus", gpus) // (tp * p)
     if replicas < 1:
         raise invalid("gpus", gpus, f">= tensor_parallel x pipeline_parallel = {tp * p}")
-    sequences = int(real("batch_tokens", batch_tokens, strict=True)
-                    // integer("sequence_length", sequence_length))
+    sequences = int(
+        real("batch_tokens", batch_tokens, strict=True)
+        // integer("sequence_length", sequence_length)
+    )
     per_replica = sequences // replicas
     m = per_replica // integer("microbatch_sequences", microbatch_sequences)
     if m < 1:
-        raise invalid("microbatch_sequences", microbatch_sequences,
-                      f"<= {per_replica} sequences per replica")
+        raise invalid(
+            "microbatch_sequences", microbatch_sequences, f"<= {per_replica} sequences per replica"
+        )
     half = backward / 2
     rows: dict[str, float] = {}
     rows["gpipe"] = simulate("gpipe", p, m, forward, backward).bubble_fraction
@@ -51,7 +54,8 @@ def seed_training_bubbles(
     for v in (2, 4):
         for mm in sorted({max(p, (m // p) * p), -(-m // p) * p}):
             rows[f"interleaved-1f1b v={v} m={mm}"] = simulate(
-                "interleaved-1f1b", p, mm, forward, backward, chunks=v).bubble_fraction
+                "interleaved-1f1b", p, mm, forward, backward, chunks=v
+            ).bubble_fraction
     return {
         "data_parallel_replicas": replicas,
         "sequences_per_step": sequences,
@@ -71,9 +75,13 @@ def seed_head_balance(
     return {int(p): balance_layers(layers, p, head_extra=head_extra) for p in stages}
 
 
-@claim("pipeline.bubble", section="pipeline", seed=False,
-       text="15-way pipelines should leave huge bubbles at GPT-4's batch (the article cannot "
-       "explain how they avoid them)")
+@claim(
+    "pipeline.bubble",
+    section="pipeline",
+    seed=False,
+    text="15-way pipelines should leave huge bubbles at GPT-4's batch (the article cannot "
+    "explain how they avoid them)",
+)
 def bubble() -> Finding:
     b = seed_training_bubbles()
     f = b["bubble_fraction"]
@@ -88,11 +96,18 @@ def bubble() -> Finding:
         f"one-sequence microbatches per pipeline: plain 1F1B idles (p-1)/(m+p-1) = "
         f"{b['closed_form_1f1b']:.1%}; interleaving or zero-bubble schedules cut it to ~7-12%",
         ("one sequence per microbatch", "backward = 2x forward, weight-grad half of it for ZB"),
-        None, f["1f1b"], {k: float(v) for k, v in f.items()})
+        None,
+        f["1f1b"],
+        {k: float(v) for k, v in f.items()},
+    )
 
 
-@claim("pipeline.head", section="pipeline", seed=False,
-       text="a lighter head stage (embedding, data loading): 120 layers on 15/16 stages")
+@claim(
+    "pipeline.head",
+    section="pipeline",
+    seed=False,
+    text="a lighter head stage (embedding, data loading): 120 layers on 15/16 stages",
+)
 def head() -> Finding:
     heads = seed_head_balance()
     h15, h16 = heads[15], heads[16]
@@ -104,7 +119,10 @@ def head() -> Finding:
         f"the contiguous split minimising the slowest stage, with the head's extra work worth one "
         f"layer: bottleneck {h15.bottleneck:g} / {h16.bottleneck:g} layer-times, imbalance "
         f"{h15.imbalance:.3f} / {h16.imbalance:.3f}",
-        ("head extra work = one layer",), None, float(h16.layers[0]))
+        ("head extra work = one layer",),
+        None,
+        float(h16.layers[0]),
+    )
 
 
 __all__ = ["seed_head_balance", "seed_training_bubbles"]

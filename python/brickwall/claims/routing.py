@@ -7,8 +7,11 @@ from .ledger import Finding, claim, near, verdict
 from .seed import gpt4
 
 
-@claim("moe.expert_batch.4k", section="routing",
-       text="at batch 4k+, even with perfect balance, experts see ~500 tokens")
+@claim(
+    "moe.expert_batch.4k",
+    section="routing",
+    text="at batch 4k+, even with perfect balance, experts see ~500 tokens",
+)
 def expert_batch_4k() -> Finding:
     m = gpt4()
     big = moe.expert_batch_stats(m.experts, m.top_k, 4096)
@@ -20,13 +23,21 @@ def expert_batch_4k() -> Finding:
         verdict(near(balanced, 500)),
         "4096 x 2 / 16 = 512; random top-2 routing puts the busiest of 16 experts ~8% above the "
         "mean",
-        (f"uniform top-{m.top_k} of {m.experts}",
-         f"{big['trials']:,} Monte Carlo trials, seed {big['seed']}"),
-        500.0, balanced, {"p99": float(big["load_p99"]), "max_load_mean": big["max_load_mean"]})
+        (
+            f"uniform top-{m.top_k} of {m.experts}",
+            f"{big['trials']:,} Monte Carlo trials, seed {big['seed']}",
+        ),
+        500.0,
+        balanced,
+        {"p99": float(big["load_p99"]), "max_load_mean": big["max_load_mean"]},
+    )
 
 
-@claim("moe.expert_batch.8", section="routing",
-       text="at batch 8 an expert may see 1 token while others see 8, 4 or 0")
+@claim(
+    "moe.expert_batch.8",
+    section="routing",
+    text="at batch 8 an expert may see 1 token while others see 8, 4 or 0",
+)
 def expert_batch_8() -> Finding:
     m = gpt4()
     small = moe.expert_batch_table(m.experts, m.top_k, 8)
@@ -40,5 +51,8 @@ def expert_batch_8() -> Finding:
         "consistent",
         "0, 1, 4 and 8 are all possible loads; 8 on one expert is a one-in-a-million event "
         "(exact column DP, Monte Carlo agrees)",
-        (f"uniform top-{m.top_k} of {m.experts}, {small['trials']:,} trials",), None,
-        rows[0]["p_expert_exact"], {f"p_expert_{c}": r["p_expert_exact"] for c, r in rows.items()})
+        (f"uniform top-{m.top_k} of {m.experts}, {small['trials']:,} trials",),
+        None,
+        rows[0]["p_expert_exact"],
+        {f"p_expert_{c}": r["p_expert_exact"] for c, r in rows.items()},
+    )

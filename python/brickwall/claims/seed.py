@@ -19,11 +19,25 @@ def dense(params: float) -> Model:
     L = d/128)."""
     d = 128 * round((params / 12 / (1 / 128)) ** (1 / 3) / 128)
     layers = max(1, round(d / 128))
-    return Model(name=f"dense-{params / 1e12:g}T", layers=layers, d_model=d, heads=d // 128,
-                 head_dim=128, d_ff=4 * d, ffn="mlp", vocab=50257, max_context=8192)
+    return Model(
+        name=f"dense-{params / 1e12:g}T",
+        layers=layers,
+        d_model=d,
+        heads=d // 128,
+        head_dim=128,
+        d_ff=4 * d,
+        ffn="mlp",
+        vocab=50257,
+        max_context=8192,
+    )
 
 
 __all__ = [
-    "SEED_A100_PRICE", "SEED_BATCH_TOKENS", "SEED_H100_PRICE", "SEED_TOKENS", "TOKENS_PER_WORD",
-    "dense", "gpt4",
+    "SEED_A100_PRICE",
+    "SEED_BATCH_TOKENS",
+    "SEED_H100_PRICE",
+    "SEED_TOKENS",
+    "TOKENS_PER_WORD",
+    "dense",
+    "gpt4",
 ]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..hardware import hardware as hardware_lookup
 from ..deployment import Deployment
+from ..hardware import hardware as hardware_lookup
 from ..model import model
 from ..speculative import optimal_gamma, roofline_step_time, speedup, sweep_batches
 from .ledger import Finding, claim
@@ -48,7 +48,14 @@ def claim_spec_tokens(
     # Under batching (roofline step times, alpha = 0.8): the best draft length per batch.
     batches = [1, 2, 4, 8, 16, 32, 64, 128, 256]
     sweep = sweep_batches(
-        tm, dm, tdep, batches, context, 0.8, range(1, 17), draft_step_time=roofline_step_time(ddep),
+        tm,
+        dm,
+        tdep,
+        batches,
+        context,
+        0.8,
+        range(1, 17),
+        draft_step_time=roofline_step_time(ddep),
     )
     by_alpha = ", ".join(f"{a}: {g}" for a, g in at_deployment.items())
     return {
@@ -72,21 +79,24 @@ def claim_spec_tokens(
     }
 
 
-@claim("spec.tokens", section="speculative",
-       text="speculative decoding likely used for ~4 tokens")
+@claim("spec.tokens", section="speculative", text="speculative decoding likely used for ~4 tokens")
 def spec_tokens() -> Finding:
     c = claim_spec_tokens()
     g, sp = c["best_gamma_by_batch_alpha_0.8"], c["best_speedup_by_batch_alpha_0.8"]
     by_batch = ", ".join(f"B={b}: {g[b]} ({sp[b]:.2f}x)" for b in g)
     return Finding(
-        c["article"], f"closed form {c['computed']}; roofline at alpha 0.8: {by_batch}",
+        c["article"],
+        f"closed form {c['computed']}; roofline at alpha 0.8: {by_batch}",
         c["verdict"],
         c["note"] + " With the full roofline, verifying gamma + 1 tokens of a MoE target at small "
         "batch routes them to more experts, so verification is not free and the best draft length "
         "collapses to 1 (a few percent gain); once the batch touches every expert anyway, "
         "verification is free again and longer drafts pay",
         ("plausible acceptance 0.6-0.9", "draft llama3.1-8b on one 8-GPU node", "context 8192"),
-        4.0, float(c["optimal_gamma_at_deployment"]["0.8"]), {"cost_ratio": c["cost_ratio"]})
+        4.0,
+        float(c["optimal_gamma_at_deployment"]["0.8"]),
+        {"cost_ratio": c["cost_ratio"]},
+    )
 
 
 __all__ = ["PLAUSIBLE_ALPHAS", "PLAUSIBLE_COST_RATIOS", "claim_spec_tokens"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Sequence
 from fractions import Fraction
 from itertools import combinations, product
-from typing import Sequence
 
 from .rng import Rng
 
@@ -124,7 +124,12 @@ def step_loads(
 ) -> tuple[list[int], list[list[int]]]:
     """One step: (per-expert loads, the experts each token chose). Uniform routing with
     experts <= HALF_WORD_EXPERTS draws from ``halves`` (the chunk's half-word stream)."""
-    if weights is None and dirichlet_alpha is None and experts <= HALF_WORD_EXPERTS and halves is None:
+    if (
+        weights is None
+        and dirichlet_alpha is None
+        and experts <= HALF_WORD_EXPERTS
+        and halves is None
+    ):
         halves = Halves(rng)
     if dirichlet_alpha is not None:
         weights = [max(_gamma(rng, dirichlet_alpha), MIN_WEIGHT) for _ in range(experts)]
@@ -133,7 +138,11 @@ def step_loads(
     picks = []
     for _ in range(tokens):
         if weights is None:
-            chosen = _pick_uniform(halves if halves is not None and experts <= HALF_WORD_EXPERTS else rng, experts, top_k)
+            chosen = _pick_uniform(
+                halves if halves is not None and experts <= HALF_WORD_EXPERTS else rng,
+                experts,
+                top_k,
+            )
         else:
             chosen = _pick_weighted(rng, weights, cdf, top_k)
         for e in chosen:
