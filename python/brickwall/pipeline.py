@@ -30,6 +30,16 @@ SCHEDULES = ("gpipe", "1f1b", "interleaved-1f1b", "zb-h1", "zb-h2", "forward")
 """Schedule names accepted by :func:`simulate`."""
 KINDS = ("F", "B", "W")
 """Op kinds by code in :attr:`Timeline.kind`: 0 forward, 1 backward, 2 weight gradient."""
+BACKWARD_PER_FORWARD = 2.0
+"""The backward's time in forwards when a caller gives none: the input and the weight gradient
+each cost about one forward. Every ``backward=None`` below means ``BACKWARD_PER_FORWARD x
+forward`` (0 for the forward-only schedule)."""
+
+
+def _default_backward(schedule: str, forward: ArrayLike) -> ArrayLike:
+    if schedule == "forward":
+        return 0.0
+    return np.asarray(forward, dtype=np.float64) * BACKWARD_PER_FORWARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +132,7 @@ def simulate(
     stages: int,
     microbatches: int,
     forward: ArrayLike,
-    backward: ArrayLike = 0.0,
+    backward: ArrayLike | None = None,
     weight_grad: ArrayLike | None = None,
     chunks: int = 1,
     p2p: float = 0.0,
@@ -133,7 +143,8 @@ def simulate(
     """Simulate ``schedule`` on ``stages`` devices for ``microbatches`` microbatches.
 
     ``forward`` / ``backward`` / ``weight_grad``: seconds per microbatch, one number or one per
-    stage (or per virtual stage, ``stages x chunks``, for interleaved). Without ``weight_grad``
+    stage (or per virtual stage, ``stages x chunks``, for interleaved); ``backward`` defaults to
+    :data:`BACKWARD_PER_FORWARD` x ``forward`` (0 for ``forward``). Without ``weight_grad``
     ``backward`` is the full backward; with it, ``backward`` is the input-gradient part and
     ``weight_grad`` the weight-gradient part (zb-h1 / zb-h2 need it; the other schedules run the
     two fused). ``chunks`` > 1 only with ``interleaved-1f1b`` (microbatches a multiple of
@@ -156,6 +167,8 @@ def simulate(
     chunks = integer("chunks", chunks)
     p2p = real("p2p", p2p)
     f = _times("forward", forward, stages, chunks)
+    if backward is None:
+        backward = _default_backward(schedule, f)
     b = _times("backward", backward, stages, chunks)
     w = None if weight_grad is None else _times("weight_grad", weight_grad, stages, chunks)
     if schedule == "forward" and (np.any(b != 0) or w is not None):
@@ -335,7 +348,7 @@ def bubble_fraction(
     chunks: ArrayLike = 1,
     *,
     forward: float = 1.0,
-    backward: float = 2.0,
+    backward: float | None = None,
     weight_grad: float | None = None,
 ) -> Any:
     """Closed-form bubble fraction (idle / total device time) for uniform stages without p2p
@@ -343,12 +356,15 @@ def bubble_fraction(
     schedules :func:`simulate` runs (FORMULAS.md s3): GPipe / 1F1B ``(p-1)/(m+p-1)``,
     interleaved ``(p-1)/(v m + p-1)``, ZB-H1 with ``(p-1)(F+B-W)`` (m >= p, W <= min(F, B)),
     forward-only. ZB-H2 has no closed form: use :func:`simulate`. Returns a float for scalars.
+    ``backward`` defaults to :data:`BACKWARD_PER_FORWARD` x ``forward`` (0 for ``forward``).
 
     >>> bubble_fraction("1f1b", 15, [35, 70, 140]).round(4).tolist()
     [0.2857, 0.1667, 0.0909]
     """
     schedule = choice("schedule", schedule, SCHEDULES)
     real("forward", forward)
+    if backward is None:
+        backward = float(_default_backward(schedule, forward))  # type: ignore[arg-type]
     real("backward", backward)
     if weight_grad is not None:
         real("weight_grad", weight_grad)
@@ -379,15 +395,15 @@ def seed_training_bubbles(
     pipeline_parallel: int = 15,
     microbatch_sequences: int = 1,
     forward: float = 1.0,
-    backward: float = 2.0,
+    backward: float | None = None,
 ) -> dict[str, Any]:
     """The seed's training setup (60M-token batches of 8k sequences on 25,000 A100 with TP 8 x
     PP 15): microbatches per pipeline per step and the bubble of each schedule.
 
     Data-parallel replicas = floor(gpus / (TP x PP)); sequences per replica per step =
     floor(batch / seq / replicas); microbatches = that / microbatch_sequences. The bubbles come
-    from :func:`simulate` with uniform stages (backward = 2 forward; zero-bubble schedules split
-    it into B = W = forward). Interleaved needs m a multiple of p, so it is reported at the
+    from :func:`simulate` with uniform stages (backward = :data:`BACKWARD_PER_FORWARD` x forward
+    unless given; zero-bubble schedules split it evenly into B and W). Interleaved needs m a multiple of p, so it is reported at the
     nearest multiple below (and above).
     """
     p = integer("pipeline_parallel", pipeline_parallel)
@@ -400,6 +416,8 @@ def seed_training_bubbles(
     m = per_replica // integer("microbatch_sequences", microbatch_sequences)
     if m < 1:
         raise invalid("microbatch_sequences", microbatch_sequences, f"<= {per_replica} sequences per replica")
+    if backward is None:
+        backward = float(_default_backward("1f1b", forward))  # type: ignore[arg-type]
     half = backward / 2
     rows: dict[str, float] = {}
     rows["gpipe"] = simulate("gpipe", p, m, forward, backward).bubble_fraction
@@ -416,7 +434,7 @@ def seed_training_bubbles(
         "microbatches": m,
         "stages": p,
         "bubble_fraction": rows,
-        "closed_form_1f1b": (p - 1) / (m + p - 1),
+        "closed_form_1f1b": bubble_fraction("1f1b", p, m, forward=forward, backward=backward),
     }
 
 
@@ -429,6 +447,7 @@ def seed_head_balance(
 
 
 __all__ = [
+    "BACKWARD_PER_FORWARD",
     "KINDS",
     "SCHEDULES",
     "Balance",
