@@ -16,9 +16,15 @@ __all__ = [
     "pipeline_bubble_fractions",
     "pipeline_simulate",
     "roofline_columns",
+    "roofline_crossover_batch",
+    "roofline_links_available",
+    "roofline_quantile_plan",
     "roofline_steps",
+    "roofline_steps_at_quantile",
+    "roofline_touched_experts",
     "route_histograms",
     "routing_chunk_trials",
+    "routing_default_trials",
     "simulate",
     "sweep_columns",
     "sweep_rows",
@@ -51,6 +57,26 @@ def roofline_steps(
     n: NDArray[np.float64],
 ) -> NDArray[np.float64]: ...
 def roofline_columns() -> list[str]: ...
+def roofline_steps_at_quantile(
+    model: dict[str, float],
+    plan: dict[str, float | bool],
+    chip: dict[str, float],
+    batch: NDArray[np.float64],
+    context: NDArray[np.float64],
+    n: NDArray[np.float64],
+    q: float,
+    seed: int,
+) -> NDArray[np.float64]: ...
+def roofline_quantile_plan(
+    model: dict[str, float],
+    plan: dict[str, float | bool],
+    tokens: int,
+    q: float,
+    seed: int,
+) -> tuple[float, float]: ...
+def roofline_links_available(tp: float, pp: float, ep: float, chip: dict[str, float]) -> bool: ...
+def roofline_crossover_batch(peak_flops: float, memory_bandwidth: float, weight_bytes: float) -> float: ...
+def roofline_touched_experts(experts: float, top_k: float, tokens: float) -> float: ...
 def route_histograms(
     experts: int,
     top_k: int,
@@ -71,6 +97,7 @@ def route_histograms(
     NDArray[np.uint64],
 ]: ...
 def routing_chunk_trials(tokens: int, top_k: int) -> int: ...
+def routing_default_trials(tokens: int, top_k: int) -> int: ...
 def acceptance(p: NDArray[np.float32] | NDArray[np.float64], q: NDArray[np.float32] | NDArray[np.float64], tol: float) -> NDArray[np.float64]: ...
 def acceptance_from_logits(
     target_logits: NDArray[np.float32] | NDArray[np.float64],

@@ -9,6 +9,7 @@
 //! - [`pipeline`]: pipeline schedules (GPipe, 1F1B, interleaved, zero-bubble) simulated as a DAG.
 //! - [`rng`]: the seedable, replayable RNG of every Monte Carlo kernel.
 //! - [`routing`]: Monte Carlo of MoE expert loads (per expert, per device, drops, touched experts).
+//! - [`routed`]: steps priced at a quantile of the routing distribution (Monte Carlo per microbatch).
 //! - [`speculative`]: speculative decoding: acceptance kernels, sampling simulation, token trees.
 //! - [`pareto`]: streaming, mergeable reducers: exact Pareto frontier, top-k, all rows.
 //! - [`sweep`]: grids of deployments x batch x context through the roofline, chunked on rayon.
@@ -28,6 +29,7 @@ pub mod pareto;
 pub mod pipeline;
 pub mod rng;
 pub mod roofline;
+pub mod routed;
 pub mod routing;
 pub mod speculative;
 pub mod sweep;

@@ -20,9 +20,12 @@ mod _core {
     #[pymodule_export]
     use crate::pipeline::{pipeline_balance_layers, pipeline_bubble_fractions, pipeline_simulate};
     #[pymodule_export]
-    use crate::roofline::{roofline_columns, roofline_steps};
+    use crate::roofline::{
+        roofline_columns, roofline_crossover_batch, roofline_links_available, roofline_quantile_plan,
+        roofline_steps, roofline_steps_at_quantile, roofline_touched_experts,
+    };
     #[pymodule_export]
-    use crate::routing::{route_histograms, routing_chunk_trials};
+    use crate::routing::{route_histograms, routing_chunk_trials, routing_default_trials};
     #[pymodule_export]
     use crate::speculative::{acceptance, acceptance_from_logits, lenient, simulate, tree_expected_tokens};
     #[pymodule_export]

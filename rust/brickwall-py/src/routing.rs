@@ -59,3 +59,9 @@ pub fn route_histograms<'py>(
 pub fn routing_chunk_trials(tokens: u64, top_k: u64) -> u64 {
     routing::chunk_trials(tokens, top_k)
 }
+
+/// Steps a routing quantile is estimated from by default (about 2 x 10^7 routed choices).
+#[pyfunction]
+pub fn routing_default_trials(tokens: u64, top_k: u64) -> u64 {
+    routing::default_trials(tokens, top_k)
+}
