@@ -23,8 +23,15 @@ __all__ = [
     "roofline_steps_at_quantile",
     "roofline_touched_experts",
     "route_histograms",
+    "routing_balanced_load",
     "routing_chunk_trials",
     "routing_default_trials",
+    "routing_expected_drops",
+    "routing_expected_touched",
+    "routing_inclusion_probabilities",
+    "routing_load_pmf",
+    "routing_max_load_cdf",
+    "routing_mean_from_cdf",
     "simulate",
     "sweep_columns",
     "sweep_rows",
@@ -98,6 +105,26 @@ def route_histograms(
 ]: ...
 def routing_chunk_trials(tokens: int, top_k: int) -> int: ...
 def routing_default_trials(tokens: int, top_k: int) -> int: ...
+def routing_balanced_load(experts: int, top_k: int, tokens: int) -> float: ...
+def routing_inclusion_probabilities(
+    experts: int, top_k: int, weights: NDArray[np.float64] | None
+) -> NDArray[np.float64]: ...
+def routing_load_pmf(
+    experts: int, top_k: int, tokens: int, weights: NDArray[np.float64] | None
+) -> NDArray[np.float64]: ...
+def routing_expected_touched(experts: int, top_k: int, tokens: int, weights: NDArray[np.float64] | None) -> float: ...
+def routing_expected_drops(
+    experts: int, top_k: int, tokens: int, capacity: int, weights: NDArray[np.float64] | None
+) -> float: ...
+def routing_max_load_cdf(
+    experts: int,
+    top_k: int,
+    tokens: int,
+    weights: NDArray[np.float64] | None,
+    method: str,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[str, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]: ...
+def routing_mean_from_cdf(cdf: NDArray[np.float64]) -> float: ...
 def acceptance(p: NDArray[np.float32] | NDArray[np.float64], q: NDArray[np.float32] | NDArray[np.float64], tol: float) -> NDArray[np.float64]: ...
 def acceptance_from_logits(
     target_logits: NDArray[np.float32] | NDArray[np.float64],
