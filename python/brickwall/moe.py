@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from .errors import TooLargeError, invalid, wrong_type
+from .errors import invalid, wrong_type
 from .validate import array, integer, real
 
 Popularity = Union[None, ArrayLike, tuple[str, float]]
@@ -240,8 +240,6 @@ def route(
     seed = integer("seed", seed, minimum=0, maximum=(1 << 64) - 1)
     d = _devices(devices, r.experts)
     cap = None if capacity_factor is None else expert_capacity(r.experts, r.top_k, r.tokens, capacity_factor)
-    if r.tokens * r.top_k > 1 << 24:
-        raise TooLargeError(f"tokens x top_k = {r.tokens * r.top_k}: expected <= {1 << 24} assignments per step")
     load, mx, dev, touched, dropped, total = _core.route_histograms(
         r.experts, r.top_k, r.tokens, n, seed, r.weights, r.dirichlet_alpha, cap, d, progress
     )
