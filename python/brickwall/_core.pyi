@@ -28,6 +28,7 @@ __all__ = [
     "routing_default_trials",
     "routing_expected_drops",
     "routing_expected_touched",
+    "routing_histogram_quantile",
     "routing_inclusion_probabilities",
     "routing_load_pmf",
     "routing_max_load_cdf",
@@ -125,6 +126,7 @@ def routing_max_load_cdf(
     progress: Callable[[int], object] | None = None,
 ) -> tuple[str, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]: ...
 def routing_mean_from_cdf(cdf: NDArray[np.float64]) -> float: ...
+def routing_histogram_quantile(hist: NDArray[np.uint64], q: float) -> int: ...
 def acceptance(p: NDArray[np.float32] | NDArray[np.float64], q: NDArray[np.float32] | NDArray[np.float64], tol: float) -> NDArray[np.float64]: ...
 def acceptance_from_logits(
     target_logits: NDArray[np.float32] | NDArray[np.float64],

@@ -117,11 +117,6 @@ def _devices(devices: Any, e: int) -> int:
 # Monte Carlo
 
 
-def _hist_quantile(hist: NDArray[np.int64], q: float) -> int:
-    cdf = np.cumsum(hist)
-    return int(np.searchsorted(cdf, q * cdf[-1], side="left"))
-
-
 @dataclass(frozen=True, slots=True)
 class ExpertLoad:
     """Distributions of one routing experiment (Monte Carlo). Every histogram is indexed by value
@@ -175,7 +170,7 @@ class ExpertLoad:
     def quantile(self, name: str, q: float) -> int:
         """Smallest value v with P(X <= v) >= q."""
         real("q", q, maximum=1.0)
-        return _hist_quantile(self.histogram(name), q)
+        return _core.routing_histogram_quantile(self.histogram(name).astype(np.uint64), q)
 
     def percentiles(self, name: str = "load", qs: Sequence[float] = (0.5, 0.9, 0.99)) -> dict[str, int]:
         return {f"p{100 * q:g}": self.quantile(name, q) for q in qs}

@@ -27,8 +27,8 @@ mod _core {
     #[pymodule_export]
     use crate::routing::{
         route_histograms, routing_balanced_load, routing_chunk_trials, routing_default_trials,
-        routing_expected_drops, routing_expected_touched, routing_inclusion_probabilities, routing_load_pmf,
-        routing_max_load_cdf, routing_mean_from_cdf,
+        routing_expected_drops, routing_expected_touched, routing_histogram_quantile,
+        routing_inclusion_probabilities, routing_load_pmf, routing_max_load_cdf, routing_mean_from_cdf,
     };
     #[pymodule_export]
     use crate::speculative::{acceptance, acceptance_from_logits, lenient, simulate, tree_expected_tokens};

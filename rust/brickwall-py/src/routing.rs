@@ -187,3 +187,12 @@ pub fn routing_mean_from_cdf(cdf: PyReadonlyArray1<'_, f64>) -> PyResult<f64> {
     }
     Ok(routing_exact::mean_from_cdf(c))
 }
+
+/// The smallest value `v` with `P(X <= v) >= q` of a histogram indexed by value.
+#[pyfunction]
+pub fn routing_histogram_quantile(hist: PyReadonlyArray1<'_, u64>, q: f64) -> PyResult<u64> {
+    if !(q.is_finite() && (0.0..=1.0).contains(&q)) {
+        return core(Err(Error::invalid("q", q, "a probability in [0, 1]")));
+    }
+    Ok(routing::histogram_quantile(hist.as_slice()?, q))
+}
