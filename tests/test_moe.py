@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from fractions import Fraction
 
 import numpy as np
@@ -462,3 +463,17 @@ def test_mean_bounds_and_balanced_load() -> None:
     lo, hi = b.mean_bounds()
     assert lo <= exact.mean() <= hi
     assert moe.balanced_load(16, 2, 4096) == 512.0
+
+
+def test_long_exact_kernel_reports_progress_and_stops_on_interrupt() -> None:
+    seen: list[int] = []
+    moe.max_load_cdf(16, 1, 60, method="multinomial", progress=seen.append)
+    assert seen and seen == sorted(seen)
+
+    def stop(done: int) -> None:
+        raise KeyboardInterrupt
+
+    t = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        moe.max_load_cdf(64, 1, 196, method="column-dp", progress=stop)  # ~10 s of work uninterrupted
+    assert time.perf_counter() - t < 0.5
