@@ -385,7 +385,7 @@ def multinomial_cdf(p: NDArray[np.float64], b: int) -> NDArray[np.float64]:
         with np.errstate(divide="ignore", invalid="ignore"):
             lq, l1q = (math.log(q) if q > 0 else -math.inf), (math.log1p(-q) if q < 1 else -math.inf)
             logt = logc + np.where(jj > 0, jj * lq, 0.0) + np.where(m > 0, m * l1q, 0.0)
-        moves.append(np.where(ok, np.exp(logt), 0.0))
+        moves.append(np.exp(np.where(ok, logt, -np.inf)))  # exp only where the move exists
     out = np.ones(b + 1)
     for c in range(b + 1):
         f = np.zeros(b + 1)
