@@ -121,7 +121,9 @@ fn too_large(what: &str, detail: String) -> Error {
 pub fn balanced_load(experts: u64, top_k: u64, tokens: u64) -> Result<f64> {
     Law::Uniform { experts, top_k }.validate()?;
     check_tokens(tokens)?;
-    Ok((top_k * tokens) as f64 / experts as f64)
+    // k B exactly while it fits (then correctly rounded, as Python's int / int), else in floats.
+    let assignments = top_k.checked_mul(tokens).map_or(top_k as f64 * tokens as f64, |a| a as f64);
+    Ok(assignments / experts as f64)
 }
 
 /// `ln 0!, ln 1!, ..., ln n!` by a running sum.
@@ -782,6 +784,7 @@ mod tests {
         assert!(balanced_load(0, 1, 1).is_err());
         assert!(balanced_load(4, 5, 1).is_err());
         assert!(balanced_load(4, 1, 0).is_err());
+        assert_eq!(balanced_load(4, 2, u64::MAX).unwrap(), 2.0 * u64::MAX as f64 / 4.0);
         let w = [0.5, 0.5, f64::NAN];
         assert!(inclusion_probabilities(&Law::Weights { weights: &w, top_k: 1 }, &c).is_err());
         let w = [0.5, 0.4];
