@@ -25,7 +25,9 @@ def core_all_reduce() -> np.ndarray:
 
 
 def test_agree() -> None:
-    np.testing.assert_allclose(core_all_reduce(), numpy_all_reduce(BYTES, RANKS, 2e-6, 450e9), rtol=1e-12)
+    np.testing.assert_allclose(
+        core_all_reduce(), numpy_all_reduce(BYTES, RANKS, 2e-6, 450e9), rtol=1e-12
+    )
 
 
 @pytest.mark.benchmark(group="collectives/1e6")
@@ -43,4 +45,6 @@ def test_reference(benchmark) -> None:  # type: ignore[no-untyped-def]
     k = 20_000  # the pure-Python loop on a 1/50 slice, scaled in the report
     b, r = BYTES[:k].tolist(), RANKS[:k].tolist()
     benchmark.extra_info["scale"] = N / k
-    benchmark(lambda: [ref.collective_time("all-reduce", x, int(p), 2e-6, 450e9) for x, p in zip(b, r)])
+    benchmark(
+        lambda: [ref.collective_time("all-reduce", x, int(p), 2e-6, 450e9) for x, p in zip(b, r)]
+    )

@@ -23,18 +23,24 @@ MICRO = (STAGES * RNG.integers(1, 64, N).astype(np.uint64)).astype(np.uint64)  #
 CHUNKS = RNG.integers(1, 9, N).astype(np.uint64)
 
 
-def numpy_interleaved(p: np.ndarray, m: np.ndarray, v: np.ndarray, f: float, b: float) -> np.ndarray:
+def numpy_interleaved(
+    p: np.ndarray, m: np.ndarray, v: np.ndarray, f: float, b: float
+) -> np.ndarray:
     pf, mf, vf = p.astype(np.float64), m.astype(np.float64), v.astype(np.float64)
     bubble = (pf - 1) * (f + b) / vf
     return bubble / (mf * (f + b) + bubble)
 
 
 def core_interleaved() -> np.ndarray:
-    return np.asarray(pp.bubble_fraction("interleaved-1f1b", STAGES, MICRO, CHUNKS, forward=1.0, backward=2.0))
+    return np.asarray(
+        pp.bubble_fraction("interleaved-1f1b", STAGES, MICRO, CHUNKS, forward=1.0, backward=2.0)
+    )
 
 
 def test_agree() -> None:
-    np.testing.assert_allclose(core_interleaved(), numpy_interleaved(STAGES, MICRO, CHUNKS, 1.0, 2.0), rtol=1e-12)
+    np.testing.assert_allclose(
+        core_interleaved(), numpy_interleaved(STAGES, MICRO, CHUNKS, 1.0, 2.0), rtol=1e-12
+    )
     s = pp.simulate("1f1b", 8, 32, 1.0, 2.0)
     r = ref.simulate("1f1b", 8, 32, [1.0], [2.0])
     assert s.timeline.end.tolist() == r["end"]
@@ -88,13 +94,23 @@ def _ratios() -> None:
 
     core = best(lambda: pp.simulate("1f1b", P, M, 1.0, 2.0), 7)
     slow = best(lambda: ref.simulate("1f1b", P, REF_M, [1.0], [2.0]), 3) * M / REF_M
-    print(f"1f1b {P}x{M}: core {core * 1e3:.1f} ms, reference {slow:.2f} s (scaled from {P}x{REF_M}): {slow / core:.0f}x")
+    print(
+        f"1f1b {P}x{M}: core {core * 1e3:.1f} ms, reference {slow:.2f} s (scaled from {P}x{REF_M}): {slow / core:.0f}x"
+    )
     core = best(lambda: pp.simulate("interleaved-1f1b", P, M, 1.0, 2.0, chunks=4), 5)
-    slow = best(lambda: ref.simulate("interleaved-1f1b", P, REF_M, [1.0], [2.0], None, 4), 3) * M / REF_M
-    print(f"interleaved {P}x{M}x4: core {core * 1e3:.1f} ms, reference {slow:.2f} s: {slow / core:.0f}x")
+    slow = (
+        best(lambda: ref.simulate("interleaved-1f1b", P, REF_M, [1.0], [2.0], None, 4), 3)
+        * M
+        / REF_M
+    )
+    print(
+        f"interleaved {P}x{M}x4: core {core * 1e3:.1f} ms, reference {slow:.2f} s: {slow / core:.0f}x"
+    )
     core = best(core_interleaved, 15)
     base = best(lambda: numpy_interleaved(STAGES, MICRO, CHUNKS, 1.0, 2.0), 15)
-    print(f"bubble_fraction {N:.0e} points: core {core * 1e3:.2f} ms ({N / core / 1e6:.0f} M points/s), numpy {base * 1e3:.2f} ms: {base / core:.1f}x")
+    print(
+        f"bubble_fraction {N:.0e} points: core {core * 1e3:.2f} ms ({N / core / 1e6:.0f} M points/s), numpy {base * 1e3:.2f} ms: {base / core:.1f}x"
+    )
 
 
 if __name__ == "__main__":

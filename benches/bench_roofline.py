@@ -18,7 +18,9 @@ MODEL = bw.model("gpt4-moe-1.8t")
 DEPLOY = bw.Deployment("A100-80GB", tp=8, pp=16)
 
 
-def numpy_roofline(m: dict, p: dict, c: dict, batch: np.ndarray, context: np.ndarray, n: float = 1.0) -> dict[str, np.ndarray]:
+def numpy_roofline(
+    m: dict, p: dict, c: dict, batch: np.ndarray, context: np.ndarray, n: float = 1.0
+) -> dict[str, np.ndarray]:
     """What a user would write with numpy: the same model, whole arrays at a time."""
     tp, pp, ep = p["tp"], p["pp"], p["ep"]
     mem_bw = c["memory_bandwidth"] * c["eff_memory"]
@@ -34,12 +36,18 @@ def numpy_roofline(m: dict, p: dict, c: dict, batch: np.ndarray, context: np.nda
     kv_tok = m["kv_elements_per_token"] * p["kv_bytes"] / (pp * kv_shard * ep)
     t_w = (dense + expert * touched) / mem_bw
     t_kv = b * (context + n) * kv_tok / mem_bw
-    fl = tokens * 2 * m["matmul_params_active"] + b * m["attn_flops_per_context_token"] * (n * context + 0.5 * n * (n + 1))
+    fl = tokens * 2 * m["matmul_params_active"] + b * m["attn_flops_per_context_token"] * (
+        n * context + 0.5 * n * (n + 1)
+    )
     t_c = fl / (pp * tp * ep) / flops
     act = m["d_model"] * p["act_bytes"]
     local = tokens / ep
     bw_up = c["scale_up_bandwidth"] * c["eff_network"]
-    t_tp = (m["layers"] / pp) * 2 * (2 * (tp - 1) * c["scale_up_latency"] + 2 * (tp - 1) / tp * local * act / bw_up)
+    t_tp = (
+        (m["layers"] / pp)
+        * 2
+        * (2 * (tp - 1) * c["scale_up_latency"] + 2 * (tp - 1) / tp * local * act / bw_up)
+    )
     bw_out = c["scale_out_bandwidth"] * c["eff_network"]
     hop = c["scale_out_latency"] + tokens * act / (tp * ep) / bw_out
     t_mem = t_w + t_kv
@@ -47,16 +55,25 @@ def numpy_roofline(m: dict, p: dict, c: dict, batch: np.ndarray, context: np.nda
     latency = pp * stage + (pp - 1) * hop
     tokens_per_s = batch * n / latency
     # every column the kernel returns, so both do the same work
-    bound = np.where(t_tp > np.maximum(t_mem, t_c), 3, np.where(t_c >= t_mem, 2, np.where(t_kv > t_w, 1, 0))).astype(np.uint8)
+    bound = np.where(
+        t_tp > np.maximum(t_mem, t_c), 3, np.where(t_c >= t_mem, 2, np.where(t_kv > t_w, 1, 0))
+    ).astype(np.uint8)
     weights_chip = dense + expert * e
     mem_kv = batch * (context + n) * kv_tok
     mem_act = local * (4 * m["d_model"] + 2 * m["ffn_width"] / tp) * p["act_bytes"]
     return {
-        "latency": latency, "t_weights": pp * t_w, "t_kv": pp * t_kv, "t_compute": pp * t_c,
-        "t_comm": pp * t_tp + (pp - 1) * hop, "tokens_per_s": tokens_per_s,
+        "latency": latency,
+        "t_weights": pp * t_w,
+        "t_kv": pp * t_kv,
+        "t_compute": pp * t_c,
+        "t_comm": pp * t_tp + (pp - 1) * hop,
+        "tokens_per_s": tokens_per_s,
         "mfu": micro * fl / latency / (tp * pp * ep * c["peak_flops"]),
-        "mem_weights": np.full_like(latency, weights_chip), "mem_kv": mem_kv, "mem_act": mem_act,
-        "cost_per_token": tp * pp * ep * c["price_per_s"] / tokens_per_s, "bound": bound,
+        "mem_weights": np.full_like(latency, weights_chip),
+        "mem_kv": mem_kv,
+        "mem_act": mem_act,
+        "cost_per_token": tp * pp * ep * c["price_per_s"] / tokens_per_s,
+        "bound": bound,
         "fits": weights_chip + mem_kv + mem_act <= c["memory"],
     }
 

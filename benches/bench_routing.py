@@ -120,7 +120,9 @@ def core_seconds(threads: int, trials: int, repeats: int = 3) -> tuple[float, fl
     """Best (wall, CPU) seconds of the core on `trials` steps with RAYON_NUM_THREADS=threads."""
     env = {**os.environ, "RAYON_NUM_THREADS": str(threads)}
     code = THREAD_SCRIPT.format(trials=trials, repeats=repeats)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     wall, cpu = json.loads(out.stdout)
     return float(wall), float(cpu)
 
@@ -151,27 +153,47 @@ def report() -> None:
     n_ref = 2_000
     ref_w, ref_c = (t * trials / n_ref for t in _best(lambda: ref.replay(E, K, B, n_ref, 0), 1))
     z_w, _ = _best(lambda: bw.moe.route(64, 2, 256, 20_000, 0, ("zipf", 1.1)))
-    print(f"uniform top-{K} of {E}, {B} tokens, {trials:.0e} steps = {choices:.2e} choices; load {os.getloadavg()[0]:.1f}")
+    print(
+        f"uniform top-{K} of {E}, {B} tokens, {trials:.0e} steps = {choices:.2e} choices; load {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'':24}{'wall s':>9}{'choices/s':>12}{'CPU s':>9}{'choices/CPU-s':>15}")
-    for name, w, c in (("core, 2 threads", two_w, two_c), ("core, 1 thread", one_w, one_c),
-                       ("numpy (1e6 scaled)", np_w, np_c), ("reference (2e3 scaled)", ref_w, ref_c)):
+    for name, w, c in (
+        ("core, 2 threads", two_w, two_c),
+        ("core, 1 thread", one_w, one_c),
+        ("numpy (1e6 scaled)", np_w, np_c),
+        ("reference (2e3 scaled)", ref_w, ref_c),
+    ):
         print(f"{name:24}{w:9.3f}{choices / w:12.3e}{c:9.3f}{choices / c:15.3e}")
-    print(f"core 2 threads vs numpy: {np_w / two_w:.1f}x wall; core per core vs numpy: {np_c / one_c:.1f}x CPU;"
-          f" vs reference: {ref_w / two_w:.0f}x wall; 2 vs 1 threads: {one_w / two_w:.2f}x wall")
-    print(f"zipf(1.1) top-2 of 64, 256 tokens, 2e4 steps: {z_w:.3f} s ({20_000 * 256 * 2 / z_w:.3e} choices/s)")
+    print(
+        f"core 2 threads vs numpy: {np_w / two_w:.1f}x wall; core per core vs numpy: {np_c / one_c:.1f}x CPU;"
+        f" vs reference: {ref_w / two_w:.0f}x wall; 2 vs 1 threads: {one_w / two_w:.2f}x wall"
+    )
+    print(
+        f"zipf(1.1) top-2 of 64, 256 tokens, 2e4 steps: {z_w:.3f} s ({20_000 * 256 * 2 / z_w:.3e} choices/s)"
+    )
     zipf = bw.moe.zipf(16, 1.0)
     for name, core, python in (
-        ("max-load CDF, column DP, top-2 of 16, B = 8", lambda: bw.moe.max_load_cdf(16, 2, 8),
-         lambda: ref.max_load_cdf(16, 2, 8, None)),
-        ("max-load CDF, multinomial, zipf top-1 of 16, B = 200",
-         lambda: bw.moe.max_load_cdf(16, 1, 200, ("zipf", 1.0), method="multinomial"),
-         lambda: ref.max_load_cdf(16, 1, 200, zipf, "multinomial")),
-        ("inclusion probabilities, zipf top-8 of 64", lambda: bw.moe.inclusion_probabilities(64, 8, ("zipf", 1.0)),
-         lambda: ref.inclusion_probabilities(64, 8, bw.moe.zipf(64, 1.0))),
+        (
+            "max-load CDF, column DP, top-2 of 16, B = 8",
+            lambda: bw.moe.max_load_cdf(16, 2, 8),
+            lambda: ref.max_load_cdf(16, 2, 8, None),
+        ),
+        (
+            "max-load CDF, multinomial, zipf top-1 of 16, B = 200",
+            lambda: bw.moe.max_load_cdf(16, 1, 200, ("zipf", 1.0), method="multinomial"),
+            lambda: ref.max_load_cdf(16, 1, 200, zipf, "multinomial"),
+        ),
+        (
+            "inclusion probabilities, zipf top-8 of 64",
+            lambda: bw.moe.inclusion_probabilities(64, 8, ("zipf", 1.0)),
+            lambda: ref.inclusion_probabilities(64, 8, bw.moe.zipf(64, 1.0)),
+        ),
     ):
         c_w, _ = _best(core)
         p_w, _ = _best(python, 1)
-        print(f"{name}: core {c_w * 1e3:.2f} ms, Python (reference) {p_w * 1e3:.1f} ms: {p_w / c_w:.1f}x")
+        print(
+            f"{name}: core {c_w * 1e3:.2f} ms, Python (reference) {p_w * 1e3:.1f} ms: {p_w / c_w:.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -41,7 +41,9 @@ def make_pair(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def pair(request: pytest.FixtureRequest) -> tuple[np.ndarray, np.ndarray]:
     cfg = request.config
-    enabled = cfg.getoption("benchmark_enable", False) or not cfg.getoption("benchmark_disable", True)
+    enabled = cfg.getoption("benchmark_enable", False) or not cfg.getoption(
+        "benchmark_disable", True
+    )
     rows = int(os.environ.get("BRICKWALL_SPEC_ROWS", "2048")) if enabled else SMOKE_ROWS
     return make_pair(rows)
 
@@ -130,12 +132,16 @@ def report(rows: int) -> dict[str, float]:
     for n in ("1", "2"):
         env = dict(os.environ, RAYON_NUM_THREADS=n)
         code = f"from benches.bench_speculative import _core_only; print(_core_only({rows}))"
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
         threads[n] = float(out.stdout.strip())
     lp, lq = (np.log(np.maximum(a, 1e-30)) for a in make_pair(256, seed=1))
     t_logits = best_of(lambda: spec.acceptance_from_logits(lp, lq), 3)
     t_sim = best_of(lambda: spec.simulate(SIM_P, SIM_Q, SIM_GAMMA, SIM_TRIALS, 1), 3)
-    t_ref = best_of(lambda: ref.simulate(SIM_P.tolist(), SIM_Q.tolist(), SIM_GAMMA, REF_TRIALS, 1), 1)
+    t_ref = best_of(
+        lambda: ref.simulate(SIM_P.tolist(), SIM_Q.tolist(), SIM_GAMMA, REF_TRIALS, 1), 1
+    )
     return {
         "rows": rows,
         "vocab": VOCAB,

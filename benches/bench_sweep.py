@@ -25,29 +25,49 @@ from brickwall.sweep import SweepGrid, grid
 
 MODEL = "mixtral-8x7b"
 # 16 deployments x 32k batches x 8 contexts = 4.2M points (numpy works on 32k-element batch vectors).
-AXES: dict[str, Any] = dict(hardware=["H100-SXM"], tp=[1, 2, 4, 8], pp=[1, 2, 4, 8], batch=range(1, 32769),
-                            context=[256, 1024, 2048, 4096, 8192, 16384, 24576, 32768])
+AXES: dict[str, Any] = dict(
+    hardware=["H100-SXM"],
+    tp=[1, 2, 4, 8],
+    pp=[1, 2, 4, 8],
+    batch=range(1, 32769),
+    context=[256, 1024, 2048, 4096, 8192, 16384, 24576, 32768],
+)
 OBJECTIVES = ("cost", "latency")
 # The 10^9 sweep: 2 hardware x 4 tp x 4 pp x 4096 batches x 7630 contexts = 1.0001e9 points.
-BILLION: dict[str, Any] = dict(hardware=["H100-SXM", "A100-80GB"], tp=[1, 2, 4, 8], pp=[1, 2, 4, 8],
-                               batch=range(1, 4097), context=range(64, 64 + 7630 * 16, 16))
+BILLION: dict[str, Any] = dict(
+    hardware=["H100-SXM", "A100-80GB"],
+    tp=[1, 2, 4, 8],
+    pp=[1, 2, 4, 8],
+    batch=range(1, 4097),
+    context=range(64, 64 + 7630 * 16, 16),
+)
 
 
 # Thread scaling needs a grid with real work per point: on AXES most batches do not fit and are
 # skipped whole, so one sweep takes a few tens of ms, mostly fixed overhead.
-THREAD_AXES: dict[str, Any] = dict(hardware=["H200"], tp=[2, 4, 8], pp=[1, 2, 4, 8], batch=range(1, 65537),
-                                   context=[1, 2, 4, 8, 16, 32, 64, 128])
+THREAD_AXES: dict[str, Any] = dict(
+    hardware=["H200"],
+    tp=[2, 4, 8],
+    pp=[1, 2, 4, 8],
+    batch=range(1, 65537),
+    context=[1, 2, 4, 8, 16, 32, 64, 128],
+)
 
 
 def core_sweep(axes: dict[str, Any] = AXES) -> bw.SweepResult:
     return bw.sweep(MODEL, objectives=OBJECTIVES, **axes)
 
 
-def _collective(kind: str, nbytes: np.ndarray, ranks: float, lat: float, bw_: float) -> np.ndarray | float:
+def _collective(
+    kind: str, nbytes: np.ndarray, ranks: float, lat: float, bw_: float
+) -> np.ndarray | float:
     if ranks <= 1:
         return 0.0
-    steps, vol = {"all-reduce": (2 * (ranks - 1), 2 * (ranks - 1) / ranks), "all-to-all": (ranks - 1, (ranks - 1) / ranks),
-                  "p2p": (1.0, 1.0)}[kind]
+    steps, vol = {
+        "all-reduce": (2 * (ranks - 1), 2 * (ranks - 1) / ranks),
+        "all-to-all": (ranks - 1, (ranks - 1) / ranks),
+        "p2p": (1.0, 1.0),
+    }[kind]
     return np.where(nbytes > 0, steps * lat + vol * nbytes / bw_, 0.0)
 
 
@@ -83,13 +103,17 @@ def numpy_sweep(g: SweepGrid) -> tuple[np.ndarray, np.ndarray]:
         act = m["d_model"] * p["act_bytes"]
         local = tokens / ep
         t_comm = (m["layers"] / pp) * 2 * _collective("all-reduce", local * act, tp, *_link(tp, c))
-        t_comm = t_comm + (m["moe_layers"] / pp) * 2 * _collective("all-to-all", local * k * act, ep, *_link(tp * ep, c))
+        t_comm = t_comm + (m["moe_layers"] / pp) * 2 * _collective(
+            "all-to-all", local * k * act, ep, *_link(tp * ep, c)
+        )
         hop = _collective("p2p", tokens * act / (tp * ep), 2, *_link(chips, c)) if pp > 1 else 0.0
         weights_chip = dense + expert * e
         mem_act = local * (4 * m["d_model"] + 2 * m["ffn_width"] / tp) * p["act_bytes"]
         for ci, ctx in enumerate(g.context):
             t_kv = b * (ctx + n) * kvc / mem_bw
-            flops_micro = tokens * 2 * m["matmul_params_active"] + b * m["attn_flops_per_context_token"] * (n * ctx + 0.5 * n * (n + 1))
+            flops_micro = tokens * 2 * m["matmul_params_active"] + b * m[
+                "attn_flops_per_context_token"
+            ] * (n * ctx + 0.5 * n * (n + 1))
             t_c = flops_micro / (pp * tp * ep) / flops
             latency = pp * (np.maximum(t_w + t_kv, t_c) + t_comm) + (pp - 1) * hop
             fits = weights_chip + B * (ctx + n) * kvc + mem_act <= c["memory"]
@@ -112,7 +136,12 @@ def reference_loop(g: SweepGrid, points: int) -> list[int]:
     m, deps = g.views()
     nc = len(g.context)
     per_dep = len(g.batch) * nc
-    rows = ref.rows(m, deps[: max(1, points // per_dep)], g.batch[: max(1, points // nc)].tolist(), g.context.tolist())
+    rows = ref.rows(
+        m,
+        deps[: max(1, points // per_dep)],
+        g.batch[: max(1, points // nc)].tolist(),
+        g.context.tolist(),
+    )
     return [i for i, _ in rows]
 
 
@@ -136,12 +165,20 @@ def _subprocess_rate(axes: dict[str, Any], threads: int | None, top: int = 0) ->
     env = dict(os.environ)
     if threads is not None:
         env["RAYON_NUM_THREADS"] = str(threads)
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(spec), str(top)], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(spec), str(top)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _full_enabled(config: Any) -> bool:
-    return os.environ.get("BRICKWALL_BENCH_FULL") == "1" or not config.getoption("benchmark_disable", True)
+    return os.environ.get("BRICKWALL_BENCH_FULL") == "1" or not config.getoption(
+        "benchmark_disable", True
+    )
 
 
 # -- pytest-benchmark ----------------------------------------------------------------------------
@@ -192,13 +229,16 @@ def test_billion(request: Any) -> None:
     if not _full_enabled(request.config):
         pytest.skip("the 10^9 sweep runs with --benchmark-enable or BRICKWALL_BENCH_FULL=1")
     out = _subprocess_rate(BILLION, None)
-    print(f"\n10^9 sweep: {out['evaluated']:.3e} points in {out['seconds']:.1f} s, {out['rate']:.3e}/s, "
-          f"peak RSS {out['peak_rss'] / 2**20:.0f} MiB")
+    print(
+        f"\n10^9 sweep: {out['evaluated']:.3e} points in {out['seconds']:.1f} s, {out['rate']:.3e}/s, "
+        f"peak RSS {out['peak_rss'] / 2**20:.0f} MiB"
+    )
     assert out["evaluated"] >= 10**9
     assert out["peak_rss"] < 200 * 2**20
 
 
 # -- one-run report ------------------------------------------------------------------------------
+
 
 def _best_of(f: Any, repeat: int = 3) -> float:
     best = float("inf")
@@ -209,7 +249,9 @@ def _best_of(f: Any, repeat: int = 3) -> float:
     return best
 
 
-def _thread_rates(axes: dict[str, Any], top: int = 0, rounds: int = 3) -> tuple[dict[str, float], dict[str, float]]:
+def _thread_rates(
+    axes: dict[str, Any], top: int = 0, rounds: int = 3
+) -> tuple[dict[str, float], dict[str, float]]:
     """1- and 2-thread runs in alternating fresh processes, the fastest of each: this machine's
     speed drifts over seconds, and alternating keeps a slow spell from landing on one side."""
     best: list[dict[str, float] | None] = [None, None]
@@ -235,29 +277,61 @@ def main(full: bool = False) -> None:
     ref_s = _best_of(lambda: reference_loop(g, k), 1) * n / k
     plain = polled = float("inf")
     for _ in range(5):  # progress: the callback runs on the polling caller thread, between chunks
-        plain = min(plain, _best_of(lambda: bw.sweep(MODEL, objectives=OBJECTIVES, keep=("top", 10), **THREAD_AXES), 2))
-        polled = min(polled, _best_of(lambda: bw.sweep(MODEL, objectives=OBJECTIVES, keep=("top", 10), progress=lambda d, t: None,
-                                                       **THREAD_AXES), 2))
+        plain = min(
+            plain,
+            _best_of(
+                lambda: bw.sweep(MODEL, objectives=OBJECTIVES, keep=("top", 10), **THREAD_AXES), 2
+            ),
+        )
+        polled = min(
+            polled,
+            _best_of(
+                lambda: bw.sweep(
+                    MODEL,
+                    objectives=OBJECTIVES,
+                    keep=("top", 10),
+                    progress=lambda d, t: None,
+                    **THREAD_AXES,
+                ),
+                2,
+            ),
+        )
     one, two = _thread_rates(THREAD_AXES, top=10)
     one_p, two_p = _thread_rates(THREAD_AXES)
-    print(f"grid: {MODEL} decode, {n:,} configurations (16 deployments x 32768 batches x 8 contexts), {cores} cores")
+    print(
+        f"grid: {MODEL} decode, {n:,} configurations (16 deployments x 32768 batches x 8 contexts), {cores} cores"
+    )
     print(f"core      {core_s:8.3f} s  {n / core_s:10.3e} configs/s")
-    print(f"numpy     {numpy_s:8.3f} s  {n / numpy_s:10.3e} configs/s   core is {numpy_s / core_s:6.1f}x faster (goal >= 15x)")
-    print(f"reference {ref_s:8.1f} s  {n / ref_s:10.3e} configs/s   core is {ref_s / core_s:6.0f}x faster (goal >= 1000x)")
-    print(f"threads   1: {one['rate']:.3e}/s   2: {two['rate']:.3e}/s   speed-up {two['rate'] / one['rate']:.2f}x (goal >= 1.7x)"
-          f"  [top-10 over {one['evaluated']:,} points, {one['feasible']:,} fit]")
-    print(f"          pareto: {one_p['core_rate']:.3e}/s -> {two_p['core_rate']:.3e}/s = {two_p['core_rate'] / one_p['core_rate']:.2f}x "
-          f"in the core; {two_p['rate'] / one_p['rate']:.2f}x for the whole call, which also gathers the result columns "
-          f"of its {one_p['kept']:,}-row frontier")
-    print(f"progress  a callback per poll costs {100 * (polled / plain - 1):+.1f}% (goal < 2%; top-10 sweep of "
-          f"{plain * 1e3:.0f} ms)")
+    print(
+        f"numpy     {numpy_s:8.3f} s  {n / numpy_s:10.3e} configs/s   core is {numpy_s / core_s:6.1f}x faster (goal >= 15x)"
+    )
+    print(
+        f"reference {ref_s:8.1f} s  {n / ref_s:10.3e} configs/s   core is {ref_s / core_s:6.0f}x faster (goal >= 1000x)"
+    )
+    print(
+        f"threads   1: {one['rate']:.3e}/s   2: {two['rate']:.3e}/s   speed-up {two['rate'] / one['rate']:.2f}x (goal >= 1.7x)"
+        f"  [top-10 over {one['evaluated']:,} points, {one['feasible']:,} fit]"
+    )
+    print(
+        f"          pareto: {one_p['core_rate']:.3e}/s -> {two_p['core_rate']:.3e}/s = {two_p['core_rate'] / one_p['core_rate']:.2f}x "
+        f"in the core; {two_p['rate'] / one_p['rate']:.2f}x for the whole call, which also gathers the result columns "
+        f"of its {one_p['kept']:,}-row frontier"
+    )
+    print(
+        f"progress  a callback per poll costs {100 * (polled / plain - 1):+.1f}% (goal < 2%; top-10 sweep of "
+        f"{plain * 1e3:.0f} ms)"
+    )
     if full:
         b = _subprocess_rate(BILLION, None)
-        print(f"10^9 pareto sweep: {b['evaluated']:.4e} points in {b['seconds']:.1f} s = {b['rate']:.3e}/s "
-              f"({b['rate'] / cores:.3e} per core); {b['feasible']:,} fit in memory; peak RSS {b['peak_rss'] / 2**20:.0f} MiB "
-              f"(goal < 200 MiB); kept {b['kept']}")
-        print("          (points covered per second: rows a smaller context of the same batch beats are counted by "
-              "their memory check, whole batches that cannot fit are skipped)")
+        print(
+            f"10^9 pareto sweep: {b['evaluated']:.4e} points in {b['seconds']:.1f} s = {b['rate']:.3e}/s "
+            f"({b['rate'] / cores:.3e} per core); {b['feasible']:,} fit in memory; peak RSS {b['peak_rss'] / 2**20:.0f} MiB "
+            f"(goal < 200 MiB); kept {b['kept']}"
+        )
+        print(
+            "          (points covered per second: rows a smaller context of the same batch beats are counted by "
+            "their memory check, whole batches that cannot fit are skipped)"
+        )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ def test_every_claim_has_a_verdict(rows: dict) -> None:
 
 def test_unit_errors_are_called_out(rows: dict) -> None:
     assert rows["gpt4.flops"].verdict == "inconsistent"
-    assert rows["gpt4.flops"].computed_value == pytest.approx(2 * bw.model("gpt4-moe-1.8t").matmul_params_active)
+    assert rows["gpt4.flops"].computed_value == pytest.approx(
+        2 * bw.model("gpt4-moe-1.8t").matmul_params_active
+    )
     assert "GFLOP" in rows["gpt4.flops"].why
     assert rows["kv.500b"].verdict == "inconsistent" and "8-bit" in rows["kv.500b"].why
 
@@ -50,7 +52,9 @@ def test_independent_arithmetic(rows: dict) -> None:
     assert rows["data.per_expert_batch"].computed_value == pytest.approx(60e6 * 2 / 16)
     # 2 * 118 layers * 48 heads * 256 head dim * 2048 tokens * 512 sequences * 2 bytes
     assert rows["kv.500b"].computed_value == pytest.approx(2 * 118 * 48 * 256 * 2048 * 512 * 2)
-    assert rows["train.flops"].computed_value == pytest.approx(6 * bw.model("gpt4-moe-1.8t").params.active * 13e12)
+    assert rows["train.flops"].computed_value == pytest.approx(
+        6 * bw.model("gpt4-moe-1.8t").params.active * 13e12
+    )
     assert rows["ratio.h100"].computed_value == pytest.approx(1978.9 / 3.35)
 
 
@@ -66,6 +70,11 @@ def test_reproduce_command_formats(fmt: str) -> None:
     assert r.exit_code == 0, r.output
     if fmt == "json":
         data = json.loads(r.output)
-        assert {c["id"] for c in data["claims"]} == {"train.flops", "train.a100", "train.cost.a100", "train.h100"}
+        assert {c["id"] for c in data["claims"]} == {
+            "train.flops",
+            "train.a100",
+            "train.cost.a100",
+            "train.h100",
+        }
     else:
         assert "train.a100" in r.output

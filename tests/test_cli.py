@@ -38,7 +38,20 @@ def test_model_needs_exactly_one_source() -> None:
 
 
 def test_decode_command_breakdown_and_json(tmp_path: Path) -> None:
-    args = ["decode", "gpt4-moe-1.8t", "--hardware", "A100-40GB", "--tp", "8", "--pp", "16", "--batch", "512", "--context", "8192"]
+    args = [
+        "decode",
+        "gpt4-moe-1.8t",
+        "--hardware",
+        "A100-40GB",
+        "--tp",
+        "8",
+        "--pp",
+        "16",
+        "--batch",
+        "512",
+        "--context",
+        "8192",
+    ]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "weights" in r.output and "fits" in r.output
@@ -49,9 +62,26 @@ def test_decode_command_breakdown_and_json(tmp_path: Path) -> None:
 
 
 def test_prefill_and_train_commands() -> None:
-    r = runner.invoke(app, ["prefill", "llama3.1-70b", "--tp", "8", "--batch", "4", "--prompt", "4096", "--json"])
+    r = runner.invoke(
+        app, ["prefill", "llama3.1-70b", "--tp", "8", "--batch", "4", "--prompt", "4096", "--json"]
+    )
     assert r.exit_code == 0 and json.loads(r.output)["bound"] == "compute"
-    r = runner.invoke(app, ["train", "gpt4-moe-1.8t", "--tokens", "13e12", "--hardware", "A100-40GB", "--gpus", "25000", "--mfu", "0.34", "--json"])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            "gpt4-moe-1.8t",
+            "--tokens",
+            "13e12",
+            "--hardware",
+            "A100-40GB",
+            "--gpus",
+            "25000",
+            "--mfu",
+            "0.34",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0 and 90 < json.loads(r.output)["days"] < 100
 
 
@@ -60,18 +90,46 @@ def test_bad_cli_input_is_a_clean_error() -> None:
     import subprocess
     import sys
 
-    p = subprocess.run([sys.executable, "-c", "from brickwall.cli import main; main()", "decode", "llama2-7b", "--tp", "3"],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from brickwall.cli import main; main()",
+            "decode",
+            "llama2-7b",
+            "--tp",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 2 and "tp = 3" in p.stderr and "Traceback" not in p.stderr
     assert main is not None
 
 
 def test_sweep_command_table_json_csv_plot(tmp_path: Path) -> None:
-    args = ["sweep", "mixtral-8x7b", "--hardware", "H100-SXM,A100-80GB", "--tp", "1,2,4,8", "--pp", "1..4*2",
-            "--batch", "1..512:3", "--context", "1024,8192", "--no-progress"]
+    args = [
+        "sweep",
+        "mixtral-8x7b",
+        "--hardware",
+        "H100-SXM,A100-80GB",
+        "--tp",
+        "1,2,4,8",
+        "--pp",
+        "1..4*2",
+        "--batch",
+        "1..512:3",
+        "--context",
+        "1024,8192",
+        "--no-progress",
+    ]
     r = runner.invoke(app, [*args, "--plot", str(tmp_path / "f.png")])
     assert r.exit_code == 0, r.output
-    assert "frontier" in r.output and "evaluated" in r.output and (tmp_path / "f.png").stat().st_size > 1000
+    assert (
+        "frontier" in r.output
+        and "evaluated" in r.output
+        and (tmp_path / "f.png").stat().st_size > 1000
+    )
     r = runner.invoke(app, [*args, "--json"])
     data = json.loads(r.output)
     assert data["summary"]["evaluated"] == 2 * 4 * 3 * len(range(1, 513, 3)) * 2
@@ -99,7 +157,10 @@ def test_sweep_command_bad_axis() -> None:
 
 
 def test_bad_number_lists_are_usage_errors() -> None:
-    for args in (["bandwidth", "--speeds", "x"], ["pipeline", "1f1b", "--stages", "4", "--microbatches", "8", "--forward", "1,y"],
-                 ["decode", "mixtral-8x7b", "--tp", "2", "--routing", "p99"]):
+    for args in (
+        ["bandwidth", "--speeds", "x"],
+        ["pipeline", "1f1b", "--stages", "4", "--microbatches", "8", "--forward", "1,y"],
+        ["decode", "mixtral-8x7b", "--tp", "2", "--routing", "p99"],
+    ):
         r = runner.invoke(app, args)
         assert r.exit_code == 2 and "Invalid value" in r.output, args

@@ -14,8 +14,15 @@ bws = st.floats(1e6, 1e13)
 lats = st.floats(0, 1e-3)
 
 
-@given(st.sampled_from(bw.collectives.KINDS), st.lists(st.tuples(sizes, ranks), min_size=1, max_size=50), bws, lats)
-def test_core_matches_reference(kind: str, pairs: list[tuple[float, int]], bw_: float, lat: float) -> None:
+@given(
+    st.sampled_from(bw.collectives.KINDS),
+    st.lists(st.tuples(sizes, ranks), min_size=1, max_size=50),
+    bws,
+    lats,
+)
+def test_core_matches_reference(
+    kind: str, pairs: list[tuple[float, int]], bw_: float, lat: float
+) -> None:
     n = np.array([p[0] for p in pairs])
     p = np.array([p[1] for p in pairs])
     got = bw.collective_time(kind, n, p, bandwidth=bw_, latency=lat)
@@ -24,8 +31,18 @@ def test_core_matches_reference(kind: str, pairs: list[tuple[float, int]], bw_: 
 
 
 @given(sizes, st.integers(1, 64), st.integers(1, 64), bws, bws, lats, lats)
-def test_hierarchical_matches_reference(n: float, g: int, islands: int, b1: float, b2: float, a1: float, a2: float) -> None:
-    got = bw.hierarchical_all_reduce_time(n, islands, per_island=g, inner_bandwidth=b1, outer_bandwidth=b2, inner_latency=a1, outer_latency=a2)
+def test_hierarchical_matches_reference(
+    n: float, g: int, islands: int, b1: float, b2: float, a1: float, a2: float
+) -> None:
+    got = bw.hierarchical_all_reduce_time(
+        n,
+        islands,
+        per_island=g,
+        inner_bandwidth=b1,
+        outer_bandwidth=b2,
+        inner_latency=a1,
+        outer_latency=a2,
+    )
     assert_allclose(got, ref.hierarchical_all_reduce(n, g, islands, a1, b1, a2, b2), rtol=1e-12)
 
 
@@ -43,9 +60,13 @@ def test_single_rank_is_free() -> None:
 
 
 @given(sizes, st.integers(1, 32), st.integers(1, 32), bws)
-def test_hierarchical_equals_flat_ring_with_equal_links(n: float, g: int, islands: int, b: float) -> None:
+def test_hierarchical_equals_flat_ring_with_equal_links(
+    n: float, g: int, islands: int, b: float
+) -> None:
     flat = bw.collective_time("all-reduce", n, g * islands, bandwidth=b)
-    hier = bw.hierarchical_all_reduce_time(n, islands, per_island=g, inner_bandwidth=b, outer_bandwidth=b)
+    hier = bw.hierarchical_all_reduce_time(
+        n, islands, per_island=g, inner_bandwidth=b, outer_bandwidth=b
+    )
     assert hier == pytest.approx(flat, rel=1e-12, abs=1e-300)
 
 
@@ -53,25 +74,37 @@ def test_hierarchical_beats_flat_on_slow_outer_links() -> None:
     # The seed's segments: 1.6 Tb/s inside, 400 Gb/s between.
     n, g, islands = 3.6e12, 8, 16
     flat = bw.collective_time("all-reduce", n, g * islands, bandwidth=400e9 / 8)
-    hier = bw.hierarchical_all_reduce_time(n, islands, per_island=g, inner_bandwidth=1.6e12 / 8, outer_bandwidth=400e9 / 8)
+    hier = bw.hierarchical_all_reduce_time(
+        n, islands, per_island=g, inner_bandwidth=1.6e12 / 8, outer_bandwidth=400e9 / 8
+    )
     assert hier < flat
 
 
 def test_closed_form_example() -> None:
-    assert bw.collective_time("all-reduce", 1e9, 8, bandwidth=450e9) == pytest.approx(2 * 7 / 8 * 1e9 / 450e9, rel=1e-15)
-    assert bw.collective_time("p2p", 1e6, 2, bandwidth=1e9, latency=1e-6) == pytest.approx(1e-6 + 1e-3)
+    assert bw.collective_time("all-reduce", 1e9, 8, bandwidth=450e9) == pytest.approx(
+        2 * 7 / 8 * 1e9 / 450e9, rel=1e-15
+    )
+    assert bw.collective_time("p2p", 1e6, 2, bandwidth=1e9, latency=1e-6) == pytest.approx(
+        1e-6 + 1e-3
+    )
 
 
 def test_broadcasting_and_shape() -> None:
-    out = bw.collective_time("all-gather", np.array([[1e6], [2e6]]), np.array([2, 4, 8]), bandwidth=1e9)
+    out = bw.collective_time(
+        "all-gather", np.array([[1e6], [2e6]]), np.array([2, 4, 8]), bandwidth=1e9
+    )
     assert out.shape == (2, 3)
 
 
 @pytest.mark.parametrize(
     "args",
     [
-        ("all-reduce", -1.0, 8), ("all-reduce", float("nan"), 8), ("all-reduce", 1.0, 0),
-        ("all-reduce", 1.0, 2.5), ("allreduce", 1.0, 8), ("all-reduce", [1.0, 2.0], [2, 2, 2]),
+        ("all-reduce", -1.0, 8),
+        ("all-reduce", float("nan"), 8),
+        ("all-reduce", 1.0, 0),
+        ("all-reduce", 1.0, 2.5),
+        ("allreduce", 1.0, 8),
+        ("all-reduce", [1.0, 2.0], [2, 2, 2]),
         ("all-reduce", "x", 2),
     ],
 )

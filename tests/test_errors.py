@@ -12,8 +12,11 @@ import brickwall as bw
 from brickwall.errors import BrickwallError, BrickwallTypeError, ValidationError
 
 bad_numbers = st.one_of(
-    st.just(float("nan")), st.just(float("inf")), st.just(-float("inf")),
-    st.floats(max_value=-1e-9, allow_nan=False, allow_infinity=False), st.integers(max_value=0),
+    st.just(float("nan")),
+    st.just(float("inf")),
+    st.just(-float("inf")),
+    st.floats(max_value=-1e-9, allow_nan=False, allow_infinity=False),
+    st.integers(max_value=0),
 )
 junk = st.one_of(st.text(max_size=4), st.none(), st.lists(st.integers(), max_size=2), st.booleans())
 
@@ -38,9 +41,15 @@ def test_decode_batch_and_context(x: float) -> None:
 
 @given(junk)
 def test_junk_types(x: object) -> None:
-    for call in (lambda: bw.decode(M, D, x, 1), lambda: bw.prefill(M, D, 1, x), lambda: bw.model(x),
-                 lambda: bw.hardware(x), lambda: bw.Efficiency(flops=x), lambda: bw.Deployment("H100-SXM", tp=x),
-                 lambda: bw.collective_time("all-reduce", 1e6, 2, bandwidth=x)):
+    for call in (
+        lambda: bw.decode(M, D, x, 1),
+        lambda: bw.prefill(M, D, 1, x),
+        lambda: bw.model(x),
+        lambda: bw.hardware(x),
+        lambda: bw.Efficiency(flops=x),
+        lambda: bw.Deployment("H100-SXM", tp=x),
+        lambda: bw.collective_time("all-reduce", 1e6, 2, bandwidth=x),
+    ):
         with pytest.raises(BrickwallError) as info:
             call()  # type: ignore[arg-type]
         assert isinstance(info.value, (ValueError, TypeError))
@@ -76,4 +85,7 @@ def test_wrong_array_dtype_and_shape() -> None:
 @given(st.integers(1, 1 << 20), st.integers(0, 1 << 20))
 def test_outputs_are_finite(batch: int, context: int) -> None:
     e = bw.decode(bw.model("deepseek-v3"), bw.Deployment("H200", tp=8, ep=2), batch, context)
-    assert all(math.isfinite(v) for v in (e.step_time, e.tokens_per_s, e.mfu, *e.breakdown.values(), *e.memory.values()))
+    assert all(
+        math.isfinite(v)
+        for v in (e.step_time, e.tokens_per_s, e.mfu, *e.breakdown.values(), *e.memory.values())
+    )

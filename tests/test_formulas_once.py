@@ -33,22 +33,52 @@ EXEMPT = ("model.py", "reference/", "cli.py", "plot.py")
 #: (module or package prefix, function) -> why its arithmetic on fields is not a formula copy.
 ALLOWED: dict[tuple[str, str], str] = {
     ("hardware.py", "summary"): "unit conversion of the catalog entry for display",
-    ("inference.py", "chips"): "the layout's own size tp x pp x ep (a count of the deployment, as model.py counts a model)",
+    (
+        "inference.py",
+        "chips",
+    ): "the layout's own size tp x pp x ep (a count of the deployment, as model.py counts a model)",
     ("inference.py", "check"): "divisibility checks of the partitioning (validation, not a cost)",
-    ("inference.py", "cost_view"): "hands model.py's counts to the core; the widest FFN is a count of the shapes",
-    ("inference.py", "_estimate"): "free memory = device memory - the core's used bytes, for the breakdown shown",
+    (
+        "inference.py",
+        "cost_view",
+    ): "hands model.py's counts to the core; the widest FFN is a count of the shapes",
+    (
+        "inference.py",
+        "_estimate",
+    ): "free memory = device memory - the core's used bytes, for the breakdown shown",
     ("inference.py", "chips_needed"): "a search bound (pp up to layers), not a cost",
-    ("inference.py", "required_bandwidth"): "turns the core's memory time back into bytes/s at the asked rate (no model knowledge)",
-    ("moe.py", "drop_fraction"): "normalises a Monte Carlo histogram mean by the step's k x B assignments (a statistic of a result)",
+    (
+        "inference.py",
+        "required_bandwidth",
+    ): "turns the core's memory time back into bytes/s at the asked rate (no model knowledge)",
+    (
+        "moe.py",
+        "drop_fraction",
+    ): "normalises a Monte Carlo histogram mean by the step's k x B assignments (a statistic of a result)",
     ("training.py", "total_flops"): "sums two fields of the run's own result",
     ("training.py", "cost"): "GPU-hours x price of the run's own result",
-    ("training.py", "training_run"): "training FLOP accounting (counts, model.py-style: 6N + 3 x attention per token)",
+    (
+        "training.py",
+        "training_run",
+    ): "training FLOP accounting (counts, model.py-style: 6N + 3 x attention per token)",
     # The claims ledger re-derives the article's arithmetic to show where it comes from; being
     # moved into brickwall/claims/ (issue 11, part 1), so matched by prefix.
-    ("claims", "_gpt4_counts"): "the article's expert-parameter arithmetic, shown next to model.py's count",
-    ("claims", "_data"): "the article's tokens-per-expert arithmetic for the data claim (moe.balanced_load computes k B / E)",
-    ("claims", "_ratio_h100"): "the article's FLOP/byte ratio and TB/s for display (crossover_batch is the core's)",
-    ("claims", "_kv500b"): "the article's head size for a hypothetical 500B model (shapes, model.py-style)",
+    (
+        "claims",
+        "_gpt4_counts",
+    ): "the article's expert-parameter arithmetic, shown next to model.py's count",
+    (
+        "claims",
+        "_data",
+    ): "the article's tokens-per-expert arithmetic for the data claim (moe.balanced_load computes k B / E)",
+    (
+        "claims",
+        "_ratio_h100",
+    ): "the article's FLOP/byte ratio and TB/s for display (crossover_batch is the core's)",
+    (
+        "claims",
+        "_kv500b",
+    ): "the article's head size for a hypothetical 500B model (shapes, model.py-style)",
 }
 _OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
 
@@ -61,7 +91,8 @@ def _numeric_fields() -> frozenset[str]:
                 out.add(f.name)
         for name, v in vars(cls).items():
             if isinstance(v, property) and any(
-                t in str(v.fget.__annotations__.get("return", "")) for t in ("int", "float", "ParamCounts")
+                t in str(v.fget.__annotations__.get("return", ""))
+                for t in ("int", "float", "ParamCounts")
             ):
                 out.add(name)
     return frozenset(out)
@@ -100,7 +131,14 @@ def violations(source: str, module: str) -> list[str]:
 
 
 def test_field_names_are_found() -> None:
-    assert {"top_k", "experts", "memory_bandwidth", "tp", "matmul_params_active", "params"} <= FIELDS
+    assert {
+        "top_k",
+        "experts",
+        "memory_bandwidth",
+        "tp",
+        "matmul_params_active",
+        "params",
+    } <= FIELDS
     assert "name" not in FIELDS and "weight_dtype" not in FIELDS
 
 
@@ -113,7 +151,7 @@ def test_no_formula_outside_the_core_model_and_reference() -> None:
     assert not found, "formulas outside the core, model.py and reference/:\n" + "\n".join(found)
 
 
-PLANTED = '''
+PLANTED = """
 def touched(model, tokens):
     return model.experts * (1 - (1 - model.top_k / model.experts) ** tokens)
 
@@ -121,7 +159,7 @@ def chips(d):
     n = d.tp
     n *= d.ep
     return n
-'''
+"""
 
 
 @pytest.mark.parametrize("module", ["moe.py", "sweep.py", "serve.py", "claims_extra.py"])

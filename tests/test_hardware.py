@@ -3,9 +3,26 @@ import pytest
 import brickwall as bw
 from brickwall.errors import UnknownNameError, ValidationError
 
-REQUIRED = ["A100-40GB", "A100-80GB", "H100-SXM", "H100-PCIe", "H100-NVL", "H200", "B200", "GB200",
-            "L40S", "MI250X", "MI300X", "MI325X", "TPU-v4", "TPU-v5e", "TPU-v5p", "TPU-v6e",
-            "Gaudi2", "Gaudi3"]
+REQUIRED = [
+    "A100-40GB",
+    "A100-80GB",
+    "H100-SXM",
+    "H100-PCIe",
+    "H100-NVL",
+    "H200",
+    "B200",
+    "GB200",
+    "L40S",
+    "MI250X",
+    "MI300X",
+    "MI325X",
+    "TPU-v4",
+    "TPU-v5e",
+    "TPU-v5p",
+    "TPU-v6e",
+    "Gaudi2",
+    "Gaudi3",
+]
 
 
 def test_catalog_has_every_required_chip() -> None:
@@ -48,8 +65,15 @@ def test_missing_dtype_is_clear() -> None:
     assert bw.hardware("A100-40GB").compute_dtype("fp8") == "bf16"
 
 
-@pytest.mark.parametrize("field,value", [("memory", -1.0), ("memory_bandwidth", float("nan")),
-                                         ("scale_up_domain", 0), ("price_per_hour", float("inf"))])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("memory", -1.0),
+        ("memory_bandwidth", float("nan")),
+        ("scale_up_domain", 0),
+        ("price_per_hour", float("inf")),
+    ],
+)
 def test_bad_hardware_fields(field: str, value: float) -> None:
     with pytest.raises(ValidationError, match=field):
         bw.hardware("H100-SXM", **{field: value})

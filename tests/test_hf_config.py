@@ -7,8 +7,18 @@ import brickwall as bw
 from brickwall.errors import UnknownNameError, ValidationError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hf"
-SAME_AS_CATALOG = ["llama3.1-8b", "llama2-70b", "mixtral-8x7b", "deepseek-v2", "deepseek-v3",
-                   "qwen3-235b-a22b", "qwen2.5-72b", "falcon-180b", "dbrx", "gpt-oss-120b"]
+SAME_AS_CATALOG = [
+    "llama3.1-8b",
+    "llama2-70b",
+    "mixtral-8x7b",
+    "deepseek-v2",
+    "deepseek-v3",
+    "qwen3-235b-a22b",
+    "qwen2.5-72b",
+    "falcon-180b",
+    "dbrx",
+    "gpt-oss-120b",
+]
 
 
 @pytest.mark.parametrize("name", SAME_AS_CATALOG)

@@ -17,7 +17,9 @@ def test_catalog_counts_match_official(name: str) -> None:
     tol = off.get("tolerance", 0.02)
     assert abs(m.params.total / off["total"] - 1) <= tol
     if "active" in off:
-        assert abs(m.params.active / off["active"] - 1) <= max(tol, 0.04 if name == "deepseek-v2" else tol)
+        assert abs(m.params.active / off["active"] - 1) <= max(
+            tol, 0.04 if name == "deepseek-v2" else tol
+        )
     if "active_non_embedding" in off:
         assert abs(m.params.active_non_embedding / off["active_non_embedding"] - 1) <= tol
 
@@ -27,7 +29,9 @@ def test_known_exact_counts() -> None:
     assert bw.model("llama2-7b").params.total == 6_738_415_616
     # By hand: 32 x (4 d^2 attention + 3 d d_ff FFN + 2 d norms) + 2 V d + d.
     d, ff, v = 4096, 11008, 32000
-    assert bw.model("llama2-7b").params.total == 32 * (4 * d * d + 3 * d * ff + 2 * d) + 2 * v * d + d
+    assert (
+        bw.model("llama2-7b").params.total == 32 * (4 * d * d + 3 * d * ff + 2 * d) + 2 * v * d + d
+    )
 
 
 def test_gpt4_seed_figures() -> None:
@@ -83,10 +87,23 @@ def test_accounting_invariants(m: bw.Model) -> None:
 
 
 BAD_FIELDS = [
-    ("layers", 0), ("layers", -3), ("d_model", float("nan")), ("heads", float("inf")),
-    ("head_dim", 1.5), ("vocab", "many"), ("kv_heads", 3), ("experts", -1), ("top_k", 9),
-    ("attention", "mqa"), ("attention", "flash"), ("ffn", "swiglu"), ("norm", None),
-    ("max_context", True), ("first_dense_layers", 32), ("d_ff", 0), ("q_lora_rank", -1),
+    ("layers", 0),
+    ("layers", -3),
+    ("d_model", float("nan")),
+    ("heads", float("inf")),
+    ("head_dim", 1.5),
+    ("vocab", "many"),
+    ("kv_heads", 3),
+    ("experts", -1),
+    ("top_k", 9),
+    ("attention", "mqa"),
+    ("attention", "flash"),
+    ("ffn", "swiglu"),
+    ("norm", None),
+    ("max_context", True),
+    ("first_dense_layers", 32),
+    ("d_ff", 0),
+    ("q_lora_rank", -1),
 ]
 
 
@@ -105,7 +122,14 @@ def test_bad_model_fields_are_named(field: str, value: object) -> None:
 
 @given(
     st.sampled_from(["layers", "d_model", "heads", "head_dim", "vocab", "max_context"]),
-    st.one_of(st.integers(max_value=0), st.floats(allow_nan=True, allow_infinity=True).filter(lambda x: not x.is_integer() or x <= 0), st.text(max_size=3), st.none()),
+    st.one_of(
+        st.integers(max_value=0),
+        st.floats(allow_nan=True, allow_infinity=True).filter(
+            lambda x: not x.is_integer() or x <= 0
+        ),
+        st.text(max_size=3),
+        st.none(),
+    ),
 )
 def test_invalid_fields_never_crash(field: str, value: object) -> None:
     with pytest.raises((ValidationError, BrickwallTypeError)):

@@ -50,8 +50,13 @@ def small_cases(draw: st.DrawFn) -> dict:
     elif pop == "zipf":
         weights = moe.zipf(e, draw(st.floats(0.0, 3.0))).tolist()
     return dict(
-        n_experts=e, top_k=k, tokens=draw(st.integers(1, 12)), trials=draw(st.integers(1, 40)),
-        seed=draw(st.integers(0, 2**64 - 1)), devices=d, weights=weights,
+        n_experts=e,
+        top_k=k,
+        tokens=draw(st.integers(1, 12)),
+        trials=draw(st.integers(1, 40)),
+        seed=draw(st.integers(0, 2**64 - 1)),
+        devices=d,
+        weights=weights,
         capacity_factor=draw(st.one_of(st.none(), st.floats(0.1, 3.0))),
     )
 
@@ -60,8 +65,16 @@ def small_cases(draw: st.DrawFn) -> dict:
 def test_core_replays_reference_exactly(c: dict) -> None:
     w = c.pop("weights")
     h = moe.route(popularity=None if w is None else np.array(w), **c)
-    g = ref.replay(c["n_experts"], c["top_k"], c["tokens"], c["trials"], c["seed"], weights=h_weights(h, w),
-                   capacity=h.capacity, devices=c["devices"])
+    g = ref.replay(
+        c["n_experts"],
+        c["top_k"],
+        c["tokens"],
+        c["trials"],
+        c["seed"],
+        weights=h_weights(h, w),
+        capacity=h.capacity,
+        devices=c["devices"],
+    )
     _same(h, g)
 
 
@@ -200,7 +213,9 @@ def test_dirichlet_is_exchangeable_and_more_spread_than_uniform() -> None:
 # --- exact forms vs independent derivations ------------------------------------------------------
 
 
-@pytest.mark.parametrize("e,k,b", [(4, 2, 4), (5, 3, 3), (3, 1, 5), (6, 2, 3), (4, 4, 2), (1, 1, 3)])
+@pytest.mark.parametrize(
+    "e,k,b", [(4, 2, 4), (5, 3, 3), (3, 1, 5), (6, 2, 3), (4, 4, 2), (1, 1, 3)]
+)
 def test_column_dp_matches_brute_force(e: int, k: int, b: int) -> None:
     want = ref.brute_force_max_load_cdf(e, k, b)
     got = moe.max_load_cdf(e, k, b, method="column-dp").cdf
@@ -228,7 +243,9 @@ def test_uniform_top1_dp_and_multinomial_agree() -> None:
 @pytest.mark.parametrize("e,k", [(6, 3), (5, 2), (7, 4)])
 def test_inclusion_probabilities_match_enumeration(e: int, k: int) -> None:
     p = moe.zipf(e, 1.7)
-    assert_allclose(moe.inclusion_probabilities(e, k, p), ref.successive_inclusion(p.tolist(), k), rtol=1e-9)
+    assert_allclose(
+        moe.inclusion_probabilities(e, k, p), ref.successive_inclusion(p.tolist(), k), rtol=1e-9
+    )
 
 
 @pytest.mark.parametrize("e,k,b", [(16, 2, 8), (8, 2, 6), (12, 1, 7)])
@@ -239,7 +256,9 @@ def test_negative_association_bounds_bracket_exact(e: int, k: int, b: int) -> No
 
 
 def test_closed_forms() -> None:
-    assert moe.expected_experts_touched(16, 2, 8) == pytest.approx(16 * (1 - (14 / 16) ** 8), rel=1e-14)
+    assert moe.expected_experts_touched(16, 2, 8) == pytest.approx(
+        16 * (1 - (14 / 16) ** 8), rel=1e-14
+    )
     assert moe.load_pmf(16, 2, 8)[8] == pytest.approx((1 / 8) ** 8, rel=1e-12)
     # Cov(X_e, X_f) = -B k (E - k) / (E^2 (E - 1)) <=> Var(sum) = 0: E Var + E(E-1) Cov = 0
     e, k, b = 16, 2, 8
@@ -249,7 +268,9 @@ def test_closed_forms() -> None:
     # capacity convention and drops: C = ceil(1.25 * 2 * 8 / 16) = 2; exact E[(X - 2)+] by hand
     assert moe.expert_capacity(16, 2, 8, 1.25) == 2
     pmf = moe.load_pmf(16, 2, 8)
-    assert moe.expected_drops(16, 2, 8, capacity=2) == pytest.approx(16 * sum((x - 2) * pmf[x] for x in range(3, 9)))
+    assert moe.expected_drops(16, 2, 8, capacity=2) == pytest.approx(
+        16 * sum((x - 2) * pmf[x] for x in range(3, 9))
+    )
     assert moe.expected_drops(16, 2, 8, capacity=8) == 0.0
 
 
@@ -284,7 +305,9 @@ def test_thread_count_does_not_change_results() -> None:
     outs = []
     for threads in ("1", "2"):
         env = {**os.environ, "RAYON_NUM_THREADS": threads}
-        p = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True)
+        p = subprocess.run(
+            [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True
+        )
         outs.append(json.loads(p.stdout))
     assert outs[0] == outs[1]
 
@@ -326,13 +349,25 @@ def test_claim_helpers() -> None:
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(n_experts=16, top_k=17), dict(n_experts=16, top_k=0), dict(tokens=0), dict(trials=0),
-        dict(devices=3), dict(devices=0), dict(popularity=np.full(16, 0.1)),
-        dict(popularity=np.full(15, 1 / 15)), dict(popularity=np.r_[-0.1, np.full(15, 1.1 / 15)]),
-        dict(popularity=np.r_[np.nan, np.full(15, 1 / 15)]), dict(popularity=np.r_[1.0, np.zeros(15)]),
-        dict(popularity=("zipf", -1.0)), dict(popularity=("dirichlet", 0.0)), dict(popularity=("pareto", 1.0)),
-        dict(popularity="zipf"), dict(capacity_factor=0.0), dict(capacity_factor=float("nan")),
-        dict(n_experts=2.5), dict(seed=-1),
+        dict(n_experts=16, top_k=17),
+        dict(n_experts=16, top_k=0),
+        dict(tokens=0),
+        dict(trials=0),
+        dict(devices=3),
+        dict(devices=0),
+        dict(popularity=np.full(16, 0.1)),
+        dict(popularity=np.full(15, 1 / 15)),
+        dict(popularity=np.r_[-0.1, np.full(15, 1.1 / 15)]),
+        dict(popularity=np.r_[np.nan, np.full(15, 1 / 15)]),
+        dict(popularity=np.r_[1.0, np.zeros(15)]),
+        dict(popularity=("zipf", -1.0)),
+        dict(popularity=("dirichlet", 0.0)),
+        dict(popularity=("pareto", 1.0)),
+        dict(popularity="zipf"),
+        dict(capacity_factor=0.0),
+        dict(capacity_factor=float("nan")),
+        dict(n_experts=2.5),
+        dict(seed=-1),
     ],
 )
 def test_bad_input(kwargs: dict) -> None:
@@ -362,10 +397,32 @@ def test_cli_table_and_json(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
     runner = CliRunner()
     png = tmp_path / "load.png"
-    r = runner.invoke(app, ["moe", "--experts", "16", "--top-k", "2", "--tokens", "8", "--trials", "1e5",
-                            "--devices", "8", "--capacity-factor", "1.25", "--plot", str(png)])
+    r = runner.invoke(
+        app,
+        [
+            "moe",
+            "--experts",
+            "16",
+            "--top-k",
+            "2",
+            "--tokens",
+            "8",
+            "--trials",
+            "1e5",
+            "--devices",
+            "8",
+            "--capacity-factor",
+            "1.25",
+            "--plot",
+            str(png),
+        ],
+    )
     assert r.exit_code == 0, r.output
-    assert "busiest device" in r.output and "dropped (cap 2)" in r.output and png.stat().st_size > 10_000
+    assert (
+        "busiest device" in r.output
+        and "dropped (cap 2)" in r.output
+        and png.stat().st_size > 10_000
+    )
     r = runner.invoke(app, ["moe", "--tokens", "64", "--trials", "2e4", "--zipf", "1.1", "--json"])
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
@@ -411,23 +468,38 @@ def laws(draw: st.DrawFn, max_experts: int = 10) -> tuple[int, int, np.ndarray |
 @given(laws(), st.integers(1, 40))
 def test_exact_marginals_match_reference(law: tuple[int, int, np.ndarray | None], b: int) -> None:
     e, k, w = law
-    assert_allclose(_core.routing_inclusion_probabilities(e, k, w), ref.inclusion_probabilities(e, k, w), rtol=1e-12, atol=1e-15)
-    assert_allclose(_core.routing_load_pmf(e, k, b, w), ref.load_pmf(e, k, b, w), rtol=1e-12, atol=1e-15)
-    assert _core.routing_expected_touched(e, k, b, w) == pytest.approx(ref.expected_touched(e, k, b, w), rel=1e-12)
+    assert_allclose(
+        _core.routing_inclusion_probabilities(e, k, w),
+        ref.inclusion_probabilities(e, k, w),
+        rtol=1e-12,
+        atol=1e-15,
+    )
+    assert_allclose(
+        _core.routing_load_pmf(e, k, b, w), ref.load_pmf(e, k, b, w), rtol=1e-12, atol=1e-15
+    )
+    assert _core.routing_expected_touched(e, k, b, w) == pytest.approx(
+        ref.expected_touched(e, k, b, w), rel=1e-12
+    )
     for c in (0, 1, b // 2, b):
-        assert _core.routing_expected_drops(e, k, b, c, w) == pytest.approx(ref.expected_drops(e, k, b, c, w), rel=1e-12, abs=1e-14)
+        assert _core.routing_expected_drops(e, k, b, c, w) == pytest.approx(
+            ref.expected_drops(e, k, b, c, w), rel=1e-12, abs=1e-14
+        )
     assert _core.routing_balanced_load(e, k, b) == k * b / e
 
 
 @given(laws(max_experts=6), st.integers(1, 8), st.sampled_from(["auto", "bounds"]))
-def test_max_load_cdf_matches_reference(law: tuple[int, int, np.ndarray | None], b: int, method: str) -> None:
+def test_max_load_cdf_matches_reference(
+    law: tuple[int, int, np.ndarray | None], b: int, method: str
+) -> None:
     e, k, w = law
     got = _core.routing_max_load_cdf(e, k, b, w, method)
     want = ref.max_load_cdf(e, k, b, w, method)
     assert got[0] == want[0]
     for g, r in zip(got[1:], want[1:]):
         assert_allclose(g, r, rtol=1e-12, atol=1e-14)
-    assert _core.routing_mean_from_cdf(got[1]) == pytest.approx(float(np.sum(1.0 - want[1])), rel=1e-12, abs=1e-14)
+    assert _core.routing_mean_from_cdf(got[1]) == pytest.approx(
+        float(np.sum(1.0 - want[1])), rel=1e-12, abs=1e-14
+    )
 
 
 @given(st.lists(st.floats(0.05, 1.0), min_size=1, max_size=8), st.integers(1, 40))
@@ -475,5 +547,7 @@ def test_long_exact_kernel_reports_progress_and_stops_on_interrupt() -> None:
 
     t = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
-        moe.max_load_cdf(64, 1, 196, method="column-dp", progress=stop)  # ~10 s of work uninterrupted
+        moe.max_load_cdf(
+            64, 1, 196, method="column-dp", progress=stop
+        )  # ~10 s of work uninterrupted
     assert time.perf_counter() - t < 0.5

@@ -28,7 +28,11 @@ def check_timeline(s: pp.Schedule, f: object, b: object, w: object) -> None:
     split = s.schedule in ("zb-h1", "zb-h2")
     fv = ref.expand(list(np.atleast_1d(np.asarray(f, dtype=float))), p, v)
     bv = ref.expand(list(np.atleast_1d(np.asarray(b, dtype=float))), p, v)
-    wv = [0.0] * (p * v) if w is None else ref.expand(list(np.atleast_1d(np.asarray(w, dtype=float))), p, v)
+    wv = (
+        [0.0] * (p * v)
+        if w is None
+        else ref.expand(list(np.atleast_1d(np.asarray(w, dtype=float))), p, v)
+    )
     if not split:
         bv = [x + y for x, y in zip(bv, wv)]
     end: dict[tuple[int, int, int], float] = {}
@@ -57,7 +61,16 @@ def check_timeline(s: pp.Schedule, f: object, b: object, w: object) -> None:
     assert s.makespan == max(end.values(), default=0.0)
 
 
-def run_both(schedule: str, p: int, m: int, f: list[float], b: list[float], w: list[float] | None, v: int, p2p: float) -> pp.Schedule:
+def run_both(
+    schedule: str,
+    p: int,
+    m: int,
+    f: list[float],
+    b: list[float],
+    w: list[float] | None,
+    v: int,
+    p2p: float,
+) -> pp.Schedule:
     s = pp.simulate(schedule, p, m, f, b, w, v, p2p)
     r = ref.simulate(schedule, p, m, f, b, w, v, p2p)
     for k in ("stage", "kind", "microbatch", "chunk", "start", "end"):
@@ -71,7 +84,9 @@ def run_both(schedule: str, p: int, m: int, f: list[float], b: list[float], w: l
 
 
 @st.composite
-def configs(draw: st.DrawFn) -> tuple[str, int, int, list[float], list[float], list[float] | None, int, float]:
+def configs(
+    draw: st.DrawFn,
+) -> tuple[str, int, int, list[float], list[float], list[float] | None, int, float]:
     schedule = draw(st.sampled_from(pp.SCHEDULES))
     p = draw(st.integers(1, 6))
     v = draw(st.integers(1, 3)) if schedule == "interleaved-1f1b" else 1
@@ -83,7 +98,11 @@ def configs(draw: st.DrawFn) -> tuple[str, int, int, list[float], list[float], l
     else:
         b = draw(st.lists(st.floats(0, 3), min_size=n, max_size=n))
         needs_w = schedule in ("zb-h1", "zb-h2")
-        w = draw(st.lists(st.floats(0, 3), min_size=n, max_size=n)) if needs_w or draw(st.booleans()) else None
+        w = (
+            draw(st.lists(st.floats(0, 3), min_size=n, max_size=n))
+            if needs_w or draw(st.booleans())
+            else None
+        )
     p2p = draw(st.sampled_from([0.0, 0.1, 0.37]))
     return schedule, p, m, f, b, w, v, p2p
 
@@ -93,7 +112,13 @@ def test_core_equals_reference_and_timelines_are_valid(cfg: tuple) -> None:
     run_both(*cfg)
 
 
-@given(st.sampled_from(["gpipe", "1f1b"]), st.integers(1, 10), st.integers(1, 30), positive_quarters, quarters)
+@given(
+    st.sampled_from(["gpipe", "1f1b"]),
+    st.integers(1, 10),
+    st.integers(1, 30),
+    positive_quarters,
+    quarters,
+)
 def test_uniform_gpipe_1f1b_makespan(schedule: str, p: int, m: int, f: float, b: float) -> None:
     s = pp.simulate(schedule, p, m, f, b)
     assert s.makespan == (m + p - 1) * (f + b)
@@ -102,7 +127,9 @@ def test_uniform_gpipe_1f1b_makespan(schedule: str, p: int, m: int, f: float, b:
 
 
 @given(st.integers(1, 8), st.integers(1, 4), st.integers(1, 4), positive_quarters, quarters)
-def test_interleaved_bubble_is_p_minus_1_over_v_m(p: int, v: int, k: int, f: float, b: float) -> None:
+def test_interleaved_bubble_is_p_minus_1_over_v_m(
+    p: int, v: int, k: int, f: float, b: float
+) -> None:
     m = k * p
     s = pp.simulate("interleaved-1f1b", p, m, f * v, b * v, chunks=v)  # chunk times f, b
     assert s.bubble_ratio == pytest.approx((p - 1) / (v * m), rel=1e-12, abs=1e-15)
@@ -119,7 +146,9 @@ def test_zb_h1_is_a_third_of_1f1b_at_equal_times(p: int, extra: int, t: float) -
     np.testing.assert_array_equal(h1.peak_in_flight, one.peak_in_flight)  # 1F1B's memory
 
 
-@given(st.integers(1, 8), st.integers(1, 24), positive_quarters, positive_quarters, st.integers(0, 16))
+@given(
+    st.integers(1, 8), st.integers(1, 24), positive_quarters, positive_quarters, st.integers(0, 16)
+)
 def test_zb_h2_le_zb_h1_le_1f1b(p: int, m: int, f: float, b: float, w16: int) -> None:
     w = min(f, b) * w16 / 16  # the zero-bubble papers' regime: W <= min(F, B)
     one = pp.simulate("1f1b", p, m, f, b, w)
@@ -139,7 +168,16 @@ def test_busy_time_is_schedule_independent(cfg: tuple) -> None:
     w = w if w is not None else [0.5]
     busy = {}
     for name in ("gpipe", "1f1b", "zb-h1", "zb-h2"):
-        busy[name] = pp.simulate(name, p, m, f if len(f) <= p else [1.0], b if len(b) <= p else [1.0], w if len(w) <= p else [0.5], 1, p2p).busy
+        busy[name] = pp.simulate(
+            name,
+            p,
+            m,
+            f if len(f) <= p else [1.0],
+            b if len(b) <= p else [1.0],
+            w if len(w) <= p else [0.5],
+            1,
+            p2p,
+        ).busy
     for x in busy.values():
         np.testing.assert_allclose(x, busy["gpipe"], rtol=1e-12)
 
@@ -163,7 +201,13 @@ def test_forward_only_formula(t: list[float], m: int, p2p: float) -> None:
 
 
 def test_closed_form_matches_simulation() -> None:
-    cases = [("gpipe", 1), ("1f1b", 1), ("interleaved-1f1b", 2), ("interleaved-1f1b", 4), ("forward", 1)]
+    cases = [
+        ("gpipe", 1),
+        ("1f1b", 1),
+        ("interleaved-1f1b", 2),
+        ("interleaved-1f1b", 4),
+        ("forward", 1),
+    ]
     for (schedule, v), p, k in itertools.product(cases, (1, 3, 8), (1, 2, 5)):
         m = k * p
         b = 0.0 if schedule == "forward" else 2.0
@@ -182,7 +226,9 @@ def test_bubble_fraction_vectorised_against_numpy() -> None:
     m = rng.integers(1, 5000, 100_000)
     got = pp.bubble_fraction("1f1b", p, m)
     np.testing.assert_allclose(got, (p - 1) / (m + p - 1), rtol=1e-12)
-    grid = pp.bubble_fraction("interleaved-1f1b", 8, np.arange(1, 5)[:, None] * 8, np.array([1, 2, 4]))
+    grid = pp.bubble_fraction(
+        "interleaved-1f1b", 8, np.arange(1, 5)[:, None] * 8, np.array([1, 2, 4])
+    )
     assert grid.shape == (4, 3)
     assert isinstance(pp.bubble_fraction("gpipe", 4, 8), float)
 
@@ -238,7 +284,12 @@ def test_bubble_fraction_errors() -> None:
             pp.bubble_fraction(*args, **kwargs)
 
 
-@given(st.lists(st.integers(0, 5), min_size=1, max_size=8), st.integers(1, 4), st.integers(0, 3), st.integers(0, 3))
+@given(
+    st.lists(st.integers(0, 5), min_size=1, max_size=8),
+    st.integers(1, 4),
+    st.integers(0, 3),
+    st.integers(0, 3),
+)
 def test_balance_layers_matches_brute_force(xs: list[int], p: int, head: int, tail: int) -> None:
     if len(xs) < p:
         with pytest.raises(ValidationError):
@@ -267,7 +318,11 @@ def test_seed_head_balance() -> None:
 def test_seed_training_bubbles() -> None:
     out = pp.seed_training_bubbles()
     # 25,000 // 120 = 208 replicas; 60e6 // 8192 = 7324 sequences; 7324 // 208 = 35
-    assert (out["data_parallel_replicas"], out["sequences_per_step"], out["microbatches"]) == (208, 7324, 35)
+    assert (out["data_parallel_replicas"], out["sequences_per_step"], out["microbatches"]) == (
+        208,
+        7324,
+        35,
+    )
     fr = out["bubble_fraction"]
     assert fr["1f1b"] == pytest.approx(14 / 49, rel=1e-12)
     assert fr["zb-h2"] <= fr["zb-h1"] < fr["1f1b"]
@@ -293,11 +348,28 @@ def test_cli_pipeline(tmp_path) -> None:  # type: ignore[no-untyped-def]
     data = json.loads(r.output)
     assert data["makespan_s"] == (64 + 16 - 1) * 3.0  # forward 1, backward 2 by default
     png = tmp_path / "gantt.png"
-    r = runner.invoke(app, ["pipeline", "zb-h1", "-p", "4", "-m", "8", "--forward", "1,1,2,1", "--plot", str(png)])
+    r = runner.invoke(
+        app, ["pipeline", "zb-h1", "-p", "4", "-m", "8", "--forward", "1,1,2,1", "--plot", str(png)]
+    )
     assert r.exit_code == 0, r.output
     assert png.stat().st_size > 1000 and "bubble" in r.output
     png2 = tmp_path / "compare.png"
-    r = runner.invoke(app, ["pipeline", "1f1b", "-p", "4", "-m", "8", "--compare", "gpipe,1f1b,zb-h1,interleaved-1f1b", "--plot", str(png2), "--json"])
+    r = runner.invoke(
+        app,
+        [
+            "pipeline",
+            "1f1b",
+            "-p",
+            "4",
+            "-m",
+            "8",
+            "--compare",
+            "gpipe,1f1b,zb-h1,interleaved-1f1b",
+            "--plot",
+            str(png2),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     curves = json.loads(r.output)["bubble_fraction"]
     assert curves["1f1b"][0] == pytest.approx(3 / 7)  # m = p = 4
@@ -347,5 +419,7 @@ def test_progress_callback_can_cancel() -> None:
     def stop(done: int) -> None:
         raise Stop(done)
 
-    with pytest.raises(Stop):  # the kernel is cancelled at its next checkpoint and the error re-raised
+    with pytest.raises(
+        Stop
+    ):  # the kernel is cancelled at its next checkpoint and the error re-raised
         pp.simulate("interleaved-1f1b", 64, 8192, 1.0, 2.0, chunks=8, progress=stop)

@@ -25,24 +25,43 @@ def deployments(draw: st.DrawFn, model: bw.Model) -> bw.Deployment:
     eps = [e for e in (1, 2, 4, 8) if e == 1 or (model.is_moe and model.experts % e == 0)]
     dtypes = [d for d in ("bf16", "fp8", "fp4") if d != "fp4" or "fp4" in hw.peak_flops]
     return bw.Deployment(
-        hw, tp=draw(st.sampled_from(tps)), pp=draw(st.integers(1, min(8, model.layers))),
-        ep=draw(st.sampled_from(eps)), weight_dtype=draw(st.sampled_from(dtypes)),
-        kv_dtype=draw(st.sampled_from(["bf16", "fp8"])), kv_sharding=draw(st.sampled_from(["heads", "batch"])),
-        overlap=draw(st.booleans()), efficiency=bw.Efficiency(draw(st.floats(0.3, 1)), draw(st.floats(0.3, 1)), draw(st.floats(0.3, 1))),
+        hw,
+        tp=draw(st.sampled_from(tps)),
+        pp=draw(st.integers(1, min(8, model.layers))),
+        ep=draw(st.sampled_from(eps)),
+        weight_dtype=draw(st.sampled_from(dtypes)),
+        kv_dtype=draw(st.sampled_from(["bf16", "fp8"])),
+        kv_sharding=draw(st.sampled_from(["heads", "batch"])),
+        overlap=draw(st.booleans()),
+        efficiency=bw.Efficiency(
+            draw(st.floats(0.3, 1)), draw(st.floats(0.3, 1)), draw(st.floats(0.3, 1))
+        ),
     )
 
 
 def _needs_scale_out(d: bw.Deployment) -> bool:
-    return d.hardware.scale_out_bandwidth is None and d.chips > d.hardware.scale_up_domain and (d.pp > 1 or d.tp * d.ep > d.hardware.scale_up_domain)
+    return (
+        d.hardware.scale_out_bandwidth is None
+        and d.chips > d.hardware.scale_up_domain
+        and (d.pp > 1 or d.tp * d.ep > d.hardware.scale_up_domain)
+    )
 
 
 @given(st.data(), catalog_models | models())
 def test_core_matches_reference(data: st.DataObject, model: bw.Model) -> None:
     d = data.draw(deployments(model))
     assume(not _needs_scale_out(d))
-    batch = np.array(data.draw(st.lists(st.integers(1, 1 << 14), min_size=1, max_size=8)), dtype=float)
-    context = np.array(data.draw(st.lists(st.integers(0, 1 << 17), min_size=len(batch), max_size=len(batch))), dtype=float)
-    n = np.array(data.draw(st.lists(st.integers(1, 4096), min_size=len(batch), max_size=len(batch))), dtype=float)
+    batch = np.array(
+        data.draw(st.lists(st.integers(1, 1 << 14), min_size=1, max_size=8)), dtype=float
+    )
+    context = np.array(
+        data.draw(st.lists(st.integers(0, 1 << 17), min_size=len(batch), max_size=len(batch))),
+        dtype=float,
+    )
+    n = np.array(
+        data.draw(st.lists(st.integers(1, 4096), min_size=len(batch), max_size=len(batch))),
+        dtype=float,
+    )
     table = bw.steps(model, d, batch, context, n)
     mv, pv, cv = cost_view(model), plan_view(d), chip_view(d)
     for i in range(len(batch)):
@@ -115,7 +134,9 @@ def test_mqa_replicates_kv_under_tp() -> None:
 def test_pipeline_latency_sums_stages_throughput_does_not() -> None:
     m = bw.model("llama3.1-70b")
     one = bw.decode(m, bw.Deployment("H100-SXM", tp=8, efficiency=bw.Efficiency.ideal()), 64, 0)
-    four = bw.decode(m, bw.Deployment("H100-SXM", tp=2, pp=4, efficiency=bw.Efficiency.ideal()), 64, 0)
+    four = bw.decode(
+        m, bw.Deployment("H100-SXM", tp=2, pp=4, efficiency=bw.Efficiency.ideal()), 64, 0
+    )
     assert four.step_time > one.step_time
     # both read all weights once per 16-sequence microbatch pass ... pipeline throughput is B / latency
     assert four.tokens_per_s == pytest.approx(64 / four.step_time)
@@ -133,7 +154,9 @@ def test_decode_matches_closed_form_at_batch_one() -> None:
     m, h = bw.model("llama2-7b"), bw.hardware("A100-80GB")
     e = bw.decode(m, bw.Deployment(h, efficiency=bw.Efficiency.ideal()), 1, 0)
     # plus the one new token's KV entry, read back by attention
-    assert e.step_time == pytest.approx((2 * m.params.total + m.kv_bytes_per_token()) / h.memory_bandwidth, rel=1e-12)
+    assert e.step_time == pytest.approx(
+        (2 * m.params.total + m.kv_bytes_per_token()) / h.memory_bandwidth, rel=1e-12
+    )
 
 
 def test_scalar_equals_array_of_one() -> None:
@@ -155,7 +178,9 @@ def test_max_params_for_speed_closed_form() -> None:
     d = bw.Deployment("H100-SXM", tp=8, efficiency=bw.Efficiency.ideal())
     got = bw.inference.max_params_for_speed(d, 33.33)
     assert got == pytest.approx(8 * 3.35e12 / 33.33 / 2, rel=1e-9)
-    assert bw.inference.max_params_for_speed(d.with_(weight_dtype="fp8"), 33.33, overhead=1.0) == pytest.approx(got, rel=1e-9)
+    assert bw.inference.max_params_for_speed(
+        d.with_(weight_dtype="fp8"), 33.33, overhead=1.0
+    ) == pytest.approx(got, rel=1e-9)
 
 
 def test_required_bandwidth_inverts_decode() -> None:
@@ -177,15 +202,28 @@ def test_partitioning_must_divide(kw: dict, field: str) -> None:
         bw.decode(bw.model("llama2-70b"), bw.Deployment("H100-SXM", **kw), 1, 0)
 
 
-@pytest.mark.parametrize("kw", [{"tp": 0}, {"pp": -1}, {"ep": 1.5}, {"weight_dtype": "fp6"}, {"kv_dtype": 3},
-                                {"kv_sharding": "rows"}, {"hardware": "H100"}, {"price_per_hour": float("nan")}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"tp": 0},
+        {"pp": -1},
+        {"ep": 1.5},
+        {"weight_dtype": "fp6"},
+        {"kv_dtype": 3},
+        {"kv_sharding": "rows"},
+        {"hardware": "H100"},
+        {"price_per_hour": float("nan")},
+    ],
+)
 def test_bad_deployment(kw: dict) -> None:
     base = {"hardware": "H100-SXM", **kw}
     with pytest.raises(BrickwallError):
         bw.Deployment(**base)
 
 
-@pytest.mark.parametrize("batch,context", [(0, 1), (-1, 1), (1, -5), (float("nan"), 1), (1, float("inf"))])
+@pytest.mark.parametrize(
+    "batch,context", [(0, 1), (-1, 1), (1, -5), (float("nan"), 1), (1, float("inf"))]
+)
 def test_bad_workload(batch: float, context: float) -> None:
     with pytest.raises(ValidationError):
         bw.decode(bw.model("llama2-7b"), bw.Deployment("H100-SXM"), batch, context)  # type: ignore[arg-type]
@@ -210,11 +248,16 @@ def test_routing_quantile_prices_the_tail() -> None:
     assert p99.step_time > p50.step_time and p99.step_time > mean.step_time
     # at a batch that touches every expert, the tail adds only the busiest device's compute
     big = bw.decode(m, d, 4096, 2048, routing=0.99)
-    assert big.breakdown["weights"] == pytest.approx(bw.decode(m, d, 4096, 2048).breakdown["weights"], rel=1e-6)
+    assert big.breakdown["weights"] == pytest.approx(
+        bw.decode(m, d, 4096, 2048).breakdown["weights"], rel=1e-6
+    )
     assert big.breakdown["compute"] > bw.decode(m, d, 4096, 2048).breakdown["compute"]
     # dense models ignore the option; arrays group rows by tokens per microbatch
     dense = bw.model("llama2-7b")
-    assert bw.decode(dense, bw.Deployment("H100-SXM"), 8, 0, routing=0.99).step_time == bw.decode(dense, bw.Deployment("H100-SXM"), 8, 0).step_time
+    assert (
+        bw.decode(dense, bw.Deployment("H100-SXM"), 8, 0, routing=0.99).step_time
+        == bw.decode(dense, bw.Deployment("H100-SXM"), 8, 0).step_time
+    )
     t = bw.steps(m, d, [64, 8, 64], 2048, routing=0.99)
     assert t.latency[0] == t.latency[2] == pytest.approx(p99.step_time)
 
@@ -223,7 +266,9 @@ def test_routing_quantile_prices_the_tail() -> None:
 def test_routing_overrides_match_reference(touched: float, imbalance: float, batch: int) -> None:
     m, d = bw.model("gpt4-moe-1.8t"), bw.Deployment("H100-SXM", tp=8, pp=2, ep=4)
     pv = plan_view(d, touched, imbalance)
-    got = bw._core.roofline_steps(cost_view(m), pv, chip_view(d), np.array([float(batch)]), np.array([100.0]), np.array([1.0]))
+    got = bw._core.roofline_steps(
+        cost_view(m), pv, chip_view(d), np.array([float(batch)]), np.array([100.0]), np.array([1.0])
+    )
     want = ref.step(cost_view(m), pv, chip_view(d), float(batch), 100.0, 1.0)
     assert_allclose(got[0, 0], want["latency"], rtol=1e-12)
 
@@ -234,11 +279,20 @@ def test_bad_routing(bad: object) -> None:
         bw.decode(bw.model("mixtral-8x7b"), bw.Deployment("H100-SXM", tp=2), 8, 0, routing=bad)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("touched,imbalance", [(17.0, 1.0), (-1.0, 1.0), (4.0, 0.5), (4.0, float("inf"))])
+@pytest.mark.parametrize(
+    "touched,imbalance", [(17.0, 1.0), (-1.0, 1.0), (4.0, 0.5), (4.0, float("inf"))]
+)
 def test_core_rejects_bad_routing_overrides(touched: float, imbalance: float) -> None:
     m, d = bw.model("gpt4-moe-1.8t"), bw.Deployment("H100-SXM", tp=8)
     with pytest.raises(ValidationError):
-        bw._core.roofline_steps(cost_view(m), plan_view(d, touched, imbalance), chip_view(d), np.ones(1), np.ones(1), np.ones(1))
+        bw._core.roofline_steps(
+            cost_view(m),
+            plan_view(d, touched, imbalance),
+            chip_view(d),
+            np.ones(1),
+            np.ones(1),
+            np.ones(1),
+        )
 
 
 def test_crossover_batch_is_peak_over_bandwidth_times_bytes_over_two() -> None:
@@ -248,14 +302,25 @@ def test_crossover_batch_is_peak_over_bandwidth_times_bytes_over_two() -> None:
         bw._core.roofline_crossover_batch(0.0, 1.0, 2.0)
 
 
-@given(catalog_hardware, st.sampled_from([1, 2, 4, 8, 16, 32, 64, 128]), st.integers(1, 32), st.sampled_from([1, 2, 4, 8, 16]))
-def test_links_available_is_exactly_when_the_step_model_accepts(hw: bw.Hardware, tp: int, pp: int, ep: int) -> None:
+@given(
+    catalog_hardware,
+    st.sampled_from([1, 2, 4, 8, 16, 32, 64, 128]),
+    st.integers(1, 32),
+    st.sampled_from([1, 2, 4, 8, 16]),
+)
+def test_links_available_is_exactly_when_the_step_model_accepts(
+    hw: bw.Hardware, tp: int, pp: int, ep: int
+) -> None:
     d = bw.Deployment(hw, tp=tp, pp=pp, ep=ep)
     ok = bw._core.roofline_links_available(float(tp), float(pp), float(ep), chip_view(d))
-    assert ok == (not _needs_scale_out(d) and not (hw.scale_out_bandwidth is None and tp > hw.scale_up_domain))
+    assert ok == (
+        not _needs_scale_out(d) and not (hw.scale_out_bandwidth is None and tp > hw.scale_up_domain)
+    )
     m = bw.model("gpt4-moe-1.8t")
     try:
-        bw._core.roofline_steps(cost_view(m), plan_view(d), chip_view(d), np.ones(1), np.zeros(1), np.ones(1))
+        bw._core.roofline_steps(
+            cost_view(m), plan_view(d), chip_view(d), np.ones(1), np.zeros(1), np.ones(1)
+        )
         accepted = True
     except ValidationError:
         accepted = False
@@ -268,8 +333,16 @@ def test_steps_at_quantile_price_each_microbatch_size(batches: list[int], q: flo
     b = np.array(batches, dtype=np.float64)
     t = bw.steps(m, d, b, 512, routing=q)
     for i, batch in enumerate(batches):
-        tokens = math.ceil(batch / min(batch, d.pp))  # the microbatch split, spelled out as an oracle
+        tokens = math.ceil(
+            batch / min(batch, d.pp)
+        )  # the microbatch split, spelled out as an oracle
         touched, imbalance = bw.inference.routing_quantile(m, d, tokens, q)
-        want = bw._core.roofline_steps(cost_view(m), plan_view(d, touched, imbalance), chip_view(d),
-                                       b[i : i + 1], np.array([512.0]), np.ones(1))
+        want = bw._core.roofline_steps(
+            cost_view(m),
+            plan_view(d, touched, imbalance),
+            chip_view(d),
+            b[i : i + 1],
+            np.array([512.0]),
+            np.ones(1),
+        )
         assert t.latency[i] == want[0, 0]

@@ -22,7 +22,9 @@ from brickwall.reference import speculative as ref
 
 
 @st.composite
-def dist_pairs(draw: st.DrawFn, max_rows: int = 4, max_vocab: int = 40) -> tuple[np.ndarray, np.ndarray]:
+def dist_pairs(
+    draw: st.DrawFn, max_rows: int = 4, max_vocab: int = 40
+) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of (rows x vocab) distributions, with zeros and identical rows sometimes."""
     rows = draw(st.integers(1, max_rows))
     vocab = draw(st.integers(1, max_vocab))
@@ -35,7 +37,11 @@ def dist_pairs(draw: st.DrawFn, max_rows: int = 4, max_vocab: int = 40) -> tuple
         return w / w.sum()
 
     p = np.stack([dist() for _ in range(rows)])
-    q = p.copy() if draw(st.booleans()) and draw(st.booleans()) else np.stack([dist() for _ in range(rows)])
+    q = (
+        p.copy()
+        if draw(st.booleans()) and draw(st.booleans())
+        else np.stack([dist() for _ in range(rows)])
+    )
     return p, q
 
 
@@ -86,7 +92,9 @@ def test_acceptance_known_values() -> None:
 
 
 @given(dist_pairs(), st.floats(0.2, 3.0))
-def test_acceptance_from_logits_matches_reference(pq: tuple[np.ndarray, np.ndarray], t: float) -> None:
+def test_acceptance_from_logits_matches_reference(
+    pq: tuple[np.ndarray, np.ndarray], t: float
+) -> None:
     p, q = pq
     with np.errstate(divide="ignore"):
         a, b = np.log(p) * 3.0 + 5.0, np.log(q) * 2.0 - 7.0
@@ -167,11 +175,19 @@ def test_ops_factor() -> None:
 
 V, GAMMA = 6, 3
 P_ROWS = np.array(
-    [[0.3, 0.2, 0.1, 0.1, 0.3, 0.0], [0.05, 0.05, 0.4, 0.4, 0.05, 0.05],
-     [0.0, 0.5, 0.25, 0.25, 0.0, 0.0], [0.1, 0.1, 0.1, 0.1, 0.1, 0.5]]
+    [
+        [0.3, 0.2, 0.1, 0.1, 0.3, 0.0],
+        [0.05, 0.05, 0.4, 0.4, 0.05, 0.05],
+        [0.0, 0.5, 0.25, 0.25, 0.0, 0.0],
+        [0.1, 0.1, 0.1, 0.1, 0.1, 0.5],
+    ]
 )
 Q_ROWS = np.array(
-    [[0.1, 0.1, 0.4, 0.2, 0.1, 0.1], [0.05, 0.05, 0.4, 0.4, 0.05, 0.05], [0.3, 0.3, 0.1, 0.1, 0.1, 0.1]]
+    [
+        [0.1, 0.1, 0.4, 0.2, 0.1, 0.1],
+        [0.05, 0.05, 0.4, 0.4, 0.05, 0.05],
+        [0.3, 0.3, 0.1, 0.1, 0.1, 0.1],
+    ]
 )
 
 
@@ -208,7 +224,9 @@ def test_simulated_mean_tokens_vs_closed_form(target_alpha: float, gamma: int) -
     n = 20_000
     sim = spec.simulate(p, q, gamma, n, seed=gamma)
     want = spec.expected_tokens(alpha, gamma)
-    var = float(np.dot((np.arange(1, gamma + 2) - want) ** 2, spec.tokens_distribution(alpha, gamma)))
+    var = float(
+        np.dot((np.arange(1, gamma + 2) - want) ** 2, spec.tokens_distribution(alpha, gamma))
+    )
     assert abs(sim.mean_tokens - want) <= 6 * math.sqrt(var / n) + 1e-12
 
 
@@ -224,7 +242,9 @@ def test_simulate_is_deterministic_across_thread_counts() -> None:
     outs = []
     for threads in ("1", "2", "3"):
         env = dict(os.environ, RAYON_NUM_THREADS=threads)
-        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
         outs.append(done.stdout)
     assert outs[0] == outs[1] == outs[2]
     here = spec.simulate(P_ROWS, Q_ROWS, 3, 70_000, seed=9)
@@ -310,10 +330,14 @@ def test_tree_matches_reference_and_bounds(tree: tuple[list[int], list[float]]) 
 
 
 def test_tree_chain_and_siblings() -> None:
-    assert spec.tree_expected_tokens([-1, 0, 1, 2], [0.7] * 4) == pytest.approx(spec.expected_tokens(0.7, 4), rel=1e-15)
+    assert spec.tree_expected_tokens([-1, 0, 1, 2], [0.7] * 4) == pytest.approx(
+        spec.expected_tokens(0.7, 4), rel=1e-15
+    )
     assert spec.tree_expected_tokens([], []) == 1.0
     # Two exclusive first tokens (0.5 and 0.3), each followed by one more at 0.5.
-    assert spec.tree_expected_tokens([-1, -1, 0, 1], [0.5, 0.3, 0.5, 0.5]) == pytest.approx(1 + 0.8 + 0.4)
+    assert spec.tree_expected_tokens([-1, -1, 0, 1], [0.5, 0.3, 0.5, 0.5]) == pytest.approx(
+        1 + 0.8 + 0.4
+    )
     with pytest.raises(ValidationError, match="mutually exclusive"):
         spec.tree_expected_tokens([-1, -1], [0.7, 0.7])
     with pytest.raises(ValidationError, match="parents"):
@@ -336,14 +360,18 @@ def test_decode_composes_step_times_like_the_reference() -> None:
     fl = 128 * A100.flops("bf16") * eff.flops
 
     def t(m: bw.Model, b: int, n: int, s: int) -> float:
-        return ref.magicdec_step(m.weight_bytes("bf16"), m.kv_bytes_per_token("bf16"), m.params.active, bw_, fl, b, n, s)
+        return ref.magicdec_step(
+            m.weight_bytes("bf16"), m.kv_bytes_per_token("bf16"), m.params.active, bw_, fl, b, n, s
+        )
 
     for b in (1, 64, 512, 4096):
         for g in (1, 4, 8):
             r = spec.decode(GPT4, DRAFT, None, b, 4096, 0.8, g, step_time=t)
             assert r.target_step == pytest.approx(t(GPT4, b, 1, 4096), rel=1e-12)
             assert r.verify_step == pytest.approx(t(GPT4, b, g + 1, 4096), rel=1e-12)
-            want = ref.spec_speedup(t(GPT4, b, 1, 4096), t(DRAFT, b, 1, 4096), t(GPT4, b, g + 1, 4096), 0.8, g)
+            want = ref.spec_speedup(
+                t(GPT4, b, 1, 4096), t(DRAFT, b, 1, 4096), t(GPT4, b, g + 1, 4096), 0.8, g
+            )
             assert r.speedup == pytest.approx(want, rel=1e-12)
             assert r.tokens_per_s == pytest.approx(b * r.expected_tokens / r.step)
 
@@ -428,7 +456,9 @@ def test_other_bad_input() -> None:
     with pytest.raises(BrickwallTypeError):
         spec.acceptance(["a", "b"], [0.5, 0.5])  # type: ignore[list-item]
     with pytest.raises(ValidationError, match="within 1e-4"):
-        spec.acceptance(np.array([0.5, 0.5001], dtype=np.float32), np.array([0.5, 0.5], dtype=np.float32))
+        spec.acceptance(
+            np.array([0.5, 0.5001], dtype=np.float32), np.array([0.5, 0.5], dtype=np.float32)
+        )
     assert spec.acceptance([0.5, 0.5001], [0.5, 0.5], tol=1e-3) == pytest.approx(1.0)
     for bad in (-0.1, 1.1, np.nan):
         with pytest.raises(ValidationError, match="alpha"):
@@ -476,7 +506,9 @@ def test_cli_closed_form_table_and_json() -> None:
     r = runner.invoke(app, ["spec", "--alpha", "0.8", "--gamma", "1..8", "--cost-ratio", "0.05"])
     assert r.exit_code == 0, r.output
     assert "best gamma: 8" in r.output and "3.092x" in r.output
-    r = runner.invoke(app, ["spec", "--alpha", "0.6,0.9", "--gamma", "1..4", "--cost-ratio", "0.1", "--json"])
+    r = runner.invoke(
+        app, ["spec", "--alpha", "0.6,0.9", "--gamma", "1..4", "--cost-ratio", "0.1", "--json"]
+    )
     data = json.loads(r.output)
     assert [d["alpha"] for d in data] == [0.6, 0.9]
     assert data[0]["rows"][3]["expected_tokens"] == pytest.approx(ref.expected_tokens(0.6, 4))
@@ -506,8 +538,26 @@ def test_cli_batching_json_and_plot(tmp_path: object) -> None:
 
     out = Path(str(tmp_path)) / "spec.png"
     # A dense target at short context: verification stops being free once compute-bound.
-    args = ["spec", "--target", "llama3.1-70b", "--draft", "llama3.1-8b", "--hardware", "H100-SXM",
-            "--tp", "8", "--batch", "1..1024", "--context", "512", "--gamma", "1,2,4", "--json", "--plot", str(out)]
+    args = [
+        "spec",
+        "--target",
+        "llama3.1-70b",
+        "--draft",
+        "llama3.1-8b",
+        "--hardware",
+        "H100-SXM",
+        "--tp",
+        "8",
+        "--batch",
+        "1..1024",
+        "--context",
+        "512",
+        "--gamma",
+        "1,2,4",
+        "--json",
+        "--plot",
+        str(out),
+    ]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)[0]

@@ -12,7 +12,9 @@ def test_solve_each_unknown_round_trips() -> None:
     c = training_run(m, 13e12, "A100-40GB", mfu=0.34, days=a.days)
     assert b.mfu == pytest.approx(0.34, rel=1e-12) and c.gpus == pytest.approx(25_000, rel=1e-12)
     # 6 N D over GPUs x peak x MFU, computed by hand
-    assert a.seconds == pytest.approx(6 * m.params.active * 13e12 / (25_000 * 312e12 * 0.34), rel=1e-12)
+    assert a.seconds == pytest.approx(
+        6 * m.params.active * 13e12 / (25_000 * 312e12 * 0.34), rel=1e-12
+    )
     assert a.cost == pytest.approx(25_000 * a.seconds / 3600 * 2.745, rel=1e-12)
 
 
@@ -29,8 +31,17 @@ def test_chinchilla() -> None:
     assert chinchilla_tokens(m, "active") == 20 * m.params.active
 
 
-@pytest.mark.parametrize("kw", [{"gpus": 1}, {"gpus": 1, "mfu": 0.3, "days": 3}, {"gpus": -1, "mfu": 0.3},
-                                {"gpus": 8, "mfu": 1.5}, {"mfu": 0.3, "days": float("nan")}, {"gpus": 8, "days": 1e-9}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"gpus": 1},
+        {"gpus": 1, "mfu": 0.3, "days": 3},
+        {"gpus": -1, "mfu": 0.3},
+        {"gpus": 8, "mfu": 1.5},
+        {"mfu": 0.3, "days": float("nan")},
+        {"gpus": 8, "days": 1e-9},
+    ],
+)
 def test_bad_runs(kw: dict) -> None:
     with pytest.raises(ValidationError):
         training_run(bw.model("llama2-7b"), 1e12, "A100-80GB", **kw)

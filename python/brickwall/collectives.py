@@ -18,7 +18,9 @@ from .validate import array, choice, integer, real
 KINDS = ("all-reduce", "reduce-scatter", "all-gather", "all-to-all", "p2p")
 
 
-def _broadcast(a: ArrayLike, b: ArrayLike, names: tuple[str, str]) -> tuple[NDArray[np.float64], NDArray[np.uint64], tuple[int, ...]]:
+def _broadcast(
+    a: ArrayLike, b: ArrayLike, names: tuple[str, str]
+) -> tuple[NDArray[np.float64], NDArray[np.uint64], tuple[int, ...]]:
     x = array(names[0], a, np.float64, minimum=0.0, ndim=None)
     n = array(names[1], b, np.uint64, minimum=1.0, ndim=None)
     try:
@@ -26,7 +28,9 @@ def _broadcast(a: ArrayLike, b: ArrayLike, names: tuple[str, str]) -> tuple[NDAr
     except ValueError as e:
         from .errors import invalid
 
-        raise invalid(f"shape of {names[1]}", n.shape, f"broadcastable with {names[0]} {x.shape}") from e
+        raise invalid(
+            f"shape of {names[1]}", n.shape, f"broadcastable with {names[0]} {x.shape}"
+        ) from e
     return np.ascontiguousarray(x.ravel()), np.ascontiguousarray(n.ravel()), x.shape
 
 

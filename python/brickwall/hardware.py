@@ -61,7 +61,9 @@ class Hardware:
     price_source: str | None = None
     source: str = ""
     scale_up_latency: float = 1e-6  #: s per ring step inside the domain (assumed: an 8-way all-reduce then costs ~14 us, the order of NCCL small-message latency)
-    scale_out_latency: float = 5e-6  #: s per ring step across domains (assumed, InfiniBand/RoCE class)
+    scale_out_latency: float = (
+        5e-6  #: s per ring step across domains (assumed, InfiniBand/RoCE class)
+    )
 
     def __post_init__(self) -> None:
         real("Hardware.memory", self.memory, strict=True)
@@ -75,7 +77,11 @@ class Hardware:
         real("Hardware.scale_up_latency", self.scale_up_latency)
         real("Hardware.scale_out_latency", self.scale_out_latency)
         if not isinstance(self.peak_flops, Mapping) or not self.peak_flops:
-            raise invalid("Hardware.peak_flops", self.peak_flops, f"a mapping of dtype -> FLOP/s over {DTYPES}")
+            raise invalid(
+                "Hardware.peak_flops",
+                self.peak_flops,
+                f"a mapping of dtype -> FLOP/s over {DTYPES}",
+            )
         clean = {}
         for dtype, value in self.peak_flops.items():
             key = choice("Hardware.peak_flops key", dtype, DTYPES)
@@ -117,7 +123,9 @@ class Hardware:
             **{f"{k}_tflops": v / TERA for k, v in self.peak_flops.items()},
             "scale_up_gb_s": self.scale_up_bandwidth / GB,
             "scale_up_domain": self.scale_up_domain,
-            "scale_out_gb_s": None if self.scale_out_bandwidth is None else self.scale_out_bandwidth / GB,
+            "scale_out_gb_s": None
+            if self.scale_out_bandwidth is None
+            else self.scale_out_bandwidth / GB,
             "tdp_w": self.tdp,
             "price_per_hour_usd": self.price_per_hour,
             "price_date": self.price_date,

@@ -43,25 +43,38 @@ def _head_dim(f: _Fields, d: int, heads: int) -> int:
     if hd is not None:
         return int(hd)
     if d % heads:
-        raise invalid(f"{f.where}.hidden_size", d, f"a multiple of num_attention_heads = {heads} (or give head_dim)")
+        raise invalid(
+            f"{f.where}.hidden_size",
+            d,
+            f"a multiple of num_attention_heads = {heads} (or give head_dim)",
+        )
     return d // heads
 
 
 def _llama_like(f: _Fields, qkv_bias: bool = False) -> dict[str, Any]:
     d, heads = int(f.req("hidden_size")), int(f.req("num_attention_heads"))
     return dict(
-        layers=f.req("num_hidden_layers"), d_model=d, heads=heads,
-        kv_heads=f.opt("num_key_value_heads", heads), head_dim=_head_dim(f, d, heads),
-        vocab=f.req("vocab_size"), max_context=f.opt("max_position_embeddings", 2048),
+        layers=f.req("num_hidden_layers"),
+        d_model=d,
+        heads=heads,
+        kv_heads=f.opt("num_key_value_heads", heads),
+        head_dim=_head_dim(f, d, heads),
+        vocab=f.req("vocab_size"),
+        max_context=f.opt("max_position_embeddings", 2048),
         tied_embeddings=bool(f.opt("tie_word_embeddings", False)),
-        qkv_bias=bool(f.opt("attention_bias", qkv_bias)), d_ff=f.req("intermediate_size"),
+        qkv_bias=bool(f.opt("attention_bias", qkv_bias)),
+        d_ff=f.req("intermediate_size"),
     )
 
 
 def _mixtral(f: _Fields) -> dict[str, Any]:
     out = _llama_like(f)
-    out.update(d_ff=0, d_ff_expert=out["d_ff"], experts=f.req("num_local_experts", "num_experts"),
-               top_k=f.req("num_experts_per_tok", "experts_per_token"))
+    out.update(
+        d_ff=0,
+        d_ff_expert=out["d_ff"],
+        experts=f.req("num_local_experts", "num_experts"),
+        top_k=f.req("num_experts_per_tok", "experts_per_token"),
+    )
     return out
 
 
@@ -69,26 +82,44 @@ def _qwen_moe(f: _Fields, qkv_bias: bool) -> dict[str, Any]:
     out = _llama_like(f, qkv_bias)
     step = int(f.opt("decoder_sparse_step", 1))
     if f.opt("mlp_only_layers", []):
-        raise invalid(f"{f.where}.mlp_only_layers", f.cfg["mlp_only_layers"], "[] (dense exceptions are not modelled)")
+        raise invalid(
+            f"{f.where}.mlp_only_layers",
+            f.cfg["mlp_only_layers"],
+            "[] (dense exceptions are not modelled)",
+        )
     if step != 1:
         raise invalid(f"{f.where}.decoder_sparse_step", step, "1 (every layer MoE)")
     shared = int(f.opt("shared_expert_intermediate_size", 0))
-    out.update(experts=f.req("num_experts"), top_k=f.req("num_experts_per_tok"),
-               d_ff_expert=f.req("moe_intermediate_size"), shared_experts=1 if shared else 0,
-               d_ff_shared=shared)
+    out.update(
+        experts=f.req("num_experts"),
+        top_k=f.req("num_experts_per_tok"),
+        d_ff_expert=f.req("moe_intermediate_size"),
+        shared_experts=1 if shared else 0,
+        d_ff_shared=shared,
+    )
     return out
 
 
 def _deepseek(f: _Fields) -> dict[str, Any]:
     d, heads = int(f.req("hidden_size")), int(f.req("num_attention_heads"))
     return dict(
-        layers=f.req("num_hidden_layers"), d_model=d, heads=heads, vocab=f.req("vocab_size"),
-        head_dim=f.req("qk_nope_head_dim"), qk_rope_dim=f.req("qk_rope_head_dim"),
-        v_head_dim=f.req("v_head_dim"), kv_lora_rank=f.req("kv_lora_rank"),
-        q_lora_rank=f.opt("q_lora_rank", 0), attention="mla", d_ff=f.req("intermediate_size"),
-        experts=f.req("n_routed_experts"), top_k=f.req("num_experts_per_tok"),
-        shared_experts=f.opt("n_shared_experts", 0), d_ff_expert=f.req("moe_intermediate_size"),
-        first_dense_layers=f.opt("first_k_dense_replace", 0), moe_every=f.opt("moe_layer_freq", 1),
+        layers=f.req("num_hidden_layers"),
+        d_model=d,
+        heads=heads,
+        vocab=f.req("vocab_size"),
+        head_dim=f.req("qk_nope_head_dim"),
+        qk_rope_dim=f.req("qk_rope_head_dim"),
+        v_head_dim=f.req("v_head_dim"),
+        kv_lora_rank=f.req("kv_lora_rank"),
+        q_lora_rank=f.opt("q_lora_rank", 0),
+        attention="mla",
+        d_ff=f.req("intermediate_size"),
+        experts=f.req("n_routed_experts"),
+        top_k=f.req("num_experts_per_tok"),
+        shared_experts=f.opt("n_shared_experts", 0),
+        d_ff_expert=f.req("moe_intermediate_size"),
+        first_dense_layers=f.opt("first_k_dense_replace", 0),
+        moe_every=f.opt("moe_layer_freq", 1),
         max_context=f.opt("max_position_embeddings", 4096),
         tied_embeddings=bool(f.opt("tie_word_embeddings", False)),
     )
@@ -97,19 +128,34 @@ def _deepseek(f: _Fields) -> dict[str, Any]:
 def _gpt2(f: _Fields) -> dict[str, Any]:
     d, heads = int(f.req("n_embd")), int(f.req("n_head"))
     return dict(
-        layers=f.req("n_layer"), d_model=d, heads=heads, head_dim=_head_dim(f, d, heads),
-        d_ff=f.opt("n_inner", 4 * d), ffn="mlp", vocab=f.req("vocab_size"),
-        max_context=f.opt("n_positions", 1024), norm="layernorm", linear_bias=True,
-        learned_positions=True, tied_embeddings=bool(f.opt("tie_word_embeddings", True)),
+        layers=f.req("n_layer"),
+        d_model=d,
+        heads=heads,
+        head_dim=_head_dim(f, d, heads),
+        d_ff=f.opt("n_inner", 4 * d),
+        ffn="mlp",
+        vocab=f.req("vocab_size"),
+        max_context=f.opt("n_positions", 1024),
+        norm="layernorm",
+        linear_bias=True,
+        learned_positions=True,
+        tied_embeddings=bool(f.opt("tie_word_embeddings", True)),
     )
 
 
 def _neox(f: _Fields) -> dict[str, Any]:
     d, heads = int(f.req("hidden_size")), int(f.req("num_attention_heads"))
     return dict(
-        layers=f.req("num_hidden_layers"), d_model=d, heads=heads, head_dim=_head_dim(f, d, heads),
-        d_ff=f.req("intermediate_size"), ffn="mlp", vocab=f.req("vocab_size"),
-        max_context=f.opt("max_position_embeddings", 2048), norm="layernorm", linear_bias=True,
+        layers=f.req("num_hidden_layers"),
+        d_model=d,
+        heads=heads,
+        head_dim=_head_dim(f, d, heads),
+        d_ff=f.req("intermediate_size"),
+        ffn="mlp",
+        vocab=f.req("vocab_size"),
+        max_context=f.opt("max_position_embeddings", 2048),
+        norm="layernorm",
+        linear_bias=True,
         tied_embeddings=bool(f.opt("tie_word_embeddings", False)),
     )
 
@@ -121,10 +167,17 @@ def _falcon(f: _Fields) -> dict[str, Any]:
     else:
         kv = 1 if f.opt("multi_query", True) else heads
     return dict(
-        layers=f.req("num_hidden_layers", "n_layer"), d_model=d, heads=heads, kv_heads=kv,
-        head_dim=_head_dim(f, d, heads), d_ff=f.opt("ffn_hidden_size", 4 * d), ffn="mlp",
-        vocab=f.req("vocab_size"), max_context=f.opt("max_position_embeddings", 2048),
-        norm="layernorm", linear_bias=bool(f.opt("bias", False)),
+        layers=f.req("num_hidden_layers", "n_layer"),
+        d_model=d,
+        heads=heads,
+        kv_heads=kv,
+        head_dim=_head_dim(f, d, heads),
+        d_ff=f.opt("ffn_hidden_size", 4 * d),
+        ffn="mlp",
+        vocab=f.req("vocab_size"),
+        max_context=f.opt("max_position_embeddings", 2048),
+        norm="layernorm",
+        linear_bias=bool(f.opt("bias", False)),
         tied_embeddings=bool(f.opt("tie_word_embeddings", True)),
     )
 
@@ -133,18 +186,29 @@ def _dbrx(f: _Fields) -> dict[str, Any]:
     attn, ffn = f.sub("attn_config"), f.sub("ffn_config")
     d, heads = int(f.req("d_model")), int(f.req("n_heads"))
     return dict(
-        layers=f.req("n_layers"), d_model=d, heads=heads, kv_heads=attn.req("kv_n_heads"),
-        head_dim=_head_dim(f, d, heads), vocab=f.req("vocab_size"),
-        max_context=f.opt("max_seq_len", 2048), experts=ffn.req("moe_num_experts"),
-        top_k=ffn.req("moe_top_k"), d_ff_expert=ffn.req("ffn_hidden_size"), norm="layernorm",
+        layers=f.req("n_layers"),
+        d_model=d,
+        heads=heads,
+        kv_heads=attn.req("kv_n_heads"),
+        head_dim=_head_dim(f, d, heads),
+        vocab=f.req("vocab_size"),
+        max_context=f.opt("max_seq_len", 2048),
+        experts=ffn.req("moe_num_experts"),
+        top_k=ffn.req("moe_top_k"),
+        d_ff_expert=ffn.req("ffn_hidden_size"),
+        norm="layernorm",
         tied_embeddings=bool(f.opt("tie_word_embeddings", False)),
     )
 
 
 def _gpt_oss(f: _Fields) -> dict[str, Any]:
     out = _llama_like(f, qkv_bias=True)
-    out.update(d_ff=0, d_ff_expert=out["d_ff"], experts=f.req("num_local_experts", "num_experts"),
-               top_k=f.req("num_experts_per_tok", "experts_per_token"))
+    out.update(
+        d_ff=0,
+        d_ff_expert=out["d_ff"],
+        experts=f.req("num_local_experts", "num_experts"),
+        top_k=f.req("num_experts_per_tok", "experts_per_token"),
+    )
     return out
 
 
@@ -170,7 +234,9 @@ _READERS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
 SUPPORTED = tuple(_READERS)
 
 
-def from_hf_config(config: str | os.PathLike[str] | dict[str, Any], name: str | None = None) -> Model:
+def from_hf_config(
+    config: str | os.PathLike[str] | dict[str, Any], name: str | None = None
+) -> Model:
     """A Model from a Hugging Face ``config.json`` path, or its parsed dict.
 
     Supported ``model_type``: llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe,

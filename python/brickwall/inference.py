@@ -57,9 +57,19 @@ class Deployment:
             raise invalid("Deployment.hardware", hw, "a Hardware or a catalog name")
         for name in ("tp", "pp", "ep"):
             object.__setattr__(self, name, integer(f"Deployment.{name}", getattr(self, name)))
-        object.__setattr__(self, "weight_dtype", choice("Deployment.weight_dtype", self.weight_dtype, tuple(DTYPE_BYTES)))
-        object.__setattr__(self, "act_dtype", choice("Deployment.act_dtype", self.act_dtype, tuple(DTYPE_BYTES)))
-        kv = self.act_dtype if self.kv_dtype is None else choice("Deployment.kv_dtype", self.kv_dtype, tuple(DTYPE_BYTES))
+        object.__setattr__(
+            self,
+            "weight_dtype",
+            choice("Deployment.weight_dtype", self.weight_dtype, tuple(DTYPE_BYTES)),
+        )
+        object.__setattr__(
+            self, "act_dtype", choice("Deployment.act_dtype", self.act_dtype, tuple(DTYPE_BYTES))
+        )
+        kv = (
+            self.act_dtype
+            if self.kv_dtype is None
+            else choice("Deployment.kv_dtype", self.kv_dtype, tuple(DTYPE_BYTES))
+        )
         object.__setattr__(self, "kv_dtype", kv)
         if self.efficiency is None:
             object.__setattr__(self, "efficiency", Efficiency())
@@ -83,7 +93,9 @@ class Deployment:
 
     @property
     def chip_price_per_hour(self) -> float | None:
-        return self.price_per_hour if self.price_per_hour is not None else self.hardware.price_per_hour
+        return (
+            self.price_per_hour if self.price_per_hour is not None else self.hardware.price_per_hour
+        )
 
     def with_(self, **changes: Any) -> Deployment:
         return replace(self, **changes)
@@ -91,20 +103,30 @@ class Deployment:
     def check(self, model: Model) -> None:
         """Raise :class:`InfeasibleError` if this partitioning does not divide ``model``."""
         if model.heads % self.tp:
-            raise InfeasibleError(f"tp = {self.tp}: must divide the {model.heads} attention heads of {model.name}")
+            raise InfeasibleError(
+                f"tp = {self.tp}: must divide the {model.heads} attention heads of {model.name}"
+            )
         kv = 1 if model.attention == "mla" else model.kv_heads
         if kv >= self.tp and kv % self.tp or kv < self.tp and self.tp % kv:
-            raise InfeasibleError(f"tp = {self.tp}: must divide, or be a multiple of, the {kv} KV heads of {model.name}")
+            raise InfeasibleError(
+                f"tp = {self.tp}: must divide, or be a multiple of, the {kv} KV heads of {model.name}"
+            )
         if self.pp > model.layers:
-            raise InfeasibleError(f"pp = {self.pp}: at most the {model.layers} layers of {model.name}")
+            raise InfeasibleError(
+                f"pp = {self.pp}: at most the {model.layers} layers of {model.name}"
+            )
         if self.ep > 1 and (not model.is_moe or model.experts % self.ep):
-            raise InfeasibleError(f"ep = {self.ep}: must divide the {model.experts} routed experts of {model.name}")
+            raise InfeasibleError(
+                f"ep = {self.ep}: must divide the {model.experts} routed experts of {model.name}"
+            )
 
 
 def cost_view(model: Model) -> dict[str, float]:
     """The model as the kernel sees it: element counts, no dtypes or layout."""
     p = model.params
-    ffn = max(model.d_ff, model.top_k * model.d_ff_expert + model.shared_experts * model.d_ff_shared)
+    ffn = max(
+        model.d_ff, model.top_k * model.d_ff_expert + model.shared_experts * model.d_ff_shared
+    )
     return {
         "layers": float(model.layers),
         "moe_layers": float(model.moe_layers),
@@ -121,15 +143,22 @@ def cost_view(model: Model) -> dict[str, float]:
     }
 
 
-def plan_view(d: Deployment, touched_experts: float = math.nan, expert_imbalance: float = 1.0) -> dict[str, Any]:
+def plan_view(
+    d: Deployment, touched_experts: float = math.nan, expert_imbalance: float = 1.0
+) -> dict[str, Any]:
     """The layout as the kernel sees it; ``touched_experts`` (NaN: the uniform expectation) and
     ``expert_imbalance`` carry a routing quantile (see :func:`routing_quantile`)."""
     assert d.kv_dtype is not None
     return {
-        "touched_experts": float(touched_experts), "expert_imbalance": float(expert_imbalance),
-        "tp": float(d.tp), "pp": float(d.pp), "ep": float(d.ep),
-        "weight_bytes": dtype_bytes(d.weight_dtype), "kv_bytes": dtype_bytes(d.kv_dtype),
-        "act_bytes": dtype_bytes(d.act_dtype), "kv_batch_sharded": d.kv_sharding == "batch",
+        "touched_experts": float(touched_experts),
+        "expert_imbalance": float(expert_imbalance),
+        "tp": float(d.tp),
+        "pp": float(d.pp),
+        "ep": float(d.ep),
+        "weight_bytes": dtype_bytes(d.weight_dtype),
+        "kv_bytes": dtype_bytes(d.kv_dtype),
+        "act_bytes": dtype_bytes(d.act_dtype),
+        "kv_batch_sharded": d.kv_sharding == "batch",
         "overlap": d.overlap,
     }
 
@@ -139,20 +168,27 @@ def chip_view(d: Deployment) -> dict[str, float]:
     assert e is not None
     price = d.chip_price_per_hour
     return {
-        "memory": h.memory, "memory_bandwidth": h.memory_bandwidth,
+        "memory": h.memory,
+        "memory_bandwidth": h.memory_bandwidth,
         "peak_flops": h.flops(d.compute_dtype),
-        "scale_up_bandwidth": h.scale_up_bandwidth, "scale_up_latency": h.scale_up_latency,
+        "scale_up_bandwidth": h.scale_up_bandwidth,
+        "scale_up_latency": h.scale_up_latency,
         "scale_up_domain": float(h.scale_up_domain),
-        "scale_out_bandwidth": h.scale_out_bandwidth or 0.0, "scale_out_latency": h.scale_out_latency,
+        "scale_out_bandwidth": h.scale_out_bandwidth or 0.0,
+        "scale_out_latency": h.scale_out_latency,
         "price_per_s": (price or 0.0) / 3600.0,
-        "eff_flops": e.flops, "eff_memory": e.memory, "eff_network": e.network,
+        "eff_flops": e.flops,
+        "eff_memory": e.memory,
+        "eff_network": e.network,
     }
 
 
 Routing = Union[Literal["expected"], float]
 
 
-def routing_quantile(model: Model, d: Deployment, tokens: int, q: float, *, seed: int = 0) -> tuple[float, float]:
+def routing_quantile(
+    model: Model, d: Deployment, tokens: int, q: float, *, seed: int = 0
+) -> tuple[float, float]:
     """(distinct experts touched, busiest-device imbalance) at quantile ``q`` of the routing
     distribution of ``tokens`` tokens per MoE layer (Monte Carlo in the core, as
     :func:`brickwall.moe.load_quantiles`): the touched experts set the weight bytes read, the
@@ -163,22 +199,48 @@ def routing_quantile(model: Model, d: Deployment, tokens: int, q: float, *, seed
     return _core.roofline_quantile_plan(cost_view(model), plan_view(d), t, q, seed)
 
 
-def _kernel(model: Model, d: Deployment, batch: NDArray[np.float64], context: NDArray[np.float64], n: NDArray[np.float64],
-            routing: Routing = "expected") -> dict[str, NDArray[Any]]:
+def _kernel(
+    model: Model,
+    d: Deployment,
+    batch: NDArray[np.float64],
+    context: NDArray[np.float64],
+    n: NDArray[np.float64],
+    routing: Routing = "expected",
+) -> dict[str, NDArray[Any]]:
     d.check(model)
     if routing == "expected" or not model.is_moe:
         return _table(model, d, plan_view(d), batch, context, n)
     q = real("routing", routing, minimum=0.0, strict=True, maximum=1.0)
     # the core splits each row's batch into microbatches and prices each microbatch size at q
-    table = _core.roofline_steps_at_quantile(cost_view(model), plan_view(d), chip_view(d), np.ascontiguousarray(batch),
-                                             np.ascontiguousarray(context), np.ascontiguousarray(n), q, 0)
+    table = _core.roofline_steps_at_quantile(
+        cost_view(model),
+        plan_view(d),
+        chip_view(d),
+        np.ascontiguousarray(batch),
+        np.ascontiguousarray(context),
+        np.ascontiguousarray(n),
+        q,
+        0,
+    )
     return step_columns(table)
 
 
-def _table(model: Model, d: Deployment, plan: dict[str, Any], batch: NDArray[np.float64], context: NDArray[np.float64],
-           n: NDArray[np.float64]) -> dict[str, NDArray[Any]]:
-    table = _core.roofline_steps(cost_view(model), plan, chip_view(d), np.ascontiguousarray(batch),
-                                 np.ascontiguousarray(context), np.ascontiguousarray(n))
+def _table(
+    model: Model,
+    d: Deployment,
+    plan: dict[str, Any],
+    batch: NDArray[np.float64],
+    context: NDArray[np.float64],
+    n: NDArray[np.float64],
+) -> dict[str, NDArray[Any]]:
+    table = _core.roofline_steps(
+        cost_view(model),
+        plan,
+        chip_view(d),
+        np.ascontiguousarray(batch),
+        np.ascontiguousarray(context),
+        np.ascontiguousarray(n),
+    )
     return step_columns(table)
 
 
@@ -234,25 +296,40 @@ class StepEstimate:
     def as_dict(self) -> dict[str, Any]:
         d = self.deployment
         return {
-            "model": self.model, "hardware": d.hardware.name, "tp": d.tp, "pp": d.pp, "ep": d.ep,
-            "chips": d.chips, "weight_dtype": d.weight_dtype, "kv_dtype": d.kv_dtype,
-            "phase": self.phase, "batch": self.batch, "context": self.context,
-            "new_tokens": self.new_tokens, "step_time_s": self.step_time,
-            "per_token_latency_s": self.per_token_latency, "breakdown_s": self.breakdown,
-            "bound": self.bound, "tokens_per_s": self.tokens_per_s,
-            "tokens_per_s_per_user": self.tokens_per_s_per_user, "mfu": self.mfu,
-            "memory_bytes_per_chip": self.memory, "fits": self.fits,
+            "model": self.model,
+            "hardware": d.hardware.name,
+            "tp": d.tp,
+            "pp": d.pp,
+            "ep": d.ep,
+            "chips": d.chips,
+            "weight_dtype": d.weight_dtype,
+            "kv_dtype": d.kv_dtype,
+            "phase": self.phase,
+            "batch": self.batch,
+            "context": self.context,
+            "new_tokens": self.new_tokens,
+            "step_time_s": self.step_time,
+            "per_token_latency_s": self.per_token_latency,
+            "breakdown_s": self.breakdown,
+            "bound": self.bound,
+            "tokens_per_s": self.tokens_per_s,
+            "tokens_per_s_per_user": self.tokens_per_s_per_user,
+            "mfu": self.mfu,
+            "memory_bytes_per_chip": self.memory,
+            "fits": self.fits,
             "usd_per_million_tokens": self.cost_per_million_tokens,
         }
 
     def describe(self) -> str:
         b = self.breakdown
         parts = ", ".join(f"{k} {fmt_seconds(v)}" for k, v in b.items())
-        return (f"{self.phase} {self.model} on {self.chips}x {self.deployment.hardware.name}: "
-                f"step {fmt_seconds(self.step_time)} ({parts}); {self.bound}-bound; "
-                f"{self.tokens_per_s:,.0f} tok/s; MFU {self.mfu:.1%}; "
-                f"{fmt_bytes(sum(v for k, v in self.memory.items() if k != 'free'))}/chip"
-                f"{'' if self.fits else ' (DOES NOT FIT)'}")
+        return (
+            f"{self.phase} {self.model} on {self.chips}x {self.deployment.hardware.name}: "
+            f"step {fmt_seconds(self.step_time)} ({parts}); {self.bound}-bound; "
+            f"{self.tokens_per_s:,.0f} tok/s; MFU {self.mfu:.1%}; "
+            f"{fmt_bytes(sum(v for k, v in self.memory.items() if k != 'free'))}/chip"
+            f"{'' if self.fits else ' (DOES NOT FIT)'}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,25 +353,57 @@ class StepTable:
         return len(self.batch)
 
 
-def _estimate(model: Model, d: Deployment, phase: str, batch: int, context: int, n: int, routing: Routing) -> StepEstimate:
-    cols = _kernel(model, d, np.array([float(batch)]), np.array([float(context)]), np.array([float(n)]), routing)
+def _estimate(
+    model: Model, d: Deployment, phase: str, batch: int, context: int, n: int, routing: Routing
+) -> StepEstimate:
+    cols = _kernel(
+        model,
+        d,
+        np.array([float(batch)]),
+        np.array([float(context)]),
+        np.array([float(n)]),
+        routing,
+    )
     c = {k: v[0].item() for k, v in cols.items()}
     used = c["mem_weights"] + c["mem_kv"] + c["mem_act"]
     price = d.chip_price_per_hour
     return StepEstimate(
-        model=model.name, deployment=d, phase=phase, batch=batch, context=context, new_tokens=n,
+        model=model.name,
+        deployment=d,
+        phase=phase,
+        batch=batch,
+        context=context,
+        new_tokens=n,
         step_time=c["latency"],
-        breakdown={"weights": c["t_weights"], "kv_cache": c["t_kv"], "compute": c["t_compute"], "communication": c["t_comm"]},
-        bound=BOUNDS[int(c["bound"])], tokens_per_s=c["tokens_per_s"], mfu=c["mfu"],
-        memory={"weights": c["mem_weights"], "kv_cache": c["mem_kv"], "activations": c["mem_act"],
-                "free": d.hardware.memory - used},
+        breakdown={
+            "weights": c["t_weights"],
+            "kv_cache": c["t_kv"],
+            "compute": c["t_compute"],
+            "communication": c["t_comm"],
+        },
+        bound=BOUNDS[int(c["bound"])],
+        tokens_per_s=c["tokens_per_s"],
+        mfu=c["mfu"],
+        memory={
+            "weights": c["mem_weights"],
+            "kv_cache": c["mem_kv"],
+            "activations": c["mem_act"],
+            "free": d.hardware.memory - used,
+        },
         fits=bool(c["fits"]),
         cost_per_million_tokens=None if price is None else c["cost_per_token"] * 1e6,
     )
 
 
-def decode(model: Model, deployment: Deployment, batch: int, context: int, *, new_tokens: int = 1,
-           routing: Routing = "expected") -> StepEstimate:
+def decode(
+    model: Model,
+    deployment: Deployment,
+    batch: int,
+    context: int,
+    *,
+    new_tokens: int = 1,
+    routing: Routing = "expected",
+) -> StepEstimate:
     """One decode step: ``batch`` sequences with ``context`` cached tokens each produce
     ``new_tokens`` (1; ``gamma + 1`` when verifying speculative drafts).
 
@@ -313,8 +422,15 @@ def decode(model: Model, deployment: Deployment, batch: int, context: int, *, ne
     return _estimate(model, deployment, "decode", b, c, n, routing)
 
 
-def prefill(model: Model, deployment: Deployment, batch: int, prompt: int, *, context: int = 0,
-            routing: Routing = "expected") -> StepEstimate:
+def prefill(
+    model: Model,
+    deployment: Deployment,
+    batch: int,
+    prompt: int,
+    *,
+    context: int = 0,
+    routing: Routing = "expected",
+) -> StepEstimate:
     """Prefill ``batch`` prompts of ``prompt`` tokens (after ``context`` cached ones): time to
     first token, input tokens/s, MFU and $ per 1M input tokens. Input tokens are cheaper than
     output tokens because one weight read serves ``batch x prompt`` tokens, so prefill is
@@ -325,8 +441,14 @@ def prefill(model: Model, deployment: Deployment, batch: int, prompt: int, *, co
     return _estimate(model, deployment, "prefill", b, c, p, routing)
 
 
-def steps(model: Model, deployment: Deployment, batch: ArrayLike, context: ArrayLike = 0, new_tokens: ArrayLike = 1,
-          routing: Routing = "expected") -> StepTable:
+def steps(
+    model: Model,
+    deployment: Deployment,
+    batch: ArrayLike,
+    context: ArrayLike = 0,
+    new_tokens: ArrayLike = 1,
+    routing: Routing = "expected",
+) -> StepTable:
     """The kernel over broadcast arrays of batch, context and new tokens per sequence."""
     b = array("batch", batch, np.float64, minimum=1.0, ndim=None)
     c = array("context", context, np.float64, minimum=0.0, ndim=None)
@@ -334,20 +456,29 @@ def steps(model: Model, deployment: Deployment, batch: ArrayLike, context: Array
     try:
         b, c, n = (np.ascontiguousarray(x.ravel()) for x in np.broadcast_arrays(b, c, n))
     except ValueError as e:
-        raise invalid("shapes of batch, context, new_tokens", (b.shape, c.shape, n.shape), "broadcastable") from e
+        raise invalid(
+            "shapes of batch, context, new_tokens", (b.shape, c.shape, n.shape), "broadcastable"
+        ) from e
     return StepTable(model.name, deployment, b, c, n, _kernel(model, deployment, b, c, n, routing))
 
 
 # -- inversions --------------------------------------------------------------------------------
 
-def max_batch(model: Model, deployment: Deployment, context: int, *, new_tokens: int = 1, limit: int = 1 << 24) -> int:
+
+def max_batch(
+    model: Model, deployment: Deployment, context: int, *, new_tokens: int = 1, limit: int = 1 << 24
+) -> int:
     """The largest batch whose weights, KV cache and activations fit on every chip (0 if even
     batch 1 does not fit). Memory grows monotonically with batch, so bisection is exact."""
     c = integer("context", context, minimum=0)
     n = integer("new_tokens", new_tokens)
 
     def fits(b: int) -> bool:
-        return bool(_kernel(model, deployment, np.array([float(b)]), np.array([float(c)]), np.array([float(n)]))["fits"][0])
+        return bool(
+            _kernel(
+                model, deployment, np.array([float(b)]), np.array([float(c)]), np.array([float(n)])
+            )["fits"][0]
+        )
 
     if not fits(1):
         return 0
@@ -362,7 +493,9 @@ def max_batch(model: Model, deployment: Deployment, context: int, *, new_tokens:
     return lo
 
 
-def required_bandwidth(model: Model, deployment: Deployment, tokens_per_s: float, *, batch: int = 1, context: int = 0) -> float:
+def required_bandwidth(
+    model: Model, deployment: Deployment, tokens_per_s: float, *, batch: int = 1, context: int = 0
+) -> float:
     """Memory bandwidth per chip (bytes/s, at the deployment's memory efficiency) for each
     sequence to get ``tokens_per_s`` when memory traffic is the only cost: the bytes a chip
     reads per step times the step rate."""
@@ -375,13 +508,24 @@ def required_bandwidth(model: Model, deployment: Deployment, tokens_per_s: float
 def _seconds_per_param(deployment: Deployment, context: int) -> float:
     """Batch-1 weight-read seconds per dense parameter on ``deployment``: exact, since that time
     is linear in the parameter count, so one kernel evaluation of a probe model scales."""
-    probe = Model(name="probe", layers=max(1, deployment.pp), d_model=64, heads=max(8, deployment.tp),
-                  kv_heads=max(8, deployment.tp), head_dim=8, vocab=1, d_ff=1 << 20, ffn="mlp")
+    probe = Model(
+        name="probe",
+        layers=max(1, deployment.pp),
+        d_model=64,
+        heads=max(8, deployment.tp),
+        kv_heads=max(8, deployment.tp),
+        head_dim=8,
+        vocab=1,
+        d_ff=1 << 20,
+        ffn="mlp",
+    )
     e = decode(probe, deployment.with_(ep=1), 1, context)
     return e.breakdown["weights"] / probe.params.total
 
 
-def max_params_for_speed(deployment: Deployment, tokens_per_s: float, *, overhead: float = 0.0, context: int = 0) -> float:
+def max_params_for_speed(
+    deployment: Deployment, tokens_per_s: float, *, overhead: float = 0.0, context: int = 0
+) -> float:
     """The largest dense parameter count a deployment decodes at ``tokens_per_s`` per user at
     batch 1, when weight reads (times ``1 + overhead`` for other traffic) are the only cost."""
     r = real("tokens_per_s", tokens_per_s, strict=True)
@@ -389,7 +533,9 @@ def max_params_for_speed(deployment: Deployment, tokens_per_s: float, *, overhea
     return 1.0 / (r * _seconds_per_param(deployment, context) * (1.0 + k))
 
 
-def speed_for_params(deployment: Deployment, params: float, *, overhead: float = 0.0, context: int = 0) -> float:
+def speed_for_params(
+    deployment: Deployment, params: float, *, overhead: float = 0.0, context: int = 0
+) -> float:
     """Batch-1 tokens/s of a dense model of ``params`` parameters when weight reads (times
     ``1 + overhead``) are the only cost: the inverse of :func:`max_params_for_speed`."""
     n = real("params", params, strict=True)
@@ -397,10 +543,18 @@ def speed_for_params(deployment: Deployment, params: float, *, overhead: float =
     return 1.0 / (n * _seconds_per_param(deployment, context) * (1.0 + k))
 
 
-def chips_needed(model: Model, hardware: Hardware | str, *, batch: int = 1, context: int = 0,
-                 tokens_per_s_per_user: float | None = None, weight_dtype: str = "bf16",
-                 kv_dtype: str | None = None, efficiency: Efficiency | None = None,
-                 max_chips: int = 4096) -> StepEstimate:
+def chips_needed(
+    model: Model,
+    hardware: Hardware | str,
+    *,
+    batch: int = 1,
+    context: int = 0,
+    tokens_per_s_per_user: float | None = None,
+    weight_dtype: str = "bf16",
+    kv_dtype: str | None = None,
+    efficiency: Efficiency | None = None,
+    max_chips: int = 4096,
+) -> StepEstimate:
     """The smallest deployment (fewest chips; tp within the scale-up domain, then pp) that fits
     ``model`` at this batch and context and, if given, reaches the per-user speed."""
     hw = lookup_hardware(hardware) if isinstance(hardware, str) else hardware
@@ -410,17 +564,32 @@ def chips_needed(model: Model, hardware: Hardware | str, *, batch: int = 1, cont
         for pp in range(1, model.layers + 1):
             if tp * pp > max_chips or (best is not None and tp * pp >= best.chips):
                 break
-            d = Deployment(hw, tp=tp, pp=pp, weight_dtype=weight_dtype, kv_dtype=kv_dtype, efficiency=efficiency)
+            d = Deployment(
+                hw,
+                tp=tp,
+                pp=pp,
+                weight_dtype=weight_dtype,
+                kv_dtype=kv_dtype,
+                efficiency=efficiency,
+            )
             try:
                 e = decode(model, d, batch, context)
             except ValidationError:  # does not divide the model, or needs a network the chip lacks
                 continue
-            if e.fits and (tokens_per_s_per_user is None or e.tokens_per_s_per_user >= tokens_per_s_per_user):
+            if e.fits and (
+                tokens_per_s_per_user is None or e.tokens_per_s_per_user >= tokens_per_s_per_user
+            ):
                 best = e
                 break
     if best is None:
-        raise InfeasibleError(f"no deployment of up to {max_chips} {hw.name} chips fits {model.name} at batch {batch}, context {context}"
-                              + ("" if tokens_per_s_per_user is None else f" at {tokens_per_s_per_user:g} tok/s per user"))
+        raise InfeasibleError(
+            f"no deployment of up to {max_chips} {hw.name} chips fits {model.name} at batch {batch}, context {context}"
+            + (
+                ""
+                if tokens_per_s_per_user is None
+                else f" at {tokens_per_s_per_user:g} tok/s per user"
+            )
+        )
     return best
 
 
@@ -428,11 +597,24 @@ def crossover_batch(hardware: Hardware, dtype: str = "bf16") -> float:
     """Batch above which a dense decode step turns compute-bound when weights dominate memory
     traffic: peak FLOP/s over bandwidth, times bytes per parameter, over 2 FLOP per parameter
     (kipply: 208 for an A100 at 16-bit)."""
-    return _core.roofline_crossover_batch(hardware.flops(hardware.compute_dtype(dtype)), hardware.memory_bandwidth,
-                                          dtype_bytes(dtype))
+    return _core.roofline_crossover_batch(
+        hardware.flops(hardware.compute_dtype(dtype)), hardware.memory_bandwidth, dtype_bytes(dtype)
+    )
 
 
 __all__ = [
-    "BOUNDS", "Deployment", "StepEstimate", "StepTable", "chips_needed", "crossover_batch", "decode",
-    "max_batch", "max_params_for_speed", "prefill", "required_bandwidth", "routing_quantile", "speed_for_params", "steps",
+    "BOUNDS",
+    "Deployment",
+    "StepEstimate",
+    "StepTable",
+    "chips_needed",
+    "crossover_batch",
+    "decode",
+    "max_batch",
+    "max_params_for_speed",
+    "prefill",
+    "required_bandwidth",
+    "routing_quantile",
+    "speed_for_params",
+    "steps",
 ]

@@ -38,8 +38,14 @@ class ParamCounts:
     @property
     def total(self) -> int:
         return (
-            self.embedding + self.attention + self.dense_ffn + self.routed_experts
-            + self.shared_experts + self.router + self.norms + self.output_head
+            self.embedding
+            + self.attention
+            + self.dense_ffn
+            + self.routed_experts
+            + self.shared_experts
+            + self.router
+            + self.norms
+            + self.output_head
         )
 
     @property
@@ -108,8 +114,17 @@ class Model:
             raise invalid("Model.name", self.name, "a non-empty string")
         for f in ("layers", "d_model", "heads", "head_dim", "vocab", "max_context", "moe_every"):
             set_(f, integer(f"Model.{f}", getattr(self, f)))
-        for f in ("kv_lora_rank", "q_lora_rank", "qk_rope_dim", "d_ff", "experts", "top_k",
-                  "shared_experts", "d_ff_expert", "first_dense_layers"):
+        for f in (
+            "kv_lora_rank",
+            "q_lora_rank",
+            "qk_rope_dim",
+            "d_ff",
+            "experts",
+            "top_k",
+            "shared_experts",
+            "d_ff_expert",
+            "first_dense_layers",
+        ):
             set_(f, integer(f"Model.{f}", getattr(self, f), minimum=0))
         set_("ffn", choice("Model.ffn", self.ffn, FFN_KINDS))
         set_("norm", choice("Model.norm", self.norm, NORM_KINDS))
@@ -129,15 +144,33 @@ class Model:
         if kv > self.heads or self.heads % kv:
             raise invalid("Model.kv_heads", kv, f"a divisor of heads = {self.heads}")
         if self.attention is None:
-            kind = "mla" if self.kv_lora_rank else "mha" if kv == self.heads else "mqa" if kv == 1 else "gqa"
+            kind = (
+                "mla"
+                if self.kv_lora_rank
+                else "mha"
+                if kv == self.heads
+                else "mqa"
+                if kv == 1
+                else "gqa"
+            )
         else:
             kind = choice("Model.attention", self.attention, ATTENTION_KINDS)
         set_("attention", kind)
-        expect = {"mha": kv == self.heads, "mqa": kv == 1, "gqa": True, "mla": self.kv_lora_rank > 0}
+        expect = {
+            "mha": kv == self.heads,
+            "mqa": kv == 1,
+            "gqa": True,
+            "mla": self.kv_lora_rank > 0,
+        }
         if not expect[kind]:
-            need = {"mha": f"kv_heads = heads = {self.heads}", "mqa": "kv_heads = 1",
-                    "mla": "kv_lora_rank > 0"}[kind]
-            raise invalid("Model.attention", kind, f"an attention kind matching the shapes ({need})")
+            need = {
+                "mha": f"kv_heads = heads = {self.heads}",
+                "mqa": "kv_heads = 1",
+                "mla": "kv_lora_rank > 0",
+            }[kind]
+            raise invalid(
+                "Model.attention", kind, f"an attention kind matching the shapes ({need})"
+            )
         if kind != "mla" and (self.kv_lora_rank or self.q_lora_rank):
             raise invalid("Model.kv_lora_rank", self.kv_lora_rank, "0 unless attention = 'mla'")
 
@@ -148,8 +181,11 @@ class Model:
             if self.d_ff_expert < 1:
                 raise invalid("Model.d_ff_expert", self.d_ff_expert, ">= 1 for a MoE model")
             if self.moe_layers == 0:
-                raise invalid("Model.first_dense_layers", self.first_dense_layers,
-                              f"< layers = {self.layers} so that some layer is MoE")
+                raise invalid(
+                    "Model.first_dense_layers",
+                    self.first_dense_layers,
+                    f"< layers = {self.layers} so that some layer is MoE",
+                )
             if self.shared_experts and self.d_ff_shared < 1:
                 raise invalid("Model.d_ff_shared", self.d_ff_shared, ">= 1 with shared experts")
         elif self.top_k or self.shared_experts:
@@ -166,7 +202,9 @@ class Model:
     def moe_layers(self) -> int:
         if not self.experts:
             return 0
-        return sum(1 for i in range(self.first_dense_layers, self.layers) if i % self.moe_every == 0)
+        return sum(
+            1 for i in range(self.first_dense_layers, self.layers) if i % self.moe_every == 0
+        )
 
     @property
     def dense_layers(self) -> int:
@@ -191,7 +229,11 @@ class Model:
         d, h = self.d_model, self.heads
         if self.attention == "mla":
             q_out = h * self.qk_head_dim
-            q = (d * self.q_lora_rank + self.q_lora_rank + self.q_lora_rank * q_out) if self.q_lora_rank else d * q_out
+            q = (
+                (d * self.q_lora_rank + self.q_lora_rank + self.q_lora_rank * q_out)
+                if self.q_lora_rank
+                else d * q_out
+            )
             kv = d * (self.kv_lora_rank + self.qk_rope_dim) + self.kv_lora_rank
             kv += self.kv_lora_rank * h * (self.head_dim + self.v_head_dim)
             return q + kv + h * self.v_head_dim * d
@@ -276,7 +318,11 @@ class Model:
             "params": p.as_dict(),
             "flops_per_token": self.flops_per_token(0),
             "kv_bytes_per_token_16bit": self.kv_bytes_per_token("bf16"),
-            "shape": {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("name", "source", "notes")},
+            "shape": {
+                f.name: getattr(self, f.name)
+                for f in fields(self)
+                if f.name not in ("name", "source", "notes")
+            },
             "source": self.source,
             "notes": self.notes,
         }

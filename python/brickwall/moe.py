@@ -83,9 +83,17 @@ def _popularity(
         if kind == "dirichlet":
             a = real("popularity dirichlet alpha", value, strict=True)
             return None, a, f"dirichlet({a:g})"
-        raise invalid("popularity", popularity, "None, an array of E probabilities, ('zipf', s) or ('dirichlet', alpha)")
+        raise invalid(
+            "popularity",
+            popularity,
+            "None, an array of E probabilities, ('zipf', s) or ('dirichlet', alpha)",
+        )
     if isinstance(popularity, str):
-        raise wrong_type("popularity", popularity, "None, an array of E probabilities, ('zipf', s) or ('dirichlet', alpha)")
+        raise wrong_type(
+            "popularity",
+            popularity,
+            "None, an array of E probabilities, ('zipf', s) or ('dirichlet', alpha)",
+        )
     p = array("popularity", popularity, np.float64, minimum=0.0)
     if p.size != e:
         raise invalid("len(popularity)", p.size, f"n_experts = {e}")
@@ -93,7 +101,9 @@ def _popularity(
     if abs(total - 1.0) > 1e-6:
         raise invalid("sum(popularity)", total, "1 (probabilities, within 1e-6)")
     if int(np.count_nonzero(p)) < k:
-        raise invalid("popularity", f"{int(np.count_nonzero(p))} positive entries", f"at least top_k = {k}")
+        raise invalid(
+            "popularity", f"{int(np.count_nonzero(p))} positive entries", f"at least top_k = {k}"
+        )
     return np.ascontiguousarray(p / total), None, "custom"
 
 
@@ -172,7 +182,9 @@ class ExpertLoad:
         real("q", q, maximum=1.0)
         return _core.routing_histogram_quantile(self.histogram(name).astype(np.uint64), q)
 
-    def percentiles(self, name: str = "load", qs: Sequence[float] = (0.5, 0.9, 0.99)) -> dict[str, int]:
+    def percentiles(
+        self, name: str = "load", qs: Sequence[float] = (0.5, 0.9, 0.99)
+    ) -> dict[str, int]:
         return {f"p{100 * q:g}": self.quantile(name, q) for q in qs}
 
     def max_value(self, name: str = "load") -> int:
@@ -187,7 +199,9 @@ class ExpertLoad:
     def prob_max_at_least(self, c: int) -> float:
         """P(the busiest expert of a step receives >= c tokens)."""
         c = integer("c", c, minimum=0)
-        return float(self.max_load[c:].sum() / self.max_load.sum()) if c < self.max_load.size else 0.0
+        return (
+            float(self.max_load[c:].sum() / self.max_load.sum()) if c < self.max_load.size else 0.0
+        )
 
     @property
     def drop_fraction(self) -> float:
@@ -197,13 +211,22 @@ class ExpertLoad:
     def summary(self) -> dict[str, Any]:
         """Plain dict (JSON-ready): parameters, and mean / std / p50 / p90 / p99 / max of each."""
         out: dict[str, Any] = {
-            "n_experts": self.n_experts, "top_k": self.top_k, "tokens": self.tokens,
-            "trials": self.trials, "seed": self.seed, "devices": self.devices,
-            "capacity": self.capacity, "popularity": self.popularity,
+            "n_experts": self.n_experts,
+            "top_k": self.top_k,
+            "tokens": self.tokens,
+            "trials": self.trials,
+            "seed": self.seed,
+            "devices": self.devices,
+            "capacity": self.capacity,
+            "popularity": self.popularity,
         }
         for name in QUANTITIES:
-            out[name] = {"mean": self.mean(name), "std": self.std(name), **self.percentiles(name),
-                         "max": self.max_value(name)}
+            out[name] = {
+                "mean": self.mean(name),
+                "std": self.std(name),
+                **self.percentiles(name),
+                "max": self.max_value(name),
+            }
         out["drop_fraction"] = self.drop_fraction
         out["load_pmf"] = self.pmf("load").tolist()
         return out
@@ -234,7 +257,11 @@ def route(
     n = integer("trials", trials)
     seed = integer("seed", seed, minimum=0, maximum=(1 << 64) - 1)
     d = _devices(devices, r.experts)
-    cap = None if capacity_factor is None else expert_capacity(r.experts, r.top_k, r.tokens, capacity_factor)
+    cap = (
+        None
+        if capacity_factor is None
+        else expert_capacity(r.experts, r.top_k, r.tokens, capacity_factor)
+    )
     load, mx, dev, touched, dropped, total = _core.route_histograms(
         r.experts, r.top_k, r.tokens, n, seed, r.weights, r.dirichlet_alpha, cap, d, progress
     )
@@ -243,9 +270,19 @@ def route(
         return a.astype(np.int64)  # counts < 2^62 by the core's check
 
     return ExpertLoad(
-        n_experts=r.experts, top_k=r.top_k, tokens=r.tokens, trials=n, seed=seed, devices=d,
-        capacity=cap, popularity=r.label, load=as_int(load), max_load=as_int(mx),
-        device_load=as_int(dev), touched=as_int(touched), dropped=as_int(dropped),
+        n_experts=r.experts,
+        top_k=r.top_k,
+        tokens=r.tokens,
+        trials=n,
+        seed=seed,
+        devices=d,
+        capacity=cap,
+        popularity=r.label,
+        load=as_int(load),
+        max_load=as_int(mx),
+        device_load=as_int(dev),
+        touched=as_int(touched),
+        dropped=as_int(dropped),
         expert_mean=total.astype(np.float64) / n,
     )
 
@@ -261,7 +298,9 @@ def balanced_load(n_experts: int, top_k: int, tokens: int) -> float:
     return _core.routing_balanced_load(r.experts, r.top_k, r.tokens)
 
 
-def inclusion_probabilities(n_experts: int, top_k: int, popularity: Popularity = None) -> NDArray[np.float64]:
+def inclusion_probabilities(
+    n_experts: int, top_k: int, popularity: Popularity = None
+) -> NDArray[np.float64]:
     """P(expert e is among a token's top_k) for each expert: k/E when uniform, p when k = 1, and
     for successive sampling the exponential-race integral
     ``pi_e = int_0^inf p_e e^(-p_e t) P(fewer than k others arrived by t) dt``
@@ -271,7 +310,9 @@ def inclusion_probabilities(n_experts: int, top_k: int, popularity: Popularity =
     return _core.routing_inclusion_probabilities(r.experts, r.top_k, r.weights)
 
 
-def load_pmf(n_experts: int, top_k: int, tokens: int, popularity: Popularity = None) -> NDArray[np.float64]:
+def load_pmf(
+    n_experts: int, top_k: int, tokens: int, popularity: Popularity = None
+) -> NDArray[np.float64]:
     """Exact marginal law of one expert's load: ``X_e ~ Binomial(tokens, pi_e)``. Uniform
     routing gives one row (pi = k/E) of length tokens+1; a popularity vector gives one row per
     expert, shape (E, tokens+1)."""
@@ -280,12 +321,18 @@ def load_pmf(n_experts: int, top_k: int, tokens: int, popularity: Popularity = N
     return pmf[0] if r.weights is None else pmf
 
 
-def expected_experts_touched(n_experts: int, top_k: int, tokens: int, popularity: Popularity = None) -> float:
+def expected_experts_touched(
+    n_experts: int, top_k: int, tokens: int, popularity: Popularity = None
+) -> float:
     """Mean number of distinct experts receiving a token: ``sum_e 1 - (1 - pi_e)^B``
     (= ``E (1 - (1 - k/E)^B)`` uniform, the roofline's own formula)."""
     r = _routing(n_experts, top_k, tokens, popularity)
     if r.dirichlet_alpha is not None:
-        raise invalid("popularity", popularity, "None, an array or ('zipf', s) (no closed form under Dirichlet drift)")
+        raise invalid(
+            "popularity",
+            popularity,
+            "None, an array or ('zipf', s) (no closed form under Dirichlet drift)",
+        )
     return _core.routing_expected_touched(r.experts, r.top_k, r.tokens, r.weights)
 
 
@@ -304,9 +351,14 @@ def expected_drops(
     if r.dirichlet_alpha is not None:
         raise invalid("popularity", popularity, "None, an array or ('zipf', s)")
     if (capacity_factor is None) == (capacity is None):
-        raise invalid("capacity", (capacity_factor, capacity), "exactly one of capacity_factor and capacity")
-    c = (expert_capacity(r.experts, r.top_k, r.tokens, capacity_factor) if capacity_factor is not None
-         else integer("capacity", capacity, minimum=0))
+        raise invalid(
+            "capacity", (capacity_factor, capacity), "exactly one of capacity_factor and capacity"
+        )
+    c = (
+        expert_capacity(r.experts, r.top_k, r.tokens, capacity_factor)
+        if capacity_factor is not None
+        else integer("capacity", capacity, minimum=0)
+    )
     return _core.routing_expected_drops(r.experts, r.top_k, r.tokens, c, r.weights)
 
 
@@ -372,7 +424,9 @@ def max_load_cdf(
         raise invalid("popularity", popularity, "None, an array or ('zipf', s)")
     if not isinstance(method, str):
         raise wrong_type("method", method, "a string: auto, column-dp, multinomial or bounds")
-    name, cdf, lower, upper = _core.routing_max_load_cdf(r.experts, r.top_k, r.tokens, r.weights, method, progress)
+    name, cdf, lower, upper = _core.routing_max_load_cdf(
+        r.experts, r.top_k, r.tokens, r.weights, method, progress
+    )
     return MaxLoadCdf(r.experts, r.top_k, r.tokens, name, cdf, lower, upper)
 
 
@@ -425,12 +479,18 @@ def load_quantiles(
         trials = _core.routing_default_trials(integer("tokens", tokens), integer("top_k", top_k))
     r = route(n_experts, top_k, tokens, trials, seed, popularity, capacity_factor, devices)
     return LoadQuantiles(
-        n_experts=r.n_experts, top_k=r.top_k, tokens=r.tokens, devices=r.devices, trials=r.trials,
+        n_experts=r.n_experts,
+        top_k=r.top_k,
+        tokens=r.tokens,
+        devices=r.devices,
+        trials=r.trials,
         max_load={q: r.quantile("max_load", q) for q in qs},
         device_load={q: r.quantile("device_load", q) for q in qs},
         touched={q: r.quantile("touched", q) for q in qs},
-        mean_max_load=r.mean("max_load"), mean_device_load=r.mean("device_load"),
-        mean_touched=r.mean("touched"), mean_load=r.mean("load"),
+        mean_max_load=r.mean("max_load"),
+        mean_device_load=r.mean("device_load"),
+        mean_touched=r.mean("touched"),
+        mean_load=r.mean("load"),
     )
 
 
@@ -444,13 +504,23 @@ def expert_batch_table(
     exact = load_pmf(n_experts, top_k, tokens)
     mx = max_load_cdf(n_experts, top_k, tokens)
     rows = [
-        {"tokens": c, "p_expert_mc": float(r.pmf("load")[c]), "p_expert_exact": float(exact[c]),
-         "p_max_mc": float(r.pmf("max_load")[c]), "p_max_exact": float(mx.pmf()[c])}
+        {
+            "tokens": c,
+            "p_expert_mc": float(r.pmf("load")[c]),
+            "p_expert_exact": float(exact[c]),
+            "p_max_mc": float(r.pmf("max_load")[c]),
+            "p_max_exact": float(mx.pmf()[c]),
+        }
         for c in range(tokens + 1)
     ]
     return {
-        "n_experts": r.n_experts, "top_k": r.top_k, "tokens": r.tokens, "trials": r.trials,
-        "seed": seed, "max_method": mx.method, "rows": rows,
+        "n_experts": r.n_experts,
+        "top_k": r.top_k,
+        "tokens": r.tokens,
+        "trials": r.trials,
+        "seed": seed,
+        "max_method": mx.method,
+        "rows": rows,
         "mean_touched_mc": r.mean("touched"),
         "mean_touched_exact": expected_experts_touched(n_experts, top_k, tokens),
         "p_some_expert_gets_at_least_4": r.prob_max_at_least(4),
@@ -469,12 +539,20 @@ def expert_batch_stats(
     pmf = load_pmf(n_experts, top_k, tokens)
     mx = max_load_cdf(n_experts, top_k, tokens, method="bounds")
     return {
-        "n_experts": r.n_experts, "top_k": r.top_k, "tokens": r.tokens, "trials": r.trials,
-        "seed": seed, "balanced": balanced_load(r.n_experts, r.top_k, r.tokens),
-        "load_mean": r.mean("load"), "load_p99": r.quantile("load", 0.99),
-        "load_p99_exact": int(np.searchsorted(np.cumsum(pmf), 0.99)), "load_max": r.max_value("load"),
-        "max_load_mean": r.mean("max_load"), "max_load_p50": r.quantile("max_load", 0.5),
-        "max_load_p99": r.quantile("max_load", 0.99), "max_load_max": r.max_value("max_load"),
+        "n_experts": r.n_experts,
+        "top_k": r.top_k,
+        "tokens": r.tokens,
+        "trials": r.trials,
+        "seed": seed,
+        "balanced": balanced_load(r.n_experts, r.top_k, r.tokens),
+        "load_mean": r.mean("load"),
+        "load_p99": r.quantile("load", 0.99),
+        "load_p99_exact": int(np.searchsorted(np.cumsum(pmf), 0.99)),
+        "load_max": r.max_value("load"),
+        "max_load_mean": r.mean("max_load"),
+        "max_load_p50": r.quantile("max_load", 0.5),
+        "max_load_p99": r.quantile("max_load", 0.99),
+        "max_load_max": r.max_value("max_load"),
         "max_load_mean_bounds": mx.mean_bounds(),
     }
 

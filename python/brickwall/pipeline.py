@@ -106,7 +106,9 @@ class Schedule:
             "busy_s": self.busy.tolist(),
             "idle_s": self.idle.tolist(),
             "peak_in_flight": self.peak_in_flight.tolist(),
-            "peak_activation_bytes": None if self.peak_activation_bytes is None else self.peak_activation_bytes.tolist(),
+            "peak_activation_bytes": None
+            if self.peak_activation_bytes is None
+            else self.peak_activation_bytes.tolist(),
         }
 
 
@@ -182,19 +184,40 @@ def simulate(
             raise invalid("len(activation_bytes)", act.size, f"1 or {stages}")
         peak_bytes = peak * act
     timeline = Timeline(
-        stage=raw["stage"], kind=raw["kind"], microbatch=raw["microbatch"], chunk=raw["chunk"],
-        start=raw["start"], end=raw["end"],
+        stage=raw["stage"],
+        kind=raw["kind"],
+        microbatch=raw["microbatch"],
+        chunk=raw["chunk"],
+        start=raw["start"],
+        end=raw["end"],
     )
     bound = lower_bound(
-        f, b, w, microbatches, p2p, stages=stages, chunks=chunks,
-        split=schedule in ("zb-h1", "zb-h2"), forward_only=schedule == "forward",
+        f,
+        b,
+        w,
+        microbatches,
+        p2p,
+        stages=stages,
+        chunks=chunks,
+        split=schedule in ("zb-h1", "zb-h2"),
+        forward_only=schedule == "forward",
     )
     return Schedule(
-        schedule=schedule, stages=stages, microbatches=microbatches, chunks=chunks, p2p=p2p,
-        makespan=float(raw["makespan"]), busy=raw["busy"], idle=raw["idle"],
-        bubble=float(raw["bubble"]), bubble_fraction=float(raw["bubble_fraction"]),
-        bubble_ratio=float(raw["bubble_ratio"]), peak_in_flight=peak, peak_activation_bytes=peak_bytes,
-        lower_bound=bound, timeline=timeline,
+        schedule=schedule,
+        stages=stages,
+        microbatches=microbatches,
+        chunks=chunks,
+        p2p=p2p,
+        makespan=float(raw["makespan"]),
+        busy=raw["busy"],
+        idle=raw["idle"],
+        bubble=float(raw["bubble"]),
+        bubble_fraction=float(raw["bubble_fraction"]),
+        bubble_ratio=float(raw["bubble_ratio"]),
+        peak_in_flight=peak,
+        peak_activation_bytes=peak_bytes,
+        lower_bound=bound,
+        timeline=timeline,
     )
 
 
@@ -241,7 +264,12 @@ def lower_bound(
         else:
             work = m * float(fv[:, d].sum() + b_in[:, d].sum() + (wv[:, d].sum() if split else 0.0))
             device = up_f + d * p2p + work
-            chain = up_f + m * float(fv[:, d].sum() + b_in[:, d].sum()) + float(b_in[:, :d].min(axis=0).sum()) + 2 * d * p2p
+            chain = (
+                up_f
+                + m * float(fv[:, d].sum() + b_in[:, d].sum())
+                + float(b_in[:, :d].min(axis=0).sum())
+                + 2 * d * p2p
+            )
             if split:
                 chain += float(wv[0, 0])
             t = max(device, chain)
@@ -278,9 +306,11 @@ def inference(stages: int, microbatches: int, forward: ArrayLike, p2p: float = 0
     first = float(t.end[last][0])
     slowest = float(np.max(_per_device(_times("forward", forward, stages, 1), stages, 1)))
     return Inference(
-        latency=s.makespan, first_latency=first,
+        latency=s.makespan,
+        first_latency=first,
         throughput=microbatches / s.makespan if s.makespan > 0 else math.inf,
-        steady_throughput=1.0 / slowest if slowest > 0 else math.inf, schedule=s,
+        steady_throughput=1.0 / slowest if slowest > 0 else math.inf,
+        schedule=s,
     )
 
 
@@ -328,7 +358,10 @@ def balance_layers(
     worst = float(times.max())
     mean = float(times.mean())
     return Balance(
-        layers=counts, first_layer=first, stage_times=times, bottleneck=worst,
+        layers=counts,
+        first_layer=first,
+        stage_times=times,
+        bottleneck=worst,
         imbalance=worst / mean if mean > 0 else 1.0,
     )
 
@@ -377,8 +410,12 @@ def bubble_fraction(
         raise invalid("shapes", (p.shape, m.shape, v.shape), "broadcastable arrays") from e
     shape = p.shape
     out = _core.pipeline_bubble_fractions(
-        schedule, np.ascontiguousarray(p.ravel()), np.ascontiguousarray(m.ravel()),
-        np.ascontiguousarray(v.ravel()), float(forward), float(backward),
+        schedule,
+        np.ascontiguousarray(p.ravel()),
+        np.ascontiguousarray(m.ravel()),
+        np.ascontiguousarray(v.ravel()),
+        float(forward),
+        float(backward),
         None if weight_grad is None else float(weight_grad),
     ).reshape(shape)
     return float(out) if out.ndim == 0 else out
@@ -411,11 +448,16 @@ def seed_training_bubbles(
     replicas = integer("gpus", gpus) // (tp * p)
     if replicas < 1:
         raise invalid("gpus", gpus, f">= tensor_parallel x pipeline_parallel = {tp * p}")
-    sequences = int(real("batch_tokens", batch_tokens, strict=True) // integer("sequence_length", sequence_length))
+    sequences = int(
+        real("batch_tokens", batch_tokens, strict=True)
+        // integer("sequence_length", sequence_length)
+    )
     per_replica = sequences // replicas
     m = per_replica // integer("microbatch_sequences", microbatch_sequences)
     if m < 1:
-        raise invalid("microbatch_sequences", microbatch_sequences, f"<= {per_replica} sequences per replica")
+        raise invalid(
+            "microbatch_sequences", microbatch_sequences, f"<= {per_replica} sequences per replica"
+        )
     if backward is None:
         backward = float(_default_backward("1f1b", forward))  # type: ignore[arg-type]
     half = backward / 2
@@ -426,7 +468,9 @@ def seed_training_bubbles(
     rows["zb-h2"] = simulate("zb-h2", p, m, forward, half, half).bubble_fraction
     for v in (2, 4):
         for mm in sorted({max(p, (m // p) * p), -(-m // p) * p}):
-            rows[f"interleaved-1f1b v={v} m={mm}"] = simulate("interleaved-1f1b", p, mm, forward, backward, chunks=v).bubble_fraction
+            rows[f"interleaved-1f1b v={v} m={mm}"] = simulate(
+                "interleaved-1f1b", p, mm, forward, backward, chunks=v
+            ).bubble_fraction
     return {
         "data_parallel_replicas": replicas,
         "sequences_per_step": sequences,

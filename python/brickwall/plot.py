@@ -29,8 +29,17 @@ def finish(fig: Any, path: str | Path | None) -> Any:
 
 # -- inference -----------------------------------------------------------------------------------
 
-def step_vs_batch(model: Any, deployment: Any, *, context: int = 0, new_tokens: int = 1, max_batch: int = 4096,
-                  path: str | Path | None = None, mark: int | None = None) -> Any:
+
+def step_vs_batch(
+    model: Any,
+    deployment: Any,
+    *,
+    context: int = 0,
+    new_tokens: int = 1,
+    max_batch: int = 4096,
+    path: str | Path | None = None,
+    mark: int | None = None,
+) -> Any:
     """Step time and per-user / aggregate tokens/s vs batch, with the memory/compute crossover."""
     import numpy as np
 
@@ -41,7 +50,12 @@ def step_vs_batch(model: Any, deployment: Any, *, context: int = 0, new_tokens: 
     t = steps(model, deployment, batch, context, new_tokens)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     a1.loglog(batch, t.latency * 1e3, label="step time")
-    for key, label in (("t_weights", "weight reads"), ("t_kv", "KV reads"), ("t_compute", "compute"), ("t_comm", "communication")):
+    for key, label in (
+        ("t_weights", "weight reads"),
+        ("t_kv", "KV reads"),
+        ("t_compute", "compute"),
+        ("t_comm", "communication"),
+    ):
         a1.loglog(batch, np.maximum(t.columns[key], 1e-9) * 1e3, "--", lw=1, label=label)
     a2.loglog(batch, new_tokens / t.latency, label="tokens/s per user")
     a2.loglog(batch, t.tokens_per_s, label="tokens/s aggregate")
@@ -50,7 +64,13 @@ def step_vs_batch(model: Any, deployment: Any, *, context: int = 0, new_tokens: 
     for ax in (a1, a2):
         ax.axvline(star, color="grey", ls=":", label=f"B* = peak/bandwidth = {star:.0f}")
         if compute_bound.size:
-            ax.axvline(compute_bound[0], color="red", ls=":", lw=1, label=f"compute-bound from {compute_bound[0]:.0f}")
+            ax.axvline(
+                compute_bound[0],
+                color="red",
+                ls=":",
+                lw=1,
+                label=f"compute-bound from {compute_bound[0]:.0f}",
+            )
         if mark is not None:
             ax.axvline(mark, color="black", lw=0.8)
         ax.set_xlabel("batch (sequences)")
@@ -63,13 +83,21 @@ def step_vs_batch(model: Any, deployment: Any, *, context: int = 0, new_tokens: 
     a1.set_ylabel("ms per step")
     a2.set_ylabel("tokens/s")
     d = deployment
-    fig.suptitle(f"{model.name} on {d.chips}x {d.hardware.name} (TP{d.tp} PP{d.pp} EP{d.ep}), context {context:,}"
-                 + (" - shaded: does not fit" if unfit.size else ""), fontsize=10)
+    fig.suptitle(
+        f"{model.name} on {d.chips}x {d.hardware.name} (TP{d.tp} PP{d.pp} EP{d.ep}), context {context:,}"
+        + (" - shaded: does not fit" if unfit.size else ""),
+        fontsize=10,
+    )
     return finish(fig, path)
 
 
-def bandwidth_chart(speeds: tuple[float, ...] = (8.33, 20.0, 33.33), *, path: str | Path | None = None,
-                    dtype: str = "bf16", overhead: float = 1.0) -> Any:
+def bandwidth_chart(
+    speeds: tuple[float, ...] = (8.33, 20.0, 33.33),
+    *,
+    path: str | Path | None = None,
+    dtype: str = "bf16",
+    overhead: float = 1.0,
+) -> Any:
     """The seed's chart: memory bandwidth required vs dense model size at reading speeds, with
     the aggregate bandwidth of 8x H100 and 8x A100 as horizontal lines."""
     import numpy as np
@@ -92,7 +120,9 @@ def bandwidth_chart(speeds: tuple[float, ...] = (8.33, 20.0, 33.33), *, path: st
         ax.text(12, 8 * h.memory_bandwidth / 1e12 * 1.05, f"8x {name}", fontsize=8)
     ax.set_xlabel("dense parameters (B)")
     ax.set_ylabel("memory bandwidth needed (TB/s)")
-    ax.set_title(f"batch 1, {dtype} weights, other traffic = {overhead:g}x weight reads", fontsize=10)
+    ax.set_title(
+        f"batch 1, {dtype} weights, other traffic = {overhead:g}x weight reads", fontsize=10
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     return finish(fig, path)
@@ -112,13 +142,22 @@ def moe_load(result: Any, path: str | Path | None = None) -> Any:
 
     plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, name, title in ((a, "load", "tokens per expert"), (b, "max_load", "tokens at the busiest expert")):
+    for ax, name, title in (
+        (a, "load", "tokens per expert"),
+        (b, "max_load", "tokens at the busiest expert"),
+    ):
         pmf = result.pmf(name)
         keep = np.flatnonzero(pmf > 1e-7)
         lo, hi = int(keep[0]), int(keep[-1])
         x = np.arange(lo, hi + 1)
-        ax.bar(x, pmf[lo : hi + 1], width=1.0 if hi - lo > 40 else 0.8, color="#4c72b0", alpha=0.75,
-               label=f"Monte Carlo ({result.trials:,} steps)")
+        ax.bar(
+            x,
+            pmf[lo : hi + 1],
+            width=1.0 if hi - lo > 40 else 0.8,
+            color="#4c72b0",
+            alpha=0.75,
+            label=f"Monte Carlo ({result.trials:,} steps)",
+        )
         ax.set_xlabel(title)
         ax.set_ylabel("probability")
         ax.set_title(f"{title}: top-{result.top_k} of {result.n_experts}, {result.tokens:,} tokens")
@@ -144,7 +183,14 @@ def moe_load(result: Any, path: str | Path | None = None) -> Any:
                 # bound on the true CDF (negative association), drawn as a distribution.
                 p = np.diff(mx.upper, prepend=0.0)
                 m = p > 1e-7
-                b.plot(x[m], p[m], "--", color="#dd8452", lw=1.2, label="independent-experts law (bound)")
+                b.plot(
+                    x[m],
+                    p[m],
+                    "--",
+                    color="#dd8452",
+                    lw=1.2,
+                    label="independent-experts law (bound)",
+                )
     a.legend()
     b.legend()
     return finish(fig, path)
@@ -165,8 +211,14 @@ def spec_speedup_vs_batch(sweep: Any, title: str = "", path: str | Path | None =
     cb = sweep.crossover_batch
     if cb is not None:
         ax.axvline(cb, color="red", ls="--", lw=1)
-        ax.annotate(f"stops paying\nat batch {cb}", (cb, 1.0), xytext=(6, 12), textcoords="offset points",
-                    color="red", fontsize=8)
+        ax.annotate(
+            f"stops paying\nat batch {cb}",
+            (cb, 1.0),
+            xytext=(6, 12),
+            textcoords="offset points",
+            color="red",
+            fontsize=8,
+        )
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch (sequences)")
     ax.set_ylabel("speedup vs plain decoding")
@@ -178,8 +230,14 @@ def spec_speedup_vs_batch(sweep: Any, title: str = "", path: str | Path | None =
 
 # -- sweep ---------------------------------------------------------------------------------------
 
-def sweep_frontier(result: Any, *, path: str | Path | None = None, color_by: str = "hardware",
-                   title: str | None = None) -> Any:
+
+def sweep_frontier(
+    result: Any,
+    *,
+    path: str | Path | None = None,
+    color_by: str = "hardware",
+    title: str | None = None,
+) -> Any:
     """The PaLM-inference picture (Pope et al. 2022, fig. 1): cost per 1M tokens vs per-token
     latency along each group's frontier (``color_by``: ``hardware`` or ``partitioning``), with
     the batch annotated at the ends. Lower-left is better; the ``on_frontier`` rows of a
@@ -195,7 +253,9 @@ def sweep_frontier(result: Any, *, path: str | Path | None = None, color_by: str
     if key == "hardware":
         groups = c["hardware"]
     else:
-        groups = np.array([f"TP{t} PP{p} EP{e}" for t, p, e in zip(c["tp"], c["pp"], c["ep"])], dtype=object)
+        groups = np.array(
+            [f"TP{t} PP{p} EP{e}" for t, p, e in zip(c["tp"], c["pp"], c["ep"])], dtype=object
+        )
     for g in sorted(set(groups.tolist())):
         sel = groups == g
         lat, cost, batch = c["latency"][sel] * 1e3, c["cost"][sel], c["batch"][sel]
@@ -204,12 +264,25 @@ def sweep_frontier(result: Any, *, path: str | Path | None = None, color_by: str
         style = "-o" if len(lat) <= 150 else "-"
         (line,) = ax.plot(lat, cost, style, ms=3, lw=1.6, label=f"{g} ({sel.sum()} configs)")
         for j in {0, len(lat) - 1}:
-            ax.annotate(f"B={batch[j]}", (lat[j], cost[j]), fontsize=7, color=line.get_color(),
-                        xytext=(4, 4), textcoords="offset points")
+            ax.annotate(
+                f"B={batch[j]}",
+                (lat[j], cost[j]),
+                fontsize=7,
+                color=line.get_color(),
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
     if "on_frontier" in c:
         f = c["on_frontier"]
         order = np.argsort(c["latency"][f])
-        ax.plot(c["latency"][f][order] * 1e3, c["cost"][f][order], ":", color="black", lw=1.0, label="joint frontier")
+        ax.plot(
+            c["latency"][f][order] * 1e3,
+            c["cost"][f][order],
+            ":",
+            color="black",
+            lw=1.0,
+            label="joint frontier",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     unit = "time to first token (ms)" if result.phase == "prefill" else "per-token latency (ms)"
@@ -217,8 +290,12 @@ def sweep_frontier(result: Any, *, path: str | Path | None = None, color_by: str
     ax.set_ylabel("$ per 1M tokens")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title(title or f"{result.model} {result.phase}: cost vs latency frontier "
-                 f"({result.evaluated:,} configurations, {result.feasible:,} feasible)", fontsize=10)
+    ax.set_title(
+        title
+        or f"{result.model} {result.phase}: cost vs latency frontier "
+        f"({result.evaluated:,} configurations, {result.feasible:,} feasible)",
+        fontsize=10,
+    )
     return finish(fig, path)
 
 
@@ -228,7 +305,9 @@ PIPELINE_COLOURS = {0: "#4C72B0", 1: "#55A868", 2: "#C44E52"}
 """F, B, W block colours of the Gantt chart."""
 
 
-def pipeline_gantt(schedule: Any, path: str | Path | None = None, *, labels: bool | None = None) -> Any:
+def pipeline_gantt(
+    schedule: Any, path: str | Path | None = None, *, labels: bool | None = None
+) -> Any:
     """The classic pipeline diagram of a simulated :class:`brickwall.pipeline.Schedule`: stages as
     rows (stage 0 on top), F / B / W blocks coloured, idle time white; makespan and bubble in the
     title. Microbatch numbers are drawn inside blocks when there are few enough ops."""
@@ -247,14 +326,27 @@ def pipeline_gantt(schedule: Any, path: str | Path | None = None, *, labels: boo
             rows = sel & (t.stage == d)
             if np.any(rows):
                 spans = list(zip(t.start[rows].tolist(), (t.end[rows] - t.start[rows]).tolist()))
-                ax.broken_barh(spans, (d - 0.4, 0.8), facecolors=PIPELINE_COLOURS[k], edgecolor="white",
-                               linewidth=0.3, label=names[k] if d == 0 else None)
+                ax.broken_barh(
+                    spans,
+                    (d - 0.4, 0.8),
+                    facecolors=PIPELINE_COLOURS[k],
+                    edgecolor="white",
+                    linewidth=0.3,
+                    label=names[k] if d == 0 else None,
+                )
     if labels is None:
         labels = len(t) <= 600
     if labels:
         for i in range(len(t)):
-            ax.text((t.start[i] + t.end[i]) / 2, int(t.stage[i]), str(int(t.microbatch[i])), ha="center",
-                    va="center", fontsize=6, color="white")
+            ax.text(
+                (t.start[i] + t.end[i]) / 2,
+                int(t.stage[i]),
+                str(int(t.microbatch[i])),
+                ha="center",
+                va="center",
+                fontsize=6,
+                color="white",
+            )
     ax.set_ylim(p - 0.5, -0.5)
     ax.set_yticks(range(p))
     ax.set_yticklabels([f"stage {d}" for d in range(p)], fontsize=7 if p > 16 else 9)
@@ -286,8 +378,14 @@ def pipeline_bubbles(
     for i, (name, ys) in enumerate(fractions.items()):
         y = np.asarray(ys, dtype=float)
         ok = ~np.isnan(y)  # schedules that do not apply at some points (interleaved: m % p != 0)
-        ax.plot(x[ok], y[ok], linestyle=styles[i % len(styles)], marker=markers[i % len(markers)],
-                markersize=4, label=name)
+        ax.plot(
+            x[ok],
+            y[ok],
+            linestyle=styles[i % len(styles)],
+            marker=markers[i % len(markers)],
+            markersize=4,
+            label=name,
+        )
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("microbatches per pipeline per step")

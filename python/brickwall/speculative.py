@@ -32,9 +32,7 @@ from .validate import array, integer, real
 # Acceptance kernels
 
 
-def _prob_pair(
-    a: Any, b: Any, names: tuple[str, str]
-) -> tuple[NDArray[Any], NDArray[Any], bool]:
+def _prob_pair(a: Any, b: Any, names: tuple[str, str]) -> tuple[NDArray[Any], NDArray[Any], bool]:
     """Two equal-shape C-contiguous float32 (when both are float32) or float64 arrays, viewed
     as 2-d; the flag says whether the inputs were 1-d (a single row)."""
     out = []
@@ -159,7 +157,11 @@ def ops_factor(alpha: ArrayLike, gamma: ArrayLike, cost_ratio_ops: ArrayLike) ->
     """Factor by which total arithmetic grows (Thm 3.11):
     ``(1 - alpha)(gamma c_hat + gamma + 1) / (1 - alpha^(gamma+1))``, ``c_hat`` = draft / target
     arithmetic per token."""
-    a, g, c = _alpha(alpha), _gamma(gamma), array("cost_ratio_ops", cost_ratio_ops, np.float64, minimum=0.0, ndim=None)
+    a, g, c = (
+        _alpha(alpha),
+        _gamma(gamma),
+        array("cost_ratio_ops", cost_ratio_ops, np.float64, minimum=0.0, ndim=None),
+    )
     return _out((g * c + g + 1.0) / _geometric_sum(a, g))
 
 
@@ -340,7 +342,9 @@ class StepTime(Protocol):
     """Seconds of one forward step of ``model`` over ``batch`` sequences, each processing
     ``tokens_per_sequence`` new tokens against ``context`` cached tokens."""
 
-    def __call__(self, model: Model, batch: int, tokens_per_sequence: int, context: int) -> float: ...
+    def __call__(
+        self, model: Model, batch: int, tokens_per_sequence: int, context: int
+    ) -> float: ...
 
 
 def roofline_step_time(deployment: Any) -> StepTime:
@@ -349,7 +353,9 @@ def roofline_step_time(deployment: Any) -> StepTime:
     from .inference import decode as roofline_decode
 
     def step(model: Model, batch: int, tokens_per_sequence: int, context: int) -> float:
-        return roofline_decode(model, deployment, batch, context, new_tokens=tokens_per_sequence).step_time
+        return roofline_decode(
+            model, deployment, batch, context, new_tokens=tokens_per_sequence
+        ).step_time
 
     return step
 
@@ -406,11 +412,19 @@ class SpecDecode:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "batch": self.batch, "context": self.context, "alpha": self.alpha, "gamma": self.gamma,
-            "target_step_s": self.target_step, "draft_step_s": self.draft_step,
-            "verify_step_s": self.verify_step, "expected_tokens": self.expected_tokens,
-            "step_s": self.step, "tokens_per_s_per_user": self.tokens_per_s_per_user,
-            "tokens_per_s": self.tokens_per_s, "speedup": self.speedup, "cost_ratio": self.cost_ratio,
+            "batch": self.batch,
+            "context": self.context,
+            "alpha": self.alpha,
+            "gamma": self.gamma,
+            "target_step_s": self.target_step,
+            "draft_step_s": self.draft_step,
+            "verify_step_s": self.verify_step,
+            "expected_tokens": self.expected_tokens,
+            "step_s": self.step,
+            "tokens_per_s_per_user": self.tokens_per_s_per_user,
+            "tokens_per_s": self.tokens_per_s,
+            "speedup": self.speedup,
+            "cost_ratio": self.cost_ratio,
         }
 
 
@@ -446,7 +460,11 @@ def decode(
     t_target = st(target, b, 1, s)
     t_verify = st(target, b, g + 1, s)
     t_draft = dst(draft, b, 1, s)
-    for name, t in (("target step time", t_target), ("verify step time", t_verify), ("draft step time", t_draft)):
+    for name, t in (
+        ("target step time", t_target),
+        ("verify step time", t_verify),
+        ("draft step time", t_draft),
+    ):
         if not (math.isfinite(t) and t > 0):
             raise invalid(name, t, "a finite number of seconds > 0 from step_time")
     return SpecDecode(b, s, a, g, t_target, t_draft, t_verify, float(expected_tokens(a, g)))
@@ -486,9 +504,13 @@ class BatchSweep:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "alpha": self.alpha, "context": self.context, "batches": self.batches.tolist(),
-            "gammas": self.gammas.tolist(), "speedup": self.speedup.tolist(),
-            "best_gamma": self.best_gamma.tolist(), "best_speedup": self.best_speedup.tolist(),
+            "alpha": self.alpha,
+            "context": self.context,
+            "batches": self.batches.tolist(),
+            "gammas": self.gammas.tolist(),
+            "speedup": self.speedup.tolist(),
+            "best_gamma": self.best_gamma.tolist(),
+            "best_speedup": self.best_speedup.tolist(),
             "plain_tokens_per_s_per_user": self.plain_tokens_per_s_per_user.tolist(),
             "crossover_batch": self.crossover_batch,
         }
@@ -518,7 +540,17 @@ def sweep_batches(
     plain = np.empty(bs.size)
     for i, b in enumerate(bs):
         for j, g in enumerate(gs):
-            r = decode(target, draft, deployment, int(b), context, alpha, int(g), step_time=st, draft_step_time=draft_step_time)
+            r = decode(
+                target,
+                draft,
+                deployment,
+                int(b),
+                context,
+                alpha,
+                int(g),
+                step_time=st,
+                draft_step_time=draft_step_time,
+            )
             out[i, j] = r.speedup
         plain[i] = r.plain_tokens_per_s_per_user
     return BatchSweep(bs, gs, out, plain, float(alpha), int(context))
@@ -570,7 +602,14 @@ def claim_spec_tokens(
     # Under batching (roofline step times, alpha = 0.8): the best draft length per batch.
     batches = [1, 2, 4, 8, 16, 32, 64, 128, 256]
     sweep = sweep_batches(
-        tm, dm, tdep, batches, context, 0.8, range(1, 17), draft_step_time=roofline_step_time(ddep),
+        tm,
+        dm,
+        tdep,
+        batches,
+        context,
+        0.8,
+        range(1, 17),
+        draft_step_time=roofline_step_time(ddep),
     )
     return {
         "id": "spec.tokens",

@@ -50,7 +50,12 @@ from .validate import array, choice, integer, real
 #: (decode) or to the first token (prefill); tokens_per_s_per_user; tokens_per_s (aggregate);
 #: chips; mfu.
 OBJECTIVES: dict[str, str] = {
-    "cost": "min", "latency": "min", "tokens_per_s_per_user": "max", "tokens_per_s": "max", "chips": "min", "mfu": "max",
+    "cost": "min",
+    "latency": "min",
+    "tokens_per_s_per_user": "max",
+    "tokens_per_s": "max",
+    "chips": "min",
+    "mfu": "max",
 }
 #: keep="all" refuses grids larger than this (use "pareto" or ("top", k)).
 ALL_LIMIT = 1_000_000
@@ -81,10 +86,15 @@ class Constraints:
             if not isinstance(getattr(self, name), bool):
                 raise invalid(f"constraints.{name}", getattr(self, name), "True or False")
         if self.max_latency is not None:
-            object.__setattr__(self, "max_latency", real("constraints.max_latency", self.max_latency, strict=True))
+            object.__setattr__(
+                self, "max_latency", real("constraints.max_latency", self.max_latency, strict=True)
+            )
         if self.min_tokens_per_s_per_user is not None:
-            object.__setattr__(self, "min_tokens_per_s_per_user",
-                               real("constraints.min_tokens_per_s_per_user", self.min_tokens_per_s_per_user))
+            object.__setattr__(
+                self,
+                "min_tokens_per_s_per_user",
+                real("constraints.min_tokens_per_s_per_user", self.min_tokens_per_s_per_user),
+            )
         if self.max_chips is not None:
             object.__setattr__(self, "max_chips", integer("constraints.max_chips", self.max_chips))
 
@@ -112,9 +122,15 @@ def _objectives(value: str | Sequence[Any]) -> list[tuple[str, str]]:
         elif isinstance(item, tuple) and len(item) == 2:
             name, sense = item
         else:
-            raise wrong_type("objectives", item, "a name like 'cost', 'mfu:max' or a (name, sense) pair")
+            raise wrong_type(
+                "objectives", item, "a name like 'cost', 'mfu:max' or a (name, sense) pair"
+            )
         name = choice("objective", name, tuple(OBJECTIVES))
-        sense = OBJECTIVES[name] if not sense else choice(f"objective {name} sense", sense, ("min", "max"))
+        sense = (
+            OBJECTIVES[name]
+            if not sense
+            else choice(f"objective {name} sense", sense, ("min", "max"))
+        )
         out.append((name, sense))
     if len({n for n, _ in out}) != len(out):
         raise invalid("objectives", value, "distinct objectives")
@@ -124,7 +140,11 @@ def _objectives(value: str | Sequence[Any]) -> list[tuple[str, str]]:
 def _keep(value: Any, objectives: list[tuple[str, str]]) -> tuple[str, int]:
     if value == "pareto":
         if not 2 <= len(objectives) <= 3:
-            raise invalid("objectives", [n for n, _ in objectives], "two or three objectives for keep='pareto'")
+            raise invalid(
+                "objectives",
+                [n for n, _ in objectives],
+                "two or three objectives for keep='pareto'",
+            )
         return "pareto", 0
     if value == "all":
         if not 1 <= len(objectives) <= 3:
@@ -132,13 +152,19 @@ def _keep(value: Any, objectives: list[tuple[str, str]]) -> tuple[str, int]:
         return "all", ALL_LIMIT
     if isinstance(value, tuple) and len(value) == 2 and value[0] == "top":
         if not 1 <= len(objectives) <= 3:
-            raise invalid("objectives", [n for n, _ in objectives], "one to three objectives (top k ranks by the first)")
+            raise invalid(
+                "objectives",
+                [n for n, _ in objectives],
+                "one to three objectives (top k ranks by the first)",
+            )
         return "top", integer("keep top k", value[1], maximum=1 << 24)
     raise invalid("keep", value, "'pareto', ('top', k) or 'all'")
 
 
 def _degrees(field: str, value: Any) -> list[int]:
-    items = [value] if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    items = (
+        [value] if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    )
     try:
         items = list(items)
     except TypeError:
@@ -151,13 +177,17 @@ def _degrees(field: str, value: Any) -> list[int]:
 def _axis(field: str, value: Any, minimum: float) -> NDArray[np.float64]:
     if isinstance(value, range):
         if len(value) > AXIS_LIMIT:
-            raise TooLargeError(f"len({field}) = {len(value)}: expected at most {AXIS_LIMIT} values per axis")
+            raise TooLargeError(
+                f"len({field}) = {len(value)}: expected at most {AXIS_LIMIT} values per axis"
+            )
         value = np.arange(value.start, value.stop, value.step, dtype=np.int64)
     a = array(field, value, np.int64, minimum=minimum, ndim=1)
     if a.size == 0:
         raise invalid(f"len({field})", 0, "at least one value")
     if a.size > AXIS_LIMIT:
-        raise TooLargeError(f"len({field}) = {a.size}: expected at most {AXIS_LIMIT} values per axis")
+        raise TooLargeError(
+            f"len({field}) = {a.size}: expected at most {AXIS_LIMIT} values per axis"
+        )
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
@@ -166,7 +196,11 @@ def _length(field: str, value: Any) -> int:
     if isinstance(value, range):
         n = len(value)
     else:
-        n = int(np.size(np.asarray(value, dtype=object))) if not isinstance(value, (int, float, np.number)) else 1
+        n = (
+            int(np.size(np.asarray(value, dtype=object)))
+            if not isinstance(value, (int, float, np.number))
+            else 1
+        )
     if n == 0:
         raise invalid(f"len({field})", 0, "at least one value")
     return n
@@ -225,12 +259,26 @@ def _needs_missing_network(d: Deployment) -> bool:
     return not _core.roofline_links_available(float(d.tp), float(d.pp), float(d.ep), chip_view(d))
 
 
-def grid(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: Any = 1, ep: Any = 1,
-         batch: Any = 1, context: Any = 2048, weight_dtype: Any = "bf16", kv_dtype: Any = None,
-         act_dtype: str = "bf16", phase: Literal["decode", "prefill"] = "decode", new_tokens: int = 1,
-         constraints: Constraints | dict[str, Any] | None = None, efficiency: Efficiency | None = None,
-         kv_sharding: Literal["heads", "batch"] = "heads", overlap: bool = False,
-         price_per_hour: float | dict[str, float] | None = None) -> SweepGrid:
+def grid(
+    model: Model | str,
+    *,
+    hardware: Any = "H100-SXM",
+    tp: Any = 1,
+    pp: Any = 1,
+    ep: Any = 1,
+    batch: Any = 1,
+    context: Any = 2048,
+    weight_dtype: Any = "bf16",
+    kv_dtype: Any = None,
+    act_dtype: str = "bf16",
+    phase: Literal["decode", "prefill"] = "decode",
+    new_tokens: int = 1,
+    constraints: Constraints | dict[str, Any] | None = None,
+    efficiency: Efficiency | None = None,
+    kv_sharding: Literal["heads", "batch"] = "heads",
+    overlap: bool = False,
+    price_per_hour: float | dict[str, float] | None = None,
+) -> SweepGrid:
     """Validate the axes and build the valid deployments (see :func:`sweep`)."""
     m = lookup_model(model) if isinstance(model, str) else model
     if not isinstance(m, Model):
@@ -247,24 +295,40 @@ def grid(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: Any
     combos = len(hws) * len(tps) * len(pps) * len(eps) * len(wds) * len(kds)
     named = combos * _length("batch", batch) * _length("context", context)
     if named > _I64_MAX:
-        raise TooLargeError(f"the grid has {named:.3e} points, over 2^63 - 1: split it into smaller sweeps")
+        raise TooLargeError(
+            f"the grid has {named:.3e} points, over 2^63 - 1: split it into smaller sweeps"
+        )
     b = _axis("batch", batch, 1)
     ctx = _axis("context", context, 1 if ph == "prefill" else 0)
     if c.max_chips is not None and c.max_chips < min(tps) * min(pps) * min(eps):
-        raise InfeasibleError(f"constraints.max_chips = {c.max_chips}: every tp x pp x ep on the axes needs at least "
-                              f"{min(tps) * min(pps) * min(eps)} chips")
+        raise InfeasibleError(
+            f"constraints.max_chips = {c.max_chips}: every tp x pp x ep on the axes needs at least "
+            f"{min(tps) * min(pps) * min(eps)} chips"
+        )
     deps: list[Deployment] = []
     skipped = {"partitioning": 0, "max_chips": 0, "scale_up": 0, "network": 0}
     for h in hws:
-        price: float | None = price_per_hour.get(h.name) if isinstance(price_per_hour, dict) else price_per_hour
+        price: float | None = (
+            price_per_hour.get(h.name) if isinstance(price_per_hour, dict) else price_per_hour
+        )
         for t in tps:
             for p in pps:
                 for e in eps:
                     for wd in wds:
                         for kd in kds:
-                            d = Deployment(h, tp=t, pp=p, ep=e, weight_dtype=wd, kv_dtype=kd, act_dtype=act_dtype,
-                                           efficiency=efficiency, kv_sharding=kv_sharding, overlap=overlap,
-                                           price_per_hour=price)
+                            d = Deployment(
+                                h,
+                                tp=t,
+                                pp=p,
+                                ep=e,
+                                weight_dtype=wd,
+                                kv_dtype=kd,
+                                act_dtype=act_dtype,
+                                efficiency=efficiency,
+                                kv_sharding=kv_sharding,
+                                overlap=overlap,
+                                price_per_hour=price,
+                            )
                             try:
                                 d.check(m)
                             except InfeasibleError:
@@ -280,8 +344,10 @@ def grid(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: Any
                                 deps.append(d)
     if not deps:
         why = ", ".join(f"{v} by {k}" for k, v in skipped.items() if v)
-        raise InfeasibleError(f"no (hardware, tp, pp, ep, dtype) combination of the {combos} on the axes is valid for "
-                              f"{m.name} under these constraints ({why})")
+        raise InfeasibleError(
+            f"no (hardware, tp, pp, ep, dtype) combination of the {combos} on the axes is valid for "
+            f"{m.name} under these constraints ({why})"
+        )
     return SweepGrid(m, ph, n, tuple(deps), b, ctx, combos, skipped)
 
 
@@ -343,14 +409,25 @@ class SweepResult:
         except ImportError as e:
             from .errors import BrickwallError
 
-            raise BrickwallError("SweepResult.to_pandas needs pandas: pip install 'brickwall[pandas]'") from e
+            raise BrickwallError(
+                "SweepResult.to_pandas needs pandas: pip install 'brickwall[pandas]'"
+            ) from e
         return pd.DataFrame(self.columns)
 
     def summary(self) -> dict[str, Any]:
-        return {"model": self.model, "phase": self.phase, "objectives": [f"{n}:{s}" for n, s in self.objectives],
-                "keep": self.keep, "grid": self.grid, "evaluated": self.evaluated, "feasible": self.feasible,
-                "kept": self.kept, "elapsed_s": self.elapsed, "core_elapsed_s": self.core_elapsed,
-                "configs_per_s": self.configs_per_s}
+        return {
+            "model": self.model,
+            "phase": self.phase,
+            "objectives": [f"{n}:{s}" for n, s in self.objectives],
+            "keep": self.keep,
+            "grid": self.grid,
+            "evaluated": self.evaluated,
+            "feasible": self.feasible,
+            "kept": self.kept,
+            "elapsed_s": self.elapsed,
+            "core_elapsed_s": self.core_elapsed,
+            "configs_per_s": self.configs_per_s,
+        }
 
     def plot(self, path: Any = None, *, color_by: str = "hardware") -> Any:
         """The PaLM-inference picture: cost per 1M tokens vs per-token latency, one frontier per
@@ -360,7 +437,9 @@ class SweepResult:
         return sweep_frontier(self, path=path, color_by=color_by)
 
 
-def _run_range(payload: dict[str, Any], lo: int, hi: int) -> tuple[int, int, NDArray[np.uint64], NDArray[np.float64]]:
+def _run_range(
+    payload: dict[str, Any], lo: int, hi: int
+) -> tuple[int, int, NDArray[np.uint64], NDArray[np.float64]]:
     """One worker's share: evaluate rows [lo, hi) and reduce them (runs on executors)."""
     _, evaluated, feasible, index, values = _core.sweep_run(**payload, lo=lo, hi=hi)
     return evaluated, feasible, index, values
@@ -374,14 +453,32 @@ def _split(lo: int, hi: int, parts: int) -> list[tuple[int, int]]:
 ProgressArg = bool | Callable[[int, int], Any]
 
 
-def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: Any = 1, ep: Any = 1,
-          batch: Any = 1, context: Any = 2048, weight_dtype: Any = "bf16", kv_dtype: Any = None,
-          phase: Literal["decode", "prefill"] = "decode", constraints: Constraints | dict[str, Any] | None = None,
-          objectives: str | Sequence[Any] = ("cost", "latency"), keep: Any = "pareto",
-          executor: Executor | None = None, progress: ProgressArg = False, by: Literal["hardware"] | None = None,
-          new_tokens: int = 1, act_dtype: str = "bf16", efficiency: Efficiency | None = None,
-          kv_sharding: Literal["heads", "batch"] = "heads", overlap: bool = False,
-          price_per_hour: float | dict[str, float] | None = None, parts: int | None = None) -> SweepResult:
+def sweep(
+    model: Model | str,
+    *,
+    hardware: Any = "H100-SXM",
+    tp: Any = 1,
+    pp: Any = 1,
+    ep: Any = 1,
+    batch: Any = 1,
+    context: Any = 2048,
+    weight_dtype: Any = "bf16",
+    kv_dtype: Any = None,
+    phase: Literal["decode", "prefill"] = "decode",
+    constraints: Constraints | dict[str, Any] | None = None,
+    objectives: str | Sequence[Any] = ("cost", "latency"),
+    keep: Any = "pareto",
+    executor: Executor | None = None,
+    progress: ProgressArg = False,
+    by: Literal["hardware"] | None = None,
+    new_tokens: int = 1,
+    act_dtype: str = "bf16",
+    efficiency: Efficiency | None = None,
+    kv_sharding: Literal["heads", "batch"] = "heads",
+    overlap: bool = False,
+    price_per_hour: float | dict[str, float] | None = None,
+    parts: int | None = None,
+) -> SweepResult:
     """Evaluate every configuration of the axes' Cartesian product and keep the best.
 
     Axes (a value, a list or a range each): ``hardware`` (catalog names or Hardware), ``tp``,
@@ -405,25 +502,54 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
         choice("by", by, ("hardware",))
         if kind == "all":
             raise invalid("by", by, "None with keep='all' (all rows are kept anyway)")
-    g = grid(model, hardware=hardware, tp=tp, pp=pp, ep=ep, batch=batch, context=context, weight_dtype=weight_dtype,
-             kv_dtype=kv_dtype, act_dtype=act_dtype, phase=phase, new_tokens=new_tokens, constraints=constraints,
-             efficiency=efficiency, kv_sharding=kv_sharding, overlap=overlap, price_per_hour=price_per_hour)
+    g = grid(
+        model,
+        hardware=hardware,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        batch=batch,
+        context=context,
+        weight_dtype=weight_dtype,
+        kv_dtype=kv_dtype,
+        act_dtype=act_dtype,
+        phase=phase,
+        new_tokens=new_tokens,
+        constraints=constraints,
+        efficiency=efficiency,
+        kv_sharding=kv_sharding,
+        overlap=overlap,
+        price_per_hour=price_per_hour,
+    )
     if kind == "all" and g.size > ALL_LIMIT:
-        raise TooLargeError(f"keep='all': the grid has {g.size:,} points, over the limit of {ALL_LIMIT:,} rows; "
-                            "use keep='pareto' or keep=('top', k)")
+        raise TooLargeError(
+            f"keep='all': the grid has {g.size:,} points, over the limit of {ALL_LIMIT:,} rows; "
+            "use keep='pareto' or keep=('top', k)"
+        )
     if "cost" in (n for n, _ in objs):
         unpriced = sorted({d.hardware.name for d in g.deployments if d.chip_price_per_hour is None})
         if unpriced:
-            raise invalid("price_per_hour", price_per_hour,
-                          f"a price for {', '.join(unpriced)} (the catalog has none) when 'cost' is an objective")
+            raise invalid(
+                "price_per_hour",
+                price_per_hour,
+                f"a price for {', '.join(unpriced)} (the catalog has none) when 'cost' is an objective",
+            )
     c = _constraints(constraints)
     mv, deps = g.views()
     payload: dict[str, Any] = {
-        "model": mv, "deployments": deps, "batch": g.batch, "context": g.context, "phase": g.phase,
-        "new_tokens": float(g.new_tokens), "fits": c.fits,
+        "model": mv,
+        "deployments": deps,
+        "batch": g.batch,
+        "context": g.context,
+        "phase": g.phase,
+        "new_tokens": float(g.new_tokens),
+        "fits": c.fits,
         "max_latency": math.inf if c.max_latency is None else c.max_latency,
         "min_tokens_per_s_per_user": c.min_tokens_per_s_per_user or 0.0,
-        "objectives": [n for n, _ in objs], "senses": [s for _, s in objs], "keep_kind": kind, "k": k,
+        "objectives": [n for n, _ in objs],
+        "senses": [s for _, s in objs],
+        "keep_kind": kind,
+        "k": k,
     }
     groups = [(lo, hi) for _, lo, hi in g.hardware_blocks()] if by == "hardware" else [(0, g.size)]
     evaluated = feasible = 0
@@ -432,13 +558,18 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
     with _Progress(progress, g.size) as report:
         if executor is None:
             for lo, hi in groups:
-                _, e, f, ix, _ = _core.sweep_run(**payload, lo=lo, hi=hi, progress=_offset(report, evaluated))
+                _, e, f, ix, _ = _core.sweep_run(
+                    **payload, lo=lo, hi=hi, progress=_offset(report, evaluated)
+                )
                 evaluated += e
                 feasible += f
                 kept.append(ix)
         else:
             n_parts = parts or 8
-            futures = [[executor.submit(_run_range, payload, a, b) for a, b in _split(lo, hi, n_parts)] for lo, hi in groups]
+            futures = [
+                [executor.submit(_run_range, payload, a, b) for a, b in _split(lo, hi, n_parts)]
+                for lo, hi in groups
+            ]
             for group in futures:
                 idx, vals = [], []
                 for fut in group:
@@ -449,20 +580,41 @@ def sweep(model: Model | str, *, hardware: Any = "H100-SXM", tp: Any = 1, pp: An
                     vals.append(v)
                     if report is not None:
                         report(evaluated)
-                kept.append(_core.pareto_reduce(np.concatenate(vals), np.concatenate(idx), payload["senses"], kind, k))
+                kept.append(
+                    _core.pareto_reduce(
+                        np.concatenate(vals), np.concatenate(idx), payload["senses"], kind, k
+                    )
+                )
     core_elapsed = time.perf_counter() - t_core
     index = np.concatenate(kept) if kept else np.zeros(0, np.uint64)
     columns = _columns(g, payload, index, objs, ranked=len(groups) == 1)
     if by == "hardware" and kind == "pareto" and len(index):
         values = np.stack([columns[n] for n, _ in objs], axis=1).ravel()
-        joint = _core.pareto_reduce(np.ascontiguousarray(values), columns["index"], payload["senses"], "pareto", 0)
+        joint = _core.pareto_reduce(
+            np.ascontiguousarray(values), columns["index"], payload["senses"], "pareto", 0
+        )
         columns["on_frontier"] = np.isin(columns["index"], joint)
-    return SweepResult(g.model.name, g.phase, tuple(objs), kind if kind != "top" else f"top {k}", g.named,
-                       evaluated, feasible, time.perf_counter() - t0, core_elapsed, columns)
+    return SweepResult(
+        g.model.name,
+        g.phase,
+        tuple(objs),
+        kind if kind != "top" else f"top {k}",
+        g.named,
+        evaluated,
+        feasible,
+        time.perf_counter() - t0,
+        core_elapsed,
+        columns,
+    )
 
 
-def _columns(g: SweepGrid, payload: dict[str, Any], index: NDArray[np.uint64], objs: list[tuple[str, str]],
-             ranked: bool) -> dict[str, NDArray[Any]]:
+def _columns(
+    g: SweepGrid,
+    payload: dict[str, Any],
+    index: NDArray[np.uint64],
+    objs: list[tuple[str, str]],
+    ranked: bool,
+) -> dict[str, NDArray[Any]]:
     """The result's columns for kept grid rows ``index``; ``ranked``: already best first by the
     first objective, ties by index (what the core returns for one group of rows)."""
     mv, deps = payload["model"], payload["deployments"]
@@ -473,20 +625,36 @@ def _columns(g: SweepGrid, payload: dict[str, Any], index: NDArray[np.uint64], o
     raw = dict(zip(_TABLE_COLUMNS, table.T))  # column-major: each column contiguous
     di = raw["deployment"].astype(np.intp)
     d = g.deployments
-    ints = np.array([[x.tp for x in d], [x.pp for x in d], [x.ep for x in d], [x.chips for x in d]], dtype=np.int64)[:, di]
-    labels = np.array([[x.hardware.name for x in d], [x.weight_dtype for x in d], [x.kv_dtype for x in d]], dtype=object)[:, di]
+    ints = np.array(
+        [[x.tp for x in d], [x.pp for x in d], [x.ep for x in d], [x.chips for x in d]],
+        dtype=np.int64,
+    )[:, di]
+    labels = np.array(
+        [[x.hardware.name for x in d], [x.weight_dtype for x in d], [x.kv_dtype for x in d]],
+        dtype=object,
+    )[:, di]
     cols: dict[str, NDArray[Any]] = {
         "index": index,
         "hardware": labels[0],
-        "tp": ints[0], "pp": ints[1], "ep": ints[2], "chips": ints[3],
-        "weight_dtype": labels[1], "kv_dtype": labels[2],
+        "tp": ints[0],
+        "pp": ints[1],
+        "ep": ints[2],
+        "chips": ints[3],
+        "weight_dtype": labels[1],
+        "kv_dtype": labels[2],
         "batch": g.batch.astype(np.int64)[raw["batch_index"].astype(np.intp)],
         "context": g.context.astype(np.int64)[raw["context_index"].astype(np.intp)],
-        "cost": raw["cost"], "latency": raw["token_latency"], "tokens_per_s_per_user": raw["tokens_per_s_per_user"],
-        "tokens_per_s": raw["tokens_per_s"], "mfu": raw["mfu"], "step_time": raw["latency"],
+        "cost": raw["cost"],
+        "latency": raw["token_latency"],
+        "tokens_per_s_per_user": raw["tokens_per_s_per_user"],
+        "tokens_per_s": raw["tokens_per_s"],
+        "mfu": raw["mfu"],
+        "step_time": raw["latency"],
         "bound": np.array(BOUNDS, dtype=object)[raw["bound"].astype(np.intp)],
         "fits": raw["fits"] != 0,
-        "mem_weights": raw["mem_weights"], "mem_kv": raw["mem_kv"], "mem_act": raw["mem_act"],
+        "mem_weights": raw["mem_weights"],
+        "mem_kv": raw["mem_kv"],
+        "mem_act": raw["mem_act"],
     }
     if len(index) and not ranked:
         name, sense = objs[0]
@@ -518,9 +686,21 @@ class _Progress:
             return lambda done: cb(done, self.total)
         if self.progress is not True:
             raise invalid("progress", self.progress, "True, False or a callable (done, total)")
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
-        self.bar = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
+        self.bar = Progress(
+            TextColumn("sweep"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=True,
+        )
         bar = self.bar
         bar.start()
         task = bar.add_task("sweep", total=self.total)
@@ -531,11 +711,20 @@ class _Progress:
             self.bar.stop()
 
 
-def attainable_cost(model: Model | str = "gpt4-moe-1.8t", hardware: str = "A100-40GB", *, chips: int = 128,
-                    context: int = 8192, min_tokens_per_s_per_user: float = 8.0, price_per_hour: float | None = None,
-                    tp: Iterable[int] = (1, 2, 4, 8), ep: Iterable[int] = (1, 2, 4, 8, 16),
-                    weight_dtype: Any = ("bf16",), kv_sharding: Literal["heads", "batch"] = "batch",
-                    batch: Any = None) -> dict[str, Any]:
+def attainable_cost(
+    model: Model | str = "gpt4-moe-1.8t",
+    hardware: str = "A100-40GB",
+    *,
+    chips: int = 128,
+    context: int = 8192,
+    min_tokens_per_s_per_user: float = 8.0,
+    price_per_hour: float | None = None,
+    tp: Iterable[int] = (1, 2, 4, 8),
+    ep: Iterable[int] = (1, 2, 4, 8, 16),
+    weight_dtype: Any = ("bf16",),
+    kv_sharding: Literal["heads", "batch"] = "batch",
+    batch: Any = None,
+) -> dict[str, Any]:
     """The cheapest serving cost the roofline says a cluster of exactly ``chips`` chips attains
     at ``context`` while each user gets at least ``min_tokens_per_s_per_user`` (the claims
     cost.a100 / cost.h100 / cost.vs.davinci). Sweeps tp x pp x ep with ``tp x pp x ep = chips``,
@@ -544,42 +733,96 @@ def attainable_cost(model: Model | str = "gpt4-moe-1.8t", hardware: str = "A100-
     n = integer("chips", chips)
     tps = [t for t in tp if n % t == 0]
     pps = sorted({n // (t * e) for t in tps for e in ep if n % (t * e) == 0})
-    r = sweep(model, hardware=[hardware], tp=tps, pp=pps, ep=list(ep), batch=range(1, 16385) if batch is None else batch,
-              context=[context], weight_dtype=list(weight_dtype), kv_sharding=kv_sharding,
-              price_per_hour=price_per_hour,
-              constraints=Constraints(min_tokens_per_s_per_user=min_tokens_per_s_per_user, max_chips=n),
-              # No row has more than n chips, so the rows with exactly n chips on this 3-D frontier
-              # are exactly the cost-vs-speed frontier of the n-chip deployments.
-              objectives=("cost", "chips:max", "tokens_per_s_per_user"))
+    r = sweep(
+        model,
+        hardware=[hardware],
+        tp=tps,
+        pp=pps,
+        ep=list(ep),
+        batch=range(1, 16385) if batch is None else batch,
+        context=[context],
+        weight_dtype=list(weight_dtype),
+        kv_sharding=kv_sharding,
+        price_per_hour=price_per_hour,
+        constraints=Constraints(min_tokens_per_s_per_user=min_tokens_per_s_per_user, max_chips=n),
+        # No row has more than n chips, so the rows with exactly n chips on this 3-D frontier
+        # are exactly the cost-vs-speed frontier of the n-chip deployments.
+        objectives=("cost", "chips:max", "tokens_per_s_per_user"),
+    )
     full = r.columns["chips"] == n
     if not full.any():
-        raise InfeasibleError(f"no partitioning of exactly {n} {hardware} chips serves {r.model} at {context} context "
-                              f"and >= {min_tokens_per_s_per_user:g} tok/s per user")
+        raise InfeasibleError(
+            f"no partitioning of exactly {n} {hardware} chips serves {r.model} at {context} context "
+            f"and >= {min_tokens_per_s_per_user:g} tok/s per user"
+        )
     cost = np.where(full, r.columns["cost"], np.inf)
     best = r.row(int(np.argmin(cost)))
     best["usd_per_1k"] = best["cost"] / 1000
     return {"best": best, "frontier": r, "evaluated": r.evaluated}
 
 
-def seed_inference_costs(*, min_tokens_per_s_per_user: float = 8.0, a100_price: float = 1.0, h100_price: float = 2.0,
-                         a100: str = "A100-40GB", h100: str = "H100-SXM") -> dict[str, dict[str, Any]]:
+def seed_inference_costs(
+    *,
+    min_tokens_per_s_per_user: float = 8.0,
+    a100_price: float = 1.0,
+    h100_price: float = 2.0,
+    a100: str = "A100-40GB",
+    h100: str = "H100-SXM",
+) -> dict[str, dict[str, Any]]:
     """What the frontier says is attainable for the seed's inference-cost rows, on 128 chips at
     the article's prices (USD per GPU-hour), each user at >= ``min_tokens_per_s_per_user``:
     ``cost.a100`` / ``cost.h100``: GPT-4 (gpt4-moe-1.8t) at 8k context, cheapest $/1k tokens vs
     the article's $0.0049 / $0.0021; ``cost.vs.davinci``: GPT-4 vs GPT-3 175B ("Davinci") at 2k
     context on 128 A100, the attainable cost ratio vs the article's 3x."""
     out: dict[str, dict[str, Any]] = {}
-    for cid, hw, price, article in (("cost.a100", a100, a100_price, 0.0049), ("cost.h100", h100, h100_price, 0.0021)):
-        b = attainable_cost("gpt4-moe-1.8t", hw, context=8192, price_per_hour=price,
-                            min_tokens_per_s_per_user=min_tokens_per_s_per_user)["best"]
-        out[cid] = {"article_usd_per_1k": article, "attainable_usd_per_1k": b["usd_per_1k"], "ratio": b["usd_per_1k"] / article,
-                    "config": b}
-    g4 = attainable_cost("gpt4-moe-1.8t", a100, context=2048, price_per_hour=a100_price,
-                         min_tokens_per_s_per_user=min_tokens_per_s_per_user)["best"]
-    g3 = attainable_cost("gpt3-175b", a100, context=2048, price_per_hour=a100_price,
-                         min_tokens_per_s_per_user=min_tokens_per_s_per_user)["best"]
-    out["cost.vs.davinci"] = {"article_ratio": 3.0, "attainable_ratio": g4["cost"] / g3["cost"], "gpt4": g4, "gpt3": g3}
+    for cid, hw, price, article in (
+        ("cost.a100", a100, a100_price, 0.0049),
+        ("cost.h100", h100, h100_price, 0.0021),
+    ):
+        b = attainable_cost(
+            "gpt4-moe-1.8t",
+            hw,
+            context=8192,
+            price_per_hour=price,
+            min_tokens_per_s_per_user=min_tokens_per_s_per_user,
+        )["best"]
+        out[cid] = {
+            "article_usd_per_1k": article,
+            "attainable_usd_per_1k": b["usd_per_1k"],
+            "ratio": b["usd_per_1k"] / article,
+            "config": b,
+        }
+    g4 = attainable_cost(
+        "gpt4-moe-1.8t",
+        a100,
+        context=2048,
+        price_per_hour=a100_price,
+        min_tokens_per_s_per_user=min_tokens_per_s_per_user,
+    )["best"]
+    g3 = attainable_cost(
+        "gpt3-175b",
+        a100,
+        context=2048,
+        price_per_hour=a100_price,
+        min_tokens_per_s_per_user=min_tokens_per_s_per_user,
+    )["best"]
+    out["cost.vs.davinci"] = {
+        "article_ratio": 3.0,
+        "attainable_ratio": g4["cost"] / g3["cost"],
+        "gpt4": g4,
+        "gpt3": g3,
+    }
     return out
 
 
-__all__ = ["ALL_LIMIT", "Constraints", "OBJECTIVES", "SweepGrid", "SweepResult", "attainable_cost", "grid", "seed_inference_costs", "sweep"]
+__all__ = [
+    "ALL_LIMIT",
+    "Constraints",
+    "OBJECTIVES",
+    "SweepGrid",
+    "SweepResult",
+    "attainable_cost",
+    "grid",
+    "seed_inference_costs",
+    "sweep",
+]

@@ -54,10 +54,19 @@ class TrainingRun:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "model": self.model, "hardware": self.hardware, "dtype": self.dtype, "tokens": self.tokens,
-            "flops": self.flops, "attention_flops": self.attention_flops, "total_flops": self.total_flops,
-            "gpus": self.gpus, "mfu": self.mfu, "days": self.days, "gpu_hours": self.gpu_hours,
-            "price_per_hour_usd": self.price_per_hour, "cost_usd": self.cost,
+            "model": self.model,
+            "hardware": self.hardware,
+            "dtype": self.dtype,
+            "tokens": self.tokens,
+            "flops": self.flops,
+            "attention_flops": self.attention_flops,
+            "total_flops": self.total_flops,
+            "gpus": self.gpus,
+            "mfu": self.mfu,
+            "days": self.days,
+            "gpu_hours": self.gpu_hours,
+            "price_per_hour_usd": self.price_per_hour,
+            "cost_usd": self.cost,
         }
 
 
@@ -89,7 +98,9 @@ def training_run(
     peak = hw.flops(dtype)
     given = {k: v for k, v in (("gpus", gpus), ("mfu", mfu), ("days", days)) if v is not None}
     if len(given) != 2:
-        raise ValidationError(f"give exactly two of gpus, mfu, days (got {', '.join(given) or 'none'})")
+        raise ValidationError(
+            f"give exactly two of gpus, mfu, days (got {', '.join(given) or 'none'})"
+        )
     flops = training_flops(model, tokens)
     s = integer("seq_len", model.max_context if seq_len is None else seq_len)
     attention = 3.0 * model.attention_flops_per_context_token * (s + 1) / 2.0 * tokens
@@ -110,12 +121,26 @@ def training_run(
         else:
             mfu = flops / (seconds * peak * gpus)
             if mfu > 1:
-                raise invalid("days", days, f"long enough for MFU <= 1 on {gpus:g} GPUs (needs MFU {mfu:.2f})")
+                raise invalid(
+                    "days", days, f"long enough for MFU <= 1 on {gpus:g} GPUs (needs MFU {mfu:.2f})"
+                )
     price = price_per_hour if price_per_hour is not None else hw.price_per_hour
     if price is not None:
         real("price_per_hour", price)
     assert gpus is not None and mfu is not None
-    return TrainingRun(model.name, hw.name, dtype, float(tokens), s, flops, attention, float(gpus), float(mfu), seconds, price)
+    return TrainingRun(
+        model.name,
+        hw.name,
+        dtype,
+        float(tokens),
+        s,
+        flops,
+        attention,
+        float(gpus),
+        float(mfu),
+        seconds,
+        price,
+    )
 
 
 def chinchilla_tokens(model: Model, basis: Literal["total", "active"] = "total") -> float:
@@ -127,4 +152,10 @@ def chinchilla_tokens(model: Model, basis: Literal["total", "active"] = "total")
     return CHINCHILLA_TOKENS_PER_PARAM * (p.total if basis == "total" else p.active)
 
 
-__all__ = ["CHINCHILLA_TOKENS_PER_PARAM", "TrainingRun", "chinchilla_tokens", "training_flops", "training_run"]
+__all__ = [
+    "CHINCHILLA_TOKENS_PER_PARAM",
+    "TrainingRun",
+    "chinchilla_tokens",
+    "training_flops",
+    "training_run",
+]

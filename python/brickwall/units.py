@@ -51,7 +51,9 @@ def _scaled(value: float, steps: list[tuple[float, str]], digits: int) -> str:
 
 
 def fmt_bytes(b: float, digits: int = 4) -> str:
-    return _scaled(b, [(1e15, "PB"), (1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1, "B")], digits)
+    return _scaled(
+        b, [(1e15, "PB"), (1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1, "B")], digits
+    )
 
 
 def fmt_count(n: float, digits: int = 4) -> str:
@@ -59,7 +61,18 @@ def fmt_count(n: float, digits: int = 4) -> str:
 
 
 def fmt_flops(f: float, digits: int = 4) -> str:
-    return _scaled(f, [(1e18, "EFLOP"), (1e15, "PFLOP"), (1e12, "TFLOP"), (1e9, "GFLOP"), (1e6, "MFLOP"), (1, "FLOP")], digits)
+    return _scaled(
+        f,
+        [
+            (1e18, "EFLOP"),
+            (1e15, "PFLOP"),
+            (1e12, "TFLOP"),
+            (1e9, "GFLOP"),
+            (1e6, "MFLOP"),
+            (1, "FLOP"),
+        ],
+        digits,
+    )
 
 
 def fmt_seconds(s: float, digits: int = 4) -> str:

@@ -28,4 +28,6 @@ def lookup(kind: str, entries: dict[str, Any], name: str) -> str:
         return key
     close = difflib.get_close_matches(name.lower(), list(folded), n=4, cutoff=0.4)
     hint = f"did you mean {', '.join(folded[c] for c in close)}? " if close else ""
-    raise UnknownNameError(f"{kind} = {name!r} is not in the catalog: {hint}known: {', '.join(entries)}")
+    raise UnknownNameError(
+        f"{kind} = {name!r} is not in the catalog: {hint}known: {', '.join(entries)}"
+    )

@@ -16,7 +16,9 @@ def collective_time(kind: str, n: float, p: int, alpha: float, bandwidth: float)
     raise ValueError(kind)
 
 
-def hierarchical_all_reduce(n: float, g: int, islands: int, a_in: float, bw_in: float, a_out: float, bw_out: float) -> float:
+def hierarchical_all_reduce(
+    n: float, g: int, islands: int, a_in: float, bw_in: float, a_out: float, bw_out: float
+) -> float:
     return (
         collective_time("reduce-scatter", n, g, a_in, bw_in)
         + collective_time("all-reduce", n / g, islands, a_out, bw_out)

@@ -201,7 +201,9 @@ def simulate(
     }
 
 
-def closed_form_bubble(schedule: str, p: int, m: int, v: int, f: float, b: float, w: float) -> float:
+def closed_form_bubble(
+    schedule: str, p: int, m: int, v: int, f: float, b: float, w: float
+) -> float:
     """FORMULAS.md s3: idle / (p x makespan) for uniform stages and no p2p latency."""
     ideal = m * (f + b + w)
     if schedule in ("gpipe", "1f1b"):
@@ -243,7 +245,9 @@ def balance(layer_times: list[float], p: int, head: float = 0.0, tail: float = 0
     def compositions(left: int, k: int) -> list[tuple[int, ...]]:
         if k == 1:
             return [(left,)]
-        return [(c,) + rest for c in range(1, left - k + 2) for rest in compositions(left - c, k - 1)]
+        return [
+            (c,) + rest for c in range(1, left - k + 2) for rest in compositions(left - c, k - 1)
+        ]
 
     best: tuple[float, float, tuple[int, ...]] | None = None
     for counts in compositions(n, p):

@@ -20,7 +20,14 @@ def _link(span: float, chip: dict[str, float]) -> tuple[float, float]:
     return lat, max(bw, 5e-324) * chip["eff_network"]
 
 
-def step(m: dict[str, float], p: dict[str, Any], chip: dict[str, float], batch: float, context: float, n: float) -> dict[str, float]:
+def step(
+    m: dict[str, float],
+    p: dict[str, Any],
+    chip: dict[str, float],
+    batch: float,
+    context: float,
+    n: float,
+) -> dict[str, float]:
     tp, pp, ep = p["tp"], p["pp"], p["ep"]
     chips = tp * pp * ep
     mem_bw = chip["memory_bandwidth"] * chip["eff_memory"]
@@ -37,22 +44,39 @@ def step(m: dict[str, float], p: dict[str, Any], chip: dict[str, float], batch: 
         touched = 0.0 if e == 0 else e * (1 - (1 - k / e) ** tokens)
 
     dense_chip = m["dense_params"] * p["weight_bytes"] / (pp * tp)
-    expert_chip = m["moe_layers"] * m["expert_params_per_layer"] * p["weight_bytes"] / (pp * tp * ep)
+    expert_chip = (
+        m["moe_layers"] * m["expert_params_per_layer"] * p["weight_bytes"] / (pp * tp * ep)
+    )
     kv_chip_per_token = m["kv_elements_per_token"] * p["kv_bytes"] / (pp * kv_shard * ep)
 
     t_w = (dense_chip + expert_chip * touched) / mem_bw
     t_kv = b * (context + n) * kv_chip_per_token / mem_bw
     attended = n * context + 0.5 * n * (n + 1)
-    flops_micro = tokens * 2 * m["matmul_params_active"] + b * m["attn_flops_per_context_token"] * attended
-    straggler = tokens * (p["expert_imbalance"] - 1) * 2 * k * m["moe_layers"] * m["expert_params_per_layer"]
+    flops_micro = (
+        tokens * 2 * m["matmul_params_active"] + b * m["attn_flops_per_context_token"] * attended
+    )
+    straggler = (
+        tokens
+        * (p["expert_imbalance"] - 1)
+        * 2
+        * k
+        * m["moe_layers"]
+        * m["expert_params_per_layer"]
+    )
     t_c = (flops_micro + straggler) / (pp * tp * ep) / flops
 
     act = m["d_model"] * p["act_bytes"]
     local = tokens / ep
     tp_lat, tp_bw = _link(tp, chip)
     ep_lat, ep_bw = _link(tp * ep, chip)
-    t_comm = (m["layers"] / pp) * 2 * collective_time("all-reduce", local * act, int(tp), tp_lat, tp_bw)
-    t_comm += (m["moe_layers"] / pp) * 2 * collective_time("all-to-all", local * k * act, int(ep), ep_lat, ep_bw)
+    t_comm = (
+        (m["layers"] / pp) * 2 * collective_time("all-reduce", local * act, int(tp), tp_lat, tp_bw)
+    )
+    t_comm += (
+        (m["moe_layers"] / pp)
+        * 2
+        * collective_time("all-to-all", local * k * act, int(ep), ep_lat, ep_bw)
+    )
     t_mem = t_w + t_kv
     stage = max(t_mem, t_c, t_comm) if p["overlap"] else max(t_mem, t_c) + t_comm
     hop = 0.0
@@ -71,10 +95,17 @@ def step(m: dict[str, float], p: dict[str, Any], chip: dict[str, float], batch: 
     mem_kv = batch * (context + n) * kv_chip_per_token
     mem_act = local * (4 * m["d_model"] + 2 * m["ffn_width"] / tp) * p["act_bytes"]
     return {
-        "latency": latency, "t_weights": pp * t_w, "t_kv": pp * t_kv, "t_compute": pp * t_c,
-        "t_comm": pp * t_comm + (pp - 1) * hop, "tokens_per_s": tokens_per_s,
+        "latency": latency,
+        "t_weights": pp * t_w,
+        "t_kv": pp * t_kv,
+        "t_compute": pp * t_c,
+        "t_comm": pp * t_comm + (pp - 1) * hop,
+        "tokens_per_s": tokens_per_s,
         "mfu": micro * flops_micro / latency / (chips * chip["peak_flops"]),
-        "mem_weights": weights_chip, "mem_kv": mem_kv, "mem_act": mem_act,
-        "cost_per_token": chips * chip["price_per_s"] / tokens_per_s, "bound": bound,
+        "mem_weights": weights_chip,
+        "mem_kv": mem_kv,
+        "mem_act": mem_act,
+        "cost_per_token": chips * chip["price_per_s"] / tokens_per_s,
+        "bound": bound,
         "fits": weights_chip + mem_kv + mem_act <= chip["memory"],
     }

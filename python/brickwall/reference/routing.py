@@ -132,7 +132,12 @@ def step_loads(
 ) -> tuple[list[int], list[list[int]]]:
     """One step: (per-expert loads, the experts each token chose). Uniform routing with
     experts <= HALF_WORD_EXPERTS draws from ``halves`` (the chunk's half-word stream)."""
-    if weights is None and dirichlet_alpha is None and experts <= HALF_WORD_EXPERTS and halves is None:
+    if (
+        weights is None
+        and dirichlet_alpha is None
+        and experts <= HALF_WORD_EXPERTS
+        and halves is None
+    ):
         halves = Halves(rng)
     if dirichlet_alpha is not None:
         weights = [max(_gamma(rng, dirichlet_alpha), MIN_WEIGHT) for _ in range(experts)]
@@ -141,7 +146,11 @@ def step_loads(
     picks = []
     for _ in range(tokens):
         if weights is None:
-            chosen = _pick_uniform(halves if halves is not None and experts <= HALF_WORD_EXPERTS else rng, experts, top_k)
+            chosen = _pick_uniform(
+                halves if halves is not None and experts <= HALF_WORD_EXPERTS else rng,
+                experts,
+                top_k,
+            )
         else:
             chosen = _pick_weighted(rng, weights, cdf, top_k)
         for e in chosen:
@@ -268,7 +277,9 @@ def binomial_pmf(n: int, p: float) -> NDArray[np.float64]:
     return out
 
 
-def inclusion_probabilities(experts: int, top_k: int, weights: NDArray[np.float64] | None) -> NDArray[np.float64]:
+def inclusion_probabilities(
+    experts: int, top_k: int, weights: NDArray[np.float64] | None
+) -> NDArray[np.float64]:
     """P(expert e is among a token's top_k): k/E uniform, p at k = 1, else the exponential-race
     integral ``pi_e = int_0^inf p_e e^(-p_e t) P(fewer than k others arrived by t) dt`` by
     tanh-sinh quadrature."""
@@ -299,7 +310,9 @@ def inclusion_probabilities(experts: int, top_k: int, weights: NDArray[np.float6
     return out
 
 
-def load_pmf(experts: int, top_k: int, tokens: int, weights: NDArray[np.float64] | None) -> NDArray[np.float64]:
+def load_pmf(
+    experts: int, top_k: int, tokens: int, weights: NDArray[np.float64] | None
+) -> NDArray[np.float64]:
     """X_e ~ Binomial(tokens, pi_e): one row (uniform) or one per expert, shape (rows, tokens+1)."""
     if weights is None:
         return binomial_pmf(tokens, top_k / experts)[None, :]
@@ -307,13 +320,17 @@ def load_pmf(experts: int, top_k: int, tokens: int, weights: NDArray[np.float64]
     return np.stack([binomial_pmf(tokens, float(x)) for x in pi])
 
 
-def expected_touched(experts: int, top_k: int, tokens: int, weights: NDArray[np.float64] | None) -> float:
+def expected_touched(
+    experts: int, top_k: int, tokens: int, weights: NDArray[np.float64] | None
+) -> float:
     """``sum_e 1 - (1 - pi_e)^B``."""
     pi = inclusion_probabilities(experts, top_k, weights)
     return float(np.sum(1.0 - (1.0 - pi) ** tokens))
 
 
-def expected_drops(experts: int, top_k: int, tokens: int, capacity: int, weights: NDArray[np.float64] | None) -> float:
+def expected_drops(
+    experts: int, top_k: int, tokens: int, capacity: int, weights: NDArray[np.float64] | None
+) -> float:
     """``sum_e E[(X_e - C)+]``."""
     excess = np.maximum(np.arange(tokens + 1) - capacity, 0)
     pmf = load_pmf(experts, top_k, tokens, weights)
@@ -333,7 +350,9 @@ def column_dp_counts(e: int, k: int, b: int, c: int) -> int:
             # choose j_r <= n_r tokens of class r (r = 1..k) to take this expert, sum j <= c
             def rec(r: int, budget: int, w: int, picks: list[int]) -> None:
                 if r == k:
-                    new = [state[i] - picks[i] + (picks[i + 1] if i + 1 < k else 0) for i in range(k)]
+                    new = [
+                        state[i] - picks[i] + (picks[i + 1] if i + 1 < k else 0) for i in range(k)
+                    ]
                     key = tuple(new)
                     nxt[key] = nxt.get(key, 0) + w
                     return
@@ -383,7 +402,10 @@ def multinomial_cdf(p: NDArray[np.float64], b: int) -> NDArray[np.float64]:
     for i in range(p.size - 1):
         q = min(1.0, float(p[i] / rest[i]))
         with np.errstate(divide="ignore", invalid="ignore"):
-            lq, l1q = (math.log(q) if q > 0 else -math.inf), (math.log1p(-q) if q < 1 else -math.inf)
+            lq, l1q = (
+                (math.log(q) if q > 0 else -math.inf),
+                (math.log1p(-q) if q < 1 else -math.inf),
+            )
             logt = logc + np.where(jj > 0, jj * lq, 0.0) + np.where(m > 0, m * l1q, 0.0)
         moves.append(np.exp(np.where(ok, logt, -np.inf)))  # exp only where the move exists
     out = np.ones(b + 1)
@@ -400,7 +422,9 @@ def multinomial_cdf(p: NDArray[np.float64], b: int) -> NDArray[np.float64]:
     return out
 
 
-def max_load_bounds(pi: NDArray[np.float64], b: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def max_load_bounds(
+    pi: NDArray[np.float64], b: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """``1 - sum_e P(X_e > c) <= P(max <= c) <= prod_e P(X_e <= c)``."""
     cdfs = np.cumsum(np.stack([binomial_pmf(b, float(x)) for x in pi]), axis=1)
     cdfs = np.minimum(cdfs, 1.0)

@@ -131,12 +131,16 @@ def simulate(
     return tokens, emitted
 
 
-def magicdec_step(w: float, kappa: float, n_act: float, bw: float, flops: float, b: int, n: int, s: int) -> float:
+def magicdec_step(
+    w: float, kappa: float, n_act: float, bw: float, flops: float, b: int, n: int, s: int
+) -> float:
     """T(B, n, S) = max((W + B S kappa) / BW, 2 N_act B n / F)."""
     return max((w + b * s * kappa) / bw, 2 * n_act * b * n / flops)
 
 
-def spec_speedup(t_target: float, t_draft: float, t_verify: float, alpha: float, gamma: int) -> float:
+def spec_speedup(
+    t_target: float, t_draft: float, t_verify: float, alpha: float, gamma: int
+) -> float:
     """MagicDec: T_SD / T_T = (gamma T_D / T_T + T_V / T_T) / E[N]; returns its inverse."""
     ratio = (gamma * t_draft / t_target + t_verify / t_target) / expected_tokens(alpha, gamma)
     return 1.0 / ratio
