@@ -24,6 +24,7 @@
 pub mod collectives;
 pub mod control;
 pub mod error;
+pub mod par;
 pub mod pareto;
 pub mod pipeline;
 pub mod rng;

@@ -28,8 +28,9 @@ use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 use crate::control::Control;
 use crate::error::{Error, Result};
+use crate::par::fill_columns;
 use crate::pareto::{Keep, Reducer, Row, Sense};
-use crate::roofline::{fill_columns, Prepared, Step, StepModel, Terms, STEP_COLUMNS};
+use crate::roofline::{Prepared, Step, StepModel, Terms, STEP_COLUMNS};
 
 /// Columns [`Sweep::table`] adds after [`STEP_COLUMNS`]: cost (USD per 10^6 new tokens), latency
 /// per token and per-user tokens/s, as [`Metrics`] defines them.
