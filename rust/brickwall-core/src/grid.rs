@@ -112,6 +112,82 @@ pub struct Line {
     pub skip_rest_of: Option<usize>,
 }
 
+/// Lines of points `[lo, hi)` of a grid, in index order: what an [`Evaluator`] folds.
+///
+/// [`Walk::next_line`] yields each line's positions on the outer axes, its range of last-axis
+/// positions and the index of its last-axis position 0; [`Walk::skip_rest_of`] then jumps over
+/// the rest of an outer axis's current position.
+#[derive(Debug)]
+pub struct Walk<'g> {
+    grid: &'g Grid,
+    /// Positions on every axis of the current line's first point (of the next line's once the
+    /// carry is applied: it waits until then, so the current line's outer positions stay here).
+    pos: Vec<usize>,
+    carry: bool,
+    /// The last axis and its length.
+    last: usize,
+    n: usize,
+    /// Index of the next line's first point, of the current line's, and the end of the range.
+    i: u64,
+    start: u64,
+    hi: u64,
+}
+
+impl<'g> Walk<'g> {
+    /// The lines of points `[lo, hi)` (a range checked by the caller).
+    pub fn new(grid: &'g Grid, lo: u64, hi: u64) -> Self {
+        let mut pos = Vec::with_capacity(grid.axes.len());
+        grid.locate(lo.min(grid.len.saturating_sub(1)), &mut pos);
+        let last = grid.axes.len() - 1;
+        Self { grid, pos, carry: false, last, n: grid.axes[last], i: lo, start: lo, hi }
+    }
+
+    /// The next line: `(outer positions, lo, hi, base)`, where last-axis position `c` in
+    /// `lo..hi` is point `base + c`; `None` past the range. Cheap: sweeps have lines of a few
+    /// points, so this runs once per few points.
+    #[inline]
+    pub fn next_line(&mut self) -> Option<(&[usize], usize, usize, u64)> {
+        let last = self.last;
+        if self.carry {
+            self.carry = false;
+            self.pos[last] = 0;
+            let mut k = last;
+            while k > 0 {
+                k -= 1;
+                self.pos[k] += 1;
+                if self.pos[k] < self.grid.axes[k] {
+                    break;
+                }
+                self.pos[k] = 0;
+            }
+        }
+        if self.i >= self.hi {
+            return None;
+        }
+        let c = self.pos[last];
+        let end = self.n.min(c + (self.hi - self.i) as usize);
+        self.start = self.i;
+        self.i += (end - c) as u64;
+        self.carry = true;
+        Some((&self.pos[..last], c, end, self.start - c as u64))
+    }
+
+    /// Skip from the current line's first point to the next position of outer axis `k` (no
+    /// point in between is feasible); the skipped points still count as evaluated.
+    pub fn skip_rest_of(&mut self, k: usize) {
+        let g = self.grid;
+        if k >= self.last {
+            return;
+        }
+        let stride = g.strides[k];
+        self.i = ((self.start / stride + 1) * stride).min(self.hi);
+        if self.i < self.hi {
+            g.locate(self.i, &mut self.pos);
+            self.carry = false;
+        }
+    }
+}
+
 /// A grid's meaning: evaluates lines of points and pushes the feasible ones into a reducer.
 pub trait Evaluator: Sync {
     /// The grid evaluated.
@@ -125,6 +201,21 @@ pub trait Evaluator: Sync {
     /// `base + c`. Push feasible points into `r` by index. A line with `lo == 0` and `hi` the last
     /// axis's length is whole: the evaluator may visit it in any order and stop early.
     fn line(&self, outer: &[usize], lo: usize, hi: usize, base: u64, r: &mut Reducer) -> Line;
+
+    /// Fold every line of `walk` into `r` with [`Evaluator::line`], taking its skips; returns the
+    /// feasible count. An evaluator may override it to hoist per-chunk work (its result must be
+    /// the same).
+    fn fold(&self, walk: &mut Walk<'_>, r: &mut Reducer) -> u64 {
+        let mut feasible = 0;
+        while let Some((outer, lo, hi, base)) = walk.next_line() {
+            let line = self.line(outer, lo, hi, base, r);
+            feasible += line.feasible;
+            if let Some(k) = line.skip_rest_of {
+                walk.skip_rest_of(k);
+            }
+        }
+        feasible
+    }
 }
 
 /// What [`run`] found over an index range.
@@ -136,44 +227,6 @@ pub struct Outcome {
     pub feasible: u64,
     /// The reducer over the feasible points.
     pub reducer: Reducer,
-}
-
-/// Fold points `[lo, hi)` into `r`, line by line; returns the feasible count. `pos` is scratch.
-fn fold<E: Evaluator>(e: &E, lo: u64, hi: u64, r: &mut Reducer, pos: &mut Vec<usize>) -> u64 {
-    let g = e.grid();
-    let last = g.axes.len() - 1;
-    let n = g.axes[last];
-    g.locate(lo, pos);
-    let mut feasible = 0;
-    let mut i = lo;
-    while i < hi {
-        let c = pos[last];
-        let end = n.min(c + (hi - i) as usize);
-        let line = e.line(&pos[..last], c, end, i - c as u64, r);
-        feasible += line.feasible;
-        match line.skip_rest_of {
-            Some(k) if k < last => {
-                let stride = g.strides[k];
-                i = ((i / stride + 1) * stride).min(hi);
-                if i < hi {
-                    g.locate(i, pos);
-                }
-            }
-            _ => {
-                i += (end - c) as u64;
-                // Next line: carry into the outer axes.
-                pos[last] = 0;
-                for k in (0..last).rev() {
-                    pos[k] += 1;
-                    if pos[k] < g.axes[k] {
-                        break;
-                    }
-                    pos[k] = 0;
-                }
-            }
-        }
-    }
-    feasible
 }
 
 /// Evaluate points `[lo, hi)` of `e`'s grid in chunks of [`CHUNK`] on rayon's threads, checking
@@ -193,7 +246,6 @@ pub fn run<E: Evaluator>(e: &E, lo: u64, hi: u64, control: &Control) -> Result<O
     // second thread asleep in most calls: one wake-up chance, often missed.)
     let outs = rayon::broadcast(|_| {
         let mut o = Outcome { evaluated: 0, feasible: 0, reducer: e.reducer() };
-        let mut pos = Vec::with_capacity(e.grid().axes.len());
         loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
             if k >= chunks {
@@ -203,7 +255,7 @@ pub fn run<E: Evaluator>(e: &E, lo: u64, hi: u64, control: &Control) -> Result<O
             }
             let a = lo + k as u64 * CHUNK;
             let b = (a + CHUNK).min(hi);
-            o.feasible += fold(e, a, b, &mut o.reducer, &mut pos);
+            o.feasible += e.fold(&mut Walk::new(e.grid(), a, b), &mut o.reducer);
             o.evaluated += b - a;
             control.checkpoint(b - a)?;
         }

@@ -30,7 +30,7 @@
 
 use crate::control::Control;
 use crate::error::{Error, Result};
-use crate::grid::{self, Evaluator, Grid, Line, Outcome};
+use crate::grid::{self, Evaluator, Grid, Line, Outcome, Walk};
 use crate::par::fill_columns;
 use crate::pareto::{Keep, Reducer, Row, Sense};
 use crate::roofline::{Prepared, Step, StepModel, Terms, STEP_COLUMNS};
@@ -526,20 +526,52 @@ impl<const D: usize, const FILTER: bool> Evaluator for Lines<'_, D, FILTER> {
         Reducer::new(self.0.keep, self.0.objectives.len()).expect("validated")
     }
 
-    #[inline]
     fn line(&self, outer: &[usize], lo: usize, hi: usize, base: u64, r: &mut Reducer) -> Line {
-        let s = self.0;
-        let (m, batch) = (outer[0], s.batch[outer[1]]);
-        if batch > s.max_batch[m] {
+        self.0.line::<D, FILTER>(outer[0], outer[1], lo, hi, base, r)
+    }
+
+    fn fold(&self, walk: &mut Walk<'_>, r: &mut Reducer) -> u64 {
+        self.0.fold::<D, FILTER>(walk, r)
+    }
+}
+
+impl Sweep {
+    /// [`Evaluator::fold`] as a method of the sweep itself, so the whole chunk's loop is compiled
+    /// against `&Sweep` rather than through the evaluator's reference to it.
+    fn fold<const D: usize, const FILTER: bool>(&self, walk: &mut Walk<'_>, r: &mut Reducer) -> u64 {
+        let mut feasible = 0;
+        while let Some((outer, lo, hi, base)) = walk.next_line() {
+            let line = self.line::<D, FILTER>(outer[0], outer[1], lo, hi, base, r);
+            feasible += line.feasible;
+            if let Some(k) = line.skip_rest_of {
+                walk.skip_rest_of(k);
+            }
+        }
+        feasible
+    }
+
+    /// One line: contexts `lo..hi` of deployment `m` at batch position `bi`.
+    #[inline(always)]
+    fn line<const D: usize, const FILTER: bool>(
+        &self,
+        m: usize,
+        bi: usize,
+        lo: usize,
+        hi: usize,
+        base: u64,
+        r: &mut Reducer,
+    ) -> Line {
+        let batch = self.batch[bi];
+        if batch > self.max_batch[m] {
             // No context of this batch fits; with an ascending batch axis no later batch of this
             // deployment fits either.
-            return Line { feasible: 0, skip_rest_of: s.batch_sorted.then_some(0) };
+            return Line { feasible: 0, skip_rest_of: self.batch_sorted.then_some(0) };
         }
-        let sm = &s.models[m];
-        let feasible = if lo == 0 && hi == s.context.len() {
-            s.offer_batch::<D, FILTER>(r, sm, batch, s.ctx_order.iter().copied(), true, base)
+        let sm = &self.models[m];
+        let feasible = if lo == 0 && hi == self.context.len() {
+            self.offer_batch::<D, FILTER>(r, sm, batch, self.ctx_order.iter().copied(), true, base)
         } else {
-            s.offer_batch::<D, FILTER>(r, sm, batch, lo..hi, false, base)
+            self.offer_batch::<D, FILTER>(r, sm, batch, lo..hi, false, base)
         };
         Line { feasible, skip_rest_of: None }
     }
