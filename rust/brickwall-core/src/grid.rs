@@ -142,6 +142,12 @@ impl<'g> Walk<'g> {
         Self { grid, pos, carry: false, last, n: grid.axes[last], i: lo, start: lo, hi }
     }
 
+    /// Points not walked yet: `[next line's first point, end)`. An evaluator that overrides
+    /// [`Evaluator::fold`] with its own walk over positions reads its range here.
+    pub fn range(&self) -> (u64, u64) {
+        (self.i, self.hi)
+    }
+
     /// The next line: `(outer positions, lo, hi, base)`, where last-axis position `c` in
     /// `lo..hi` is point `base + c`; `None` past the range. Cheap: sweeps have lines of a few
     /// points, so this runs once per few points.
@@ -174,6 +180,8 @@ impl<'g> Walk<'g> {
 
     /// Skip from the current line's first point to the next position of outer axis `k` (no
     /// point in between is feasible); the skipped points still count as evaluated.
+    #[cold]
+    #[inline(never)]
     pub fn skip_rest_of(&mut self, k: usize) {
         let g = self.grid;
         if k >= self.last {
@@ -203,8 +211,9 @@ pub trait Evaluator: Sync {
     fn line(&self, outer: &[usize], lo: usize, hi: usize, base: u64, r: &mut Reducer) -> Line;
 
     /// Fold every line of `walk` into `r` with [`Evaluator::line`], taking its skips; returns the
-    /// feasible count. An evaluator may override it to hoist per-chunk work (its result must be
-    /// the same).
+    /// feasible count. An evaluator may override it with a walk of its own over
+    /// [`Walk::range`] when lines are short and their overhead shows; it must give the same
+    /// rows and counts.
     fn fold(&self, walk: &mut Walk<'_>, r: &mut Reducer) -> u64 {
         let mut feasible = 0;
         while let Some((outer, lo, hi, base)) = walk.next_line() {
