@@ -1,6 +1,6 @@
 """Reference pipeline schedules: per-device op lists and a plain event loop over them.
 
-Slow and obviously correct; written independently of rust/brickwall-core/src/pipeline.rs. The
+Slow and obviously correct; written independently of rust/brickwall-core/src/pipeline/. The
 core's timelines must equal these exactly (same op order, same float operations).
 
 Ops are (kind, microbatch, chunk) with kind 0 = F (forward), 1 = B (backward, or input-gradient

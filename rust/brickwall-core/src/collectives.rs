@@ -10,9 +10,8 @@
 //!
 //! A group of one rank or an empty message costs nothing.
 
-use rayon::prelude::*;
-
 use crate::error::{non_negative, positive, same_len, Error, Result};
+use crate::par::fill;
 
 /// The collective operations modelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,8 +107,6 @@ pub fn hierarchical_all_reduce(bytes: f64, per_island: f64, islands: f64, inner:
         + time(Collective::AllGather, bytes, per_island, inner)
 }
 
-const PAR_MIN: usize = 1 << 15;
-
 fn check_inputs(bytes: &[f64], ranks: &[u64]) -> Result<()> {
     same_len("ranks", ranks.len(), bytes.len())?;
     if let Some(i) = bytes.iter().position(|b| !(b.is_finite() && *b >= 0.0)) {
@@ -119,17 +116,6 @@ fn check_inputs(bytes: &[f64], ranks: &[u64]) -> Result<()> {
         return Err(Error::invalid(format!("ranks[{i}]"), 0, "an integer >= 1"));
     }
     Ok(())
-}
-
-fn fill(out: &mut [f64], f: impl Fn(usize) -> f64 + Sync) {
-    if out.len() >= PAR_MIN {
-        out.par_chunks_mut(PAR_MIN / 4).enumerate().for_each(|(c, chunk)| {
-            let base = c * (PAR_MIN / 4);
-            chunk.iter_mut().enumerate().for_each(|(i, o)| *o = f(base + i));
-        });
-    } else {
-        out.iter_mut().enumerate().for_each(|(i, o)| *o = f(i));
-    }
 }
 
 /// [`time`] element-wise over equal-length arrays of message bytes and rank counts.

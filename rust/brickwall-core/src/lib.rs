@@ -5,15 +5,22 @@
 //!
 //! - [`collectives`]: alpha-beta times of all-reduce, all-gather, all-to-all, p2p, hierarchical.
 //! - [`control`]: cancellation and progress for long kernels.
+//! - [`par`]: parallel fills of element-wise arrays and column-major tables.
 //! - [`roofline`]: time, throughput, memory and cost of a decode/prefill step on a partitioned cluster.
-//! - [`pipeline`]: pipeline schedules (GPipe, 1F1B, interleaved, zero-bubble) simulated as a DAG.
+//! - [`pipeline`]: pipeline schedules (GPipe, 1F1B, interleaved, zero-bubble) simulated as a DAG,
+//!   their closed-form bubbles, and layers per stage.
 //! - [`rng`]: the seedable, replayable RNG of every Monte Carlo kernel.
 //! - [`routing`]: Monte Carlo of MoE expert loads (per expert, per device, drops, touched experts).
 //! - [`routing_exact`]: exact routing laws: inclusion probabilities, load pmf, drops, max-load CDF.
 //! - [`routed`]: steps priced at a quantile of the routing distribution (Monte Carlo per microbatch).
 //! - [`speculative`]: speculative decoding: acceptance kernels, sampling simulation, token trees.
 //! - [`pareto`]: streaming, mergeable reducers: exact Pareto frontier, top-k, all rows.
-//! - [`sweep`]: grids of deployments x batch x context through the roofline, chunked on rayon.
+//! - [`grid`]: the grid engine: a mixed-radix grid enumerated by index in chunks on rayon, any
+//!   [`grid::Evaluator`] over it, per-worker reducers merged as a parallel tree.
+//! - [`sweep`]: deployments x batch x context through the roofline, the grid engine's evaluator.
+//!
+//! Cross-module tests (a sweep row is the roofline's point, the engine equals brute force at any
+//! thread count, closed-form bubbles equal the simulator) live in `tests/`.
 //!
 //! ```
 //! use brickwall_core::collectives::{time, Collective, Link};
@@ -26,6 +33,8 @@
 pub mod collectives;
 pub mod control;
 pub mod error;
+pub mod grid;
+pub mod par;
 pub mod pareto;
 pub mod pipeline;
 pub mod rng;

@@ -24,6 +24,8 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use rayon::prelude::*;
+
 use crate::error::{Error, Result};
 
 /// Whether an objective is minimised or maximised.
@@ -153,6 +155,47 @@ fn staircase(a: &[Row], b: &[Row], out: &mut Vec<Row>) {
     }
 }
 
+/// Merged staircases at least this long are cut into pieces merged in parallel.
+const PAR_STAIRCASE: usize = if cfg!(test) { 64 } else { 1 << 14 };
+
+/// [`staircase`], in parallel for long inputs, with exactly its output. The merged order is cut at
+/// rows of the longer list into pieces whose rows all precede the next piece's; each piece's
+/// staircase is computed on its own, then a row of a piece stays iff its second objective is
+/// below every earlier piece's rows, i.e. below the last kept row's (a piece's staircase strictly
+/// descends in the second objective, so what stays is a suffix of it).
+fn staircase_par(a: &[Row], b: &[Row], out: &mut Vec<Row>) {
+    let n = a.len() + b.len();
+    let pieces = (n / PAR_STAIRCASE).min(4 * rayon::current_num_threads());
+    if pieces < 2 {
+        return staircase(a, b, out);
+    }
+    let (long, short) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+    // Piece t holds long[cut_l[t]..cut_l[t + 1]] and short[cut_s[t]..cut_s[t + 1]]: the short
+    // list's rows before the long list's cut row go left of the cut.
+    let cut_l: Vec<usize> = (0..=pieces).map(|t| long.len() * t / pieces).collect();
+    let cut_s: Vec<usize> = (0..=pieces)
+        .map(|t| match t {
+            0 => 0,
+            t if t == pieces => short.len(),
+            t => short.partition_point(|r| before2(r, &long[cut_l[t]])),
+        })
+        .collect();
+    let parts: Vec<Vec<Row>> = (0..pieces)
+        .into_par_iter()
+        .map(|t| {
+            let mut part = Vec::new();
+            staircase(&long[cut_l[t]..cut_l[t + 1]], &short[cut_s[t]..cut_s[t + 1]], &mut part);
+            part
+        })
+        .collect();
+    out.clear();
+    out.reserve(parts.iter().map(Vec::len).sum());
+    for part in &parts {
+        let min_y = out.last().map_or(f64::INFINITY, |r| r.v[1]);
+        out.extend_from_slice(&part[part.partition_point(|r| r.v[1] >= min_y)..]);
+    }
+}
+
 impl Frontier {
     #[inline(always)]
     fn push(&mut self, r: Row) {
@@ -226,7 +269,7 @@ impl Frontier {
     fn absorb2(&mut self, mut other: Frontier) {
         self.flush();
         other.flush();
-        staircase(&self.rows, &other.rows, &mut self.spare);
+        staircase_par(&self.rows, &other.rows, &mut self.spare);
         std::mem::swap(&mut self.rows, &mut self.spare);
     }
 
@@ -525,6 +568,32 @@ mod tests {
             let mut want: Vec<u64> = want.into_iter().take(k).map(|x| x.1).collect();
             want.sort_unstable();
             prop_assert_eq!(run(Keep::Top(k), 1, &rows), want);
+        }
+    }
+
+    /// A 2-D frontier of many rows: points near an anti-diagonal, with ties in both objectives.
+    fn wide_frontier(points: &[(u16, u16)], first_index: u64) -> Vec<Row> {
+        let mut f = Frontier { dims: 2, ..Frontier::default() };
+        for (i, &(x, e)) in points.iter().enumerate() {
+            let x = f64::from(x % 400);
+            f.push(Row { v: [x, 400.0 - x + f64::from(e % 3), 0.0], index: first_index + i as u64 });
+        }
+        f.into_rows()
+    }
+
+    proptest! {
+        #[test]
+        fn parallel_staircase_equals_serial(
+            a in prop::collection::vec((0u16..400, 0u16..3), 0..600),
+            b in prop::collection::vec((0u16..400, 0u16..3), 0..600),
+        ) {
+            let (a, b) = (wide_frontier(&a, 0), wide_frontier(&b, 1000));
+            let (mut serial, mut par) = (Vec::new(), Vec::new());
+            staircase(&a, &b, &mut serial);
+            staircase_par(&a, &b, &mut par);
+            prop_assert_eq!(&par, &serial);
+            staircase_par(&b, &a, &mut par);
+            prop_assert_eq!(par, serial);
         }
     }
 

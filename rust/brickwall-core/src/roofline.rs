@@ -16,10 +16,9 @@
 //! Routed experts read per MoE layer: the expected number of distinct experts the microbatch's
 //! `T` tokens touch under uniform top-k routing, `E (1 - (1 - k/E)^T)`.
 
-use rayon::prelude::*;
-
 use crate::collectives::{cost as collective_cost, Collective, Link};
 use crate::error::{non_negative, positive, Error, Result};
+use crate::par::fill_columns;
 
 /// Element counts of a model, independent of dtypes and partitioning (from `brickwall.Model`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -149,33 +148,6 @@ pub const STEP_COLUMNS: [&str; 13] = [
     "bound",
     "fits",
 ];
-
-const TABLE_CHUNK: usize = 4096;
-
-/// Fill `out`, a column-major `rows x W` table (column `j` is `out[j * rows..(j + 1) * rows]`),
-/// with `row(i)` for every row, in parallel over fixed chunks of rows. Column-major, so that each
-/// column is one contiguous array for its readers.
-pub fn fill_columns<const W: usize>(out: &mut [f64], rows: usize, row: impl Fn(usize) -> [f64; W] + Sync) {
-    assert_eq!(out.len(), rows * W, "a rows x W table");
-    if rows == 0 {
-        return;
-    }
-    // Chunk k holds its rows' piece of every column.
-    let mut chunks: Vec<Vec<&mut [f64]>> =
-        (0..rows.div_ceil(TABLE_CHUNK)).map(|_| Vec::with_capacity(W)).collect();
-    for column in out.chunks_mut(rows) {
-        for (k, piece) in column.chunks_mut(TABLE_CHUNK).enumerate() {
-            chunks[k].push(piece);
-        }
-    }
-    chunks.into_par_iter().enumerate().for_each(|(k, mut columns)| {
-        for i in 0..columns[0].len() {
-            for (column, x) in columns.iter_mut().zip(row(k * TABLE_CHUNK + i)) {
-                column[i] = x;
-            }
-        }
-    });
-}
 
 impl Step {
     /// The step as one row of [`STEP_COLUMNS`].
@@ -458,7 +430,7 @@ impl StepModel {
     }
 
     /// [`evaluate`](Self::evaluate) over equal-length arrays into `out`, a column-major table of
-    /// [`STEP_COLUMNS`] (`bound` and `fits` as 0/1 floats; see [`fill_columns`]).
+    /// [`STEP_COLUMNS`] (`bound` and `fits` as 0/1 floats; see [`crate::par::fill_columns`]).
     pub fn evaluate_table(&self, batch: &[f64], context: &[f64], n: &[f64], out: &mut [f64]) -> Result<()> {
         check_workload(batch, context, n)?;
         crate::error::same_len("out", out.len(), batch.len() * STEP_COLUMNS.len())?;
@@ -722,17 +694,6 @@ mod tests {
         let s = StepModel::new(m, plan(1.0, 1.0, 1.0), a100()).unwrap().evaluate(1.0, 0.0, 1.0);
         assert!((s.latency - m.dense_params * 2.0 / 2.039e12).abs() <= 1e-12 * s.latency);
         assert_eq!(s.bound, 0);
-    }
-
-    #[test]
-    fn fill_columns_is_column_major_across_chunks() {
-        let rows = 2 * TABLE_CHUNK + 5;
-        let mut out = vec![0.0; rows * 3];
-        fill_columns(&mut out, rows, |i| [i as f64, 2.0 * i as f64, -(i as f64)]);
-        for i in 0..rows {
-            assert_eq!([out[i], out[rows + i], out[2 * rows + i]], [i as f64, 2.0 * i as f64, -(i as f64)]);
-        }
-        fill_columns::<3>(&mut [], 0, |_| unreachable!());
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub fn detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T> + Send) -> 
 }
 
 /// A zeroed numpy array of shape `dims` that `fill` writes in column-major order (a table's
-/// columns each one contiguous array; see `brickwall_core::roofline::fill_columns`), with the
+/// columns each one contiguous array; see `brickwall_core::par::fill_columns`), with the
 /// GIL released. numpy allocates it rather than Rust: it asks for transparent huge pages on
 /// large arrays, so first touching a 100 MB result costs a few hundred page faults instead of
 /// tens of thousands, which on a virtual machine is most of the time of a fast kernel.
