@@ -103,6 +103,14 @@ def _date(v: Any) -> Any:
     return v
 
 
+def _times(unit: float) -> Callable[[Any], Any]:
+    return lambda v: v * unit  # as the catalog always converted (int x float), bit for bit
+
+
+def _per(unit: float) -> Callable[[Any], Any]:
+    return lambda v: v / unit  # 5 us -> 5e-06 exactly (x 1e-6 would round to 4.99...e-06)
+
+
 _POSITIVE = _number(0.0, strict=True)
 _NONNEGATIVE = _number(0.0, strict=False)
 _FRACTION = _number(0.0, strict=True, high=1.0)
@@ -110,42 +118,42 @@ _FRACTION = _number(0.0, strict=True, high=1.0)
 # --- the schema ----------------------------------------------------------------------------------
 
 #: key -> (check of the value, or of each entry of a table; unit or meaning; Hardware field, None
-#: for the two tables; scale to SI).
-_KEYS: dict[str, tuple[_Check, str, str | None, float | None]] = {
+#: for the two tables; conversion to SI units, None if none).
+_KEYS: dict[str, tuple[_Check, str, str | None, Callable[[Any], Any] | None]] = {
     "name": (
         _text,
         "the chip's name (single-chip files; a catalog table's header names it)",
         "name",
         None,
     ),
-    "memory_gb": (_POSITIVE, "device memory, GB (1e9 bytes)", "memory", GB),
-    "memory_gib": (_POSITIVE, "device memory, GiB (2^30 bytes)", "memory", GiB),
-    "memory_bandwidth_tb_s": (_POSITIVE, "memory bandwidth, TB/s", "memory_bandwidth", TB),
+    "memory_gb": (_POSITIVE, "device memory, GB (1e9 bytes)", "memory", _times(GB)),
+    "memory_gib": (_POSITIVE, "device memory, GiB (2^30 bytes)", "memory", _times(GiB)),
+    "memory_bandwidth_tb_s": (_POSITIVE, "memory bandwidth, TB/s", "memory_bandwidth", _times(TB)),
     "tflops": (_POSITIVE, "dense peak TFLOP/s per dtype", None, None),
     "scale_up_gb_s": (
         _POSITIVE,
         "scale-up bandwidth per chip per direction, GB/s",
         "scale_up_bandwidth",
-        GB,
+        _times(GB),
     ),
     "scale_up_domain": (_integer(1), "chips sharing the scale-up fabric", "scale_up_domain", None),
     "scale_out_gb_s": (
         _POSITIVE,
         "scale-out bandwidth per chip per direction, GB/s",
         "scale_out_bandwidth",
-        GB,
+        _times(GB),
     ),
     "scale_up_latency_us": (
         _NONNEGATIVE,
         "latency per collective step inside the domain, us",
         "scale_up_latency",
-        1e-6,
+        _per(1e6),
     ),
     "scale_out_latency_us": (
         _NONNEGATIVE,
         "latency per collective step across domains, us",
         "scale_out_latency",
-        1e-6,
+        _per(1e6),
     ),
     "tdp_w": (_POSITIVE, "thermal design power, W", "tdp", None),
     "price_per_hour_usd": (_POSITIVE, "USD per chip-hour", "price_per_hour", None),
@@ -220,7 +228,7 @@ def chip_fields(entry: Mapping[str, Any], where: str, *, name: str | None = None
 
     out: dict[str, Any] = {} if name is None else {"name": name}
     for key, value in entry.items():
-        check, _, field, scale = _KEYS[key]
+        check, _, field, to_si = _KEYS[key]
         if key == "tflops":
             peaks = _table(where, key, value, DTYPES)
             if not peaks:
@@ -238,7 +246,7 @@ def chip_fields(entry: Mapping[str, Any], where: str, *, name: str | None = None
         else:
             v = _checked(where, key, value, check)
             assert field is not None
-            out[field] = v if scale is None else v * scale
+            out[field] = v if to_si is None else to_si(v)
     return cast(ChipFields, out)
 
 
@@ -280,8 +288,8 @@ def read_chip_file(path: str | os.PathLike[str]) -> ChipFields:
                 f"chip file {shown}: holds {len(tables)} chip tables ({', '.join(tables)}); "
                 "expected one chip: keep one table, or put its keys at the top level with name = ..."
             )
-        return chip_fields(doc[tables[0]], f"{shown} [{tables[0]}]", name=tables[0])
-    return chip_fields(doc, shown)
+        return chip_fields(doc[tables[0]], f"chip file {shown} [{tables[0]}]", name=tables[0])
+    return chip_fields(doc, f"chip file {shown}")
 
 
 __all__ = [
