@@ -49,7 +49,10 @@ console = Console()
 # Options several commands share, with one default each. Where a command's default differs, its
 # own option says why (spec's hardware and tp, prefill's and model's context).
 HW_OPT = typer.Option(
-    "H100-SXM", "--hardware", "-H", help="catalog accelerator (see `brickwall catalog hardware`)"
+    "H100-SXM",
+    "--hardware",
+    "-H",
+    help="catalog accelerator (see `brickwall catalog hardware`) or a chip file, ./my-chip.toml",
 )
 TP_OPT = typer.Option(
     1, "--tp", parser=counts_from(1), metavar=COUNT, help="tensor-parallel degree"
@@ -265,7 +268,7 @@ def spec_cmd(
         "A100-80GB",
         "--hardware",
         "-H",
-        help="accelerator (with --target; default A100-80GB, unlike the other commands: "
+        help="accelerator or chip file (with --target; default A100-80GB, unlike the other commands: "
         "the seed's GPT-4 deployment, as in `reproduce`)",
     ),
     tp: int = typer.Option(
@@ -914,7 +917,7 @@ def sweep(
         "-H",
         parser=names,
         metavar="NAME[,NAME...]",
-        help="catalog accelerators, comma-separated",
+        help="catalog accelerators or chip files (./my-chip.toml), comma-separated",
     ),
     tp: Sequence[int] = typer.Option(
         "1,2,4,8",

@@ -8,7 +8,7 @@ every kernel that prices a step - decode, prefill, sweeps - builds them here and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InfeasibleError, invalid
@@ -34,7 +34,8 @@ class Deployment:
     causes) or ``"batch"`` (Pope et al.: sequences spread over the ``tp`` chips). ``overlap``:
     whether collectives overlap with compute and memory traffic (default False: in decode the
     tensor-parallel all-reduces sit on the critical path between layers). ``price_per_hour`` overrides the
-    catalog's chip price (USD per chip-hour).
+    catalog's chip price (USD per chip-hour). ``efficiency`` None takes the chip's default
+    (``hardware.efficiency``: ``Efficiency()`` unless its chip file sets one).
     """
 
     hardware: Hardware
@@ -48,6 +49,9 @@ class Deployment:
     kv_sharding: Literal["heads", "batch"] = "heads"
     overlap: bool = False
     price_per_hour: float | None = None
+    # whether ``efficiency`` was left to the chip's default (so ``with_(hardware=...)`` follows
+    # the new chip's default rather than keeping the old one's)
+    _efficiency_from_hardware: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         hw = self.hardware
@@ -72,7 +76,8 @@ class Deployment:
         )
         object.__setattr__(self, "kv_dtype", kv)
         if self.efficiency is None:
-            object.__setattr__(self, "efficiency", Efficiency())
+            object.__setattr__(self, "efficiency", self.hardware.efficiency)
+            object.__setattr__(self, "_efficiency_from_hardware", True)
         elif not isinstance(self.efficiency, Efficiency):
             raise invalid("Deployment.efficiency", self.efficiency, "an Efficiency")
         choice("Deployment.kv_sharding", self.kv_sharding, ("heads", "batch"))
@@ -98,7 +103,16 @@ class Deployment:
         )
 
     def with_(self, **changes: Any) -> Deployment:
-        return replace(self, **changes)
+        """A copy with some fields changed; an efficiency left to the chip's default stays so
+        (a new ``hardware`` brings its own default)."""
+        follow = self._efficiency_from_hardware and "efficiency" not in changes
+        if follow and "hardware" in changes:
+            changes["efficiency"] = None
+        out = replace(self, **changes)
+        object.__setattr__(
+            out, "_efficiency_from_hardware", out._efficiency_from_hardware or follow
+        )
+        return out
 
     def check(self, model: Model) -> None:
         """Raise :class:`InfeasibleError` if this partitioning does not divide ``model``."""

@@ -1,19 +1,23 @@
 """Accelerators: what a chip can compute, hold and move, and what it costs.
 
 ``Hardware`` holds peak (datasheet, dense) numbers in SI units; ``Efficiency`` says what fraction
-of each peak a real workload achieves. Catalog entries come from ``catalog/hardware.toml``.
+of each peak a real workload achieves. Catalog entries come from ``catalog/hardware.toml``, a
+user's chips from TOML files of the same format (docs/chip-format.md, readers/chip_file.py).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cache
 from types import MappingProxyType
 from typing import Any
 
 from . import catalog
 from .errors import UnknownNameError, invalid
-from .units import DTYPES, GB, TB, TERA, GiB
+from .readers.chip_file import ChipFields, chip_fields, is_chip_path, read_chip_file
+from .units import DTYPES, GB, TB, TERA
 from .validate import choice, integer, real
 
 
@@ -47,6 +51,9 @@ class Hardware:
     ``scale_up_bandwidth`` and ``scale_out_bandwidth`` are per chip and per direction;
     ``scale_up_domain`` is how many chips share the fast fabric (8 for HGX, 72 for NVL72).
     Latencies are per message step of a collective (assumed typical values, overridable).
+    ``efficiency`` is the chip's default :class:`Efficiency` (a chip file's ``[efficiency]``
+    table; ``Efficiency()`` unless given); a :class:`~brickwall.Deployment` that names no
+    efficiency uses it.
     """
 
     name: str
@@ -65,6 +72,7 @@ class Hardware:
     scale_out_latency: float = (
         5e-6  #: s per ring step across domains (assumed, InfiniBand/RoCE class)
     )
+    efficiency: Efficiency = Efficiency()  #: the chip's default, for a Deployment that names none
 
     def __post_init__(self) -> None:
         real("Hardware.memory", self.memory, strict=True)
@@ -77,6 +85,8 @@ class Hardware:
                 real(f"Hardware.{name}", value, strict=True)
         real("Hardware.scale_up_latency", self.scale_up_latency)
         real("Hardware.scale_out_latency", self.scale_out_latency)
+        if not isinstance(self.efficiency, Efficiency):
+            raise invalid("Hardware.efficiency", self.efficiency, "an Efficiency")
         if not isinstance(self.peak_flops, Mapping) or not self.peak_flops:
             raise invalid(
                 "Hardware.peak_flops",
@@ -134,22 +144,18 @@ class Hardware:
         }
 
 
-def _from_entry(name: str, e: dict[str, Any]) -> Hardware:
-    memory = e["memory_gib"] * GiB if "memory_gib" in e else e["memory_gb"] * GB
-    out = e.get("scale_out_gb_s")
-    return Hardware(
-        name=name,
-        memory=memory,
-        memory_bandwidth=e["memory_bandwidth_tb_s"] * TB,
-        peak_flops={k: v * TERA for k, v in e["tflops"].items()},
-        scale_up_bandwidth=e["scale_up_gb_s"] * GB,
-        scale_up_domain=e["scale_up_domain"],
-        scale_out_bandwidth=None if out is None else out * GB,
-        tdp=e.get("tdp_w"),
-        price_per_hour=e.get("price_per_hour_usd"),
-        price_date=e.get("price_date"),
-        price_source=e.get("price_source"),
-        source=e["source"],
+def _build(fields: ChipFields, overrides: Mapping[str, Any]) -> Hardware:
+    """A Hardware from a chip table's checked fields (see readers/chip_file.py)."""
+    kw: dict[str, Any] = dict(fields)
+    if "efficiency" in kw:
+        kw["efficiency"] = Efficiency(**kw["efficiency"])
+    return Hardware(**{**kw, **overrides})
+
+
+@cache
+def _catalog_chip(key: str) -> Hardware:
+    return _build(
+        chip_fields(catalog.load("hardware")[key], f"catalog hardware.toml [{key}]", name=key), {}
     )
 
 
@@ -158,15 +164,19 @@ def hardware_names() -> list[str]:
     return list(catalog.load("hardware"))
 
 
-def hardware(name: str, **overrides: Any) -> Hardware:
-    """The catalog accelerator ``name`` (case-insensitive), with optional field overrides.
+def hardware(name: str | os.PathLike[str], **overrides: Any) -> Hardware:
+    """The catalog accelerator ``name`` (case-insensitive), or the chip in the TOML file ``name``
+    (a path: it contains a path separator or ends in ``.toml``; relative to the current
+    directory; format in docs/chip-format.md), with optional field overrides.
 
     >>> hardware("h100-sxm").memory_bandwidth
     3350000000000.0
     """
+    if isinstance(name, os.PathLike) or (isinstance(name, str) and is_chip_path(name)):
+        return _build(read_chip_file(name), overrides)
     entries = catalog.load("hardware")
     key = catalog.lookup("hardware", entries, name)
-    hw = _from_entry(key, entries[key])
+    hw = _catalog_chip(key)
     return replace(hw, **overrides) if overrides else hw
 
 

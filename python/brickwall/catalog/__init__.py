@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from functools import cache
 from importlib import resources
 from typing import Any
 
-import tomllib
-
 from ..errors import UnknownNameError
+
+# One TOML parser for the catalog and for chip files: the standard library's from Python 3.11,
+# its backport (the same code, the `tomli` dependency) on 3.10.
+if sys.version_info >= (3, 11):
+    from tomllib import TOMLDecodeError
+    from tomllib import loads as toml_loads
+else:  # pragma: no cover - exercised only on Python 3.10
+    from tomli import TOMLDecodeError
+    from tomli import loads as toml_loads
 
 
 @cache
 def load(name: str) -> dict[str, dict[str, Any]]:
     """The parsed catalog file ``name``.toml, keyed by entry name."""
     text = resources.files(__package__).joinpath(f"{name}.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return toml_loads(text)
 
 
 def lookup(kind: str, entries: dict[str, Any], name: str) -> str:
@@ -32,3 +40,6 @@ def lookup(kind: str, entries: dict[str, Any], name: str) -> str:
     raise UnknownNameError(
         f"{kind} = {name!r} is not in the catalog: {hint}known: {', '.join(entries)}"
     )
+
+
+__all__ = ["TOMLDecodeError", "load", "lookup", "toml_loads"]
