@@ -1254,6 +1254,86 @@ def pipeline_cmd(
             console.print(f"wrote {plot}")
 
 
+@app.command()
+def validate(
+    only: str | None = typer.Option(
+        None, "--only", help="keep rows of this kind or source tag (e.g. ttft, S5-lmdeploy)"
+    ),
+    file: Path | None = typer.Option(
+        None, "--file", help="your own rows (same TOML format) instead of the shipped suite"
+    ),
+    as_json: bool = JSON_OPT,
+    as_csv: bool = typer.Option(False, "--csv", help="every row as CSV"),
+) -> None:
+    """Predicted vs published: brickwall's error on measured step times, throughputs and TTFTs
+    (default efficiency, one profile per chip; docs/validation.md)."""
+    from .validation import ValidationReport, load, run
+
+    rows = load(file)
+    if only is not None:
+        rows = [r for r in rows if only in (r.kind, r.source_tag)]
+        if not rows:
+            raise typer.BadParameter(f"--only {only!r}: no row has this kind or source tag")
+    report: ValidationReport = run(rows)
+    if as_json:
+        emit_json({"summary": report.summary(), "rows": [r.as_dict() for r in report.rows]})
+        return
+    if as_csv:
+        import csv
+
+        dicts = [r.as_dict() for r in report.rows]
+        w = csv.DictWriter(sys.stdout, fieldnames=list(dicts[0]))
+        w.writeheader()
+        w.writerows(dicts)
+        return
+    t = Table()
+    for col in ("id", "model", "chip", "plan", "batch", "in/out", "measured", "predicted", "error"):
+        t.add_column(col, justify="left" if col in ("id", "model", "chip", "plan") else "right")
+    for r in report.modelled:
+        row, err = r.row, r.error or 0.0
+        t.add_row(
+            row.id,
+            row.model,
+            row.hardware,
+            r.plan,
+            str(row.batch),
+            f"{row.input_tokens}/{row.output_tokens}",
+            f"{row.value:.4g} {row.unit}",
+            f"{r.predicted:.4g}" + ("" if r.fits else " (no fit)"),
+            f"{err:+.1%}",
+        )
+    console.print(t)
+    s = report.summary()
+    st = Table(title="summary: error = (predicted - measured) / measured")
+    for col in ("group", "rows", "predicted", "median |error|", "mean error", "worst"):
+        st.add_column(col, justify="left" if col in ("group", "worst") else "right")
+
+    def line(name: str, g: dict[str, Any]) -> None:
+        worst, mean = g["worst"], g["mean_signed_error"]
+        st.add_row(
+            name,
+            str(g["rows"]),
+            str(g["modelled"]),
+            "-" if g["median_abs_error"] is None else f"{g['median_abs_error']:.1%}",
+            "-" if mean is None else f"{mean:+.1%}",
+            "-" if worst is None else f"{worst['id']} ({worst['error']:+.0%})",
+        )
+
+    line("all", s)
+    for key in ("by_kind", "by_source"):
+        for name, g in s[key].items():
+            line(f"{key[3:]} {name}", g)
+    console.print(st)
+    missing = [r for r in report.rows if r.predicted is None]
+    if missing:
+        reasons: dict[str, int] = {}
+        for r in missing:
+            reasons[r.reason or ""] = reasons.get(r.reason or "", 0) + 1
+        console.print(f"[dim]{len(missing)} rows listed, not predicted:[/dim]")
+        for why, n in reasons.items():
+            console.print(f"[dim]  {n} x {why}[/dim]")
+
+
 def main() -> None:
     """The ``brickwall`` script: bad input exits with status 2 and one line (see cli_args.Commands)."""
     app()
