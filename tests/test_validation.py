@@ -203,6 +203,13 @@ def test_summary_statistics() -> None:
     assert s["by_kind"]["ttft"]["mean_signed_error"] == pytest.approx(-0.5)
     assert s["by_kind"]["training"]["modelled"] == 0
     assert s["by_source"]["user"]["rows"] == 3
+    # more tokens/s than measured is optimistic; so is less time
+    assert (report.rows[0].optimistic, report.rows[1].optimistic, report.rows[2].optimistic) == (
+        True,
+        True,
+        None,
+    )
+    assert s["optimistic"] == 2 and s["by_kind"]["ttft"]["optimistic"] == 1
     df = report.to_pandas()
     assert list(df["id"]) == ["a", "b", "c"] and df["error"].iloc[0] == pytest.approx(0.5)
 
@@ -221,7 +228,7 @@ def test_validate_command_table_and_summary(monkeypatch: pytest.MonkeyPatch) -> 
     r = runner.invoke(app, ["validate", "--only", "S5-lmdeploy"])
     assert r.exit_code == 0, r.output
     assert "lmdeploy-0.1.0a1-llama2-7b-a100-tp1-b1-ttft-i2048" in r.output
-    assert "median |error|" in r.output and "nemo" not in r.output
+    assert "median abs error" in r.output and "nemo" not in r.output
 
 
 def test_validate_json_and_csv(tmp_path: Path) -> None:
@@ -236,6 +243,9 @@ def test_validate_json_and_csv(tmp_path: Path) -> None:
     p.write_text(GOOD)
     r = runner.invoke(app, ["validate", "--file", str(p), "--json"])
     assert [x["id"] for x in json.loads(r.output)["rows"]] == ["mine-1"]
+    r = runner.invoke(app, ["validate", "--file", str(p), "--markdown"])
+    assert r.exit_code == 0, r.output
+    assert "| mine-1 | llama2-7b | H100-SXM |" in r.output and "| all | 1 | 1 |" in r.output
 
 
 def test_validate_bad_input_exits_2(tmp_path: Path) -> None:

@@ -1264,6 +1264,7 @@ def validate(
     ),
     as_json: bool = JSON_OPT,
     as_csv: bool = typer.Option(False, "--csv", help="every row as CSV"),
+    markdown: bool = typer.Option(False, "--markdown", help="the tables as Markdown"),
 ) -> None:
     """Predicted vs published: brickwall's error on measured step times, throughputs and TTFTs
     (default efficiency, one profile per chip; docs/validation.md)."""
@@ -1286,52 +1287,64 @@ def validate(
         w.writeheader()
         w.writerows(dicts)
         return
-    t = Table()
-    for col in ("id", "model", "chip", "plan", "batch", "in/out", "measured", "predicted", "error"):
-        t.add_column(col, justify="left" if col in ("id", "model", "chip", "plan") else "right")
-    for r in report.modelled:
-        row, err = r.row, r.error or 0.0
-        t.add_row(
-            row.id,
-            row.model,
-            row.hardware,
+    head = ("id", "model", "chip", "plan", "batch", "in/out", "measured", "predicted", "error")
+    body = [
+        (
+            r.row.id,
+            r.row.model,
+            r.row.hardware,
             r.plan,
-            str(row.batch),
-            f"{row.input_tokens}/{row.output_tokens}",
-            f"{row.value:.4g} {row.unit}",
+            str(r.row.batch),
+            f"{r.row.input_tokens}/{r.row.output_tokens}",
+            f"{r.row.value:.4g} {r.row.unit}",
             f"{r.predicted:.4g}" + ("" if r.fits else " (no fit)"),
-            f"{err:+.1%}",
+            f"{r.error or 0.0:+.1%}",
         )
-    console.print(t)
+        for r in report.modelled
+    ]
     s = report.summary()
-    st = Table(title="summary: error = (predicted - measured) / measured")
-    for col in ("group", "rows", "predicted", "median |error|", "mean error", "worst"):
-        st.add_column(col, justify="left" if col in ("group", "worst") else "right")
-
-    def line(name: str, g: dict[str, Any]) -> None:
-        worst, mean = g["worst"], g["mean_signed_error"]
-        st.add_row(
+    groups = [("all", s)] + [
+        (f"{key[3:]} {name}", g) for key in ("by_kind", "by_source") for name, g in s[key].items()
+    ]
+    shead = ("group", "rows", "predicted", "median abs error", "mean error", "faster", "worst")
+    sbody = [
+        (
             name,
             str(g["rows"]),
             str(g["modelled"]),
             "-" if g["median_abs_error"] is None else f"{g['median_abs_error']:.1%}",
-            "-" if mean is None else f"{mean:+.1%}",
-            "-" if worst is None else f"{worst['id']} ({worst['error']:+.0%})",
+            "-" if g["mean_signed_error"] is None else f"{g['mean_signed_error']:+.1%}",
+            f"{g['optimistic']}/{g['modelled']}",
+            "-" if g["worst"] is None else f"{g['worst']['id']} ({g['worst']['error']:+.0%})",
         )
-
-    line("all", s)
-    for key in ("by_kind", "by_source"):
-        for name, g in s[key].items():
-            line(f"{key[3:]} {name}", g)
-    console.print(st)
-    missing = [r for r in report.rows if r.predicted is None]
-    if missing:
-        reasons: dict[str, int] = {}
-        for r in missing:
-            reasons[r.reason or ""] = reasons.get(r.reason or "", 0) + 1
-        console.print(f"[dim]{len(missing)} rows listed, not predicted:[/dim]")
-        for why, n in reasons.items():
-            console.print(f"[dim]  {n} x {why}[/dim]")
+        for name, g in groups
+    ]
+    reasons: dict[str, int] = {}
+    for r in report.rows:
+        if r.reason is not None:
+            reasons[r.reason] = reasons.get(r.reason, 0) + 1
+    notes = [f"{n} rows listed, not predicted: {why}" for why, n in reasons.items()]
+    notes.append(
+        "error = (predicted - measured) / measured; faster = rows where brickwall predicts a "
+        "faster run than measured (more tokens/s or less time)"
+    )
+    if markdown:
+        for h, b in ((head, body), (shead, sbody)):
+            typer.echo("| " + " | ".join(h) + " |\n|" + "---|" * len(h))
+            for line in b:
+                typer.echo("| " + " | ".join(line) + " |")
+            typer.echo("")
+        typer.echo("\n".join(f"- {n}" for n in notes))
+        return
+    for h, b in ((head, body), (shead, sbody)):
+        t = Table()
+        for col in h:
+            t.add_column(col, justify="left" if col in h[:4] or col == "worst" else "right")
+        for line in b:
+            t.add_row(*line)
+        console.print(t)
+    for n in notes:
+        console.print(f"[dim]{n}[/dim]")
 
 
 def main() -> None:

@@ -31,6 +31,13 @@ class Result:
         return (self.predicted - self.row.value) / self.row.value
 
     @property
+    def optimistic(self) -> bool | None:
+        """Whether brickwall predicts a faster run than measured (more tokens/s, less time)."""
+        if self.error is None:
+            return None
+        return self.error > 0 if self.row.unit.startswith("tokens/s") else self.error < 0
+
+    @property
     def plan(self) -> str:
         r = self.row
         return f"tp{r.tp} pp{r.pp} ep{r.ep} {r.weight_dtype}/{r.act_dtype}/kv {r.kv_dtype}"
@@ -56,6 +63,7 @@ class Result:
             "measured": r.value,
             "predicted": self.predicted,
             "error": self.error,
+            "optimistic": self.optimistic,
             "fits": self.fits,
             "reason": self.reason,
             "source": r.source,
@@ -74,6 +82,7 @@ def _stats(results: list[Result]) -> dict[str, Any]:
         "modelled": len(errs),
         "median_abs_error": statistics.median(abs(e) for e in errs) if errs else None,
         "mean_signed_error": statistics.fmean(errs) if errs else None,
+        "optimistic": sum(bool(r.optimistic) for r in results),
         "worst": None if worst is None else {"id": worst.row.id, "error": worst.error},
     }
 
