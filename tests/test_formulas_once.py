@@ -65,6 +65,10 @@ ALLOWED: dict[tuple[str, str], str] = {
         "inference.py",
         "bandwidth_for_params",
     ): "the core's weight-read time per parameter turned into bytes/s at the asked rate",
+    (
+        "validation/predict.py",
+        "predict",
+    ): "a published metric's own definition (TensorRT-LLM's tokens/s/GPU = total / GPUs) applied to the prediction",
     # The claims ledger shows the article's own arithmetic next to brickwall's numbers.
     (
         "claims",

@@ -1257,6 +1257,99 @@ def pipeline_cmd(
             console.print(f"wrote {plot}")
 
 
+@app.command()
+def validate(
+    only: str | None = typer.Option(
+        None, "--only", help="keep rows of this kind or source tag (e.g. ttft, S5-lmdeploy)"
+    ),
+    file: Path | None = typer.Option(
+        None, "--file", help="your own rows (same TOML format) instead of the shipped suite"
+    ),
+    as_json: bool = JSON_OPT,
+    as_csv: bool = typer.Option(False, "--csv", help="every row as CSV"),
+    markdown: bool = typer.Option(False, "--markdown", help="the tables as Markdown"),
+) -> None:
+    """Predicted vs published: brickwall's error on measured step times, throughputs and TTFTs
+    (default efficiency, one profile per chip; docs/validation.md)."""
+    from .validation import ValidationReport, load, run
+
+    rows = load(file)
+    if only is not None:
+        rows = [r for r in rows if only in (r.kind, r.source_tag)]
+        if not rows:
+            raise typer.BadParameter(f"--only {only!r}: no row has this kind or source tag")
+    report: ValidationReport = run(rows)
+    if as_json:
+        emit_json({"summary": report.summary(), "rows": [r.as_dict() for r in report.rows]})
+        return
+    if as_csv:
+        import csv
+
+        dicts = [r.as_dict() for r in report.rows]
+        w = csv.DictWriter(sys.stdout, fieldnames=list(dicts[0]))
+        w.writeheader()
+        w.writerows(dicts)
+        return
+    head = ("id", "model", "chip", "plan", "batch", "in/out", "measured", "predicted", "error")
+    body = [
+        (
+            r.row.id,
+            r.row.model,
+            r.row.hardware,
+            r.plan,
+            str(r.row.batch),
+            f"{r.row.input_tokens}/{r.row.output_tokens}",
+            f"{r.row.value:.4g} {r.row.unit}",
+            f"{r.predicted:.4g}" + ("" if r.fits else " (no fit)"),
+            f"{r.error or 0.0:+.1%}",
+        )
+        for r in report.modelled
+    ]
+    s = report.summary()
+    groups = [("all", s)] + [
+        (f"{key[3:]} {name}", g) for key in ("by_kind", "by_source") for name, g in s[key].items()
+    ]
+    shead = ("group", "rows", "predicted", "median abs error", "mean error", "faster", "worst")
+    sbody = [
+        (
+            name,
+            str(g["rows"]),
+            str(g["modelled"]),
+            "-" if g["median_abs_error"] is None else f"{g['median_abs_error']:.1%}",
+            "-" if g["mean_signed_error"] is None else f"{g['mean_signed_error']:+.1%}",
+            f"{g['optimistic']}/{g['modelled']}",
+            "-" if g["worst"] is None else f"{g['worst']['id']} ({g['worst']['error']:+.0%})",
+        )
+        for name, g in groups
+    ]
+    reasons: dict[str, int] = {}
+    for r in report.rows:
+        if r.reason is not None:
+            reasons[r.reason] = reasons.get(r.reason, 0) + 1
+    notes = [f"{n} rows listed, not predicted: {why}" for why, n in reasons.items()]
+    notes.append(
+        "error = (predicted - measured) / measured; faster = rows where brickwall predicts a "
+        "faster run than measured (more tokens/s or less time)"
+    )
+    if markdown:
+        for h, b in ((head, body), (shead, sbody)):
+            typer.echo("| " + " | ".join(h) + " |\n|" + "---|" * len(h))
+            for line in b:
+                typer.echo("| " + " | ".join(line) + " |")
+            typer.echo("")
+        typer.echo("\n".join(f"- {n}" for n in notes))
+        return
+    for h, b in ((head, body), (shead, sbody)):
+        t = Table()
+        for col in h:
+            t.add_column(col, justify="left" if col in h[:4] or col == "worst" else "right")
+        for line in b:
+            t.add_row(*line)
+        console.print(t)
+    for n in notes:
+        console.print(f"[dim]{n}[/dim]")
+
+
 def main() -> None:
     """The ``brickwall`` script: bad input exits with status 2 and one line (see cli_args.Commands)."""
     app()
