@@ -53,7 +53,7 @@ def collective_time(
     real("bandwidth", bandwidth, strict=True)
     real("latency", latency)
     x, n, shape = _broadcast(bytes, ranks, ("bytes", "ranks"))
-    out = _core.collective_times(kind, x, n, latency, bandwidth).reshape(shape)
+    out = _core.collectives_times(kind, x, n, latency, bandwidth).reshape(shape)
     return float(out) if out.ndim == 0 else out
 
 
@@ -76,7 +76,7 @@ def hierarchical_all_reduce_time(
     real("inner_latency", inner_latency)
     real("outer_latency", outer_latency)
     x, n, shape = _broadcast(bytes, islands, ("bytes", "islands"))
-    out = _core.hierarchical_all_reduce_times(
+    out = _core.collectives_hierarchical_all_reduce_times(
         x, n, int(per_island), inner_latency, inner_bandwidth, outer_latency, outer_bandwidth
     ).reshape(shape)
     return float(out) if out.ndim == 0 else out

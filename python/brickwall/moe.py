@@ -263,7 +263,7 @@ def route(
         if capacity_factor is None
         else expert_capacity(r.experts, r.top_k, r.tokens, capacity_factor)
     )
-    load, mx, dev, touched, dropped, total = _core.route_histograms(
+    load, mx, dev, touched, dropped, total = _core.routing_histograms(
         r.experts, r.top_k, r.tokens, n, seed, r.weights, r.dirichlet_alpha, cap, d, progress
     )
 

@@ -79,7 +79,7 @@ def acceptance(p: ArrayLike, q: ArrayLike, *, tol: float | None = None) -> Any:
     0.5
     """
     a, b, single = _prob_pair(p, q, ("p", "q"))
-    out = _core.acceptance(a, b, _default_tol(a.dtype, tol))
+    out = _core.speculative_acceptance(a, b, _default_tol(a.dtype, tol))
     return float(out[0]) if single else out
 
 
@@ -95,7 +95,7 @@ def acceptance_from_logits(
     """
     t = real("temperature", temperature, strict=True)
     a, b, single = _prob_pair(target_logits, draft_logits, ("target_logits", "draft_logits"))
-    out = _core.acceptance_from_logits(a, b, t)
+    out = _core.speculative_acceptance_from_logits(a, b, t)
     return float(out[0]) if single else out
 
 
@@ -330,7 +330,7 @@ def simulate_sampling(
     qq = _positions(q, g, "q")
     if pp.shape[1] != qq.shape[1]:
         raise invalid("q vocab", qq.shape[1], f"the vocab of p ({pp.shape[1]})")
-    tokens, emitted = _core.simulate(pp, qq, g, n, s, lm, progress)
+    tokens, emitted = _core.speculative_simulate(pp, qq, g, n, s, lm, progress)
     return Simulation(g, n, s, lm, tokens, emitted.reshape(g + 1, pp.shape[1]))
 
 
@@ -382,8 +382,8 @@ def lenient(
     g = integer("gamma", gamma)
     a, b, _ = _prob_pair(p, q, ("p", "q"))
     t = _default_tol(a.dtype, tol)
-    beta, tv = _core.lenient(a, b, lm, t)
-    exact = _core.acceptance(a, b, t)
+    beta, tv = _core.speculative_lenient(a, b, lm, t)
+    exact = _core.speculative_acceptance(a, b, t)
     return Lenient(lm, g, beta, exact, tv)
 
 
@@ -401,7 +401,7 @@ def tree_expected_tokens(parents: ArrayLike, accept_prob: ArrayLike) -> float:
     """
     par = array("parents", parents, np.int64, minimum=-1.0)
     acc = array("accept_prob", accept_prob, np.float64, minimum=0.0)
-    return float(_core.tree_expected_tokens(par, acc))
+    return float(_core.speculative_tree_expected_tokens(par, acc))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -636,7 +636,7 @@ def sweep(
                     if report is not None:
                         report(evaluated)
                 kept.append(
-                    _core.pareto_reduce(
+                    _core.sweep_pareto_reduce(
                         np.concatenate(vals), np.concatenate(idx), call.senses, kind, k
                     )
                 )
@@ -645,7 +645,7 @@ def sweep(
     columns = _columns(g, call, index, objs, ranked=len(groups) == 1)
     if by == "hardware" and kind == "pareto" and len(index):
         values = np.stack([columns[n] for n, _ in objs], axis=1).ravel()
-        joint = _core.pareto_reduce(
+        joint = _core.sweep_pareto_reduce(
             np.ascontiguousarray(values), columns["index"], call.senses, "pareto", 0
         )
         columns["on_frontier"] = np.isin(columns["index"], joint)

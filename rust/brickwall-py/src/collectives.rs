@@ -9,7 +9,8 @@ use crate::run::detach;
 
 /// Seconds of one collective per element of `bytes` / `ranks`.
 #[pyfunction]
-pub fn collective_times<'py>(
+#[pyo3(signature = (kind, bytes, ranks, latency_s, bandwidth_bytes_s, /))]
+pub fn collectives_times<'py>(
     py: Python<'py>,
     kind: &str,
     bytes: PyReadonlyArray1<'py, f64>,
@@ -25,8 +26,10 @@ pub fn collective_times<'py>(
 
 /// Seconds of a two-level all-reduce per element of `bytes` / `islands`.
 #[pyfunction]
+#[pyo3(signature = (bytes, islands, per_island, inner_latency_s, inner_bandwidth_bytes_s,
+                    outer_latency_s, outer_bandwidth_bytes_s, /))]
 #[allow(clippy::too_many_arguments)]
-pub fn hierarchical_all_reduce_times<'py>(
+pub fn collectives_hierarchical_all_reduce_times<'py>(
     py: Python<'py>,
     bytes: PyReadonlyArray1<'py, f64>,
     islands: PyReadonlyArray1<'py, u64>,
