@@ -56,6 +56,7 @@ def test_every_registered_claim_is_reproduced_once_with_a_verdict(claims: list[C
         assert r.verdict in VERDICTS, r.id
         if r.verdict in ("inconsistent", "partly", "depends"):
             assert r.why, r.id
+        assert r.unit and r.as_dict()["unit"] == r.unit, r.id
 
 
 def test_ids_and_order_match_claims_md_when_present() -> None:
@@ -79,9 +80,11 @@ def test_registry_refuses_duplicates_and_unknown_sections() -> None:
         return Finding("1", "1", "assumption")
 
     with pytest.raises(bw.errors.ValidationError, match="read.slow"):
-        claim("read.slow", section="speed", text="again")(derive)
+        claim("read.slow", section="speed", unit="tokens/s", text="again")(derive)
     with pytest.raises(bw.errors.ValidationError, match="section"):
-        claim("new.id", section="nowhere", text="x")(derive)
+        claim("new.id", section="nowhere", unit="s", text="x")(derive)
+    with pytest.raises(bw.errors.ValidationError, match="unit"):
+        claim("new.id", section="speed", unit="", text="x")(derive)
     assert "new.id" not in {e.id for e in registry()}
 
 

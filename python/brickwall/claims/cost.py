@@ -164,12 +164,22 @@ def _cost(hw: str, price: float, article: float) -> Finding:
     )
 
 
-@claim("cost.a100", section="cost", text="$0.0049 per 1k tokens on 128 A100, 8k context")
+@claim(
+    "cost.a100",
+    section="cost",
+    unit="USD per 1k tokens",
+    text="$0.0049 per 1k tokens on 128 A100, 8k context",
+)
 def cost_a100() -> Finding:
     return _cost("A100-40GB", SEED_A100_PRICE, 0.0049)
 
 
-@claim("cost.h100", section="cost", text="$0.0021 per 1k tokens on 128 H100, 8k context")
+@claim(
+    "cost.h100",
+    section="cost",
+    unit="USD per 1k tokens",
+    text="$0.0021 per 1k tokens on 128 H100, 8k context",
+)
 def cost_h100() -> Finding:
     return _cost("H100-SXM", SEED_H100_PRICE, 0.0021)
 
@@ -177,6 +187,7 @@ def cost_h100() -> Finding:
 @claim(
     "cost.vs.davinci",
     section="cost",
+    unit="ratio (active parameters)",
     text="GPT-4 costs 3x Davinci while having only 1.6x the feed-forward params",
 )
 def cost_vs_davinci() -> Finding:
@@ -212,7 +223,12 @@ def cost_vs_davinci() -> Finding:
     )
 
 
-@claim("api.price", section="cost", text="GPT-4 offered at $0.06 per 1k tokens")
+@claim(
+    "api.price",
+    section="cost",
+    unit="USD per 1k tokens",
+    text="GPT-4 offered at $0.06 per 1k tokens",
+)
 def api_price() -> Finding:
     e = _best_cost(gpt4(), "A100-40GB", SEED_A100_PRICE, 8192)
     assert e.cost_per_million_tokens is not None

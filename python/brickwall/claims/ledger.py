@@ -54,6 +54,7 @@ class Claim:
     article_value: float | None = None
     computed_value: float | None = None
     details: dict[str, float] = field(default_factory=dict)
+    unit: str = ""  #: the unit of article_value and computed_value
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -66,6 +67,7 @@ class Claim:
             "assumptions": list(self.assumptions),
             "article_value": self.article_value,
             "computed_value": self.computed_value,
+            "unit": self.unit,
             "details": self.details,
         }
 
@@ -95,6 +97,7 @@ class Entry:
     id: str
     section: str
     text: str
+    unit: str
     seed: bool
     derive: Derive
 
@@ -111,21 +114,27 @@ class Entry:
             f.article_value,
             f.computed_value,
             f.details,
+            self.unit,
         )
 
 
 _REGISTRY: dict[str, Entry] = {}
 
 
-def claim(cid: str, *, section: str, text: str, seed: bool = True) -> Callable[[Derive], Derive]:
-    """Register the decorated function as the derivation of claim ``cid``."""
+def claim(
+    cid: str, *, section: str, unit: str, text: str, seed: bool = True
+) -> Callable[[Derive], Derive]:
+    """Register the decorated function as the derivation of claim ``cid``; ``unit`` is the unit
+    of its article and computed values (JSON rows carry it)."""
     if section not in SECTIONS:
         raise invalid("section", section, f"one of {', '.join(SECTIONS)}")
+    if not unit:
+        raise invalid("unit", unit, "the unit of the claim's values")
     if cid in _REGISTRY:
         raise invalid("id", cid, "an id no other claim has")
 
     def register(derive: Derive) -> Derive:
-        _REGISTRY[cid] = Entry(cid, section, text, seed, derive)
+        _REGISTRY[cid] = Entry(cid, section, text, unit, seed, derive)
         return derive
 
     return register

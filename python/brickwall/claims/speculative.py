@@ -85,7 +85,12 @@ def claim_spec_tokens(
     }
 
 
-@claim("spec.tokens", section="speculative", text="speculative decoding likely used for ~4 tokens")
+@claim(
+    "spec.tokens",
+    section="speculative",
+    unit="draft tokens",
+    text="speculative decoding likely used for ~4 tokens",
+)
 def spec_tokens() -> Finding:
     c = claim_spec_tokens()
     g, sp = c["best_gamma_by_batch_alpha_0.8"], c["best_speedup_by_batch_alpha_0.8"]
