@@ -28,7 +28,10 @@ def pyplot() -> Any:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:  # pragma: no cover - depends on the extra
-        raise BrickwallError("plotting needs matplotlib: pip install 'brickwall[plot]'") from e
+        raise BrickwallError(
+            "plotting needs matplotlib, which the base install leaves out: "
+            "pip install matplotlib (or from a brickwall source tree: pip install '.[plot]')"
+        ) from e
     return plt
 
 
