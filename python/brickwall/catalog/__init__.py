@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from functools import cache
 from importlib import resources
 from typing import Any
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI (a dependency there only)
+    import tomli as tomllib
 
 from ..errors import UnknownNameError
 

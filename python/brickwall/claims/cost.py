@@ -187,7 +187,7 @@ def cost_h100() -> Finding:
 @claim(
     "cost.vs.davinci",
     section="cost",
-    unit="ratio (active parameters)",
+    unit="ratio of active parameters",
     text="GPT-4 costs 3x Davinci while having only 1.6x the feed-forward params",
 )
 def cost_vs_davinci() -> Finding:
