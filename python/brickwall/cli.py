@@ -110,6 +110,7 @@ class CatalogKind(str, Enum):
 
 def announce_plot(path: Path) -> None:
     """Every plotting command says the same line, on stderr (stdout stays JSON/CSV-clean)."""
+    sys.stdout.flush()  # after the command's own output, also when both go to one pipe
     typer.echo(f"plot written to {path}", err=True)
 
 
