@@ -1219,6 +1219,7 @@ def sweep(
     ),
 ) -> None:
     """Sweep hardware x tp x pp x ep x dtypes x batch x context through the roofline and print the Pareto frontier (or the top K): which configuration is best, and what each trade costs."""
+    from .sweep import COLUMN_UNITS
     from .sweep import sweep as run
     from .units import fmt_seconds, fmt_usd
 
@@ -1280,7 +1281,13 @@ def sweep(
         return
     if as_json:
         summary = r.summary() | ({} if why_none is None else {"why_none_feasible": why_none})
-        emit_json({"summary": summary, "rows": [r.row(i) for i in range(r.kept)]})
+        emit_json(
+            {
+                "summary": summary,
+                "units": COLUMN_UNITS,
+                "rows": [r.row(i) for i in range(r.kept)],
+            }
+        )
     elif as_csv:
         import csv
 

@@ -160,6 +160,19 @@ def bandwidth_chart(
 # --- MoE routing -------------------------------------------------------------------------------
 
 
+def _around_mode(p: Any, floor: float) -> tuple[int, int]:
+    """The contiguous run of ``p > floor`` around its mode (first, last index): a law's body and
+    tails, without the rounding noise a CDF difference leaves far out (~1e-10 near 1)."""
+    import numpy as np
+
+    mode = int(np.argmax(p))
+    below = np.flatnonzero(p <= floor)
+    left, right = below[below < mode], below[below > mode]
+    return (int(left[-1]) + 1 if left.size else 0), (
+        int(right[0]) - 1 if right.size else p.size - 1
+    )
+
+
 def moe_load(result: ExpertLoad, path: str | Path | None = None) -> Any:
     """The per-expert load distribution (left) and the busiest expert's load per step (right) of
     a :class:`brickwall.moe.ExpertLoad`: Monte Carlo bars with the exact Binomial marginal and the
@@ -199,10 +212,10 @@ def moe_load(result: ExpertLoad, path: str | Path | None = None) -> Any:
         hit = 1.0 / (result.trials * (result.n_experts if name == "load" else 1))
         keep = np.flatnonzero(pmf > 0)
         lo, hi = int(keep[0]), int(keep[-1])
-        for c, _x, p, _, _ in overlays:  # exact laws start at 0 tokens
+        for c, xo, p, _, _ in overlays:
             if c == col:
-                seen = np.flatnonzero(p > 1e-12)
-                lo, hi = min(lo, int(seen[0])), max(hi, int(seen[-1]))
+                a, b = _around_mode(p, 1e-12)
+                lo, hi = min(lo, int(xo[a])), max(hi, int(xo[b]))
         x = np.arange(lo, hi + 1)
         for row, ax in enumerate(axes[:, col]):
             ax.bar(
@@ -214,7 +227,9 @@ def moe_load(result: ExpertLoad, path: str | Path | None = None) -> Any:
                 label=f"Monte Carlo ({result.trials:,} steps)",
             )
             for c, xo, p, style, label in overlays:
-                m = (p > (1e-12 if row else 1e-7)) & (xo >= lo) & (xo <= hi)
+                a, b = _around_mode(p, 1e-12 if row else 1e-7)
+                m = np.zeros(p.size, dtype=bool)
+                m[a : b + 1] = True
                 if c == col:
                     ax.plot(xo[m], p[m], style, color="#dd8452", ms=3, lw=1.2, label=label)
             if row:
