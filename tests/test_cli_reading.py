@@ -173,3 +173,15 @@ def test_missing_matplotlib_says_what_to_install(
     r = runner.invoke(app, ["bandwidth", "--plot", str(tmp_path / "b.png")])
     assert r.exit_code == 2 and r.stderr.count("\n") == 1
     assert "pip install matplotlib" in r.stderr and "pip install '.[plot]'" in r.stderr
+
+
+def test_names_from_outside_are_printed_without_markup(tmp_path: Path) -> None:
+    # a Hugging Face config's name reaches titles verbatim: "[b]" is text, not bold markup
+    cfg = json.loads((Path(__file__).parent / "fixtures" / "hf" / "gpt2.json").read_text())
+    cfg["_name_or_path"] = "[b]org/odd[/b]"
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    r = runner.invoke(app, ["model", "--hf-config", str(path)], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    name = bw.from_hf_config(path).name
+    assert "[" in name and f"{name}: parameters by component" in r.output

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -242,7 +243,7 @@ def model_cmd(
         data["context"] = context
         emit_json(data)
         return
-    t = Table(title=f"{m.name}: parameters by component")
+    t = Table(title=f"{escape(m.name)}: parameters by component")
     t.add_column("component")
     t.add_column("parameters", justify="right")
     t.add_column("share", justify="right")
@@ -264,9 +265,9 @@ def model_cmd(
         f"{m.kv_heads} kv heads)  |  weights: {fmt_bytes(m.weight_bytes('bf16'))} at 16-bit"
     )
     if m.source:
-        console.print(f"[dim]source: {m.source}[/dim]")
+        console.print(f"[dim]source: {escape(m.source)}[/dim]")
     if m.notes:
-        console.print(f"[dim]note: {m.notes}[/dim]")
+        console.print(f"[dim]note: {escape(m.notes)}[/dim]")
 
 
 # --- speculative decoding ------------------------------------------------------------------------
@@ -430,7 +431,7 @@ def _print_estimate(e: Any) -> None:
 
     d = e.deployment
     t = Table(
-        title=f"{e.phase}: {e.model} on {d.chips}x {d.hardware.name} (TP {d.tp} x PP {d.pp} x EP {d.ep}), "
+        title=f"{e.phase}: {escape(e.model)} on {d.chips}x {d.hardware.name} (TP {d.tp} x PP {d.pp} x EP {d.ep}), "
         f"batch {e.batch:,}, context {e.context:,}"
         + (f", prompt {e.new_tokens:,}" if e.phase == "prefill" else "")
     )
@@ -659,7 +660,7 @@ def train(
     if as_json:
         emit_json(r.as_dict())
         return
-    t = Table(title=f"training {m.name} on {tokens:.3g} tokens, {r.hardware}")
+    t = Table(title=f"training {escape(m.name)} on {tokens:.3g} tokens, {r.hardware}")
     t.add_column("quantity")
     t.add_column("value", justify="right")
     t.add_row("FLOPs (6 x active params x tokens)", f"{r.flops:.3g}")
@@ -826,7 +827,8 @@ def reproduce(
         for r in rows:
             why = "; ".join(x for x in (r.why, *r.assumptions) if x)
             verdict = Text(r.verdict, style=_VERDICT_STYLE[r.verdict])
-            t.add_row(r.id, r.claim, r.article, r.computed, r.unit, verdict, why)
+            cells = (r.id, r.claim, r.article, r.computed, r.unit)
+            t.add_row(*(Text(c) for c in cells), verdict, Text(why))  # Text: no markup
         console.print(t)
         console.print(Text(summary, style="bold"))
     else:
@@ -1299,7 +1301,7 @@ def sweep(
     else:
         what = "frontier" if top is None else f"top {top} by {r.objectives[0][0]}"
         t = Table(
-            title=f"{m.name} {r.phase}: {what} over {', '.join(f'{n} ({s})' for n, s in r.objectives)}"
+            title=f"{escape(m.name)} {r.phase}: {what} over {', '.join(f'{n} ({s})' for n, s in r.objectives)}"
             + (" - the joint frontier of all hardware" if by else "")
         )
         many = {k: len(set(cols[k].tolist())) > 1 for k in ("weight_dtype", "kv_dtype", "context")}
