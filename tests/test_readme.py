@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import brickwall
 import pytest
 from brickwall.cli import app
 from typer.testing import CliRunner
@@ -88,8 +89,9 @@ def test_command_blocks_run_in_bash(tmp_path: Path) -> None:
     blocks = [b for b in _blocks("bash") if not _installs(b)]
     script = 'brickwall() { "$PYTHON" -m brickwall "$@"; }\n' + "\n".join(blocks)
     env = os.environ | {"PYTHON": sys.executable, "COLUMNS": "100"}
-    src = str(ROOT / "python")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    # the brickwall this test imported (the installed package in CI, the source tree here)
+    here = str(Path(brickwall.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
     p = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=tmp_path,
