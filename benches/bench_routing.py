@@ -80,6 +80,29 @@ def test_core_zipf(benchmark) -> None:  # type: ignore[no-untyped-def]
     benchmark(bw.moe.route, 64, 2, 256, 2_000, 0, ("zipf", 1.1))
 
 
+# The exact laws (routing_exact.rs) vs their former Python loops (reference.routing).
+
+
+@pytest.mark.benchmark(group="routing-exact/column-dp-16-2-8")
+def test_exact_core_column_dp(benchmark) -> None:  # type: ignore[no-untyped-def]
+    benchmark(bw.moe.max_load_cdf, 16, 2, 8)
+
+
+@pytest.mark.benchmark(group="routing-exact/column-dp-16-2-8")
+def test_exact_reference_column_dp(benchmark) -> None:  # type: ignore[no-untyped-def]
+    benchmark(ref.max_load_cdf, 16, 2, 8, None)
+
+
+@pytest.mark.benchmark(group="routing-exact/multinomial-zipf-16-1-200")
+def test_exact_core_multinomial(benchmark) -> None:  # type: ignore[no-untyped-def]
+    benchmark(bw.moe.max_load_cdf, 16, 1, 200, ("zipf", 1.0), method="multinomial")
+
+
+@pytest.mark.benchmark(group="routing-exact/multinomial-zipf-16-1-200")
+def test_exact_reference_multinomial(benchmark) -> None:  # type: ignore[no-untyped-def]
+    benchmark(ref.max_load_cdf, 16, 1, 200, bw.moe.zipf(16, 1.0), "multinomial")
+
+
 THREAD_SCRIPT = """
 import json, time, brickwall as bw
 bw.moe.route(16, 2, 8, 100_000)  # warm up the pool
@@ -147,6 +170,29 @@ def report() -> None:
     print(
         f"zipf(1.1) top-2 of 64, 256 tokens, 2e4 steps: {z_w:.3f} s ({20_000 * 256 * 2 / z_w:.3e} choices/s)"
     )
+    zipf = bw.moe.zipf(16, 1.0)
+    for name, core, python in (
+        (
+            "max-load CDF, column DP, top-2 of 16, B = 8",
+            lambda: bw.moe.max_load_cdf(16, 2, 8),
+            lambda: ref.max_load_cdf(16, 2, 8, None),
+        ),
+        (
+            "max-load CDF, multinomial, zipf top-1 of 16, B = 200",
+            lambda: bw.moe.max_load_cdf(16, 1, 200, ("zipf", 1.0), method="multinomial"),
+            lambda: ref.max_load_cdf(16, 1, 200, zipf, "multinomial"),
+        ),
+        (
+            "inclusion probabilities, zipf top-8 of 64",
+            lambda: bw.moe.inclusion_probabilities(64, 8, ("zipf", 1.0)),
+            lambda: ref.inclusion_probabilities(64, 8, bw.moe.zipf(64, 1.0)),
+        ),
+    ):
+        c_w, _ = _best(core)
+        p_w, _ = _best(python, 1)
+        print(
+            f"{name}: core {c_w * 1e3:.2f} ms, Python (reference) {p_w * 1e3:.1f} ms: {p_w / c_w:.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from fractions import Fraction
 
 import brickwall as bw
@@ -223,7 +224,7 @@ def test_column_dp_matches_brute_force(e: int, k: int, b: int) -> None:
 def test_column_dp_counts_are_exact_integers() -> None:
     # top-2 of 4 experts, 4 tokens: N_2 = 30 of C(4,2)^4 = 1296 routings, from the enumeration.
     assert ref.brute_force_max_load_cdf(4, 2, 4)[2] == Fraction(90, 1296)
-    assert moe._column_dp_counts(4, 2, 4, 2) == 90
+    assert ref.column_dp_counts(4, 2, 4, 2) == 90
 
 
 @pytest.mark.parametrize("p,b", [([0.5, 0.3, 0.2], 5), ([0.1] * 4 + [0.6], 4), ([1.0], 3)])
@@ -452,3 +453,104 @@ def test_progress_error_cancels_the_kernel() -> None:
     with pytest.raises(RuntimeError, match="stop"):
         moe.route(16, 2, 8, 10**9, progress=stop)
     assert time.perf_counter() - t0 < 5.0  # 10^9 steps would take minutes
+
+
+# --- exact laws: core (routing_exact.rs) == reference (the former Python loops) -----------------
+
+
+@st.composite
+def laws(draw: st.DrawFn, max_experts: int = 10) -> tuple[int, int, np.ndarray | None]:
+    e = draw(st.integers(1, max_experts))
+    k = draw(st.integers(1, e))
+    if draw(st.booleans()):
+        return e, k, None
+    w = np.array(draw(st.lists(st.floats(0.05, 1.0), min_size=e, max_size=e)))
+    return e, k, w / w.sum()
+
+
+@given(laws(), st.integers(1, 40))
+def test_exact_marginals_match_reference(law: tuple[int, int, np.ndarray | None], b: int) -> None:
+    e, k, w = law
+    assert_allclose(
+        _core.routing_inclusion_probabilities(e, k, w),
+        ref.inclusion_probabilities(e, k, w),
+        rtol=1e-12,
+        atol=1e-15,
+    )
+    assert_allclose(
+        _core.routing_load_pmf(e, k, b, w), ref.load_pmf(e, k, b, w), rtol=1e-12, atol=1e-15
+    )
+    assert _core.routing_expected_touched(e, k, b, w) == pytest.approx(
+        ref.expected_touched(e, k, b, w), rel=1e-12
+    )
+    for c in (0, 1, b // 2, b):
+        assert _core.routing_expected_drops(e, k, b, c, w) == pytest.approx(
+            ref.expected_drops(e, k, b, c, w), rel=1e-12, abs=1e-14
+        )
+    assert _core.routing_balanced_load(e, k, b) == k * b / e
+
+
+@given(laws(max_experts=6), st.integers(1, 8), st.sampled_from(["auto", "bounds"]))
+def test_max_load_cdf_matches_reference(
+    law: tuple[int, int, np.ndarray | None], b: int, method: str
+) -> None:
+    e, k, w = law
+    got = _core.routing_max_load_cdf(e, k, b, w, method)
+    want = ref.max_load_cdf(e, k, b, w, method)
+    assert got[0] == want[0]
+    for g, r in zip(got[1:], want[1:]):
+        assert_allclose(g, r, rtol=1e-12, atol=1e-14)
+    assert _core.routing_mean_from_cdf(got[1]) == pytest.approx(
+        float(np.sum(1.0 - want[1])), rel=1e-12, abs=1e-14
+    )
+
+
+@given(st.lists(st.floats(0.05, 1.0), min_size=1, max_size=8), st.integers(1, 40))
+def test_multinomial_matches_reference(w: list[float], b: int) -> None:
+    p = np.array(w) / sum(w)
+    got = _core.routing_max_load_cdf(len(p), 1, b, p, "multinomial")[1]
+    assert_allclose(got, ref.multinomial_cdf(p, b), rtol=1e-12, atol=1e-14)
+
+
+@given(st.integers(1, 7), st.data())
+def test_column_dp_matches_reference_counts(e: int, data: st.DataObject) -> None:
+    k = data.draw(st.integers(1, e))
+    b = data.draw(st.integers(1, 8 if k <= 2 else 4))
+    got = _core.routing_max_load_cdf(e, k, b, None, "column-dp")[1]
+    assert_allclose(got, ref.column_dp_cdf(e, k, b), rtol=1e-12, atol=1e-14)
+
+
+def test_exact_laws_refuse_oversized_work_and_bad_methods() -> None:
+    with pytest.raises(TooLargeError):
+        moe.max_load_cdf(64, 8, 64, method="column-dp")
+    with pytest.raises(ValidationError, match="method"):
+        moe.max_load_cdf(16, 2, 8, method="exact")
+    with pytest.raises(ValidationError, match="top_k = 1"):
+        moe.max_load_cdf(16, 2, 8, method="multinomial")
+    with pytest.raises(ValidationError, match="len"):
+        _core.routing_load_pmf(4, 1, 3, np.full(3, 1 / 3))
+
+
+def test_mean_bounds_and_balanced_load() -> None:
+    exact = moe.max_load_cdf(16, 2, 8)
+    assert exact.mean_bounds() == (exact.mean(), exact.mean())
+    b = moe.max_load_cdf(16, 2, 8, method="bounds")
+    lo, hi = b.mean_bounds()
+    assert lo <= exact.mean() <= hi
+    assert moe.balanced_load(16, 2, 4096) == 512.0
+
+
+def test_long_exact_kernel_reports_progress_and_stops_on_interrupt() -> None:
+    seen: list[int] = []
+    moe.max_load_cdf(16, 1, 60, method="multinomial", progress=seen.append)
+    assert seen and seen == sorted(seen)
+
+    def stop(done: int) -> None:
+        raise KeyboardInterrupt
+
+    t = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        moe.max_load_cdf(
+            64, 1, 196, method="column-dp", progress=stop
+        )  # ~10 s of work uninterrupted
+    assert time.perf_counter() - t < 0.5

@@ -292,3 +292,56 @@ def test_core_rejects_bad_routing_overrides(touched: float, imbalance: float) ->
             np.ones(1),
             np.ones(1),
         )
+
+
+def test_crossover_batch_is_peak_over_bandwidth_times_bytes_over_two() -> None:
+    h = bw.hardware("A100-40GB")
+    assert bw.inference.crossover_batch(h) == h.flops("bf16") / h.memory_bandwidth * 2 / 2.0
+    with pytest.raises(ValidationError):
+        bw._core.roofline_crossover_batch(0.0, 1.0, 2.0)
+
+
+@given(
+    catalog_hardware,
+    st.sampled_from([1, 2, 4, 8, 16, 32, 64, 128]),
+    st.integers(1, 32),
+    st.sampled_from([1, 2, 4, 8, 16]),
+)
+def test_links_available_is_exactly_when_the_step_model_accepts(
+    hw: bw.Hardware, tp: int, pp: int, ep: int
+) -> None:
+    d = bw.Deployment(hw, tp=tp, pp=pp, ep=ep)
+    ok = bw._core.roofline_links_available(float(tp), float(pp), float(ep), chip_view(d))
+    assert ok == (
+        not _needs_scale_out(d) and not (hw.scale_out_bandwidth is None and tp > hw.scale_up_domain)
+    )
+    m = bw.model("gpt4-moe-1.8t")
+    try:
+        bw._core.roofline_steps(
+            cost_view(m), plan_view(d), chip_view(d), np.ones(1), np.zeros(1), np.ones(1)
+        )
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert accepted == ok
+
+
+@given(st.lists(st.integers(1, 300), min_size=1, max_size=6), st.sampled_from([0.5, 0.9, 0.99]))
+def test_steps_at_quantile_price_each_microbatch_size(batches: list[int], q: float) -> None:
+    m, d = bw.model("mixtral-8x7b"), bw.Deployment("H100-SXM", tp=2, pp=3, ep=2)
+    b = np.array(batches, dtype=np.float64)
+    t = bw.steps(m, d, b, 512, routing=q)
+    for i, batch in enumerate(batches):
+        tokens = math.ceil(
+            batch / min(batch, d.pp)
+        )  # the microbatch split, spelled out as an oracle
+        touched, imbalance = bw.inference.routing_quantile(m, d, tokens, q)
+        want = bw._core.roofline_steps(
+            cost_view(m),
+            plan_view(d, touched, imbalance),
+            chip_view(d),
+            b[i : i + 1],
+            np.array([512.0]),
+            np.ones(1),
+        )
+        assert t.latency[i] == want[0, 0]

@@ -192,17 +192,17 @@ Q_ROWS = np.array(
 
 def test_simulate_replays_reference_exactly() -> None:
     trials = SMALL = 3000
-    sim = spec.simulate(P_ROWS, Q_ROWS, GAMMA, trials, seed=11)
+    sim = spec.simulate_sampling(P_ROWS, Q_ROWS, GAMMA, trials, seed=11)
     tokens, emitted = ref.simulate(P_ROWS.tolist(), Q_ROWS.tolist(), GAMMA, SMALL, 11)
     assert sim.tokens.tolist() == tokens
     assert sim.emitted.tolist() == emitted
-    sim = spec.simulate(P_ROWS, Q_ROWS, GAMMA, 500, seed=3, lam=0.6)
+    sim = spec.simulate_sampling(P_ROWS, Q_ROWS, GAMMA, 500, seed=3, lam=0.6)
     tokens, emitted = ref.simulate(P_ROWS.tolist(), Q_ROWS.tolist(), GAMMA, 500, 3, 0.6)
     assert (sim.tokens.tolist(), sim.emitted.tolist()) == (tokens, emitted)
 
 
 def test_simulated_tokens_follow_target() -> None:
-    sim = spec.simulate(P_ROWS, Q_ROWS, GAMMA, 400_000, seed=5)
+    sim = spec.simulate_sampling(P_ROWS, Q_ROWS, GAMMA, 400_000, seed=5)
     assert sim.tokens.sum() == 400_000
     for i in range(GAMMA + 1):
         assert chi_square_ok(sim.emitted[i], P_ROWS[i]), f"position {i}"
@@ -221,7 +221,7 @@ def test_simulated_mean_tokens_vs_closed_form(target_alpha: float, gamma: int) -
     alpha = spec.acceptance(p, q)
     assert alpha == pytest.approx(target_alpha)
     n = 20_000
-    sim = spec.simulate(p, q, gamma, n, seed=gamma)
+    sim = spec.simulate_sampling(p, q, gamma, n, seed=gamma)
     want = spec.expected_tokens(alpha, gamma)
     var = float(
         np.dot((np.arange(1, gamma + 2) - want) ** 2, spec.tokens_distribution(alpha, gamma))
@@ -234,7 +234,7 @@ def test_simulate_is_deterministic_across_thread_counts() -> None:
     code = (
         "import json, numpy as np, brickwall.speculative as s;"
         f"p = np.array(json.loads({p_json!r})); q = np.array(json.loads({q_json!r}));"
-        "r = s.simulate(p, q, 3, 70_000, seed=9);"
+        "r = s.simulate_sampling(p, q, 3, 70_000, seed=9);"
         "rng = np.random.default_rng(0); a = rng.random((64, 5000)); b = rng.random((64, 5000));"
         "a /= a.sum(1, keepdims=True); b /= b.sum(1, keepdims=True);"
         "print(json.dumps([r.tokens.tolist(), r.emitted.tolist(), s.acceptance(a, b).tolist()]))"
@@ -247,13 +247,13 @@ def test_simulate_is_deterministic_across_thread_counts() -> None:
         )
         outs.append(done.stdout)
     assert outs[0] == outs[1] == outs[2]
-    here = spec.simulate(P_ROWS, Q_ROWS, 3, 70_000, seed=9)
+    here = spec.simulate_sampling(P_ROWS, Q_ROWS, 3, 70_000, seed=9)
     assert json.loads(outs[0])[:2] == [here.tokens.tolist(), here.emitted.tolist()]
 
 
 def test_simulate_progress_reports_all_trials() -> None:
     seen: list[int] = []
-    spec.simulate(P_ROWS, Q_ROWS, GAMMA, 50_000, progress=seen.append)
+    spec.simulate_sampling(P_ROWS, Q_ROWS, GAMMA, 50_000, progress=seen.append)
     assert seen and seen[-1] == 50_000
 
 
@@ -285,7 +285,7 @@ def test_lenient_exact_at_one_and_trades_quality_for_speed() -> None:
 
 def test_lenient_simulation_emits_the_lenient_distribution() -> None:
     lam = 0.5
-    sim = spec.simulate(P_ROWS, Q_ROWS, GAMMA, 300_000, seed=8, lam=lam)
+    sim = spec.simulate_sampling(P_ROWS, Q_ROWS, GAMMA, 300_000, seed=8, lam=lam)
     for i in range(GAMMA):
         _, e = ref.lenient_emitted(P_ROWS[i].tolist(), Q_ROWS[i].tolist(), lam)
         assert chi_square_ok(sim.emitted[i], np.array(e)), f"position {i}"
@@ -366,7 +366,7 @@ def test_decode_composes_step_times_like_the_reference() -> None:
 
     for b in (1, 64, 512, 4096):
         for g in (1, 4, 8):
-            r = spec.decode(GPT4, DRAFT, None, b, 4096, 0.8, g, step_time=t)
+            r = spec.estimate(GPT4, DRAFT, None, b, 4096, 0.8, g, step_time=t)
             assert r.target_step == pytest.approx(t(GPT4, b, 1, 4096), rel=1e-12)
             assert r.verify_step == pytest.approx(t(GPT4, b, g + 1, 4096), rel=1e-12)
             want = ref.spec_speedup(
@@ -381,17 +381,17 @@ def test_memory_bound_reduces_to_theorem_3_8() -> None:
     def step(m: bw.Model, b: int, n: int, s: int) -> float:
         return 1.0 if m is GPT4 else 0.05
 
-    r = spec.decode(GPT4, DRAFT, None, 8, 1000, 0.8, 5, step_time=step)
+    r = spec.estimate(GPT4, DRAFT, None, 8, 1000, 0.8, 5, step_time=step)
     assert r.speedup == pytest.approx(spec.speedup(0.8, 5, 0.05), rel=1e-15)
 
 
 def test_default_step_time_is_the_inference_roofline() -> None:
     dep = bw.Deployment(A100, tp=8, pp=16)
-    r = spec.decode(GPT4, DRAFT, dep, 64, 4096, 0.8, 4)
+    r = spec.estimate(GPT4, DRAFT, dep, 64, 4096, 0.8, 4)
     assert r.target_step == bw.decode(GPT4, dep, 64, 4096).step_time
     assert r.verify_step == bw.decode(GPT4, dep, 64, 4096, new_tokens=5).step_time
     with pytest.raises(bw.errors.BrickwallTypeError, match="deployment"):
-        spec.decode(GPT4, DRAFT, "A100-80GB", 64, 4096, 0.8, 4)
+        spec.estimate(GPT4, DRAFT, "A100-80GB", 64, 4096, 0.8, 4)
 
 
 def test_compute_bound_never_pays() -> None:
@@ -399,7 +399,7 @@ def test_compute_bound_never_pays() -> None:
     dep = bw.Deployment(A100, tp=8)
     for alpha in (0.5, 0.9, 1.0):
         for g in (1, 3, 8):
-            r = spec.decode(DRAFT, bw.model("llama2-7b"), dep, 1 << 16, 0, alpha, g)
+            r = spec.estimate(DRAFT, bw.model("llama2-7b"), dep, 1 << 16, 0, alpha, g)
             assert r.speedup <= 1.0 + 1e-12
 
 
@@ -465,19 +465,19 @@ def test_other_bad_input() -> None:
     with pytest.raises(ValidationError, match="lam"):
         spec.lenient([0.5, 0.5], [0.5, 0.5], 1.5)
     with pytest.raises(ValidationError, match="p.shape"):
-        spec.simulate(np.ones((2, 2)) / 2, [0.5, 0.5], 3)
+        spec.simulate_sampling(np.ones((2, 2)) / 2, [0.5, 0.5], 3)
     with pytest.raises(ValidationError, match="sum"):
-        spec.simulate([0.5, 0.6], [0.5, 0.5], 2)
+        spec.simulate_sampling([0.5, 0.6], [0.5, 0.5], 2)
     with pytest.raises(TooLargeError, match="gamma"):
-        spec.simulate(np.ones(200_000) / 200_000, np.ones(200_000) / 200_000, 100)
+        spec.simulate_sampling(np.ones(200_000) / 200_000, np.ones(200_000) / 200_000, 100)
     with pytest.raises(ValidationError, match="trials"):
-        spec.simulate([0.5, 0.5], [0.5, 0.5], 2, trials=0)
+        spec.simulate_sampling([0.5, 0.5], [0.5, 0.5], 2, trials=0)
     with pytest.raises(ValidationError, match="batch"):
-        spec.decode(GPT4, DRAFT, bw.Deployment(A100, tp=8, pp=16), 0, 10, 0.8, 4)
+        spec.estimate(GPT4, DRAFT, bw.Deployment(A100, tp=8, pp=16), 0, 10, 0.8, 4)
     with pytest.raises(BrickwallTypeError, match="draft"):
-        spec.decode(GPT4, "llama", bw.Deployment(A100, tp=8, pp=16), 1, 10, 0.8, 4)  # type: ignore[arg-type]
+        spec.estimate(GPT4, "llama", bw.Deployment(A100, tp=8, pp=16), 1, 10, 0.8, 4)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="step time"):
-        spec.decode(GPT4, DRAFT, None, 1, 10, 0.8, 4, step_time=lambda m, b, n, s: float("nan"))
+        spec.estimate(GPT4, DRAFT, None, 1, 10, 0.8, 4, step_time=lambda m, b, n, s: float("nan"))
     assert issubclass(ValidationError, BrickwallError)
 
 
@@ -564,5 +564,5 @@ def test_simulate_stops_when_progress_raises() -> None:
 
     t0 = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
-        spec.simulate(P_ROWS, Q_ROWS, GAMMA, 10**11, progress=stop)
+        spec.simulate_sampling(P_ROWS, Q_ROWS, GAMMA, 10**11, progress=stop)
     assert time.perf_counter() - t0 < 5 and len(calls) == 1

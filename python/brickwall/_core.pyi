@@ -16,9 +16,23 @@ __all__ = [
     "pipeline_bubble_fractions",
     "pipeline_simulate",
     "roofline_columns",
+    "roofline_crossover_batch",
+    "roofline_links_available",
+    "roofline_quantile_plan",
     "roofline_steps",
+    "roofline_steps_at_quantile",
+    "roofline_touched_experts",
     "route_histograms",
+    "routing_balanced_load",
     "routing_chunk_trials",
+    "routing_default_trials",
+    "routing_expected_drops",
+    "routing_expected_touched",
+    "routing_histogram_quantile",
+    "routing_inclusion_probabilities",
+    "routing_load_pmf",
+    "routing_max_load_cdf",
+    "routing_mean_from_cdf",
     "simulate",
     "sweep_columns",
     "sweep_rows",
@@ -103,6 +117,28 @@ def roofline_steps(
     n: NDArray[np.float64],
 ) -> NDArray[np.float64]: ...
 def roofline_columns() -> list[str]: ...
+def roofline_steps_at_quantile(
+    model: ModelCosts,
+    plan: Plan,
+    chip: Chip,
+    batch: NDArray[np.float64],
+    context: NDArray[np.float64],
+    n: NDArray[np.float64],
+    q: float,
+    seed: int,
+) -> NDArray[np.float64]: ...
+def roofline_quantile_plan(
+    model: ModelCosts,
+    plan: Plan,
+    tokens: int,
+    q: float,
+    seed: int,
+) -> tuple[float, float]: ...
+def roofline_links_available(tp: float, pp: float, ep: float, chip: Chip) -> bool: ...
+def roofline_crossover_batch(
+    peak_flops: float, memory_bandwidth: float, weight_bytes: float
+) -> float: ...
+def roofline_touched_experts(experts: float, top_k: float, tokens: float) -> float: ...
 def route_histograms(
     experts: int,
     top_k: int,
@@ -123,6 +159,30 @@ def route_histograms(
     NDArray[np.uint64],
 ]: ...
 def routing_chunk_trials(tokens: int, top_k: int) -> int: ...
+def routing_default_trials(tokens: int, top_k: int) -> int: ...
+def routing_balanced_load(experts: int, top_k: int, tokens: int) -> float: ...
+def routing_inclusion_probabilities(
+    experts: int, top_k: int, weights: NDArray[np.float64] | None
+) -> NDArray[np.float64]: ...
+def routing_load_pmf(
+    experts: int, top_k: int, tokens: int, weights: NDArray[np.float64] | None
+) -> NDArray[np.float64]: ...
+def routing_expected_touched(
+    experts: int, top_k: int, tokens: int, weights: NDArray[np.float64] | None
+) -> float: ...
+def routing_expected_drops(
+    experts: int, top_k: int, tokens: int, capacity: int, weights: NDArray[np.float64] | None
+) -> float: ...
+def routing_max_load_cdf(
+    experts: int,
+    top_k: int,
+    tokens: int,
+    weights: NDArray[np.float64] | None,
+    method: str,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[str, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]: ...
+def routing_mean_from_cdf(cdf: NDArray[np.float64]) -> float: ...
+def routing_histogram_quantile(hist: NDArray[np.uint64], q: float) -> int: ...
 def acceptance(
     p: NDArray[np.float32] | NDArray[np.float64],
     q: NDArray[np.float32] | NDArray[np.float64],

@@ -33,18 +33,13 @@ def routing_quantile(
     model: Model, d: Deployment, tokens: int, q: float, *, seed: int = 0
 ) -> tuple[float, float]:
     """(distinct experts touched, busiest-device imbalance) at quantile ``q`` of the routing
-    distribution of ``tokens`` tokens per MoE layer (Monte Carlo, :func:`brickwall.moe.load_quantiles`):
-    the touched experts set the weight bytes read, the busiest expert-parallel device the compute."""
-    from .moe import load_quantiles
-
-    devices = d.ep if d.ep > 1 else None
-    lq = load_quantiles(
-        model.experts, model.top_k, tokens, devices=devices, quantiles=(q,), seed=seed
-    )
-    mean_device = tokens * model.top_k / d.ep
-    return float(lq.touched[q]), max(
-        1.0, float(lq.device_load[q]) / mean_device
-    ) if devices else 1.0
+    distribution of ``tokens`` tokens per MoE layer (Monte Carlo in the core, as
+    :func:`brickwall.moe.load_quantiles`): the touched experts set the weight bytes read, the
+    busiest expert-parallel device the compute."""
+    t = integer("tokens", tokens)
+    q = real("q", q, minimum=0.0, strict=True, maximum=1.0)
+    seed = integer("seed", seed, minimum=0, maximum=(1 << 64) - 1)
+    return _core.roofline_quantile_plan(cost_view(model), plan_view(d), t, q, seed)
 
 
 def _kernel(
@@ -59,18 +54,18 @@ def _kernel(
     if routing == "expected" or not model.is_moe:
         return _table(model, d, plan_view(d), batch, context, n)
     q = real("routing", routing, minimum=0.0, strict=True, maximum=1.0)
-    # the routing distribution depends on the tokens per microbatch: one kernel call per value
-    tokens = np.ceil(batch / np.minimum(batch, d.pp) * n).astype(np.int64)
-    out: dict[str, NDArray[Any]] = {}
-    for t in np.unique(tokens):
-        rows = np.flatnonzero(tokens == t)
-        touched, imbalance = routing_quantile(model, d, int(t), q)
-        part = _table(
-            model, d, plan_view(d, touched, imbalance), batch[rows], context[rows], n[rows]
-        )
-        for k, v in part.items():
-            out.setdefault(k, np.empty(len(batch), dtype=v.dtype))[rows] = v
-    return out
+    # the core splits each row's batch into microbatches and prices each microbatch size at q
+    table = _core.roofline_steps_at_quantile(
+        cost_view(model),
+        plan_view(d),
+        chip_view(d),
+        np.ascontiguousarray(batch),
+        np.ascontiguousarray(context),
+        np.ascontiguousarray(n),
+        q,
+        0,
+    )
+    return step_columns(table)
 
 
 def _table(
@@ -479,11 +474,8 @@ def crossover_batch(hardware: Hardware, dtype: str = "bf16") -> float:
     """Batch above which a dense decode step turns compute-bound when weights dominate memory
     traffic: peak FLOP/s over bandwidth, times bytes per parameter, over 2 FLOP per parameter
     (kipply: 208 for an A100 at 16-bit)."""
-    return (
-        hardware.flops(hardware.compute_dtype(dtype))
-        / hardware.memory_bandwidth
-        * dtype_bytes(dtype)
-        / 2.0
+    return _core.roofline_crossover_batch(
+        hardware.flops(hardware.compute_dtype(dtype)), hardware.memory_bandwidth, dtype_bytes(dtype)
     )
 
 

@@ -25,23 +25,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from .errors import TooLargeError, invalid, wrong_type
+from .errors import invalid, wrong_type
 from .validate import array, integer, real
 
 Popularity = ArrayLike | tuple[str, float] | None
 
 #: Histogram names of an :class:`ExpertLoad`.
 QUANTITIES = ("load", "max_load", "device_load", "touched", "dropped")
-
-_EXACT_DP_WORK = 10_000_000  # column-DP transitions above which max_load_cdf falls back to bounds
-_EXACT_MULTINOMIAL_WORK = 2_000_000_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,11 +128,6 @@ def _devices(devices: Any, e: int) -> int:
 # Monte Carlo
 
 
-def _hist_quantile(hist: NDArray[np.int64], q: float) -> int:
-    cdf = np.cumsum(hist)
-    return int(np.searchsorted(cdf, q * cdf[-1], side="left"))
-
-
 @dataclass(frozen=True, slots=True)
 class ExpertLoad:
     """Distributions of one routing experiment (Monte Carlo). Every histogram is indexed by value
@@ -210,7 +201,7 @@ class ExpertLoad:
     def quantile(self, name: str, q: float) -> int:
         """Smallest value v with P(X <= v) >= q."""
         real("q", q, maximum=1.0)
-        return _hist_quantile(self.histogram(name), q)
+        return _core.routing_histogram_quantile(self.histogram(name).astype(np.uint64), q)
 
     def percentiles(
         self, name: str = "load", qs: Sequence[float] = (0.5, 0.9, 0.99)
@@ -292,10 +283,6 @@ def route(
         if capacity_factor is None
         else expert_capacity(r.experts, r.top_k, r.tokens, capacity_factor)
     )
-    if r.tokens * r.top_k > 1 << 24:
-        raise TooLargeError(
-            f"tokens x top_k = {r.tokens * r.top_k}: expected <= {1 << 24} assignments per step"
-        )
     load, mx, dev, touched, dropped, total = _core.route_histograms(
         r.experts, r.top_k, r.tokens, n, seed, r.weights, r.dirichlet_alpha, cap, d, progress
     )
@@ -325,17 +312,11 @@ def route(
 # Exact results (FORMULAS.md s2)
 
 
-def _binomial_pmf(n: int, p: float) -> NDArray[np.float64]:
-    """Binomial(n, p) probabilities of 0..n, in log space (stable for large n)."""
-    x = np.arange(n + 1)
-    if p <= 0.0 or p >= 1.0:
-        edge: NDArray[np.float64] = np.zeros(n + 1)
-        edge[0 if p <= 0.0 else n] = 1.0
-        return edge
-    logfact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n + 1, dtype=np.float64)))])
-    logc = logfact[n] - logfact[x] - logfact[n - x]
-    out: NDArray[np.float64] = np.exp(logc + x * math.log(p) + (n - x) * math.log1p(-p))
-    return out
+def balanced_load(n_experts: int, top_k: int, tokens: int) -> float:
+    """The perfectly balanced load of one expert, ``k B / E`` tokens (the mean of every
+    per-expert load law)."""
+    r = _routing(n_experts, top_k, tokens, None)
+    return _core.routing_balanced_load(r.experts, r.top_k, r.tokens)
 
 
 def inclusion_probabilities(
@@ -344,37 +325,10 @@ def inclusion_probabilities(
     """P(expert e is among a token's top_k) for each expert: k/E when uniform, p when k = 1, and
     for successive sampling the exponential-race integral
     ``pi_e = int_0^inf p_e e^(-p_e t) P(fewer than k others arrived by t) dt``
-    (others arrive at Exp(p_i) times), by tanh-sinh quadrature (~1e-12)."""
+    (others arrive at Exp(p_i) times), by tanh-sinh quadrature (~1e-12). Under Dirichlet drift
+    the law is symmetric, so k/E by exchangeability."""
     r = _routing(n_experts, top_k, 1, popularity)
-    if r.dirichlet_alpha is not None:
-        return np.full(r.experts, r.top_k / r.experts)  # symmetric: by exchangeability
-    if r.weights is None:
-        return np.full(r.experts, r.top_k / r.experts)
-    p = r.weights
-    if r.top_k == 1:
-        return p.copy()
-    if r.top_k == r.experts:
-        return np.ones(r.experts)
-    # tanh-sinh quadrature over u = 1 - exp(-p_e t) in (0, 1): the integrand has power-law
-    # endpoint behaviour (w^(p_i/p_e), w = 1 - u), which double-exponential nodes absorb.
-    tau = np.arange(-4.0, 4.0 + 1e-9, 1.0 / 32)
-    y = 0.5 * math.pi * np.sinh(tau)
-    u = 1.0 / (1.0 + np.exp(-2.0 * y))
-    w = 1.0 / (1.0 + np.exp(2.0 * y))  # 1 - u without cancellation
-    wts = math.pi * u * w * np.cosh(tau) / 32
-    out = np.zeros(r.experts)
-    for e in np.flatnonzero(p > 0):
-        t = -np.log(w) / p[e]
-        arrived = -np.expm1(-np.outer(t, np.delete(p, e)))  # P(T_i < t), shape (nodes, E-1)
-        # Poisson-binomial P(count < k) by DP over the others, truncated at k.
-        dist = np.zeros((u.size, r.top_k))
-        dist[:, 0] = 1.0
-        for j in range(arrived.shape[1]):
-            q = arrived[:, j : j + 1]
-            shifted = np.concatenate([np.zeros((u.size, 1)), dist[:, :-1]], axis=1)
-            dist = dist * (1.0 - q) + shifted * q
-        out[e] = float(np.dot(wts, dist.sum(axis=1)))
-    return out
+    return _core.routing_inclusion_probabilities(r.experts, r.top_k, r.weights)
 
 
 def load_pmf(
@@ -384,18 +338,15 @@ def load_pmf(
     routing gives one row (pi = k/E) of length tokens+1; a popularity vector gives one row per
     expert, shape (E, tokens+1)."""
     r = _routing(n_experts, top_k, tokens, popularity)
-    if r.weights is None:
-        return _binomial_pmf(r.tokens, r.top_k / r.experts)
-    pi = inclusion_probabilities(r.experts, r.top_k, popularity)
-    out: NDArray[np.float64] = np.stack([_binomial_pmf(r.tokens, float(x)) for x in pi])
-    return out
+    pmf = _core.routing_load_pmf(r.experts, r.top_k, r.tokens, r.weights)
+    return pmf[0] if r.weights is None else pmf
 
 
 def expected_experts_touched(
     n_experts: int, top_k: int, tokens: int, popularity: Popularity = None
 ) -> float:
     """Mean number of distinct experts receiving a token: ``sum_e 1 - (1 - pi_e)^B``
-    (= ``E (1 - (1 - k/E)^B)`` uniform). Under Dirichlet drift the mean is over the drift."""
+    (= ``E (1 - (1 - k/E)^B)`` uniform, the roofline's own formula)."""
     r = _routing(n_experts, top_k, tokens, popularity)
     if r.dirichlet_alpha is not None:
         raise invalid(
@@ -403,8 +354,7 @@ def expected_experts_touched(
             popularity,
             "None, an array or ('zipf', s) (no closed form under Dirichlet drift)",
         )
-    pi = inclusion_probabilities(r.experts, r.top_k, popularity)
-    return float(np.sum(1.0 - (1.0 - pi) ** r.tokens))
+    return _core.routing_expected_touched(r.experts, r.top_k, r.tokens, r.weights)
 
 
 def expected_drops(
@@ -430,11 +380,7 @@ def expected_drops(
         if capacity_factor is not None
         else integer("capacity", capacity, minimum=0)
     )
-    excess = np.maximum(np.arange(r.tokens + 1) - c, 0)
-    pmf = load_pmf(r.experts, r.top_k, r.tokens, popularity)
-    if pmf.ndim == 1:
-        return float(r.experts * np.dot(pmf, excess))
-    return float(np.sum(pmf @ excess))
+    return _core.routing_expected_drops(r.experts, r.top_k, r.tokens, c, r.weights)
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,7 +399,7 @@ class ExactLoads:
     @property
     def max_load_mean_bounds(self) -> tuple[float, float]:
         """Bounds on E[busiest expert's load] (equal when the law is exact)."""
-        return float(np.sum(1.0 - self.max_load.upper)), float(np.sum(1.0 - self.max_load.lower))
+        return self.max_load.mean_bounds()
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: ``max_load`` is the mean when exact, else ``[lower, upper]`` bounds."""
@@ -481,9 +427,8 @@ def exact_loads(
     >>> x.balanced_load, round(x.touched, 3), round(x.max_load.mean(), 4), x.max_load.method
     (1.0, 10.502, 2.9548, 'column-dp')
     """
-    r = _routing(n_experts, top_k, tokens, popularity)
     return ExactLoads(
-        balanced_load=r.top_k * r.tokens / r.experts,
+        balanced_load=balanced_load(n_experts, top_k, tokens),
         touched=expected_experts_touched(n_experts, top_k, tokens, popularity),
         dropped=None
         if capacity is None
@@ -496,9 +441,9 @@ def exact_loads(
 class MaxLoadCdf:
     """P(max per-expert load <= c) for c = 0..tokens.
 
-    ``method``: ``"column-dp"`` (uniform top-k, exact integer counts), ``"multinomial"`` (top-1
-    with any popularity, exact up to rounding) or ``"bounds"`` (``cdf`` is then the midpoint of
-    the negative-association bounds ``1 - sum_e P(X_e > c) <= P <= prod_e P(X_e <= c)``).
+    ``method``: ``"column-dp"`` (uniform top-k, exact), ``"multinomial"`` (top-1 with any
+    popularity, exact up to rounding) or ``"bounds"`` (``cdf`` is then the midpoint of the
+    negative-association bounds ``1 - sum_e P(X_e > c) <= P <= prod_e P(X_e <= c)``).
     ``lower``/``upper`` always hold valid bounds (equal to ``cdf`` when exact)."""
 
     n_experts: int
@@ -527,97 +472,32 @@ class MaxLoadCdf:
 
     def mean(self) -> float:
         """E[max] = sum_c (1 - P(max <= c))."""
-        return float(np.sum(1.0 - self.cdf))
+        return _core.routing_mean_from_cdf(self.cdf)
+
+    def mean_bounds(self) -> tuple[float, float]:
+        """Bounds on E[max] from the CDF's bounds (the upper CDF gives the lower mean); both
+        equal :meth:`mean` when exact."""
+        return _core.routing_mean_from_cdf(self.upper), _core.routing_mean_from_cdf(self.lower)
 
     def quantile(self, q: float) -> int:
         real("q", q, maximum=1.0)
         return int(np.searchsorted(self.cdf, q - 1e-12, side="left"))
 
 
-def _column_dp_counts(e: int, k: int, b: int, c: int) -> int:
-    """N_c: B x E 0/1 matrices with row sums k and column sums <= c (FORMULAS s2(b)). State
-    (n_1..n_k): tokens still needing r experts; n_0 implied."""
-    binom = [[math.comb(n, j) for j in range(b + 1)] for n in range(b + 1)]
-    states: dict[tuple[int, ...], int] = {tuple([0] * (k - 1) + [b]): 1}
-    for _ in range(e):
-        nxt: dict[tuple[int, ...], int] = {}
-        for state, ways in states.items():
-            # choose j_r <= n_r tokens of class r (r = 1..k) to take this expert, sum j <= c
-            def rec(r: int, budget: int, w: int, picks: list[int]) -> None:
-                if r == k:
-                    new = [
-                        state[i] - picks[i] + (picks[i + 1] if i + 1 < k else 0) for i in range(k)
-                    ]
-                    key = tuple(new)
-                    nxt[key] = nxt.get(key, 0) + w
-                    return
-                for j in range(min(state[r], budget) + 1):
-                    picks.append(j)
-                    rec(r + 1, budget - j, w * binom[state[r]][j], picks)
-                    picks.pop()
-
-            rec(0, c, ways, [])
-        states = nxt
-    return states.get(tuple([0] * k), 0)
-
-
-def _dp_work(e: int, k: int, b: int) -> int:
-    return e * math.comb(b + k, k) * math.comb(b + k, k) * (b + 1)
-
-
-def _multinomial_cdf(p: NDArray[np.float64], b: int) -> NDArray[np.float64]:
-    """Top-1 (multinomial) P(max <= c) for every c by conditional binomials: X_1 ~ Bin(B, p_1),
-    X_2 | X_1 ~ Bin(B - X_1, p_2 / (p_2 + ... + p_E)), ...; f(n) = P(the experts so far all
-    took <= c tokens and n tokens are left). Equivalent to m! [x^m] prod_i sum_{j<=c}
-    (p_i x)^j / j! (FORMULAS s2(a)) but in probabilities, so it never overflows."""
-    p = p[p > 0]
-    rest = np.cumsum(p[::-1])[::-1]  # p_i + ... + p_E
-    logfact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, b + 1, dtype=np.float64)))])
-    n = np.arange(b + 1)[:, None]
-    m = np.arange(b + 1)[None, :]
-    j = n - m  # tokens this expert takes when n are left before it and m after
-    ok = j >= 0
-    jj = np.where(ok, j, 0)
-    logc = logfact[n] - logfact[jj] - logfact[np.where(ok, m, 0)]
-    moves = []
-    for i in range(p.size - 1):
-        q = min(1.0, float(p[i] / rest[i]))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lq, l1q = (
-                (math.log(q) if q > 0 else -math.inf),
-                (math.log1p(-q) if q < 1 else -math.inf),
-            )
-            logt = logc + np.where(jj > 0, jj * lq, 0.0) + np.where(m > 0, m * l1q, 0.0)
-        moves.append(np.where(ok, np.exp(logt), 0.0))
-    out = np.ones(b + 1)
-    for c in range(b + 1):
-        f = np.zeros(b + 1)
-        f[b] = 1.0
-        allowed = ok & (j <= c)
-        for t in moves:
-            f = f @ np.where(allowed, t, 0.0)
-        out[c] = min(1.0, float(f[: c + 1].sum()))  # the last expert takes all that is left
-        if out[c] >= 1.0 - 1e-15:
-            out[c:] = 1.0
-            break
-    return out
-
-
-def _bounds(pi: NDArray[np.float64], b: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    cdfs = np.cumsum(np.stack([_binomial_pmf(b, float(x)) for x in pi]), axis=1)
-    cdfs = np.minimum(cdfs, 1.0)
-    upper = np.prod(cdfs, axis=0)
-    lower = np.maximum(0.0, 1.0 - np.sum(1.0 - cdfs, axis=0))
-    upper[-1] = lower[-1] = 1.0
-    return lower, np.maximum(upper, lower)
-
-
 def max_load_cdf(
-    n_experts: int, top_k: int, tokens: int, popularity: Popularity = None, *, method: str = "auto"
+    n_experts: int,
+    top_k: int,
+    tokens: int,
+    popularity: Popularity = None,
+    *,
+    method: str = "auto",
+    progress: Callable[[int], Any] | None = None,
 ) -> MaxLoadCdf:
     """P(max per-expert load <= c), c = 0..tokens: exact by the column DP (uniform top-k), by the
     multinomial form (top-1, any popularity), else the negative-association bounds. ``method``:
-    "auto" (exact when affordable), "column-dp", "multinomial" or "bounds".
+    "auto" (exact when affordable), "column-dp", "multinomial" or "bounds". Runs in the core
+    (releases the GIL, Ctrl-C raises KeyboardInterrupt; an exact method beyond its work limit
+    raises TooLargeError).
 
     >>> m = max_load_cdf(16, 2, 8)
     >>> m.method, round(float(m.cdf[2]), 4)
@@ -626,43 +506,12 @@ def max_load_cdf(
     r = _routing(n_experts, top_k, tokens, popularity)
     if r.dirichlet_alpha is not None:
         raise invalid("popularity", popularity, "None, an array or ('zipf', s)")
-    if method not in ("auto", "column-dp", "multinomial", "bounds"):
-        raise invalid("method", method, "one of auto, column-dp, multinomial, bounds")
-    e, k, b = r.experts, r.top_k, r.tokens
-    pi = inclusion_probabilities(e, k, popularity)
-    lower, upper = _bounds(pi, b)
-    dp_ok = r.weights is None
-    mn_ok = k == 1
-    if method == "auto":
-        if dp_ok and _dp_work(e, k, b) <= _EXACT_DP_WORK:
-            method = "column-dp"
-        elif mn_ok and e * (b + 1) ** 3 <= _EXACT_MULTINOMIAL_WORK:
-            method = "multinomial"
-        else:
-            method = "bounds"
-    if method == "column-dp":
-        if not dp_ok:
-            raise invalid("method", method, "uniform popularity for the column DP")
-        if _dp_work(e, k, b) > 50 * _EXACT_DP_WORK:
-            raise TooLargeError(f"column DP for E={e}, k={k}, B={b}: use method='bounds'")
-        total = math.comb(e, k) ** b
-        cdf = np.ones(b + 1)
-        for c in range(b + 1):
-            if c * e < k * b:  # pigeonhole: the loads cannot all fit
-                cdf[c] = 0.0
-                continue
-            n_c = _column_dp_counts(e, k, b, c)
-            cdf[c] = float(Fraction(n_c, total))
-            if n_c == total:
-                break
-        return MaxLoadCdf(e, k, b, method, cdf, cdf, cdf)
-    if method == "multinomial":
-        if not mn_ok:
-            raise invalid("method", method, "top_k = 1 for the multinomial form")
-        p = r.weights if r.weights is not None else np.full(e, 1.0 / e)
-        cdf = _multinomial_cdf(p, b)
-        return MaxLoadCdf(e, k, b, method, cdf, cdf, cdf)
-    return MaxLoadCdf(e, k, b, "bounds", 0.5 * (lower + upper), lower, upper)
+    if not isinstance(method, str):
+        raise wrong_type("method", method, "a string: auto, column-dp, multinomial or bounds")
+    name, cdf, lower, upper = _core.routing_max_load_cdf(
+        r.experts, r.top_k, r.tokens, r.weights, method, progress
+    )
+    return MaxLoadCdf(r.experts, r.top_k, r.tokens, name, cdf, lower, upper)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -711,8 +560,7 @@ def load_quantiles(
     """
     qs = [real("quantile", q, maximum=1.0) for q in quantiles]
     if trials is None:
-        per_step = integer("tokens", tokens) * integer("top_k", top_k)
-        trials = max(2_000, min(100_000, 20_000_000 // per_step))
+        trials = _core.routing_default_trials(integer("tokens", tokens), integer("top_k", top_k))
     r = route(n_experts, top_k, tokens, trials, seed, popularity, capacity_factor, devices)
     return LoadQuantiles(
         n_experts=r.n_experts,
@@ -780,7 +628,7 @@ def expert_batch_stats(
         "tokens": r.tokens,
         "trials": r.trials,
         "seed": seed,
-        "balanced": r.top_k * r.tokens / r.n_experts,
+        "balanced": balanced_load(r.n_experts, r.top_k, r.tokens),
         "load_mean": r.mean("load"),
         "load_p99": r.quantile("load", 0.99),
         "load_p99_exact": int(np.searchsorted(np.cumsum(pmf), 0.99)),
@@ -789,7 +637,7 @@ def expert_batch_stats(
         "max_load_p50": r.quantile("max_load", 0.5),
         "max_load_p99": r.quantile("max_load", 0.99),
         "max_load_max": r.max_value("max_load"),
-        "max_load_mean_bounds": (float(np.sum(1.0 - mx.upper)), float(np.sum(1.0 - mx.lower))),
+        "max_load_mean_bounds": mx.mean_bounds(),
     }
 
 
@@ -799,6 +647,7 @@ __all__ = [
     "LoadQuantiles",
     "MaxLoadCdf",
     "ExactLoads",
+    "balanced_load",
     "exact_loads",
     "expected_drops",
     "expected_experts_touched",

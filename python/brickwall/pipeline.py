@@ -31,6 +31,16 @@ SCHEDULES = ("gpipe", "1f1b", "interleaved-1f1b", "zb-h1", "zb-h2", "forward")
 """Schedule names accepted by :func:`simulate`."""
 KINDS = ("F", "B", "W")
 """Op kinds by code in :attr:`Timeline.kind`: 0 forward, 1 backward, 2 weight gradient."""
+BACKWARD_PER_FORWARD = 2.0
+"""The backward's time in forwards when a caller gives none: the input and the weight gradient
+each cost about one forward. Every ``backward=None`` below means ``BACKWARD_PER_FORWARD x
+forward`` (0 for the forward-only schedule)."""
+
+
+def _default_backward(schedule: str, forward: ArrayLike) -> ArrayLike:
+    if schedule == "forward":
+        return 0.0
+    return np.asarray(forward, dtype=np.float64) * BACKWARD_PER_FORWARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +144,7 @@ def simulate(
     stages: int,
     microbatches: int,
     forward: ArrayLike,
-    backward: ArrayLike = 0.0,
+    backward: ArrayLike | None = None,
     weight_grad: ArrayLike | None = None,
     chunks: int = 1,
     p2p: float = 0.0,
@@ -145,7 +155,8 @@ def simulate(
     """Simulate ``schedule`` on ``stages`` devices for ``microbatches`` microbatches.
 
     ``forward`` / ``backward`` / ``weight_grad``: seconds per microbatch, one number or one per
-    stage (or per virtual stage, ``stages x chunks``, for interleaved). Without ``weight_grad``
+    stage (or per virtual stage, ``stages x chunks``, for interleaved); ``backward`` defaults to
+    :data:`BACKWARD_PER_FORWARD` x ``forward`` (0 for ``forward``). Without ``weight_grad``
     ``backward`` is the full backward; with it, ``backward`` is the input-gradient part and
     ``weight_grad`` the weight-gradient part (zb-h1 / zb-h2 need it; the other schedules run the
     two fused). ``chunks`` > 1 only with ``interleaved-1f1b`` (microbatches a multiple of
@@ -168,6 +179,8 @@ def simulate(
     chunks = integer("chunks", chunks)
     p2p = real("p2p", p2p)
     f = _times("forward", forward, stages, chunks)
+    if backward is None:
+        backward = _default_backward(schedule, f)
     b = _times("backward", backward, stages, chunks)
     w = None if weight_grad is None else _times("weight_grad", weight_grad, stages, chunks)
     if schedule == "forward" and (np.any(b != 0) or w is not None):
@@ -484,7 +497,7 @@ def bubble_fraction(
     chunks: ArrayLike = 1,
     *,
     forward: float = 1.0,
-    backward: float = 2.0,
+    backward: float | None = None,
     weight_grad: float | None = None,
 ) -> Any:
     """Closed-form bubble fraction (idle / total device time) for uniform stages without p2p
@@ -492,12 +505,15 @@ def bubble_fraction(
     schedules :func:`simulate` runs (FORMULAS.md s3): GPipe / 1F1B ``(p-1)/(m+p-1)``,
     interleaved ``(p-1)/(v m + p-1)``, ZB-H1 with ``(p-1)(F+B-W)`` (m >= p, W <= min(F, B)),
     forward-only. ZB-H2 has no closed form: use :func:`simulate`. Returns a float for scalars.
+    ``backward`` defaults to :data:`BACKWARD_PER_FORWARD` x ``forward`` (0 for ``forward``).
 
     >>> bubble_fraction("1f1b", 15, [35, 70, 140]).round(4).tolist()
     [0.2857, 0.1667, 0.0909]
     """
     schedule = choice("schedule", schedule, SCHEDULES)
     real("forward", forward)
+    if backward is None:
+        backward = float(_default_backward(schedule, forward))  # type: ignore[arg-type]
     real("backward", backward)
     if weight_grad is not None:
         real("weight_grad", weight_grad)
@@ -522,6 +538,7 @@ def bubble_fraction(
 
 
 __all__ = [
+    "BACKWARD_PER_FORWARD",
     "KINDS",
     "SCHEDULES",
     "Balance",

@@ -252,7 +252,7 @@ def speedup_tables(
 
 @dataclass(frozen=True, slots=True)
 class Simulation:
-    """Counts from :func:`simulate`."""
+    """Counts from :func:`simulate_sampling`."""
 
     gamma: int
     trials: int
@@ -296,7 +296,7 @@ def _positions(x: ArrayLike, rows: int, name: str) -> NDArray[np.float64]:
 SIM_MAX_CELLS = 1 << 24  #: the core's limit on (gamma + 1) x vocab
 
 
-def simulate(
+def simulate_sampling(
     p: ArrayLike,
     q: ArrayLike,
     gamma: int,
@@ -495,7 +495,7 @@ class SpecDecode:
         }
 
 
-def decode(
+def estimate(
     target: Model,
     draft: Model,
     deployment: Deployment | None,
@@ -595,7 +595,7 @@ def sweep_batches(
     step_time: StepTime | None = None,
     draft_step_time: StepTime | None = None,
 ) -> BatchSweep:
-    """:func:`decode` over batches x draft lengths: the best gamma per batch and the batch at
+    """:func:`estimate` over batches x draft lengths: the best gamma per batch and the batch at
     which speculation stops paying."""
     bs = array("batches", batches, np.int64, minimum=1.0)
     gs = array("gammas", gammas, np.int64, minimum=1.0)
@@ -607,7 +607,7 @@ def sweep_batches(
     plain = np.empty(bs.size)
     for i, b in enumerate(bs):
         for j, g in enumerate(gs):
-            r = decode(
+            r = estimate(
                 target,
                 draft,
                 deployment,
@@ -632,13 +632,13 @@ __all__ = [
     "StepTime",
     "acceptance",
     "acceptance_from_logits",
-    "decode",
+    "estimate",
     "expected_tokens",
     "lenient",
     "roofline_step_time",
     "ops_factor",
     "optimal_gamma",
-    "simulate",
+    "simulate_sampling",
     "speedup",
     "speedup_tables",
     "sweep_batches",

@@ -286,15 +286,9 @@ class SweepGrid:
 
 
 def _needs_missing_network(d: Deployment) -> bool:
-    """The roofline has no link for this span: the chip has no scale-out network."""
-    h = d.hardware
-    if h.scale_out_bandwidth:
-        return False
-    return (
-        d.tp > h.scale_up_domain
-        or d.tp * d.ep > h.scale_up_domain
-        or (d.pp > 1 and d.chips > h.scale_up_domain)
-    )
+    """The roofline has no link for one of the plan's groups (the core decides, as the step
+    model does): a group beyond the scale-up domain on a chip without a scale-out network."""
+    return not _core.roofline_links_available(float(d.tp), float(d.pp), float(d.ep), chip_view(d))
 
 
 def grid(

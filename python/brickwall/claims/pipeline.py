@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import invalid
-from ..pipeline import Balance, balance_layers, simulate
+from ..pipeline import BACKWARD_PER_FORWARD, Balance, balance_layers, bubble_fraction, simulate
 from ..validate import integer, real
 from .ledger import Finding, claim
 
@@ -19,15 +19,16 @@ def seed_training_bubbles(
     pipeline_parallel: int = 15,
     microbatch_sequences: int = 1,
     forward: float = 1.0,
-    backward: float = 2.0,
+    backward: float | None = None,
 ) -> dict[str, Any]:
     """The seed's training setup (60M-token batches of 8k sequences on 25,000 A100 with TP 8 x
     PP 15): microbatches per pipeline per step and the bubble of each schedule.
 
     Data-parallel replicas = floor(gpus / (TP x PP)); sequences per replica per step =
     floor(batch / seq / replicas); microbatches = that / microbatch_sequences. The bubbles come
-    from :func:`~brickwall.pipeline.simulate` with uniform stages (backward = 2 forward;
-    zero-bubble schedules split it into B = W = forward). Interleaved needs m a multiple of p,
+    from :func:`~brickwall.pipeline.simulate` with uniform stages (backward =
+    :data:`~brickwall.pipeline.BACKWARD_PER_FORWARD` x forward unless given; zero-bubble
+    schedules split it evenly into B and W). Interleaved needs m a multiple of p,
     so it is reported at the nearest multiple below (and above).
     """
     p = integer("pipeline_parallel", pipeline_parallel)
@@ -45,6 +46,8 @@ def seed_training_bubbles(
         raise invalid(
             "microbatch_sequences", microbatch_sequences, f"<= {per_replica} sequences per replica"
         )
+    if backward is None:
+        backward = BACKWARD_PER_FORWARD * forward
     half = backward / 2
     rows: dict[str, float] = {}
     rows["gpipe"] = simulate("gpipe", p, m, forward, backward).bubble_fraction
@@ -63,7 +66,7 @@ def seed_training_bubbles(
         "microbatches": m,
         "stages": p,
         "bubble_fraction": rows,
-        "closed_form_1f1b": (p - 1) / (m + p - 1),
+        "closed_form_1f1b": bubble_fraction("1f1b", p, m, forward=forward, backward=backward),
     }
 
 

@@ -6,6 +6,7 @@ from .. import training
 from ..deployment import Deployment
 from ..hardware import hardware
 from ..inference import decode
+from ..moe import balanced_load
 from ..training import TrainingRun
 from ..units import GB
 from .ledger import Finding, claim, near, verdict
@@ -27,7 +28,7 @@ def data_tokens() -> Finding:
 )
 def data_per_expert_batch() -> Finding:
     m = gpt4()
-    per_expert = SEED_BATCH_TOKENS * m.top_k / m.experts
+    per_expert = balanced_load(m.experts, m.top_k, int(SEED_BATCH_TOKENS))
     return Finding(
         "7.5M",
         f"{per_expert / 1e6:.2f}M",

@@ -9,6 +9,8 @@
 //! - [`pipeline`]: pipeline schedules (GPipe, 1F1B, interleaved, zero-bubble) simulated as a DAG.
 //! - [`rng`]: the seedable, replayable RNG of every Monte Carlo kernel.
 //! - [`routing`]: Monte Carlo of MoE expert loads (per expert, per device, drops, touched experts).
+//! - [`routing_exact`]: exact routing laws: inclusion probabilities, load pmf, drops, max-load CDF.
+//! - [`routed`]: steps priced at a quantile of the routing distribution (Monte Carlo per microbatch).
 //! - [`speculative`]: speculative decoding: acceptance kernels, sampling simulation, token trees.
 //! - [`pareto`]: streaming, mergeable reducers: exact Pareto frontier, top-k, all rows.
 //! - [`sweep`]: grids of deployments x batch x context through the roofline, chunked on rayon.
@@ -28,7 +30,9 @@ pub mod pareto;
 pub mod pipeline;
 pub mod rng;
 pub mod roofline;
+pub mod routed;
 pub mod routing;
+pub mod routing_exact;
 pub mod speculative;
 pub mod sweep;
 

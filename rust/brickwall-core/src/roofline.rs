@@ -330,9 +330,7 @@ impl StepModel {
         let eff_m = fraction("efficiency.memory", chip.eff_memory)?;
         fraction("efficiency.network", chip.eff_network)?;
         let chips = p.tp * p.pp * p.ep;
-        let tp_link = link_for(p.tp, &chip, "tp")?;
-        let ep_link = link_for(p.tp * p.ep, &chip, "tp x ep")?;
-        let pp_link = link_for(if p.pp > 1.0 { chips } else { 1.0 }, &chip, "tp x ep x pp")?;
+        let [tp_link, ep_link, pp_link] = plan_links(p.tp, p.pp, p.ep, &chip)?;
         let kv_shard = if p.kv_batch_sharded { p.tp } else { p.tp.min(m.kv_heads) };
         let dense_bytes_chip = m.dense_params * p.weight_bytes / (p.pp * p.tp);
         let expert_bytes_chip_per_touched =
@@ -348,7 +346,7 @@ impl StepModel {
             m,
             p,
             chips,
-            ln_miss: if m.experts > 0.0 { (1.0 - m.top_k / m.experts).ln() } else { 0.0 },
+            ln_miss: ln_miss(m.experts, m.top_k),
             inv_mem_bw: 1.0 / (chip.memory_bandwidth * eff_m),
             sec_per_flop: 1.0 / ((p.pp * p.tp * p.ep) * (chip.peak_flops * eff_f)),
             dense_bytes_chip,
@@ -379,13 +377,8 @@ impl StepModel {
     pub fn touched_experts(&self, tokens: f64) -> f64 {
         if !self.p.touched_experts.is_nan() {
             self.p.touched_experts
-        } else if self.m.experts == 0.0 {
-            0.0
         } else {
-            let x = tokens * self.ln_miss;
-            // Below -38, exp(x) < 2^-54 and 1 - exp(x) rounds to exactly 1: skip the exp (the
-            // common case at large batch), bit-identical.
-            self.m.experts * if x < -38.0 { 1.0 } else { 1.0 - x.exp() }
+            touched_given_ln_miss(self.m.experts, self.ln_miss, tokens)
         }
     }
 
@@ -432,7 +425,7 @@ impl StepModel {
 
     /// `(microbatches, sequences per microbatch, tokens per microbatch)`.
     #[inline(always)]
-    fn microbatch(&self, batch: f64, n: f64) -> (f64, f64, f64) {
+    pub fn microbatch(&self, batch: f64, n: f64) -> (f64, f64, f64) {
         let micro = batch.min(self.p.pp);
         let b = batch / micro;
         (micro, b, b * n)
@@ -605,6 +598,63 @@ impl Prepared<'_> {
     pub fn fits(&self, context: f64) -> bool {
         self.fits_with(self.mem_kv(context))
     }
+}
+
+/// `ln(1 - k/E)`, the log-probability that a token misses a given expert (0 without experts).
+fn ln_miss(experts: f64, top_k: f64) -> f64 {
+    if experts > 0.0 {
+        (1.0 - top_k / experts).ln()
+    } else {
+        0.0
+    }
+}
+
+/// `E (1 - exp(T ln_miss))`: see [`expected_touched_experts`].
+#[inline(always)]
+fn touched_given_ln_miss(experts: f64, ln_miss: f64, tokens: f64) -> f64 {
+    if experts == 0.0 {
+        return 0.0;
+    }
+    let x = tokens * ln_miss;
+    // Below -38, exp(x) < 2^-54 and 1 - exp(x) rounds to exactly 1: skip the exp (the common
+    // case at large batch), bit-identical.
+    experts * if x < -38.0 { 1.0 } else { 1.0 - x.exp() }
+}
+
+/// Expected distinct experts that `tokens` tokens touch when each picks `top_k` of `experts`
+/// uniformly: `E (1 - (1 - k/E)^T)`. The one implementation of the formula: the step model reads
+/// it, and with `experts = 1, top_k = pi` it is one expert's chance `1 - (1 - pi)^T` of being
+/// touched (`routing_exact` sums those for skewed popularity).
+pub fn expected_touched_experts(experts: f64, top_k: f64, tokens: f64) -> Result<f64> {
+    non_negative("experts", experts)?;
+    if !(top_k.is_finite() && top_k >= 0.0 && top_k <= experts) {
+        return Err(Error::invalid("top_k", top_k, format!("a number in [0, experts = {experts}]")));
+    }
+    non_negative("tokens", tokens)?;
+    Ok(touched_given_ln_miss(experts, ln_miss(experts, top_k), tokens))
+}
+
+/// The links of a plan's three groups, `[tensor-parallel, expert-parallel (tp x ep), pipeline
+/// hop]`: a group within the scale-up domain talks over the fast fabric, a larger one over the
+/// scale-out network, which must then exist. The step model fails exactly when this does, so a
+/// sweep can skip such plans up front.
+pub fn plan_links(tp: f64, pp: f64, ep: f64, chip: &Chip) -> Result<[Link; 3]> {
+    let chips = tp * pp * ep;
+    Ok([
+        link_for(tp, chip, "tp")?,
+        link_for(tp * ep, chip, "tp x ep")?,
+        link_for(if pp > 1.0 { chips } else { 1.0 }, chip, "tp x ep x pp")?,
+    ])
+}
+
+/// The batch above which a dense decode step turns compute-bound when weight reads dominate
+/// memory traffic: `peak / bandwidth x bytes per weight / 2` (2 FLOP per weight per token; 208
+/// for an A100 at 16-bit, kipply's number).
+pub fn crossover_batch(peak_flops: f64, memory_bandwidth: f64, weight_bytes: f64) -> Result<f64> {
+    positive("peak_flops", peak_flops)?;
+    positive("memory_bandwidth", memory_bandwidth)?;
+    positive("weight_bytes", weight_bytes)?;
+    Ok(peak_flops / memory_bandwidth * weight_bytes / 2.0)
 }
 
 /// A 16-bit plan with the uniform-routing expectation, for tests of this and other modules.
