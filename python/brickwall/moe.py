@@ -156,6 +156,26 @@ class ExpertLoad:
     dropped: NDArray[np.int64] = field(repr=False)
     expert_mean: NDArray[np.float64] = field(repr=False)
 
+    def __repr__(self) -> str:
+        extra = (f", {self.devices} devices" if self.devices > 1 else "") + (
+            f", capacity {self.capacity}" if self.capacity is not None else ""
+        )
+
+        def line(name: str, label: str) -> str:
+            p = self.percentiles(name, (0.99,))["p99"]
+            return f"{label} mean {self.mean(name):.3g} (p99 {p}, max {self.max_value(name)})"
+
+        parts = [line("load", "tokens/expert"), line("max_load", "busiest expert")]
+        parts.append(f"experts touched mean {self.mean('touched'):.3g}")
+        if self.capacity is not None:
+            parts.append(f"dropped {self.drop_fraction:.2%}")
+        return (
+            f"ExpertLoad(top-{self.top_k} of {self.n_experts} experts, {self.tokens:,} tokens/step, "
+            f"{self.popularity}{extra}, {self.trials:,} trials, seed {self.seed}: "
+            + "; ".join(parts)
+            + ")"
+        )
+
     def histogram(self, name: str = "load") -> NDArray[np.int64]:
         if name not in QUANTITIES:
             raise invalid("name", name, f"one of {', '.join(QUANTITIES)}")
@@ -433,6 +453,15 @@ class MaxLoadCdf:
     cdf: NDArray[np.float64] = field(repr=False)
     lower: NDArray[np.float64] = field(repr=False)
     upper: NDArray[np.float64] = field(repr=False)
+
+    def __repr__(self) -> str:
+        how = "exact" if self.exact else "midpoint of bounds"
+        return (
+            f"MaxLoadCdf(top-{self.top_k} of {self.n_experts} experts, {self.tokens:,} tokens, "
+            f"{self.method} ({how}): busiest expert mean {self.mean():.4g}, "
+            f"p50 {self.quantile(0.5)}, p99 {self.quantile(0.99)}, "
+            f"P(max = {self.tokens}) {self.pmf()[-1]:.3g})"
+        )
 
     @property
     def exact(self) -> bool:

@@ -63,6 +63,22 @@ OBJECTIVES: dict[str, str] = {
     "chips": "min",
     "mfu": "max",
 }
+COLUMN_UNITS: dict[str, str] = {
+    "index": "grid row",
+    "chips": "chips",
+    "batch": "sequences",
+    "context": "tokens (prefill: prompt tokens)",
+    "cost": "USD per 1M new tokens",
+    "latency": "s per token (prefill: s to the first token)",
+    "tokens_per_s_per_user": "tokens/s",
+    "tokens_per_s": "tokens/s",
+    "mfu": "fraction of peak FLOP/s",
+    "step_time": "s",
+    "mem_weights": "bytes per chip",
+    "mem_kv": "bytes per chip",
+    "mem_act": "bytes per chip",
+}
+"""The unit of each numeric column of a :class:`SweepResult` (``--json`` and ``to_pandas``)."""
 #: An axis: one value or several (a list, tuple, range or 1-D array).
 HardwareAxis = str | Hardware | Sequence[str | Hardware]
 DegreeAxis = int | Sequence[int] | NDArray[np.integer[Any]]
@@ -428,7 +444,34 @@ class SweepResult:
             raise BrickwallError(
                 "SweepResult.to_pandas needs pandas: pip install 'brickwall[pandas]'"
             ) from e
-        return pd.DataFrame(self.columns)
+        # the grid row is the frame's index (not a second, stray "index" column); units ride
+        # along in .attrs
+        df = pd.DataFrame(self.columns).set_index("index")
+        df.index.name = "grid_row"
+        df.attrs["units"] = {k: v for k, v in COLUMN_UNITS.items() if k in df.columns}
+        return df
+
+    def __repr__(self) -> str:
+        head = (
+            f"SweepResult({self.model} {self.phase}, {self.keep} over "
+            f"{', '.join(f'{n} ({s})' for n, s in self.objectives)}: {self.grid:,} configurations, "
+            f"{self.feasible:,} feasible, {self.kept:,} kept in {self.elapsed:.3g} s"
+        )
+        if not self.kept:
+            return head + ")"
+        best = []
+        for name, sense in self.objectives:
+            r = self.best(name, sense)
+            value = {
+                "cost": f"${r['cost']:.4g} per 1M tokens",
+                "latency": f"{r['latency'] * 1e3:.4g} ms",
+                "mfu": f"MFU {r['mfu']:.1%}",
+            }.get(name, f"{name} {r[name]:,.4g}")
+            best.append(
+                f"best {name}: {value} ({r['hardware']} TP{r['tp']} PP{r['pp']} EP{r['ep']}, "
+                f"batch {r['batch']:,})"
+            )
+        return head + "; " + "; ".join(best) + ")"
 
     def summary(self) -> dict[str, Any]:
         return {
