@@ -297,6 +297,45 @@ fn collectives_alpha_beta_by_hand() {
     assert_eq!(got.len(), 3);
     close(got[0], 5.0 * 2e-6 + 5.0 / 6.0 * n / 1e11);
     assert_eq!((got[1], got[2]), (0.0, 0.0));
-    assert_eq!(Collective::parse("all-to-all").unwrap(), Collective::AllToAll);
-    assert_eq!(Collective::parse("p2p").unwrap(), Collective::PointToPoint);
+    for (name, kind) in [
+        ("all-reduce", Collective::AllReduce),
+        ("reduce-scatter", Collective::ReduceScatter),
+        ("all-gather", Collective::AllGather),
+        ("all-to-all", Collective::AllToAll),
+        ("p2p", Collective::PointToPoint),
+    ] {
+        assert_eq!(Collective::parse(name).unwrap(), kind);
+    }
+}
+
+#[test]
+fn long_contexts_are_kv_bound() {
+    // 64 sequences of 100k tokens: 64 x 100001 x 32 x 32 x 256 x 2 bytes of KV dwarf 14 GB of weights
+    let s = step(dense(32.0), plan(1.0, 1.0, 1.0), ideal(), 64.0, 100_000.0, 1.0);
+    assert!(s.t_kv > s.t_weights && s.t_kv + s.t_weights > s.t_compute);
+    assert_eq!(s.bound, 1);
+    close(s.latency, s.t_kv + s.t_weights);
+}
+
+#[test]
+fn tensor_and_expert_parallel_shares() {
+    let m = moe();
+    // tp 2 x pp 2: dense weights over tp x pp, experts over tp x pp (x ep 1)
+    let s = step(m, plan(2.0, 2.0, 1.0), ideal(), 1.0, 0.0, 1.0);
+    close(s.mem_weights, (1e9 + 10.0 * 16.0 * 1e8) * 2.0 / 4.0);
+    // activations: (4 d + 2 x ffn width / tp) x 2 bytes per token, over ep
+    let t = step(m, plan(2.0, 1.0, 2.0), ideal(), 64.0, 0.0, 1.0);
+    close(t.mem_act, 64.0 * (4.0 * 2048.0 + 2.0 * 8192.0 / 2.0) * 2.0 / 2.0);
+    // tp 2 x ep 2, one stage: per layer 2 all-reduces of (64 / ep) tokens x d x 2 bytes over tp,
+    // per MoE layer a dispatch and a combine all-to-all of (64 / ep) x top-2 x d x 2 bytes
+    let act = 2048.0 * 2.0;
+    let all_reduce = 2.0 * 1e-6 + (64.0 * act / 2.0) / 400e9;
+    let all_to_all = 1e-6 + 0.5 * (64.0 * 2.0 * act / 2.0) / 400e9;
+    close(t.t_comm, 10.0 * 2.0 * all_reduce + 10.0 * 2.0 * all_to_all);
+    // pp 4 x tp 2 = 8 chips in one domain: hops carry a tp shard of 2 tokens' activations
+    let d = dense(32.0);
+    let p = step(d, plan(2.0, 4.0, 1.0), ideal(), 8.0, 0.0, 1.0);
+    let hop = 1e-6 + 2.0 * 4096.0 * 2.0 / 2.0 / 400e9;
+    let per_stage = 32.0 / 4.0 * 2.0 * (2.0 * 1e-6 + 2.0 * 4096.0 * 2.0 / 400e9);
+    close(p.t_comm, 4.0 * per_stage + 3.0 * hop);
 }
