@@ -90,6 +90,48 @@ def test_every_claim_has_its_verdict(rows: dict[str, Claim]) -> None:
     assert got == VERDICT_OF
 
 
+# The article's numbers, as the claims quote them (None: a claim with no single number).
+ARTICLE = {
+    "read.slow": 8.33,
+    "read.fast": 33.33,
+    "dense1t.8xh100": 33.33,
+    "dense1t.mfu": 0.05,
+    "ff.limit": 300e9,
+    "gpt4.total": 1.8e12,
+    "gpt4.active": 280e9,
+    "gpt4.flops": 560e12,
+    "gpt4.dense.flops": 3700e12,
+    "gpt3.total": 175e9,
+    "gpt4.vs.gpt3": 10.0,
+    "data.tokens": 13e12,
+    "data.per_expert_batch": 7.5e6,
+    "chinchilla": 2.0,
+    "par.params_per_gpu": 30e9,
+    "train.flops": 2.15e25,
+    "train.a100": 95.0,
+    "train.cost.a100": 63e6,
+    "train.h100": 21.5e6,
+    "ratio.h100": 667.0,
+    "intensity.b256": 512.0,
+    "kv.500b": 3e12,
+    "infer.cluster": 128,
+    "infer.params_per_node": 130e9,
+    "moe.expert_batch.4k": 500.0,
+    "moe.expert_batch.8": None,
+    "cost.a100": 0.0049,
+    "cost.h100": 0.0021,
+    "api.price": 0.06,
+    "vision.io": 150,
+    "net.segments": None,
+    "pipeline.bubble": None,
+    "pipeline.head": None,
+}
+
+
+def test_article_values(rows: dict[str, Claim]) -> None:
+    assert {cid: rows[cid].article_value for cid in ARTICLE} == ARTICLE
+
+
 def test_reading_speeds(rows: dict[str, Claim]) -> None:
     # 2 tokens per word: 250 and 1000 words a minute
     assert _value(rows, "read.slow") == pytest.approx(250 * 2 / 60, rel=1e-12)
