@@ -25,6 +25,14 @@ def test_zero_is_refused(kw: dict) -> None:
         training_run(bw.model("llama2-7b"), 1e12, "H100-SXM", **kw)
 
 
+def test_more_than_peak_is_refused() -> None:
+    # 55 days of 8,192 H100 need MFU ~0.58 for GPT-4's 13T tokens; a third of that time needs ~1.7
+    m = bw.model("gpt4-moe-1.8t")
+    assert training_run(m, 13e12, "H100-SXM", gpus=8192, days=55).mfu < 1
+    with pytest.raises(ValidationError, match="MFU"):
+        training_run(m, 13e12, "H100-SXM", gpus=8192, days=55 / 3)
+
+
 def test_zero_tokens_is_refused() -> None:
     with pytest.raises(ValidationError, match="tokens"):
         training_flops(bw.model("llama2-7b"), 0)
