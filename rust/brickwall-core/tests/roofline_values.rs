@@ -339,3 +339,47 @@ fn tensor_and_expert_parallel_shares() {
     let per_stage = 32.0 / 4.0 * 2.0 * (2.0 * 1e-6 + 2.0 * 4096.0 * 2.0 / 400e9);
     close(p.t_comm, 4.0 * per_stage + 3.0 * hop);
 }
+
+#[test]
+fn collective_arrays_match_the_scalar_forms_past_the_parallel_threshold() {
+    // 40,000 points: more than the 32,768 where the kernels go parallel, in chunks of 8,192
+    let l = Link { latency_s: 1e-6, bandwidth_bytes_s: 1e10 };
+    let n = 40_000;
+    let bytes: Vec<f64> = (0..n).map(|i| 1e3 * (i as f64 + 1.0)).collect();
+    let ranks: Vec<u64> = (0..n).map(|i| 1 + (i % 9) as u64).collect();
+    let got = times(Collective::AllReduce, &bytes, &ranks, l).unwrap();
+    for i in 0..n {
+        let p = ranks[i] as f64;
+        let want =
+            if p == 1.0 { 0.0 } else { 2.0 * (p - 1.0) * 1e-6 + 2.0 * (p - 1.0) / p * bytes[i] / 1e10 };
+        assert!((got[i] - want).abs() <= 1e-12 * want, "{i}: {} vs {want}", got[i]);
+    }
+    let islands: Vec<u64> = (0..n).map(|i| 1 + (i % 5) as u64).collect();
+    let outer = Link { latency_s: 1e-5, bandwidth_bytes_s: 1e9 };
+    let hier =
+        brickwall_core::collectives::hierarchical_all_reduce_times(&bytes, &islands, 4, l, outer).unwrap();
+    for i in 0..n {
+        let g = islands[i] as f64;
+        let ring = 3.0 * 1e-6 + 0.75 * bytes[i] / 1e10;
+        let across =
+            if g == 1.0 { 0.0 } else { 2.0 * (g - 1.0) * 1e-5 + 2.0 * (g - 1.0) / g * bytes[i] / 4.0 / 1e9 };
+        close(hier[i], 2.0 * ring + across);
+    }
+    // bad points are errors naming the index
+    let bad = |b: &[f64], r: &[u64]| times(Collective::AllGather, b, r, l).unwrap_err().to_string();
+    assert!(bad(&[1.0, -1.0], &[2, 2]).contains("bytes[1]"));
+    assert!(bad(&[1.0, f64::INFINITY], &[2, 2]).contains("bytes[1]"));
+    assert!(bad(&[1.0, 1.0], &[2, 0]).contains("ranks[1]"));
+    assert!(brickwall_core::collectives::hierarchical_all_reduce_times(&[1.0], &[2], 0, l, outer).is_err());
+}
+
+#[test]
+fn several_new_tokens_attend_causally() {
+    // 2 sequences x 8 new tokens after 100 cached: 16 tokens of matmuls; token j attends to the
+    // 100 cached and to j of the new ones: 8 x 100 + (1 + ... + 8) = 836 attended per sequence
+    let s = step(dense(32.0), plan(1.0, 1.0, 1.0), ideal(), 2.0, 100.0, 8.0);
+    let flops = 16.0 * 2.0 * 7e9 + 2.0 * 2.0 * 32.0 * 32.0 * 256.0 * (8.0 * 100.0 + 36.0);
+    close(s.t_compute, flops / PEAK);
+    close(s.tokens_per_s, 16.0 / s.latency);
+    close(s.cost_per_token, 2.0 / 3600.0 * s.latency / 16.0);
+}
