@@ -6,6 +6,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "collectives_all_reduce_algorithms",
+    "collectives_all_reduce_choices",
+    "collectives_all_reduce_times",
     "collectives_hierarchical_all_reduce_times",
     "collectives_times",
     "pipeline_balance_layers",
@@ -100,6 +103,22 @@ def collectives_times(
     bandwidth_bytes_s: float,
     /,
 ) -> NDArray[np.float64]: ...
+def collectives_all_reduce_times(
+    bytes: NDArray[np.float64],
+    ranks: NDArray[np.uint64],
+    latency_s: float,
+    bandwidth_bytes_s: float,
+    algorithm: str,
+    /,
+) -> NDArray[np.float64]: ...
+def collectives_all_reduce_choices(
+    bytes: NDArray[np.float64],
+    ranks: NDArray[np.uint64],
+    latency_s: float,
+    bandwidth_bytes_s: float,
+    /,
+) -> NDArray[np.uint8]: ...
+def collectives_all_reduce_algorithms() -> list[str]: ...
 def collectives_hierarchical_all_reduce_times(
     bytes: NDArray[np.float64],
     islands: NDArray[np.uint64],
@@ -108,6 +127,7 @@ def collectives_hierarchical_all_reduce_times(
     inner_bandwidth_bytes_s: float,
     outer_latency_s: float,
     outer_bandwidth_bytes_s: float,
+    algorithm: str,
     /,
 ) -> NDArray[np.float64]: ...
 def roofline_steps(

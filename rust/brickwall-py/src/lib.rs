@@ -16,7 +16,10 @@ use pyo3::prelude::*;
 #[pymodule]
 mod _core {
     #[pymodule_export]
-    use crate::collectives::{collectives_hierarchical_all_reduce_times, collectives_times};
+    use crate::collectives::{
+        collectives_all_reduce_algorithms, collectives_all_reduce_choices, collectives_all_reduce_times,
+        collectives_hierarchical_all_reduce_times, collectives_times,
+    };
     #[pymodule_export]
     use crate::pipeline::{pipeline_balance_layers, pipeline_bubble_fractions, pipeline_simulate};
     #[pymodule_export]
