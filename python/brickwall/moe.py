@@ -111,8 +111,14 @@ def _popularity(
 def expert_capacity(n_experts: int, top_k: int, tokens: int, capacity_factor: float) -> int:
     """Per-expert capacity ``ceil(cf * k * tokens / E)`` tokens (the common top-k convention;
     Switch Transformer's ``tokens / E * cf`` at k = 1)."""
+    e = integer("n_experts", n_experts)
+    k = integer("top_k", top_k, maximum=e)
+    t = integer("tokens", tokens)
     cf = real("capacity_factor", capacity_factor, strict=True)
-    return max(0, math.ceil(round(cf * top_k * tokens / n_experts, 9)))
+    cap = cf * k * t / e
+    if not math.isfinite(cap):
+        raise invalid("capacity_factor", cf, f"a factor with a finite capacity ({cap} tokens)")
+    return max(0, math.ceil(round(cap, 9)))
 
 
 def _devices(devices: Any, e: int) -> int:

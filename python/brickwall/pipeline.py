@@ -460,7 +460,8 @@ def balance_layers(
     ([6, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 8], 8.0)
     """
     if isinstance(layer_times, (int, np.integer)) and not isinstance(layer_times, bool):
-        t = np.ones(integer("layer_times", layer_times), dtype=np.float64)
+        # a layer count: bounded before allocating (the DP refuses far fewer anyway)
+        t = np.ones(integer("layer_times", layer_times, maximum=1_000_000), dtype=np.float64)
     else:
         t = array("layer_times", layer_times, np.float64, minimum=0.0)
     stages = integer("stages", stages)

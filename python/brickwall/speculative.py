@@ -103,6 +103,10 @@ def acceptance_from_logits(
 # Closed forms (Leviathan et al. 2023, FORMULAS.md s1)
 
 
+# Largest table tokens_distribution builds (8 bytes a cell: 32 MiB).
+_MAX_CELLS = 1 << 22
+
+
 def _alpha(alpha: ArrayLike) -> NDArray[np.float64]:
     a = array("alpha", alpha, np.float64, minimum=0.0, ndim=None)
     if a.size and a.max() > 1.0:
@@ -143,6 +147,12 @@ def tokens_distribution(alpha: ArrayLike, gamma: int) -> NDArray[np.float64]:
     ``n <= gamma`` and ``alpha^gamma`` for ``n = gamma + 1`` (a truncated geometric law)."""
     a = _alpha(alpha)[..., None]
     g = integer("gamma", gamma)
+    if a.size * (g + 1) > _MAX_CELLS:
+        raise TooLargeError(
+            f"tokens_distribution: {a.size} alphas x (gamma + 1 = {g + 1}) = {a.size * (g + 1):.3g} "
+            f"probabilities (limit {_MAX_CELLS:.3g}, 8 bytes each); ask for fewer alphas or a "
+            "smaller gamma (the mass past n is alpha^n)"
+        )
     n = np.arange(1, g + 2, dtype=np.float64)
     out = a ** (n - 1) * (1.0 - a)
     out[..., -1] = a[..., 0] ** g
@@ -381,6 +391,8 @@ def lenient(
     lm = real("lam", lam, strict=True, maximum=1.0)
     g = integer("gamma", gamma)
     a, b, _ = _prob_pair(p, q, ("p", "q"))
+    if a.size == 0:  # the mean acceptance of no rows would be NaN
+        raise invalid("p", f"shape {a.shape}", "at least one distribution with at least one token")
     t = _default_tol(a.dtype, tol)
     beta, tv = _core.speculative_lenient(a, b, lm, t)
     exact = _core.speculative_acceptance(a, b, t)

@@ -30,6 +30,7 @@ axes travel. A :class:`~concurrent.futures.ProcessPoolExecutor` works the same w
 from __future__ import annotations
 
 import importlib
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -537,11 +538,27 @@ class _SweepCall:
         )
 
 
+# Sweeps (by id) whose caller was interrupted: their parts still running on threads of this
+# process stop at the core's next progress poll (only the main thread sees Ctrl-C).
+_CANCELLED: set[int] = set()
+_TOKENS = itertools.count(1)
+_MAX_PARTS = 1 << 16  # parts are futures: one per row made a 10^6-row sweep take minutes
+
+
+class _Cancelled(Exception):
+    """Raised inside a cancelled part to stop its core call."""
+
+
 def _run_range(
-    call: _SweepCall, lo: int, hi: int
+    call: _SweepCall, lo: int, hi: int, token: int = 0
 ) -> tuple[int, int, NDArray[np.uint64], NDArray[np.float64]]:
     """One worker's share: evaluate rows [lo, hi) and reduce them (runs on executors)."""
-    _, evaluated, feasible, index, values = call.run(lo, hi)
+
+    def poll(_done: int) -> None:
+        if token in _CANCELLED:
+            raise _Cancelled
+
+    _, evaluated, feasible, index, values = call.run(lo, hi, poll)
     return evaluated, feasible, index, values
 
 
@@ -663,26 +680,37 @@ def sweep(
                 feasible += f
                 kept.append(ix)
         else:
-            n_parts = parts or 8
+            if not callable(getattr(executor, "submit", None)):
+                raise wrong_type("executor", executor, "a concurrent.futures.Executor")
+            n_parts = 8 if parts is None else integer("parts", parts, maximum=_MAX_PARTS)
+            token = next(_TOKENS)
             futures = [
-                [executor.submit(_run_range, call, a, b) for a, b in _split(lo, hi, n_parts)]
+                [executor.submit(_run_range, call, a, b, token) for a, b in _split(lo, hi, n_parts)]
                 for lo, hi in groups
             ]
-            for group in futures:
-                idx, vals = [], []
-                for fut in group:
-                    e, f, ix, v = fut.result()
-                    evaluated += e
-                    feasible += f
-                    idx.append(ix)
-                    vals.append(v)
-                    if report is not None:
-                        report(evaluated)
-                kept.append(
-                    _core.sweep_pareto_reduce(
-                        np.concatenate(vals), np.concatenate(idx), call.senses, kind, k
+            try:
+                for group in futures:
+                    idx, vals = [], []
+                    for fut in group:
+                        e, f, ix, v = fut.result()
+                        evaluated += e
+                        feasible += f
+                        idx.append(ix)
+                        vals.append(v)
+                        if report is not None:
+                            report(evaluated)
+                    kept.append(
+                        _core.sweep_pareto_reduce(
+                            np.concatenate(vals), np.concatenate(idx), call.senses, kind, k
+                        )
                     )
-                )
+            except BaseException:
+                # Ctrl-C or a failed part: drop the queued parts and stop the running ones
+                # (the token stays cancelled: tokens are never reused).
+                _CANCELLED.add(token)
+                for fut in (f for group in futures for f in group):
+                    fut.cancel()
+                raise
     core_elapsed = time.perf_counter() - t_core
     index = np.concatenate(kept) if kept else np.zeros(0, np.uint64)
     columns = _columns(g, call, index, objs, ranked=len(groups) == 1)
