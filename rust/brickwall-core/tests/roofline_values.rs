@@ -3,7 +3,7 @@
 //! MQA and MLA under tensor parallelism, overlap as a max against a sum, routed experts read,
 //! pipeline latency and throughput, and the alpha-beta collectives.
 
-use brickwall_core::collectives::{cost, hierarchical_all_reduce, time, times, Collective, Link};
+use brickwall_core::collectives::{cost, hierarchical_all_reduce, time, times, Algorithm, Collective, Link};
 use brickwall_core::roofline::{Chip, ModelCosts, Plan, Step, StepModel};
 
 const BW: f64 = 2.0e12; // bytes/s
@@ -356,8 +356,15 @@ fn collective_arrays_match_the_scalar_forms_past_the_parallel_threshold() {
     }
     let islands: Vec<u64> = (0..n).map(|i| 1 + (i % 5) as u64).collect();
     let outer = Link { latency_s: 1e-5, bandwidth_bytes_s: 1e9 };
-    let hier =
-        brickwall_core::collectives::hierarchical_all_reduce_times(&bytes, &islands, 4, l, outer).unwrap();
+    let hier = brickwall_core::collectives::hierarchical_all_reduce_times(
+        &bytes,
+        &islands,
+        4,
+        l,
+        outer,
+        Algorithm::Ring,
+    )
+    .unwrap();
     for i in 0..n {
         let g = islands[i] as f64;
         let ring = 3.0 * 1e-6 + 0.75 * bytes[i] / 1e10;
@@ -370,7 +377,15 @@ fn collective_arrays_match_the_scalar_forms_past_the_parallel_threshold() {
     assert!(bad(&[1.0, -1.0], &[2, 2]).contains("bytes[1]"));
     assert!(bad(&[1.0, f64::INFINITY], &[2, 2]).contains("bytes[1]"));
     assert!(bad(&[1.0, 1.0], &[2, 0]).contains("ranks[1]"));
-    assert!(brickwall_core::collectives::hierarchical_all_reduce_times(&[1.0], &[2], 0, l, outer).is_err());
+    assert!(brickwall_core::collectives::hierarchical_all_reduce_times(
+        &[1.0],
+        &[2],
+        0,
+        l,
+        outer,
+        Algorithm::Ring
+    )
+    .is_err());
 }
 
 #[test]
