@@ -19,6 +19,7 @@
 //! - [`grid`]: the grid engine: a mixed-radix grid enumerated by index in chunks on rayon, any
 //!   [`grid::Evaluator`] over it, per-worker reducers merged as a parallel tree.
 //! - [`sweep`]: deployments x batch x context through the roofline, the grid engine's evaluator.
+//! - [`training`]: training plans: memory per GPU, step time and MFU, plan search, goodput.
 //!
 //! Cross-module tests (a sweep row is the roofline's point, the engine equals brute force at any
 //! thread count, closed-form bubbles equal the simulator) live in `tests/`.
@@ -45,6 +46,7 @@ pub mod routing;
 pub mod routing_exact;
 pub mod speculative;
 pub mod sweep;
+pub mod training;
 
 pub use control::Control;
 pub use error::{Error, Result};

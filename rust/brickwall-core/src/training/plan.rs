@@ -1,0 +1,202 @@
+//! A training plan (how `gpus = tp x pp x dp` chips train one model) and its validation.
+
+use crate::error::{Error, Result};
+use crate::pipeline::Schedule;
+use crate::roofline::ModelCosts;
+
+/// What the backward recomputes instead of storing (Korthikanti et al. 2022).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Recompute {
+    /// Store every activation.
+    None,
+    /// Recompute the core attention (`softmax(QK^T) V` and its dropout) only.
+    Selective,
+    /// Store each layer's input only and recompute the whole layer's forward.
+    Full,
+}
+
+impl Recompute {
+    /// The names accepted by [`Recompute::parse`], in order of increasing recomputation.
+    pub const NAMES: [&'static str; 3] = ["none", "selective", "full"];
+
+    /// Parse `none`, `selective` or `full`.
+    pub fn parse(name: &str) -> Result<Self> {
+        Ok(match name {
+            "none" => Self::None,
+            "selective" => Self::Selective,
+            "full" => Self::Full,
+            _ => return Err(Error::invalid("recompute", name, "one of none, selective, full")),
+        })
+    }
+
+    /// The user-facing name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// The schedules a training plan can use (forward-only and ZB-H2 are not training plans here:
+/// ZB-H2 has no closed form, which the plan search needs).
+pub const SCHEDULES: [&str; 4] = ["gpipe", "1f1b", "interleaved-1f1b", "zb-h1"];
+
+/// A training plan. Mixed-precision Adam throughout: 16-bit weights and gradients, fp32 master
+/// weights and two fp32 moments (see [`crate::training::memory`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainingPlan {
+    /// Tensor-parallel degree.
+    pub tp: u64,
+    /// Pipeline stages.
+    pub pp: u64,
+    /// Data-parallel degree (replicas of a `tp x pp` model). Expert parallelism runs inside it.
+    pub dp: u64,
+    /// Expert-parallel degree: routed experts are sharded over `ep` of the `dp` replicas.
+    pub ep: u64,
+    /// Megatron's sequence parallelism: norms and dropouts split over the `tp` ranks.
+    pub sequence_parallel: bool,
+    /// Pipeline schedule (one of [`SCHEDULES`]).
+    pub schedule: Schedule,
+    /// Model chunks per device (interleaved 1F1B only; 1 otherwise).
+    pub chunks: u64,
+    /// Sequences per microbatch.
+    pub microbatch: u64,
+    /// Sequences per optimizer step, all replicas.
+    pub global_batch: u64,
+    /// Tokens per sequence.
+    pub seq_len: u64,
+    /// Activation recomputation.
+    pub recompute: Recompute,
+    /// ZeRO stage 0-3 (Rajbhandari et al. 2020): 1 shards optimizer states over `dp`, 2 also
+    /// gradients, 3 also weights.
+    pub zero: u8,
+}
+
+fn divides(field: &str, value: u64, of: u64, what: &str) -> Result<()> {
+    if value >= 1 && of % value == 0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(field, value, format!("a divisor of {what} = {of}")))
+    }
+}
+
+/// A count from a float field of the model, exact.
+fn count(x: f64) -> Option<u64> {
+    (x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x < 9e15).then_some(x as u64)
+}
+
+impl TrainingPlan {
+    /// Chips: `tp x pp x dp`.
+    pub fn gpus(&self) -> u64 {
+        self.tp * self.pp * self.dp
+    }
+
+    /// Microbatches each pipeline runs per step: `global_batch / (dp x microbatch)`.
+    pub fn microbatches(&self) -> u64 {
+        self.global_batch / (self.dp * self.microbatch)
+    }
+
+    /// Check the plan against the model (`heads` attention heads): every degree >= 1, `tp`
+    /// divides the heads, `pp x chunks` the layers, `ep` both `dp` and the experts, `dp x
+    /// microbatch` the global batch; interleaving needs `chunks > 1` and a multiple of `pp`
+    /// microbatches; ZB-H1 at least `pp` microbatches. Errors name the field.
+    pub fn validate(&self, m: &ModelCosts, heads: f64) -> Result<()> {
+        for (f, x) in [
+            ("tp", self.tp),
+            ("pp", self.pp),
+            ("dp", self.dp),
+            ("ep", self.ep),
+            ("chunks", self.chunks),
+            ("microbatch", self.microbatch),
+            ("global_batch", self.global_batch),
+            ("seq_len", self.seq_len),
+        ] {
+            if x == 0 {
+                return Err(Error::invalid(f, x, "an integer >= 1"));
+            }
+        }
+        let gpus = self.tp.checked_mul(self.pp).and_then(|x| x.checked_mul(self.dp));
+        if gpus.is_none_or(|g| g > 1 << 40) {
+            return Err(Error::invalid("tp x pp x dp", "overflow", "at most 2^40 chips"));
+        }
+        if self.zero > 3 {
+            return Err(Error::invalid("zero", self.zero, "a ZeRO stage 0, 1, 2 or 3"));
+        }
+        if !SCHEDULES.contains(&self.schedule.name()) {
+            return Err(Error::invalid(
+                "schedule",
+                self.schedule.name(),
+                format!("one of {}", SCHEDULES.join(", ")),
+            ));
+        }
+        let heads = count(heads)
+            .filter(|h| *h >= 1)
+            .ok_or_else(|| Error::invalid("heads", heads, "an integer >= 1"))?;
+        let layers = count(m.layers)
+            .filter(|l| *l >= 1)
+            .ok_or_else(|| Error::invalid("layers", m.layers, "an integer >= 1"))?;
+        divides("tp", self.tp, heads, "the attention heads")?;
+        let interleaved = self.schedule == Schedule::Interleaved;
+        if interleaved && self.chunks < 2 {
+            return Err(Error::invalid("chunks", self.chunks, ">= 2 for interleaved-1f1b"));
+        }
+        if !interleaved && self.chunks != 1 {
+            return Err(Error::invalid(
+                "chunks",
+                self.chunks,
+                format!("1 for schedule {} (only interleaved-1f1b uses chunks)", self.schedule.name()),
+            ));
+        }
+        let stages = self.pp.saturating_mul(self.chunks);
+        if layers % stages != 0 {
+            return Err(Error::invalid(
+                if interleaved { "pp x chunks" } else { "pp" },
+                stages,
+                format!("a divisor of the layers = {layers}"),
+            ));
+        }
+        divides("ep", self.ep, self.dp, "dp")?;
+        if self.ep > 1 {
+            let experts = count(m.experts).unwrap_or(0);
+            if experts == 0 || experts % self.ep != 0 {
+                return Err(Error::invalid(
+                    "ep",
+                    self.ep,
+                    format!("a divisor of the routed experts = {experts}"),
+                ));
+            }
+        }
+        let per_step = self.dp.saturating_mul(self.microbatch);
+        if self.global_batch % per_step != 0 {
+            return Err(Error::invalid(
+                "global_batch",
+                self.global_batch,
+                format!("a multiple of dp x microbatch = {per_step} sequences"),
+            ));
+        }
+        let mb = self.microbatches();
+        if interleaved && mb % self.pp != 0 {
+            return Err(Error::invalid(
+                "global_batch",
+                self.global_batch,
+                format!(
+                    "microbatches per pipeline ({mb}) a multiple of pp = {} for interleaved-1f1b",
+                    self.pp
+                ),
+            ));
+        }
+        if self.schedule == Schedule::ZbH1 && mb < self.pp {
+            return Err(Error::invalid(
+                "global_batch",
+                self.global_batch,
+                format!("microbatches per pipeline ({mb}) >= pp = {} for zb-h1", self.pp),
+            ));
+        }
+        if mb > u32::MAX as u64 {
+            return Err(Error::invalid(
+                "global_batch",
+                self.global_batch,
+                "at most 2^32 microbatches per pipeline",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,283 @@
+//! Plan search: the grid engine ([`crate::grid`]) over training plans for a model, a chip, a GPU
+//! count and a global batch.
+//!
+//! The grid is `layouts x microbatch x schedule x recompute x zero x sequence_parallel`
+//! (sequence parallelism fastest). A layout is a `(tp, pp, dp, ep)` with `tp x pp x dp` the GPU
+//! count whose links exist ([`Layout::new`]); [`Search::new`] builds one step model per layout, and
+//! a point is [`Layout::evaluate`] of its plan - the same call a single plan makes, so a search
+//! row and a point estimate never disagree. Points whose plan does not validate (divisibility,
+//! microbatches per pipeline) or, when asked, does not fit in device memory are skipped and not
+//! counted as feasible.
+
+use super::plan::{Recompute, TrainingPlan};
+use super::step::{Layout, TrainingModel, TrainingStep};
+use crate::control::Control;
+use crate::error::{Error, Result};
+use crate::grid::{self, Evaluator, Grid, Line, Outcome};
+use crate::pareto::{Keep, Reducer, Sense};
+use crate::pipeline::Schedule;
+use crate::roofline::Chip;
+
+/// What a plan can be judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    /// Seconds per step (min).
+    StepTime,
+    /// Memory per GPU (min).
+    Memory,
+    /// Device memory left (max).
+    Headroom,
+    /// Model FLOP utilisation (max).
+    Mfu,
+    /// USD per step (min).
+    Cost,
+}
+
+impl Objective {
+    /// Parse `step_time`, `memory`, `headroom`, `mfu`, `cost`.
+    pub fn parse(name: &str) -> Result<Self> {
+        Ok(match name {
+            "step_time" => Self::StepTime,
+            "memory" => Self::Memory,
+            "headroom" => Self::Headroom,
+            "mfu" => Self::Mfu,
+            "cost" => Self::Cost,
+            _ => {
+                return Err(Error::invalid(
+                    "objective",
+                    name,
+                    "one of step_time, memory, headroom, mfu, cost",
+                ))
+            }
+        })
+    }
+
+    /// The objective's value in minimisation form.
+    #[inline(always)]
+    fn key(self, s: &TrainingStep) -> f64 {
+        match self {
+            Self::StepTime => s.step_time,
+            Self::Memory => s.memory.total,
+            Self::Headroom => Sense::Max.key(s.headroom),
+            Self::Mfu => Sense::Max.key(s.mfu),
+            Self::Cost => s.cost_per_step,
+        }
+    }
+
+    /// Whether larger is better.
+    pub fn sense(self) -> Sense {
+        match self {
+            Self::Headroom | Self::Mfu => Sense::Max,
+            _ => Sense::Min,
+        }
+    }
+}
+
+/// The axes of a search (every list non-empty).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axes {
+    /// Tensor-parallel degrees to try.
+    pub tp: Vec<u64>,
+    /// Pipeline degrees.
+    pub pp: Vec<u64>,
+    /// Expert-parallel degrees.
+    pub ep: Vec<u64>,
+    /// Sequences per microbatch.
+    pub microbatch: Vec<u64>,
+    /// `(schedule, chunks)` pairs.
+    pub schedule: Vec<(Schedule, u64)>,
+    /// Recomputation choices.
+    pub recompute: Vec<Recompute>,
+    /// ZeRO stages.
+    pub zero: Vec<u8>,
+    /// Sequence parallelism off / on.
+    pub sequence_parallel: Vec<bool>,
+}
+
+/// A validated plan search.
+#[derive(Debug, Clone)]
+pub struct Search {
+    layouts: Vec<Layout>,
+    shape: Vec<(u64, u64, u64, u64)>,
+    axes: Axes,
+    model: TrainingModel,
+    global_batch: u64,
+    seq_len: u64,
+    require_fits: bool,
+    objectives: Vec<Objective>,
+    keep: Keep,
+    grid: Grid,
+}
+
+impl Search {
+    /// Build every layout of `gpus` chips from the axes (those whose links do not exist are
+    /// dropped; none left is an error) and validate the rest.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        model: TrainingModel,
+        chip: Chip,
+        gpus: u64,
+        global_batch: u64,
+        seq_len: u64,
+        axes: Axes,
+        require_fits: bool,
+        objectives: Vec<Objective>,
+        keep: Keep,
+    ) -> Result<Self> {
+        if gpus == 0 {
+            return Err(Error::invalid("gpus", gpus, "an integer >= 1"));
+        }
+        for (f, n) in [
+            ("tp", axes.tp.len()),
+            ("pp", axes.pp.len()),
+            ("ep", axes.ep.len()),
+            ("microbatch", axes.microbatch.len()),
+            ("schedule", axes.schedule.len()),
+            ("recompute", axes.recompute.len()),
+            ("zero", axes.zero.len()),
+            ("sequence_parallel", axes.sequence_parallel.len()),
+        ] {
+            if n == 0 {
+                return Err(Error::invalid(format!("len({f})"), 0, ">= 1 choice"));
+            }
+        }
+        if objectives.is_empty() || objectives.len() > 3 {
+            return Err(Error::invalid("objectives", objectives.len(), "1 to 3 objectives"));
+        }
+        Reducer::new(keep, objectives.len())?;
+        let mut layouts = Vec::new();
+        let mut shape = Vec::new();
+        let mut first_error = None;
+        for &tp in &axes.tp {
+            for &pp in &axes.pp {
+                if tp == 0 || pp == 0 || gpus % (tp * pp) != 0 {
+                    continue;
+                }
+                let dp = gpus / (tp * pp);
+                for &ep in &axes.ep {
+                    if ep == 0 || dp % ep != 0 {
+                        continue;
+                    }
+                    match Layout::new(&model, &chip, tp, pp, dp, ep) {
+                        Ok(l) => {
+                            layouts.push(l);
+                            shape.push((tp, pp, dp, ep));
+                        }
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+        }
+        if layouts.is_empty() {
+            return Err(first_error.unwrap_or_else(|| {
+                Error::invalid(
+                    "gpus",
+                    gpus,
+                    "a count that some tp x pp (x ep dividing dp) of the axes divides",
+                )
+            }));
+        }
+        let grid = Grid::new(&[
+            ("layout", layouts.len()),
+            ("microbatch", axes.microbatch.len()),
+            ("schedule", axes.schedule.len()),
+            ("recompute", axes.recompute.len()),
+            ("zero", axes.zero.len()),
+            ("sequence_parallel", axes.sequence_parallel.len()),
+        ])?;
+        Ok(Self { layouts, shape, axes, model, global_batch, seq_len, require_fits, objectives, keep, grid })
+    }
+
+    /// Points in the grid.
+    pub fn len(&self) -> u64 {
+        self.grid.len()
+    }
+
+    /// Whether the grid is empty (never, once built).
+    pub fn is_empty(&self) -> bool {
+        self.grid.is_empty()
+    }
+
+    /// The plan at grid index `i` (not validated) and its layout.
+    pub fn plan(&self, i: u64) -> (TrainingPlan, &Layout) {
+        let mut pos = Vec::with_capacity(6);
+        self.grid.locate(i, &mut pos);
+        self.plan_at(&pos)
+    }
+
+    fn plan_at(&self, pos: &[usize]) -> (TrainingPlan, &Layout) {
+        let (tp, pp, dp, ep) = self.shape[pos[0]];
+        let a = &self.axes;
+        let (schedule, chunks) = a.schedule[pos[2]];
+        let plan = TrainingPlan {
+            tp,
+            pp,
+            dp,
+            ep,
+            sequence_parallel: a.sequence_parallel[pos[5]],
+            schedule,
+            chunks,
+            microbatch: a.microbatch[pos[1]],
+            global_batch: self.global_batch,
+            seq_len: self.seq_len,
+            recompute: a.recompute[pos[3]],
+            zero: a.zero[pos[4]],
+        };
+        (plan, &self.layouts[pos[0]])
+    }
+
+    /// The step of grid point `i`, or the reason its plan is invalid.
+    pub fn row(&self, i: u64) -> Result<(TrainingPlan, TrainingStep)> {
+        self.grid.check_range(i, i + 1)?;
+        let (plan, layout) = self.plan(i);
+        plan.validate(&self.model.costs, self.model.heads)?;
+        Ok((plan, layout.evaluate(&plan)))
+    }
+
+    /// The senses of the objectives, in order.
+    pub fn senses(&self) -> Vec<Sense> {
+        self.objectives.iter().map(|o| o.sense()).collect()
+    }
+
+    /// Evaluate grid points `[lo, hi)` on the grid engine, checking `control` between chunks.
+    pub fn run(&self, lo: u64, hi: u64, control: &Control) -> Result<Outcome> {
+        grid::run(self, lo, hi, control)
+    }
+}
+
+impl Evaluator for Search {
+    fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    fn reducer(&self) -> Reducer {
+        Reducer::new(self.keep, self.objectives.len()).expect("validated in Search::new")
+    }
+
+    fn line(&self, outer: &[usize], lo: usize, hi: usize, base: u64, r: &mut Reducer) -> Line {
+        let mut pos = [0usize; 6];
+        pos[..5].copy_from_slice(outer);
+        let mut feasible = 0;
+        for c in lo..hi {
+            pos[5] = c;
+            let (plan, layout) = self.plan_at(&pos);
+            if plan.validate(&self.model.costs, self.model.heads).is_err() {
+                continue;
+            }
+            let s = layout.evaluate(&plan);
+            if self.require_fits && !s.fits {
+                continue;
+            }
+            let mut v = [0.0; 3];
+            for (slot, o) in v.iter_mut().zip(&self.objectives) {
+                *slot = o.key(&s);
+            }
+            if r.push(v, base + c as u64) {
+                feasible += 1;
+            }
+        }
+        Line { feasible, skip_rest_of: None }
+    }
+}
