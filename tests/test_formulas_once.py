@@ -56,6 +56,12 @@ ALLOWED: dict[tuple[str, str], str] = {
         "drop_fraction",
     ): "normalises a Monte Carlo histogram mean by the step's k x B assignments (a statistic of a result)",
     ("training.py", "total_flops"): "sums two fields of the run's own result",
+    (
+        "training.py",
+        "__post_init__",
+    ): "TrainingPlan's divisibility checks (validation, not a cost)",
+    ("training.py", "gpus"): "the plan's own size tp x pp x dp (a count, as Deployment.chips)",
+    ("training.py", "check"): "divisibility of layers by pp x chunks (validation, not a cost)",
     ("training.py", "cost"): "GPU-hours x price of the run's own result",
     (
         "training.py",

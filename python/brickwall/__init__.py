@@ -19,7 +19,18 @@ from .inference import StepEstimate, StepTable, decode, prefill, steps
 from .model import Model, ParamCounts, model, model_names
 from .readers import from_hf_config
 from .sweep import Constraints, SweepResult, sweep
-from .training import TrainingRun, chinchilla_tokens, training_run
+from .training import (
+    Goodput,
+    PlanSearch,
+    TrainingPlan,
+    TrainingRun,
+    TrainingStep,
+    chinchilla_tokens,
+    goodput,
+    plan_step,
+    search_plans,
+    training_run,
+)
 
 try:
     __version__ = version("brickwall")
@@ -36,7 +47,14 @@ __all__ = [
     "StepEstimate",
     "StepTable",
     "SweepResult",
+    "Goodput",
+    "PlanSearch",
+    "TrainingPlan",
     "TrainingRun",
+    "TrainingStep",
+    "goodput",
+    "plan_step",
+    "search_plans",
     "chinchilla_tokens",
     "collective_time",
     "decode",

@@ -41,6 +41,12 @@ __all__ = [
     "sweep_pareto_reduce",
     "sweep_rows",
     "sweep_run",
+    "training_checkpoint_intervals",
+    "training_columns",
+    "training_expected_wall",
+    "training_search",
+    "training_simulate_failures",
+    "training_step",
 ]
 
 # -- payloads: what the kernels read by key (built by brickwall.deployment) -----------------------
@@ -94,6 +100,45 @@ class Chip(TypedDict):
     eff_flops: float
     eff_memory: float
     eff_network: float
+
+@type_check_only
+class TrainingPlanView(TypedDict):
+    """A training plan as the core reads it (``training.TrainingPlan.view``)."""
+
+    tp: int
+    pp: int
+    dp: int
+    ep: int
+    sequence_parallel: bool
+    schedule: str  #: gpipe, 1f1b, interleaved-1f1b, zb-h1
+    chunks: int
+    microbatch: int  #: sequences
+    global_batch: int  #: sequences
+    seq_len: int
+    recompute: str  #: none, selective, full
+    zero: int
+
+@type_check_only
+class TrainingAxes(TypedDict):
+    """The axes of a plan search (``training.search_plans``)."""
+
+    tp: list[int]
+    pp: list[int]
+    ep: list[int]
+    microbatch: list[int]
+    schedule: list[tuple[str, int]]  #: (schedule, chunks)
+    recompute: list[str]
+    zero: list[int]
+    sequence_parallel: list[bool]
+
+@type_check_only
+class Failures(TypedDict):
+    """A failure and checkpoint model, seconds (``training.goodput``)."""
+
+    mtbf: float
+    restart: float
+    checkpoint_write: float
+    interval: float
 
 def collectives_times(
     kind: str,
@@ -300,3 +345,34 @@ def pipeline_bubble_fractions(
 def pipeline_balance_layers(
     layer_times: NDArray[np.float64], stages: int, head_extra: float, tail_extra: float, /
 ) -> NDArray[np.uint64]: ...
+def training_columns() -> list[str]: ...
+def training_step(
+    model: ModelCosts, heads: float, chip: Chip, plan: TrainingPlanView, /
+) -> NDArray[np.float64]: ...
+def training_search(
+    model: ModelCosts,
+    heads: float,
+    chip: Chip,
+    gpus: int,
+    global_batch: int,
+    seq_len: int,
+    axes: TrainingAxes,
+    require_fits: bool,
+    objectives: list[str],
+    keep_kind: str,
+    k: int,
+    /,
+    progress: Callable[[int], Any] | None = None,
+) -> dict[str, Any]: ...
+def training_checkpoint_intervals(
+    checkpoint_write: float, mtbf: float, /
+) -> tuple[float, float]: ...
+def training_expected_wall(failures: Failures, work: float, /) -> float: ...
+def training_simulate_failures(
+    failures: Failures,
+    work: float,
+    trials: int,
+    seed: int,
+    /,
+    progress: Callable[[int], Any] | None = None,
+) -> NDArray[np.float64]: ...

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import BrickwallError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from numpy.typing import ArrayLike
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .pipeline import Schedule
     from .speculative import BatchSweep
     from .sweep import SweepResult
+    from .training import TrainingStep
 
 
 def pyplot() -> Any:
@@ -487,4 +488,57 @@ def pipeline_bubbles(
     ax.set_title(f"Pipeline bubble vs microbatches, {stages} stages")
     ax.grid(True, alpha=0.3)
     ax.legend()
+    return finish(fig, path)
+
+
+# -- training ------------------------------------------------------------------------------------
+
+
+def training_step(
+    steps: Sequence[TrainingStep], path: str | Path | None = None, *, memory: float | None = None
+) -> Any:
+    """A training plan (or a few, side by side): memory per GPU stacked by kind (GB, device
+    memory dashed when given, in bytes) and the step's time stacked by where it goes (s)."""
+    plt = pyplot()
+    fig, (ax_m, ax_t) = plt.subplots(1, 2, figsize=(12, 4.4))
+    short = {
+        "interleaved-1f1b": "interl.",
+        "selective": "sel.",
+        "none": "no rec.",
+        "full": "full rec.",
+    }
+    labels = [
+        f"tp{s.plan.tp} pp{s.plan.pp} dp{s.plan.dp}"
+        + (f" ep{s.plan.ep}" if s.plan.ep > 1 else "")
+        + f"\n{short.get(s.plan.schedule, s.plan.schedule)}"
+        + (f"x{s.plan.chunks}" if s.plan.chunks > 1 else "")
+        + f" mb{s.plan.microbatch}\n{short[s.plan.recompute]} ZeRO {s.plan.zero}"
+        for s in steps
+    ]
+    x = range(len(steps))
+    for ax, parts, unit, scale in (
+        (ax_m, [s.memory for s in steps], "GB per GPU", 1e-9),
+        (ax_t, [s.breakdown for s in steps], "seconds per step", 1.0),
+    ):
+        bottom = [0.0] * len(steps)
+        for key in parts[0]:
+            vals = [p[key] * scale for p in parts]
+            ax.bar(x, vals, bottom=bottom, label=key, width=0.6)
+            bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+        ax.set_xticks(list(x), labels, fontsize=7)
+        ax.set_ylabel(unit)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if memory is not None:
+        ax_m.axhline(memory * 1e-9, color="black", ls="--", lw=1)
+        ax_m.text(
+            0.01,
+            memory * 1e-9,
+            " device memory",
+            va="bottom",
+            fontsize=8,
+            transform=ax_m.get_yaxis_transform(),
+        )
+    s0 = steps[0]
+    ax_m.set_title(f"{s0.model} on {s0.hardware}: memory per GPU", fontsize=10)
+    ax_t.set_title("step time (MFU " + " / ".join(f"{s.mfu:.1%}" for s in steps) + ")", fontsize=10)
     return finish(fig, path)

@@ -1,22 +1,39 @@
-"""Training arithmetic: compute, time and cost of a training run.
+"""Training: compute, time and cost of a run, and the plans that determine its MFU.
 
-FLOPs = 6 x active parameters x tokens (forward 2, backward 4 per parameter; Kaplan et al.
-2020), with the context-dependent attention term reported separately (3 x its forward cost).
-Give any two of ``gpus``, ``mfu``, ``days``; :func:`training_run` solves the third.
+:func:`training_run` is the arithmetic of a run from a given MFU: FLOPs = 6 x active parameters
+x tokens (forward 2, backward 4 per parameter; Kaplan et al. 2020), with the context-dependent
+attention term reported separately (3 x its forward cost). Give any two of ``gpus``, ``mfu``,
+``days``; it solves the third.
+
+:class:`TrainingPlan` and :func:`plan_step` predict that MFU instead: memory per GPU (ZeRO
+states, Korthikanti et al. 2022 activations, microbatches in flight), the step time composed in
+the core from the step model, the pipeline bubble and the collectives, MFU and HFU.
+:func:`search_plans` runs the grid engine over plans; :func:`goodput` adds failures and
+checkpoints (Young 1974, Daly 2006) and a seeded Monte Carlo of a run's interruptions. The
+formulas and assumptions are in the core's docs (``rust/brickwall-core/src/training/``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from dataclasses import field as dc_field
+from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+
+from . import _core
+from .deployment import Deployment, chip_view, cost_view
 from .errors import ValidationError, invalid, wrong_type
-from .hardware import Hardware
+from .hardware import Efficiency, Hardware
 from .hardware import hardware as lookup_hardware
 from .model import Model
 from .units import DAY, HOUR
-from .validate import integer, real
+from .validate import boolean, choice, integer, real
+
+if TYPE_CHECKING:
+    from ._core import Chip, Failures, TrainingAxes, TrainingPlanView
 
 #: Hoffmann et al. 2022 (Chinchilla) Table 3: ~20 training tokens per parameter.
 CHINCHILLA_TOKENS_PER_PARAM = 20.0
@@ -172,10 +189,521 @@ def chinchilla_tokens(model: Model, basis: Literal["total", "active"] = "total")
     return CHINCHILLA_TOKENS_PER_PARAM * (p.total if basis == "total" else p.active)
 
 
+# -- plans ----------------------------------------------------------------------------------------
+
+#: Pipeline schedules a plan takes (the core's ``training::plan::SCHEDULES``).
+SCHEDULES = ("gpipe", "1f1b", "interleaved-1f1b", "zb-h1")
+#: Activation recomputation, in increasing order.
+RECOMPUTE = ("none", "selective", "full")
+#: GEMM precision: bf16, or fp8 GEMMs (weights, gradients and Adam states as for bf16: 16-bit
+#: weights and gradients, fp32 master weights and moments).
+PRECISIONS = ("bf16", "fp8")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingPlan:
+    """How ``tp x pp x dp`` GPUs train a model.
+
+    ``ep`` shards routed experts over that many of the ``dp`` replicas (it must divide ``dp``).
+    ``schedule``: one of :data:`SCHEDULES`; ``chunks`` model chunks per device for
+    ``interleaved-1f1b`` (>= 2), else 1. ``global_batch`` and ``microbatch`` are in sequences of
+    ``seq_len`` tokens (see :meth:`from_tokens`). ``recompute``: ``none``, ``selective`` (core
+    attention; Korthikanti et al. 2022) or ``full``. ``zero``: ZeRO stage 0-3 (1 shards Adam's
+    states over ``dp``, 2 also gradients, 3 also weights). Mixed-precision Adam: 2 + 2 + 12 bytes
+    per parameter (Rajbhandari et al. 2020).
+    """
+
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    ep: int = 1
+    microbatch: int = 1
+    global_batch: int = 1
+    seq_len: int = 2048
+    schedule: str = "1f1b"
+    chunks: int = 1
+    sequence_parallel: bool = True
+    recompute: str = "selective"
+    zero: int = 1
+    precision: str = "bf16"
+
+    def __post_init__(self) -> None:
+        for name in ("tp", "pp", "dp", "ep", "microbatch", "global_batch", "seq_len", "chunks"):
+            object.__setattr__(
+                self, name, integer(f"TrainingPlan.{name}", getattr(self, name), maximum=1 << 40)
+            )
+        object.__setattr__(
+            self, "zero", integer("TrainingPlan.zero", self.zero, minimum=0, maximum=3)
+        )
+        choice("TrainingPlan.schedule", self.schedule, SCHEDULES)
+        choice("TrainingPlan.recompute", self.recompute, RECOMPUTE)
+        choice("TrainingPlan.precision", self.precision, PRECISIONS)
+        boolean("TrainingPlan.sequence_parallel", self.sequence_parallel)
+        if self.schedule == "interleaved-1f1b" and self.chunks < 2:
+            raise invalid("TrainingPlan.chunks", self.chunks, ">= 2 for interleaved-1f1b")
+        if self.schedule == "interleaved-1f1b" and self.pp < 2:
+            raise invalid("TrainingPlan.pp", self.pp, ">= 2 for interleaved-1f1b")
+        if self.schedule != "interleaved-1f1b" and self.chunks != 1:
+            raise invalid("TrainingPlan.chunks", self.chunks, f"1 for schedule {self.schedule!r}")
+        if self.dp % self.ep:
+            raise invalid("TrainingPlan.ep", self.ep, f"a divisor of dp = {self.dp}")
+        step = self.dp * self.microbatch
+        if self.global_batch % step:
+            raise invalid(
+                "TrainingPlan.global_batch",
+                self.global_batch,
+                f"a multiple of dp x microbatch = {step} sequences",
+            )
+
+    @classmethod
+    def from_tokens(cls, batch_tokens: float, seq_len: int, **kw: Any) -> TrainingPlan:
+        """A plan whose global batch is ``batch_tokens`` tokens, rounded to whole sequences and
+        down to a multiple of ``dp x microbatch``."""
+        real("batch_tokens", batch_tokens, strict=True)
+        s = integer("seq_len", seq_len)
+        step = integer("dp", kw.get("dp", 1)) * integer("microbatch", kw.get("microbatch", 1))
+        sequences = max(1, round(batch_tokens / s) // step) * step
+        return cls(global_batch=sequences, seq_len=s, **kw)
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    @property
+    def microbatches(self) -> int:
+        """Microbatches each pipeline runs per step."""
+        return self.global_batch // (self.dp * self.microbatch)
+
+    @property
+    def batch_tokens(self) -> int:
+        return self.global_batch * self.seq_len
+
+    def check(self, model: Model) -> None:
+        """Raise :class:`~brickwall.errors.InfeasibleError` if the plan does not divide
+        ``model`` (heads, KV heads, layers, experts); the core re-checks the rest."""
+        Deployment(lookup_hardware("H100-SXM"), tp=self.tp, pp=1, ep=self.ep).check(model)
+        stages = self.pp * self.chunks
+        if model.layers % stages:
+            field_ = "pp x chunks" if self.chunks > 1 else "pp"
+            raise invalid(field_, stages, f"a divisor of the {model.layers} layers of {model.name}")
+
+    def view(self) -> TrainingPlanView:
+        """The plan as the core reads it."""
+        return {
+            "tp": self.tp,
+            "pp": self.pp,
+            "dp": self.dp,
+            "ep": self.ep,
+            "sequence_parallel": self.sequence_parallel,
+            "schedule": self.schedule,
+            "chunks": self.chunks,
+            "microbatch": self.microbatch,
+            "global_batch": self.global_batch,
+            "seq_len": self.seq_len,
+            "recompute": self.recompute,
+            "zero": self.zero,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingStep:
+    """One optimizer step of a plan (SI: seconds, bytes, FLOP; money USD).
+
+    Times of one stage: ``t_forward`` / ``t_backward`` per microbatch (backward = 2 x the forward's
+    compute + its collectives + recomputation: an assumption, see the core's docs);
+    ``t_pipeline_busy`` = microbatches x both; ``t_bubble`` the closed-form bubble; ``t_p2p`` the
+    fill/drain hops; ``t_dp_exposed`` the data-parallel traffic not hidden by the backward;
+    ``t_optimizer`` Adam's memory-bound update. ``mfu`` counts model FLOPs (3 x forward: 6N per
+    token + attention) over the cluster's dense peak; ``hfu`` adds recomputed FLOPs. Memory is
+    per GPU on the first pipeline stage.
+    """
+
+    model: str
+    hardware: str
+    plan: TrainingPlan
+    step_time: float
+    t_forward: float
+    t_backward: float
+    t_recompute: float
+    t_pipeline_busy: float
+    t_bubble: float
+    t_p2p: float
+    t_dp: float
+    t_dp_exposed: float
+    t_optimizer: float
+    t_tp_comm: float
+    tokens_per_s: float
+    mfu: float
+    hfu: float
+    model_flops: float
+    microbatches: float
+    bubble_fraction: float
+    mem_weights: float
+    mem_grads: float
+    mem_optimizer: float
+    mem_activations: float
+    mem_total: float
+    in_flight: float
+    headroom: float
+    fits: bool
+    cost_per_step: float
+    gpus: float
+    price_per_hour: float | None = dc_field(default=None)
+
+    @property
+    def breakdown(self) -> dict[str, float]:
+        """Where the step's seconds go (sums to ``step_time``)."""
+        return {
+            "compute": self.t_pipeline_busy,
+            "bubble": self.t_bubble,
+            "pipeline p2p": self.t_p2p,
+            "data-parallel (exposed)": self.t_dp_exposed,
+            "optimizer": self.t_optimizer,
+        }
+
+    @property
+    def memory(self) -> dict[str, float]:
+        """Bytes per GPU by kind (sums to ``mem_total``)."""
+        return {
+            "weights": self.mem_weights,
+            "gradients": self.mem_grads,
+            "optimizer": self.mem_optimizer,
+            "activations": self.mem_activations,
+        }
+
+    def seconds_for(self, tokens: float) -> float:
+        """Wall seconds to train on ``tokens`` tokens at this step's rate (no failures)."""
+        return real("tokens", tokens, strict=True) / self.tokens_per_s
+
+    def cost_for(self, tokens: float) -> float | None:
+        """USD to train on ``tokens`` tokens (None when the chip's price is unknown)."""
+        if self.price_per_hour is None:
+            return None
+        return self.seconds_for(tokens) / self.step_time * self.cost_per_step
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "plan"}
+        d["plan"] = self.plan.as_dict()
+        d["breakdown"] = self.breakdown
+        return d
+
+
+_STEP_FIELDS = tuple(_core.training_columns())
+
+
+def _inputs(
+    model: Model,
+    hardware: Hardware | str,
+    precision: str,
+    efficiency: Efficiency | None,
+    price_per_hour: float | None,
+) -> tuple[Hardware, Chip]:
+    if not isinstance(model, Model):
+        raise wrong_type("model", model, "a Model (e.g. bw.model(name))")
+    hw = lookup_hardware(hardware) if isinstance(hardware, str) else hardware
+    if not isinstance(hw, Hardware):
+        raise wrong_type("hardware", hardware, "a Hardware or a hardware name")
+    # A one-chip deployment in the plan's GEMM precision gives the chip as the core reads it.
+    d = Deployment(
+        hw,
+        weight_dtype=precision,
+        act_dtype=precision,
+        efficiency=efficiency,
+        price_per_hour=price_per_hour,
+    )
+    return hw, chip_view(d)
+
+
+def _step(
+    model: Model, hw: Hardware, plan: TrainingPlan, row: Any, price: float | None
+) -> TrainingStep:
+    values = dict(zip(_STEP_FIELDS, (float(x) for x in row), strict=True))
+    fits = bool(values.pop("fits"))
+    return TrainingStep(model.name, hw.name, plan, fits=fits, price_per_hour=price, **values)
+
+
+def plan_step(
+    model: Model,
+    hardware: Hardware | str,
+    plan: TrainingPlan,
+    *,
+    efficiency: Efficiency | None = None,
+    price_per_hour: float | None = None,
+) -> TrainingStep:
+    """Memory per GPU and the time of one optimizer step of ``plan``.
+
+    >>> import brickwall as bw
+    >>> plan = bw.TrainingPlan(tp=8, pp=4, dp=4, microbatch=1, global_batch=512, seq_len=2048)
+    >>> s = bw.plan_step(bw.model("llama3.1-70b"), "H100-SXM", plan)
+    >>> 0 < s.mfu < 1 and s.fits
+    True
+    """
+    if not isinstance(plan, TrainingPlan):
+        raise wrong_type("plan", plan, "a TrainingPlan")
+    hw, chip = _inputs(model, hardware, plan.precision, efficiency, price_per_hour)
+    plan.check(model)
+    row = _core.training_step(cost_view(model), float(model.heads), chip, plan.view())
+    price = price_per_hour if price_per_hour is not None else hw.price_per_hour
+    return _step(model, hw, plan, row, price)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSearch:
+    """The kept plans of a search, best first, and how many points were evaluated / feasible."""
+
+    objectives: tuple[str, ...]
+    steps: tuple[TrainingStep, ...]
+    points: int
+    evaluated: int
+    feasible: int
+
+    @property
+    def best(self) -> TrainingStep:
+        if not self.steps:
+            raise ValidationError("no plan fits: more GPUs, a smaller microbatch or more sharding")
+        return self.steps[0]
+
+
+def _divisors(n: int, limit: int) -> list[int]:
+    return [d for d in range(1, min(n, limit) + 1) if n % d == 0]
+
+
+OBJECTIVES = ("step_time", "memory", "headroom", "mfu", "cost")
+
+
+def search_plans(
+    model: Model,
+    hardware: Hardware | str,
+    gpus: int,
+    global_batch: int,
+    seq_len: int,
+    *,
+    tp: Sequence[int] | None = None,
+    pp: Sequence[int] | None = None,
+    ep: Sequence[int] = (1,),
+    microbatch: Sequence[int] = (1, 2, 4, 8),
+    schedules: Sequence[str | tuple[str, int]] = ("1f1b", ("interleaved-1f1b", 2)),
+    recompute: Sequence[str] = RECOMPUTE,
+    zero: Sequence[int] = (0, 1, 2, 3),
+    sequence_parallel: Sequence[bool] = (True,),
+    objectives: Sequence[str] = ("step_time",),
+    keep: Literal["top", "pareto", "all"] = "top",
+    k: int = 10,
+    require_fits: bool = True,
+    precision: str = "bf16",
+    efficiency: Efficiency | None = None,
+    price_per_hour: float | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> PlanSearch:
+    """The best plans of ``gpus`` GPUs for a global batch of ``global_batch`` sequences, on the
+    core's grid engine (plans that do not divide or do not fit are skipped). ``tp`` defaults to
+    the divisors of the heads up to the scale-up domain, ``pp`` to the divisors of the layers up
+    to 64. ``objectives`` from :data:`OBJECTIVES`; ``keep="top"`` ranks by the first,
+    ``"pareto"`` keeps the frontier of 2 or 3.
+
+    >>> import brickwall as bw
+    >>> r = bw.search_plans(bw.model("llama3.1-8b"), "H100-SXM", 64, 512, 4096, k=3)
+    >>> r.best.fits and r.feasible > 0
+    True
+    """
+    hw, chip = _inputs(
+        model, hardware, choice("precision", precision, PRECISIONS), efficiency, price_per_hour
+    )
+    gpus = integer("gpus", gpus, maximum=1 << 40)
+    global_batch = integer("global_batch", global_batch, maximum=1 << 40)
+    seq_len = integer("seq_len", seq_len, maximum=1 << 40)
+    choice("keep", keep, ("top", "pareto", "all"))
+    k = integer("k", k)
+    for o in objectives:
+        choice("objectives", o, OBJECTIVES)
+    sched: list[tuple[str, int]] = []
+    for s in schedules:
+        name, v = (s, 2 if s == "interleaved-1f1b" else 1) if isinstance(s, str) else s
+        sched.append((choice("schedules", name, SCHEDULES), integer("chunks", v)))
+    for r in recompute:
+        choice("recompute", r, RECOMPUTE)
+    tps = list(tp) if tp is not None else _divisors(model.heads, hw.scale_up_domain)
+    pps = list(pp) if pp is not None else _divisors(model.layers, 64)
+    axes: TrainingAxes = {
+        "tp": [integer("tp", x) for x in tps],
+        "pp": [integer("pp", x) for x in pps],
+        "ep": [integer("ep", x) for x in ep],
+        "microbatch": [integer("microbatch", x) for x in microbatch],
+        "schedule": sched,
+        "recompute": list(recompute),
+        "zero": [integer("zero", z, minimum=0, maximum=3) for z in zero],
+        "sequence_parallel": [boolean("sequence_parallel", b) for b in sequence_parallel],
+    }
+    out = _core.training_search(
+        cost_view(model),
+        float(model.heads),
+        chip,
+        gpus,
+        global_batch,
+        seq_len,
+        axes,
+        require_fits,
+        list(objectives),
+        keep,
+        k,
+        progress=progress,
+    )
+    price = price_per_hour if price_per_hour is not None else hw.price_per_hour
+    steps = []
+    for plan_d, row in zip(out["plans"], out["table"], strict=True):
+        plan = TrainingPlan(precision=precision, **plan_d)
+        steps.append(_step(model, hw, plan, row, price))
+    return PlanSearch(
+        tuple(objectives), tuple(steps), out["points"], out["evaluated"], out["feasible"]
+    )
+
+
+# -- goodput ---------------------------------------------------------------------------------------
+
+#: Unexpected job interruptions per GPU-hour in Llama 3 405B pre-training: 419 in a 54-day
+#: snapshot on up to 16,384 H100 GPUs (Dubey et al. 2024, "The Llama 3 Herd of Models", s3.3.4
+#: and Table 5): 419 / (54 x 24 x 16384).
+LLAMA3_INTERRUPTIONS_PER_GPU_HOUR = 419 / (54 * 24 * 16384)
+
+
+@dataclass(frozen=True, slots=True)
+class Goodput:
+    """A run of ``work`` productive seconds under failures (SI seconds).
+
+    ``mtbf`` of the whole job; ``interval`` of computation between checkpoints (Daly's optimum
+    unless given); ``expected_seconds`` the expected wall time (Daly 2006's model);
+    ``productive_fraction`` = work / expected; ``effective_mfu`` = MFU x that fraction.
+    ``simulated_seconds``: the Monte Carlo's runs (empty when ``trials = 0``).
+    """
+
+    work: float
+    gpus: int
+    mtbf: float
+    restart: float
+    checkpoint_write: float
+    interval: float
+    young_interval: float
+    daly_interval: float
+    expected_seconds: float
+    productive_fraction: float
+    mfu: float | None
+    effective_mfu: float | None
+    simulated_seconds: tuple[float, ...]
+
+    def quantile(self, q: float) -> float:
+        """Quantile ``q`` of the simulated wall seconds."""
+        if not self.simulated_seconds:
+            raise ValidationError("no Monte Carlo runs: pass trials >= 1 to goodput()")
+        return float(np.quantile(self.simulated_seconds, real("q", q, maximum=1.0)))
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "simulated_seconds"}
+        if self.simulated_seconds:
+            d["simulated_days"] = {
+                f"p{int(q * 100)}": self.quantile(q) / DAY for q in (0.1, 0.5, 0.9)
+            }
+        return d
+
+
+def goodput(
+    work: float | TrainingStep,
+    *,
+    gpus: int | None = None,
+    tokens: float | None = None,
+    mtbf: float | None = None,
+    interruptions_per_gpu_hour: float = LLAMA3_INTERRUPTIONS_PER_GPU_HOUR,
+    restart: float = 20 * 60.0,
+    checkpoint_write: float = 5 * 60.0,
+    interval: float | None = None,
+    trials: int = 0,
+    seed: int = 0,
+    progress: Callable[[int], Any] | None = None,
+) -> Goodput:
+    """Expected productive fraction of a run and, with ``trials``, a Monte Carlo of its days.
+
+    ``work``: productive seconds, or a :class:`TrainingStep` with ``tokens`` (then ``gpus`` and
+    the MFU come from it). The job's ``mtbf`` (seconds) defaults to one over ``gpus x
+    interruptions_per_gpu_hour`` (default: Llama 3's rate). ``restart`` (detect, re-queue,
+    reload; default 20 min, an assumption) and ``checkpoint_write`` (default 5 min, an
+    assumption) in seconds; ``interval`` defaults to Daly's optimum.
+
+    >>> import brickwall as bw
+    >>> g = bw.goodput(30 * 86400.0, gpus=16384)
+    >>> 0.8 < g.productive_fraction < 1
+    True
+    """
+    mfu: float | None = None
+    if isinstance(work, TrainingStep):
+        if tokens is None:
+            raise invalid("tokens", None, "the token budget when work is a TrainingStep")
+        gpus = int(work.gpus) if gpus is None else gpus
+        mfu = work.mfu
+        seconds = work.seconds_for(tokens)
+    else:
+        seconds = real("work", work, strict=True)
+    if mtbf is None:
+        if gpus is None:
+            raise invalid("gpus", None, "a GPU count (or give mtbf)")
+        gpus = integer("gpus", gpus, maximum=1 << 40)
+        rate = real("interruptions_per_gpu_hour", interruptions_per_gpu_hour, strict=True)
+        mtbf = HOUR / (gpus * rate)
+    else:
+        mtbf = real("mtbf", mtbf, strict=True)
+        gpus = 0 if gpus is None else integer("gpus", gpus, maximum=1 << 40)
+    young, daly = _core.training_checkpoint_intervals(
+        real("checkpoint_write", checkpoint_write, strict=True), mtbf
+    )
+    tau = daly if interval is None else real("interval", interval, strict=True)
+    failures: Failures = {
+        "mtbf": mtbf,
+        "restart": real("restart", restart),
+        "checkpoint_write": checkpoint_write,
+        "interval": tau,
+    }
+    expected = _core.training_expected_wall(failures, seconds)
+    trials = integer("trials", trials, minimum=0, maximum=1 << 32)
+    runs: tuple[float, ...] = ()
+    if trials:
+        seed = integer("seed", seed, minimum=0, maximum=(1 << 64) - 1)
+        sim = _core.training_simulate_failures(failures, seconds, trials, seed, progress=progress)
+        runs = tuple(float(x) for x in sim)
+    fraction = seconds / expected
+    return Goodput(
+        seconds,
+        gpus,
+        mtbf,
+        restart,
+        checkpoint_write,
+        tau,
+        young,
+        daly,
+        expected,
+        fraction,
+        mfu,
+        None if mfu is None else mfu * fraction,
+        runs,
+    )
+
+
 __all__ = [
     "CHINCHILLA_TOKENS_PER_PARAM",
+    "LLAMA3_INTERRUPTIONS_PER_GPU_HOUR",
+    "OBJECTIVES",
+    "PRECISIONS",
+    "RECOMPUTE",
+    "SCHEDULES",
+    "Goodput",
+    "PlanSearch",
+    "TrainingPlan",
     "TrainingRun",
+    "TrainingStep",
     "chinchilla_tokens",
+    "goodput",
+    "plan_step",
+    "search_plans",
     "training_flops",
     "training_run",
 ]

@@ -10,6 +10,7 @@ mod routing;
 mod run;
 mod speculative;
 mod sweep;
+mod training;
 
 use pyo3::prelude::*;
 
@@ -40,4 +41,9 @@ mod _core {
     };
     #[pymodule_export]
     use crate::sweep::{sweep_columns, sweep_pareto_reduce, sweep_rows, sweep_run};
+    #[pymodule_export]
+    use crate::training::{
+        training_checkpoint_intervals, training_columns, training_expected_wall, training_search,
+        training_simulate_failures, training_step,
+    };
 }

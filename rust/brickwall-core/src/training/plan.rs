@@ -138,6 +138,13 @@ impl TrainingPlan {
         if interleaved && self.chunks < 2 {
             return Err(Error::invalid("chunks", self.chunks, ">= 2 for interleaved-1f1b"));
         }
+        if interleaved && self.pp < 2 {
+            return Err(Error::invalid(
+                "pp",
+                self.pp,
+                ">= 2 for interleaved-1f1b (one stage has nothing to interleave)",
+            ));
+        }
         if !interleaved && self.chunks != 1 {
             return Err(Error::invalid(
                 "chunks",
