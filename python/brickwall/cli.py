@@ -685,8 +685,9 @@ def train(
     plot: Path | None = typer.Option(None, "--plot", help="PNG: memory per GPU and step breakdown"),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Training time and cost: from a given MFU (two of --gpus, --mfu, --days), or predicted from
-    a plan (--gpus with --tp/--pp..., or --search) with memory, step breakdown and goodput."""
+    """Training time and cost: from a given MFU (two of --gpus, --mfu, --days), or predicted from a plan (--gpus with --tp/--pp..., or --search).
+
+    A plan shows memory per GPU, the step's breakdown, MFU / HFU and goodput under failures."""
     from .training import (
         TrainingPlan,
         chinchilla_tokens,
@@ -698,11 +699,12 @@ def train(
     from .units import DAY, HOUR, fmt_usd
 
     m = resolve_model(name, hf_config)
+    hw = hardware(hardware_name)
     if mfu is not None or days is not None:
         r = training_run(
             m,
             tokens,
-            hardware(hardware_name),
+            hw,
             gpus=gpus,
             mfu=mfu,
             days=days,
@@ -740,7 +742,6 @@ def train(
     if gpus is None or gpus != int(gpus):
         raise typer.BadParameter("--gpus: a whole GPU count for a plan (or give --mfu / --days)")
     n = int(gpus)
-    hw = hardware(hardware_name)
     sequences = max(1, round(batch_tokens / seq_len))
     if search or tp is None and pp is None:
         # A power of two of sequences: divisible by the data-parallel degrees of most layouts.

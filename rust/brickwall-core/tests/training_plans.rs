@@ -222,3 +222,21 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn is_valid_is_validate_ok(
+        tp in 0u64..10, pp in 0u64..10, dp in 0u64..10, ep in 0u64..5, chunks in 0u64..4,
+        mb in 0u64..5, gb in 0u64..200, seq in 0u64..3, zero in 0u8..5, moe in any::<bool>(),
+        sched in prop::sample::select(vec![Schedule::GPipe, Schedule::OneFOneB, Schedule::Interleaved, Schedule::ZbH1, Schedule::ZbH2]),
+    ) {
+        let m = model(moe);
+        let p = TrainingPlan {
+            tp, pp, dp, ep, sequence_parallel: true, schedule: sched, chunks, microbatch: mb,
+            global_batch: gb, seq_len: seq, recompute: Recompute::Full, zero,
+        };
+        prop_assert_eq!(p.is_valid(&m.costs, m.heads), p.validate(&m.costs, m.heads).is_ok());
+    }
+}

@@ -115,7 +115,7 @@ pub fn simulate(f: &Failures, work: f64, trials: usize, seed: u64, control: &Con
     let segments = (work / f.interval).ceil();
     let attempts = ((f.interval + f.checkpoint_write) / f.mtbf).exp() * (f.restart / f.mtbf).exp();
     let events = segments * attempts * trials as f64;
-    if !(events <= MAX_EVENTS) {
+    if events.is_nan() || events > MAX_EVENTS {
         return Err(Error::TooLarge {
             what: "the Monte Carlo".into(),
             detail: format!("about {events:.3e} draws (> {MAX_EVENTS:e}); fewer trials or a longer interval"),

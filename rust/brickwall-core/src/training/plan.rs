@@ -94,6 +94,57 @@ impl TrainingPlan {
         self.global_batch / (self.dp * self.microbatch)
     }
 
+    /// Whether [`TrainingPlan::validate`] passes, without building its error: the plan search's
+    /// hot path, where most grid points are invalid. The conjunction of
+    /// [`TrainingPlan::layout_valid`] and [`TrainingPlan::schedule_valid`].
+    #[inline]
+    pub fn is_valid(&self, m: &ModelCosts, heads: f64) -> bool {
+        self.layout_valid(m, heads) && self.schedule_valid(m)
+    }
+
+    /// The conditions that depend only on the layout, the microbatch and the batch (not on the
+    /// schedule, chunks, recomputation, ZeRO stage or sequence parallelism).
+    #[inline]
+    pub fn layout_valid(&self, m: &ModelCosts, heads: f64) -> bool {
+        let (tp, pp, dp, ep, mb) = (self.tp, self.pp, self.dp, self.ep, self.microbatch);
+        if tp == 0 || pp == 0 || dp == 0 || ep == 0 || mb == 0 || self.global_batch == 0 || self.seq_len == 0
+        {
+            return false;
+        }
+        if tp.checked_mul(pp).and_then(|x| x.checked_mul(dp)).is_none_or(|g| g > 1 << 40) {
+            return false;
+        }
+        let (Some(heads), Some(layers)) = (count(heads), count(m.layers)) else { return false };
+        if heads == 0 || layers == 0 || heads % tp != 0 || layers % pp != 0 || dp % ep != 0 {
+            return false;
+        }
+        if ep > 1 && count(m.experts).is_none_or(|e| e == 0 || e % ep != 0) {
+            return false;
+        }
+        let per_step = dp.saturating_mul(mb);
+        self.global_batch % per_step == 0 && self.global_batch / per_step <= u32::MAX as u64
+    }
+
+    /// The conditions on the schedule, chunks and ZeRO stage, given
+    /// [`TrainingPlan::layout_valid`].
+    #[inline]
+    pub fn schedule_valid(&self, m: &ModelCosts) -> bool {
+        let (pp, v) = (self.pp, self.chunks);
+        if v == 0 || self.zero > 3 || matches!(self.schedule, Schedule::ZbH2 | Schedule::Forward) {
+            return false;
+        }
+        let interleaved = self.schedule == Schedule::Interleaved;
+        if interleaved != (v >= 2) {
+            return false;
+        }
+        if interleaved {
+            let layers = m.layers as u64;
+            let n = self.global_batch / (self.dp * self.microbatch);
+            return pp >= 2 && layers % pp.saturating_mul(v) == 0 && n % pp == 0;
+        }
+        self.schedule != Schedule::ZbH1 || self.global_batch / (self.dp * self.microbatch) >= pp
+    }
+
     /// Check the plan against the model (`heads` attention heads): every degree >= 1, `tp`
     /// divides the heads, `pp x chunks` the layers, `ep` both `dp` and the experts, `dp x
     /// microbatch` the global batch; interleaving needs `chunks > 1` and a multiple of `pp`

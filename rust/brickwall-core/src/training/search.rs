@@ -2,7 +2,9 @@
 //! count and a global batch.
 //!
 //! The grid is `layouts x microbatch x schedule x recompute x zero x sequence_parallel`
-//! (sequence parallelism fastest). A layout is a `(tp, pp, dp, ep)` with `tp x pp x dp` the GPU
+//! (sequence parallelism fastest), enumerated as `layouts x microbatch x choices`, the last axis
+//! the flattened `schedule x recompute x zero x sequence_parallel` (the same indices): a line of
+//! the grid engine is one `(layout, microbatch)`, whose stage forward every choice shares. A layout is a `(tp, pp, dp, ep)` with `tp x pp x dp` the GPU
 //! count whose links exist ([`Layout::new`]); [`Search::new`] builds one step model per layout, and
 //! a point is [`Layout::evaluate`] of its plan - the same call a single plan makes, so a search
 //! row and a point estimate never disagree. Points whose plan does not validate (divisibility,
@@ -107,6 +109,8 @@ pub struct Search {
     objectives: Vec<Objective>,
     keep: Keep,
     grid: Grid,
+    /// `schedule x recompute x zero x sequence_parallel` positions, sequence parallelism fastest.
+    choices: Vec<[usize; 4]>,
 }
 
 impl Search {
@@ -179,7 +183,8 @@ impl Search {
                 )
             }));
         }
-        let grid = Grid::new(&[
+        // The product of the four choice axes, checked by the grid itself first.
+        Grid::new(&[
             ("layout", layouts.len()),
             ("microbatch", axes.microbatch.len()),
             ("schedule", axes.schedule.len()),
@@ -187,7 +192,34 @@ impl Search {
             ("zero", axes.zero.len()),
             ("sequence_parallel", axes.sequence_parallel.len()),
         ])?;
-        Ok(Self { layouts, shape, axes, model, global_batch, seq_len, require_fits, objectives, keep, grid })
+        let mut choices = Vec::new();
+        for a in 0..axes.schedule.len() {
+            for b in 0..axes.recompute.len() {
+                for c in 0..axes.zero.len() {
+                    for d in 0..axes.sequence_parallel.len() {
+                        choices.push([a, b, c, d]);
+                    }
+                }
+            }
+        }
+        let grid = Grid::new(&[
+            ("layout", layouts.len()),
+            ("microbatch", axes.microbatch.len()),
+            ("choice", choices.len()),
+        ])?;
+        Ok(Self {
+            layouts,
+            shape,
+            axes,
+            model,
+            global_batch,
+            seq_len,
+            require_fits,
+            objectives,
+            keep,
+            grid,
+            choices,
+        })
     }
 
     /// Points in the grid.
@@ -202,30 +234,31 @@ impl Search {
 
     /// The plan at grid index `i` (not validated) and its layout.
     pub fn plan(&self, i: u64) -> (TrainingPlan, &Layout) {
-        let mut pos = Vec::with_capacity(6);
+        let mut pos = Vec::with_capacity(3);
         self.grid.locate(i, &mut pos);
-        self.plan_at(&pos)
+        (self.plan_at(pos[0], pos[1], pos[2]), &self.layouts[pos[0]])
     }
 
-    fn plan_at(&self, pos: &[usize]) -> (TrainingPlan, &Layout) {
-        let (tp, pp, dp, ep) = self.shape[pos[0]];
+    #[inline(always)]
+    fn plan_at(&self, layout: usize, microbatch: usize, choice: usize) -> TrainingPlan {
+        let (tp, pp, dp, ep) = self.shape[layout];
         let a = &self.axes;
-        let (schedule, chunks) = a.schedule[pos[2]];
-        let plan = TrainingPlan {
+        let [sc, rc, z, sp] = self.choices[choice];
+        let (schedule, chunks) = a.schedule[sc];
+        TrainingPlan {
             tp,
             pp,
             dp,
             ep,
-            sequence_parallel: a.sequence_parallel[pos[5]],
+            sequence_parallel: a.sequence_parallel[sp],
             schedule,
             chunks,
-            microbatch: a.microbatch[pos[1]],
+            microbatch: a.microbatch[microbatch],
             global_batch: self.global_batch,
             seq_len: self.seq_len,
-            recompute: a.recompute[pos[3]],
-            zero: a.zero[pos[4]],
-        };
-        (plan, &self.layouts[pos[0]])
+            recompute: a.recompute[rc],
+            zero: a.zero[z],
+        }
     }
 
     /// The step of grid point `i`, or the reason its plan is invalid.
@@ -257,16 +290,21 @@ impl Evaluator for Search {
     }
 
     fn line(&self, outer: &[usize], lo: usize, hi: usize, base: u64, r: &mut Reducer) -> Line {
-        let mut pos = [0usize; 6];
-        pos[..5].copy_from_slice(outer);
+        let (l, mb) = (outer[0], outer[1]);
+        let (costs, heads) = (&self.model.costs, self.model.heads);
+        // Everything but the choices is the line's: checked and priced once.
+        if !self.plan_at(l, mb, lo).layout_valid(costs, heads) {
+            return Line { feasible: 0, skip_rest_of: None };
+        }
+        let layout = &self.layouts[l];
+        let fwd = layout.forward(self.axes.microbatch[mb], self.seq_len);
         let mut feasible = 0;
         for c in lo..hi {
-            pos[5] = c;
-            let (plan, layout) = self.plan_at(&pos);
-            if plan.validate(&self.model.costs, self.model.heads).is_err() {
+            let plan = self.plan_at(l, mb, c);
+            if !plan.schedule_valid(costs) {
                 continue;
             }
-            let s = layout.evaluate(&plan);
+            let s = layout.evaluate_with(&plan, &fwd);
             if self.require_fits && !s.fits {
                 continue;
             }

@@ -52,7 +52,7 @@ use super::plan::{Recompute, TrainingPlan};
 use crate::collectives::{self, Algorithm, Collective, Link};
 use crate::error::{Error, Result};
 use crate::pipeline::{bubble_fraction, Schedule};
-use crate::roofline::{Chip, ModelCosts, Plan, StepModel};
+use crate::roofline::{Chip, ModelCosts, Plan, Step, StepModel};
 
 /// Bytes Adam moves per parameter of its shard in one update (see the module docs).
 pub const ADAM_BYTES_MOVED: f64 = 28.0;
@@ -320,10 +320,24 @@ impl Layout {
     /// The step of `plan`, whose `(tp, pp, dp, ep)` must be this layout's and which must have
     /// passed [`TrainingPlan::validate`] (trusted here: the search's hot path).
     pub fn evaluate(&self, plan: &TrainingPlan) -> TrainingStep {
+        self.evaluate_with(plan, &self.forward(plan.microbatch, plan.seq_len))
+    }
+
+    /// One microbatch's forward on one stage: the step model's prefill of `microbatch x ep`
+    /// sequences of `seq_len` tokens on the stage's share of the model (see the module docs).
+    #[inline]
+    pub fn forward(&self, microbatch: u64, seq_len: u64) -> Step {
+        self.sm.evaluate(microbatch as f64 * self.ep as f64, 0.0, seq_len as f64)
+    }
+
+    /// [`Layout::evaluate`] with the forward `fwd = self.forward(plan.microbatch, plan.seq_len)`
+    /// already computed (the plan search shares it between plans that differ only in schedule,
+    /// recomputation, ZeRO stage or sequence parallelism).
+    #[inline]
+    pub fn evaluate_with(&self, plan: &TrainingPlan, fwd: &Step) -> TrainingStep {
         let m = &self.model.costs;
         let (pp, dp, ep) = (self.pp as f64, self.dp as f64, self.ep as f64);
         let (b, s) = (plan.microbatch as f64, plan.seq_len as f64);
-        let fwd = self.sm.evaluate(b * ep, 0.0, s);
         let (t_c, comm) = (fwd.t_compute, fwd.t_comm);
         // FLOPs of one sequence's forward through the whole model (the cost view's counts, as the
         // step model prices them): matrix products and the causal attention term.
