@@ -258,3 +258,14 @@ def test_train_command_plans_search_and_plots(tmp_path: Path) -> None:
     assert "other plans" in r.stdout and (tmp_path / "t.png").stat().st_size > 10_000
     r = runner.invoke(app, [*args, "--tp", "3"])
     assert r.exit_code != 0 and "tp" in r.output
+
+
+def test_seed_goodput_claim_is_goodputs() -> None:
+    from brickwall.claims import reproduce
+    from brickwall.claims.seed import SEED_TOKENS
+    from brickwall.claims.training import seed_plan_search
+
+    (c,) = reproduce("plan.gpt4.goodput")
+    g = bw.goodput(seed_plan_search().best, tokens=SEED_TOKENS)
+    assert c.computed_value == g.productive_fraction
+    assert g.mtbf == pytest.approx(3600 / (24_960 * 419 / (54 * 24 * 16384)), rel=1e-12)
