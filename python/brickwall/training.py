@@ -280,12 +280,17 @@ class TrainingPlan:
 
     def check(self, model: Model) -> None:
         """Raise :class:`~brickwall.errors.InfeasibleError` if the plan does not divide
-        ``model`` (heads, KV heads, layers, experts); the core re-checks the rest."""
+        ``model`` (heads, KV heads, experts; layers for interleaving; a ``pp`` that does not divide
+        the layers prices every stage as the busiest, ``ceil(layers / pp)`` layers); the core
+        re-checks the rest."""
         Deployment(lookup_hardware("H100-SXM"), tp=self.tp, pp=1, ep=self.ep).check(model)
+        if self.pp > model.layers:
+            raise invalid("pp", self.pp, f"at most the {model.layers} layers of {model.name}")
         stages = self.pp * self.chunks
-        if model.layers % stages:
-            field_ = "pp x chunks" if self.chunks > 1 else "pp"
-            raise invalid(field_, stages, f"a divisor of the {model.layers} layers of {model.name}")
+        if self.chunks > 1 and model.layers % stages:
+            raise invalid(
+                "pp x chunks", stages, f"a divisor of the {model.layers} layers of {model.name}"
+            )
 
     def view(self) -> TrainingPlanView:
         """The plan as the core reads it."""

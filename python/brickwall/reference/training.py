@@ -35,10 +35,18 @@ def in_flight(schedule: str, p: int, m: int, v: int) -> float:
     return min(m, p)
 
 
+def stage_divisor(layers: float, pp: int) -> float:
+    """The busiest stage holds ceil(L / p) layers: counts are divided by L / ceil(L / p)."""
+    return layers / math.ceil(layers / pp)
+
+
 def memory(cost: dict[str, float], heads: float, plan: dict[str, Any]) -> dict[str, float]:
     tp, pp, dp, ep = (int(plan[k]) for k in ("tp", "pp", "dp", "ep"))
-    dense = cost["dense_params"] / (tp * pp)
-    expert = cost["moe_layers"] * cost["experts"] * cost["expert_params_per_layer"] / (tp * pp * ep)
+    share = stage_divisor(cost["layers"], pp)
+    dense = cost["dense_params"] / (tp * share)
+    expert = (
+        cost["moe_layers"] * cost["experts"] * cost["expert_params_per_layer"] / (tp * share * ep)
+    )
 
     def held(sharded: bool) -> float:
         return dense / dp + expert / (dp / ep) if sharded else dense + expert
@@ -58,7 +66,7 @@ def memory(cost: dict[str, float], heads: float, plan: dict[str, Any]) -> dict[s
         "mem_weights": 2 * held(plan["zero"] >= 3),
         "mem_grads": 2 * held(plan["zero"] >= 2),
         "mem_optimizer": 12 * held(plan["zero"] >= 1),
-        "mem_activations": act * cost["layers"] / pp * flight,
+        "mem_activations": act * (cost["layers"] / share) * flight,
         "in_flight": flight,
     }
     out["mem_total"] = (
@@ -98,7 +106,8 @@ def step(
         "attn_flops_per_context_token",
         "kv_elements_per_token",
     )
-    stage = {k: (x / pp if k in per_layer else x) for k, x in cost.items()}
+    share = stage_divisor(cost["layers"], pp)
+    stage = {k: (x / share if k in per_layer else x) for k, x in cost.items()}
     stage_plan = {
         "tp": float(tp),
         "pp": 1.0,
@@ -124,8 +133,10 @@ def step(
     split = plan["schedule"] == "zb-h1"
     b_in, w = (t_c + comm + t_rec, t_c) if split else (2 * t_c + comm + t_rec, 0.0)
 
-    dense = cost["dense_params"] / (tp * pp)
-    expert = cost["moe_layers"] * cost["experts"] * cost["expert_params_per_layer"] / (tp * pp * ep)
+    dense = cost["dense_params"] / (tp * share)
+    expert = (
+        cost["moe_layers"] * cost["experts"] * cost["expert_params_per_layer"] / (tp * share * ep)
+    )
 
     def coll(kind: str) -> float:
         return _group_time(kind, 2 * dense, dp, tp, chip) + _group_time(

@@ -127,7 +127,7 @@ fn bad_plans_name_their_field() {
     let c = h100();
     let cases: [(TrainingPlan, &str); 6] = [
         (TrainingPlan { tp: 3, ..plan(3, 1, 1, Schedule::OneFOneB, 1, 1, 8) }, "tp"),
-        (plan(1, 5, 1, Schedule::OneFOneB, 1, 1, 8), "pp"),
+        (plan(1, 25, 1, Schedule::OneFOneB, 1, 1, 25), "pp"),
         (plan(1, 2, 4, Schedule::OneFOneB, 1, 3, 16), "global_batch"),
         (plan(1, 2, 4, Schedule::Interleaved, 1, 1, 16), "chunks"),
         (TrainingPlan { ep: 3, ..plan(1, 1, 6, Schedule::OneFOneB, 1, 1, 12) }, "ep"),
@@ -191,7 +191,7 @@ proptest! {
     #[test]
     fn more_recompute_and_zero_behave(
         tp in prop::sample::select(vec![1u64, 2, 4, 8]),
-        pp in prop::sample::select(vec![1u64, 2, 3, 4]),
+        pp in prop::sample::select(vec![1u64, 2, 3, 4, 5, 7]),
         dp in prop::sample::select(vec![1u64, 2, 8, 32]),
         mb in 1u64..4,
         per in 1u64..9,

@@ -25,7 +25,9 @@
 //! formulas assume multi-head attention and a 4h two-matrix MLP, as the paper does: for GQA, gated
 //! or MoE MLPs they are the paper's approximation, not an exact count. Embedding and output-layer
 //! terms (the paper's eq. 5) and temporary buffers are not counted. The first stage holds `L / p`
-//! layers for each microbatch in flight: [`in_flight`].
+//! layers for each microbatch in flight: [`in_flight`]. When `p` does not divide `L` the busiest
+//! stage holds `ceil(L / p)` layers and every per-stage quantity is priced on it: the model is
+//! split over [`stage_divisor`] `= L / ceil(L / p)` stages (`p` when it divides).
 
 use super::plan::{Recompute, TrainingPlan};
 use crate::pipeline::Schedule;
@@ -83,7 +85,14 @@ pub fn in_flight(schedule: Schedule, p: f64, m: f64, v: f64) -> f64 {
     }
 }
 
-/// `(dense, expert)` parameters held per GPU before ZeRO sharding.
+/// `L / ceil(L / p)`: what the model's per-layer counts are divided by to give the busiest of `p`
+/// stages' share (exactly `p` when `p` divides the `L` layers).
+#[inline]
+pub fn stage_divisor(layers: f64, pp: f64) -> f64 {
+    layers / (layers / pp).ceil()
+}
+
+/// `(dense, expert)` parameters held per GPU before ZeRO sharding (`pp` the [`stage_divisor`]).
 #[inline]
 pub fn local_params(m: &ModelCosts, tp: f64, pp: f64, ep: f64) -> (f64, f64) {
     let expert_total = m.moe_layers * m.experts * m.expert_params_per_layer;
@@ -93,7 +102,8 @@ pub fn local_params(m: &ModelCosts, tp: f64, pp: f64, ep: f64) -> (f64, f64) {
 /// Memory per GPU of a (validated) plan on a model with `heads` attention heads.
 pub fn memory(p: &TrainingPlan, m: &ModelCosts, heads: f64) -> Memory {
     let (tp, pp, dp, ep) = (p.tp as f64, p.pp as f64, p.dp as f64, p.ep as f64);
-    let (dense, expert) = local_params(m, tp, pp, ep);
+    let share = stage_divisor(m.layers, pp);
+    let (dense, expert) = local_params(m, tp, share, ep);
     // Parameters per GPU of a state that ZeRO shards when `sharded`.
     let held = |sharded: bool| if sharded { dense / dp + expert / (dp / ep) } else { dense + expert };
     let weights = WEIGHT_BYTES * held(p.zero >= 3);
@@ -109,7 +119,7 @@ pub fn memory(p: &TrainingPlan, m: &ModelCosts, heads: f64) -> Memory {
         p.recompute,
     );
     let flight = in_flight(p.schedule, pp, p.microbatches() as f64, p.chunks as f64);
-    let activations = per_layer * (m.layers / pp) * flight;
+    let activations = per_layer * (m.layers / share) * flight;
     Memory {
         weights,
         grads,

@@ -115,7 +115,7 @@ impl TrainingPlan {
             return false;
         }
         let (Some(heads), Some(layers)) = (count(heads), count(m.layers)) else { return false };
-        if heads == 0 || layers == 0 || heads % tp != 0 || layers % pp != 0 || dp % ep != 0 {
+        if heads == 0 || layers == 0 || heads % tp != 0 || pp > layers || dp % ep != 0 {
             return false;
         }
         if ep > 1 && count(m.experts).is_none_or(|e| e == 0 || e % ep != 0) {
@@ -146,7 +146,7 @@ impl TrainingPlan {
     }
 
     /// Check the plan against the model (`heads` attention heads): every degree >= 1, `tp`
-    /// divides the heads, `pp x chunks` the layers, `ep` both `dp` and the experts, `dp x
+    /// divides the heads, `pp` is at most the layers (interleaving: `pp x chunks` divides them), `ep` both `dp` and the experts, `dp x
     /// microbatch` the global batch; interleaving needs `chunks > 1` and a multiple of `pp`
     /// microbatches; ZB-H1 at least `pp` microbatches. Errors name the field.
     pub fn validate(&self, m: &ModelCosts, heads: f64) -> Result<()> {
@@ -203,13 +203,12 @@ impl TrainingPlan {
                 format!("1 for schedule {} (only interleaved-1f1b uses chunks)", self.schedule.name()),
             ));
         }
+        if self.pp > layers {
+            return Err(Error::invalid("pp", self.pp, format!("at most the layers = {layers}")));
+        }
         let stages = self.pp.saturating_mul(self.chunks);
-        if layers % stages != 0 {
-            return Err(Error::invalid(
-                if interleaved { "pp x chunks" } else { "pp" },
-                stages,
-                format!("a divisor of the layers = {layers}"),
-            ));
+        if interleaved && layers % stages != 0 {
+            return Err(Error::invalid("pp x chunks", stages, format!("a divisor of the layers = {layers}")));
         }
         divides("ep", self.ep, self.dp, "dp")?;
         if self.ep > 1 {

@@ -3,7 +3,8 @@
 //!
 //! **Forward.** One microbatch's forward on one pipeline stage is
 //! [`StepModel::evaluate`]`(microbatch x ep, 0, seq_len)` on the stage's share of the model (every
-//! per-layer count over `pp`, layers divide evenly) with the plan's `tp` and `ep` and one stage:
+//! per-layer count over `pp`; the busiest stage's `ceil(L / pp)` layers when `pp` does not divide
+//! them, see [`super::memory::stage_divisor`]) with the plan's `tp` and `ep` and one stage:
 //! a prefill of the microbatch, whose time holds GEMM and attention compute, weight reads and the
 //! tensor-parallel (and expert all-to-all) collectives. With sequence parallelism the all-reduces
 //! become reduce-scatter + all-gather pairs of the same volume (Korthikanti et al. 2022 s4.2.2),
@@ -17,7 +18,7 @@
 //! `t_compute + collectives + recompute`, weight gradient `t_compute`.
 //!
 //! **Pipeline.** The closed-form bubble of [`crate::pipeline::bubble_fraction`] with these
-//! stage times (uniform stages: layers divide evenly), plus `2 (p v - 1)` point-to-point hops of
+//! stage times (every stage priced as the busiest), plus `2 (p v - 1)` point-to-point hops of
 //! the microbatch's activations (split over `tp`: Narayanan et al. 2021 s4.1's scatter/gather)
 //! for the fill and drain. The closed form equals the DAG simulator without hop latency, and the
 //! hop term equals it for GPipe and interleaved 1F1B; for 1F1B and ZB-H1 with `f != b` the
@@ -47,7 +48,7 @@
 //! matrix products plus the attention term, from the cost view's counts), over the step time and
 //! the cluster's dense peak; HFU adds the recomputed FLOPs (Korthikanti et al. 2022 s5.3).
 
-use super::memory::{local_params, memory, Memory};
+use super::memory::{local_params, memory, stage_divisor, Memory};
 use super::plan::{Recompute, TrainingPlan};
 use crate::collectives::{self, Algorithm, Collective, Link};
 use crate::error::{Error, Result};
@@ -245,7 +246,8 @@ impl Group {
     }
 }
 
-/// The stage's share of the model: every per-layer count over `pp`.
+/// The stage's share of the model: every per-layer count over `pp` (a stage divisor, see
+/// [`super::memory::stage_divisor`]).
 pub fn stage_costs(m: &ModelCosts, pp: f64) -> ModelCosts {
     ModelCosts {
         layers: m.layers / pp,
@@ -277,7 +279,7 @@ pub struct Layout {
 impl Layout {
     /// Validate the layout's links and build the stage's step model.
     pub fn new(model: &TrainingModel, chip: &Chip, tp: u64, pp: u64, dp: u64, ep: u64) -> Result<Self> {
-        let stage = stage_costs(&model.costs, pp as f64);
+        let stage = stage_costs(&model.costs, stage_divisor(model.costs.layers, pp as f64));
         let plan = Plan {
             tp: tp as f64,
             pp: 1.0,
@@ -356,7 +358,7 @@ impl Layout {
             (2.0 * t_c + comm + t_recompute, 0.0)
         };
         // Data-parallel traffic: 16-bit gradients / weights of the local shards.
-        let (dense, expert) = local_params(m, self.tp as f64, pp, ep);
+        let (dense, expert) = local_params(m, self.tp as f64, stage_divisor(m.layers, pp), ep);
         let coll = |k: Collective| self.dense.time(k, 2.0 * dense) + self.expert.time(k, 2.0 * expert);
         let bucket = (4e7f64).max(1e6 * dp);
         let last_bucket = (bucket / (dense + expert)).min(1.0);
