@@ -43,6 +43,7 @@ pub mod routed;
 pub mod routing;
 pub mod routing_exact;
 pub mod speculative;
+pub mod step;
 pub mod sweep;
 
 pub use control::Control;

@@ -8,10 +8,10 @@
 //! prompt).
 //!
 //! With `pp > 1` the batch is cut into `m = min(batch, pp)` microbatches kept in flight, so each
-//! stage reads its weights once per microbatch. One stage's time for one microbatch is the
-//! roofline `max(bytes / bandwidth, flops / peak)` plus (or overlapped with) its collectives; a
-//! token's latency sums the `pp` stages and the `pp - 1` point-to-point hops, while throughput is
-//! `batch x n / latency` (the stages work on different microbatches at once).
+//! stage reads its weights once per microbatch. One stage's time for one microbatch is the sum
+//! over its operators of per-operator rooflines ([`crate::step`]) plus (or overlapped with) its
+//! collectives; a token's latency sums the `pp` stages and the `pp - 1` point-to-point hops,
+//! while throughput is `batch x n / latency` (the stages work on different microbatches at once).
 //!
 //! Routed experts read per MoE layer: the expected number of distinct experts the microbatch's
 //! `T` tokens touch under uniform top-k routing, `E (1 - (1 - k/E)^T)`.
@@ -19,6 +19,16 @@
 use crate::collectives::{cost as collective_cost, Collective, Link};
 use crate::error::{non_negative, positive, Error, Result};
 use crate::par::fill_columns;
+use crate::step::{
+    gemm_compute_s, op_time, Profile, ELEMENTWISE_D_MODEL, ELEMENTWISE_FFN, KERNELS_DENSE_LAYER,
+    KERNELS_MOE_EXTRA,
+};
+
+/// `(fixed seconds, seconds per byte)` of one collective over `ranks` chips on `link`: the one
+/// place the step model prices a collective, so the algorithm choice can change here alone.
+fn collective_time(kind: Collective, ranks: f64, link: Link) -> (f64, f64) {
+    collective_cost(kind, ranks, link)
+}
 
 /// Element counts of a model, independent of dtypes and partitioning (from `brickwall.Model`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -213,6 +223,15 @@ pub struct StepModel {
     act_per_token_chip: f64,
     /// Extra expert FLOPs per token the busiest device does beyond the mean.
     straggler_flops_per_token: f64,
+    /// Dense (non-routed) matmul FLOPs per token.
+    dense_flops_per_token: f64,
+    /// Routed-expert matmul FLOPs per token (mean device).
+    expert_flops_per_token: f64,
+    profile: Profile,
+    /// Elementwise-operator seconds per microbatch token of one stage.
+    elem_s_per_token: f64,
+    /// Kernel-overhead seconds of one stage.
+    overhead_s: f64,
     inv_peak_cluster: f64,
     price_cluster_per_s: f64,
     memory: f64,
@@ -255,8 +274,13 @@ fn link_for(span: f64, chip: &Chip, field: &str) -> Result<Link> {
 }
 
 impl StepModel {
-    /// Validate and precompute.
+    /// Validate and precompute, with the default [`Profile`].
     pub fn new(m: ModelCosts, p: Plan, chip: Chip) -> Result<Self> {
+        Self::with_profile(m, p, chip, Profile::DEFAULT)
+    }
+
+    /// [`StepModel::new`] with an explicit shape/floor profile.
+    pub fn with_profile(m: ModelCosts, p: Plan, chip: Chip, profile: Profile) -> Result<Self> {
         for (f, x) in [("layers", m.layers), ("d_model", m.d_model), ("kv_heads", m.kv_heads)] {
             at_least_one(f, x)?;
         }
@@ -308,18 +332,38 @@ impl StepModel {
         let expert_bytes_chip_per_touched =
             m.moe_layers * m.expert_params_per_layer * p.weight_bytes / (p.pp * p.tp * p.ep);
         let act = m.d_model * p.act_bytes;
-        let (ar_fixed, ar_per_byte) = collective_cost(Collective::AllReduce, p.tp, tp_link);
-        let (a2a_fixed, a2a_per_byte) = collective_cost(Collective::AllToAll, p.ep, ep_link);
+        let (ar_fixed, ar_per_byte) = collective_time(Collective::AllReduce, p.tp, tp_link);
+        let (a2a_fixed, a2a_per_byte) = collective_time(Collective::AllToAll, p.ep, ep_link);
         let (hop_fixed, hop_per_byte) =
-            if p.pp > 1.0 { collective_cost(Collective::PointToPoint, 2.0, pp_link) } else { (0.0, 0.0) };
+            if p.pp > 1.0 { collective_time(Collective::PointToPoint, 2.0, pp_link) } else { (0.0, 0.0) };
         let layers_stage = m.layers / p.pp;
         let moe_stage = m.moe_layers / p.pp;
+        non_negative("profile.gemm_m_half", profile.gemm_m_half)?;
+        non_negative("profile.kernel_overhead_s", profile.kernel_overhead_s)?;
+        let inv_mem_bw = 1.0 / (chip.memory_bandwidth * eff_m);
+        let expert_flops_per_token = 2.0 * m.top_k * m.moe_layers * m.expert_params_per_layer;
+        let dense_flops_per_token = 2.0 * m.matmul_params_active - expert_flops_per_token;
+        if dense_flops_per_token < 0.0 {
+            return Err(Error::invalid(
+                "matmul_params_active",
+                m.matmul_params_active,
+                format!(">= the active routed-expert params ({})", expert_flops_per_token / 2.0),
+            ));
+        }
+        let elem_bytes_per_token = if profile.elementwise {
+            layers_stage
+                * (ELEMENTWISE_D_MODEL * m.d_model + ELEMENTWISE_FFN * m.ffn_width / p.tp)
+                * p.act_bytes
+                / p.ep
+        } else {
+            0.0
+        };
         Ok(Self {
             m,
             p,
             chips,
             ln_miss: ln_miss(m.experts, m.top_k),
-            inv_mem_bw: 1.0 / (chip.memory_bandwidth * eff_m),
+            inv_mem_bw,
             sec_per_flop: 1.0 / ((p.pp * p.tp * p.ep) * (chip.peak_flops * eff_f)),
             dense_bytes_chip,
             expert_bytes_chip_per_touched,
@@ -337,6 +381,12 @@ impl StepModel {
                 * m.top_k
                 * m.moe_layers
                 * m.expert_params_per_layer,
+            dense_flops_per_token,
+            expert_flops_per_token,
+            profile,
+            elem_s_per_token: elem_bytes_per_token * inv_mem_bw,
+            overhead_s: (layers_stage * KERNELS_DENSE_LAYER + moe_stage * KERNELS_MOE_EXTRA)
+                * profile.kernel_overhead_s,
             inv_peak_cluster: 1.0 / (chips * chip.peak_flops),
             price_cluster_per_s: chips * chip.price_per_s,
             memory: chip.memory,
@@ -368,8 +418,28 @@ impl StepModel {
     pub fn prepare(&self, batch: f64, n: f64) -> Prepared<'_> {
         let (m, p) = (&self.m, &self.p);
         let (micro, b, tokens) = self.microbatch(batch, n);
-        let weights =
-            self.dense_bytes_chip + self.expert_bytes_chip_per_touched * self.touched_experts(tokens);
+        let touched = self.touched_experts(tokens);
+        let t_dense_w = self.dense_bytes_chip * self.inv_mem_bw;
+        let t_expert_w = self.expert_bytes_chip_per_touched * touched * self.inv_mem_bw;
+        let m_half = self.profile.gemm_m_half;
+        let t_dense_c =
+            gemm_compute_s(tokens * self.dense_flops_per_token, tokens / p.ep, m_half, self.sec_per_flop);
+        let expert_rows = if touched > 0.0 { tokens * m.top_k / touched } else { f64::INFINITY };
+        let t_expert_c = gemm_compute_s(
+            tokens * self.expert_flops_per_token + tokens * self.straggler_flops_per_token,
+            expert_rows,
+            m_half,
+            self.sec_per_flop,
+        );
+        // GEMM operators by the resource that binds each (for the step's `bound`).
+        let (mut gemm_c, mut gemm_w) = (0.0, 0.0);
+        for (c, w) in [(t_dense_c, t_dense_w), (t_expert_c, t_expert_w)] {
+            if c >= w {
+                gemm_c += c;
+            } else {
+                gemm_w += w;
+            }
+        }
         let mut t_comm = 0.0;
         if p.tp > 1.0 {
             t_comm += self.tp_fixed + self.tp_per_token * tokens;
@@ -383,9 +453,13 @@ impl StepModel {
             n,
             micro,
             b,
-            t_w: weights * self.inv_mem_bw,
+            t_w: t_dense_w + t_expert_w,
+            t_gemm_c: t_dense_c + t_expert_c,
+            t_gemm: op_time(t_dense_c, t_dense_w) + op_time(t_expert_c, t_expert_w),
+            gemm_c,
+            gemm_w,
+            t_fixed: tokens * self.elem_s_per_token + self.overhead_s,
             flops_tokens: tokens * 2.0 * m.matmul_params_active,
-            straggler_flops: tokens * self.straggler_flops_per_token,
             b_attn: b * m.attn_flops_per_context_token,
             n_self: 0.5 * n * (n + 1.0),
             t_comm,
@@ -453,8 +527,16 @@ pub struct Prepared<'a> {
     micro: f64,
     b: f64,
     t_w: f64,
+    /// Compute seconds of the GEMM operators (shape efficiency included).
+    t_gemm_c: f64,
+    /// Sum of the GEMM operators' rooflines.
+    t_gemm: f64,
+    /// GEMM operator time bound by compute / by the weight read.
+    gemm_c: f64,
+    gemm_w: f64,
+    /// Elementwise operators + kernel overheads of one stage.
+    t_fixed: f64,
     flops_tokens: f64,
-    straggler_flops: f64,
     b_attn: f64,
     n_self: f64,
     t_comm: f64,
@@ -476,6 +558,10 @@ pub struct Terms {
     pub t_c: f64,
     /// Memory time of one stage (weights + KV cache).
     pub t_mem: f64,
+    /// Attention's compute seconds of one stage.
+    pub t_attn_c: f64,
+    /// Sum of the stage's operator times (everything but communication).
+    pub t_ops: f64,
     /// [`Step::latency`].
     pub latency: f64,
 }
@@ -494,12 +580,21 @@ impl Prepared<'_> {
         let pp = sm.p.pp;
         let t_kv = b * (context + n) * sm.kv_bytes_chip_per_token * sm.inv_mem_bw;
         let attended = n * context + self.n_self;
-        let flops_micro = self.flops_tokens + self.b_attn * attended;
-        let t_c = (flops_micro + self.straggler_flops) * sm.sec_per_flop;
-        let t_mem = self.t_w + t_kv;
-        let stage = if sm.p.overlap { t_mem.max(t_c).max(self.t_comm) } else { t_mem.max(t_c) + self.t_comm };
+        let attn_flops = self.b_attn * attended;
+        let flops_micro = self.flops_tokens + attn_flops;
+        let t_attn_c = attn_flops * sm.sec_per_flop;
+        let t_ops = self.t_gemm + op_time(t_attn_c, t_kv) + self.t_fixed;
+        let stage = if sm.p.overlap { t_ops.max(self.t_comm) } else { t_ops + self.t_comm };
         let latency = pp * stage + (pp - 1.0) * self.hop;
-        Terms { t_kv, flops_micro, t_c, t_mem, latency }
+        Terms {
+            t_kv,
+            flops_micro,
+            t_c: self.t_gemm_c + t_attn_c,
+            t_mem: self.t_w + t_kv,
+            t_attn_c,
+            t_ops,
+            latency,
+        }
     }
 
     /// [`Step::cost_per_token`] of a step of `latency` seconds: a product, so a sweep judging
@@ -526,11 +621,19 @@ impl Prepared<'_> {
     pub fn at(&self, context: f64) -> Step {
         let t = self.terms(context);
         let (pp, t_comm) = (self.sm.p.pp, self.t_comm);
-        let bound = if t_comm > t.t_mem.max(t.t_c) {
+        // The resource whose operators take the most time (attention counts as KV-bound when
+        // its cache read outweighs its compute).
+        let (mut on_c, on_w, mut on_kv) = (self.gemm_c, self.gemm_w, 0.0);
+        if t.t_attn_c >= t.t_kv {
+            on_c += t.t_attn_c;
+        } else {
+            on_kv += t.t_kv;
+        }
+        let bound = if t_comm > t.t_ops {
             3
-        } else if t.t_c >= t.t_mem {
+        } else if on_c >= on_w.max(on_kv) {
             2
-        } else if t.t_kv > self.t_w {
+        } else if on_kv > on_w {
             1
         } else {
             0
@@ -649,6 +752,7 @@ pub(crate) fn test_plan(tp: f64, pp: f64, ep: f64) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::step::Profile;
     use proptest::prelude::*;
 
     fn plan(tp: f64, pp: f64, ep: f64) -> Plan {
@@ -691,9 +795,70 @@ mod tests {
     fn batch_one_dense_read_is_weights_over_bandwidth() {
         let mut m = gpt4_like();
         (m.moe_layers, m.experts, m.top_k, m.kv_elements_per_token) = (0.0, 0.0, 0.0, 0.0);
-        let s = StepModel::new(m, plan(1.0, 1.0, 1.0), a100()).unwrap().evaluate(1.0, 0.0, 1.0);
+        m.attn_flops_per_context_token = 0.0;
+        let s = StepModel::with_profile(m, plan(1.0, 1.0, 1.0), a100(), Profile::AGGREGATE)
+            .unwrap()
+            .evaluate(1.0, 0.0, 1.0);
         assert!((s.latency - m.dense_params * 2.0 / 2.039e12).abs() <= 1e-12 * s.latency);
         assert_eq!(s.bound, 0);
+        // The default profile adds kernel floors and elementwise traffic, never removes time.
+        let d = StepModel::new(m, plan(1.0, 1.0, 1.0), a100()).unwrap().evaluate(1.0, 0.0, 1.0);
+        assert!(d.latency > s.latency);
+    }
+
+    /// Today's aggregate roofline of a one-stage step: `max(t_w + t_kv, t_c) + t_comm`.
+    fn aggregate(s: &Step) -> f64 {
+        (s.t_weights + s.t_kv).max(s.t_compute) + s.t_comm
+    }
+
+    #[test]
+    fn with_one_operator_class_the_sum_of_maxima_is_the_aggregate_roofline() {
+        // No attention term and no KV cache: the GEMMs are the only class.
+        let mut m = gpt4_like();
+        (m.attn_flops_per_context_token, m.kv_elements_per_token) = (0.0, 0.0);
+        for (b, c, n) in [(1.0, 0.0, 1.0), (64.0, 100.0, 1.0), (4.0, 0.0, 4096.0)] {
+            let s = StepModel::with_profile(m, plan(8.0, 1.0, 1.0), a100(), Profile::AGGREGATE)
+                .unwrap()
+                .evaluate(b, c, n);
+            if m.experts == 0.0 || s.bound == 2 || s.t_compute < 1e-3 * s.t_weights {
+                assert!((s.latency - aggregate(&s)).abs() <= 1e-12 * s.latency, "{b} {c} {n}");
+            }
+        }
+        let mut dense = m;
+        (dense.moe_layers, dense.experts, dense.top_k, dense.expert_params_per_layer) = (0.0, 0.0, 0.0, 0.0);
+        dense.matmul_params_active = 100e9;
+        for b in [1.0, 16.0, 256.0, 4096.0] {
+            let s = StepModel::with_profile(dense, plan(8.0, 1.0, 1.0), a100(), Profile::AGGREGATE)
+                .unwrap()
+                .evaluate(b, 1000.0, 1.0);
+            assert!((s.latency - aggregate(&s)).abs() <= 1e-12 * s.latency, "{b}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_sum_of_maxima_bounds_the_aggregate_from_above(
+            b in 1.0f64..4096.0, c in 0.0f64..1e5, n in 1.0f64..512.0,
+        ) {
+            let sm = StepModel::with_profile(gpt4_like(), plan(8.0, 1.0, 1.0), a100(), Profile::AGGREGATE).unwrap();
+            let s = sm.evaluate(b, c, n);
+            prop_assert!(s.latency >= aggregate(&s) * (1.0 - 1e-12));
+            prop_assert!(s.latency <= (s.t_weights + s.t_kv + s.t_compute + s.t_comm) * (1.0 + 1e-12));
+        }
+
+        #[test]
+        fn step_time_is_non_decreasing_in_batch_and_context(
+            b in 1.0f64..4096.0, c in 0.0f64..1e5, n in 1.0f64..64.0, db in 0.0f64..100.0, dc in 0.0f64..1e4,
+            tp in prop::sample::select(vec![1.0, 2.0, 8.0]), pp in prop::sample::select(vec![1.0, 4.0]),
+        ) {
+            let sm = StepModel::new(gpt4_like(), plan(tp, pp, 1.0), a100()).unwrap();
+            let s = sm.evaluate(b, c, n).latency;
+            prop_assert!(sm.evaluate(b, c + dc, n).latency >= s);
+            // With pipelining, more sequences also split into more microbatches (up to pp).
+            if pp == 1.0 || b >= pp {
+                prop_assert!(sm.evaluate(b + db, c, n).latency >= s * (1.0 - 1e-12));
+            }
+        }
     }
 
     #[test]
