@@ -21,6 +21,7 @@ from brickwall.claims import (
     seed_inference_costs,
     seed_training_bubbles,
 )
+from brickwall.claims.ledger import MEANING, conditions, parts
 from brickwall.cli import app
 from brickwall.reference import speculative as spec_ref
 from typer.testing import CliRunner
@@ -53,8 +54,9 @@ def test_every_registered_claim_is_reproduced_once_with_a_verdict(claims: list[C
     assert ids == [e.id for e in registry()]
     for r in claims:
         assert r.verdict in VERDICTS, r.id
-        if r.verdict == "inconsistent":
+        if r.verdict in ("inconsistent", "partly", "depends"):
             assert r.why, r.id
+        assert r.unit and r.as_dict()["unit"] == r.unit, r.id
 
 
 def test_ids_and_order_match_claims_md_when_present() -> None:
@@ -78,9 +80,11 @@ def test_registry_refuses_duplicates_and_unknown_sections() -> None:
         return Finding("1", "1", "assumption")
 
     with pytest.raises(bw.errors.ValidationError, match="read.slow"):
-        claim("read.slow", section="speed", text="again")(derive)
+        claim("read.slow", section="speed", unit="tokens/s", text="again")(derive)
     with pytest.raises(bw.errors.ValidationError, match="section"):
-        claim("new.id", section="nowhere", text="x")(derive)
+        claim("new.id", section="nowhere", unit="s", text="x")(derive)
+    with pytest.raises(bw.errors.ValidationError, match="unit"):
+        claim("new.id", section="speed", unit="", text="x")(derive)
     assert "new.id" not in {e.id for e in registry()}
 
 
@@ -90,6 +94,28 @@ def test_unit_errors_are_called_out(rows: dict[str, Claim]) -> None:
     assert rows["gpt4.flops"].computed_value == pytest.approx(want)
     assert "GFLOP" in rows["gpt4.flops"].why
     assert rows["kv.500b"].verdict == "inconsistent" and "8-bit" in rows["kv.500b"].why
+
+
+def test_verdicts_follow_their_text(rows: dict[str, Claim]) -> None:
+    # the 1.6x parameter ratio holds, the 3x cost does not
+    davinci = rows["cost.vs.davinci"]
+    assert davinci.verdict == "partly"
+    assert davinci.computed_value == pytest.approx(1.6, rel=0.1)
+    assert davinci.details["cost_ratio_frontier"] < 2.25
+    assert davinci.why.startswith("the 1.6x parameter ratio holds, the 3x cost does not")
+    # ~4 tokens fits the closed form, not the roofline's best draft lengths
+    assert rows["spec.tokens"].verdict == "depends"
+    assert "fits the closed form" in rows["spec.tokens"].why
+    assert "misses the roofline" in rows["spec.tokens"].why
+
+
+def test_verdict_helpers() -> None:
+    assert parts(True, True) == conditions(True) == "consistent"
+    assert parts(True, False) == "partly" and conditions(False, True) == "depends"
+    assert parts(False, False) == conditions(False) == "inconsistent"
+    with pytest.raises(bw.errors.ValidationError, match="checks"):
+        parts()
+    assert set(MEANING) == set(VERDICTS)
 
 
 def test_independent_arithmetic(rows: dict[str, Claim]) -> None:
@@ -105,8 +131,13 @@ def test_independent_arithmetic(rows: dict[str, Claim]) -> None:
 def test_only_filter_and_unknown_id() -> None:
     assert [r.id for r in reproduce("gpt4.total")] == ["gpt4.total"]
     assert [r.id for r in reproduce("read")] == ["read.slow", "read.fast"]
-    with pytest.raises(bw.errors.UnknownNameError):
-        reproduce("nope")
+    # a comma list keeps the ledger's order, whatever the order asked
+    assert [r.id for r in reproduce("vision.io, read.fast")] == ["read.fast", "vision.io"]
+    assert [r.id for r in reproduce(["gpt3"])] == ["gpt3.total"]
+    with pytest.raises(
+        bw.errors.UnknownNameError, match=r"nope: .*valid ids: read.slow, read.fast"
+    ):
+        reproduce("read.slow,nope")
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "markdown", "table"])
@@ -175,7 +206,9 @@ def test_seed_training_bubbles() -> None:
 
 def test_claim_spec_tokens() -> None:
     c = claim_spec_tokens()
-    assert c["id"] == "spec.tokens" and c["verdict"] == "consistent"
+    # ~4 under the closed form, but the roofline's best gamma is 1 at small batch (6-10 beyond)
+    assert c["id"] == "spec.tokens" and c["verdict"] == "depends"
+    assert c["closed_form_ok"] and not c["roofline_ok"]
     assert 0 < c["cost_ratio"] < 1
     gs = list(c["optimal_gamma_at_deployment"].values())
     assert gs == sorted(gs)

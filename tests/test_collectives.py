@@ -1,3 +1,5 @@
+from typing import Any
+
 import brickwall as bw
 import numpy as np
 import pytest
@@ -126,3 +128,132 @@ def test_python_rng_replays_core_reference_vectors() -> None:
     r = Rng(0)
     r.s = [1, 2, 3, 4]
     assert [r.next_u64() for _ in range(3)] == [41943041, 58720359, 3588806011781223]
+
+
+ALL = (*bw.collectives.ALGORITHMS, "auto")
+
+
+def test_algorithm_names_agree_with_reference() -> None:
+    assert bw.collectives.ALGORITHMS == ref.ALGORITHMS
+
+
+@given(
+    st.sampled_from(ALL),
+    st.lists(st.tuples(sizes, ranks), min_size=1, max_size=50),
+    bws,
+    lats,
+)
+def test_all_reduce_algorithms_match_reference(
+    algorithm: str, pairs: list[tuple[float, int]], bw_: float, lat: float
+) -> None:
+    n = np.array([p[0] for p in pairs])
+    p = np.array([p[1] for p in pairs])
+    got = bw.collective_time("all-reduce", n, p, bandwidth=bw_, latency=lat, algorithm=algorithm)
+    want = [ref.all_reduce(float(a), int(b), lat, bw_, algorithm) for a, b in zip(n, p)]
+    assert_allclose(got, want, rtol=1e-12, atol=0)
+
+
+@given(st.lists(st.tuples(sizes, ranks), min_size=1, max_size=50), bws, lats)
+def test_auto_choice_matches_reference_and_its_time(
+    pairs: list[tuple[float, int]], bw_: float, lat: float
+) -> None:
+    n = np.array([p[0] for p in pairs])
+    p = np.array([p[1] for p in pairs])
+    picks = bw.collectives.all_reduce_algorithm(n, p, bandwidth=bw_, latency=lat)
+    auto = bw.collective_time("all-reduce", n, p, bandwidth=bw_, latency=lat, algorithm="auto")
+    for a, b, pick, t in zip(n, p, picks, auto):
+        times = {alg: ref.all_reduce(float(a), int(b), lat, bw_, alg) for alg in ref.ALGORITHMS}
+        # The pick's time is the minimum; near-ties may round either way in the last bit.
+        assert times[str(pick)] == pytest.approx(min(times.values()), rel=1e-12, abs=0)
+        assert t == pytest.approx(times[str(pick)], rel=1e-12, abs=0)
+
+
+@given(sizes, st.integers(1, 64), st.integers(1, 64), bws, bws, lats, lats)
+def test_hierarchical_algorithms_match_reference(
+    n: float, g: int, islands: int, b1: float, b2: float, a1: float, a2: float
+) -> None:
+    for algorithm in ("ring", "two-shot", "auto"):
+        got = bw.hierarchical_all_reduce_time(
+            n,
+            islands,
+            per_island=g,
+            inner_bandwidth=b1,
+            outer_bandwidth=b2,
+            inner_latency=a1,
+            outer_latency=a2,
+            algorithm=algorithm,
+        )
+        want = ref.hierarchical_all_reduce(n, g, islands, a1, b1, a2, b2, algorithm)
+        assert_allclose(got, want, rtol=1e-12)
+
+
+@given(st.sampled_from(ALL), st.integers(1, 1024), bws, lats)
+def test_all_reduce_monotone_in_bytes_and_free_for_one_rank(
+    algorithm: str, p: int, b: float, a: float
+) -> None:
+    n = np.geomspace(1.0, 1e12, 200)
+    t = bw.collective_time("all-reduce", n, p, bandwidth=b, latency=a, algorithm=algorithm)
+    assert np.all(np.diff(t) >= 0)
+    one = bw.collective_time("all-reduce", 1e9, 1, bandwidth=b, latency=a, algorithm=algorithm)
+    assert one == 0.0
+
+
+def test_ring_is_the_default_and_unchanged() -> None:
+    n, p = np.geomspace(1.0, 1e12, 50), np.arange(1, 51)
+    default = bw.collective_time("all-reduce", n, p, bandwidth=450e9, latency=1e-6)
+    ring = bw.collective_time("all-reduce", n, p, bandwidth=450e9, latency=1e-6, algorithm="ring")
+    assert np.array_equal(default, ring)
+    want = [ref.collective_time("all-reduce", float(a), int(b), 1e-6, 450e9) for a, b in zip(n, p)]
+    assert_allclose(default, want, rtol=1e-15, atol=0)
+
+
+def test_tp8_nvlink_picks_one_shot_small_and_two_shot_large() -> None:
+    hw = bw.hardware("h100-sxm")
+    link = {"bandwidth": hw.scale_up_bandwidth * hw.efficiency.network, "latency": 1e-6}
+    picks = bw.collectives.all_reduce_algorithm([16 * 2**10, 2**20, 2**28], 8, **link)
+    assert picks.tolist() == ["one-shot", "two-shot", "two-shot"]
+    assert bw.collectives.all_reduce_algorithm(16 * 2**10, 8, **link) == "one-shot"
+    # Without peer access (a scale-out group) the latency choice is the tree.
+    ring = bw.collective_time("all-reduce", 4096, 64, algorithm="ring", **link)
+    tree = bw.collective_time("all-reduce", 4096, 64, algorithm="tree", **link)
+    assert tree < ring
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (
+            lambda: bw.collective_time("all-reduce", 1.0, 8, bandwidth=1e9, algorithm="nvls"),
+            "algorithm",
+        ),
+        (
+            lambda: bw.collective_time("all-gather", 1.0, 8, bandwidth=1e9, algorithm="tree"),
+            "algorithm",
+        ),
+        (
+            lambda: bw.collective_time("all-reduce", 1.0, 0, bandwidth=1e9, algorithm="auto"),
+            "ranks",
+        ),
+        (
+            lambda: bw.collective_time("all-reduce", -1.0, 8, bandwidth=1e9, algorithm="auto"),
+            "bytes",
+        ),
+        (
+            lambda: bw.collective_time(
+                "all-reduce", float("nan"), 8, bandwidth=1e9, algorithm="tree"
+            ),
+            "bytes",
+        ),
+        (lambda: bw.collectives.all_reduce_algorithm(1.0, 0, bandwidth=1e9), "ranks"),
+        (lambda: bw.collectives.all_reduce_algorithm(1.0, 2, bandwidth=0.0), "bandwidth"),
+        (
+            lambda: bw.hierarchical_all_reduce_time(
+                1.0, 2, per_island=8, inner_bandwidth=1e9, outer_bandwidth=1e9, algorithm="tree"
+            ),
+            "algorithm",
+        ),
+    ],
+)
+def test_bad_algorithm_input_names_the_field(call: Any, field: str) -> None:
+    with pytest.raises(BrickwallError, match=field):
+        call()

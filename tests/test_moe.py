@@ -434,7 +434,12 @@ def test_plot_large_batch_with_bounds(tmp_path) -> None:  # type: ignore[no-unty
     from brickwall.plot import moe_load
 
     fig = moe_load(moe.route(64, 8, 4096, 300, seed=1), tmp_path / "big.png")
-    assert len(fig.axes) == 2 and (tmp_path / "big.png").exists()
+    # linear panels on top, the same on a log scale below (the tails)
+    assert len(fig.axes) == 4 and (tmp_path / "big.png").exists()
+    assert [ax.get_yscale() for ax in fig.axes] == ["linear", "linear", "log", "log"]
+    labels = [t.get_text() for t in fig.axes[3].get_legend().get_texts()]
+    assert "independent-experts law (bound)" in labels and "one Monte Carlo hit" in labels
+    assert "B = 4,096 tokens" in fig._suptitle.get_text()
 
 
 def test_progress_error_cancels_the_kernel() -> None:

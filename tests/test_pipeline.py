@@ -342,7 +342,7 @@ def test_cli_pipeline(tmp_path) -> None:  # type: ignore[no-untyped-def]
         ],
     )
     assert r.exit_code == 0, r.output
-    curves = json.loads(r.output)["bubble_fraction"]
+    curves = json.loads(r.stdout)["bubble_fraction"]  # (the plot is announced on stderr)
     assert curves["1f1b"][0] == pytest.approx(3 / 7)  # m = p = 4
     assert png2.stat().st_size > 1000
     r = runner.invoke(app, ["pipeline", "1f1b", "--compare", "gpipe,pipedream"])

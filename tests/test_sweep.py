@@ -184,7 +184,7 @@ def test_reduce_is_order_independent() -> None:
     index = np.arange(3000, dtype=np.uint64)
     for senses in (["min", "min"], ["min", "max", "min"]):
         d = len(senses)
-        want = _core.pareto_reduce(
+        want = _core.sweep_pareto_reduce(
             np.ascontiguousarray(values[:, :d].ravel()), index, senses, "pareto", 0
         )
         points = [(int(i), {str(j): values[i, j] for j in range(d)}) for i in range(3000)]
@@ -195,20 +195,20 @@ def test_reduce_is_order_independent() -> None:
         assert want.tolist() == want[np.lexsort((want, key))].tolist()  # best first, ties by index
         for _ in range(3):
             p = rng.permutation(3000)
-            got = _core.pareto_reduce(
+            got = _core.sweep_pareto_reduce(
                 np.ascontiguousarray(values[p, :d].ravel()), index[p], senses, "pareto", 0
             )
             assert got.tolist() == want.tolist()
             # merging the frontiers of two halves
             a, b = p[:1200], p[1200:]
-            fa = _core.pareto_reduce(
+            fa = _core.sweep_pareto_reduce(
                 np.ascontiguousarray(values[a, :d].ravel()), index[a], senses, "pareto", 0
             )
-            fb = _core.pareto_reduce(
+            fb = _core.sweep_pareto_reduce(
                 np.ascontiguousarray(values[b, :d].ravel()), index[b], senses, "pareto", 0
             )
             both = np.concatenate([fb, fa]).astype(np.int64)
-            merged = _core.pareto_reduce(
+            merged = _core.sweep_pareto_reduce(
                 np.ascontiguousarray(values[both, :d].ravel()),
                 both.astype(np.uint64),
                 senses,

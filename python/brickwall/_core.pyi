@@ -6,12 +6,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
-    "collective_times",
-    "hierarchical_all_reduce_times",
-    "acceptance",
-    "acceptance_from_logits",
-    "lenient",
-    "pareto_reduce",
+    "collectives_all_reduce_algorithms",
+    "collectives_all_reduce_choices",
+    "collectives_all_reduce_times",
+    "collectives_hierarchical_all_reduce_times",
+    "collectives_times",
     "pipeline_balance_layers",
     "pipeline_bubble_fractions",
     "pipeline_simulate",
@@ -22,22 +21,26 @@ __all__ = [
     "roofline_steps",
     "roofline_steps_at_quantile",
     "roofline_touched_experts",
-    "route_histograms",
     "routing_balanced_load",
     "routing_chunk_trials",
     "routing_default_trials",
     "routing_expected_drops",
     "routing_expected_touched",
     "routing_histogram_quantile",
+    "routing_histograms",
     "routing_inclusion_probabilities",
     "routing_load_pmf",
     "routing_max_load_cdf",
     "routing_mean_from_cdf",
-    "simulate",
+    "speculative_acceptance",
+    "speculative_acceptance_from_logits",
+    "speculative_lenient",
+    "speculative_simulate",
+    "speculative_tree_expected_tokens",
     "sweep_columns",
+    "sweep_pareto_reduce",
     "sweep_rows",
     "sweep_run",
-    "tree_expected_tokens",
 ]
 
 # -- payloads: what the kernels read by key (built by brickwall.deployment) -----------------------
@@ -92,14 +95,31 @@ class Chip(TypedDict):
     eff_memory: float
     eff_network: float
 
-def collective_times(
+def collectives_times(
     kind: str,
     bytes: NDArray[np.float64],
     ranks: NDArray[np.uint64],
     latency_s: float,
     bandwidth_bytes_s: float,
+    /,
 ) -> NDArray[np.float64]: ...
-def hierarchical_all_reduce_times(
+def collectives_all_reduce_times(
+    bytes: NDArray[np.float64],
+    ranks: NDArray[np.uint64],
+    latency_s: float,
+    bandwidth_bytes_s: float,
+    algorithm: str,
+    /,
+) -> NDArray[np.float64]: ...
+def collectives_all_reduce_choices(
+    bytes: NDArray[np.float64],
+    ranks: NDArray[np.uint64],
+    latency_s: float,
+    bandwidth_bytes_s: float,
+    /,
+) -> NDArray[np.uint8]: ...
+def collectives_all_reduce_algorithms() -> list[str]: ...
+def collectives_hierarchical_all_reduce_times(
     bytes: NDArray[np.float64],
     islands: NDArray[np.uint64],
     per_island: int,
@@ -107,6 +127,8 @@ def hierarchical_all_reduce_times(
     inner_bandwidth_bytes_s: float,
     outer_latency_s: float,
     outer_bandwidth_bytes_s: float,
+    algorithm: str,
+    /,
 ) -> NDArray[np.float64]: ...
 def roofline_steps(
     model: ModelCosts,
@@ -115,6 +137,7 @@ def roofline_steps(
     batch: NDArray[np.float64],
     context: NDArray[np.float64],
     n: NDArray[np.float64],
+    /,
 ) -> NDArray[np.float64]: ...
 def roofline_columns() -> list[str]: ...
 def roofline_steps_at_quantile(
@@ -126,20 +149,17 @@ def roofline_steps_at_quantile(
     n: NDArray[np.float64],
     q: float,
     seed: int,
+    /,
 ) -> NDArray[np.float64]: ...
 def roofline_quantile_plan(
-    model: ModelCosts,
-    plan: Plan,
-    tokens: int,
-    q: float,
-    seed: int,
+    model: ModelCosts, plan: Plan, tokens: int, q: float, seed: int, /
 ) -> tuple[float, float]: ...
-def roofline_links_available(tp: float, pp: float, ep: float, chip: Chip) -> bool: ...
+def roofline_links_available(tp: float, pp: float, ep: float, chip: Chip, /) -> bool: ...
 def roofline_crossover_batch(
-    peak_flops: float, memory_bandwidth: float, weight_bytes: float
+    peak_flops: float, memory_bandwidth: float, weight_bytes: float, /
 ) -> float: ...
-def roofline_touched_experts(experts: float, top_k: float, tokens: float) -> float: ...
-def route_histograms(
+def roofline_touched_experts(experts: float, top_k: float, tokens: float, /) -> float: ...
+def routing_histograms(
     experts: int,
     top_k: int,
     tokens: int,
@@ -149,6 +169,7 @@ def route_histograms(
     dirichlet_alpha: float | None,
     capacity: int | None,
     devices: int,
+    /,
     progress: Callable[[int], object] | None = None,
 ) -> tuple[
     NDArray[np.uint64],
@@ -158,20 +179,20 @@ def route_histograms(
     NDArray[np.uint64],
     NDArray[np.uint64],
 ]: ...
-def routing_chunk_trials(tokens: int, top_k: int) -> int: ...
-def routing_default_trials(tokens: int, top_k: int) -> int: ...
-def routing_balanced_load(experts: int, top_k: int, tokens: int) -> float: ...
+def routing_chunk_trials(tokens: int, top_k: int, /) -> int: ...
+def routing_default_trials(tokens: int, top_k: int, /) -> int: ...
+def routing_balanced_load(experts: int, top_k: int, tokens: int, /) -> float: ...
 def routing_inclusion_probabilities(
-    experts: int, top_k: int, weights: NDArray[np.float64] | None
+    experts: int, top_k: int, weights: NDArray[np.float64] | None, /
 ) -> NDArray[np.float64]: ...
 def routing_load_pmf(
-    experts: int, top_k: int, tokens: int, weights: NDArray[np.float64] | None
+    experts: int, top_k: int, tokens: int, weights: NDArray[np.float64] | None, /
 ) -> NDArray[np.float64]: ...
 def routing_expected_touched(
-    experts: int, top_k: int, tokens: int, weights: NDArray[np.float64] | None
+    experts: int, top_k: int, tokens: int, weights: NDArray[np.float64] | None, /
 ) -> float: ...
 def routing_expected_drops(
-    experts: int, top_k: int, tokens: int, capacity: int, weights: NDArray[np.float64] | None
+    experts: int, top_k: int, tokens: int, capacity: int, weights: NDArray[np.float64] | None, /
 ) -> float: ...
 def routing_max_load_cdf(
     experts: int,
@@ -179,36 +200,43 @@ def routing_max_load_cdf(
     tokens: int,
     weights: NDArray[np.float64] | None,
     method: str,
+    /,
     progress: Callable[[int], object] | None = None,
 ) -> tuple[str, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]: ...
-def routing_mean_from_cdf(cdf: NDArray[np.float64]) -> float: ...
-def routing_histogram_quantile(hist: NDArray[np.uint64], q: float) -> int: ...
-def acceptance(
+def routing_mean_from_cdf(cdf: NDArray[np.float64], /) -> float: ...
+def routing_histogram_quantile(hist: NDArray[np.uint64], q: float, /) -> int: ...
+def speculative_acceptance(
     p: NDArray[np.float32] | NDArray[np.float64],
     q: NDArray[np.float32] | NDArray[np.float64],
     tol: float,
+    /,
 ) -> NDArray[np.float64]: ...
-def acceptance_from_logits(
+def speculative_acceptance_from_logits(
     target_logits: NDArray[np.float32] | NDArray[np.float64],
     draft_logits: NDArray[np.float32] | NDArray[np.float64],
     temperature: float,
+    /,
 ) -> NDArray[np.float64]: ...
-def lenient(
+def speculative_lenient(
     p: NDArray[np.float32] | NDArray[np.float64],
     q: NDArray[np.float32] | NDArray[np.float64],
     lam: float,
     tol: float,
+    /,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
-def simulate(
+def speculative_simulate(
     p: NDArray[np.float64],
     q: NDArray[np.float64],
     gamma: int,
     trials: int,
     seed: int,
     lam: float,
+    /,
     progress: Callable[[int], object] | None = None,
 ) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]: ...
-def tree_expected_tokens(parents: NDArray[np.int64], accept_prob: NDArray[np.float64]) -> float: ...
+def speculative_tree_expected_tokens(
+    parents: NDArray[np.int64], accept_prob: NDArray[np.float64], /
+) -> float: ...
 def sweep_run(
     model: ModelCosts,
     deployments: list[tuple[Plan, Chip]],
@@ -223,6 +251,7 @@ def sweep_run(
     senses: list[str],
     keep_kind: str,
     k: int,
+    /,
     lo: int = 0,
     hi: int | None = None,
     progress: Callable[[int], Any] | None = None,
@@ -236,13 +265,15 @@ def sweep_rows(
     phase: str,
     new_tokens: float,
     index: NDArray[np.uint64],
+    /,
 ) -> NDArray[np.float64]: ...
-def pareto_reduce(
+def sweep_pareto_reduce(
     values: NDArray[np.float64],
     index: NDArray[np.uint64],
     senses: list[str],
     keep_kind: str,
     k: int,
+    /,
 ) -> NDArray[np.uint64]: ...
 def pipeline_simulate(
     schedule: str,
@@ -253,6 +284,7 @@ def pipeline_simulate(
     backward: NDArray[np.float64],
     weight_grad: NDArray[np.float64] | None,
     p2p: float,
+    /,
     progress: Callable[[int], Any] | None = None,
 ) -> dict[str, Any]: ...
 def pipeline_bubble_fractions(
@@ -263,10 +295,8 @@ def pipeline_bubble_fractions(
     forward: float,
     backward: float,
     weight_grad: float | None,
+    /,
 ) -> NDArray[np.float64]: ...
 def pipeline_balance_layers(
-    layer_times: NDArray[np.float64],
-    stages: int,
-    head_extra: float,
-    tail_extra: float,
+    layer_times: NDArray[np.float64], stages: int, head_extra: float, tail_extra: float, /
 ) -> NDArray[np.uint64]: ...

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .cli_args import (
     COUNT,
@@ -21,6 +22,7 @@ from .cli_args import (
     GRAMMAR,
     INTS,
     Commands,
+    QuietConsole,
     counts_from,
     floats,
     ints_from,
@@ -44,7 +46,29 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = QuietConsole()
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"brickwall {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="print brickwall's version and exit",
+    ),
+) -> None:
+    pass
+
 
 # Options several commands share, with one default each. Where a command's default differs, its
 # own option says why (spec's hardware and tp, prefill's and model's context).
@@ -78,11 +102,20 @@ KS_OPT = typer.Option("heads", "--kv-sharding", help="heads (replicated under MQ
 OV_OPT = typer.Option(False, "--overlap", help="overlap communication with compute")
 PR_OPT = typer.Option(None, "--price", help="USD per chip-hour (default: the catalog's)")
 JSON_OPT = typer.Option(False, "--json", help="machine-readable output")
+HF_OPT = typer.Option(
+    None, "--hf-config", help="a Hugging Face config.json instead of a catalog model NAME"
+)
 
 
 class CatalogKind(str, Enum):
     hardware = "hardware"
     models = "models"
+
+
+def announce_plot(path: Path) -> None:
+    """Every plotting command says the same line, on stderr (stdout stays JSON/CSV-clean)."""
+    sys.stdout.flush()  # after the command's own output, also when both go to one pipe
+    typer.echo(f"plot written to {path}", err=True)
 
 
 def emit_json(data: Any) -> None:
@@ -213,7 +246,7 @@ def model_cmd(
         data["context"] = context
         emit_json(data)
         return
-    t = Table(title=f"{m.name}: parameters by component")
+    t = Table(title=f"{escape(m.name)}: parameters by component")
     t.add_column("component")
     t.add_column("parameters", justify="right")
     t.add_column("share", justify="right")
@@ -235,9 +268,9 @@ def model_cmd(
         f"{m.kv_heads} kv heads)  |  weights: {fmt_bytes(m.weight_bytes('bf16'))} at 16-bit"
     )
     if m.source:
-        console.print(f"[dim]source: {m.source}[/dim]")
+        console.print(f"[dim]source: {escape(m.source)}[/dim]")
     if m.notes:
-        console.print(f"[dim]note: {m.notes}[/dim]")
+        console.print(f"[dim]note: {escape(m.notes)}[/dim]")
 
 
 # --- speculative decoding ------------------------------------------------------------------------
@@ -300,9 +333,7 @@ def spec_cmd(
     plot: Path | None = typer.Option(None, help="save speedup vs batch (with --target)"),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Speculative decoding: expected tokens, speedup and the best draft length (Leviathan et
-    al.), or with --target/--draft the speedup vs batch through the roofline and the batch where
-    it stops paying (MagicDec)."""
+    """Speculative decoding: expected tokens, speedup and the best draft length (Leviathan et al.), or with --target/--draft the speedup vs batch through the roofline and the batch where it stops paying (MagicDec)."""
     from . import speculative as spec
     from .units import fmt_seconds
 
@@ -388,8 +419,7 @@ def spec_cmd(
         spec_speedup_vs_batch(
             sweeps[0], title=f"{target} + draft {draft}, {dep.chips} x {hardware_name}", path=plot
         )
-        if not as_json:
-            console.print(f"saved {plot}")
+        announce_plot(plot)
 
 
 class Format(str, Enum):
@@ -404,7 +434,7 @@ def _print_estimate(e: Any) -> None:
 
     d = e.deployment
     t = Table(
-        title=f"{e.phase}: {e.model} on {d.chips}x {d.hardware.name} (TP {d.tp} x PP {d.pp} x EP {d.ep}), "
+        title=f"{e.phase}: {escape(e.model)} on {d.chips}x {d.hardware.name} (TP {d.tp} x PP {d.pp} x EP {d.ep}), "
         f"batch {e.batch:,}, context {e.context:,}"
         + (f", prompt {e.new_tokens:,}" if e.phase == "prefill" else "")
     )
@@ -495,13 +525,13 @@ def _step_command(
             path=plot,
             mark=batch,
         )
-        Console(stderr=True).print(f"[dim]plot written to {plot}[/dim]")
+        announce_plot(plot)
 
 
 @app.command()
 def decode(
     name: str | None = typer.Argument(None, help="catalog model"),
-    hf_config: Path | None = typer.Option(None, "--hf-config"),
+    hf_config: Path | None = HF_OPT,
     hardware_name: str = HW_OPT,
     tp: int = TP_OPT,
     pp: int = PP_OPT,
@@ -549,7 +579,7 @@ def decode(
 @app.command()
 def prefill(
     name: str | None = typer.Argument(None, help="catalog model"),
-    hf_config: Path | None = typer.Option(None, "--hf-config"),
+    hf_config: Path | None = HF_OPT,
     hardware_name: str = HW_OPT,
     tp: int = TP_OPT,
     pp: int = PP_OPT,
@@ -605,7 +635,7 @@ def prefill(
 @app.command()
 def train(
     name: str | None = typer.Argument(None, help="catalog model"),
-    hf_config: Path | None = typer.Option(None, "--hf-config"),
+    hf_config: Path | None = HF_OPT,
     tokens: float = typer.Option(..., "--tokens", help="training tokens, e.g. 13e12"),
     hardware_name: str = HW_OPT,
     gpus: float | None = typer.Option(None, "--gpus", help="accelerators, e.g. 25000 or 2.5e4"),
@@ -633,7 +663,7 @@ def train(
     if as_json:
         emit_json(r.as_dict())
         return
-    t = Table(title=f"training {m.name} on {tokens:.3g} tokens, {r.hardware}")
+    t = Table(title=f"training {escape(m.name)} on {tokens:.3g} tokens, {r.hardware}")
     t.add_column("quantity")
     t.add_column("value", justify="right")
     t.add_row("FLOPs (6 x active params x tokens)", f"{r.flops:.3g}")
@@ -657,48 +687,168 @@ def train(
     console.print(t)
 
 
+class ClaimsFormat(str, Enum):
+    auto = "auto"
+    blocks = "blocks"
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+    csv = "csv"
+
+
+WIDE = 160  # columns from which `reproduce` shows the full table by default
+_VERDICT_STYLE = {
+    "consistent": "green",
+    "partly": "yellow",
+    "depends": "yellow",
+    "inconsistent": "red",
+    "assumption": "cyan",
+}
+
+
+def _fit(text: str, width: int) -> str:
+    """One line of at most ``width`` characters (cut with '...')."""
+    return text if len(text) <= width else text[: max(width - 3, 1)].rstrip() + "..."
+
+
+def _field(label: str, text: str, width: int, verbose: bool) -> list[str]:
+    """``label text`` indented two columns: wrapped whole with --verbose, else one line."""
+    if not verbose:
+        return [_fit(f"  {label}{text}", width)]
+    import textwrap
+
+    return textwrap.wrap(
+        text,
+        width,
+        initial_indent=f"  {label}",
+        subsequent_indent=" " * (2 + len(label)),
+        break_on_hyphens=False,
+    ) or [f"  {label}"]
+
+
+def _claim_block(r: Any, width: int, verbose: bool) -> list[Text]:
+    """One claim in a few lines: id, verdict and unit, the article's sentence, both numbers, and
+    the why (one line; whole, with assumptions and details, under --verbose)."""
+    head = Text(r.id, style="bold")
+    head.append("  ")
+    head.append(r.verdict, style=_VERDICT_STYLE[r.verdict])
+    head.append(f"  ({r.unit})", style="dim")
+    head.truncate(width, overflow="ellipsis")
+    lines = _field("", r.claim, width, verbose)
+    numbers = f"article {r.article}  |  brickwall {r.computed}"
+    if len(numbers) + 2 <= width or verbose:
+        lines += _field("", numbers, width, verbose)
+    else:
+        lines += _field("article   ", r.article, width, verbose)
+        lines += _field("brickwall ", r.computed, width, verbose)
+    if r.why:
+        lines += _field("why: ", r.why, width, verbose)
+    if verbose and r.assumptions:
+        lines += _field("assumptions: ", "; ".join(r.assumptions), width, True)
+    if verbose and r.details:
+        details = ", ".join(f"{k} {v:.4g}" for k, v in r.details.items())
+        lines += _field("details: ", details, width, True)
+    return [head, *(Text(line) for line in lines)]
+
+
 @app.command()
 def reproduce(
-    fmt: Format = typer.Option(Format.table, "--format", "-f"),
-    only: str | None = typer.Option(None, "--only", help="one claim id (or an id prefix)"),
+    fmt: ClaimsFormat = typer.Option(
+        ClaimsFormat.auto,
+        "--format",
+        "-f",
+        help="auto: one block per claim, or the full table on a terminal at least "
+        f"{WIDE} columns wide; or blocks, table, markdown, json, csv",
+    ),
+    only: str | None = typer.Option(
+        None,
+        "--only",
+        metavar="ID[,ID...]",
+        help="claim ids or id prefixes, comma-separated (e.g. cost,spec.tokens)",
+    ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="blocks: the whole why, the assumptions and the details"
+    ),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Re-derive every quantitative claim of the GPT-4 analysis and give each a verdict."""
+    from .claims import MEANING, VERDICTS
     from .claims import reproduce as run
 
     rows = run(only)
-    counts = {
-        v: sum(r.verdict == v for r in rows) for v in ("consistent", "inconsistent", "assumption")
-    }
-    summary = f"{len(rows)} claims: {counts['consistent']} consistent, {counts['inconsistent']} inconsistent, {counts['assumption']} assumptions"
-    if fmt is Format.json:
-        emit_json({"summary": counts, "claims": [r.as_dict() for r in rows]})
-    elif fmt is Format.csv:
+    counts = {v: sum(r.verdict == v for r in rows) for v in VERDICTS}
+    summary = f"{len(rows)} claim{'s' * (len(rows) != 1)}: " + ", ".join(
+        f"{n} {v}{'s' * (v == 'assumption' and n != 1)}" for v, n in counts.items() if n
+    )
+    if as_json:
+        fmt = ClaimsFormat.json
+    if fmt is ClaimsFormat.auto:
+        wide = console.is_terminal and console.width >= WIDE
+        fmt = ClaimsFormat.table if wide else ClaimsFormat.blocks
+    if fmt is ClaimsFormat.json:
+        emit_json(
+            {
+                "summary": counts,
+                "verdicts": MEANING,
+                "claims": [r.as_dict() for r in rows],
+            }
+        )
+    elif fmt is ClaimsFormat.csv:
         import csv
 
         w = csv.writer(sys.stdout)
-        w.writerow(["id", "claim", "article", "computed", "verdict", "why", "assumptions"])
+        w.writerow(["id", "claim", "article", "computed", "unit", "verdict", "why", "assumptions"])
         for r in rows:
             w.writerow(
-                [r.id, r.claim, r.article, r.computed, r.verdict, r.why, "; ".join(r.assumptions)]
+                [
+                    r.id,
+                    r.claim,
+                    r.article,
+                    r.computed,
+                    r.unit,
+                    r.verdict,
+                    r.why,
+                    "; ".join(r.assumptions),
+                ]
             )
-    elif fmt is Format.markdown:
+    elif fmt is ClaimsFormat.markdown:
         typer.echo(
-            "| id | claim | article | brickwall | verdict | why / assumptions |\n|---|---|---|---|---|---|"
+            "| id | claim | article | brickwall | unit | verdict | why / assumptions |\n"
+            "|---|---|---|---|---|---|---|"
         )
         for r in rows:
             why = "; ".join(x for x in (r.why, *r.assumptions) if x).replace("|", "/")
-            typer.echo(f"| {r.id} | {r.claim} | {r.article} | {r.computed} | {r.verdict} | {why} |")
+            typer.echo(
+                f"| {r.id} | {r.claim} | {r.article} | {r.computed} | {r.unit} | {r.verdict} "
+                f"| {why} |"
+            )
         typer.echo(f"\n{summary}")
-    else:
-        colour = {"consistent": "green", "inconsistent": "red", "assumption": "yellow"}
+    elif fmt is ClaimsFormat.table:
         t = Table(title="The seed's claims, re-derived", show_lines=True)
-        for col in ("id", "article", "brickwall", "verdict", "why / assumptions"):
-            t.add_column(col, no_wrap=col == "id", overflow="fold")
+        for col in ("id", "claim", "article", "brickwall", "unit", "verdict", "why / assumptions"):
+            t.add_column(col, no_wrap=col in ("id", "verdict"))
         for r in rows:
             why = "; ".join(x for x in (r.why, *r.assumptions) if x)
-            t.add_row(r.id, r.article, r.computed, f"[{colour[r.verdict]}]{r.verdict}[/]", why)
+            verdict = Text(r.verdict, style=_VERDICT_STYLE[r.verdict])
+            cells = (r.id, r.claim, r.article, r.computed, r.unit)
+            t.add_row(*(Text(c) for c in cells), verdict, Text(why))  # Text: no markup
         console.print(t)
-        console.print(f"[b]{summary}[/b]")
+        console.print(Text(summary, style="bold"))
+    else:
+        width = max(console.width, 40)
+        for i, r in enumerate(rows):
+            if i:
+                console.print()
+            for text in _claim_block(r, width, verbose):
+                console.print(text, no_wrap=True, overflow="ignore", crop=False)
+        console.print()
+        console.print(Text(summary, style="bold"))
+        if verbose:
+            for v, meaning in MEANING.items():
+                for legend in _field(f"{v}: ", meaning, width, True):
+                    console.print(Text(legend, style="dim"), no_wrap=True, crop=False)
+        else:
+            console.print(Text("--verbose: the whole why, assumptions and details", style="dim"))
 
 
 @app.command()
@@ -761,7 +911,7 @@ def bandwidth(
         from .plot import bandwidth_chart
 
         bandwidth_chart(tuple(speeds), path=plot, dtype=dtype, overhead=overhead)
-        Console(stderr=True).print(f"[dim]plot written to {plot}[/dim]")
+        announce_plot(plot)
 
 
 @app.command("moe")
@@ -802,7 +952,7 @@ def moe_cmd(
     plot_path: Path | None = typer.Option(
         None, "--plot", help="save the load histograms to this image"
     ),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Distribution of tokens per expert / device in one MoE step (Monte Carlo + exact)."""
     from . import moe
@@ -829,6 +979,7 @@ def moe_cmd(
         from .plot import moe_load
 
         moe_load(r, plot_path)
+        announce_plot(plot_path)
     if as_json:
         data = r.summary()
         data["exact"] = exact
@@ -889,8 +1040,6 @@ def moe_cmd(
         console.print(
             f"capacity {r.capacity} tokens/expert: {r.drop_fraction:.2%} of assignments dropped on average"
         )
-    if plot_path is not None:
-        console.print(f"[dim]plot: {plot_path}[/dim]")
     console.print(
         "[dim]exact: k B / E, E(1-(1-k/E)^B), E E[(X-C)+] with X ~ Bin(B, k/E); busiest expert by "
         f"{exact.get('max_load_method', '-')} (FORMULAS.md s2)[/dim]"
@@ -907,10 +1056,79 @@ def _pick(n: int, k: int) -> list[int]:
     return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
 
 
+def _why_none_feasible(m: Model, r: Any, axes: dict[str, Any], constraints: dict[str, Any]) -> str:
+    """Why a sweep kept nothing: the roomiest layout on the axes (most free memory per chip at
+    the smallest batch and context) either does not fit, or fits and misses a constraint."""
+    from itertools import product
+
+    from . import inference
+    from .errors import BrickwallError
+
+    best: Any = None
+    for h, t, wd, kd in product(
+        axes["hardware"], axes["tp"], axes["weight_dtype"], axes["kv_dtype"]
+    ):
+        hw = hardware(h)
+        if constraints["tp_within_scale_up"] and t > hw.scale_up_domain:
+            continue
+        try:
+            d = Deployment(
+                hw,
+                tp=t,
+                pp=max(axes["pp"]),
+                ep=max(axes["ep"]),
+                weight_dtype=wd,
+                kv_dtype=kd,
+                **axes["deployment"],
+            )
+            b, c = min(axes["batch"]), min(axes["context"])
+            e = (
+                inference.decode(m, d, b, c)
+                if r.phase == "decode"
+                else inference.prefill(m, d, b, c)
+            )
+        except BrickwallError:
+            continue
+        if (
+            best is None
+            or e.memory["free"] / hw.memory > best.memory["free"] / best.deployment.hardware.memory
+        ):
+            best = e
+    if best is None:
+        return "no layout on the axes is valid for this model"
+    d = best.deployment
+    where = (
+        f"{d.hardware.name} TP {d.tp} x PP {d.pp} x EP {d.ep} ({d.weight_dtype} weights) at "
+        f"batch {best.batch:,}, context {best.context:,}"
+    )
+    if not best.fits:
+        need = best.memory["weights"] + best.memory["kv_cache"] + best.memory["activations"]
+        return (
+            f"nothing fits in memory: the roomiest layout, {where}, needs {fmt_bytes(need)} per "
+            f"chip of {fmt_bytes(d.hardware.memory)} (more --tp/--pp/--ep or a smaller "
+            "--weight-dtype would help)"
+        )
+    misses = []
+    latency = best.per_token_latency if r.phase == "decode" else best.ttft
+    if constraints["max_latency"] is not None and latency > constraints["max_latency"]:
+        misses.append(f"latency {latency * 1e3:,.3g} ms > --max-latency-ms")
+    need_speed = constraints["min_tokens_per_s_per_user"]
+    if need_speed is not None and best.tokens_per_s_per_user < need_speed:
+        misses.append(
+            f"{best.tokens_per_s_per_user:,.3g} tok/s per user < --min-tokens-per-s-per-user"
+        )
+    if constraints["max_chips"] is not None and d.chips > constraints["max_chips"]:
+        misses.append(f"{d.chips} chips > --max-chips")
+    return (
+        f"no configuration that fits meets the constraints (the roomiest, {where}: "
+        f"{'; '.join(misses) or 'excluded by a constraint'})"
+    )
+
+
 @app.command()
 def sweep(
     name: str | None = typer.Argument(None, help="catalog model"),
-    hf_config: Path | None = typer.Option(None, "--hf-config"),
+    hf_config: Path | None = HF_OPT,
     hardware_list: Sequence[str] = typer.Option(
         "H100-SXM",
         "--hardware",
@@ -1001,10 +1219,12 @@ def sweep(
     rows: int = typer.Option(
         20, "--rows", parser=counts_from(2), metavar=COUNT, help="frontier rows shown in the table"
     ),
-    no_progress: bool = typer.Option(False, "--no-progress"),
+    no_progress: bool = typer.Option(
+        False, "--no-progress", help="no progress bar (off anyway with --json or --csv)"
+    ),
 ) -> None:
-    """Sweep hardware x tp x pp x ep x dtypes x batch x context through the roofline and print the
-    Pareto frontier (or the top K): which configuration is best, and what each trade costs."""
+    """Sweep hardware x tp x pp x ep x dtypes x batch x context through the roofline and print the Pareto frontier (or the top K): which configuration is best, and what each trade costs."""
+    from .sweep import COLUMN_UNITS
     from .sweep import sweep as run
     from .units import fmt_seconds, fmt_usd
 
@@ -1016,6 +1236,12 @@ def sweep(
         if (len(hardware_list) > 1 and top is None and (plot is not None or not machine))
         else None
     )
+    constraints = {
+        "max_latency": None if max_latency_ms is None else max_latency_ms / 1e3,
+        "min_tokens_per_s_per_user": min_speed,
+        "max_chips": max_chips,
+        "tp_within_scale_up": not tp_scale_out,
+    }
     r = run(
         m,
         hardware=hardware_list,
@@ -1027,12 +1253,7 @@ def sweep(
         weight_dtype=weight_dtype,
         kv_dtype=[None] if kv_dtype is None else kv_dtype,
         phase=phase,  # type: ignore[arg-type]
-        constraints={
-            "max_latency": None if max_latency_ms is None else max_latency_ms / 1e3,
-            "min_tokens_per_s_per_user": min_speed,
-            "max_chips": max_chips,
-            "tp_within_scale_up": not tp_scale_out,
-        },
+        constraints=constraints,
         objectives=objectives,
         keep=keep,
         progress=not (machine or no_progress),
@@ -1045,8 +1266,33 @@ def sweep(
     shown = list(range(r.kept))
     if "on_frontier" in cols:
         shown = [i for i in shown if cols["on_frontier"][i]]
+    axes = {
+        "hardware": hardware_list,
+        "tp": tp,
+        "pp": pp,
+        "ep": ep,
+        "batch": batch,
+        "context": context,
+        "weight_dtype": weight_dtype,
+        "kv_dtype": [None] if kv_dtype is None else kv_dtype,
+        "deployment": {"kv_sharding": kv_sharding, "overlap": overlap},
+    }
+    why_none = _why_none_feasible(m, r, axes, constraints) if r.feasible == 0 else None
+    if why_none is not None and not machine:
+        console.print(Text(f"no feasible configuration: {why_none}"))
+        console.print(f"{r.grid:,} configurations named, {r.evaluated:,} evaluated, 0 feasible")
+        if plot is not None:
+            raise typer.BadParameter(f"--plot: nothing to plot ({why_none})")
+        return
     if as_json:
-        emit_json({"summary": r.summary(), "rows": [r.row(i) for i in range(r.kept)]})
+        summary = r.summary() | ({} if why_none is None else {"why_none_feasible": why_none})
+        emit_json(
+            {
+                "summary": summary,
+                "units": COLUMN_UNITS,
+                "rows": [r.row(i) for i in range(r.kept)],
+            }
+        )
     elif as_csv:
         import csv
 
@@ -1058,7 +1304,7 @@ def sweep(
     else:
         what = "frontier" if top is None else f"top {top} by {r.objectives[0][0]}"
         t = Table(
-            title=f"{m.name} {r.phase}: {what} over {', '.join(f'{n} ({s})' for n, s in r.objectives)}"
+            title=f"{escape(m.name)} {r.phase}: {what} over {', '.join(f'{n} ({s})' for n, s in r.objectives)}"
             + (" - the joint frontier of all hardware" if by else "")
         )
         many = {k: len(set(cols[k].tolist())) > 1 for k in ("weight_dtype", "kv_dtype", "context")}
@@ -1109,8 +1355,7 @@ def sweep(
         )
     if plot is not None:
         r.plot(plot)
-        if not machine:
-            console.print(f"[dim]plot written to {plot}[/dim]")
+        announce_plot(plot)
 
 
 # --- pipeline ------------------------------------------------------------------------------------
@@ -1207,8 +1452,7 @@ def pipeline_cmd(
             from .plot import pipeline_bubbles
 
             pipeline_bubbles(c.microbatches, c.bubble_fraction, c.stages, plot)
-            if not as_json:
-                console.print(f"wrote {plot}")
+            announce_plot(plot)
         return
 
     times = pp.stage_times(schedule, forward, backward, weight_grad)
@@ -1253,8 +1497,7 @@ def pipeline_cmd(
         from .plot import pipeline_gantt
 
         pipeline_gantt(s, plot)
-        if not as_json:
-            console.print(f"wrote {plot}")
+        announce_plot(plot)
 
 
 @app.command()
@@ -1269,8 +1512,9 @@ def validate(
     as_csv: bool = typer.Option(False, "--csv", help="every row as CSV"),
     markdown: bool = typer.Option(False, "--markdown", help="the tables as Markdown"),
 ) -> None:
-    """Predicted vs published: brickwall's error on measured step times, throughputs and TTFTs
-    (default efficiency, one profile per chip; docs/validation.md)."""
+    """Predicted vs published: brickwall's error on measured step times, throughputs and TTFTs.
+
+    Default efficiency, one profile per chip; the rows and their sources: docs/validation.md."""
     from .validation import ValidationReport, load, run
 
     rows = load(file)

@@ -17,11 +17,13 @@ holds for a :class:`~brickwall.errors.BrickwallError` from the library (see :cla
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import typer
+from rich.console import Console
 from typer.core import TyperGroup
 
 from .errors import BrickwallError
@@ -178,6 +180,30 @@ def ints_from(minimum: int) -> Callable[[str], Sequence[int]]:
     return lambda text: ints(text, minimum=minimum)
 
 
+def _quiet_stdout() -> None:
+    """The reader went away (``brickwall reproduce | head``): point stdout at /dev/null so the
+    interpreter's final flush cannot fail, and end quietly - the output was not wanted."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _plain_flags(command: Any, ctx: Any) -> None:
+    """Flags take no value, so their help shows no type (typer 0.2x prints ``<bool>``). Duck
+    typed: typer vendors click's classes in some versions and uses click's in others."""
+    for param in [*command.params, command.get_help_option(ctx)]:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+
+
+class QuietConsole(Console):
+    """rich's Console, ending with status 0 rather than 1 when the reader closes the pipe."""
+
+    def on_broken_pipe(self) -> None:
+        _quiet_stdout()
+        raise SystemExit(0)
+
+
 class Commands(TyperGroup):
     """The ``brickwall`` group: every bad input ends the same way - a usage error from the
     grammar above or a :class:`BrickwallError` from the library prints ``error: ...`` on one
@@ -197,6 +223,10 @@ class Commands(TyperGroup):
             return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
         try:
             rv = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        except BrokenPipeError:
+            _quiet_stdout()
+            sys.exit(0)
         except BrickwallError as e:
             typer.echo(f"error: {e}", err=True)
             sys.exit(2)
@@ -213,6 +243,23 @@ class Commands(TyperGroup):
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
 
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:  # before click turns it into status 1
+            _quiet_stdout()
+            raise typer.Exit(0) from None
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _plain_flags(command, ctx)
+        return command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _plain_flags(self, ctx)
+        super().format_help(ctx, formatter)
+
 
 __all__ = [
     "COUNT",
@@ -220,6 +267,7 @@ __all__ = [
     "GRAMMAR",
     "INTS",
     "Commands",
+    "QuietConsole",
     "count",
     "counts_from",
     "floats",

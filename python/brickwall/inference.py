@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _core
 from .deployment import BOUNDS, Deployment, chip_view, cost_view, plan_view
-from .errors import InfeasibleError, ValidationError, invalid
+from .errors import InfeasibleError, ValidationError, invalid, wrong_type
 from .hardware import Efficiency, Hardware
 from .hardware import hardware as lookup_hardware
 from .model import Model
@@ -50,6 +50,13 @@ def _kernel(
     n: NDArray[np.float64],
     routing: Routing = "expected",
 ) -> dict[str, NDArray[Any]]:
+    if not isinstance(model, Model):
+        raise wrong_type("model", model, "a Model (e.g. bw.model(name))")
+    if not isinstance(d, Deployment):
+        raise wrong_type("deployment", d, "a Deployment")
+    if not (isinstance(routing, str) and routing == "expected"):
+        # checked on dense models too, where a quantile changes nothing: never accept and ignore
+        routing = real("routing", routing, minimum=0.0, strict=True, maximum=1.0)
     d.check(model)
     if routing == "expected" or not model.is_moe:
         return _table(model, d, plan_view(d), batch, context, n)
@@ -315,6 +322,7 @@ def max_batch(
     batch 1 does not fit). Memory grows monotonically with batch, so bisection is exact."""
     c = integer("context", context, minimum=0)
     n = integer("new_tokens", new_tokens)
+    limit = integer("limit", limit)
 
     def fits(b: int) -> bool:
         return bool(
@@ -435,6 +443,9 @@ def chips_needed(
     """The smallest deployment (fewest chips; tp within the scale-up domain, then pp) that fits
     ``model`` at this batch and context and, if given, reaches the per-user speed."""
     hw = lookup_hardware(hardware) if isinstance(hardware, str) else hardware
+    if tokens_per_s_per_user is not None:
+        real("tokens_per_s_per_user", tokens_per_s_per_user, strict=True)
+    max_chips = integer("max_chips", max_chips)
     best: StepEstimate | None = None
     tps = [t for t in (1, 2, 4, 8, 16, 32, 64, 72) if t <= hw.scale_up_domain]
     for tp in tps:

@@ -14,9 +14,12 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from . import catalog
-from .errors import invalid
+from .errors import invalid, wrong_type
 from .units import dtype_bytes
-from .validate import choice, integer
+from .validate import boolean, choice, integer
+
+MAX_LAYERS = 1_000_000  #: far above any real model; keeps counts and FLOPs finite
+MAX_SIZE = 1 << 40  #: bound on widths, heads, vocab and context
 
 ATTENTION_KINDS = ("mha", "gqa", "mqa", "mla")
 FFN_KINDS = ("gated", "mlp")
@@ -114,8 +117,10 @@ class Model:
         set_ = self._set
         if not isinstance(self.name, str) or not self.name:
             raise invalid("Model.name", self.name, "a non-empty string")
-        for f in ("layers", "d_model", "heads", "head_dim", "vocab", "max_context", "moe_every"):
-            set_(f, integer(f"Model.{f}", getattr(self, f)))
+        # Bounds far above any real model keep every count (and FLOPs) finite.
+        set_("layers", integer("Model.layers", self.layers, maximum=MAX_LAYERS))
+        for f in ("d_model", "heads", "head_dim", "vocab", "max_context", "moe_every"):
+            set_(f, integer(f"Model.{f}", getattr(self, f), maximum=MAX_SIZE))
         for f in (
             "kv_lora_rank",
             "q_lora_rank",
@@ -127,13 +132,24 @@ class Model:
             "d_ff_expert",
             "first_dense_layers",
         ):
-            set_(f, integer(f"Model.{f}", getattr(self, f), minimum=0))
+            set_(f, integer(f"Model.{f}", getattr(self, f), minimum=0, maximum=MAX_SIZE))
+        for f in ("tied_embeddings", "linear_bias", "qkv_bias", "learned_positions"):
+            set_(f, boolean(f"Model.{f}", getattr(self, f)))
+        for f in ("source", "notes"):
+            if not isinstance(getattr(self, f), str):
+                raise wrong_type(f"Model.{f}", getattr(self, f), "a string")
         set_("ffn", choice("Model.ffn", self.ffn, FFN_KINDS))
         set_("norm", choice("Model.norm", self.norm, NORM_KINDS))
-        set_("v_head_dim", integer("Model.v_head_dim", self.v_head_dim or self.head_dim))
+        set_(
+            "v_head_dim",
+            integer("Model.v_head_dim", self.v_head_dim or self.head_dim, maximum=MAX_SIZE),
+        )
         if not self.d_ff_shared:
             set_("d_ff_shared", self.d_ff_expert)
-        set_("d_ff_shared", integer("Model.d_ff_shared", self.d_ff_shared, minimum=0))
+        set_(
+            "d_ff_shared",
+            integer("Model.d_ff_shared", self.d_ff_shared, minimum=0, maximum=MAX_SIZE),
+        )
         self._check_attention(set_)
         self._check_moe()
 
@@ -141,7 +157,11 @@ class Model:
         object.__setattr__(self, name, value)  # validation normalises a frozen dataclass's fields
 
     def _check_attention(self, set_: Callable[[str, Any], None]) -> None:
-        kv = integer("Model.kv_heads", self.kv_heads) if self.kv_heads else self.heads
+        kv = (
+            integer("Model.kv_heads", self.kv_heads, maximum=MAX_SIZE)
+            if self.kv_heads
+            else self.heads
+        )
         set_("kv_heads", kv)
         if kv > self.heads or self.heads % kv:
             raise invalid("Model.kv_heads", kv, f"a divisor of heads = {self.heads}")
@@ -204,9 +224,9 @@ class Model:
     def moe_layers(self) -> int:
         if not self.experts:
             return 0
-        return sum(
-            1 for i in range(self.first_dense_layers, self.layers) if i % self.moe_every == 0
-        )
+        # Multiples of moe_every in [first_dense_layers, layers), in closed form.
+        m = self.moe_every
+        return max(0, -(-self.layers // m) - -(-self.first_dense_layers // m))
 
     @property
     def dense_layers(self) -> int:

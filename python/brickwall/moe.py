@@ -111,8 +111,14 @@ def _popularity(
 def expert_capacity(n_experts: int, top_k: int, tokens: int, capacity_factor: float) -> int:
     """Per-expert capacity ``ceil(cf * k * tokens / E)`` tokens (the common top-k convention;
     Switch Transformer's ``tokens / E * cf`` at k = 1)."""
+    e = integer("n_experts", n_experts)
+    k = integer("top_k", top_k, maximum=e)
+    t = integer("tokens", tokens)
     cf = real("capacity_factor", capacity_factor, strict=True)
-    return max(0, math.ceil(round(cf * top_k * tokens / n_experts, 9)))
+    cap = cf * k * t / e
+    if not math.isfinite(cap):
+        raise invalid("capacity_factor", cf, f"a factor with a finite capacity ({cap} tokens)")
+    return max(0, math.ceil(round(cap, 9)))
 
 
 def _devices(devices: Any, e: int) -> int:
@@ -155,6 +161,26 @@ class ExpertLoad:
     touched: NDArray[np.int64] = field(repr=False)
     dropped: NDArray[np.int64] = field(repr=False)
     expert_mean: NDArray[np.float64] = field(repr=False)
+
+    def __repr__(self) -> str:
+        extra = (f", {self.devices} devices" if self.devices > 1 else "") + (
+            f", capacity {self.capacity}" if self.capacity is not None else ""
+        )
+
+        def line(name: str, label: str) -> str:
+            p = self.percentiles(name, (0.99,))["p99"]
+            return f"{label} mean {self.mean(name):.3g} (p99 {p}, max {self.max_value(name)})"
+
+        parts = [line("load", "tokens/expert"), line("max_load", "busiest expert")]
+        parts.append(f"experts touched mean {self.mean('touched'):.3g}")
+        if self.capacity is not None:
+            parts.append(f"dropped {self.drop_fraction:.2%}")
+        return (
+            f"ExpertLoad(top-{self.top_k} of {self.n_experts} experts, {self.tokens:,} tokens/step, "
+            f"{self.popularity}{extra}, {self.trials:,} trials, seed {self.seed}: "
+            + "; ".join(parts)
+            + ")"
+        )
 
     def histogram(self, name: str = "load") -> NDArray[np.int64]:
         if name not in QUANTITIES:
@@ -263,7 +289,7 @@ def route(
         if capacity_factor is None
         else expert_capacity(r.experts, r.top_k, r.tokens, capacity_factor)
     )
-    load, mx, dev, touched, dropped, total = _core.route_histograms(
+    load, mx, dev, touched, dropped, total = _core.routing_histograms(
         r.experts, r.top_k, r.tokens, n, seed, r.weights, r.dirichlet_alpha, cap, d, progress
     )
 
@@ -433,6 +459,15 @@ class MaxLoadCdf:
     cdf: NDArray[np.float64] = field(repr=False)
     lower: NDArray[np.float64] = field(repr=False)
     upper: NDArray[np.float64] = field(repr=False)
+
+    def __repr__(self) -> str:
+        how = "exact" if self.exact else "midpoint of bounds"
+        return (
+            f"MaxLoadCdf(top-{self.top_k} of {self.n_experts} experts, {self.tokens:,} tokens, "
+            f"{self.method} ({how}): busiest expert mean {self.mean():.4g}, "
+            f"p50 {self.quantile(0.5)}, p99 {self.quantile(0.99)}, "
+            f"P(max = {self.tokens}) {self.pmf()[-1]:.3g})"
+        )
 
     @property
     def exact(self) -> bool:

@@ -92,6 +92,15 @@ class Schedule:
     """no schedule of these stage times can finish sooner (FORMULAS.md s3), seconds"""
     timeline: Timeline
 
+    def __repr__(self) -> str:
+        chunks = f" x {self.chunks} chunks" if self.chunks > 1 else ""
+        return (
+            f"Schedule({self.schedule}: {self.stages} stages x {self.microbatches} microbatches"
+            f"{chunks}, makespan {self.makespan:.6g} s (lower bound {self.lower_bound:.6g}), "
+            f"bubble {self.bubble_fraction:.2%} of device time, peak in-flight "
+            f"{self.peak_in_flight.max():.4g} microbatches, timeline of {len(self.timeline):,} ops)"
+        )
+
     def summary(self) -> dict[str, Any]:
         return {
             "schedule": self.schedule,
@@ -451,7 +460,8 @@ def balance_layers(
     ([6, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 8], 8.0)
     """
     if isinstance(layer_times, (int, np.integer)) and not isinstance(layer_times, bool):
-        t = np.ones(integer("layer_times", layer_times), dtype=np.float64)
+        # a layer count: bounded before allocating (the DP refuses far fewer anyway)
+        t = np.ones(integer("layer_times", layer_times, maximum=1_000_000), dtype=np.float64)
     else:
         t = array("layer_times", layer_times, np.float64, minimum=0.0)
     stages = integer("stages", stages)

@@ -28,8 +28,25 @@ def pyplot() -> Any:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:  # pragma: no cover - depends on the extra
-        raise BrickwallError("plotting needs matplotlib: pip install 'brickwall[plot]'") from e
+        raise BrickwallError(
+            "plotting needs matplotlib, which the base install leaves out: "
+            "pip install matplotlib (or from a brickwall source tree: pip install '.[plot]')"
+        ) from e
     return plt
+
+
+def plain_log_ticks(ax: Any, axes: str = "xy") -> None:
+    """Tick labels on log axes as plain numbers (30, 400, 0.5), not 3x10^1: major and minor."""
+    from matplotlib.ticker import LogFormatter
+
+    class Plain(LogFormatter):  # matplotlib's choice of which ticks to label, written plainly
+        def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+            return f"{x:g}"
+
+    for name in axes:
+        axis = ax.xaxis if name == "x" else ax.yaxis
+        axis.set_major_formatter(Plain(labelOnlyBase=False))
+        axis.set_minor_formatter(Plain(labelOnlyBase=False, minor_thresholds=(1.5, 0.6)))
 
 
 def finish(fig: Any, path: str | Path | None) -> Any:
@@ -84,20 +101,21 @@ def step_vs_batch(
                 label=f"compute-bound from {compute_bound[0]:.0f}",
             )
         if mark is not None:
-            ax.axvline(mark, color="black", lw=0.8)
+            ax.axvline(mark, color="black", lw=0.8, label=f"this batch: {mark:,}")
         ax.set_xlabel("batch (sequences)")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        plain_log_ticks(ax)
     unfit = batch[~t.fits]
-    if unfit.size:
-        for ax in (a1, a2):
-            ax.axvspan(unfit[0], batch[-1], color="red", alpha=0.07)
+    for ax in (a1, a2):
+        if unfit.size:
+            ax.axvspan(unfit[0], batch[-1], color="red", alpha=0.07, label="does not fit in memory")
+        ax.legend(fontsize=7)
     a1.set_ylabel("ms per step")
     a2.set_ylabel("tokens/s")
     d = deployment
     fig.suptitle(
-        f"{model.name} on {d.chips}x {d.hardware.name} (TP{d.tp} PP{d.pp} EP{d.ep}), context {context:,}"
-        + (" - shaded: does not fit" if unfit.size else ""),
+        f"{model.name} on {d.chips}x {d.hardware.name} (TP{d.tp} PP{d.pp} EP{d.ep}), "
+        f"context {context:,}, KV cache sharded over the {d.kv_sharding}",
         fontsize=10,
     )
     return finish(fig, path)
@@ -142,68 +160,92 @@ def bandwidth_chart(
 # --- MoE routing -------------------------------------------------------------------------------
 
 
+def _around_mode(p: Any, floor: float) -> tuple[int, int]:
+    """The contiguous run of ``p > floor`` around its mode (first, last index): a law's body and
+    tails, without the rounding noise a CDF difference leaves far out (~1e-10 near 1)."""
+    import numpy as np
+
+    mode = int(np.argmax(p))
+    below = np.flatnonzero(p <= floor)
+    left, right = below[below < mode], below[below > mode]
+    return (int(left[-1]) + 1 if left.size else 0), (
+        int(right[0]) - 1 if right.size else p.size - 1
+    )
+
+
 def moe_load(result: ExpertLoad, path: str | Path | None = None) -> Any:
-    """Two panels for a :class:`brickwall.moe.ExpertLoad`: the per-expert load distribution and
-    the busiest expert's load per step (Monte Carlo bars), with the exact Binomial marginal and
-    the exact / bounded max-load law overlaid where they exist."""
+    """The per-expert load distribution (left) and the busiest expert's load per step (right) of
+    a :class:`brickwall.moe.ExpertLoad`: Monte Carlo bars with the exact Binomial marginal and the
+    exact / bounded max-load law overlaid where they exist; the bottom row repeats both on a log
+    scale, since the tails are what sizes an expert's buffers."""
     import numpy as np
 
     from . import moe
     from .errors import TooLargeError
 
     plt = pyplot()
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, name, title in (
-        (a, "load", "tokens per expert"),
-        (b, "max_load", "tokens at the busiest expert"),
-    ):
-        pmf = result.pmf(name)
-        keep = np.flatnonzero(pmf > 1e-7)
-        lo, hi = int(keep[0]), int(keep[-1])
-        x = np.arange(lo, hi + 1)
-        ax.bar(
-            x,
-            pmf[lo : hi + 1],
-            width=1.0 if hi - lo > 40 else 0.8,
-            color="#4c72b0",
-            alpha=0.75,
-            label=f"Monte Carlo ({result.trials:,} steps)",
-        )
-        ax.set_xlabel(title)
-        ax.set_ylabel("probability")
-        ax.set_title(f"{title}: top-{result.top_k} of {result.n_experts}, {result.tokens:,} tokens")
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex="col")
+    overlays: list[tuple[int, Any, Any, str, str]] = []  # (column, x, p, style, label)
     if result.popularity == "uniform":
         exact = moe.load_pmf(result.n_experts, result.top_k, result.tokens)
-        x = np.arange(exact.size)
-        m = exact > 1e-7
-        a.plot(x[m], exact[m], "o-", color="#dd8452", ms=3, label="exact Binomial(B, k/E)")
+        overlays.append((0, np.arange(exact.size), exact, "o-", "exact Binomial(B, k/E)"))
     if result.popularity == "uniform" or result.popularity.startswith("zipf("):
         pop = None if result.popularity == "uniform" else ("zipf", float(result.popularity[5:-1]))
         try:
             mx = moe.max_load_cdf(result.n_experts, result.top_k, result.tokens, popularity=pop)
         except TooLargeError:  # pragma: no cover - guarded by the method choice
             mx = None
-        if mx is not None:
-            x = np.arange(mx.cdf.size)
-            if mx.exact:
-                p = mx.pmf()
-                m = p > 1e-7
-                b.plot(x[m], p[m], "o-", color="#dd8452", ms=3, label=f"exact ({mx.method})")
+        if mx is not None and mx.exact:
+            overlays.append((1, np.arange(mx.cdf.size), mx.pmf(), "o-", f"exact ({mx.method})"))
+        elif mx is not None:
+            # prod_e P(X_e <= c) is the law of the max of independent Binomials: an upper
+            # bound on the true CDF (negative association), drawn as a distribution.
+            bound = np.diff(mx.upper, prepend=0.0)
+            x = np.arange(bound.size)
+            overlays.append((1, x, bound, "--", "independent-experts law (bound)"))
+    for col, (name, title) in enumerate(
+        (("load", "tokens per expert"), ("max_load", "tokens at the busiest expert"))
+    ):
+        pmf = result.pmf(name)
+        # the probability of a single Monte Carlo hit: one per step for the busiest expert, one
+        # per expert and step for the per-expert load; below it only the exact laws can reach
+        hit = 1.0 / (result.trials * (result.n_experts if name == "load" else 1))
+        keep = np.flatnonzero(pmf > 0)
+        lo, hi = int(keep[0]), int(keep[-1])
+        for c, xo, p, _, _ in overlays:
+            if c == col:
+                a, b = _around_mode(p, 1e-12)
+                lo, hi = min(lo, int(xo[a])), max(hi, int(xo[b]))
+        x = np.arange(lo, hi + 1)
+        for row, ax in enumerate(axes[:, col]):
+            ax.bar(
+                x,
+                pmf[lo : hi + 1],
+                width=1.0 if hi - lo > 40 else 0.8,
+                color="#4c72b0",
+                alpha=0.75,
+                label=f"Monte Carlo ({result.trials:,} steps)",
+            )
+            for c, xo, p, style, label in overlays:
+                a, b = _around_mode(p, 1e-12 if row else 1e-7)
+                m = np.zeros(p.size, dtype=bool)
+                m[a : b + 1] = True
+                if c == col:
+                    ax.plot(xo[m], p[m], style, color="#dd8452", ms=3, lw=1.2, label=label)
+            if row:
+                ax.set_yscale("log")
+                ax.axhline(hit, color="grey", ls=":", lw=0.8, label="one Monte Carlo hit")
+                ax.set_xlabel(title)
+                ax.set_ylabel("probability (log)")
             else:
-                # prod_e P(X_e <= c) is the law of the max of independent Binomials: an upper
-                # bound on the true CDF (negative association), drawn as a distribution.
-                p = np.diff(mx.upper, prepend=0.0)
-                m = p > 1e-7
-                b.plot(
-                    x[m],
-                    p[m],
-                    "--",
-                    color="#dd8452",
-                    lw=1.2,
-                    label="independent-experts law (bound)",
-                )
-    a.legend()
-    b.legend()
+                ax.set_ylabel("probability")
+                ax.set_title(title)
+            ax.legend(fontsize=7)
+    fig.suptitle(
+        f"MoE routing, one step: B = {result.tokens:,} tokens, each routed to its top k = "
+        f"{result.top_k} of E = {result.n_experts} experts ({result.popularity} popularity)",
+        fontsize=10,
+    )
     return finish(fig, path)
 
 
@@ -233,6 +275,9 @@ def spec_speedup_vs_batch(
             fontsize=8,
         )
     ax.set_xscale("log", base=2)
+    ax.set_xticks(sweep.batches)  # ticks at the data points, written plainly
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.set_xlabel("batch (sequences)")
     ax.set_ylabel("speedup vs plain decoding")
     ax.set_title(f"{title}\nalpha = {sweep.alpha:g}, context {sweep.context:,}", fontsize=9)
@@ -298,6 +343,7 @@ def sweep_frontier(
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
+    plain_log_ticks(ax)
     unit = "time to first token (ms)" if result.phase == "prefill" else "per-token latency (ms)"
     ax.set_xlabel(unit)
     ax.set_ylabel("$ per 1M tokens")
@@ -318,23 +364,16 @@ PIPELINE_COLOURS = {0: "#4C72B0", 1: "#55A868", 2: "#C44E52"}
 """F, B, W block colours of the Gantt chart."""
 
 
-def pipeline_gantt(
-    schedule: Schedule, path: str | Path | None = None, *, labels: bool | None = None
-) -> Any:
-    """The classic pipeline diagram of a simulated :class:`brickwall.pipeline.Schedule`: stages as
-    rows (stage 0 on top), F / B / W blocks coloured, idle time white; makespan and bubble in the
-    title. Microbatch numbers are drawn inside blocks when there are few enough ops."""
+def _timeline(ax: Any, schedule: Schedule, labels: bool, until: float) -> None:
+    """F / B / W blocks of ``schedule`` on ``ax`` from time 0 to ``until``, microbatch numbers
+    inside the blocks when ``labels``."""
     import numpy as np
 
-    plt = pyplot()
     t = schedule.timeline
     p = schedule.stages
-    fig, ax = plt.subplots(figsize=(12, max(2.0, 0.35 * p + 1.2)))
     names = ("F", "B", "W")
     for k in (0, 1, 2):
-        sel = t.kind == k
-        if not np.any(sel):
-            continue
+        sel = (t.kind == k) & (t.start < until)
         for d in range(p):
             rows = sel & (t.stage == d)
             if np.any(rows):
@@ -347,10 +386,8 @@ def pipeline_gantt(
                     linewidth=0.3,
                     label=names[k] if d == 0 else None,
                 )
-    if labels is None:
-        labels = len(t) <= 600
     if labels:
-        for i in range(len(t)):
+        for i in np.flatnonzero((t.start + t.end) / 2 < until):
             ax.text(
                 (t.start[i] + t.end[i]) / 2,
                 int(t.stage[i]),
@@ -362,17 +399,48 @@ def pipeline_gantt(
             )
     ax.set_ylim(p - 0.5, -0.5)
     ax.set_yticks(range(p))
-    ax.set_yticklabels([f"stage {d}" for d in range(p)], fontsize=7 if p > 16 else 9)
-    ax.set_xlim(0, schedule.makespan if schedule.makespan > 0 else 1)
-    ax.set_xlabel("time (s)")
-    chunks = f", {schedule.chunks} chunks" if schedule.chunks > 1 else ""
-    ax.set_title(
-        f"{schedule.schedule}: {p} stages x {schedule.microbatches} microbatches{chunks} - makespan "
-        f"{schedule.makespan:.4g} s, bubble {schedule.bubble_fraction:.1%} of device time"
+    ax.set_yticklabels([f"stage {d}" for d in range(p)], fontsize=7 if p > 12 else 9)
+    ax.set_xlim(0, until if until > 0 else 1)
+
+
+def pipeline_gantt(
+    schedule: Schedule, path: str | Path | None = None, *, labels: bool | None = None
+) -> Any:
+    """The classic pipeline diagram of a simulated :class:`brickwall.pipeline.Schedule`: stages as
+    rows (stage 0 on top), F / B / W blocks coloured, idle time white; makespan and bubble in the
+    title, microbatch numbers inside the blocks. A schedule with more blocks than stay legible
+    at full width (more than ~40 a stage) gets a second panel below the whole: its first ~30
+    blocks a stage (warm-up and steady state), numbered."""
+    plt = pyplot()
+    t = schedule.timeline
+    p = schedule.stages
+    per_stage = len(t) / max(p, 1)
+    makespan = schedule.makespan if schedule.makespan > 0 else 1.0
+    zoom = per_stage > 40
+    row_h = max(2.0, 0.3 * p + 1.0)
+    fig, axes = plt.subplots(
+        2 if zoom else 1, 1, figsize=(12, 2 * row_h + 0.6 if zoom else row_h + 0.2), squeeze=False
     )
-    handles, lab = ax.get_legend_handles_labels()
+    whole = axes[0, 0]
+    _timeline(whole, schedule, (labels if labels is not None else not zoom), makespan)
+    chunks = f", {schedule.chunks} chunks" if schedule.chunks > 1 else ""
+    whole.set_title(
+        f"{schedule.schedule}: {p} stages x {schedule.microbatches} microbatches{chunks} - makespan "
+        f"{schedule.makespan:.4g} s, bubble {schedule.bubble_fraction:.1%} of device time",
+        fontsize=10,
+    )
+    if zoom:
+        until = makespan * 30 / per_stage
+        part = axes[1, 0]
+        _timeline(part, schedule, labels if labels is not None else True, until)
+        part.set_title(f"the first {until:.3g} s, microbatches numbered", fontsize=9)
+        part.set_xlabel("time (s)")
+        whole.axvspan(0, until, color="black", alpha=0.06, lw=0)
+    else:
+        whole.set_xlabel("time (s)")
+    handles, lab = whole.get_legend_handles_labels()
     if handles:
-        ax.legend(handles, lab, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+        whole.legend(handles, lab, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     return finish(fig, path)
 
 
@@ -391,19 +459,28 @@ def pipeline_bubbles(
     styles = ["-", "--", "-.", ":"]
     markers = ["o", "s", "^", "v", "D", "x"]
     x = np.asarray(microbatches, dtype=float)
+    drawn: dict[str, Any] = {}
     for i, (name, ys) in enumerate(fractions.items()):
         y = np.asarray(ys, dtype=float)
         ok = ~np.isnan(y)  # schedules that do not apply at some points (interleaved: m % p != 0)
+        # a curve equal to one already drawn (gpipe and 1f1b idle alike) gets a hollow, larger
+        # marker over it and says so in the legend, so neither hides the other
+        same = [n for n, prev in drawn.items() if np.allclose(prev, y, equal_nan=True)]
         ax.plot(
             x[ok],
             y[ok],
             linestyle=styles[i % len(styles)],
             marker=markers[i % len(markers)],
-            markersize=4,
-            label=name,
+            markersize=9 if same else 4,
+            fillstyle="none" if same else "full",
+            label=f"{name} (same as {same[0]})" if same else name,
         )
+        drawn[name] = y
     ax.set_xscale("log", base=2)
+    ax.set_xticks(x)  # ticks at the data points
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.tick_params(axis="x", which="minor", bottom=False)
     ax.set_xlabel("microbatches per pipeline per step")
     ax.set_ylabel("bubble (share of device time)")
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda y, _: f"{y:.0%}"))

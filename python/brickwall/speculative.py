@@ -79,7 +79,7 @@ def acceptance(p: ArrayLike, q: ArrayLike, *, tol: float | None = None) -> Any:
     0.5
     """
     a, b, single = _prob_pair(p, q, ("p", "q"))
-    out = _core.acceptance(a, b, _default_tol(a.dtype, tol))
+    out = _core.speculative_acceptance(a, b, _default_tol(a.dtype, tol))
     return float(out[0]) if single else out
 
 
@@ -95,12 +95,16 @@ def acceptance_from_logits(
     """
     t = real("temperature", temperature, strict=True)
     a, b, single = _prob_pair(target_logits, draft_logits, ("target_logits", "draft_logits"))
-    out = _core.acceptance_from_logits(a, b, t)
+    out = _core.speculative_acceptance_from_logits(a, b, t)
     return float(out[0]) if single else out
 
 
 # ---------------------------------------------------------------------------------------------
 # Closed forms (Leviathan et al. 2023, FORMULAS.md s1)
+
+
+# Largest table tokens_distribution builds (8 bytes a cell: 32 MiB).
+_MAX_CELLS = 1 << 22
 
 
 def _alpha(alpha: ArrayLike) -> NDArray[np.float64]:
@@ -143,6 +147,12 @@ def tokens_distribution(alpha: ArrayLike, gamma: int) -> NDArray[np.float64]:
     ``n <= gamma`` and ``alpha^gamma`` for ``n = gamma + 1`` (a truncated geometric law)."""
     a = _alpha(alpha)[..., None]
     g = integer("gamma", gamma)
+    if a.size * (g + 1) > _MAX_CELLS:
+        raise TooLargeError(
+            f"tokens_distribution: {a.size} alphas x (gamma + 1 = {g + 1}) = {a.size * (g + 1):.3g} "
+            f"probabilities (limit {_MAX_CELLS:.3g}, 8 bytes each); ask for fewer alphas or a "
+            "smaller gamma (the mass past n is alpha^n)"
+        )
     n = np.arange(1, g + 2, dtype=np.float64)
     out = a ** (n - 1) * (1.0 - a)
     out[..., -1] = a[..., 0] ** g
@@ -330,7 +340,7 @@ def simulate_sampling(
     qq = _positions(q, g, "q")
     if pp.shape[1] != qq.shape[1]:
         raise invalid("q vocab", qq.shape[1], f"the vocab of p ({pp.shape[1]})")
-    tokens, emitted = _core.simulate(pp, qq, g, n, s, lm, progress)
+    tokens, emitted = _core.speculative_simulate(pp, qq, g, n, s, lm, progress)
     return Simulation(g, n, s, lm, tokens, emitted.reshape(g + 1, pp.shape[1]))
 
 
@@ -381,9 +391,11 @@ def lenient(
     lm = real("lam", lam, strict=True, maximum=1.0)
     g = integer("gamma", gamma)
     a, b, _ = _prob_pair(p, q, ("p", "q"))
+    if a.size == 0:  # the mean acceptance of no rows would be NaN
+        raise invalid("p", f"shape {a.shape}", "at least one distribution with at least one token")
     t = _default_tol(a.dtype, tol)
-    beta, tv = _core.lenient(a, b, lm, t)
-    exact = _core.acceptance(a, b, t)
+    beta, tv = _core.speculative_lenient(a, b, lm, t)
+    exact = _core.speculative_acceptance(a, b, t)
     return Lenient(lm, g, beta, exact, tv)
 
 
@@ -401,7 +413,7 @@ def tree_expected_tokens(parents: ArrayLike, accept_prob: ArrayLike) -> float:
     """
     par = array("parents", parents, np.int64, minimum=-1.0)
     acc = array("accept_prob", accept_prob, np.float64, minimum=0.0)
-    return float(_core.tree_expected_tokens(par, acc))
+    return float(_core.speculative_tree_expected_tokens(par, acc))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ axes travel. A :class:`~concurrent.futures.ProcessPoolExecutor` works the same w
 from __future__ import annotations
 
 import importlib
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -63,6 +64,22 @@ OBJECTIVES: dict[str, str] = {
     "chips": "min",
     "mfu": "max",
 }
+COLUMN_UNITS: dict[str, str] = {
+    "index": "grid row",
+    "chips": "chips",
+    "batch": "sequences",
+    "context": "tokens (prefill: prompt tokens)",
+    "cost": "USD per 1M new tokens",
+    "latency": "s per token (prefill: s to the first token)",
+    "tokens_per_s_per_user": "tokens/s",
+    "tokens_per_s": "tokens/s",
+    "mfu": "fraction of peak FLOP/s",
+    "step_time": "s",
+    "mem_weights": "bytes per chip",
+    "mem_kv": "bytes per chip",
+    "mem_act": "bytes per chip",
+}
+"""The unit of each numeric column of a :class:`SweepResult` (``--json`` and ``to_pandas``)."""
 #: An axis: one value or several (a list, tuple, range or 1-D array).
 HardwareAxis = str | Hardware | Sequence[str | Hardware]
 DegreeAxis = int | Sequence[int] | NDArray[np.integer[Any]]
@@ -428,7 +445,34 @@ class SweepResult:
             raise BrickwallError(
                 "SweepResult.to_pandas needs pandas: pip install 'brickwall[pandas]'"
             ) from e
-        return pd.DataFrame(self.columns)
+        # the grid row is the frame's index (not a second, stray "index" column); units ride
+        # along in .attrs
+        df = pd.DataFrame(self.columns).set_index("index")
+        df.index.name = "grid_row"
+        df.attrs["units"] = {k: v for k, v in COLUMN_UNITS.items() if k in df.columns}
+        return df
+
+    def __repr__(self) -> str:
+        head = (
+            f"SweepResult({self.model} {self.phase}, {self.keep} over "
+            f"{', '.join(f'{n} ({s})' for n, s in self.objectives)}: {self.grid:,} configurations, "
+            f"{self.feasible:,} feasible, {self.kept:,} kept in {self.elapsed:.3g} s"
+        )
+        if not self.kept:
+            return head + ")"
+        best = []
+        for name, sense in self.objectives:
+            r = self.best(name, sense)
+            value = {
+                "cost": f"${r['cost']:.4g} per 1M tokens",
+                "latency": f"{r['latency'] * 1e3:.4g} ms",
+                "mfu": f"MFU {r['mfu']:.1%}",
+            }.get(name, f"{name} {r[name]:,.4g}")
+            best.append(
+                f"best {name}: {value} ({r['hardware']} TP{r['tp']} PP{r['pp']} EP{r['ep']}, "
+                f"batch {r['batch']:,})"
+            )
+        return head + "; " + "; ".join(best) + ")"
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -494,11 +538,27 @@ class _SweepCall:
         )
 
 
+# Sweeps (by id) whose caller was interrupted: their parts still running on threads of this
+# process stop at the core's next progress poll (only the main thread sees Ctrl-C).
+_CANCELLED: set[int] = set()
+_TOKENS = itertools.count(1)
+_MAX_PARTS = 1 << 16  # parts are futures: one per row made a 10^6-row sweep take minutes
+
+
+class _Cancelled(Exception):
+    """Raised inside a cancelled part to stop its core call."""
+
+
 def _run_range(
-    call: _SweepCall, lo: int, hi: int
+    call: _SweepCall, lo: int, hi: int, token: int = 0
 ) -> tuple[int, int, NDArray[np.uint64], NDArray[np.float64]]:
     """One worker's share: evaluate rows [lo, hi) and reduce them (runs on executors)."""
-    _, evaluated, feasible, index, values = call.run(lo, hi)
+
+    def poll(_done: int) -> None:
+        if token in _CANCELLED:
+            raise _Cancelled
+
+    _, evaluated, feasible, index, values = call.run(lo, hi, poll)
     return evaluated, feasible, index, values
 
 
@@ -620,32 +680,43 @@ def sweep(
                 feasible += f
                 kept.append(ix)
         else:
-            n_parts = parts or 8
+            if not callable(getattr(executor, "submit", None)):
+                raise wrong_type("executor", executor, "a concurrent.futures.Executor")
+            n_parts = 8 if parts is None else integer("parts", parts, maximum=_MAX_PARTS)
+            token = next(_TOKENS)
             futures = [
-                [executor.submit(_run_range, call, a, b) for a, b in _split(lo, hi, n_parts)]
+                [executor.submit(_run_range, call, a, b, token) for a, b in _split(lo, hi, n_parts)]
                 for lo, hi in groups
             ]
-            for group in futures:
-                idx, vals = [], []
-                for fut in group:
-                    e, f, ix, v = fut.result()
-                    evaluated += e
-                    feasible += f
-                    idx.append(ix)
-                    vals.append(v)
-                    if report is not None:
-                        report(evaluated)
-                kept.append(
-                    _core.pareto_reduce(
-                        np.concatenate(vals), np.concatenate(idx), call.senses, kind, k
+            try:
+                for group in futures:
+                    idx, vals = [], []
+                    for fut in group:
+                        e, f, ix, v = fut.result()
+                        evaluated += e
+                        feasible += f
+                        idx.append(ix)
+                        vals.append(v)
+                        if report is not None:
+                            report(evaluated)
+                    kept.append(
+                        _core.sweep_pareto_reduce(
+                            np.concatenate(vals), np.concatenate(idx), call.senses, kind, k
+                        )
                     )
-                )
+            except BaseException:
+                # Ctrl-C or a failed part: drop the queued parts and stop the running ones
+                # (the token stays cancelled: tokens are never reused).
+                _CANCELLED.add(token)
+                for fut in (f for group in futures for f in group):
+                    fut.cancel()
+                raise
     core_elapsed = time.perf_counter() - t_core
     index = np.concatenate(kept) if kept else np.zeros(0, np.uint64)
     columns = _columns(g, call, index, objs, ranked=len(groups) == 1)
     if by == "hardware" and kind == "pareto" and len(index):
         values = np.stack([columns[n] for n, _ in objs], axis=1).ravel()
-        joint = _core.pareto_reduce(
+        joint = _core.sweep_pareto_reduce(
             np.ascontiguousarray(values), columns["index"], call.senses, "pareto", 0
         )
         columns["on_frontier"] = np.isin(columns["index"], joint)

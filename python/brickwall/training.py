@@ -7,10 +7,11 @@ Give any two of ``gpus``, ``mfu``, ``days``; :func:`training_run` solves the thi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import ValidationError, invalid
+from .errors import ValidationError, invalid, wrong_type
 from .hardware import Hardware
 from .hardware import hardware as lookup_hardware
 from .model import Model
@@ -95,7 +96,12 @@ def training_run(
     >>> round(r.days)
     97
     """
+    if not isinstance(model, Model):
+        raise wrong_type("model", model, "a Model (e.g. bw.model(name))")
     hw = lookup_hardware(hardware) if isinstance(hardware, str) else hardware
+    if not isinstance(hw, Hardware):
+        raise wrong_type("hardware", hardware, "a Hardware or a hardware name")
+    tokens = real("tokens", tokens, strict=True)  # a Python float: no float16 overflow below
     peak = hw.flops(dtype)
     given = {k: v for k, v in (("gpus", gpus), ("mfu", mfu), ("days", days)) if v is not None}
     if len(given) != 2:
@@ -113,7 +119,10 @@ def training_run(
         real("days", days, strict=True)
     if days is None:
         assert gpus is not None and mfu is not None
-        seconds = flops / (gpus * peak * mfu)
+        rate = gpus * peak * mfu
+        if not 0 < rate < math.inf:  # 1e-250 GPUs x 1e-250 MFU underflows to 0
+            raise invalid("gpus", gpus, f"a count whose FLOP rate is finite and > 0 (got {rate})")
+        seconds = flops / rate
     else:
         seconds = days * DAY
         if gpus is None:
@@ -129,6 +138,16 @@ def training_run(
     if price is not None:
         real("price_per_hour", price)
     assert gpus is not None and mfu is not None
+    # Finite inputs can still overflow (1e308 dollars an hour): a typed error, never inf or NaN.
+    if not seconds > 0:
+        raise invalid("gpus", gpus, f"few enough that the run takes > 0 s (got {seconds} s)")
+    for field, value, out in (
+        ("tokens", tokens, flops + attention),
+        ("gpus" if days is None else "days", days or gpus, seconds * gpus),
+        ("price_per_hour", price, (price or 0.0) * seconds * gpus / HOUR),
+    ):
+        if not math.isfinite(out):
+            raise invalid(field, value, f"a value whose result is finite (got {out})")
     return TrainingRun(
         model.name,
         hw.name,

@@ -11,9 +11,14 @@ from numpy.typing import NDArray
 
 from .errors import invalid, wrong_type
 
+INT64_MAX = (1 << 63) - 1
+
 
 def integer(field: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
-    """An int (bools refused; integral floats like 8.0 accepted) in [minimum, maximum]."""
+    """An int (bools refused; integral floats like 8.0 accepted) in [minimum, maximum]; the
+    default maximum is int64's, so nothing wraps or overflows on its way to the core."""
+    if maximum is None:
+        maximum = INT64_MAX
     if type(value) is int and value >= minimum and (maximum is None or value <= maximum):
         return value  # the common case, without the ABC checks below
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -31,6 +36,13 @@ def integer(field: str, value: Any, *, minimum: int = 1, maximum: int | None = N
     return out
 
 
+def boolean(field: str, value: Any) -> bool:
+    """A bool (``numpy.bool_`` too): never a string or number, whose truthiness would mislead."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise wrong_type(field, value, "True or False")
+
+
 def real(
     field: str,
     value: Any,
@@ -42,7 +54,10 @@ def real(
     """A finite float in [minimum, maximum] (or (minimum, maximum] when strict)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise wrong_type(field, value, "a number")
-    out = float(value)
+    try:
+        out = float(value)
+    except OverflowError:  # an int beyond the float range
+        out = math.inf
     low_ok = out > minimum if strict else out >= minimum
     high_ok = maximum is None or out <= maximum
     if not (math.isfinite(out) and low_ok and high_ok):
@@ -96,6 +111,12 @@ def array(
             bad = raw <= minimum if strict else raw < minimum
             op = ">" if strict else ">="
             raise invalid(field, _first_bad(raw, bad), f"values {op} {minimum:g}")
+    if target.kind in "iu" and raw.size:
+        # Range first: a cast would wrap 2**63 to a negative number and 1e300 to anything.
+        info = np.iinfo(target.type)
+        for v in (raw.min().item(), raw.max().item()):
+            if not info.min <= v <= info.max:  # exact int/float comparison in Python
+                raise invalid(field, v, f"integers in [{info.min}, {info.max}]")
     return np.asarray(raw, dtype=target, order="C")
 
 

@@ -2,9 +2,11 @@
 
 Each :class:`Claim` carries its stable id (shared/reference/CLAIMS.md), the article's value, the
 value brickwall computes (never a literal: each comes from the catalogs and the models), the
-assumptions used and a verdict: ``consistent`` (within tolerance), ``inconsistent`` (with the
-reason, and which assumption would give the article's number) or ``assumption`` (an input the
-article states). :func:`reproduce` returns them all.
+assumptions used and a verdict from ``ledger.VERDICTS`` (their meanings in ``ledger.MEANING``):
+``consistent`` (within tolerance), ``partly`` (some parts of the claim hold, some do not),
+``depends`` (holds under some of the stated conditions only), ``inconsistent`` (with the reason,
+and which assumption would give the article's number) or ``assumption`` (an input the article
+states). :func:`reproduce` returns them all.
 
 Layout: :mod:`.ledger` holds Claim, the verdicts and the registry; each topic module (named in
 ``ledger.SECTIONS``) registers its claims with ``@claim(id, section=..., text=...)``. Adding a
@@ -16,11 +18,23 @@ from __future__ import annotations
 # Importing the topic modules registers their claims; the ledger orders them by SECTIONS.
 from . import cost, datacenter, pipeline, routing, serving, sizes, speculative, speed, training
 from .cost import attainable_cost, seed_inference_costs
-from .ledger import SECTIONS, VERDICTS, Claim, Entry, Finding, Verdict, claim, registry, reproduce
+from .ledger import (
+    MEANING,
+    SECTIONS,
+    VERDICTS,
+    Claim,
+    Entry,
+    Finding,
+    Verdict,
+    claim,
+    registry,
+    reproduce,
+)
 from .pipeline import seed_head_balance, seed_training_bubbles
 from .speculative import PLAUSIBLE_ALPHAS, PLAUSIBLE_COST_RATIOS, claim_spec_tokens
 
 __all__ = [
+    "MEANING",
     "PLAUSIBLE_ALPHAS",
     "PLAUSIBLE_COST_RATIOS",
     "SECTIONS",

@@ -18,7 +18,7 @@ from ..inference import StepEstimate, decode, max_batch
 from ..model import Model, model
 from ..sweep import Constraints, sweep
 from ..validate import integer
-from .ledger import Finding, claim, near, verdict
+from .ledger import Finding, claim, near, parts, verdict
 from .seed import SEED_A100_PRICE, SEED_H100_PRICE, gpt4
 
 _MIN_SPEED = 8.0  # tokens/s per user every frontier layout must give (about reading speed)
@@ -164,12 +164,22 @@ def _cost(hw: str, price: float, article: float) -> Finding:
     )
 
 
-@claim("cost.a100", section="cost", text="$0.0049 per 1k tokens on 128 A100, 8k context")
+@claim(
+    "cost.a100",
+    section="cost",
+    unit="USD per 1k tokens",
+    text="$0.0049 per 1k tokens on 128 A100, 8k context",
+)
 def cost_a100() -> Finding:
     return _cost("A100-40GB", SEED_A100_PRICE, 0.0049)
 
 
-@claim("cost.h100", section="cost", text="$0.0021 per 1k tokens on 128 H100, 8k context")
+@claim(
+    "cost.h100",
+    section="cost",
+    unit="USD per 1k tokens",
+    text="$0.0021 per 1k tokens on 128 H100, 8k context",
+)
 def cost_h100() -> Finding:
     return _cost("H100-SXM", SEED_H100_PRICE, 0.0021)
 
@@ -177,6 +187,7 @@ def cost_h100() -> Finding:
 @claim(
     "cost.vs.davinci",
     section="cost",
+    unit="ratio of active parameters",
     text="GPT-4 costs 3x Davinci while having only 1.6x the feed-forward params",
 )
 def cost_vs_davinci() -> Finding:
@@ -189,11 +200,17 @@ def cost_vs_davinci() -> Finding:
     f4 = _cheapest("gpt4-moe-1.8t", "A100-40GB", 2048, SEED_A100_PRICE, _MIN_SPEED)
     f3 = _cheapest("gpt3-175b", "A100-40GB", 2048, SEED_A100_PRICE, _MIN_SPEED)
     frontier = f4["cost"] / f3["cost"]
+    # two parts: the 1.6x parameter ratio, and the 3x cost it is said to come with
+    params_ok, cost_ok = near(ratio, 1.6), near(frontier, 3.0, 0.25)
+    head = (
+        f"the 1.6x parameter ratio {'holds' if params_ok else 'does not hold'}, "
+        f"the 3x cost {'holds' if cost_ok else 'does not'}"
+    )
     return Finding(
         "1.6x",
         f"{ratio:.2f}x active params; cost ratio {frontier:.2f}x on the frontier",
-        verdict(near(ratio, 1.6)),
-        f"the cheapest 128-A100 layouts at >= 8 tok/s per user put GPT-4 at {frontier:.2f}x "
+        parts(params_ok, cost_ok),
+        f"{head}: the cheapest 128-A100 layouts at >= 8 tok/s per user put GPT-4 at {frontier:.2f}x "
         f"Davinci's cost per token ({cost_ratio:.2f}x both at TP8 x PP16 and their largest "
         f"batch): GPT-4 reads ~{c4.breakdown['weights'] / c3.breakdown['weights']:.1f}x the "
         f"weight bytes per step, but its MQA cache ({g4.kv_bytes_per_token() / 1e3:.0f} kB/token "
@@ -206,7 +223,12 @@ def cost_vs_davinci() -> Finding:
     )
 
 
-@claim("api.price", section="cost", text="GPT-4 offered at $0.06 per 1k tokens")
+@claim(
+    "api.price",
+    section="cost",
+    unit="USD per 1k tokens",
+    text="GPT-4 offered at $0.06 per 1k tokens",
+)
 def api_price() -> Finding:
     e = _best_cost(gpt4(), "A100-40GB", SEED_A100_PRICE, 8192)
     assert e.cost_per_million_tokens is not None

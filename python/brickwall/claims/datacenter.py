@@ -11,6 +11,7 @@ from .seed import SEED_BATCH_TOKENS, gpt4
 @claim(
     "vision.io",
     section="datacenter",
+    unit="ratio",
     text="vision tokens cost ~150x the data-loading IO: 600 vs 4 bytes per token",
 )
 def vision_io() -> Finding:
@@ -21,6 +22,7 @@ def vision_io() -> Finding:
 @claim(
     "net.segments",
     section="datacenter",
+    unit="s per all-reduce",
     text="800G/1.6T within cluster segments, 200G/400G between them",
 )
 def net_segments() -> Finding:

@@ -81,6 +81,7 @@ def seed_head_balance(
 @claim(
     "pipeline.bubble",
     section="pipeline",
+    unit="fraction of device time (1F1B)",
     seed=False,
     text="15-way pipelines should leave huge bubbles at GPT-4's batch (the article cannot "
     "explain how they avoid them)",
@@ -108,6 +109,7 @@ def bubble() -> Finding:
 @claim(
     "pipeline.head",
     section="pipeline",
+    unit="layers on the head stage (16 stages)",
     seed=False,
     text="a lighter head stage (embedding, data loading): 120 layers on 15/16 stages",
 )

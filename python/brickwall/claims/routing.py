@@ -10,6 +10,7 @@ from .seed import gpt4
 @claim(
     "moe.expert_batch.4k",
     section="routing",
+    unit="tokens per expert",
     text="at batch 4k+, even with perfect balance, experts see ~500 tokens",
 )
 def expert_batch_4k() -> Finding:
@@ -36,6 +37,7 @@ def expert_batch_4k() -> Finding:
 @claim(
     "moe.expert_batch.8",
     section="routing",
+    unit="probability (an expert idle)",
     text="at batch 8 an expert may see 1 token while others see 8, 4 or 0",
 )
 def expert_batch_8() -> Finding:

@@ -12,7 +12,10 @@ from .seed import dense, gpt4
 
 
 @claim(
-    "ratio.h100", section="serving", text="H100: ~3 TB/s, ~2,000 TFLOP/s FP8: ratio ~667 FLOP/byte"
+    "ratio.h100",
+    section="serving",
+    unit="FLOP/byte",
+    text="H100: ~3 TB/s, ~2,000 TFLOP/s FP8: ratio ~667 FLOP/byte",
 )
 def ratio_h100() -> Finding:
     h = hardware("H100-SXM")
@@ -30,7 +33,10 @@ def ratio_h100() -> Finding:
 
 
 @claim(
-    "intensity.b256", section="serving", text="batch 256 / 512 gives 512 / 1024 FLOP per byte read"
+    "intensity.b256",
+    section="serving",
+    unit="FLOP/byte",
+    text="batch 256 / 512 gives 512 / 1024 FLOP per byte read",
 )
 def intensity_b256() -> Finding:
     m = dense(1e12)
@@ -50,6 +56,7 @@ def intensity_b256() -> Finding:
 @claim(
     "kv.500b",
     section="serving",
+    unit="bytes",
     text="a 500B+ MHA model at batch 512, context 2048 has a 3TB KV cache, 3x its parameters",
 )
 def kv_500b() -> Finding:
@@ -81,7 +88,9 @@ def _inference_cluster() -> Deployment:
     return Deployment(hardware("A100-40GB"), tp=8, pp=16)
 
 
-@claim("infer.cluster", section="serving", text="inference runs on 128 GPUs: TP 8 x PP 16")
+@claim(
+    "infer.cluster", section="serving", unit="GPUs", text="inference runs on 128 GPUs: TP 8 x PP 16"
+)
 def infer_cluster() -> Finding:
     chips = _inference_cluster().chips
     return Finding("128", f"{chips}", "assumption", "stated by the article", (), 128, chips)
@@ -90,6 +99,7 @@ def infer_cluster() -> Finding:
 @claim(
     "infer.params_per_node",
     section="serving",
+    unit="parameters per node",
     text="~130B params per 8-GPU node; < 30GB per GPU at FP16, < 15GB at FP8",
 )
 def infer_params_per_node() -> Finding:

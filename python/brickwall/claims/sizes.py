@@ -9,7 +9,7 @@ from .seed import dense, gpt4
 _SHAPE = "shape: {} (NVIDIA GPT-MoE-1.8T config)"
 
 
-@claim("gpt4.total", section="sizes", text="GPT-4 total parameters")
+@claim("gpt4.total", section="sizes", unit="parameters", text="GPT-4 total parameters")
 def gpt4_total() -> Finding:
     m = gpt4()
     p = m.params
@@ -27,7 +27,9 @@ def gpt4_total() -> Finding:
     )
 
 
-@claim("gpt4.active", section="sizes", text="parameters used per generated token")
+@claim(
+    "gpt4.active", section="sizes", unit="parameters", text="parameters used per generated token"
+)
 def gpt4_active() -> Finding:
     m = gpt4()
     p = m.params
@@ -42,7 +44,9 @@ def gpt4_active() -> Finding:
     )
 
 
-@claim("gpt4.flops", section="sizes", text="FLOPs per forward pass (one token)")
+@claim(
+    "gpt4.flops", section="sizes", unit="FLOP per token", text="FLOPs per forward pass (one token)"
+)
 def gpt4_flops() -> Finding:
     m = gpt4()
     f0, f8 = m.flops_per_token(0), m.flops_per_token(8192)
@@ -57,7 +61,12 @@ def gpt4_flops() -> Finding:
     )
 
 
-@claim("gpt4.dense.flops", section="sizes", text="FLOPs per token of a dense 1.8T model")
+@claim(
+    "gpt4.dense.flops",
+    section="sizes",
+    unit="FLOP per token",
+    text="FLOPs per token of a dense 1.8T model",
+)
 def gpt4_dense_flops() -> Finding:
     m = gpt4()
     d = dense(m.params.total)
@@ -74,7 +83,7 @@ def gpt4_dense_flops() -> Finding:
     )
 
 
-@claim("gpt3.total", section="sizes", text="GPT-3 parameters")
+@claim("gpt3.total", section="sizes", unit="parameters", text="GPT-3 parameters")
 def gpt3_total() -> Finding:
     g3 = model("gpt3-175b")
     return Finding(
@@ -88,7 +97,7 @@ def gpt3_total() -> Finding:
     )
 
 
-@claim("gpt4.vs.gpt3", section="sizes", text="GPT-4 is more than 10x GPT-3")
+@claim("gpt4.vs.gpt3", section="sizes", unit="ratio", text="GPT-4 is more than 10x GPT-3")
 def gpt4_vs_gpt3() -> Finding:
     ratio = gpt4().params.total / model("gpt3-175b").params.total
     return Finding("> 10x", f"{ratio:.1f}x", verdict(ratio > 10), "", (), 10.0, ratio)

@@ -21,12 +21,22 @@ def _reading(wpm: float, article: float) -> Finding:
     )
 
 
-@claim("read.slow", section="speed", text="tokens/s to keep up with a 250 words/min reader")
+@claim(
+    "read.slow",
+    section="speed",
+    unit="tokens/s",
+    text="tokens/s to keep up with a 250 words/min reader",
+)
 def read_slow() -> Finding:
     return _reading(250, 8.33)
 
 
-@claim("read.fast", section="speed", text="tokens/s to keep up with a 1000 words/min reader")
+@claim(
+    "read.fast",
+    section="speed",
+    unit="tokens/s",
+    text="tokens/s to keep up with a 1000 words/min reader",
+)
 def read_fast() -> Finding:
     return _reading(1000, 33.33)
 
@@ -34,6 +44,7 @@ def read_fast() -> Finding:
 @claim(
     "dense1t.8xh100",
     section="speed",
+    unit="tokens/s",
     text="8x H100 cannot serve a 1T dense model at 33.33 tok/s at batch 1",
 )
 def dense1t_8xh100() -> Finding:
@@ -57,6 +68,7 @@ def dense1t_8xh100() -> Finding:
 @claim(
     "dense1t.mfu",
     section="speed",
+    unit="fraction of peak FLOP/s",
     text="at 20 tok/s an 8x H100 serving 1T dense uses < 5% of its FLOPS",
 )
 def dense1t_mfu() -> Finding:
@@ -76,6 +88,7 @@ def dense1t_mfu() -> Finding:
 @claim(
     "ff.limit",
     section="speed",
+    unit="parameters",
     text="~300B feed-forward params is the limit for 8-way TP H100 at 33.33 tok/s",
 )
 def ff_limit() -> Finding:

@@ -15,7 +15,7 @@ from .seed import SEED_A100_PRICE, SEED_BATCH_TOKENS, SEED_H100_PRICE, SEED_TOKE
 _A100_GPUS = 25_000
 
 
-@claim("data.tokens", section="training", text="training tokens")
+@claim("data.tokens", section="training", unit="tokens", text="training tokens")
 def data_tokens() -> Finding:
     return Finding("~13T", "13T", "assumption", "stated by the article", (), 13e12, 13e12)
 
@@ -23,6 +23,7 @@ def data_tokens() -> Finding:
 @claim(
     "data.per_expert_batch",
     section="training",
+    unit="tokens per expert",
     text="a 60M-token batch is only 7.5M tokens per expert",
 )
 def data_per_expert_batch() -> Finding:
@@ -42,6 +43,7 @@ def data_per_expert_batch() -> Finding:
 @claim(
     "chinchilla",
     section="training",
+    unit="ratio",
     text="13T is far short of Chinchilla-optimal; ~2x the tokens needed",
 )
 def chinchilla() -> Finding:
@@ -64,6 +66,7 @@ def chinchilla() -> Finding:
 @claim(
     "par.params_per_gpu",
     section="training",
+    unit="bytes per GPU",
     text="~30GB of FP16 parameters per GPU with TP 8 x PP 15",
 )
 def params_per_gpu() -> Finding:
@@ -87,7 +90,7 @@ def _a100_run(mfu: float) -> TrainingRun:
     )
 
 
-@claim("train.flops", section="training", text="training compute")
+@claim("train.flops", section="training", unit="FLOP", text="training compute")
 def train_flops() -> Finding:
     m = gpt4()
     flops = training.training_flops(m, SEED_TOKENS)
@@ -103,7 +106,9 @@ def train_flops() -> Finding:
     )
 
 
-@claim("train.a100", section="training", text="~25,000 A100 for 90-100 days at 32-36% MFU")
+@claim(
+    "train.a100", section="training", unit="days", text="~25,000 A100 for 90-100 days at 32-36% MFU"
+)
 def train_a100() -> Finding:
     lo, hi = _a100_run(0.36).days, _a100_run(0.32).days
     consistent_days = lo <= 100 * 1.1 and hi >= 90 * 0.9
@@ -118,7 +123,7 @@ def train_a100() -> Finding:
     )
 
 
-@claim("train.cost.a100", section="training", text="~$63M at $1 per A100-hour")
+@claim("train.cost.a100", section="training", unit="USD", text="~$63M at $1 per A100-hour")
 def train_cost_a100() -> Finding:
     mid = _a100_run(0.34)
     assert mid.cost is not None
@@ -136,7 +141,12 @@ def train_cost_a100() -> Finding:
     )
 
 
-@claim("train.h100", section="training", text="~8,192 H100 for ~55 days, ~$21.5M at $2/hour")
+@claim(
+    "train.h100",
+    section="training",
+    unit="USD",
+    text="~8,192 H100 for ~55 days, ~$21.5M at $2/hour",
+)
 def train_h100() -> Finding:
     m = gpt4()
     h100 = training.training_run(

@@ -262,6 +262,8 @@ def read_chip_file(path: str | os.PathLike[str]) -> ChipFields:
     keys at the top level with a ``name``, or a single table whose header is the name (a catalog
     entry copied as it is)."""
     shown = os.fspath(path)
+    if "\0" in shown:
+        raise ValidationError(f"chip file {shown!r}: a path cannot hold a NUL character")
     p = Path(shown)
     if p.is_dir():
         raise ValidationError(f"chip file {shown}: is a directory, expected a TOML file")

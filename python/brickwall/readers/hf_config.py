@@ -12,8 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnknownNameError, ValidationError, invalid
+from ..errors import UnknownNameError, ValidationError, invalid, wrong_type
 from ..model import Model
+from ..validate import boolean, integer
 
 
 class _Fields:
@@ -22,18 +23,31 @@ class _Fields:
     def __init__(self, cfg: dict[str, Any], where: str) -> None:
         self.cfg, self.where = cfg, where
 
-    def req(self, *names: str) -> Any:
+    def raw(self, *names: str) -> tuple[str, Any]:
         for n in names:
             if self.cfg.get(n) is not None:
-                return self.cfg[n]
+                return n, self.cfg[n]
         raise ValidationError(f"{self.where}: missing field {' / '.join(names)}")
 
-    def opt(self, name: str, default: Any) -> Any:
+    def req(self, *names: str) -> int:
+        """A required integer >= 1 (JSON 8.0 accepted; 4096.7, "8", true refused)."""
+        n, v = self.raw(*names)
+        return integer(f"{self.where}.{n}", v)
+
+    def opt(self, name: str, default: Any, minimum: int = 0) -> Any:
+        """An optional field, checked against its default's type: a bool default wants a JSON
+        boolean ("false" is truthy), an int default an integer >= minimum."""
         v = self.cfg.get(name)
-        return default if v is None else v
+        if v is None:
+            return default
+        if isinstance(default, bool):
+            return boolean(f"{self.where}.{name}", v)
+        if isinstance(default, int):
+            return integer(f"{self.where}.{name}", v, minimum=minimum)
+        return v
 
     def sub(self, name: str) -> _Fields:
-        v = self.req(name)
+        _, v = self.raw(name)
         if not isinstance(v, dict):
             raise invalid(f"{self.where}.{name}", v, "an object")
         return _Fields(v, f"{self.where}.{name}")
@@ -42,7 +56,7 @@ class _Fields:
 def _head_dim(f: _Fields, d: int, heads: int) -> int:
     hd = f.opt("head_dim", None)
     if hd is not None:
-        return int(hd)
+        return integer(f"{f.where}.head_dim", hd)
     if d % heads:
         raise invalid(
             f"{f.where}.hidden_size",
@@ -53,17 +67,17 @@ def _head_dim(f: _Fields, d: int, heads: int) -> int:
 
 
 def _llama_like(f: _Fields, qkv_bias: bool = False) -> dict[str, Any]:
-    d, heads = int(f.req("hidden_size")), int(f.req("num_attention_heads"))
+    d, heads = (f.req("hidden_size")), (f.req("num_attention_heads"))
     return dict(
         layers=f.req("num_hidden_layers"),
         d_model=d,
         heads=heads,
-        kv_heads=f.opt("num_key_value_heads", heads),
+        kv_heads=f.opt("num_key_value_heads", heads, minimum=1),
         head_dim=_head_dim(f, d, heads),
         vocab=f.req("vocab_size"),
         max_context=f.opt("max_position_embeddings", 2048),
-        tied_embeddings=bool(f.opt("tie_word_embeddings", False)),
-        qkv_bias=bool(f.opt("attention_bias", qkv_bias)),
+        tied_embeddings=(f.opt("tie_word_embeddings", False)),
+        qkv_bias=(f.opt("attention_bias", qkv_bias)),
         d_ff=f.req("intermediate_size"),
     )
 
@@ -102,7 +116,7 @@ def _qwen_moe(f: _Fields, qkv_bias: bool) -> dict[str, Any]:
 
 
 def _deepseek(f: _Fields) -> dict[str, Any]:
-    d, heads = int(f.req("hidden_size")), int(f.req("num_attention_heads"))
+    d, heads = (f.req("hidden_size")), (f.req("num_attention_heads"))
     return dict(
         layers=f.req("num_hidden_layers"),
         d_model=d,
@@ -122,12 +136,12 @@ def _deepseek(f: _Fields) -> dict[str, Any]:
         first_dense_layers=f.opt("first_k_dense_replace", 0),
         moe_every=f.opt("moe_layer_freq", 1),
         max_context=f.opt("max_position_embeddings", 4096),
-        tied_embeddings=bool(f.opt("tie_word_embeddings", False)),
+        tied_embeddings=(f.opt("tie_word_embeddings", False)),
     )
 
 
 def _gpt2(f: _Fields) -> dict[str, Any]:
-    d, heads = int(f.req("n_embd")), int(f.req("n_head"))
+    d, heads = (f.req("n_embd")), (f.req("n_head"))
     return dict(
         layers=f.req("n_layer"),
         d_model=d,
@@ -140,12 +154,12 @@ def _gpt2(f: _Fields) -> dict[str, Any]:
         norm="layernorm",
         linear_bias=True,
         learned_positions=True,
-        tied_embeddings=bool(f.opt("tie_word_embeddings", True)),
+        tied_embeddings=(f.opt("tie_word_embeddings", True)),
     )
 
 
 def _neox(f: _Fields) -> dict[str, Any]:
-    d, heads = int(f.req("hidden_size")), int(f.req("num_attention_heads"))
+    d, heads = (f.req("hidden_size")), (f.req("num_attention_heads"))
     return dict(
         layers=f.req("num_hidden_layers"),
         d_model=d,
@@ -157,14 +171,14 @@ def _neox(f: _Fields) -> dict[str, Any]:
         max_context=f.opt("max_position_embeddings", 2048),
         norm="layernorm",
         linear_bias=True,
-        tied_embeddings=bool(f.opt("tie_word_embeddings", False)),
+        tied_embeddings=(f.opt("tie_word_embeddings", False)),
     )
 
 
 def _falcon(f: _Fields) -> dict[str, Any]:
-    d, heads = int(f.req("hidden_size")), int(f.req("num_attention_heads", "n_head"))
+    d, heads = (f.req("hidden_size")), (f.req("num_attention_heads", "n_head"))
     if f.opt("new_decoder_architecture", False):
-        kv = int(f.req("num_kv_heads", "n_head_kv"))
+        kv = f.req("num_kv_heads", "n_head_kv")
     else:
         kv = 1 if f.opt("multi_query", True) else heads
     return dict(
@@ -178,14 +192,14 @@ def _falcon(f: _Fields) -> dict[str, Any]:
         vocab=f.req("vocab_size"),
         max_context=f.opt("max_position_embeddings", 2048),
         norm="layernorm",
-        linear_bias=bool(f.opt("bias", False)),
-        tied_embeddings=bool(f.opt("tie_word_embeddings", True)),
+        linear_bias=(f.opt("bias", False)),
+        tied_embeddings=(f.opt("tie_word_embeddings", True)),
     )
 
 
 def _dbrx(f: _Fields) -> dict[str, Any]:
     attn, ffn = f.sub("attn_config"), f.sub("ffn_config")
-    d, heads = int(f.req("d_model")), int(f.req("n_heads"))
+    d, heads = (f.req("d_model")), (f.req("n_heads"))
     return dict(
         layers=f.req("n_layers"),
         d_model=d,
@@ -198,7 +212,7 @@ def _dbrx(f: _Fields) -> dict[str, Any]:
         top_k=ffn.req("moe_top_k"),
         d_ff_expert=ffn.req("ffn_hidden_size"),
         norm="layernorm",
-        tied_embeddings=bool(f.opt("tie_word_embeddings", False)),
+        tied_embeddings=(f.opt("tie_word_embeddings", False)),
     )
 
 
@@ -245,25 +259,45 @@ def from_hf_config(
     """
     if isinstance(config, dict):
         cfg, where = config, "config"
-    else:
+    elif isinstance(config, (str, os.PathLike)):
         path = Path(config)
         try:
             cfg = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as e:
             raise ValidationError(f"config = {str(path)!r}: no such file") from e
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
             raise ValidationError(f"config = {str(path)!r}: not valid JSON ({e})") from e
+        except OSError as e:  # a directory, no permission, ...
+            raise ValidationError(f"config = {str(path)!r}: cannot read ({e.strerror})") from e
         where = path.name
+    else:
+        raise wrong_type("config", config, "a path to config.json or its parsed dict")
     if not isinstance(cfg, dict):
         raise invalid("config", type(cfg).__name__, "a JSON object")
     kind = cfg.get("model_type")
-    if kind not in _READERS:
+    if not isinstance(kind, str) or kind not in _READERS:
         raise UnknownNameError(
             f"{where}.model_type = {kind!r}: unsupported architecture; supported: {', '.join(SUPPORTED)}"
         )
     fields = _READERS[kind](_Fields(cfg, where))
-    label = name or cfg.get("_name_or_path") or (cfg.get("architectures") or [kind])[0]
-    return Model(name=str(label), source=f"Hugging Face config ({where})", **fields)
+    return Model(name=_label(cfg, kind, name), source=f"Hugging Face config ({where})", **fields)
+
+
+def _label(cfg: dict[str, Any], kind: str, name: str | None) -> str:
+    """The caller's name, else ``_name_or_path``, else the first architecture, else the kind."""
+    if name is not None:
+        if not isinstance(name, str) or not name:
+            raise wrong_type("name", name, "a non-empty string")
+        return name
+    path = cfg.get("_name_or_path")
+    if isinstance(path, str) and path:
+        return path
+    arch = cfg.get("architectures")
+    if arch is None or (isinstance(arch, list) and not arch):
+        return kind
+    if not (isinstance(arch, list) and all(isinstance(a, str) and a for a in arch)):
+        raise invalid("config.architectures", arch, "a list of class names")
+    return str(arch[0])
 
 
 __all__ = ["SUPPORTED", "from_hf_config"]

@@ -12,8 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
+from ..catalog import TOMLDecodeError, toml_loads
 from ..errors import ValidationError, invalid, wrong_type
 from ..hardware import hardware_names
 from ..model import model_names
@@ -154,8 +153,8 @@ def parse_row(raw: Any, where: str = "row") -> Row:
 def parse(text: str, name: str = "<string>") -> list[Row]:
     """Rows of a TOML document (``name`` labels errors); ids must be unique."""
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
+        doc = toml_loads(text)
+    except TOMLDecodeError as e:
         raise ValidationError(f"{name}: not valid TOML ({e})") from None
     raws = doc.get("row")
     if not isinstance(raws, list) or not raws:

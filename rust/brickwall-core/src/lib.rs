@@ -3,7 +3,8 @@
 //! Everything here takes plain slices and structs in SI units (bytes, seconds, FLOP, bytes/s)
 //! and returns `Result`: bad input is an [`Error`], never a panic.
 //!
-//! - [`collectives`]: alpha-beta times of all-reduce, all-gather, all-to-all, p2p, hierarchical.
+//! - [`collectives`]: alpha-beta times of all-reduce (ring, tree, one-shot, two-shot, auto),
+//!   all-gather, all-to-all, p2p, hierarchical.
 //! - [`control`]: cancellation and progress for long kernels.
 //! - [`par`]: parallel fills of element-wise arrays and column-major tables.
 //! - [`roofline`]: time, throughput, memory and cost of a decode/prefill step on a partitioned cluster.

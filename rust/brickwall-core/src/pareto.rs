@@ -38,6 +38,15 @@ pub enum Sense {
 }
 
 impl Sense {
+    /// Parse `"min"` or `"max"`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "min" => Ok(Sense::Min),
+            "max" => Ok(Sense::Max),
+            _ => Err(Error::invalid("sense", name, "min or max")),
+        }
+    }
+
     /// The value in minimisation form (negated for [`Sense::Max`]); its own inverse.
     #[inline(always)]
     pub fn key(self, x: f64) -> f64 {
@@ -57,6 +66,18 @@ pub enum Keep {
     Top(usize),
     /// Every row, refusing more than `limit`.
     All(usize),
+}
+
+impl Keep {
+    /// Parse a reducer kind: `"pareto"`, `"top"` (the best `k`) or `"all"` (at most `k` rows).
+    pub fn parse(kind: &str, k: usize) -> Result<Self> {
+        match kind {
+            "pareto" => Ok(Keep::Pareto),
+            "top" => Ok(Keep::Top(k)),
+            "all" => Ok(Keep::All(k)),
+            _ => Err(Error::invalid("keep", kind, "pareto, top or all")),
+        }
+    }
 }
 
 /// One row: objectives in minimisation form (unused dimensions 0) and the row's grid index.

@@ -38,6 +38,10 @@ use crate::rng::Rng;
 pub const MAX_ASSIGNMENTS: u64 = 1 << 24;
 /// Largest expert count the kernel accepts.
 pub const MAX_EXPERTS: u64 = 1 << 20;
+/// Largest Dirichlet concentration: beyond it the draws are uniform to within 1e-6, and near the
+/// float range the gamma draws overflow and the weighted sampler's running sum turns infinite.
+pub const MAX_DIRICHLET_ALPHA: f64 = 1e12;
+
 /// Smallest Dirichlet weight: gamma draws that underflow are raised to this so that every expert
 /// keeps a positive (if negligible) weight.
 pub const MIN_WEIGHT: f64 = 1e-300;
@@ -164,6 +168,11 @@ pub fn validate(s: &Spec<'_>) -> Result<()> {
             if let Some(i) = w.iter().position(|x| !(x.is_finite() && *x >= 0.0)) {
                 return Err(Error::invalid(format!("popularity[{i}]"), w[i], "a finite number >= 0"));
             }
+            // The sampler draws against the running sum: it must stay finite.
+            let total: f64 = w.iter().sum();
+            if !total.is_finite() {
+                return Err(Error::invalid("sum(popularity)", total, "a finite total (rescale the weights)"));
+            }
             let positive = w.iter().filter(|&&x| x > 0.0).count() as u64;
             if positive < s.top_k {
                 return Err(Error::invalid(
@@ -174,8 +183,15 @@ pub fn validate(s: &Spec<'_>) -> Result<()> {
             }
         }
         Popularity::Dirichlet(alpha) => {
-            if !(alpha.is_finite() && alpha > 0.0) {
-                return Err(Error::invalid("dirichlet alpha", alpha, "a finite number > 0"));
+            if !(alpha.is_finite() && alpha > 0.0 && alpha <= MAX_DIRICHLET_ALPHA) {
+                return Err(Error::invalid(
+                    "dirichlet alpha",
+                    alpha,
+                    format!(
+                        "a number in (0, {MAX_DIRICHLET_ALPHA:e}] (larger alphas are uniform popularity to within \
+                         1e-6; ask for uniform instead)"
+                    ),
+                ));
             }
         }
     }
@@ -752,6 +768,11 @@ mod tests {
         w[0] = 1.0;
         assert!(validate(&Spec { popularity: Popularity::Weights(&w), ..ok }).is_err());
         assert!(validate(&Spec { popularity: Popularity::Dirichlet(0.0), ..ok }).is_err());
+        // Once spun forever: gamma draws near the float range made the sampler's running sum inf.
+        assert!(validate(&Spec { popularity: Popularity::Dirichlet(1e308), ..ok }).is_err());
+        assert!(validate(&Spec { popularity: Popularity::Dirichlet(1e12), ..ok }).is_ok());
+        let huge = [1e308; 16];
+        assert!(validate(&Spec { popularity: Popularity::Weights(&huge), ..ok }).is_err());
     }
 
     #[test]

@@ -108,6 +108,17 @@ pub enum Phase {
     Prefill,
 }
 
+impl Phase {
+    /// Parse `"decode"` (with its new tokens per sequence) or `"prefill"`.
+    pub fn parse(name: &str, new_tokens: f64) -> Result<Self> {
+        match name {
+            "decode" => Ok(Phase::Decode { new_tokens }),
+            "prefill" => Ok(Phase::Prefill),
+            _ => Err(Error::invalid("phase", name, "decode or prefill")),
+        }
+    }
+}
+
 /// Row filters. Deployment-level rules (divisibility, chips, scale-up domain) are the caller's:
 /// it passes only deployments that satisfy them.
 #[derive(Debug, Clone, Copy, PartialEq)]

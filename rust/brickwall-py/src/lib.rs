@@ -16,7 +16,10 @@ use pyo3::prelude::*;
 #[pymodule]
 mod _core {
     #[pymodule_export]
-    use crate::collectives::{collective_times, hierarchical_all_reduce_times};
+    use crate::collectives::{
+        collectives_all_reduce_algorithms, collectives_all_reduce_choices, collectives_all_reduce_times,
+        collectives_hierarchical_all_reduce_times, collectives_times,
+    };
     #[pymodule_export]
     use crate::pipeline::{pipeline_balance_layers, pipeline_bubble_fractions, pipeline_simulate};
     #[pymodule_export]
@@ -26,12 +29,15 @@ mod _core {
     };
     #[pymodule_export]
     use crate::routing::{
-        route_histograms, routing_balanced_load, routing_chunk_trials, routing_default_trials,
-        routing_expected_drops, routing_expected_touched, routing_histogram_quantile,
+        routing_balanced_load, routing_chunk_trials, routing_default_trials, routing_expected_drops,
+        routing_expected_touched, routing_histogram_quantile, routing_histograms,
         routing_inclusion_probabilities, routing_load_pmf, routing_max_load_cdf, routing_mean_from_cdf,
     };
     #[pymodule_export]
-    use crate::speculative::{acceptance, acceptance_from_logits, lenient, simulate, tree_expected_tokens};
+    use crate::speculative::{
+        speculative_acceptance, speculative_acceptance_from_logits, speculative_lenient,
+        speculative_simulate, speculative_tree_expected_tokens,
+    };
     #[pymodule_export]
-    use crate::sweep::{pareto_reduce, sweep_columns, sweep_rows, sweep_run};
+    use crate::sweep::{sweep_columns, sweep_pareto_reduce, sweep_rows, sweep_run};
 }

@@ -10,7 +10,8 @@ use crate::run::{detach, detach_into, interruptible};
 
 /// Simulate one schedule; returns the timeline arrays and summaries as a dict.
 #[pyfunction]
-#[pyo3(signature = (schedule, stages, microbatches, chunks, forward, backward, weight_grad, p2p, progress=None))]
+#[pyo3(signature = (schedule, stages, microbatches, chunks, forward, backward, weight_grad, p2p,
+                    /, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn pipeline_simulate<'py>(
     py: Python<'py>,
@@ -59,6 +60,7 @@ pub fn pipeline_simulate<'py>(
 
 /// Closed-form bubble fraction per element of `stages` / `microbatches` / `chunks`.
 #[pyfunction]
+#[pyo3(signature = (schedule, stages, microbatches, chunks, forward, backward, weight_grad, /))]
 #[allow(clippy::too_many_arguments)]
 pub fn pipeline_bubble_fractions<'py>(
     py: Python<'py>,
@@ -79,6 +81,7 @@ pub fn pipeline_bubble_fractions<'py>(
 
 /// Layers per stage of the min-max contiguous assignment.
 #[pyfunction]
+#[pyo3(signature = (layer_times, stages, head_extra, tail_extra, /))]
 pub fn pipeline_balance_layers<'py>(
     py: Python<'py>,
     layer_times: PyReadonlyArray1<'py, f64>,

@@ -17,6 +17,7 @@ pub fn roofline_columns() -> Vec<&'static str> {
 
 /// Evaluate the step roofline over arrays of (batch, context, n): a (rows x columns) table.
 #[pyfunction]
+#[pyo3(signature = (model, plan, chip, batch, context, n, /))]
 pub fn roofline_steps<'py>(
     py: Python<'py>,
     model: ModelCostsView,
@@ -34,6 +35,7 @@ pub fn roofline_steps<'py>(
 /// Evaluate the step roofline with each row priced at quantile `q` of its microbatch's routing
 /// (one Monte Carlo per distinct microbatch size): a (rows x columns) table. Honours Ctrl-C.
 #[pyfunction]
+#[pyo3(signature = (model, plan, chip, batch, context, n, q, seed, /))]
 #[allow(clippy::too_many_arguments)]
 pub fn roofline_steps_at_quantile<'py>(
     py: Python<'py>,
@@ -62,6 +64,7 @@ pub fn roofline_steps_at_quantile<'py>(
 /// `(touched_experts, expert_imbalance)` of a plan at quantile `q` of the routing of `tokens`
 /// tokens per MoE layer (Monte Carlo from `seed`).
 #[pyfunction]
+#[pyo3(signature = (model, plan, tokens, q, seed, /))]
 pub fn roofline_quantile_plan(
     py: Python<'_>,
     model: ModelCostsView,
@@ -78,18 +81,21 @@ pub fn roofline_quantile_plan(
 /// Whether the plan's groups have links on this chip (a group beyond the scale-up domain needs
 /// a scale-out network); the step roofline fails exactly when this is False.
 #[pyfunction]
+#[pyo3(signature = (tp, pp, ep, chip, /))]
 pub fn roofline_links_available(tp: f64, pp: f64, ep: f64, chip: ChipView) -> bool {
     roofline::plan_links(tp, pp, ep, &chip.into()).is_ok()
 }
 
 /// Batch above which a dense decode step turns compute-bound (weights dominating traffic).
 #[pyfunction]
+#[pyo3(signature = (peak_flops, memory_bandwidth, weight_bytes, /))]
 pub fn roofline_crossover_batch(peak_flops: f64, memory_bandwidth: f64, weight_bytes: f64) -> PyResult<f64> {
     core(roofline::crossover_batch(peak_flops, memory_bandwidth, weight_bytes))
 }
 
 /// Expected distinct experts `tokens` tokens touch under uniform top-k routing.
 #[pyfunction]
+#[pyo3(signature = (experts, top_k, tokens, /))]
 pub fn roofline_touched_experts(experts: f64, top_k: f64, tokens: f64) -> PyResult<f64> {
     core(roofline::expected_touched_experts(experts, top_k, tokens))
 }

@@ -15,9 +15,10 @@ type U64Array<'py> = Bound<'py, PyArray1<u64>>;
 /// Histograms of one routing experiment: (load, max_load, device_load, touched, dropped,
 /// expert_total). `weights` and `dirichlet_alpha` are exclusive; neither means uniform.
 #[pyfunction]
-#[pyo3(signature = (experts, top_k, tokens, trials, seed, weights, dirichlet_alpha, capacity, devices, progress=None))]
+#[pyo3(signature = (experts, top_k, tokens, trials, seed, weights, dirichlet_alpha, capacity,
+                    devices, /, progress=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-pub fn route_histograms<'py>(
+pub fn routing_histograms<'py>(
     py: Python<'py>,
     experts: u64,
     top_k: u64,
@@ -58,12 +59,14 @@ pub fn route_histograms<'py>(
 
 /// Trials per RNG chunk (the replay unit of `brickwall.reference.routing`).
 #[pyfunction]
+#[pyo3(signature = (tokens, top_k, /))]
 pub fn routing_chunk_trials(tokens: u64, top_k: u64) -> u64 {
     routing::chunk_trials(tokens, top_k)
 }
 
 /// Steps a routing quantile is estimated from by default (about 2 x 10^7 routed choices).
 #[pyfunction]
+#[pyo3(signature = (tokens, top_k, /))]
 pub fn routing_default_trials(tokens: u64, top_k: u64) -> u64 {
     routing::default_trials(tokens, top_k)
 }
@@ -86,12 +89,14 @@ fn check_len(experts: u64, weights: Option<&[f64]>) -> PyResult<()> {
 
 /// The perfectly balanced per-expert load `k B / E`.
 #[pyfunction]
+#[pyo3(signature = (experts, top_k, tokens, /))]
 pub fn routing_balanced_load(experts: u64, top_k: u64, tokens: u64) -> PyResult<f64> {
     core(routing_exact::balanced_load(experts, top_k, tokens))
 }
 
 /// P(expert e is among a token's top-k) for each expert; `weights=None` is uniform.
 #[pyfunction]
+#[pyo3(signature = (experts, top_k, weights, /))]
 pub fn routing_inclusion_probabilities<'py>(
     py: Python<'py>,
     experts: u64,
@@ -106,6 +111,7 @@ pub fn routing_inclusion_probabilities<'py>(
 
 /// One expert's load law `Binomial(tokens, pi_e)`: one row when uniform, one per expert else.
 #[pyfunction]
+#[pyo3(signature = (experts, top_k, tokens, weights, /))]
 pub fn routing_load_pmf<'py>(
     py: Python<'py>,
     experts: u64,
@@ -125,6 +131,7 @@ pub fn routing_load_pmf<'py>(
 
 /// Mean number of distinct experts receiving a token.
 #[pyfunction]
+#[pyo3(signature = (experts, top_k, tokens, weights, /))]
 pub fn routing_expected_touched(
     py: Python<'_>,
     experts: u64,
@@ -140,6 +147,7 @@ pub fn routing_expected_touched(
 
 /// Mean assignments dropped per step with `capacity` tokens per expert.
 #[pyfunction]
+#[pyo3(signature = (experts, top_k, tokens, capacity, weights, /))]
 pub fn routing_expected_drops(
     py: Python<'_>,
     experts: u64,
@@ -159,7 +167,7 @@ type F64Array<'py> = Bound<'py, PyArray1<f64>>;
 /// The busiest expert's load law: `(method, cdf, lower, upper)` over `c = 0..=tokens`.
 /// `method`: auto, column-dp, multinomial or bounds.
 #[pyfunction]
-#[pyo3(signature = (experts, top_k, tokens, weights, method, progress=None))]
+#[pyo3(signature = (experts, top_k, tokens, weights, method, /, progress=None))]
 pub fn routing_max_load_cdf<'py>(
     py: Python<'py>,
     experts: u64,
@@ -180,6 +188,7 @@ pub fn routing_max_load_cdf<'py>(
 
 /// `E[X] = sum_c (1 - P(X <= c))` from a CDF on `0..=n` (on CDF bounds: bounds of the mean).
 #[pyfunction]
+#[pyo3(signature = (cdf, /))]
 pub fn routing_mean_from_cdf(cdf: PyReadonlyArray1<'_, f64>) -> PyResult<f64> {
     let c = cdf.as_slice()?;
     if let Some(i) = c.iter().position(|x| !(x.is_finite() && (0.0..=1.0).contains(x))) {
@@ -190,6 +199,7 @@ pub fn routing_mean_from_cdf(cdf: PyReadonlyArray1<'_, f64>) -> PyResult<f64> {
 
 /// The smallest value `v` with `P(X <= v) >= q` of a histogram indexed by value.
 #[pyfunction]
+#[pyo3(signature = (hist, q, /))]
 pub fn routing_histogram_quantile(hist: PyReadonlyArray1<'_, u64>, q: f64) -> PyResult<u64> {
     if !(q.is_finite() && (0.0..=1.0).contains(&q)) {
         return core(Err(Error::invalid("q", q, "a probability in [0, 1]")));

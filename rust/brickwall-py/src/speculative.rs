@@ -33,7 +33,8 @@ fn with_pair<'py, R>(
 
 /// Per-row `sum(min(p, q))` of two `(rows x vocab)` probability arrays.
 #[pyfunction]
-pub fn acceptance<'py>(
+#[pyo3(signature = (p, q, tol, /))]
+pub fn speculative_acceptance<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     q: &Bound<'py, PyAny>,
@@ -50,7 +51,8 @@ pub fn acceptance<'py>(
 
 /// Per-row acceptance of `softmax(target / t)` against `softmax(draft / t)`.
 #[pyfunction]
-pub fn acceptance_from_logits<'py>(
+#[pyo3(signature = (target_logits, draft_logits, temperature, /))]
+pub fn speculative_acceptance_from_logits<'py>(
     py: Python<'py>,
     target_logits: &Bound<'py, PyAny>,
     draft_logits: &Bound<'py, PyAny>,
@@ -67,8 +69,9 @@ pub fn acceptance_from_logits<'py>(
 
 /// Per-row `(beta, tv)` of lenient verification with leniency `lam`.
 #[pyfunction]
+#[pyo3(signature = (p, q, lam, tol, /))]
 #[allow(clippy::type_complexity)]
-pub fn lenient<'py>(
+pub fn speculative_lenient<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     q: &Bound<'py, PyAny>,
@@ -86,9 +89,9 @@ pub fn lenient<'py>(
 
 /// Counts of `trials` simulated speculative steps: (tokens per step, emitted histogram, flat).
 #[pyfunction]
-#[pyo3(signature = (p, q, gamma, trials, seed, lam, progress=None))]
+#[pyo3(signature = (p, q, gamma, trials, seed, lam, /, progress=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-pub fn simulate<'py>(
+pub fn speculative_simulate<'py>(
     py: Python<'py>,
     p: PyReadonlyArray2<'py, f64>,
     q: PyReadonlyArray2<'py, f64>,
@@ -108,7 +111,8 @@ pub fn simulate<'py>(
 
 /// Expected tokens per step of a token tree with mutually exclusive siblings.
 #[pyfunction]
-pub fn tree_expected_tokens(
+#[pyo3(signature = (parents, accept_prob, /))]
+pub fn speculative_tree_expected_tokens(
     py: Python<'_>,
     parents: PyReadonlyArray1<'_, i64>,
     accept_prob: PyReadonlyArray1<'_, f64>,

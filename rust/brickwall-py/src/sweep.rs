@@ -14,31 +14,6 @@ use crate::convert::{ChipView, ModelCostsView, PlanView};
 use crate::errors::core;
 use crate::run::{detach, detach_into, interruptible};
 
-fn sense(s: &str) -> Result<Sense> {
-    match s {
-        "min" => Ok(Sense::Min),
-        "max" => Ok(Sense::Max),
-        _ => Err(Error::invalid("sense", s, "min or max")),
-    }
-}
-
-fn keep(kind: &str, k: usize) -> Result<Keep> {
-    match kind {
-        "pareto" => Ok(Keep::Pareto),
-        "top" => Ok(Keep::Top(k)),
-        "all" => Ok(Keep::All(k)),
-        _ => Err(Error::invalid("keep", kind, "pareto, top or all")),
-    }
-}
-
-fn phase(name: &str, new_tokens: f64) -> Result<Phase> {
-    match name {
-        "decode" => Ok(Phase::Decode { new_tokens }),
-        "prefill" => Ok(Phase::Prefill),
-        _ => Err(Error::invalid("phase", name, "decode or prefill")),
-    }
-}
-
 /// Everything a sweep needs, extracted from Python before the GIL is released.
 pub struct SweepArgs {
     model: ModelCosts,
@@ -73,7 +48,7 @@ impl SweepArgs {
             models,
             self.batch,
             self.context,
-            phase(&self.phase, self.new_tokens)?,
+            Phase::parse(&self.phase, self.new_tokens)?,
             constraints,
             objectives,
             keep,
@@ -107,7 +82,8 @@ type RunOut<'py> = (u64, u64, u64, Bound<'py, PyArray1<u64>>, Bound<'py, PyArray
 /// rows best first by the first objective (ties: smaller index first).
 #[pyfunction]
 #[pyo3(signature = (model, deployments, batch, context, phase, new_tokens, fits, max_latency,
-                    min_tokens_per_s_per_user, objectives, senses, keep_kind, k, lo=0, hi=None, progress=None))]
+                    min_tokens_per_s_per_user, objectives, senses, keep_kind, k, /, lo=0, hi=None,
+                    progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn sweep_run<'py>(
     py: Python<'py>,
@@ -133,11 +109,11 @@ pub fn sweep_run<'py>(
         objectives
             .iter()
             .zip(senses.iter().map(String::as_str).chain(std::iter::repeat("")))
-            .map(|(o, s)| Ok((Objective::parse(o)?, sense(s)?)))
+            .map(|(o, s)| Ok((Objective::parse(o)?, Sense::parse(s)?)))
             .collect::<Result<Vec<_>>>(),
     )?;
     let c = Constraints { fits, max_latency, min_tokens_per_s_per_user };
-    let kp = core(keep(&keep_kind, k))?;
+    let kp = core(Keep::parse(&keep_kind, k))?;
     let (len, evaluated, feasible, index, values) = interruptible(py, progress.as_ref(), |control| {
         let s = a.build(c, objs, kp)?;
         let hi = hi.unwrap_or(s.len());
@@ -158,6 +134,7 @@ pub fn sweep_columns() -> Vec<&'static str> {
 /// The rows of chosen grid indices: a (rows x columns) table of the step (as `roofline_steps`),
 /// the ranked metrics and the grid positions; column-major, each column contiguous.
 #[pyfunction]
+#[pyo3(signature = (model, deployments, batch, context, phase, new_tokens, index, /))]
 #[allow(clippy::too_many_arguments)]
 pub fn sweep_rows<'py>(
     py: Python<'py>,
@@ -180,7 +157,8 @@ pub fn sweep_rows<'py>(
 /// does with its workers' rows); returns the kept indices best first by the first objective
 /// (ties: smaller index first).
 #[pyfunction]
-pub fn pareto_reduce<'py>(
+#[pyo3(signature = (values, index, senses, keep_kind, k, /))]
+pub fn sweep_pareto_reduce<'py>(
     py: Python<'py>,
     values: PyReadonlyArray1<'py, f64>,
     index: PyReadonlyArray1<'py, u64>,
@@ -188,8 +166,8 @@ pub fn pareto_reduce<'py>(
     keep_kind: String,
     k: usize,
 ) -> PyResult<Bound<'py, PyArray1<u64>>> {
-    let ss = core(senses.iter().map(|s| sense(s)).collect::<Result<Vec<_>>>())?;
-    let kp = core(keep(&keep_kind, k))?;
+    let ss = core(senses.iter().map(|s| Sense::parse(s)).collect::<Result<Vec<_>>>())?;
+    let kp = core(Keep::parse(&keep_kind, k))?;
     let (v, ix) = (values.as_slice()?, index.as_slice()?);
     let rows = detach(py, || pareto::reduce(v, ix, &ss, kp))?;
     Ok(rows.iter().map(|r| r.index).collect::<Vec<u64>>().into_pyarray(py))

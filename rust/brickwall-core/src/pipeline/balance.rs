@@ -68,6 +68,16 @@ pub fn balance_layers(
     }
     non_negative("head_extra", head_extra)?;
     non_negative("tail_extra", tail_extra)?;
+    // Every stage time is at most the total and the sum of squared stage times at most its square;
+    // both must stay finite or the DP's comparisons (and its traceback) lose their meaning.
+    let total = layer_times.iter().sum::<f64>() + head_extra + tail_extra;
+    if !(total * total * 4.0).is_finite() {
+        return Err(Error::invalid(
+            "sum(layer_times) + head_extra + tail_extra",
+            total,
+            "a total whose square is finite (below ~6.7e153); rescale the times (e.g. to seconds)",
+        ));
+    }
     if (p as f64) * (n as f64) * (n as f64) > 1e9 {
         return Err(Error::TooLarge {
             what: "balance_layers".into(),
@@ -111,12 +121,18 @@ pub fn balance_layers(
     let mut counts = vec![0u64; p];
     let mut stop = n;
     for s in (1..p).rev() {
-        let start = (s..stop)
-            .find(|&i| {
-                let c = cost(s, i, stop);
-                c <= target && sq[s - 1][i].is_finite() && sq[s - 1][i] + c * c == sq[s][stop]
-            })
-            .expect("the optimum is reachable");
+        let Some(start) = (s..stop).find(|&i| {
+            let c = cost(s, i, stop);
+            c <= target && sq[s - 1][i].is_finite() && sq[s - 1][i] + c * c == sq[s][stop]
+        }) else {
+            // Unreachable with finite inputs whose squares are finite (checked above); an error,
+            // never a panic, if rounding ever says otherwise.
+            return Err(Error::invalid(
+                "layer_times",
+                format!("{n} values"),
+                "times whose optimum can be traced back",
+            ));
+        };
         counts[s] = (stop - start) as u64;
         stop = start;
     }
@@ -146,6 +162,14 @@ mod tests {
         let c = balance_layers(&[1.0; 120], 16, 1.0, 0.0).unwrap();
         assert_eq!(*c.iter().max().unwrap(), 8);
         assert!(c[0] <= 7);
+    }
+
+    #[test]
+    fn huge_times_are_an_error_not_a_panic() {
+        assert!(balance_layers(&[1.0; 4], 2, 1e200, 0.0).is_err());
+        assert!(balance_layers(&[1e200, 1e200], 2, 0.0, 0.0).is_err());
+        assert!(balance_layers(&[1e155; 3], 3, 0.0, 0.0).is_err());
+        assert!(balance_layers(&[1e150; 3], 3, 0.0, 0.0).is_ok());
     }
 
     #[test]

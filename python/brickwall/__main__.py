@@ -1,0 +1,5 @@
+"""``python -m brickwall``: the ``brickwall`` command."""
+
+from .cli import main
+
+main()
