@@ -16,19 +16,15 @@
 //! Routed experts read per MoE layer: the expected number of distinct experts the microbatch's
 //! `T` tokens touch under uniform top-k routing, `E (1 - (1 - k/E)^T)`.
 
-use crate::collectives::{cost as collective_cost, Collective, Link};
+use crate::collectives::{all_reduce_time, cost as collective_cost, Algorithm, Collective, Link};
 use crate::error::{non_negative, positive, Error, Result};
 use crate::par::fill_columns;
+pub use crate::step::Profile;
 use crate::step::{
-    gemm_compute_s, op_time, Profile, ELEMENTWISE_D_MODEL, ELEMENTWISE_FFN, KERNELS_DENSE_LAYER,
+    gemm_compute_s, op_time, ELEMENTWISE_D_MODEL, ELEMENTWISE_FFN, KERNELS_DENSE_LAYER,
     KERNELS_MOE_EXTRA,
 };
 
-/// `(fixed seconds, seconds per byte)` of one collective over `ranks` chips on `link`: the one
-/// place the step model prices a collective, so the algorithm choice can change here alone.
-fn collective_time(kind: Collective, ranks: f64, link: Link) -> (f64, f64) {
-    collective_cost(kind, ranks, link)
-}
 
 /// Element counts of a model, independent of dtypes and partitioning (from `brickwall.Model`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -84,6 +80,9 @@ pub struct Plan {
     /// Busiest expert-parallel device's routed load over the mean (>= 1): its expert FLOPs set
     /// the stage's compute time.
     pub expert_imbalance: f64,
+    /// The tensor-parallel all-reduce's algorithm ([`Algorithm::Auto`]: the fastest per message
+    /// inside the scale-up domain, the ring over a scale-out network).
+    pub all_reduce: Algorithm,
 }
 
 /// One chip and its links, with achievable fractions already applied by the caller or not.
@@ -109,6 +108,8 @@ pub struct Chip {
     pub eff_memory: f64,
     /// Achievable fraction of link bandwidth.
     pub eff_network: f64,
+    /// Shape efficiency and per-kernel floors ([`Profile`]).
+    pub profile: Profile,
 }
 
 /// Where a step's time goes. Times are seconds of one full step (all stages), memory bytes per chip.
@@ -180,6 +181,60 @@ impl Step {
     }
 }
 
+/// One iteration of a serving engine: prefill chunks and decode tokens of several sequences
+/// processed together ([`StepModel::evaluate_mixed`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mix {
+    /// Sequences in the iteration (each prefilling a chunk or decoding).
+    pub sequences: f64,
+    /// New tokens processed: the chunks' lengths plus one per decoding sequence.
+    pub tokens: f64,
+    /// `(new token, position)` pairs attention computes: a chunk of `c` tokens after `p` cached
+    /// ones attends `c p + c (c + 1) / 2`.
+    pub attended: f64,
+    /// KV-cache entries read: each sequence's cached plus new tokens.
+    pub kv_read: f64,
+}
+
+impl Mix {
+    /// `batch` sequences of `n` new tokens after `context` cached ones: the step
+    /// [`StepModel::evaluate`] prices.
+    pub fn uniform(batch: f64, context: f64, n: f64) -> Self {
+        Mix {
+            sequences: batch,
+            tokens: batch * n,
+            attended: batch * (n * context + 0.5 * n * (n + 1.0)),
+            kv_read: batch * (context + n),
+        }
+    }
+
+    /// Validate: at least one sequence and one token per sequence, finite non-negative
+    /// attention pairs and cache reads.
+    pub fn check(&self) -> Result<()> {
+        at_least_one("sequences", self.sequences)?;
+        if !(self.tokens.is_finite() && self.tokens >= self.sequences) {
+            return Err(Error::invalid("tokens", self.tokens, format!(">= sequences ({})", self.sequences)));
+        }
+        non_negative("attended", self.attended)?;
+        non_negative("kv_read", self.kv_read)?;
+        Ok(())
+    }
+}
+
+/// The tensor-parallel all-reduce's algorithm: as asked inside the scale-up domain; over a
+/// scale-out network `Auto` is the ring, and the peer-access algorithms are refused.
+fn tp_all_reduce_algorithm(asked: Algorithm, in_domain: bool) -> Result<Algorithm> {
+    match (asked, in_domain) {
+        (_, true) | (Algorithm::Ring | Algorithm::Tree, false) => Ok(asked),
+        (Algorithm::Auto, false) => Ok(Algorithm::Ring),
+        (_, false) => Err(Error::invalid(
+            "all_reduce",
+            asked.name(),
+            "ring, tree or auto when tp exceeds the scale-up domain (one-shot and two-shot need peer access)",
+        )),
+    }
+}
+
 fn check_workload(batch: &[f64], context: &[f64], n: &[f64]) -> Result<()> {
     crate::error::same_len("context", context.len(), batch.len())?;
     crate::error::same_len("n", n.len(), batch.len())?;
@@ -211,9 +266,12 @@ pub struct StepModel {
     expert_bytes_chip_per_touched: f64,
     weights_chip: f64,
     kv_bytes_chip_per_token: f64,
-    /// Per-stage all-reduce time = fixed + per_token x local tokens (two per layer).
-    tp_fixed: f64,
-    tp_per_token: f64,
+    /// The tensor-parallel group's link and the all-reduce algorithm it runs.
+    tp_link: Link,
+    tp_algorithm: Algorithm,
+    /// All-reduces per stage (two per layer) and their bytes per microbatch token.
+    tp_all_reduces: f64,
+    tp_bytes_per_token: f64,
     /// Per-stage all-to-all time (dispatch + combine per MoE layer).
     ep_fixed: f64,
     ep_per_token: f64,
@@ -274,13 +332,9 @@ fn link_for(span: f64, chip: &Chip, field: &str) -> Result<Link> {
 }
 
 impl StepModel {
-    /// Validate and precompute, with the default [`Profile`].
+    /// Validate and precompute.
     pub fn new(m: ModelCosts, p: Plan, chip: Chip) -> Result<Self> {
-        Self::with_profile(m, p, chip, Profile::DEFAULT)
-    }
-
-    /// [`StepModel::new`] with an explicit shape/floor profile.
-    pub fn with_profile(m: ModelCosts, p: Plan, chip: Chip, profile: Profile) -> Result<Self> {
+        let profile = chip.profile;
         for (f, x) in [("layers", m.layers), ("d_model", m.d_model), ("kv_heads", m.kv_heads)] {
             at_least_one(f, x)?;
         }
@@ -332,14 +386,13 @@ impl StepModel {
         let expert_bytes_chip_per_touched =
             m.moe_layers * m.expert_params_per_layer * p.weight_bytes / (p.pp * p.tp * p.ep);
         let act = m.d_model * p.act_bytes;
-        let (ar_fixed, ar_per_byte) = collective_time(Collective::AllReduce, p.tp, tp_link);
-        let (a2a_fixed, a2a_per_byte) = collective_time(Collective::AllToAll, p.ep, ep_link);
+        let tp_algorithm = tp_all_reduce_algorithm(p.all_reduce, p.tp <= chip.scale_up_domain)?;
+        let (a2a_fixed, a2a_per_byte) = collective_cost(Collective::AllToAll, p.ep, ep_link);
         let (hop_fixed, hop_per_byte) =
-            if p.pp > 1.0 { collective_time(Collective::PointToPoint, 2.0, pp_link) } else { (0.0, 0.0) };
+            if p.pp > 1.0 { collective_cost(Collective::PointToPoint, 2.0, pp_link) } else { (0.0, 0.0) };
         let layers_stage = m.layers / p.pp;
         let moe_stage = m.moe_layers / p.pp;
-        non_negative("profile.gemm_m_half", profile.gemm_m_half)?;
-        non_negative("profile.kernel_overhead_s", profile.kernel_overhead_s)?;
+        profile.check()?;
         let inv_mem_bw = 1.0 / (chip.memory_bandwidth * eff_m);
         let expert_flops_per_token = 2.0 * m.top_k * m.moe_layers * m.expert_params_per_layer;
         let dense_flops_per_token = 2.0 * m.matmul_params_active - expert_flops_per_token;
@@ -369,8 +422,10 @@ impl StepModel {
             expert_bytes_chip_per_touched,
             weights_chip: dense_bytes_chip + expert_bytes_chip_per_touched * m.experts,
             kv_bytes_chip_per_token: m.kv_elements_per_token * p.kv_bytes / (p.pp * kv_shard * p.ep),
-            tp_fixed: layers_stage * 2.0 * ar_fixed,
-            tp_per_token: layers_stage * 2.0 * ar_per_byte * act / p.ep,
+            tp_link,
+            tp_algorithm,
+            tp_all_reduces: layers_stage * 2.0,
+            tp_bytes_per_token: act / p.ep,
             ep_fixed: moe_stage * 2.0 * a2a_fixed,
             ep_per_token: moe_stage * 2.0 * a2a_per_byte * m.top_k * act / p.ep,
             hop_fixed,
@@ -416,8 +471,29 @@ impl StepModel {
     /// bit for bit: the split only moves whole subexpressions, never reassociates.
     #[inline]
     pub fn prepare(&self, batch: f64, n: f64) -> Prepared<'_> {
-        let (m, p) = (&self.m, &self.p);
         let (micro, b, tokens) = self.microbatch(batch, n);
+        self.prepare_tokens(micro, tokens, batch * n, batch, b, n)
+    }
+
+    /// An iteration mixing prefill chunks and decode tokens ([`Mix`]), priced by the same
+    /// operators as [`evaluate`](Self::evaluate): its sequences are cut into `min(sequences, pp)`
+    /// microbatches, each carrying an equal share of the tokens, attended pairs and cache reads.
+    /// `evaluate(b, c, n)` is the mix of `b` sequences of `n` tokens after `c` cached ones (see
+    /// [`Mix::uniform`]). Inputs are trusted here; [`Mix::check`] validates.
+    #[inline]
+    pub fn evaluate_mixed(&self, mix: Mix) -> Step {
+        let micro = mix.sequences.min(self.p.pp);
+        let pre = self.prepare_tokens(micro, mix.tokens / micro, mix.tokens, mix.sequences, 0.0, 0.0);
+        let t = pre.terms_at(mix.attended / micro, mix.kv_read / micro);
+        pre.assemble(&t, mix.kv_read * self.kv_bytes_chip_per_token)
+    }
+
+    /// [`Prepared`] for `batch` sequences in `micro` microbatches of `tokens` new tokens each
+    /// (`total` in all); `b` sequences of `n` tokens per microbatch when the step is uniform
+    /// (for [`Prepared::at`]; 0 for a mix).
+    #[inline(always)]
+    fn prepare_tokens(&self, micro: f64, tokens: f64, total: f64, batch: f64, b: f64, n: f64) -> Prepared<'_> {
+        let (m, p) = (&self.m, &self.p);
         let touched = self.touched_experts(tokens);
         let t_dense_w = self.dense_bytes_chip * self.inv_mem_bw;
         let t_expert_w = self.expert_bytes_chip_per_touched * touched * self.inv_mem_bw;
@@ -442,7 +518,8 @@ impl StepModel {
         }
         let mut t_comm = 0.0;
         if p.tp > 1.0 {
-            t_comm += self.tp_fixed + self.tp_per_token * tokens;
+            let bytes = self.tp_bytes_per_token * tokens;
+            t_comm += self.tp_all_reduces * all_reduce_time(bytes, p.tp, self.tp_link, self.tp_algorithm);
         }
         if p.ep > 1.0 && m.moe_layers > 0.0 {
             t_comm += self.ep_fixed + self.ep_per_token * tokens;
@@ -450,6 +527,7 @@ impl StepModel {
         Prepared {
             sm: self,
             batch,
+            total,
             n,
             micro,
             b,
@@ -460,12 +538,11 @@ impl StepModel {
             gemm_w,
             t_fixed: tokens * self.elem_s_per_token + self.overhead_s,
             flops_tokens: tokens * 2.0 * m.matmul_params_active,
-            b_attn: b * m.attn_flops_per_context_token,
             n_self: 0.5 * n * (n + 1.0),
             t_comm,
             hop: self.hop_fixed + self.hop_per_token * tokens,
             mem_act: tokens * self.act_per_token_chip,
-            cost_per_latency: self.price_cluster_per_s / (batch * n),
+            cost_per_latency: self.price_cluster_per_s / total,
         }
     }
 
@@ -523,6 +600,8 @@ impl StepModel {
 pub struct Prepared<'a> {
     sm: &'a StepModel,
     batch: f64,
+    /// New tokens of the step, all microbatches.
+    total: f64,
     n: f64,
     micro: f64,
     b: f64,
@@ -537,7 +616,6 @@ pub struct Prepared<'a> {
     /// Elementwise operators + kernel overheads of one stage.
     t_fixed: f64,
     flops_tokens: f64,
-    b_attn: f64,
     n_self: f64,
     t_comm: f64,
     hop: f64,
@@ -576,11 +654,18 @@ impl Prepared<'_> {
     /// The step's terms with `context` cached tokens per sequence.
     #[inline(always)]
     pub fn terms(&self, context: f64) -> Terms {
-        let (sm, n, b) = (self.sm, self.n, self.b);
+        let (n, b) = (self.n, self.b);
+        self.terms_at(b * (n * context + self.n_self), b * (context + n))
+    }
+
+    /// The step's terms for a microbatch whose new tokens attend `attended` (token, position)
+    /// pairs in all and which reads `kv_tokens` cached tokens' KV entries.
+    #[inline(always)]
+    pub fn terms_at(&self, attended: f64, kv_tokens: f64) -> Terms {
+        let sm = self.sm;
         let pp = sm.p.pp;
-        let t_kv = b * (context + n) * sm.kv_bytes_chip_per_token * sm.inv_mem_bw;
-        let attended = n * context + self.n_self;
-        let attn_flops = self.b_attn * attended;
+        let t_kv = kv_tokens * sm.kv_bytes_chip_per_token * sm.inv_mem_bw;
+        let attn_flops = attended * sm.m.attn_flops_per_context_token;
         let flops_micro = self.flops_tokens + attn_flops;
         let t_attn_c = attn_flops * sm.sec_per_flop;
         let t_ops = self.t_gemm + op_time(t_attn_c, t_kv) + self.t_fixed;
@@ -607,7 +692,7 @@ impl Prepared<'_> {
     /// [`Step::tokens_per_s`].
     #[inline(always)]
     pub fn tokens_per_s(&self, latency: f64) -> f64 {
-        self.batch * self.n / latency
+        self.total / latency
     }
 
     /// [`Step::mfu`].
@@ -619,7 +704,12 @@ impl Prepared<'_> {
     /// The step with `context` cached tokens per sequence.
     #[inline(always)]
     pub fn at(&self, context: f64) -> Step {
-        let t = self.terms(context);
+        self.assemble(&self.terms(context), self.mem_kv(context))
+    }
+
+    /// The step of terms `t` holding `mem_kv` bytes of KV cache per chip.
+    #[inline(always)]
+    fn assemble(&self, t: &Terms, mem_kv: f64) -> Step {
         let (pp, t_comm) = (self.sm.p.pp, self.t_comm);
         // The resource whose operators take the most time (attention counts as KV-bound when
         // its cache read outweighs its compute).
@@ -638,7 +728,6 @@ impl Prepared<'_> {
         } else {
             0
         };
-        let mem_kv = self.mem_kv(context);
         Step {
             latency: t.latency,
             t_weights: pp * self.t_w,
@@ -646,7 +735,7 @@ impl Prepared<'_> {
             t_compute: pp * t.t_c,
             t_comm: pp * t_comm + (pp - 1.0) * self.hop,
             tokens_per_s: self.tokens_per_s(t.latency),
-            mfu: self.mfu(&t),
+            mfu: self.mfu(t),
             mem_weights: self.sm.weights_chip,
             mem_kv,
             mem_act: self.mem_act,
@@ -746,13 +835,13 @@ pub(crate) fn test_plan(tp: f64, pp: f64, ep: f64) -> Plan {
         overlap: false,
         touched_experts: f64::NAN,
         expert_imbalance: 1.0,
+        all_reduce: Algorithm::Auto,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::step::Profile;
     use proptest::prelude::*;
 
     fn plan(tp: f64, pp: f64, ep: f64) -> Plan {
@@ -788,7 +877,70 @@ mod tests {
             eff_flops: 1.0,
             eff_memory: 1.0,
             eff_network: 1.0,
+            profile: crate::step::Profile::DEFAULT,
         }
+    }
+
+    /// [`a100`] without shape effects, kernel floors or elementwise traffic.
+    fn aggregate_chip() -> Chip {
+        Chip { profile: Profile::AGGREGATE, ..a100() }
+    }
+
+    #[test]
+    fn a_uniform_mix_is_the_uniform_step() {
+        for (tp, pp) in [(1.0, 1.0), (8.0, 1.0), (2.0, 4.0)] {
+            let sm = StepModel::new(gpt4_like(), plan(tp, pp, 1.0), a100()).unwrap();
+            for (b, c, n) in [(1.0, 0.0, 1.0), (3.0, 100.0, 1.0), (64.0, 8192.0, 1.0), (5.0, 7.0, 300.0)] {
+                let (s, x) = (sm.evaluate(b, c, n), sm.evaluate_mixed(Mix::uniform(b, c, n)));
+                for (u, v) in s.to_row().iter().zip(x.to_row()) {
+                    assert!((u - v).abs() <= 1e-12 * u.abs(), "{tp} {pp} {b} {c} {n}: {u} vs {v}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_mixed_step_costs_at_least_its_decode_part() {
+        let sm = StepModel::new(gpt4_like(), plan(8.0, 1.0, 1.0), a100()).unwrap();
+        let decode = Mix::uniform(32.0, 2000.0, 1.0);
+        let chunk = Mix::uniform(1.0, 0.0, 512.0);
+        let both = Mix {
+            sequences: decode.sequences + chunk.sequences,
+            tokens: decode.tokens + chunk.tokens,
+            attended: decode.attended + chunk.attended,
+            kv_read: decode.kv_read + chunk.kv_read,
+        };
+        let t = sm.evaluate_mixed(both).latency;
+        assert!(t > sm.evaluate_mixed(decode).latency && t > sm.evaluate_mixed(chunk).latency);
+        // One pass reads the weights once: cheaper than the two steps apart.
+        assert!(t < sm.evaluate_mixed(decode).latency + sm.evaluate_mixed(chunk).latency);
+        assert!(both.check().is_ok());
+        assert!(Mix { tokens: 10.0, ..both }.check().is_err());
+        assert!(Mix { attended: f64::NAN, ..both }.check().is_err());
+        assert!(Mix { sequences: 0.0, ..both }.check().is_err());
+    }
+
+    #[test]
+    fn the_tp_all_reduce_takes_the_fastest_algorithm_inside_the_domain() {
+        let m = gpt4_like();
+        let ring = Plan { all_reduce: Algorithm::Ring, ..plan(8.0, 1.0, 1.0) };
+        let auto = StepModel::new(m, plan(8.0, 1.0, 1.0), a100()).unwrap().evaluate(1.0, 100.0, 1.0);
+        let by_ring = StepModel::new(m, ring, a100()).unwrap().evaluate(1.0, 100.0, 1.0);
+        // A batch-1 message is latency-bound: one-shot's single step beats the ring's 14.
+        assert!(auto.t_comm < 0.2 * by_ring.t_comm);
+        // A prefill's large message follows the bandwidth-optimal algorithms: within 2%.
+        let (a, r) = (
+            StepModel::new(m, plan(8.0, 1.0, 1.0), a100()).unwrap().evaluate(8.0, 0.0, 4096.0),
+            StepModel::new(m, ring, a100()).unwrap().evaluate(8.0, 0.0, 4096.0),
+        );
+        assert!(a.t_comm <= r.t_comm && a.t_comm > 0.98 * r.t_comm);
+        // Over the scale-out network the peer-access algorithms are refused, auto is the ring.
+        let wide = Plan { all_reduce: Algorithm::OneShot, ..plan(16.0, 1.0, 1.0) };
+        assert!(StepModel::new(m, wide, a100()).is_err());
+        let wide_auto = StepModel::new(m, plan(16.0, 1.0, 1.0), a100()).unwrap().evaluate(1.0, 0.0, 1.0);
+        let wide_ring =
+            StepModel::new(m, Plan { all_reduce: Algorithm::Ring, ..plan(16.0, 1.0, 1.0) }, a100()).unwrap();
+        assert_eq!(wide_auto.t_comm, wide_ring.evaluate(1.0, 0.0, 1.0).t_comm);
     }
 
     #[test]
@@ -796,7 +948,7 @@ mod tests {
         let mut m = gpt4_like();
         (m.moe_layers, m.experts, m.top_k, m.kv_elements_per_token) = (0.0, 0.0, 0.0, 0.0);
         m.attn_flops_per_context_token = 0.0;
-        let s = StepModel::with_profile(m, plan(1.0, 1.0, 1.0), a100(), Profile::AGGREGATE)
+        let s = StepModel::new(m, plan(1.0, 1.0, 1.0), aggregate_chip())
             .unwrap()
             .evaluate(1.0, 0.0, 1.0);
         assert!((s.latency - m.dense_params * 2.0 / 2.039e12).abs() <= 1e-12 * s.latency);
@@ -817,7 +969,7 @@ mod tests {
         let mut m = gpt4_like();
         (m.attn_flops_per_context_token, m.kv_elements_per_token) = (0.0, 0.0);
         for (b, c, n) in [(1.0, 0.0, 1.0), (64.0, 100.0, 1.0), (4.0, 0.0, 4096.0)] {
-            let s = StepModel::with_profile(m, plan(8.0, 1.0, 1.0), a100(), Profile::AGGREGATE)
+            let s = StepModel::new(m, plan(8.0, 1.0, 1.0), aggregate_chip())
                 .unwrap()
                 .evaluate(b, c, n);
             if m.experts == 0.0 || s.bound == 2 || s.t_compute < 1e-3 * s.t_weights {
@@ -828,7 +980,7 @@ mod tests {
         (dense.moe_layers, dense.experts, dense.top_k, dense.expert_params_per_layer) = (0.0, 0.0, 0.0, 0.0);
         dense.matmul_params_active = 100e9;
         for b in [1.0, 16.0, 256.0, 4096.0] {
-            let s = StepModel::with_profile(dense, plan(8.0, 1.0, 1.0), a100(), Profile::AGGREGATE)
+            let s = StepModel::new(dense, plan(8.0, 1.0, 1.0), aggregate_chip())
                 .unwrap()
                 .evaluate(b, 1000.0, 1.0);
             assert!((s.latency - aggregate(&s)).abs() <= 1e-12 * s.latency, "{b}");
@@ -840,7 +992,7 @@ mod tests {
         fn the_sum_of_maxima_bounds_the_aggregate_from_above(
             b in 1.0f64..4096.0, c in 0.0f64..1e5, n in 1.0f64..512.0,
         ) {
-            let sm = StepModel::with_profile(gpt4_like(), plan(8.0, 1.0, 1.0), a100(), Profile::AGGREGATE).unwrap();
+            let sm = StepModel::new(gpt4_like(), plan(8.0, 1.0, 1.0), aggregate_chip()).unwrap();
             let s = sm.evaluate(b, c, n);
             prop_assert!(s.latency >= aggregate(&s) * (1.0 - 1e-12));
             prop_assert!(s.latency <= (s.t_weights + s.t_kv + s.t_compute + s.t_comm) * (1.0 + 1e-12));

@@ -15,8 +15,8 @@
 //!   (the model's FLOPs per token count matrix products only);
 //! - a fixed overhead per launched kernel.
 //!
-//! Collectives are priced by the caller through one function ([`crate::roofline`]'s
-//! `collective_time`), so their algorithm can change in one place.
+//! Collectives are priced by the caller ([`crate::roofline`]) with [`crate::collectives`]: the
+//! tensor-parallel all-reduce by the plan's algorithm (fastest per message by default).
 
 /// Shape-dependent efficiency and floors shared by every chip: the chip's own
 /// `Efficiency(flops, memory, network)` scales the plateaus, these set the shapes.
@@ -42,6 +42,15 @@ impl Profile {
     /// No shape effects, floors or elementwise traffic: the per-operator sum of maxima over the
     /// GEMM and attention classes only.
     pub const AGGREGATE: Profile = Profile { gemm_m_half: 0.0, kernel_overhead_s: 0.0, elementwise: false };
+}
+
+impl Profile {
+    /// Validate: a finite, non-negative half-efficiency row count and kernel overhead.
+    pub fn check(&self) -> crate::error::Result<()> {
+        crate::error::non_negative("efficiency.gemm_m_half", self.gemm_m_half)?;
+        crate::error::non_negative("efficiency.kernel_overhead_s", self.kernel_overhead_s)?;
+        Ok(())
+    }
 }
 
 impl Default for Profile {

@@ -27,7 +27,7 @@ pub fn roofline_steps<'py>(
     context: PyReadonlyArray1<'py, f64>,
     n: PyReadonlyArray1<'py, f64>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    let sm = core(StepModel::new(model.into(), plan.into(), chip.into()))?;
+    let sm = core(StepModel::new(model.into(), core(plan.try_into())?, chip.into()))?;
     let (b, c, k) = (batch.as_slice()?, context.as_slice()?, n.as_slice()?);
     detach_into(py, [b.len(), STEP_COLUMNS.len()], |out| sm.evaluate_table(b, c, k, out))
 }
@@ -48,7 +48,7 @@ pub fn roofline_steps_at_quantile<'py>(
     q: f64,
     seed: u64,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    let (m, p, c): (ModelCosts, Plan, Chip) = (model.into(), plan.into(), chip.into());
+    let (m, p, c): (ModelCosts, Plan, Chip) = (model.into(), core(plan.try_into())?, chip.into());
     let (b, ctx, k) = (batch.as_slice()?, context.as_slice()?, n.as_slice()?);
     let table = PyArray2::<f64>::zeros(py, [b.len(), STEP_COLUMNS.len()], true);
     {
@@ -73,7 +73,7 @@ pub fn roofline_quantile_plan(
     q: f64,
     seed: u64,
 ) -> PyResult<(f64, f64)> {
-    let (m, p): (ModelCosts, Plan) = (model.into(), plan.into());
+    let (m, p): (ModelCosts, Plan) = (model.into(), core(plan.try_into())?);
     let out = interruptible(py, None, |control| routed::quantile_plan(&m, &p, tokens, q, seed, control))?;
     Ok((out.touched_experts, out.expert_imbalance))
 }
