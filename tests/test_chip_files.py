@@ -18,7 +18,7 @@ import pytest
 from brickwall import catalog
 from brickwall.cli import app
 from brickwall.errors import BrickwallError, BrickwallTypeError, ValidationError
-from brickwall.readers.chip_file import EFFICIENCY_KEYS, chip_fields, read_chip_file
+from brickwall.readers.chip_file import _EFFICIENCY, EFFICIENCY_KEYS, chip_fields, read_chip_file
 from typer.testing import CliRunner
 
 runner = CliRunner()
@@ -115,7 +115,9 @@ def test_a_date_literal_is_a_price_date(tmp_path: Path) -> None:
 
 
 def test_efficiency_keys_are_efficiencys_fields() -> None:
-    assert set(EFFICIENCY_KEYS) == {f.name for f in dataclasses.fields(bw.Efficiency)}
+    fields = {field for _, _, field, _ in _EFFICIENCY.values()}
+    assert set(EFFICIENCY_KEYS) == set(_EFFICIENCY)
+    assert fields == {f.name for f in dataclasses.fields(bw.Efficiency)}
 
 
 def test_catalog_chips_keep_todays_default() -> None:

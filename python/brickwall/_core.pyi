@@ -77,6 +77,7 @@ class Plan(TypedDict):
     overlap: bool  #: collectives overlap compute and memory traffic
     touched_experts: float  #: distinct experts per MoE layer (NaN: the uniform expectation)
     expert_imbalance: float  #: busiest expert-parallel device over the mean (>= 1)
+    all_reduce: str  #: the TP all-reduce's algorithm: auto, ring, tree, one-shot, two-shot
 
 @type_check_only
 class Chip(TypedDict):
@@ -94,6 +95,9 @@ class Chip(TypedDict):
     eff_flops: float
     eff_memory: float
     eff_network: float
+    gemm_m_half: float  #: GEMM rows at half the compute plateau
+    kernel_overhead_s: float  #: seconds per launched kernel
+    elementwise: bool  #: price elementwise operators' activation traffic
 
 def collectives_times(
     kind: str,

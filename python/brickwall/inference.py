@@ -95,6 +95,14 @@ def _table(
 
 
 _COLUMNS = tuple(_core.roofline_columns())
+#: StepEstimate.operators' names -> the kernel's columns (rust/brickwall-core/src/step.rs).
+OPERATOR_COLUMNS = {
+    "dense GEMMs": "t_dense_gemm",
+    "routed experts": "t_expert_gemm",
+    "attention": "t_attention",
+    "elementwise": "t_elementwise",
+    "kernel floor": "t_floor",
+}
 
 
 def step_columns(table: NDArray[np.float64]) -> dict[str, NDArray[Any]]:
@@ -125,6 +133,9 @@ class StepEstimate:
     memory: dict[str, float]  #: bytes per chip: weights / kv_cache / activations / free
     fits: bool
     cost_per_million_tokens: float | None  #: USD per 1M new tokens (None if the price is unknown)
+    #: seconds per operator class, all stages, each the slower of its compute and memory time;
+    #: with communication they add up to ``step_time`` (without overlap)
+    operators: dict[str, float] = field(default_factory=dict)
 
     @property
     def chips(self) -> int:
@@ -168,6 +179,7 @@ class StepEstimate:
             "memory_bytes_per_chip": self.memory,
             "fits": self.fits,
             "usd_per_million_tokens": self.cost_per_million_tokens,
+            "operators_s": self.operators,
         }
 
     def describe(self) -> str:
@@ -242,6 +254,8 @@ def _estimate(
         },
         fits=bool(c["fits"]),
         cost_per_million_tokens=None if price is None else c["cost_per_token"] * 1e6,
+        operators={name: c[column] for name, column in OPERATOR_COLUMNS.items()}
+        | {"communication": c["t_comm"]},
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .collectives import collective_time
+from .collectives import all_reduce, collective_time
 
 
 def _link(span: float, chip: dict[str, float]) -> tuple[float, float]:
@@ -70,9 +70,12 @@ def _aggregate(
     local = tokens / ep
     tp_lat, tp_bw = _link(tp, chip)
     ep_lat, ep_bw = _link(tp * ep, chip)
-    t_comm = (
-        (m["layers"] / pp) * 2 * collective_time("all-reduce", local * act, int(tp), tp_lat, tp_bw)
-    )
+    algorithm = p.get("all_reduce", "auto")
+    if tp > chip["scale_up_domain"] and algorithm == "auto":
+        algorithm = "ring"  # peer-access algorithms need the scale-up fabric
+    t_comm = 0.0
+    if tp > 1:
+        t_comm = (m["layers"] / pp) * 2 * all_reduce(local * act, int(tp), tp_lat, tp_bw, algorithm)
     t_comm += (
         (m["moe_layers"] / pp)
         * 2
@@ -128,14 +131,11 @@ def aggregate_step(
     return out
 
 
-# The default profile of step.rs (see its comments for the reasoning behind each value).
-GEMM_M_HALF = 32.0
-KERNEL_OVERHEAD_S = 3e-6
+# Structural constants of step.rs (see its comments for the reasoning behind each value).
 KERNELS_DENSE_LAYER = 9.0
 KERNELS_MOE_EXTRA = 4.0
 ELEMENTWISE_D_MODEL = 12.0
 ELEMENTWISE_FFN = 3.0
-DEFAULT_PROFILE = {"gemm_m_half": GEMM_M_HALF, "kernel_overhead_s": KERNEL_OVERHEAD_S}
 AGGREGATE_PROFILE = {"gemm_m_half": 0.0, "kernel_overhead_s": 0.0, "elementwise": False}
 
 
@@ -155,8 +155,10 @@ def operators(
     profile: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The operators of one stage and one microbatch: name, FLOPs (whole model's share of the
-    microbatch), compute seconds, memory seconds, fixed seconds."""
-    prof = {**DEFAULT_PROFILE, "elementwise": True, **(profile or {})}
+    microbatch), compute seconds, memory seconds. The chip's profile unless ``profile`` overrides
+    part of it."""
+    keys = ("gemm_m_half", "kernel_overhead_s", "elementwise")
+    prof = {**{k: chip[k] for k in keys}, **(profile or {})}
     tp, pp, ep = p["tp"], p["pp"], p["ep"]
     mem_bw = chip["memory_bandwidth"] * chip["eff_memory"]
     sec_per_flop = 1 / ((pp * tp * ep) * (chip["peak_flops"] * chip["eff_flops"]))
@@ -264,8 +266,11 @@ def step(
     chips = p["tp"] * pp * p["ep"]
     micro = min(batch, pp)
     flops_micro = sum(o["flops"] for o in ops)
+    names = ("t_dense_gemm", "t_expert_gemm", "t_attention", "t_elementwise", "t_floor")
+    per_op = {k: pp * max(o["compute_s"], o["memory_s"]) for k, o in zip(names, ops, strict=True)}
     return {
         **agg,
+        **per_op,
         "latency": latency,
         "t_compute": pp * sum(o["compute_s"] for o in gemm_attn),
         "tokens_per_s": tokens_per_s,

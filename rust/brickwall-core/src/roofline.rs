@@ -141,10 +141,22 @@ pub struct Step {
     pub bound: u8,
     /// Weights + KV + activations fit in device memory.
     pub fits: bool,
+    /// Per-operator seconds, all stages, each the slower of its compute and memory time: dense
+    /// GEMMs (attention projections, dense and shared FFN, router, LM head) ...
+    pub t_dense_gemm: f64,
+    /// ... routed-expert GEMMs ...
+    pub t_expert_gemm: f64,
+    /// ... attention (KV-cache read or attention FLOPs) ...
+    pub t_attention: f64,
+    /// ... elementwise operators (norms, residual adds, rotary, activation) ...
+    pub t_elementwise: f64,
+    /// ... and the per-kernel floor. With communication they add up to `latency` (without
+    /// overlap).
+    pub t_floor: f64,
 }
 
 /// Names of the entries of [`Step::to_row`] and the columns of [`StepModel::evaluate_table`].
-pub const STEP_COLUMNS: [&str; 13] = [
+pub const STEP_COLUMNS: [&str; 18] = [
     "latency",
     "t_weights",
     "t_kv",
@@ -158,11 +170,16 @@ pub const STEP_COLUMNS: [&str; 13] = [
     "cost_per_token",
     "bound",
     "fits",
+    "t_dense_gemm",
+    "t_expert_gemm",
+    "t_attention",
+    "t_elementwise",
+    "t_floor",
 ];
 
 impl Step {
     /// The step as one row of [`STEP_COLUMNS`].
-    pub fn to_row(&self) -> [f64; 13] {
+    pub fn to_row(&self) -> [f64; 18] {
         [
             self.latency,
             self.t_weights,
@@ -177,6 +194,11 @@ impl Step {
             self.cost_per_token,
             f64::from(self.bound),
             f64::from(u8::from(self.fits)),
+            self.t_dense_gemm,
+            self.t_expert_gemm,
+            self.t_attention,
+            self.t_elementwise,
+            self.t_floor,
         ]
     }
 }
@@ -516,6 +538,8 @@ impl StepModel {
                 gemm_w += w;
             }
         }
+        let t_elem = tokens * self.elem_s_per_token;
+        let (t_dense, t_expert) = (op_time(t_dense_c, t_dense_w), op_time(t_expert_c, t_expert_w));
         let mut t_comm = 0.0;
         if p.tp > 1.0 {
             let bytes = self.tp_bytes_per_token * tokens;
@@ -533,10 +557,13 @@ impl StepModel {
             b,
             t_w: t_dense_w + t_expert_w,
             t_gemm_c: t_dense_c + t_expert_c,
-            t_gemm: op_time(t_dense_c, t_dense_w) + op_time(t_expert_c, t_expert_w),
+            t_dense,
+            t_expert,
+            t_gemm: t_dense + t_expert,
             gemm_c,
             gemm_w,
-            t_fixed: tokens * self.elem_s_per_token + self.overhead_s,
+            t_elem,
+            t_fixed: t_elem + self.overhead_s,
             flops_tokens: tokens * 2.0 * m.matmul_params_active,
             n_self: 0.5 * n * (n + 1.0),
             t_comm,
@@ -608,12 +635,15 @@ pub struct Prepared<'a> {
     t_w: f64,
     /// Compute seconds of the GEMM operators (shape efficiency included).
     t_gemm_c: f64,
-    /// Sum of the GEMM operators' rooflines.
+    /// Dense and routed-expert GEMM operator times, and their sum.
+    t_dense: f64,
+    t_expert: f64,
     t_gemm: f64,
     /// GEMM operator time bound by compute / by the weight read.
     gemm_c: f64,
     gemm_w: f64,
-    /// Elementwise operators + kernel overheads of one stage.
+    /// Elementwise operators, and those plus kernel overheads, of one stage.
+    t_elem: f64,
     t_fixed: f64,
     flops_tokens: f64,
     n_self: f64,
@@ -742,6 +772,11 @@ impl Prepared<'_> {
             cost_per_token: self.cost_per_token(t.latency),
             bound,
             fits: self.fits_with(mem_kv),
+            t_dense_gemm: pp * self.t_dense,
+            t_expert_gemm: pp * self.t_expert,
+            t_attention: pp * op_time(t.t_attn_c, t.t_kv),
+            t_elementwise: pp * self.t_elem,
+            t_floor: pp * self.sm.overhead_s,
         }
     }
 
@@ -896,6 +931,18 @@ mod tests {
                     assert!((u - v).abs() <= 1e-12 * u.abs(), "{tp} {pp} {b} {c} {n}: {u} vs {v}");
                 }
             }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_operators_and_communication_add_up_to_the_latency(
+            b in 1.0f64..4096.0, c in 0.0f64..1e5, n in 1.0f64..512.0,
+            tp in prop::sample::select(vec![1.0, 2.0, 8.0]), pp in prop::sample::select(vec![1.0, 4.0]),
+        ) {
+            let s = StepModel::new(gpt4_like(), plan(tp, pp, 1.0), a100()).unwrap().evaluate(b, c, n);
+            let ops = s.t_dense_gemm + s.t_expert_gemm + s.t_attention + s.t_elementwise + s.t_floor;
+            prop_assert!((ops + s.t_comm - s.latency).abs() <= 1e-12 * s.latency);
         }
     }
 
