@@ -83,7 +83,8 @@ def numpy_roofline(
     layers, moe = m["layers"] / pp, m["moe_layers"] / pp
     elem = 12 * m["d_model"] + 3 * m["ffn_width"] / tp if c["elementwise"] else 0.0
     t_elem = tokens * layers * elem * p["act_bytes"] / ep / mem_bw
-    t_floor = (layers * 9 + moe * 4) * c["kernel_overhead_s"]
+    kernels = layers * 9 + moe * 4 + (layers * 2 if tp > 1 else 0) + (moe * 2 if ep > 1 else 0)
+    t_floor = kernels * c["kernel_overhead_s"]
     ops = [np.maximum(dense_c, dense_w), np.maximum(expert_c, expert_w), np.maximum(attn_c, t_kv)]
     t_ops = ops[0] + ops[1] + ops[2] + t_elem + t_floor
     act = m["d_model"] * p["act_bytes"]

@@ -252,9 +252,9 @@ def _article_layout_step(
     attention_flops = t * 2 * L * 120 * 256 * (8192 + 1)
     attention_op = max(t * (8192 + 1) * kv_per_token / mem, attention_flops * sec_per_flop)
     # elementwise traffic (12 d + 3 x ffn width / tp elements per token and layer) and the
-    # floor of 9 + 4 kernels per MoE layer, for 120 / 16 layers per stage
+    # floor of 9 + 4 kernels per MoE layer and 2 all-reduce kernels, for 120 / 16 layers a stage
     elementwise = t * (L / 16) * (12 * D + 3 * 2 * DFF / 8) * 2 / mem
-    floor = (L / 16) * (9 + 4) * bw.Efficiency().kernel_overhead
+    floor = (L / 16) * (9 + 4 + 2) * bw.Efficiency().kernel_overhead
     # 2 all-reduces of t x d x 2 bytes per layer by the fastest algorithm over 8 ranks
     msg, beta = t * D * 2, 1 / (link * EFF_NET)
     all_reduce = min(

@@ -134,6 +134,7 @@ def aggregate_step(
 # Structural constants of step.rs (see its comments for the reasoning behind each value).
 KERNELS_DENSE_LAYER = 9.0
 KERNELS_MOE_EXTRA = 4.0
+KERNELS_COLLECTIVE = 2.0
 ELEMENTWISE_D_MODEL = 12.0
 ELEMENTWISE_FFN = 3.0
 AGGREGATE_PROFILE = {"gemm_m_half": 0.0, "kernel_overhead_s": 0.0, "elementwise": False}
@@ -194,9 +195,10 @@ def operators(
             / ep
         )
         elem = tokens * per_token / mem_bw
-    overhead = (layers_stage * KERNELS_DENSE_LAYER + moe_stage * KERNELS_MOE_EXTRA) * prof[
-        "kernel_overhead_s"
-    ]
+    kernels = layers_stage * KERNELS_DENSE_LAYER + moe_stage * KERNELS_MOE_EXTRA
+    kernels += (layers_stage if tp > 1 else 0) * KERNELS_COLLECTIVE
+    kernels += (moe_stage if ep > 1 else 0) * KERNELS_COLLECTIVE
+    overhead = kernels * prof["kernel_overhead_s"]
     m_half = prof["gemm_m_half"]
     return [
         {

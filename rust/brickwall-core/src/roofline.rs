@@ -21,8 +21,8 @@ use crate::error::{non_negative, positive, Error, Result};
 use crate::par::fill_columns;
 pub use crate::step::Profile;
 use crate::step::{
-    gemm_compute_s, op_time, ELEMENTWISE_D_MODEL, ELEMENTWISE_FFN, KERNELS_DENSE_LAYER,
-    KERNELS_MOE_EXTRA,
+    gemm_compute_s, op_time, ELEMENTWISE_D_MODEL, ELEMENTWISE_FFN, KERNELS_COLLECTIVE,
+    KERNELS_DENSE_LAYER, KERNELS_MOE_EXTRA,
 };
 
 
@@ -462,7 +462,10 @@ impl StepModel {
             expert_flops_per_token,
             profile,
             elem_s_per_token: elem_bytes_per_token * inv_mem_bw,
-            overhead_s: (layers_stage * KERNELS_DENSE_LAYER + moe_stage * KERNELS_MOE_EXTRA)
+            overhead_s: (layers_stage * KERNELS_DENSE_LAYER
+                + moe_stage * KERNELS_MOE_EXTRA
+                + if p.tp > 1.0 { layers_stage * KERNELS_COLLECTIVE } else { 0.0 }
+                + if p.ep > 1.0 { moe_stage * KERNELS_COLLECTIVE } else { 0.0 })
                 * profile.kernel_overhead_s,
             inv_peak_cluster: 1.0 / (chips * chip.peak_flops),
             price_cluster_per_s: chips * chip.price_per_s,

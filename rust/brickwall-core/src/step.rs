@@ -66,6 +66,11 @@ pub const KERNELS_DENSE_LAYER: f64 = 9.0;
 /// Extra kernels of a routed-MoE layer over a dense one: router GEMM, top-k softmax, token
 /// permute and un-permute (the grouped GEMMs replace the dense FFN's).
 pub const KERNELS_MOE_EXTRA: f64 = 4.0;
+/// Collective kernels a layer launches per parallel group: tensor parallelism all-reduces after
+/// attention and after the FFN; expert parallelism dispatches and combines per MoE layer. Each is
+/// a kernel (with its own launch and the flag exchange that synchronises the ranks), so each pays
+/// the per-kernel floor on top of its modelled transfer time.
+pub const KERNELS_COLLECTIVE: f64 = 2.0;
 /// Activation elements each token reads and writes per layer in `d_model` units: two fused
 /// residual-add + norm passes (read x and residual, write sum and normed: 4 each) and rotary on
 /// the query and key (read + write, at most 2 each).
