@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import brickwall as bw
@@ -169,3 +170,65 @@ def test_reference(benchmark) -> None:  # type: ignore[no-untyped-def]
     b, x = BATCH[:k].tolist(), CONTEXT[:k].tolist()
     benchmark.extra_info["scale"] = N / k
     benchmark(lambda: [ref.step(m, p, c, bi, ci, 1.0) for bi, ci in zip(b, x)])
+
+
+# -- one scalar estimate: the warm Python call vs the core it wraps ------------------------------
+
+SCALAR_MODEL = bw.model("llama3.1-70b")
+SCALAR_DEPLOY = bw.Deployment("H100-SXM", tp=8)
+
+
+def scalar_decode() -> bw.StepEstimate:
+    return bw.decode(SCALAR_MODEL, SCALAR_DEPLOY, 64, 2048)
+
+
+def scalar_array_of_one() -> dict:
+    return bw.steps(SCALAR_MODEL, SCALAR_DEPLOY, [64.0], [2048.0]).columns
+
+
+@pytest.mark.benchmark(group="roofline/scalar")
+def test_scalar_decode(benchmark) -> None:  # type: ignore[no-untyped-def]
+    scalar_decode()  # warm: the deployment's step model is built once and cached
+    benchmark(scalar_decode)
+
+
+@pytest.mark.benchmark(group="roofline/scalar")
+def test_scalar_array_of_one(benchmark) -> None:  # type: ignore[no-untyped-def]
+    benchmark(scalar_array_of_one)
+
+
+def test_scalar_agrees_with_the_array_path() -> None:
+    e, cols = scalar_decode(), scalar_array_of_one()
+    assert e.step_time == cols["latency"][0] and e.mfu == cols["mfu"][0]
+
+
+def _per_call(fn: Any, calls: int = 20000) -> float:
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.perf_counter() - t) / calls)
+    return best
+
+
+def main() -> None:
+    from brickwall.inference import _step_model
+
+    sm = _step_model(SCALAR_MODEL, SCALAR_DEPLOY)
+    core = _per_call(lambda: sm.step(64.0, 2048.0, 1.0))
+    warm = _per_call(scalar_decode)
+    array = _per_call(scalar_array_of_one, 5000)
+    m, p, c = cost_view(SCALAR_MODEL), plan_view(SCALAR_DEPLOY), chip_view(SCALAR_DEPLOY)
+    reference = _per_call(lambda: ref.step(m, p, c, 64, 2048, 1), 2000)
+    print("one decode estimate (llama3.1-70b, H100 x 8, batch 64, context 2048), best of 5:")
+    print(f"core step          {core * 1e6:7.2f} us")
+    print(f"bw.decode (warm)   {warm * 1e6:7.2f} us   (goal <= 10 us)")
+    print(f"bw.steps of one    {array * 1e6:7.2f} us   bw.decode is {array / warm:.1f}x faster")
+    print(
+        f"reference step     {reference * 1e6:7.2f} us   bw.decode is {reference / warm:.1f}x faster"
+    )
+
+
+if __name__ == "__main__":
+    main()

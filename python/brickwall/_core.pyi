@@ -1,11 +1,12 @@
 # Stubs of the Rust extension (rust/brickwall-py). Checked by `python -m mypy.stubtest brickwall._core`.
 from collections.abc import Callable
-from typing import Any, TypedDict, type_check_only
+from typing import Any, TypedDict, final, type_check_only
 
 import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "RooflineModel",
     "collectives_all_reduce_algorithms",
     "collectives_all_reduce_choices",
     "collectives_all_reduce_times",
@@ -17,6 +18,7 @@ __all__ = [
     "roofline_columns",
     "roofline_crossover_batch",
     "roofline_links_available",
+    "roofline_model",
     "roofline_quantile_plan",
     "roofline_steps",
     "roofline_steps_at_quantile",
@@ -134,6 +136,17 @@ def collectives_hierarchical_all_reduce_times(
     algorithm: str,
     /,
 ) -> NDArray[np.float64]: ...
+
+@final
+class RooflineModel:
+    """A model on a plan on a chip, validated once (``roofline_model``)."""
+
+    def step(self, batch: float, context: float, n: float, /) -> list[float]: ...
+    def mixed(
+        self, sequences: float, tokens: float, attended: float, kv_read: float, /
+    ) -> list[float]: ...
+
+def roofline_model(model: ModelCosts, plan: Plan, chip: Chip, /) -> RooflineModel: ...
 def roofline_steps(
     model: ModelCosts,
     plan: Plan,

@@ -21,10 +21,9 @@ use crate::error::{non_negative, positive, Error, Result};
 use crate::par::fill_columns;
 pub use crate::step::Profile;
 use crate::step::{
-    gemm_compute_s, op_time, ELEMENTWISE_D_MODEL, ELEMENTWISE_FFN, KERNELS_COLLECTIVE,
-    KERNELS_DENSE_LAYER, KERNELS_MOE_EXTRA,
+    gemm_compute_s, op_time, ELEMENTWISE_D_MODEL, ELEMENTWISE_FFN, KERNELS_COLLECTIVE, KERNELS_DENSE_LAYER,
+    KERNELS_MOE_EXTRA,
 };
-
 
 /// Element counts of a model, independent of dtypes and partitioning (from `brickwall.Model`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -517,7 +516,15 @@ impl StepModel {
     /// (`total` in all); `b` sequences of `n` tokens per microbatch when the step is uniform
     /// (for [`Prepared::at`]; 0 for a mix).
     #[inline(always)]
-    fn prepare_tokens(&self, micro: f64, tokens: f64, total: f64, batch: f64, b: f64, n: f64) -> Prepared<'_> {
+    fn prepare_tokens(
+        &self,
+        micro: f64,
+        tokens: f64,
+        total: f64,
+        batch: f64,
+        b: f64,
+        n: f64,
+    ) -> Prepared<'_> {
         let (m, p) = (&self.m, &self.p);
         let touched = self.touched_experts(tokens);
         let t_dense_w = self.dense_bytes_chip * self.inv_mem_bw;
@@ -998,9 +1005,7 @@ mod tests {
         let mut m = gpt4_like();
         (m.moe_layers, m.experts, m.top_k, m.kv_elements_per_token) = (0.0, 0.0, 0.0, 0.0);
         m.attn_flops_per_context_token = 0.0;
-        let s = StepModel::new(m, plan(1.0, 1.0, 1.0), aggregate_chip())
-            .unwrap()
-            .evaluate(1.0, 0.0, 1.0);
+        let s = StepModel::new(m, plan(1.0, 1.0, 1.0), aggregate_chip()).unwrap().evaluate(1.0, 0.0, 1.0);
         assert!((s.latency - m.dense_params * 2.0 / 2.039e12).abs() <= 1e-12 * s.latency);
         assert_eq!(s.bound, 0);
         // The default profile adds kernel floors and elementwise traffic, never removes time.
@@ -1019,9 +1024,7 @@ mod tests {
         let mut m = gpt4_like();
         (m.attn_flops_per_context_token, m.kv_elements_per_token) = (0.0, 0.0);
         for (b, c, n) in [(1.0, 0.0, 1.0), (64.0, 100.0, 1.0), (4.0, 0.0, 4096.0)] {
-            let s = StepModel::new(m, plan(8.0, 1.0, 1.0), aggregate_chip())
-                .unwrap()
-                .evaluate(b, c, n);
+            let s = StepModel::new(m, plan(8.0, 1.0, 1.0), aggregate_chip()).unwrap().evaluate(b, c, n);
             if m.experts == 0.0 || s.bound == 2 || s.t_compute < 1e-3 * s.t_weights {
                 assert!((s.latency - aggregate(&s)).abs() <= 1e-12 * s.latency, "{b} {c} {n}");
             }

@@ -1,8 +1,8 @@
 //! Views of the Python-side cost dicts (`brickwall.inference.cost_view`, `plan_view`, `chip_view`),
 //! read by key and turned into core structs.
 
-use brickwall_core::collectives::Link;
 use brickwall_core::collectives::Algorithm;
+use brickwall_core::collectives::Link;
 use brickwall_core::error::Error;
 use brickwall_core::roofline::{Chip, ModelCosts, Plan, Profile};
 use pyo3::prelude::*;
@@ -75,7 +75,9 @@ impl TryFrom<PlanView> for Plan {
             touched_experts: v.touched_experts,
             expert_imbalance: v.expert_imbalance,
             all_reduce: Algorithm::parse(&v.all_reduce).map_err(|e| match e {
-                Error::Invalid { value, expected, .. } => Error::Invalid { field: "all_reduce".into(), value, expected },
+                Error::Invalid { value, expected, .. } => {
+                    Error::Invalid { field: "all_reduce".into(), value, expected }
+                }
                 e => e,
             })?,
         })
