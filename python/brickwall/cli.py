@@ -1513,6 +1513,9 @@ def validate(
     as_json: bool = JSON_OPT,
     as_csv: bool = typer.Option(False, "--csv", help="every row as CSV"),
     markdown: bool = typer.Option(False, "--markdown", help="the tables as Markdown"),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="PNG: predicted vs measured, one colour per source"
+    ),
 ) -> None:
     """Predicted vs published: brickwall's error on measured step times, throughputs and TTFTs.
 
@@ -1525,6 +1528,18 @@ def validate(
         if not rows:
             raise typer.BadParameter(f"--only {only!r}: no row has this kind or source tag")
     report: ValidationReport = run(rows)
+    if plot is not None:
+        if not report.modelled:
+            raise typer.BadParameter("--plot: no row is predicted, nothing to plot")
+        from .plot import validation_scatter
+
+        validation_scatter(report, plot)
+    _print_validation(report, as_json, as_csv, markdown)
+    if plot is not None:
+        announce_plot(plot)
+
+
+def _print_validation(report: Any, as_json: bool, as_csv: bool, markdown: bool) -> None:
     if as_json:
         emit_json({"summary": report.summary(), "rows": [r.as_dict() for r in report.rows]})
         return
@@ -1594,6 +1609,62 @@ def validate(
         console.print(t)
     for n in notes:
         console.print(f"[dim]{n}[/dim]")
+
+
+@app.command()
+def calibrate(
+    hardware: str = HW_OPT,
+    out: Path | None = typer.Option(
+        None, "--out", help="the chip file to write (default ./<chip>-measured.toml)"
+    ),
+    quick: bool = typer.Option(True, "--quick/--full", help="about a minute, or the full grid"),
+    backend: str = typer.Option(
+        "torch", "--backend", help="torch (a CUDA/ROCm GPU) or numpy (a CPU dry run of the harness)"
+    ),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Measure this machine's GPU and write its efficiency profile as a chip file.
+
+    Times copies, GEMMs over the rows M and a tiny kernel; fits the step model's profile
+    (memory fraction, GEMM plateau and half-efficiency rows, per-kernel floor). Load the file
+    with --hardware FILE. Needs PyTorch (pip install torch) for --backend torch."""
+    from .calibrate import NumpyBackend, TorchBackend, write_profile
+    from .calibrate import calibrate as run_calibration
+    from .calibrate.fit import summary
+    from .hardware import hardware as lookup
+
+    chip = lookup(hardware)
+    if backend == "torch":
+        try:
+            measurer: Any = TorchBackend()
+        except (ImportError, RuntimeError) as e:
+            raise typer.BadParameter(f"--backend torch: {e}") from None
+    elif backend == "numpy":
+        measurer = NumpyBackend()
+    else:
+        raise typer.BadParameter(f"--backend {backend!r}: expected torch or numpy")
+    # a CPU dry run measures toy sizes: it checks the harness and the file, not a GPU
+    dry = backend == "numpy"
+    c = run_calibration(
+        chip,
+        measurer,
+        quick=quick,
+        rows=(1, 8, 64, 256) if dry else None,
+        shapes=((256, 256),) if dry else None,
+        copy_bytes=(8 << 20,) if dry else None,
+    )
+    path = write_profile(c, out or Path(f"{chip.name}-measured.toml"))
+    if as_json:
+        emit_json({**summary(c), "file": str(path)})
+        return
+    eff = c.efficiency
+    console.print(f"{chip.name} measured with {backend}: written to {path}")
+    console.print(
+        f"  memory {eff.memory:.3f} of peak, GEMM plateau {eff.flops:.3f} of peak, half at "
+        f"{eff.gemm_m_half:.1f} rows, {eff.kernel_overhead * 1e6:.2f} us per kernel"
+    )
+    for n in c.notes:
+        console.print(f"[dim]note: {n}[/dim]")
 
 
 def main() -> None:
