@@ -88,13 +88,8 @@ def test_the_profile_file_loads_as_a_chip(tmp_path: Path) -> None:
 def test_the_numpy_harness_runs_at_toy_sizes(tmp_path: Path) -> None:
     # this CPU as a "chip" with peaks far above what it reaches, so every fraction is in (0, 1]
     cpu = H200.with_(name="cpu", memory_bandwidth=1e13, peak_flops={"bf16": 1e16})
-    c = calibrate(
-        cpu,
-        NumpyBackend(repeats=3),
-        rows=(1, 16, 64, 256),
-        shapes=((128, 128),),
-        copy_bytes=(1 << 20,),
-    )
+    c = calibrate(cpu, NumpyBackend(repeats=3))  # the backend's own toy sizes
+    assert "dry run" in c.notes[0] and "custom sizes" in c.provenance["tool"]
     e = c.efficiency
     assert 0 < e.memory <= 1 and 0 < e.flops <= 1 and e.kernel_overhead > 0
     assert all(math.isfinite(t) and t > 0 for t in c.gemm_s.values())
@@ -111,8 +106,11 @@ def test_cli(tmp_path: Path) -> None:
     # an H100's peaks are far above this CPU's: the file is written, with tiny fractions
     assert r.exit_code == 0, r.output
     assert bw.hardware(str(out)).name == "H100-SXM-measured"
-    r = runner.invoke(app, ["calibrate", "--backend", "cuda-please"])
+    r = runner.invoke(app, ["calibrate", "-H", "H200", "--backend", "cuda-please"])
     assert r.exit_code == 2 and "--backend" in r.output
+    # the chip is never assumed: its peaks are the denominators
+    r = runner.invoke(app, ["calibrate", "--backend", "numpy"])
+    assert r.exit_code == 2 and "--hardware" in r.output
 
 
 def test_validate_plot(tmp_path: Path) -> None:

@@ -444,8 +444,9 @@ def _print_estimate(e: Any) -> None:
     for k, v in e.operators.items():  # they add up to the step (without overlap)
         if v > 0:
             t.add_row(f"  {k}", f"{fmt_seconds(v)} ({v / e.step_time:.0%} of the step)")
-    for k, v in e.breakdown.items():  # resources: what the operators wait on
-        t.add_row(f"{k.replace('_', ' ')} time", fmt_seconds(v))
+    t.add_section()
+    for k, v in e.breakdown.items():  # resources: what the operators wait on; they overlap
+        t.add_row(f"{k.replace('_', ' ')} time (overlapping)", fmt_seconds(v))
     t.add_row("bound", e.bound)
     if e.phase == "prefill":
         t.add_row("time to first token", fmt_seconds(e.ttft))
@@ -1561,7 +1562,7 @@ def _print_validation(report: Any, as_json: bool, as_csv: bool, markdown: bool) 
             str(r.row.batch),
             f"{r.row.input_tokens}/{r.row.output_tokens}",
             f"{r.row.value:.4g} {r.row.unit}",
-            f"{r.predicted:.4g}" + ("" if r.fits else " (no fit)"),
+            f"{r.predicted:.4g} {r.row.unit}" + ("" if r.fits else " (no fit)"),
             f"{r.error or 0.0:+.1%}",
         )
         for r in report.modelled
@@ -1613,7 +1614,12 @@ def _print_validation(report: Any, as_json: bool, as_csv: bool, markdown: bool) 
 
 @app.command()
 def calibrate(
-    hardware: str = HW_OPT,
+    hardware: str = typer.Option(
+        ...,
+        "--hardware",
+        "-H",
+        help="the chip being measured: its catalog name or chip file (its peaks are the denominators)",
+    ),
     out: Path | None = typer.Option(
         None, "--out", help="the chip file to write (default ./<chip>-measured.toml)"
     ),
@@ -1638,21 +1644,16 @@ def calibrate(
         try:
             measurer: Any = TorchBackend()
         except (ImportError, RuntimeError) as e:
-            raise typer.BadParameter(f"--backend torch: {e}") from None
+            raise typer.BadParameter(
+                f"--backend torch (the default): {e}; install the extra with "
+                "pip install '.[calibrate]', or try the harness on the CPU with --backend numpy"
+            ) from None
     elif backend == "numpy":
         measurer = NumpyBackend()
     else:
         raise typer.BadParameter(f"--backend {backend!r}: expected torch or numpy")
     # a CPU dry run measures toy sizes: it checks the harness and the file, not a GPU
-    dry = backend == "numpy"
-    c = run_calibration(
-        chip,
-        measurer,
-        quick=quick,
-        rows=(1, 8, 64, 256) if dry else None,
-        shapes=((256, 256),) if dry else None,
-        copy_bytes=(8 << 20,) if dry else None,
-    )
+    c = run_calibration(chip, measurer, quick=quick)
     path = write_profile(c, out or Path(f"{chip.name}-measured.toml"))
     if as_json:
         emit_json({**summary(c), "file": str(path)})
@@ -1660,7 +1661,7 @@ def calibrate(
     eff = c.efficiency
     console.print(f"{chip.name} measured with {backend}: written to {path}")
     console.print(
-        f"  memory {eff.memory:.3f} of peak, GEMM plateau {eff.flops:.3f} of peak, half at "
+        f"  memory {eff.memory:.3g} of peak, GEMM plateau {eff.flops:.3g} of peak, half at "
         f"{eff.gemm_m_half:.1f} rows, {eff.kernel_overhead * 1e6:.2f} us per kernel"
     )
     for n in c.notes:

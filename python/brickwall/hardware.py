@@ -53,7 +53,7 @@ class Efficiency:
         for name in ("flops", "memory", "network"):
             real(f"Efficiency.{name}", getattr(self, name), minimum=0.0, strict=True, maximum=1.0)
         real("Efficiency.gemm_m_half", self.gemm_m_half, minimum=0.0, maximum=1e9)
-        real("Efficiency.kernel_overhead", self.kernel_overhead, minimum=0.0, maximum=1.0)
+        real("Efficiency.kernel_overhead (seconds)", self.kernel_overhead, minimum=0.0, maximum=1.0)
         boolean("Efficiency.elementwise", self.elementwise)
 
     @classmethod

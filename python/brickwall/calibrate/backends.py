@@ -40,9 +40,15 @@ def _median(fn: Callable[[], float], repeats: int) -> float:
 
 class NumpyBackend:
     """The CPU, through numpy (float32: numpy has no fast 16-bit GEMM). A dry run of the harness
-    and its file, not a profile of a GPU."""
+    and its file at toy sizes (``sizes``), not a profile of a GPU."""
 
     name = "numpy"
+    #: the sizes :func:`~brickwall.calibrate.calibrate` uses unless given: a CPU second or two
+    sizes: dict[str, Any] = {
+        "rows": (1, 8, 64, 256),
+        "shapes": ((256, 256),),
+        "copy_bytes": (8 << 20,),
+    }
 
     def __init__(self, repeats: int = 5) -> None:
         import numpy as np

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..hardware import Efficiency, Hardware
+from ..hardware import hardware as lookup_hardware
 from ..units import DTYPE_BYTES
 from .backends import Backend
 
@@ -81,7 +82,7 @@ def fit_gemm(
 
 
 def calibrate(
-    hardware: Hardware,
+    hardware: Hardware | str,
     backend: Backend,
     *,
     quick: bool = True,
@@ -92,11 +93,21 @@ def calibrate(
     """Measure with ``backend`` and fit the profile of ``hardware`` (its peaks are the
     denominators; the network fraction is not measured and keeps the chip's). ``rows``,
     ``shapes`` ((N, K) pairs) and ``copy_bytes`` override the quick or full sizes (a CPU dry run
-    uses toy sizes)."""
+    uses toy sizes; a backend with a ``sizes`` attribute, as the numpy one, brings its own)."""
+    if isinstance(hardware, str):
+        hardware = lookup_hardware(hardware)
     if not isinstance(hardware, Hardware):
-        raise ValidationError(f"hardware = {hardware!r}: expected a Hardware")
+        raise ValidationError(f"hardware = {hardware!r}: expected a Hardware or a chip name")
     base = hardware.efficiency
     notes: list[str] = []
+    own = getattr(backend, "sizes", {})
+    custom = any(x is not None for x in (rows, shapes, copy_bytes)) or bool(own)
+    rows, shapes = rows or own.get("rows"), shapes or own.get("shapes")
+    copy_bytes = copy_bytes or own.get("copy_bytes")
+    if backend.name == "numpy":
+        notes.append(
+            "a CPU dry run: the fractions are this CPU's against the chip's peaks, not a GPU profile"
+        )
     floor = backend.tiny_kernel()
     sizes = copy_bytes or (COPY_BYTES[:1] if quick else COPY_BYTES)
     # the copy kernel pays the floor too: the bandwidth is what moves bytes beyond it
@@ -133,7 +144,8 @@ def calibrate(
         elementwise=base.elementwise,
     )
     provenance = {
-        "tool": "brickwall calibrate" + (" --quick" if quick else ""),
+        "tool": "brickwall calibrate"
+        + (" at custom sizes" if custom else " --quick" if quick else " --full"),
         "backend": backend.name,
         "date": datetime.date.today().isoformat(),
         **backend.describe(),

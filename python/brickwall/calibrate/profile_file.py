@@ -24,7 +24,7 @@ def chip_file_text(c: Calibration, name: str | None = None) -> str:
     h, e, p = c.hardware, c.efficiency, c.provenance
     what = ", ".join(f"{k} {v}" for k, v in p.items() if k not in ("tool", "date"))
     keys: dict[str, object] = {
-        "name": name or f"{h.name}-measured",
+        "name": name or (h.name if h.name.endswith("-measured") else f"{h.name}-measured"),
         "memory_gb": h.memory / GB,
         "memory_bandwidth_tb_s": h.memory_bandwidth / TB,
         "scale_up_gb_s": h.scale_up_bandwidth / GB,

@@ -58,7 +58,10 @@ class _Bad(Exception):
 
 def _number(low: float, *, strict: bool, high: float | None = None) -> _Check:
     op = ">" if strict else ">="
-    expected = f"a number {op} {low:g}" if high is None else f"a number in ({low:g}, {high:g}]"
+    bracket = "(" if strict else "["
+    expected = (
+        f"a number {op} {low:g}" if high is None else f"a number in {bracket}{low:g}, {high:g}]"
+    )
 
     def check(v: Any) -> Any:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
