@@ -118,3 +118,27 @@ def test_validate_plot(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["validate", "--only", "S5-lmdeploy", "--plot", str(out)])
     assert r.exit_code == 0, r.output
     assert out.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, math.nan, math.inf, 1e300])
+def test_broken_timings_are_refused_not_fitted(bad: float) -> None:
+    for op in ("copy", "gemm", "tiny_kernel"):
+        backend = Synthetic(H200, TRUE)
+        if op == "gemm" and bad == 1e300:
+            continue  # a slow GEMM is a legal (memory-bound) timing: left out of the fit
+        setattr(backend, op, lambda *a, v=bad: v)
+        with pytest.raises(bw.errors.ValidationError):
+            calibrate(H200, backend)
+    with pytest.raises(bw.errors.ValidationError, match="peak"):
+        fit_gemm({(64, 8192, 8192): 1.0, (128, 8192, 8192): 2.0}, 0.0, 0.0, 1e12, 2)
+    with pytest.raises(bw.errors.ValidationError, match="backend"):
+        calibrate(H200, None)  # type: ignore[arg-type]
+
+
+def test_names_cannot_inject_keys(tmp_path: Path) -> None:
+    evil = 'x"\nprice_per_hour_usd = 0.01\n#'
+    with pytest.raises(bw.errors.ValidationError):
+        bw.hardware(str(tmp_path / "nothing.toml"))
+    c = calibrate(H200.with_(name=evil), Synthetic(H200, TRUE))
+    path = write_profile(c, tmp_path / "evil.toml", name="clean")
+    assert bw.hardware(str(path)).price_per_hour == H200.price_per_hour

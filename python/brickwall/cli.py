@@ -1640,6 +1640,12 @@ def calibrate(
     from .hardware import hardware as lookup
 
     chip = lookup(hardware)
+    path = out or Path(f"{chip.name.replace('/', '_')}-measured.toml")
+    # check where the file goes before measuring, so a bad --out never wastes a run
+    if path.is_dir() or not path.parent.is_dir() or str(path) == "":
+        raise typer.BadParameter(
+            f"--out {str(path)!r}: expected a file path in an existing directory"
+        )
     if backend == "torch":
         try:
             measurer: Any = TorchBackend()
@@ -1654,7 +1660,12 @@ def calibrate(
         raise typer.BadParameter(f"--backend {backend!r}: expected torch or numpy")
     # a CPU dry run measures toy sizes: it checks the harness and the file, not a GPU
     c = run_calibration(chip, measurer, quick=quick)
-    path = write_profile(c, out or Path(f"{chip.name}-measured.toml"))
+    try:
+        path = write_profile(c, path)
+    except OSError as e:
+        raise typer.BadParameter(
+            f"--out {str(path)!r}: cannot write it ({e.strerror or e})"
+        ) from None
     if as_json:
         emit_json({**summary(c), "file": str(path)})
         return

@@ -504,7 +504,7 @@ def validation_scatter(report: ValidationReport, path: str | Path | None = None)
     rows = report.modelled
     pairs = [(r.row.value, r.predicted) for r in rows if r.predicted is not None]
     lo = min(min(p) for p in pairs) / 1.5
-    hi = max(max(p) for p in pairs) * 1.5
+    hi = min(max(max(p) for p in pairs) * 1.5, 1e308)
     ax.loglog([lo, hi], [lo, hi], color="black", lw=0.8, label="predicted = measured")
     ax.fill_between(
         [lo, hi], [lo / 2, hi / 2], [lo * 2, hi * 2], color="grey", alpha=0.12, label="within 2x"

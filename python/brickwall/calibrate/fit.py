@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import datetime
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..errors import ValidationError
 from ..hardware import Efficiency, Hardware
 from ..hardware import hardware as lookup_hardware
 from ..units import DTYPE_BYTES
+from ..validate import boolean
 from .backends import Backend
 
 #: GEMM rows measured: decode (1-256) through prefill (4096+).
@@ -56,6 +58,14 @@ def _line(xs: list[float], ys: list[float]) -> tuple[float, float]:
     return my - b * mx, b
 
 
+def _timing(what: str, t: object) -> float:
+    """A measured time: a finite number of seconds > 0 (a backend that returns anything else is
+    broken, and a fit through it would be silently wrong)."""
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not (math.isfinite(t) and t > 0):
+        raise ValidationError(f"{what} timed {t!r}: expected a finite number of seconds > 0")
+    return float(t)
+
+
 def fit_gemm(
     times: dict[tuple[int, int, int], float],
     floor: float,
@@ -64,9 +74,16 @@ def fit_gemm(
     element_bytes: float,
 ) -> tuple[float, float, int]:
     """``(e_max, m_half, points used)`` from GEMM timings; ``points used`` < 2 means no fit."""
+    for name, v in (("peak", peak), ("bandwidth", bandwidth), ("element_bytes", element_bytes)):
+        if not (math.isfinite(v) and v > 0):
+            raise ValidationError(f"{name} = {v!r}: expected a finite number > 0")
+    if not (math.isfinite(floor) and floor >= 0):
+        raise ValidationError(f"floor = {floor!r}: expected a finite number of seconds >= 0")
     xs, ys = [], []
     for (m, n, k), t in times.items():
-        work = t - floor
+        if min(m, n, k) < 1:
+            raise ValidationError(f"GEMM shape {(m, n, k)}: expected M, N, K >= 1")
+        work = _timing(f"GEMM M={m} N={n} K={k}", t) - floor
         weight_read = (n * k + m * k + m * n) * element_bytes / bandwidth
         if work <= 1.5 * weight_read:
             continue  # bound by its memory traffic: says nothing about compute efficiency
@@ -98,6 +115,9 @@ def calibrate(
         hardware = lookup_hardware(hardware)
     if not isinstance(hardware, Hardware):
         raise ValidationError(f"hardware = {hardware!r}: expected a Hardware or a chip name")
+    if not all(hasattr(backend, a) for a in ("name", "describe", "copy", "gemm", "tiny_kernel")):
+        raise ValidationError(f"backend = {backend!r}: expected a Backend (e.g. TorchBackend())")
+    quick = boolean("quick", quick)
     base = hardware.efficiency
     notes: list[str] = []
     own = getattr(backend, "sizes", {})
@@ -108,13 +128,21 @@ def calibrate(
         notes.append(
             "a CPU dry run: the fractions are this CPU's against the chip's peaks, not a GPU profile"
         )
-    floor = backend.tiny_kernel()
+    floor = _timing("the tiny kernel", backend.tiny_kernel())
     sizes = copy_bytes or (COPY_BYTES[:1] if quick else COPY_BYTES)
     # the copy kernel pays the floor too: the bandwidth is what moves bytes beyond it
-    copies = {b: 2 * b / max(backend.copy(b) - floor, 1e-12) for b in sizes}
+    copies = {}
+    for b in sizes:
+        t = _timing(f"a copy of {b} bytes", backend.copy(b))
+        if t <= floor:
+            raise ValidationError(
+                f"a copy of {b} bytes timed {t:.3g} s, within the kernel floor ({floor:.3g} s): "
+                "expected a larger buffer"
+            )
+        copies[b] = 2 * b / (t - floor)
     bandwidth = max(copies.values())
     memory = bandwidth / hardware.memory_bandwidth
-    if not 0 < memory <= 1:
+    if not (bandwidth >= 1 and memory <= 1):
         raise ValidationError(
             f"measured copy bandwidth {bandwidth:.4g} B/s is {memory:.3g}x the peak of "
             f"{hardware.name} ({hardware.memory_bandwidth:.4g} B/s): expected a fraction in (0, 1]; "

@@ -48,7 +48,7 @@ def chip_file_text(c: Calibration, name: str | None = None) -> str:
         else f"efficiency measured by {p['tool']} on {p['date']} ({what})"
     )
     lines = [
-        f"# {h.name}: the chip's facts as brickwall had them, [efficiency] measured on this machine.",
+        f"# {json.dumps(h.name)}: the chip's facts as brickwall had them, [efficiency] measured here.",
         *(f"# note: {n}" for n in c.notes),
         *(f"{k} = {_value(v)}" for k, v in keys.items()),
         "tflops = { "

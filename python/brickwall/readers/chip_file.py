@@ -88,8 +88,8 @@ def _integer(low: int) -> _Check:
 def _text(v: Any) -> Any:
     if not isinstance(v, str):
         raise _Bad("a string", True)
-    if not v.strip():
-        raise _Bad("a non-empty string", False)
+    if not v.strip() or any(ord(c) < 32 and c != "\t" for c in v):
+        raise _Bad("a non-empty string on one line (no control characters)", False)
     return v
 
 
