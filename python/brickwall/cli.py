@@ -5,6 +5,7 @@ display only (units, shares of a total); every quantity comes from the library."
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from enum import Enum
@@ -36,6 +37,7 @@ from .hardware import hardware, hardware_names
 from .inference import Routing
 from .model import Model, model, model_names
 from .readers import from_hf_config
+from .speculative import MAX_GAMMA
 from .units import fmt_bytes, fmt_count, fmt_flops
 
 app = typer.Typer(
@@ -102,6 +104,11 @@ KS_OPT = typer.Option("heads", "--kv-sharding", help="heads (replicated under MQ
 OV_OPT = typer.Option(False, "--overlap", help="overlap communication with compute")
 PR_OPT = typer.Option(None, "--price", help="USD per chip-hour (default: the catalog's)")
 JSON_OPT = typer.Option(False, "--json", help="machine-readable output")
+ALLOW_LARGE_OPT = typer.Option(
+    False,
+    "--allow-large",
+    help="run a request over the size limits (long runs or large tables) instead of refusing it",
+)
 HF_OPT = typer.Option(
     None, "--hf-config", help="a Hugging Face config.json instead of a catalog model NAME"
 )
@@ -110,6 +117,41 @@ HF_OPT = typer.Option(
 class CatalogKind(str, Enum):
     hardware = "hardware"
     models = "models"
+
+
+def plot_target(ctx: typer.Context, value: Path | None) -> Path | None:
+    """``--plot``: the file the chart goes to, checked before any work. A directory gets
+    ``<command>.png`` inside it; a name without a suffix gets ``.png`` (what matplotlib would
+    write); the suffix must be a format matplotlib writes and the folder must exist. The path
+    returned is the one written and reported."""
+    if value is None:
+        return None
+    path = value / f"{ctx.info_name}.png" if value.is_dir() else value
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    formats = _plot_formats()
+    if formats and path.suffix[1:].lower() not in formats:
+        raise typer.BadParameter(
+            f"{str(value)!r}: expected a file ending in one of {', '.join(sorted(formats))}"
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise typer.BadParameter(
+            f"{str(value)!r}: expected a file in an existing folder ({str(folder)!r} is not one)"
+        )
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise typer.BadParameter(
+            f"{str(value)!r}: expected a file this user can write ({str(path)!r} is not)"
+        )
+    return path
+
+
+def _plot_formats() -> set[str]:
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:  # pragma: no cover - the plot extra is missing: plotting says so
+        return set()
+    return set(FigureCanvasBase.get_supported_filetypes())
 
 
 def announce_plot(path: Path) -> None:
@@ -286,7 +328,11 @@ def spec_cmd(
         help="acceptance rate(s) in [0, 1], e.g. 0.8 or 0.6,0.7,0.8",
     ),
     gamma: Sequence[int] = typer.Option(
-        "1..8", "--gamma", parser=ints_from(1), metavar=INTS, help="draft lengths"
+        "1..8",
+        "--gamma",
+        parser=ints_from(1, MAX_GAMMA),
+        metavar=INTS,
+        help=f"draft lengths (at most {MAX_GAMMA})",
     ),
     cost_ratio: Sequence[float] = typer.Option(
         "0.05",
@@ -330,8 +376,11 @@ def spec_cmd(
     context: int = CONTEXT_OPT,
     weight_dtype: str = WD_OPT,
     kv_dtype: str | None = KD_OPT,
-    plot: Path | None = typer.Option(None, help="save speedup vs batch (with --target)"),
+    plot: Path | None = typer.Option(
+        None, "--plot", callback=plot_target, help="save speedup vs batch (with --target)"
+    ),
     as_json: bool = JSON_OPT,
+    allow_large: bool = ALLOW_LARGE_OPT,
 ) -> None:
     """Speculative decoding: expected tokens, speedup and the best draft length (Leviathan et al.), or with --target/--draft the speedup vs batch through the roofline and the batch where it stops paying (MagicDec)."""
     from . import speculative as spec
@@ -363,7 +412,17 @@ def spec_cmd(
     ddep = Deployment(hw, tp=draft_chips or tp, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
     draft_step = spec.roofline_step_time(ddep)
     sweeps = [
-        spec.sweep_batches(tm, dm, dep, batch, context, a, gamma, draft_step_time=draft_step)
+        spec.sweep_batches(
+            tm,
+            dm,
+            dep,
+            batch,
+            context,
+            a,
+            gamma,
+            draft_step_time=draft_step,
+            allow_large=allow_large,
+        )
         for a in alpha
     ]
     if as_json:
@@ -544,7 +603,9 @@ def decode(
     overlap: bool = OV_OPT,
     price: float | None = PR_OPT,
     as_json: bool = JSON_OPT,
-    plot: Path | None = typer.Option(None, "--plot", help="PNG: step time and tokens/s vs batch"),
+    plot: Path | None = typer.Option(
+        None, "--plot", callback=plot_target, help="PNG: step time and tokens/s vs batch"
+    ),
     routing: Any = typer.Option(
         "expected",
         "--routing",
@@ -608,7 +669,9 @@ def prefill(
     overlap: bool = OV_OPT,
     price: float | None = PR_OPT,
     as_json: bool = JSON_OPT,
-    plot: Path | None = typer.Option(None, "--plot", help="PNG: step time and tokens/s vs batch"),
+    plot: Path | None = typer.Option(
+        None, "--plot", callback=plot_target, help="PNG: step time and tokens/s vs batch"
+    ),
 ) -> None:
     """Prefill: time to first token, input tokens/s, MFU, $ per 1M input tokens."""
     _step_command(
@@ -872,7 +935,7 @@ def bandwidth(
         1.0, "--overhead", help="other traffic as a multiple of weight reads (the seed: 1)"
     ),
     plot: Path | None = typer.Option(
-        None, "--plot", help="PNG: the seed's bandwidth-vs-model-size chart"
+        None, "--plot", callback=plot_target, help="PNG: the seed's bandwidth-vs-model-size chart"
     ),
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -950,9 +1013,10 @@ def moe_cmd(
         None, "--capacity-factor", help="capacity ceil(cf k B / E) per expert"
     ),
     plot_path: Path | None = typer.Option(
-        None, "--plot", help="save the load histograms to this image"
+        None, "--plot", callback=plot_target, help="save the load histograms to this image"
     ),
     as_json: bool = JSON_OPT,
+    allow_large: bool = ALLOW_LARGE_OPT,
 ) -> None:
     """Distribution of tokens per expert / device in one MoE step (Monte Carlo + exact)."""
     from . import moe
@@ -967,7 +1031,17 @@ def moe_cmd(
         else None
     )
     with console.status(f"routing {trials:,} steps..."):
-        r = moe.route(experts, top_k, tokens, trials, seed, popularity, capacity_factor, devices)
+        r = moe.route(
+            experts,
+            top_k,
+            tokens,
+            trials,
+            seed,
+            popularity,
+            capacity_factor,
+            devices,
+            allow_large=allow_large,
+        )
     # no closed forms under Dirichlet drift
     ex = (
         None
@@ -1212,7 +1286,10 @@ def sweep(
         None, "--price", help="USD per chip-hour for every hardware (default: the catalog's)"
     ),
     plot: Path | None = typer.Option(
-        None, "--plot", help="PNG: cost vs per-token latency, one frontier per hardware"
+        None,
+        "--plot",
+        callback=plot_target,
+        help="PNG: cost vs per-token latency, one frontier per hardware",
     ),
     as_json: bool = JSON_OPT,
     as_csv: bool = typer.Option(False, "--csv", help="every kept row as CSV"),
@@ -1222,6 +1299,7 @@ def sweep(
     no_progress: bool = typer.Option(
         False, "--no-progress", help="no progress bar (off anyway with --json or --csv)"
     ),
+    allow_large: bool = ALLOW_LARGE_OPT,
 ) -> None:
     """Sweep hardware x tp x pp x ep x dtypes x batch x context through the roofline and print the Pareto frontier (or the top K): which configuration is best, and what each trade costs."""
     from .sweep import COLUMN_UNITS
@@ -1261,6 +1339,7 @@ def sweep(
         kv_sharding=kv_sharding,  # type: ignore[arg-type]
         overlap=overlap,
         price_per_hour=price,
+        allow_large=allow_large,
     )
     cols = r.columns
     shown = list(range(r.kept))
@@ -1410,6 +1489,7 @@ def pipeline_cmd(
     plot: Path | None = typer.Option(
         None,
         "--plot",
+        callback=plot_target,
         help="write the Gantt chart (or with --compare, bubble vs microbatches) here",
     ),
     compare: Sequence[str] | None = typer.Option(
