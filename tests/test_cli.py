@@ -294,6 +294,9 @@ def test_library_errors_exit_2_with_one_line() -> None:
         (["spec", "--target", "llama3.1-70b"], "--target needs --draft"),
         (["pipeline", "forward", "--backward", "1"], "backward = [1.0]"),
         (["pipeline", "forward", "--weight-grad", "1"], "weight_grad"),
+        (["bandwidth", "--speeds", "1e300"], "overflows"),  # finite inputs, no inf TB/s
+        (["moe", "--capacity-factor", "1e30"], "capacity_factor = 1e+30"),
+        (["sweep", "llama3.1-8b", "--tp", "1..100000000000"], "len(tp)"),  # was a MemoryError
         # valid but huge: refused with the size and the opt-in
         (["moe", "--trials", "1e12"], "--allow-large"),
         (["sweep", "llama3.1-8b", "--batch", "1..10000000", "--context", "1..10000"], "= 4e+11"),

@@ -364,32 +364,94 @@ def test_wrong_argument_types_are_typed_errors() -> None:
 
 runner = CliRunner()
 CLI_VALUES = st.one_of(
-    st.sampled_from(["0", "-1", "nan", "inf", "1e30", "99999999999999999999", "", "x", "1.5"]),
+    st.sampled_from(
+        ["0", "-1", "nan", "inf", "-inf", "1e30", "1e400", "99999999999999999999", "", "x", "1.5"]
+        + ["1..100000000000", "1..10:0", "5..1", "1,,2", "0.5,nan"]
+    ),
     st.integers(-5, 100).map(str),
 )
+# Every command with each option that takes a number (the hostile pass of issue 17).
+CLI_TEMPLATES = [
+    ["model", "llama3.1-70b", "--context", "{}"],
+    ["spec", "--alpha", "{}"],
+    ["spec", "--gamma", "{}"],
+    ["spec", "--cost-ratio", "{}"],
+    ["spec", "--target", "llama3.1-70b", "--draft", "llama3.1-8b", "-b", "1,8", "--draft-chips", "{}"],
+    ["decode", "llama3.1-70b", "--batch", "{}"],
+    ["decode", "mixtral-8x7b", "--routing", "{}"],
+    ["decode", "llama3.1-70b", "--tp", "{}"],
+    ["decode", "llama3.1-70b", "--price", "{}"],
+    ["prefill", "llama3.1-70b", "--prompt", "{}"],
+    ["train", "llama3.1-70b", "--mfu", "0.4", "--gpus", "{}"],
+    ["train", "llama3.1-70b", "--gpus", "1024", "--mfu", "{}"],
+    ["train", "llama3.1-70b", "--gpus", "1024", "--days", "{}"],
+    ["bandwidth", "--speeds", "{}"],
+    ["bandwidth", "--params", "{}"],
+    ["bandwidth", "--overhead", "{}"],
+    ["moe", "--trials", "{}"],
+    ["moe", "--dirichlet", "{}", "--trials", "1000"],
+    ["moe", "--zipf", "{}", "--trials", "1000"],
+    ["moe", "--capacity-factor", "{}", "--trials", "1000"],
+    ["moe", "--devices", "{}", "--trials", "1000"],
+    ["sweep", "llama3.1-8b", "--no-progress", "--tp", "{}"],
+    ["sweep", "llama3.1-8b", "--no-progress", "--batch", "{}"],
+    ["sweep", "llama3.1-8b", "--no-progress", "--max-latency-ms", "{}"],
+    ["pipeline", "1f1b", "--stages", "{}"],
+    ["pipeline", "forward", "--backward", "{}"],
+    ["pipeline", "1f1b", "--p2p", "{}"],
+    ["pipeline", "interleaved-1f1b", "--chunks", "{}"],
+]  # fmt: skip
 
 
-@fuzz(60)
-@given(
-    st.sampled_from(
-        [
-            ["spec", "--alpha", "{}"],
-            ["spec", "--gamma", "{}"],
-            ["moe", "--trials", "{}"],
-            ["moe", "--dirichlet", "{}"],
-            ["pipeline", "1f1b", "--stages", "{}"],
-            ["decode", "llama3.1-70b", "--batch", "{}"],
-            ["bandwidth", "--speeds", "{}"],
-        ]
-    ),
-    CLI_VALUES,
-)
+@fuzz(150)
+@given(st.sampled_from(CLI_TEMPLATES), CLI_VALUES)
 def test_cli_bad_values(template: list[str], value: str) -> None:
     args = [a.replace("{}", value) for a in template]
     with watchdog():
         r = runner.invoke(app, args)
     assert r.exit_code in (0, 2), (args, r.exit_code, r.output, r.exception)
     assert r.exception is None or isinstance(r.exception, SystemExit), (args, r.exception)
+    if r.exit_code == 2:  # one line, no box, no traceback
+        assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, (args, r.stderr)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["model", "--hf-config", "{dir}"],
+        ["model", "--hf-config", "{deep}"],
+        ["model", "x" * 10_000],
+        ["validate", "--file", "{toml}"],
+        ["decode", "llama3.1-70b", "--hardware", "{toml}"],
+        ["decode", "llama3.1-70b", "--batch", "1e15"],
+        ["decode", "llama3.1-70b", "--plot", "{dir}/no/such/dir.png"],
+        ["decode", "deepseek-v3", "--tp", "8", "--ep", "32", "-b", "16000", "--routing", "1e-300"],
+        ["pipeline", "1f1b", "-p", "100000", "-m", "100000"],
+        ["pipeline", "gpipe", "--compare", "gpipe", "-m", "99999999999"],
+        ["moe", "--experts", "100000000"],
+        ["moe", "--tokens", "16777216", "--trials", "1"],
+        ["bandwidth", "--overhead", "1e300"],
+        ["sweep", "llama3.1-8b", "--weight-dtype", "bf16,,fp8"],
+    ],
+)
+def test_hostile_cli_inputs_end_cleanly(args: list[str], tmp_path: Path) -> None:
+    """Status 0, or 2 with one short line; within seconds, never a traceback or a box."""
+    (tmp_path / "deep.json").write_text("[" * 100_000)
+    (tmp_path / "bad.toml").write_text("name = 1\n[[[")
+    paths = {"dir": str(tmp_path), "deep": str(tmp_path / "deep.json")}
+    paths["toml"] = str(tmp_path / "bad.toml")
+    args = [a.format(**paths) for a in args]
+    t0 = time.perf_counter()
+    with watchdog():
+        r = runner.invoke(app, args)
+    assert time.perf_counter() - t0 < 10.0, args[:4]
+    assert r.exit_code in (0, 2) and not isinstance(r.exception, Exception), (r.output, r.exception)
+    if r.exit_code == 2:
+        assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr[:300]
+        assert len(r.stderr) < 1000 and "Traceback" not in r.stderr
+    else:
+        json_free = r.stdout.lower().replace("inference", "")
+        assert " nan" not in json_free and " inf " not in json_free, r.stdout
 
 
 # -- Ctrl-C stops long calls promptly ----------------------------------------------------------

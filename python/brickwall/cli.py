@@ -946,7 +946,15 @@ def bandwidth(
     from .inference import bandwidth_for_params
 
     one = Deployment(hardware("H100-SXM"), weight_dtype=dtype, efficiency=Efficiency.ideal())
-    need = bandwidth_for_params(one, np.array(params)[:, None], np.array(speeds), overhead=overhead)
+    with np.errstate(over="ignore"):
+        need = bandwidth_for_params(
+            one, np.array(params)[:, None], np.array(speeds), overhead=overhead
+        )
+    if not np.all(np.isfinite(need)):  # finite inputs whose product overflows
+        raise typer.BadParameter(
+            "the bandwidth needed overflows (over 1.8e308 B/s): expected smaller "
+            "--params, --speeds or --overhead"
+        )
     if as_json:
         emit_json(
             [
@@ -1030,7 +1038,19 @@ def moe_cmd(
         if dirichlet is not None
         else None
     )
-    with console.status(f"routing {trials:,} steps..."):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    # a bar with the time left: a long run says how long it will take
+    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(TextColumn("routing"), *columns, console=console, transient=True) as bar:
+        task = bar.add_task("routing", total=trials)
         r = moe.route(
             experts,
             top_k,
@@ -1040,6 +1060,7 @@ def moe_cmd(
             popularity,
             capacity_factor,
             devices,
+            progress=lambda done: bar.update(task, completed=done),
             allow_large=allow_large,
         )
     # no closed forms under Dirichlet drift
