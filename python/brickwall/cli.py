@@ -158,6 +158,9 @@ def announce_plot(path: Path) -> None:
     """Every plotting command says the same line, on stderr (stdout stays JSON/CSV-clean)."""
     sys.stdout.flush()  # after the command's own output, also when both go to one pipe
     typer.echo(f"plot written to {path}", err=True)
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:  # the figure is written: a long-lived caller (tests) should not keep it
+        plt.close("all")
 
 
 def emit_json(data: Any) -> None:
