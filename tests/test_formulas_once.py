@@ -62,6 +62,10 @@ ALLOWED: dict[tuple[str, str], str] = {
     ): "turns the core's memory time back into bytes/s at the asked rate (no model knowledge)",
     (
         "moe.py",
+        "route",
+    ): "a work-size guard: trials x tokens x top_k routed choices against the opt-in limit (validation, not a cost)",
+    (
+        "moe.py",
         "drop_fraction",
     ): "normalises a Monte Carlo histogram mean by the step's k x B assignments (a statistic of a result)",
     ("training.py", "total_flops"): "sums two fields of the run's own result",

@@ -5,6 +5,7 @@ display only (units, shares of a total); every quantity comes from the library."
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from enum import Enum
@@ -36,6 +37,7 @@ from .hardware import hardware, hardware_names
 from .inference import Routing
 from .model import Model, model, model_names
 from .readers import from_hf_config
+from .speculative import MAX_GAMMA
 from .units import fmt_bytes, fmt_count, fmt_flops
 
 app = typer.Typer(
@@ -102,6 +104,11 @@ KS_OPT = typer.Option("heads", "--kv-sharding", help="heads (replicated under MQ
 OV_OPT = typer.Option(False, "--overlap", help="overlap communication with compute")
 PR_OPT = typer.Option(None, "--price", help="USD per chip-hour (default: the catalog's)")
 JSON_OPT = typer.Option(False, "--json", help="machine-readable output")
+ALLOW_LARGE_OPT = typer.Option(
+    False,
+    "--allow-large",
+    help="run a request over the size limits (long runs or large tables) instead of refusing it",
+)
 HF_OPT = typer.Option(
     None, "--hf-config", help="a Hugging Face config.json instead of a catalog model NAME"
 )
@@ -112,10 +119,48 @@ class CatalogKind(str, Enum):
     models = "models"
 
 
+def plot_target(ctx: typer.Context, value: Path | None) -> Path | None:
+    """``--plot``: the file the chart goes to, checked before any work. A directory gets
+    ``<command>.png`` inside it; a name without a suffix gets ``.png`` (what matplotlib would
+    write); the suffix must be a format matplotlib writes and the folder must exist. The path
+    returned is the one written and reported."""
+    if value is None:
+        return None
+    path = value / f"{ctx.info_name}.png" if value.is_dir() else value
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    formats = _plot_formats()
+    if formats and path.suffix[1:].lower() not in formats:
+        raise typer.BadParameter(
+            f"{str(value)!r}: expected a file ending in one of {', '.join(sorted(formats))}"
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise typer.BadParameter(
+            f"{str(value)!r}: expected a file in an existing folder ({str(folder)!r} is not one)"
+        )
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise typer.BadParameter(
+            f"{str(value)!r}: expected a file this user can write ({str(path)!r} is not)"
+        )
+    return path
+
+
+def _plot_formats() -> set[str]:
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:  # pragma: no cover - the plot extra is missing: plotting says so
+        return set()
+    return set(FigureCanvasBase.get_supported_filetypes())
+
+
 def announce_plot(path: Path) -> None:
     """Every plotting command says the same line, on stderr (stdout stays JSON/CSV-clean)."""
     sys.stdout.flush()  # after the command's own output, also when both go to one pipe
     typer.echo(f"plot written to {path}", err=True)
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:  # the figure is written: a long-lived caller (tests) should not keep it
+        plt.close("all")
 
 
 def emit_json(data: Any) -> None:
@@ -286,7 +331,11 @@ def spec_cmd(
         help="acceptance rate(s) in [0, 1], e.g. 0.8 or 0.6,0.7,0.8",
     ),
     gamma: Sequence[int] = typer.Option(
-        "1..8", "--gamma", parser=ints_from(1), metavar=INTS, help="draft lengths"
+        "1..8",
+        "--gamma",
+        parser=ints_from(1, MAX_GAMMA),
+        metavar=INTS,
+        help=f"draft lengths (at most {MAX_GAMMA})",
     ),
     cost_ratio: Sequence[float] = typer.Option(
         "0.05",
@@ -330,8 +379,11 @@ def spec_cmd(
     context: int = CONTEXT_OPT,
     weight_dtype: str = WD_OPT,
     kv_dtype: str | None = KD_OPT,
-    plot: Path | None = typer.Option(None, help="save speedup vs batch (with --target)"),
+    plot: Path | None = typer.Option(
+        None, "--plot", callback=plot_target, help="save speedup vs batch (with --target)"
+    ),
     as_json: bool = JSON_OPT,
+    allow_large: bool = ALLOW_LARGE_OPT,
 ) -> None:
     """Speculative decoding: expected tokens, speedup and the best draft length (Leviathan et al.), or with --target/--draft the speedup vs batch through the roofline and the batch where it stops paying (MagicDec)."""
     from . import speculative as spec
@@ -363,7 +415,17 @@ def spec_cmd(
     ddep = Deployment(hw, tp=draft_chips or tp, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
     draft_step = spec.roofline_step_time(ddep)
     sweeps = [
-        spec.sweep_batches(tm, dm, dep, batch, context, a, gamma, draft_step_time=draft_step)
+        spec.sweep_batches(
+            tm,
+            dm,
+            dep,
+            batch,
+            context,
+            a,
+            gamma,
+            draft_step_time=draft_step,
+            allow_large=allow_large,
+        )
         for a in alpha
     ]
     if as_json:
@@ -547,7 +609,9 @@ def decode(
     overlap: bool = OV_OPT,
     price: float | None = PR_OPT,
     as_json: bool = JSON_OPT,
-    plot: Path | None = typer.Option(None, "--plot", help="PNG: step time and tokens/s vs batch"),
+    plot: Path | None = typer.Option(
+        None, "--plot", callback=plot_target, help="PNG: step time and tokens/s vs batch"
+    ),
     routing: Any = typer.Option(
         "expected",
         "--routing",
@@ -611,7 +675,9 @@ def prefill(
     overlap: bool = OV_OPT,
     price: float | None = PR_OPT,
     as_json: bool = JSON_OPT,
-    plot: Path | None = typer.Option(None, "--plot", help="PNG: step time and tokens/s vs batch"),
+    plot: Path | None = typer.Option(
+        None, "--plot", callback=plot_target, help="PNG: step time and tokens/s vs batch"
+    ),
 ) -> None:
     """Prefill: time to first token, input tokens/s, MFU, $ per 1M input tokens."""
     _step_command(
@@ -875,7 +941,7 @@ def bandwidth(
         1.0, "--overhead", help="other traffic as a multiple of weight reads (the seed: 1)"
     ),
     plot: Path | None = typer.Option(
-        None, "--plot", help="PNG: the seed's bandwidth-vs-model-size chart"
+        None, "--plot", callback=plot_target, help="PNG: the seed's bandwidth-vs-model-size chart"
     ),
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -886,7 +952,15 @@ def bandwidth(
     from .inference import bandwidth_for_params
 
     one = Deployment(hardware("H100-SXM"), weight_dtype=dtype, efficiency=Efficiency.ideal())
-    need = bandwidth_for_params(one, np.array(params)[:, None], np.array(speeds), overhead=overhead)
+    with np.errstate(over="ignore"):
+        need = bandwidth_for_params(
+            one, np.array(params)[:, None], np.array(speeds), overhead=overhead
+        )
+    if not np.all(np.isfinite(need)):  # finite inputs whose product overflows
+        raise typer.BadParameter(
+            "the bandwidth needed overflows (over 1.8e308 B/s): expected smaller "
+            "--params, --speeds or --overhead"
+        )
     if as_json:
         emit_json(
             [
@@ -953,9 +1027,10 @@ def moe_cmd(
         None, "--capacity-factor", help="capacity ceil(cf k B / E) per expert"
     ),
     plot_path: Path | None = typer.Option(
-        None, "--plot", help="save the load histograms to this image"
+        None, "--plot", callback=plot_target, help="save the load histograms to this image"
     ),
     as_json: bool = JSON_OPT,
+    allow_large: bool = ALLOW_LARGE_OPT,
 ) -> None:
     """Distribution of tokens per expert / device in one MoE step (Monte Carlo + exact)."""
     from . import moe
@@ -969,8 +1044,31 @@ def moe_cmd(
         if dirichlet is not None
         else None
     )
-    with console.status(f"routing {trials:,} steps..."):
-        r = moe.route(experts, top_k, tokens, trials, seed, popularity, capacity_factor, devices)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    # a bar with the time left: a long run says how long it will take
+    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(TextColumn("routing"), *columns, console=console, transient=True) as bar:
+        task = bar.add_task("routing", total=trials)
+        r = moe.route(
+            experts,
+            top_k,
+            tokens,
+            trials,
+            seed,
+            popularity,
+            capacity_factor,
+            devices,
+            progress=lambda done: bar.update(task, completed=done),
+            allow_large=allow_large,
+        )
     # no closed forms under Dirichlet drift
     ex = (
         None
@@ -1215,7 +1313,10 @@ def sweep(
         None, "--price", help="USD per chip-hour for every hardware (default: the catalog's)"
     ),
     plot: Path | None = typer.Option(
-        None, "--plot", help="PNG: cost vs per-token latency, one frontier per hardware"
+        None,
+        "--plot",
+        callback=plot_target,
+        help="PNG: cost vs per-token latency, one frontier per hardware",
     ),
     as_json: bool = JSON_OPT,
     as_csv: bool = typer.Option(False, "--csv", help="every kept row as CSV"),
@@ -1225,6 +1326,7 @@ def sweep(
     no_progress: bool = typer.Option(
         False, "--no-progress", help="no progress bar (off anyway with --json or --csv)"
     ),
+    allow_large: bool = ALLOW_LARGE_OPT,
 ) -> None:
     """Sweep hardware x tp x pp x ep x dtypes x batch x context through the roofline and print the Pareto frontier (or the top K): which configuration is best, and what each trade costs."""
     from .sweep import COLUMN_UNITS
@@ -1264,6 +1366,7 @@ def sweep(
         kv_sharding=kv_sharding,  # type: ignore[arg-type]
         overlap=overlap,
         price_per_hour=price,
+        allow_large=allow_large,
     )
     cols = r.columns
     shown = list(range(r.kept))
@@ -1413,6 +1516,7 @@ def pipeline_cmd(
     plot: Path | None = typer.Option(
         None,
         "--plot",
+        callback=plot_target,
         help="write the Gantt chart (or with --compare, bubble vs microbatches) here",
     ),
     compare: Sequence[str] | None = typer.Option(
