@@ -1619,7 +1619,10 @@ def validate(
     as_csv: bool = typer.Option(False, "--csv", help="every row as CSV"),
     markdown: bool = typer.Option(False, "--markdown", help="the tables as Markdown"),
     plot: Path | None = typer.Option(
-        None, "--plot", help="PNG: predicted vs measured, one colour per source"
+        None,
+        "--plot",
+        callback=plot_target,
+        help="PNG: predicted vs measured, one colour per source",
     ),
 ) -> None:
     """Predicted vs published: brickwall's error on measured step times, throughputs and TTFTs.
