@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .speculative import BatchSweep
     from .sweep import SweepResult
     from .training import TrainingStep
+    from .validation import ValidationReport
 
 
 def pyplot() -> Any:
@@ -70,7 +71,8 @@ def step_vs_batch(
     path: str | Path | None = None,
     mark: int | None = None,
 ) -> Any:
-    """Step time and per-user / aggregate tokens/s vs batch, with the memory/compute crossover."""
+    """Step time by operator and per-user / aggregate tokens/s vs batch, with the memory/compute
+    crossover."""
     import numpy as np
 
     from .inference import crossover_batch, steps
@@ -79,14 +81,18 @@ def step_vs_batch(
     batch = np.unique(np.geomspace(1, max_batch, 200).round())
     t = steps(model, deployment, batch, context, new_tokens)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    a1.loglog(batch, t.latency * 1e3, label="step time")
+    a1.loglog(batch, t.latency * 1e3, label="step time", lw=2)
+    # the operators, which add up to the step (rust/brickwall-core/src/step.rs)
     for key, label in (
-        ("t_weights", "weight reads"),
-        ("t_kv", "KV reads"),
-        ("t_compute", "compute"),
+        ("t_dense_gemm", "dense GEMMs"),
+        ("t_expert_gemm", "routed experts"),
+        ("t_attention", "attention"),
+        ("t_elementwise", "elementwise"),
+        ("t_floor", "kernel floor"),
         ("t_comm", "communication"),
     ):
-        a1.loglog(batch, np.maximum(t.columns[key], 1e-9) * 1e3, "--", lw=1, label=label)
+        if t.columns[key].max() > 0:
+            a1.loglog(batch, np.maximum(t.columns[key], 1e-9) * 1e3, "--", lw=1, label=label)
     a2.loglog(batch, new_tokens / t.latency, label="tokens/s per user")
     a2.loglog(batch, t.tokens_per_s, label="tokens/s aggregate")
     star = crossover_batch(deployment.hardware, deployment.weight_dtype)
@@ -541,4 +547,35 @@ def training_step(
     s0 = steps[0]
     ax_m.set_title(f"{s0.model} on {s0.hardware}: memory per GPU", fontsize=10)
     ax_t.set_title("step time (MFU " + " / ".join(f"{s.mfu:.1%}" for s in steps) + ")", fontsize=10)
+    return finish(fig, path)
+
+
+def validation_scatter(report: ValidationReport, path: str | Path | None = None) -> Any:
+    """Predicted vs measured for every predicted row (log axes, each row in its own unit, one
+    colour per source), with the diagonal and the 2x band."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 6))
+    rows = report.modelled
+    pairs = [(r.row.value, r.predicted) for r in rows if r.predicted is not None]
+    lo = min(min(p) for p in pairs) / 1.5
+    hi = min(max(max(p) for p in pairs) * 1.5, 1e308)
+    ax.loglog([lo, hi], [lo, hi], color="black", lw=0.8, label="predicted = measured")
+    ax.fill_between(
+        [lo, hi], [lo / 2, hi / 2], [lo * 2, hi * 2], color="grey", alpha=0.12, label="within 2x"
+    )
+    for tag in sorted({r.row.source_tag for r in rows}):
+        mine = [r for r in rows if r.row.source_tag == tag]
+        ax.scatter([r.row.value for r in mine], [r.predicted or 0.0 for r in mine], s=18, label=tag)
+    s = report.summary()
+    ax.set_title(
+        f"brickwall vs {s['modelled']} published measurements: median |error| "
+        f"{s['median_abs_error']:.1%}",
+        fontsize=10,
+    )
+    ax.set_xlabel("measured (the row's unit: tokens/s, s or ms)")
+    ax.set_ylabel("predicted (same unit)")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
     return finish(fig, path)

@@ -119,6 +119,7 @@ def step(
         "overlap": False,
         "touched_experts": math.nan,
         "expert_imbalance": 1.0,
+        "all_reduce": "auto",
     }
     one = np.array([1.0])
     args: tuple[Any, Any, Any] = (stage, stage_plan, chip)  # plain dicts with the payload keys

@@ -45,6 +45,7 @@ pub mod routed;
 pub mod routing;
 pub mod routing_exact;
 pub mod speculative;
+pub mod step;
 pub mod sweep;
 pub mod training;
 

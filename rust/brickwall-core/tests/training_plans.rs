@@ -21,7 +21,8 @@ fn model(moe: bool) -> TrainingModel {
         top_k: if moe { 2.0 } else { 0.0 },
         dense_params: 12.0 * l * h * h + 50257.0 * h,
         expert_params_per_layer: if moe { 8.0 * h * h } else { 0.0 },
-        matmul_params_active: 12.0 * l * h * h + 50257.0 * h,
+        // Dense matrices plus the top-2 experts' (each 8 h^2) in every layer when MoE.
+        matmul_params_active: 12.0 * l * h * h + 50257.0 * h + if moe { 2.0 * l * 8.0 * h * h } else { 0.0 },
         attn_flops_per_context_token: 4.0 * l * h,
         kv_elements_per_token: 2.0 * l * h,
         kv_heads: 16.0,
@@ -43,6 +44,7 @@ fn h100() -> Chip {
         eff_flops: 0.7,
         eff_memory: 0.8,
         eff_network: 0.8,
+        profile: brickwall_core::roofline::Profile::DEFAULT,
     }
 }
 
