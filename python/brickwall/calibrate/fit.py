@@ -171,6 +171,9 @@ def calibrate(
         kernel_overhead=min(max(floor, 0.0), 1.0),
         elementwise=base.elementwise,
     )
+    eager = getattr(backend, "eager_kernel_s", None)
+    if isinstance(eager, float):  # the floor above is under CUDA-graph replay, as engines decode
+        notes.append(f"eager (no CUDA graph) kernel floor: {eager * 1e6:.2f} us")
     provenance = {
         "tool": "brickwall calibrate"
         + (" at custom sizes" if custom else " --quick" if quick else " --full"),
