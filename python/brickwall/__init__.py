@@ -18,6 +18,7 @@ from .hardware import Efficiency, Hardware, hardware, hardware_names
 from .inference import StepEstimate, StepTable, decode, prefill, steps
 from .model import Model, ParamCounts, model, model_names
 from .readers import from_hf_config
+from .serve import Lengths, Scheduler, ServingResult, Trace, Workload, simulate
 from .sweep import Constraints, SweepResult, sweep
 from .training import TrainingRun, chinchilla_tokens, training_run
 
@@ -33,10 +34,15 @@ __all__ = [
     "Hardware",
     "Model",
     "ParamCounts",
+    "Lengths",
+    "Scheduler",
+    "ServingResult",
     "StepEstimate",
     "StepTable",
     "SweepResult",
+    "Trace",
     "TrainingRun",
+    "Workload",
     "chinchilla_tokens",
     "collective_time",
     "decode",
@@ -49,6 +55,7 @@ __all__ = [
     "model",
     "model_names",
     "prefill",
+    "simulate",
     "steps",
     "sweep",
     "training_run",

@@ -70,12 +70,19 @@ pub trait IterationCost {
 pub struct StepCost {
     sm: StepModel,
     memory: f64,
+    price_per_s: f64,
 }
 
 impl StepCost {
     /// Validate the model, plan and chip (as [`StepModel::new`]).
     pub fn new(m: ModelCosts, p: Plan, chip: Chip) -> Result<Self> {
-        Ok(Self { sm: StepModel::new(m, p, chip)?, memory: chip.memory })
+        let sm = StepModel::new(m, p, chip)?;
+        Ok(Self { price_per_s: chip.price_per_s * sm.chips(), sm, memory: chip.memory })
+    }
+
+    /// USD per second of the whole replica (every chip; 0 when the price is unknown).
+    pub fn price_per_s(&self) -> f64 {
+        self.price_per_s
     }
 
     /// The step model.
@@ -97,7 +104,12 @@ impl StepCost {
         crate::error::same_len("kv_read", kv_read.len(), n)?;
         (0..n)
             .map(|i| {
-                let mix = Mix { sequences: sequences[i], tokens: tokens[i], attended: attended[i], kv_read: kv_read[i] };
+                let mix = Mix {
+                    sequences: sequences[i],
+                    tokens: tokens[i],
+                    attended: attended[i],
+                    kv_read: kv_read[i],
+                };
                 check_mix(i, &mix)?;
                 Ok(self.seconds(&mix))
             })
@@ -111,13 +123,25 @@ fn check_mix(i: usize, m: &Mix) -> Result<()> {
         return Err(Error::invalid(format!("sequences[{i}]"), m.sequences, "a finite number >= 1"));
     }
     if !ok(m.tokens, m.sequences) {
-        return Err(Error::invalid(format!("tokens[{i}]"), m.tokens, format!(">= sequences = {}", m.sequences)));
+        return Err(Error::invalid(
+            format!("tokens[{i}]"),
+            m.tokens,
+            format!(">= sequences = {}", m.sequences),
+        ));
     }
     if !ok(m.attended, m.tokens) {
-        return Err(Error::invalid(format!("attended[{i}]"), m.attended, format!(">= tokens = {}", m.tokens)));
+        return Err(Error::invalid(
+            format!("attended[{i}]"),
+            m.attended,
+            format!(">= tokens = {}", m.tokens),
+        ));
     }
     if !ok(m.kv_read, m.sequences) {
-        return Err(Error::invalid(format!("kv_read[{i}]"), m.kv_read, format!(">= sequences = {}", m.sequences)));
+        return Err(Error::invalid(
+            format!("kv_read[{i}]"),
+            m.kv_read,
+            format!(">= sequences = {}", m.sequences),
+        ));
     }
     Ok(())
 }
@@ -221,7 +245,9 @@ mod tests {
         let approx = (80e9 - 70.6e9 * 2.0 / 8.0) / per_token / 16.0;
         assert!(blocks as f64 <= approx && blocks as f64 > 0.95 * approx, "{blocks} vs {approx}");
         let one_chip = StepCost::new(llama70b(), crate::roofline::test_plan(1.0, 1.0, 1.0), h100()).unwrap();
-        assert!(matches!(kv_blocks(&one_chip, 16, 8192.0), Err(Error::Invalid { field, .. }) if field == "memory"));
+        assert!(
+            matches!(kv_blocks(&one_chip, 16, 8192.0), Err(Error::Invalid { field, .. }) if field == "memory")
+        );
         assert!(kv_blocks(&cost, 0, 8192.0).is_err());
         assert!(cost.seconds_many(&[1.0], &[0.5], &[1.0], &[1.0]).is_err());
     }

@@ -136,10 +136,14 @@ fn blocks_for(tokens: u64, block_size: u64) -> u64 {
 fn validate(req: &Requests<'_>, arrivals: &Arrivals<'_>, s: &Scheduler) -> Result<()> {
     let n = req.input.len();
     if n > MAX_REQUESTS {
-        return Err(Error::TooLarge { what: format!("requests = {n}"), detail: format!("at most {MAX_REQUESTS}") });
+        return Err(Error::TooLarge {
+            what: format!("requests = {n}"),
+            detail: format!("at most {MAX_REQUESTS}"),
+        });
     }
     crate::error::same_len("output", req.output.len(), n)?;
-    for (f, x) in [("max_seqs", s.max_seqs), ("max_batched_tokens", s.max_batched_tokens), ("block_size", s.block_size)]
+    for (f, x) in
+        [("max_seqs", s.max_seqs), ("max_batched_tokens", s.max_batched_tokens), ("block_size", s.block_size)]
     {
         if x == 0 {
             return Err(Error::invalid(f, 0, "an integer >= 1"));
@@ -189,11 +193,13 @@ fn validate(req: &Requests<'_>, arrivals: &Arrivals<'_>, s: &Scheduler) -> Resul
                 ),
             ));
         }
-        if s.policy != Policy::Chunked && longest > s.max_batched_tokens {
+        // Static batching never preempts, so it only ever prefills the input.
+        let prompt = if s.policy == Policy::Static { a } else { longest };
+        if s.policy != Policy::Chunked && prompt > s.max_batched_tokens {
             return Err(Error::invalid(
                 "max_batched_tokens",
                 s.max_batched_tokens,
-                format!(">= {longest}, the longest prompt request {i} may (re)compute in one iteration without chunked prefill"),
+                format!(">= {prompt}, the longest prompt request {i} may (re)compute in one iteration without chunked prefill"),
             ));
         }
     }
@@ -344,7 +350,11 @@ pub fn simulate(
         if batch.is_empty() {
             // Unreachable when `validate` passed (the oldest running request, or the head of the
             // queue on an idle replica, always fits); an error rather than a hang if not.
-            return Err(Error::invalid("scheduler", format!("{s:?}"), "limits under which some request can run"));
+            return Err(Error::invalid(
+                "scheduler",
+                format!("{s:?}"),
+                "limits under which some request can run",
+            ));
         }
         let mut mix = Mix::default();
         let mut prefill_tokens = 0;
@@ -457,7 +467,10 @@ mod tests {
                 let total: u64 = s.iterations.tokens.iter().sum();
                 let once = input.iter().sum::<u64>() + output.iter().map(|o| o - 1).sum::<u64>();
                 let preempted = s.preemptions.iter().any(|&p| p > 0);
-                assert!(total >= once && (preempted || total == once), "{policy:?} {blocks}: {total} vs {once}");
+                assert!(
+                    total >= once && (preempted || total == once),
+                    "{policy:?} {blocks}: {total} vs {once}"
+                );
                 for i in 0..40 {
                     assert!(s.arrival[i] <= s.scheduled[i] && s.scheduled[i] < s.first_token[i]);
                     assert!(s.first_token[i] <= s.finish[i]);
@@ -512,11 +525,16 @@ mod tests {
 
     #[test]
     fn bad_inputs_name_the_field() {
-        let e = |input: &[u64], output: &[u64], arrival: &[f64], s: Scheduler| {
-            match simulate(Requests { input, output }, Arrivals::Open(arrival), s, &Toy, false, &Control::new()) {
-                Err(Error::Invalid { field, .. }) => field,
-                other => panic!("{other:?}"),
-            }
+        let e = |input: &[u64], output: &[u64], arrival: &[f64], s: Scheduler| match simulate(
+            Requests { input, output },
+            Arrivals::Open(arrival),
+            s,
+            &Toy,
+            false,
+            &Control::new(),
+        ) {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
         };
         assert_eq!(e(&[1, 2], &[1, 1], &[1.0, 0.5], sched(Policy::Continuous, 10)), "arrival[1]");
         assert_eq!(e(&[0], &[1], &[0.0], sched(Policy::Continuous, 10)), "input[0]");

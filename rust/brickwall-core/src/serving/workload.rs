@@ -157,7 +157,9 @@ pub fn lengths(dist: Lengths, n: usize, seed: u64, stream: u64) -> Result<Vec<u6
                 return Err(Error::invalid("max", 0, "an integer >= 1"));
             }
             let mu = mean.ln() - 0.5 * sigma * sigma;
-            Ok((0..n).map(|_| ((mu + sigma * normal(&mut rng)).exp().round().clamp(1.0, max as f64)) as u64).collect())
+            Ok((0..n)
+                .map(|_| ((mu + sigma * normal(&mut rng)).exp().round().clamp(1.0, max as f64)) as u64)
+                .collect())
         }
     }
 }
@@ -198,7 +200,8 @@ mod tests {
         assert!(u.iter().all(|&x| (3..=9).contains(&x)));
         assert_eq!(u, lengths(Lengths::Uniform { lo: 3, hi: 9 }, 10_000, 5, 1).unwrap());
         assert_ne!(u, lengths(Lengths::Uniform { lo: 3, hi: 9 }, 10_000, 5, 2).unwrap());
-        let l = lengths(Lengths::LogNormal { mean: 1000.0, sigma: 0.5, max: 1 << 20 }, 100_000, 5, 1).unwrap();
+        let l =
+            lengths(Lengths::LogNormal { mean: 1000.0, sigma: 0.5, max: 1 << 20 }, 100_000, 5, 1).unwrap();
         let (m, _) = mean(l.iter().map(|&x| x as f64));
         assert!((m - 1000.0).abs() < 10.0, "{m}");
         assert!(lengths(Lengths::Fixed(0), 1, 0, 1).is_err());

@@ -1,0 +1,520 @@
+"""Serving under traffic: requests arriving at a rate, batched iteration by iteration on one
+replica, each iteration priced by the step model.
+
+:class:`Workload` describes seeded traffic (Poisson or gamma arrivals at a rate, an offline
+batch, or a closed loop of clients; fixed, uniform or lognormal lengths); :class:`Trace` holds
+explicit requests. :class:`Scheduler` picks static batching, continuous batching or chunked
+prefill and the paged KV cache's limits. :func:`simulate` runs the core's simulator
+(``rust/brickwall-core/src/serving/``, whose module docs state the rules) and returns a
+:class:`ServingResult`: TTFT, TPOT, end-to-end latency and queueing per request, their
+percentiles, throughput, goodput under an SLO and the cost per 1M tokens at that load.
+
+>>> import brickwall as bw
+>>> r = bw.simulate(bw.model("llama3.1-8b"), bw.Deployment("H100-SXM"),
+...                 bw.Workload(requests=200, rate=5.0, input=512, output=64))
+>>> bool(r.percentiles("ttft")["p50"] < 1.0)
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from . import _core
+from .deployment import Deployment, chip_view, cost_view, plan_view
+from .errors import invalid, wrong_type
+from .model import Model
+from .validate import array, choice, integer, real
+
+Policy = Literal["continuous", "static", "chunked"]
+POLICIES: tuple[str, ...] = ("continuous", "static", "chunked")
+#: Budget of a chunked-prefill iteration when none is given (tokens).
+CHUNKED_BUDGET = 2048
+#: Budget of a non-chunked iteration when none is given: vLLM's non-chunked default is
+#: max(max_model_len, 2048); 8192 stands in for a model length, raised to the longest request.
+WHOLE_BUDGET = 8192
+#: Input and output token streams of a workload's seed (arrivals use stream 0).
+_INPUT_STREAM, _OUTPUT_STREAM = 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class Lengths:
+    """A distribution of token counts: ``Lengths.fixed(n)``, ``Lengths.uniform(lo, hi)``
+    (integers, inclusive) or ``Lengths.lognormal(mean, sigma, max)`` (rounded, clipped to
+    ``[1, max]``; ``sigma`` the log's standard deviation)."""
+
+    kind: Literal["fixed", "uniform", "lognormal"]
+    a: float
+    b: float = 0.0
+    max: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        choice("Lengths.kind", self.kind, ("fixed", "uniform", "lognormal"))
+        if self.kind == "fixed":
+            object.__setattr__(self, "a", float(integer("Lengths.fixed", self.a)))
+        elif self.kind == "uniform":
+            lo = integer("Lengths.uniform.lo", self.a)
+            hi = integer("Lengths.uniform.hi", self.b, minimum=lo)
+            object.__setattr__(self, "a", float(lo))
+            object.__setattr__(self, "b", float(hi))
+        else:
+            object.__setattr__(self, "a", real("Lengths.lognormal.mean", self.a, strict=True))
+            object.__setattr__(
+                self, "b", real("Lengths.lognormal.sigma", self.b, minimum=0.0, maximum=5.0)
+            )
+        object.__setattr__(self, "max", integer("Lengths.max", self.max, maximum=1 << 40))
+
+    @classmethod
+    def fixed(cls, n: int) -> Lengths:
+        return cls("fixed", n)
+
+    @classmethod
+    def uniform(cls, lo: int, hi: int) -> Lengths:
+        return cls("uniform", lo, hi)
+
+    @classmethod
+    def lognormal(cls, mean: float, sigma: float, max: int = 1 << 20) -> Lengths:
+        return cls("lognormal", mean, sigma, max)
+
+    def draw(self, n: int, seed: int, stream: int) -> NDArray[np.uint64]:
+        return _core.serving_lengths(self.kind, n, self.a, self.b, self.max, seed, stream)
+
+
+def _lengths(field_name: str, x: Any) -> Lengths:
+    if isinstance(x, Lengths):
+        return x
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise wrong_type(field_name, x, "a token count or a Lengths")
+    return Lengths.fixed(integer(field_name, x))
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """Explicit requests: ``arrival`` seconds (nondecreasing), ``input`` and ``output`` tokens
+    (integers >= 1). ``arrival`` None with ``clients`` set is a closed loop: each of
+    ``clients`` sends a request at t = 0 and the next ``think`` seconds after one finishes."""
+
+    input: NDArray[np.uint64]
+    output: NDArray[np.uint64]
+    arrival: NDArray[np.float64] | None = None
+    clients: int | None = None
+    think: float = 0.0
+
+    def __post_init__(self) -> None:
+        inp = array("Trace.input", self.input, np.uint64, minimum=1)
+        out = array("Trace.output", self.output, np.uint64, minimum=1)
+        if len(out) != len(inp):
+            raise invalid("len(Trace.output)", len(out), f"{len(inp)} (len(Trace.input))")
+        if len(inp) == 0:
+            raise invalid("len(Trace.input)", 0, "at least one request")
+        object.__setattr__(self, "input", inp)
+        object.__setattr__(self, "output", out)
+        if self.arrival is None:
+            if self.clients is None:
+                raise invalid("Trace.arrival", None, "arrival times, or clients for a closed loop")
+            object.__setattr__(self, "clients", integer("Trace.clients", self.clients))
+        else:
+            if self.clients is not None:
+                raise invalid("Trace.clients", self.clients, "None when arrival times are given")
+            arr = array("Trace.arrival", self.arrival, np.float64, minimum=0.0)
+            if len(arr) != len(inp):
+                raise invalid("len(Trace.arrival)", len(arr), f"{len(inp)} (len(Trace.input))")
+            if len(arr) > 1 and np.any(np.diff(arr) < 0):
+                i = int(np.argmax(np.diff(arr) < 0)) + 1
+                raise invalid(f"Trace.arrival[{i}]", arr[i].item(), "nondecreasing times")
+            object.__setattr__(self, "arrival", arr)
+        object.__setattr__(self, "think", real("Trace.think", self.think))
+
+    def __len__(self) -> int:
+        return len(self.input)
+
+    @classmethod
+    def from_arrays(cls, arrival: ArrayLike, input: ArrayLike, output: ArrayLike) -> Trace:
+        """A trace from arrays of (arrival seconds, input tokens, output tokens)."""
+        return cls(input=input, output=output, arrival=arrival)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """Seeded traffic of ``requests`` requests.
+
+    ``rate`` requests/s (``math.inf``: an offline batch, all at t = 0) with ``arrival``
+    ``"poisson"`` or ``"gamma"`` (gaps of coefficient of variation ``cv``); or ``clients`` for
+    a closed loop (then ``rate`` must stay inf). ``input`` and ``output``: token counts or
+    :class:`Lengths`. The same seed gives the same requests.
+    """
+
+    requests: int = 1000
+    rate: float = math.inf
+    input: int | Lengths = 2048
+    output: int | Lengths = 256
+    arrival: Literal["poisson", "gamma"] = "poisson"
+    cv: float = 1.0
+    clients: int | None = None
+    think: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "requests", integer("Workload.requests", self.requests, maximum=1 << 26)
+        )
+        rate = self.rate
+        if not (isinstance(rate, (int, float)) and rate == math.inf):
+            rate = real("Workload.rate", rate, strict=True)
+        object.__setattr__(self, "rate", float(rate))
+        object.__setattr__(self, "input", _lengths("Workload.input", self.input))
+        object.__setattr__(self, "output", _lengths("Workload.output", self.output))
+        choice("Workload.arrival", self.arrival, ("poisson", "gamma"))
+        object.__setattr__(self, "cv", real("Workload.cv", self.cv, minimum=1e-3, maximum=1e3))
+        if self.clients is not None:
+            object.__setattr__(self, "clients", integer("Workload.clients", self.clients))
+            if self.rate != math.inf:
+                raise invalid(
+                    "Workload.rate", self.rate, "inf (unset) with a closed loop of clients"
+                )
+        object.__setattr__(self, "think", real("Workload.think", self.think))
+        object.__setattr__(self, "seed", integer("Workload.seed", self.seed, minimum=0))
+
+    @property
+    def offline(self) -> bool:
+        return self.rate == math.inf and self.clients is None
+
+    def draw(self) -> Trace:
+        """The requests, from the core's seeded generator."""
+        n, seed = self.requests, self.seed
+        assert isinstance(self.input, Lengths) and isinstance(self.output, Lengths)
+        inp = self.input.draw(n, seed, _INPUT_STREAM)
+        out = self.output.draw(n, seed, _OUTPUT_STREAM)
+        if self.clients is not None:
+            return Trace(inp, out, clients=self.clients, think=self.think)
+        process = "offline" if self.offline else self.arrival
+        arr = _core.serving_arrivals(process, n, 1.0 if self.offline else self.rate, self.cv, seed)
+        return Trace(inp, out, arrival=arr)
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduler:
+    """How the replica batches.
+
+    ``policy``: ``"continuous"`` (iteration-level batching of whole prompts: Orca, vLLM),
+    ``"chunked"`` (prompts split to fill ``max_batched_tokens`` per iteration: Sarathi) or
+    ``"static"`` (a new batch only when the last finished; KV reserved for full lengths).
+    ``max_seqs``: sequences per iteration. ``max_batched_tokens``: new tokens per iteration
+    (None: 2048 chunked, else max(8192, the longest request)). ``block_size``: tokens per KV
+    block. ``kv_blocks``: None sizes the cache from the memory the weights and activations
+    leave; an int forces it (e.g. to study preemption).
+    """
+
+    policy: Policy = "continuous"
+    max_seqs: int = 256
+    max_batched_tokens: int | None = None
+    block_size: int = 16
+    kv_blocks: int | None = None
+
+    def __post_init__(self) -> None:
+        choice("Scheduler.policy", self.policy, POLICIES)
+        object.__setattr__(self, "max_seqs", integer("Scheduler.max_seqs", self.max_seqs))
+        if self.max_batched_tokens is not None:
+            object.__setattr__(
+                self,
+                "max_batched_tokens",
+                integer("Scheduler.max_batched_tokens", self.max_batched_tokens, maximum=1 << 40),
+            )
+        object.__setattr__(
+            self, "block_size", integer("Scheduler.block_size", self.block_size, maximum=1 << 20)
+        )
+        if self.kv_blocks is not None:
+            object.__setattr__(
+                self, "kv_blocks", integer("Scheduler.kv_blocks", self.kv_blocks, maximum=1 << 40)
+            )
+
+    def resolved(self, model: Model, deployment: Deployment, trace: Trace) -> Scheduler:
+        """This scheduler with ``max_batched_tokens`` and ``kv_blocks`` filled in."""
+        budget = self.max_batched_tokens
+        if budget is None:
+            longest = int(np.max(trace.input + trace.output - 1))
+            budget = CHUNKED_BUDGET if self.policy == "chunked" else max(WHOLE_BUDGET, longest)
+        blocks = self.kv_blocks
+        if blocks is None:
+            blocks = _core.serving_kv_blocks(
+                cost_view(model),
+                plan_view(deployment),
+                chip_view(deployment),
+                self.block_size,
+                float(budget),
+            )
+        return Scheduler(self.policy, self.max_seqs, budget, self.block_size, blocks)
+
+
+#: Per-request columns of :meth:`ServingResult.to_pandas`, with units.
+REQUEST_UNITS = {
+    "arrival": "s",
+    "input": "tokens",
+    "output": "tokens",
+    "queueing": "s",
+    "ttft": "s",
+    "tpot": "s",
+    "e2e": "s",
+    "preemptions": "count",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ServingResult:
+    """A simulated run. Per request (arrays in request order): ``arrival``, ``scheduled``
+    (start of its first iteration), ``first_token``, ``finish`` (seconds), ``preemptions``.
+    Per iteration (when kept): ``iterations[name]`` for start, seconds, sequences, tokens,
+    prefill_tokens, kv_blocks. ``usd_per_s``: the deployment's price per second (0 unknown)."""
+
+    model: str
+    deployment: Deployment = field(repr=False)
+    scheduler: Scheduler
+    input: NDArray[np.uint64] = field(repr=False)
+    output: NDArray[np.uint64] = field(repr=False)
+    arrival: NDArray[np.float64] = field(repr=False)
+    scheduled: NDArray[np.float64] = field(repr=False)
+    first_token: NDArray[np.float64] = field(repr=False)
+    finish: NDArray[np.float64] = field(repr=False)
+    preemptions: NDArray[np.uint32] = field(repr=False)
+    iterations: dict[str, NDArray[Any]] = field(repr=False)
+    n_iterations: int
+    busy: float  #: seconds the replica ran iterations
+    busy_prefill: float  #: of which attributable to prefill tokens (by token share)
+    peak_kv_blocks: int
+    usd_per_s: float = field(repr=False)
+
+    # -- per request -----------------------------------------------------------------------
+
+    @property
+    def ttft(self) -> NDArray[np.float64]:
+        """Time to first token: first token - arrival, seconds."""
+        return self.first_token - self.arrival
+
+    @property
+    def e2e(self) -> NDArray[np.float64]:
+        """End-to-end latency: finish - arrival, seconds."""
+        return self.finish - self.arrival
+
+    @property
+    def queueing(self) -> NDArray[np.float64]:
+        """Wait before the first iteration that runs the request, seconds."""
+        return self.scheduled - self.arrival
+
+    @property
+    def tpot(self) -> NDArray[np.float64]:
+        """Time per output token after the first: (finish - first token) / (output - 1);
+        NaN for one-token requests."""
+        gaps = self.output.astype(np.float64) - 1.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(gaps > 0, (self.finish - self.first_token) / gaps, np.nan)
+
+    def percentiles(self, metric: str, qs: tuple[float, ...] = (50, 90, 99)) -> dict[str, float]:
+        """``{"p50": ..., ...}`` of ``"ttft"``, ``"tpot"``, ``"e2e"`` or ``"queueing"``."""
+        m = choice("metric", metric, ("ttft", "tpot", "e2e", "queueing"))
+        x = getattr(self, m)
+        x = x[~np.isnan(x)]
+        return {f"p{q:g}": (float(np.percentile(x, q)) if len(x) else math.nan) for q in qs}
+
+    # -- aggregates -------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> int:
+        return len(self.input)
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first arrival to the last finish."""
+        return float(self.finish.max() - self.arrival.min())
+
+    @property
+    def throughput(self) -> dict[str, float]:
+        """Requests/s and input/output tokens/s over :attr:`duration`."""
+        t = self.duration
+        return {
+            "requests_per_s": self.requests / t,
+            "input_tokens_per_s": float(self.input.sum()) / t,
+            "output_tokens_per_s": float(self.output.sum()) / t,
+        }
+
+    @property
+    def utilisation(self) -> float:
+        """Share of :attr:`duration` the replica spent running iterations."""
+        return self.busy / self.duration
+
+    def mean_in_flight(self) -> float:
+        """Time-average number of requests in the system (arrived, not finished) over
+        :attr:`duration`."""
+        return float(self.e2e.sum()) / self.duration
+
+    def slo_met(self, ttft: float | None = None, tpot: float | None = None) -> NDArray[np.bool_]:
+        """Per request: TTFT <= ``ttft`` and TPOT <= ``tpot`` seconds (None: no bound)."""
+        ok = np.ones(self.requests, dtype=bool)
+        if ttft is not None:
+            ok &= self.ttft <= real("slo ttft", ttft, strict=True)
+        if tpot is not None:
+            bound = real("slo tpot", tpot, strict=True)
+            tp = self.tpot
+            ok &= np.isnan(tp) | (tp <= bound)
+        return ok
+
+    def goodput(self, ttft: float | None = None, tpot: float | None = None) -> float:
+        """Requests/s that meet the SLO (:meth:`slo_met`), over :attr:`duration`."""
+        return float(self.slo_met(ttft, tpot).sum()) / self.duration
+
+    @property
+    def cost_per_million_tokens(self) -> dict[str, float] | None:
+        """USD per 1M input and per 1M output tokens at this load: the replica's cost over
+        :attr:`duration` (idle time included), split between input and output tokens by each
+        iteration's token share. None when the price is unknown."""
+        if self.usd_per_s <= 0:
+            return None
+        total = self.usd_per_s * self.duration
+        share = self.busy_prefill / self.busy if self.busy > 0 else 0.0
+        return {
+            "input": total * share / float(self.input.sum()) * 1e6,
+            "output": total * (1.0 - share) / float(self.output.sum()) * 1e6,
+        }
+
+    def summary(
+        self, slo_ttft: float | None = None, slo_tpot: float | None = None
+    ) -> dict[str, Any]:
+        """Everything in one dict (seconds, tokens/s, USD): what ``--json`` prints."""
+        out: dict[str, Any] = {
+            "model": self.model,
+            "hardware": self.deployment.hardware.name,
+            "tp": self.deployment.tp,
+            "pp": self.deployment.pp,
+            "ep": self.deployment.ep,
+            "scheduler": self.scheduler.policy,
+            "max_seqs": self.scheduler.max_seqs,
+            "max_batched_tokens": self.scheduler.max_batched_tokens,
+            "kv_blocks": self.scheduler.kv_blocks,
+            "block_size": self.scheduler.block_size,
+            "requests": self.requests,
+            "duration_s": self.duration,
+            "iterations": self.n_iterations,
+            "utilisation": self.utilisation,
+            "peak_kv_blocks": self.peak_kv_blocks,
+            "preemptions": int(self.preemptions.sum()),
+            **{f"{k}": v for k, v in self.throughput.items()},
+            **{f"{m}_s": self.percentiles(m) for m in ("ttft", "tpot", "e2e", "queueing")},
+            "usd_per_million_tokens": self.cost_per_million_tokens,
+        }
+        if slo_ttft is not None or slo_tpot is not None:
+            out["slo"] = {"ttft_s": slo_ttft, "tpot_s": slo_tpot}
+            out["goodput_requests_per_s"] = self.goodput(slo_ttft, slo_tpot)
+            out["slo_attainment"] = float(self.slo_met(slo_ttft, slo_tpot).mean())
+        return out
+
+    def to_pandas(self) -> Any:
+        """One row per request (:data:`REQUEST_UNITS`; units in ``.attrs["units"]``)."""
+        try:
+            pd = importlib.import_module("pandas")
+        except ImportError as e:
+            from .errors import BrickwallError
+
+            raise BrickwallError(
+                "ServingResult.to_pandas needs pandas: pip install 'brickwall[pandas]'"
+            ) from e
+        df = pd.DataFrame(
+            {
+                "arrival": self.arrival,
+                "input": self.input,
+                "output": self.output,
+                "queueing": self.queueing,
+                "ttft": self.ttft,
+                "tpot": self.tpot,
+                "e2e": self.e2e,
+                "preemptions": self.preemptions,
+            }
+        )
+        df.index.name = "request"
+        df.attrs["units"] = dict(REQUEST_UNITS)
+        return df
+
+
+def _trace(workload: Workload | Trace) -> Trace:
+    if isinstance(workload, Workload):
+        return workload.draw()
+    if isinstance(workload, Trace):
+        return workload
+    raise wrong_type("workload", workload, "a Workload or a Trace")
+
+
+def simulate(
+    model: Model,
+    deployment: Deployment,
+    workload: Workload | Trace,
+    scheduler: Scheduler | None = None,
+    *,
+    timeline: bool = True,
+) -> ServingResult:
+    """Serve ``workload`` on one replica of ``model`` on ``deployment`` (the core's
+    discrete-event simulator; GIL released, Ctrl-C honoured). ``timeline`` keeps the
+    per-iteration arrays (batch size and KV occupancy over time)."""
+    if not isinstance(model, Model):
+        raise wrong_type("model", model, "a Model (e.g. bw.model(name))")
+    if not isinstance(deployment, Deployment):
+        raise wrong_type("deployment", deployment, "a Deployment")
+    if scheduler is None:
+        scheduler = Scheduler()
+    elif not isinstance(scheduler, Scheduler):
+        raise wrong_type("scheduler", scheduler, "a Scheduler")
+    if not isinstance(timeline, bool):
+        raise wrong_type("timeline", timeline, "True or False")
+    deployment.check(model)
+    trace = _trace(workload)
+    s = scheduler.resolved(model, deployment, trace)
+    assert s.max_batched_tokens is not None and s.kv_blocks is not None
+    raw = _core.serving_simulate(
+        cost_view(model),
+        plan_view(deployment),
+        chip_view(deployment),
+        trace.input,
+        trace.output,
+        trace.arrival,
+        trace.clients or 1,
+        trace.think,
+        s.policy,
+        s.max_seqs,
+        s.max_batched_tokens,
+        s.block_size,
+        s.kv_blocks,
+        timeline,
+    )
+    its = {k[3:]: v for k, v in raw.items() if k.startswith("it_")}
+    return ServingResult(
+        model=model.name,
+        deployment=deployment,
+        scheduler=s,
+        input=trace.input,
+        output=trace.output,
+        arrival=raw["arrival"],
+        scheduled=raw["scheduled"],
+        first_token=raw["first_token"],
+        finish=raw["finish"],
+        preemptions=raw["preemptions"],
+        iterations=its,
+        n_iterations=int(raw["iterations"]),
+        busy=float(raw["busy"]),
+        busy_prefill=float(raw["busy_prefill"]),
+        peak_kv_blocks=int(raw["peak_kv_blocks"]),
+        usd_per_s=float(raw["usd_per_s"]),
+    )
+
+
+__all__ = [
+    "Lengths",
+    "POLICIES",
+    "Scheduler",
+    "ServingResult",
+    "Trace",
+    "Workload",
+    "simulate",
+]
