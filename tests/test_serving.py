@@ -248,7 +248,7 @@ def test_sigint_stops_a_long_simulation() -> None:
         """
         import sys
         import brickwall as bw
-        w = bw.Workload(requests=20_000_000, rate=1e4, input=64, output=64)
+        w = bw.Workload(requests=200_000, rate=1e4, input=64, output=4096)
         t = w.draw()
         print("ready", flush=True)
         try:

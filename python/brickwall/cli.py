@@ -36,7 +36,7 @@ from .hardware import hardware, hardware_names
 from .inference import Routing
 from .model import Model, model, model_names
 from .readers import from_hf_config
-from .units import fmt_bytes, fmt_count, fmt_flops
+from .units import fmt_bytes, fmt_count, fmt_flops, fmt_seconds
 
 app = typer.Typer(
     cls=Commands,
@@ -1592,6 +1592,161 @@ def validate(
         console.print(t)
     for n in notes:
         console.print(f"[dim]{n}[/dim]")
+
+
+# -- serve: a replica under traffic (issue 14) ---------------------------------------------------
+
+
+@app.command()
+def serve(
+    name: str | None = typer.Argument(None, help="catalog model"),
+    hf_config: Path | None = HF_OPT,
+    hardware_name: str = HW_OPT,
+    tp: int = TP_OPT,
+    pp: int = PP_OPT,
+    ep: int = EP_OPT,
+    weight_dtype: str = WD_OPT,
+    kv_dtype: str | None = KD_OPT,
+    price: float | None = PR_OPT,
+    rate: float | None = typer.Option(
+        None, "--rate", help="requests/s (inf or unset: an offline batch, all at t = 0)"
+    ),
+    offline: bool = typer.Option(False, "--offline", help="an offline batch, all at t = 0"),
+    arrival: str = typer.Option("poisson", "--arrival", help="poisson or gamma gaps"),
+    cv: float = typer.Option(1.0, "--cv", help="gamma: coefficient of variation of the gaps"),
+    clients: int | None = typer.Option(
+        None, "--clients", parser=counts_from(1), metavar=COUNT, help="a closed loop of N clients"
+    ),
+    requests: int = typer.Option(
+        1000, "--requests", "-n", parser=counts_from(1), metavar=COUNT, help="requests to serve"
+    ),
+    input_tokens: int = typer.Option(
+        2048, "--input", parser=counts_from(1), metavar=COUNT, help="prompt tokens (mean)"
+    ),
+    output_tokens: int = typer.Option(
+        256, "--output", parser=counts_from(1), metavar=COUNT, help="output tokens (mean)"
+    ),
+    sigma: float = typer.Option(
+        0.0, "--sigma", help="lognormal lengths with this log-sd around the means (0: fixed)"
+    ),
+    scheduler: str = typer.Option(
+        "continuous", "--scheduler", help="continuous, static or chunked (prefill)"
+    ),
+    max_seqs: int = typer.Option(
+        256, "--max-seqs", parser=counts_from(1), metavar=COUNT, help="sequences per iteration"
+    ),
+    max_batched_tokens: int | None = typer.Option(
+        None,
+        "--max-batched-tokens",
+        parser=counts_from(1),
+        metavar=COUNT,
+        help="new tokens per iteration (default: 2048 chunked, else max(8192, longest request))",
+    ),
+    kv_blocks: int | None = typer.Option(
+        None,
+        "--kv-blocks",
+        parser=counts_from(1),
+        metavar=COUNT,
+        help="KV blocks of 16 tokens (default: what memory leaves)",
+    ),
+    seed: int = typer.Option(0, "--seed", parser=counts_from(0), metavar=COUNT),
+    slo_ttft: float | None = typer.Option(None, "--slo-ttft", help="SLO: seconds to first token"),
+    slo_tpot: float | None = typer.Option(None, "--slo-tpot", help="SLO: seconds per output token"),
+    as_json: bool = JSON_OPT,
+    plot: Path | None = typer.Option(
+        None, "--plot", help="PNG: latency CDFs, batch size and KV occupancy over time"
+    ),
+) -> None:
+    """A replica under traffic: TTFT, TPOT and latency percentiles, throughput, goodput under an
+    SLO and $ per 1M tokens at that load (a continuous-batching simulator; each iteration priced
+    by the step model)."""
+    import math
+
+    from . import serve as sv
+    from .errors import invalid
+
+    if offline and rate is not None and rate != math.inf:
+        raise invalid("--rate", rate, "unset (or inf) with --offline")
+    m = resolve_model(name, hf_config)
+    d = Deployment(
+        hardware(hardware_name),
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        weight_dtype=weight_dtype,
+        kv_dtype=kv_dtype,
+        price_per_hour=price,
+    )
+
+    def lengths(mean: int) -> int | sv.Lengths:
+        return sv.Lengths.lognormal(mean, sigma) if sigma > 0 else mean
+
+    w = sv.Workload(
+        requests=requests,
+        rate=math.inf if rate is None or offline else rate,
+        input=lengths(input_tokens),
+        output=lengths(output_tokens),
+        arrival=arrival,  # type: ignore[arg-type]  # Workload validates it
+        cv=cv,
+        clients=clients,
+        seed=seed,
+    )
+    s = sv.Scheduler(
+        scheduler,  # type: ignore[arg-type]  # Scheduler validates it
+        max_seqs=max_seqs,
+        max_batched_tokens=max_batched_tokens,
+        kv_blocks=kv_blocks,
+    )
+    r = sv.simulate(m, d, w, s, timeline=plot is not None)
+    summary = r.summary(slo_ttft, slo_tpot)
+    if as_json:
+        emit_json(summary)
+    else:
+        load = (
+            f"closed loop of {clients} clients"
+            if clients
+            else "offline batch"
+            if w.offline
+            else f"{w.arrival} arrivals at {w.rate:g} req/s"
+        )
+        t = Table(
+            title=f"{m.name} on {d.chips}x {d.hardware.name} (TP{tp} PP{pp} EP{ep}): "
+            f"{requests:,} requests, {load}, {r.scheduler.policy} batching"
+        )
+        t.add_column("latency")
+        for q in ("p50", "p90", "p99"):
+            t.add_column(q, justify="right")
+        for key, label in (
+            ("ttft", "time to first token"),
+            ("tpot", "time per output token"),
+            ("e2e", "end to end"),
+            ("queueing", "queueing"),
+        ):
+            p = summary[f"{key}_s"]
+            t.add_row(label, *(fmt_seconds(p[q]) for q in ("p50", "p90", "p99")))
+        console.print(t)
+        console.print(
+            f"throughput {summary['requests_per_s']:.4g} req/s, "
+            f"{summary['input_tokens_per_s']:,.0f} input + {summary['output_tokens_per_s']:,.0f} "
+            f"output tok/s over {fmt_seconds(summary['duration_s'])}; utilisation "
+            f"{summary['utilisation']:.1%}; {summary['iterations']:,} iterations; peak KV "
+            f"{summary['peak_kv_blocks'] / summary['kv_blocks']:.1%} of {summary['kv_blocks']:,} "
+            f"blocks; {summary['preemptions']:,} preemptions"
+        )
+        if "goodput_requests_per_s" in summary:
+            console.print(
+                f"goodput {summary['goodput_requests_per_s']:.4g} req/s within the SLO "
+                f"({summary['slo_attainment']:.1%} of requests)"
+            )
+        cost = summary["usd_per_million_tokens"]
+        if cost is not None:
+            console.print(
+                f"${cost['input']:.4g} per 1M input, ${cost['output']:.4g} per 1M output tokens "
+                "at this load"
+            )
+    if plot is not None:
+        r.plot(plot)
+        announce_plot(plot)
 
 
 def main() -> None:

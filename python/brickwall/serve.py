@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -345,7 +346,7 @@ class ServingResult:
     @property
     def utilisation(self) -> float:
         """Share of :attr:`duration` the replica spent running iterations."""
-        return self.busy / self.duration
+        return min(1.0, self.busy / self.duration)
 
     def mean_in_flight(self) -> float:
         """Time-average number of requests in the system (arrived, not finished) over
@@ -411,6 +412,45 @@ class ServingResult:
             out["goodput_requests_per_s"] = self.goodput(slo_ttft, slo_tpot)
             out["slo_attainment"] = float(self.slo_met(slo_ttft, slo_tpot).mean())
         return out
+
+    def plot(self, path: str | Path | None = None) -> Any:
+        """Latency CDFs (TTFT, TPOT, end-to-end) and batch size and KV occupancy over time
+        (needs ``timeline=True`` and matplotlib); saved to ``path`` if given."""
+        from .plot import finish, pyplot
+
+        if "start" not in self.iterations or not len(self.iterations["start"]):
+            raise invalid("ServingResult.iterations", "empty", "a run simulated with timeline=True")
+        plt = pyplot()
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+        for m in ("ttft", "tpot", "e2e"):
+            x = np.sort(getattr(self, m))
+            x = x[~np.isnan(x)]
+            if len(x):
+                a1.semilogx(
+                    x, np.arange(1, len(x) + 1) / len(x), label=m.upper(), drawstyle="steps-post"
+                )
+        a1.set_xlabel("seconds")
+        a1.set_ylabel("fraction of requests")
+        a1.grid(True, which="both", alpha=0.3)
+        a1.legend(fontsize=8)
+        it = self.iterations
+        a2.step(it["start"], it["sequences"], where="post", lw=0.8, label="sequences per iteration")
+        a2.set_xlabel("time (s)")
+        a2.set_ylabel("sequences")
+        kv = a2.twinx()
+        assert self.scheduler.kv_blocks is not None
+        kv.plot(it["start"], it["kv_blocks"] / self.scheduler.kv_blocks * 100, color="C1", lw=0.8)
+        kv.set_ylabel("KV cache used (%)", color="C1")
+        kv.set_ylim(0, 105)
+        a2.legend(fontsize=8, loc="upper left")
+        d = self.deployment
+        fig.suptitle(
+            f"{self.model} on {d.chips}x {d.hardware.name} (TP{d.tp} PP{d.pp} EP{d.ep}), "
+            f"{self.scheduler.policy} batching, {self.requests:,} requests, "
+            f"{self.throughput['requests_per_s']:.3g} req/s served",
+            fontsize=10,
+        )
+        return finish(fig, path)
 
     def to_pandas(self) -> Any:
         """One row per request (:data:`REQUEST_UNITS`; units in ``.attrs["units"]``)."""

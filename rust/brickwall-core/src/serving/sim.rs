@@ -21,7 +21,7 @@ use crate::control::Control;
 use crate::error::{non_negative, Error, Result};
 
 /// Iterations between Ctrl-C checks.
-const CHECK_EVERY: u64 = 1 << 12;
+const CHECK_EVERY: u64 = 1 << 8;
 
 /// The batching policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,23 +206,63 @@ fn validate(req: &Requests<'_>, arrivals: &Arrivals<'_>, s: &Scheduler) -> Resul
     Ok(())
 }
 
-/// Mutable state of one run, struct-of-arrays by request index.
-struct State {
-    input: Vec<u64>,
-    output: Vec<u64>,
+/// Mutable state of one request.
+#[derive(Clone, Copy)]
+struct Req {
+    input: u64,
+    output: u64,
     /// Tokens whose KV is cached.
-    computed: Vec<u64>,
+    computed: u64,
     /// Tokens generated so far.
-    generated: Vec<u64>,
+    generated: u64,
     /// KV blocks held.
-    blocks: Vec<u64>,
-    free: u64,
+    blocks: u64,
 }
 
-impl State {
-    fn need(&self, r: usize, c: u64, block_size: u64) -> u64 {
-        blocks_for(self.computed[r] + c, block_size).saturating_sub(self.blocks[r])
+/// An iteration's work, summed as it is scheduled. Decodes (one token, the last generated one,
+/// at position `p`) are summed as integers - exact, like every sum here below 2^53 - and join
+/// the [`Mix`] once at the end.
+#[derive(Default)]
+struct Acc {
+    mix: Mix,
+    prefill: u64,
+    decodes: u64,
+    /// Sum over decodes of `p + 1`: what each attends to and holds after the iteration.
+    decode_ctx: u64,
+}
+
+impl Acc {
+    fn mix(&self) -> Mix {
+        let (k, ctx) = (self.decodes as f64, self.decode_ctx as f64);
+        Mix {
+            sequences: self.mix.sequences + k,
+            tokens: self.mix.tokens + k,
+            attended: self.mix.attended + ctx,
+            kv_read: self.mix.kv_read + ctx,
+        }
     }
+}
+
+/// What an iteration does to a request it schedules, in one pass: the run of `c` tokens joins
+/// `acc`; the request's cache grows; a caught-up request samples a token. Returns 1 if it
+/// sampled its first token, 2 if its last (a one-token request: 3), else 0.
+#[inline(always)]
+fn advance(q: &mut Req, c: u64, acc: &mut Acc) -> u8 {
+    let tokens = q.input + q.generated;
+    let p = q.computed;
+    if c == 1 && q.generated > 0 && p + 1 == tokens {
+        acc.decodes += 1;
+        acc.decode_ctx += p + 1;
+    } else {
+        acc.mix.add(p, c);
+        acc.prefill += c;
+    }
+    q.computed = p + c;
+    if q.computed < tokens {
+        return 0;
+    }
+    q.generated += 1;
+    u8::from(q.generated == 1) | (u8::from(q.generated == q.output) << 1)
 }
 
 /// Simulate `requests` arriving as `arrivals` on one replica under `scheduler`, each iteration
@@ -260,17 +300,20 @@ pub fn simulate(
             k
         }
     };
-    let mut st = State {
-        input: requests.input.to_vec(),
-        output: requests.output.to_vec(),
-        computed: vec![0; n],
-        generated: vec![0; n],
-        blocks: vec![0; n],
-        free: s.kv_blocks,
-    };
+    let mut reqs: Vec<Req> = (0..n)
+        .map(|i| Req {
+            input: requests.input[i],
+            output: requests.output[i],
+            computed: 0,
+            generated: 0,
+            blocks: 0,
+        })
+        .collect();
+    let mut free = s.kv_blocks;
     let mut waiting: VecDeque<u32> = VecDeque::new();
     let mut running: Vec<u32> = Vec::new();
-    let mut batch: Vec<(u32, u64)> = Vec::new();
+    // Requests that sampled their first or last token this iteration (flags as `advance`).
+    let mut events: Vec<(u32, u8)> = Vec::new();
     let mut next = 0usize; // next request to join the queue
     let mut done = 0usize;
     let mut t = 0.0f64;
@@ -284,35 +327,45 @@ pub fn simulate(
             t = out.arrival[next];
             continue;
         }
-        batch.clear();
+        events.clear();
+        let mut acc = Acc::default();
         let mut budget = s.max_batched_tokens;
         let mut preempted = false;
-        // Running requests, oldest first.
+        // Running requests, oldest first. Blocks freed by requests finishing now return after
+        // the iteration, so the pass can advance each request as it schedules it.
         let mut i = 0;
         while i < running.len() && budget > 0 {
             let r = running[i] as usize;
-            let c = (st.input[r] + st.generated[r] - st.computed[r]).min(budget);
-            let need = st.need(r, c, bs);
-            let mut evicted_self = false;
-            while need > st.free {
-                let v = running.pop().expect("the request itself is running") as usize;
-                st.free += st.blocks[v];
-                st.blocks[v] = 0;
-                st.computed[v] = 0;
-                out.preemptions[v] += 1;
-                waiting.push_front(v as u32);
-                preempted = true;
-                if v == r {
-                    evicted_self = true;
+            let q = reqs[r];
+            let c = (q.input + q.generated - q.computed).min(budget);
+            let after = q.computed + c;
+            let need = if after > q.blocks * bs { after.div_ceil(bs) - q.blocks } else { 0 };
+            if need > free {
+                let mut evicted_self = false;
+                while need > free {
+                    let v = running.pop().expect("the request itself is running") as usize;
+                    free += reqs[v].blocks;
+                    reqs[v].blocks = 0;
+                    reqs[v].computed = 0;
+                    out.preemptions[v] += 1;
+                    waiting.push_front(v as u32);
+                    preempted = true;
+                    if v == r {
+                        evicted_self = true;
+                        break;
+                    }
+                }
+                if evicted_self {
                     break;
                 }
             }
-            if evicted_self {
-                break;
+            free -= need;
+            let q = &mut reqs[r];
+            q.blocks += need;
+            let e = advance(q, c, &mut acc);
+            if e != 0 {
+                events.push((r as u32, e));
             }
-            st.free -= need;
-            st.blocks[r] += need;
-            batch.push((r as u32, c));
             budget -= c;
             i += 1;
         }
@@ -323,31 +376,37 @@ pub fn simulate(
                 if running.len() as u64 >= s.max_seqs || budget == 0 {
                     break;
                 }
-                let prompt = st.input[r] + st.generated[r];
+                let q = reqs[r];
+                let prompt = q.input + q.generated;
                 if s.policy != Policy::Chunked && prompt > budget {
                     break;
                 }
                 let c = prompt.min(budget);
                 let need = if s.policy == Policy::Static {
-                    blocks_for(st.input[r] + st.output[r] - 1, bs)
+                    blocks_for(q.input + q.output - 1, bs)
                 } else {
-                    st.need(r, c, bs)
+                    blocks_for(q.computed + c, bs).saturating_sub(q.blocks)
                 };
-                if need > st.free {
+                if need > free {
                     break;
                 }
                 waiting.pop_front();
                 running.push(w);
-                st.free -= need;
-                st.blocks[r] += need;
+                free -= need;
                 if out.scheduled[r].is_nan() {
                     out.scheduled[r] = t;
                 }
-                batch.push((w, c));
+                let q = &mut reqs[r];
+                q.blocks += need;
+                let e = advance(q, c, &mut acc);
+                if e != 0 {
+                    events.push((w, e));
+                }
                 budget -= c;
             }
         }
-        if batch.is_empty() {
+        let (mix, prefill) = (acc.mix(), acc.prefill);
+        if mix.sequences == 0.0 {
             // Unreachable when `validate` passed (the oldest running request, or the head of the
             // queue on an idle replica, always fits); an error rather than a hang if not.
             return Err(Error::invalid(
@@ -356,51 +415,37 @@ pub fn simulate(
                 "limits under which some request can run",
             ));
         }
-        let mut mix = Mix::default();
-        let mut prefill_tokens = 0;
-        for &(r, c) in &batch {
-            let r = r as usize;
-            let p = st.computed[r];
-            mix.add(p, c);
-            if !(c == 1 && st.generated[r] > 0 && p + 1 == st.input[r] + st.generated[r]) {
-                prefill_tokens += c;
-            }
-        }
         let dt = cost.seconds(&mix);
         let end = t + dt;
-        let held = s.kv_blocks - st.free;
+        let held = s.kv_blocks - free;
         out.peak_kv_blocks = out.peak_kv_blocks.max(held);
         if timeline {
             let it = &mut out.iterations;
             it.start.push(t);
             it.seconds.push(dt);
-            it.sequences.push(batch.len() as u32);
+            it.sequences.push(mix.sequences as u32);
             it.tokens.push(mix.tokens as u64);
-            it.prefill_tokens.push(prefill_tokens);
+            it.prefill_tokens.push(prefill);
             it.kv_blocks.push(held);
         }
         out.busy += dt;
-        out.busy_prefill += dt * (prefill_tokens as f64 / mix.tokens);
+        out.busy_prefill += dt * (prefill as f64 / mix.tokens);
         let mut finished_any = false;
-        for &(r, c) in &batch {
+        for &(r, e) in &events {
             let r = r as usize;
-            st.computed[r] += c;
-            if st.computed[r] == st.input[r] + st.generated[r] {
-                st.generated[r] += 1;
-                if st.generated[r] == 1 {
-                    out.first_token[r] = end;
-                }
-                if st.generated[r] == st.output[r] {
-                    out.finish[r] = end;
-                    st.free += st.blocks[r];
-                    st.blocks[r] = 0;
-                    finished_any = true;
-                    done += 1;
-                    if let Arrivals::Closed { think, .. } = arrivals {
-                        if issued < n {
-                            out.arrival[issued] = end + think;
-                            issued += 1;
-                        }
+            if e & 1 != 0 {
+                out.first_token[r] = end;
+            }
+            if e & 2 != 0 {
+                out.finish[r] = end;
+                free += reqs[r].blocks;
+                reqs[r].blocks = 0;
+                finished_any = true;
+                done += 1;
+                if let Arrivals::Closed { think, .. } = arrivals {
+                    if issued < n {
+                        out.arrival[issued] = end + think;
+                        issued += 1;
                     }
                 }
             }
