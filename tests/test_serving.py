@@ -274,3 +274,22 @@ def test_sigint_stops_a_long_simulation() -> None:
     out = p.stdout.read()
     assert rc == 130 and "interrupted" in out, (rc, out)
     assert time.perf_counter() - t0 < 2.0
+
+
+def test_max_rate_meets_the_slo_and_a_higher_rate_does_not() -> None:
+    w = bw.Workload(requests=300, input=1024, output=64, seed=4)
+    c = bw.serve.max_rate(MODEL, DEP, w, ttft=0.5, tpot=0.02)
+    assert c.result is not None and c.rate > 0
+    assert c.result.percentiles("ttft", (99,))["p99"] <= 0.5
+    assert c.result.percentiles("tpot", (99,))["p99"] <= 0.02
+    above = bw.simulate(MODEL, DEP, bw.Workload(**{**_fields(w), "rate": 1.5 * c.rate}))
+    assert not (
+        above.percentiles("ttft", (99,))["p99"] <= 0.5
+        and above.percentiles("tpot", (99,))["p99"] <= 0.02
+    )
+    never = bw.serve.max_rate(MODEL, DEP, w, ttft=1e-6)
+    assert never.rate == 0.0 and never.result is None
+    with pytest.raises(ValidationError, match="at least one SLO"):
+        bw.serve.max_rate(MODEL, DEP, w)
+    with pytest.raises(ValidationError, match="workload.clients"):
+        bw.serve.max_rate(MODEL, DEP, bw.Workload(clients=3), ttft=1.0)

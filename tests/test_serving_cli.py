@@ -64,3 +64,18 @@ def test_bad_options_exit_2_naming_the_field(extra: list[str], needle: str) -> N
     r = runner.invoke(app, [*ARGS[:2], *extra])
     assert r.exit_code == 2, r.output
     assert needle in r.output
+
+
+def test_search_reports_the_largest_rate() -> None:
+    args = ["serve", "llama3.1-8b", "--input", "1024", "--output", "64", "-n", "300", "--seed", "4"]
+    r = runner.invoke(app, [*args, "--slo-ttft", "0.5", "--slo-tpot", "0.02", "--search", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    w = bw.Workload(requests=300, input=1024, output=64, seed=4)
+    lib = bw.serve.max_rate(
+        bw.model("llama3.1-8b"), bw.Deployment("H100-SXM"), w, ttft=0.5, tpot=0.02
+    )
+    assert out["max_rate_requests_per_s"] == pytest.approx(lib.rate, rel=1e-12)
+    assert out["ttft_s"]["p99"] <= 0.5
+    r = runner.invoke(app, [*args, "--search"])
+    assert r.exit_code == 2 and "SLO" in r.output

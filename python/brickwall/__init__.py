@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import errors, inference, moe, pipeline, speculative
+from . import errors, inference, moe, pipeline, serve, speculative
 from .collectives import collective_time, hierarchical_all_reduce_time
 from .deployment import Deployment
 from .hardware import Efficiency, Hardware, hardware, hardware_names
@@ -62,4 +62,5 @@ __all__ = [
     "moe",
     "speculative",
     "pipeline",
+    "serve",
 ]

@@ -1652,6 +1652,9 @@ def serve(
     seed: int = typer.Option(0, "--seed", parser=counts_from(0), metavar=COUNT),
     slo_ttft: float | None = typer.Option(None, "--slo-ttft", help="SLO: seconds to first token"),
     slo_tpot: float | None = typer.Option(None, "--slo-tpot", help="SLO: seconds per output token"),
+    search: bool = typer.Option(
+        False, "--search", help="find the largest rate meeting the p99 SLO (--slo-ttft/--slo-tpot)"
+    ),
     as_json: bool = JSON_OPT,
     plot: Path | None = typer.Option(
         None, "--plot", help="PNG: latency CDFs, batch size and KV occupancy over time"
@@ -1661,6 +1664,7 @@ def serve(
     SLO and $ per 1M tokens at that load (a continuous-batching simulator; each iteration priced
     by the step model)."""
     import math
+    from dataclasses import replace
 
     from . import serve as sv
     from .errors import invalid
@@ -1697,8 +1701,24 @@ def serve(
         max_batched_tokens=max_batched_tokens,
         kv_blocks=kv_blocks,
     )
+    extra: dict[str, Any] = {}
+    if search:
+        cap = sv.max_rate(m, d, w, ttft=slo_ttft, tpot=slo_tpot, scheduler=s)
+        extra = {"max_rate_requests_per_s": cap.rate, "search_simulations": cap.evaluations}
+        if cap.result is None:
+            if as_json:
+                emit_json(extra)
+            else:
+                console.print("no rate meets the SLO, even at 1/1000 of the offline throughput")
+            return
+        w = replace(w, rate=cap.rate)
+        if not as_json:
+            console.print(
+                f"largest rate within p99 TTFT <= {slo_ttft} s, TPOT <= {slo_tpot} s: "
+                f"[b]{cap.rate:.4g} req/s[/b] ({cap.evaluations} simulations); at that rate:"
+            )
     r = sv.simulate(m, d, w, s, timeline=plot is not None)
-    summary = r.summary(slo_ttft, slo_tpot)
+    summary = {**extra, **r.summary(slo_ttft, slo_tpot)}
     if as_json:
         emit_json(summary)
     else:
@@ -1707,7 +1727,7 @@ def serve(
             if clients
             else "offline batch"
             if w.offline
-            else f"{w.arrival} arrivals at {w.rate:g} req/s"
+            else f"{w.arrival} arrivals at {w.rate:.4g} req/s"
         )
         t = Table(
             title=f"{m.name} on {d.chips}x {d.hardware.name} (TP{tp} PP{pp} EP{ep}): "

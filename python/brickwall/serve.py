@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -549,12 +549,94 @@ def simulate(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """:func:`max_rate`'s answer: the largest request rate (requests/s) whose ``quantile``-th
+    percentile TTFT and TPOT meet the SLO, and the run at that rate (None when even the lowest
+    rate tried fails it; then ``rate`` is 0)."""
+
+    rate: float
+    result: ServingResult | None = field(repr=False)
+    slo_ttft: float | None
+    slo_tpot: float | None
+    quantile: float
+    evaluations: int
+
+
+def _meets(r: ServingResult, ttft: float | None, tpot: float | None, q: float) -> bool:
+    ok = True
+    if ttft is not None:
+        ok = r.percentiles("ttft", (q,))[f"p{q:g}"] <= ttft
+    if ok and tpot is not None:
+        p = r.percentiles("tpot", (q,))[f"p{q:g}"]
+        ok = math.isnan(p) or p <= tpot
+    return ok
+
+
+def max_rate(
+    model: Model,
+    deployment: Deployment,
+    workload: Workload,
+    *,
+    ttft: float | None = None,
+    tpot: float | None = None,
+    scheduler: Scheduler | None = None,
+    quantile: float = 99.0,
+    rel_tol: float = 0.01,
+) -> Capacity:
+    """The largest arrival rate at which ``workload`` (its lengths, arrival process and seed;
+    its own rate is ignored) meets p``quantile`` TTFT <= ``ttft`` and TPOT <= ``tpot`` seconds,
+    by bisection in log-rate to ``rel_tol``. With one seed the Poisson/gamma gaps are the same
+    draws scaled by ``1 / rate``, so the runs differ only by the load. The search starts from
+    the offline batch's throughput (what the replica can serve at all)."""
+    if not isinstance(workload, Workload):
+        raise wrong_type("workload", workload, "a Workload")
+    if workload.clients is not None:
+        raise invalid(
+            "workload.clients", workload.clients, "None (an open workload) to search a rate"
+        )
+    if ttft is None and tpot is None:
+        raise invalid("ttft, tpot", (ttft, tpot), "at least one SLO")
+    if ttft is not None:
+        ttft = real("ttft", ttft, strict=True)
+    if tpot is not None:
+        tpot = real("tpot", tpot, strict=True)
+    q = real("quantile", quantile, strict=True, maximum=100.0)
+    tol = real("rel_tol", rel_tol, minimum=1e-6, maximum=1.0)
+    runs = 0
+
+    def run(rate: float) -> ServingResult:
+        nonlocal runs
+        runs += 1
+        return simulate(model, deployment, replace(workload, rate=rate), scheduler, timeline=False)
+
+    offline = run(math.inf)
+    top = 2.0 * offline.throughput["requests_per_s"]
+    lo, hi = top * 1e-3, top
+    best = run(lo)
+    if not _meets(best, ttft, tpot, q):
+        return Capacity(0.0, None, ttft, tpot, q, runs)
+    at_hi = run(hi)
+    if _meets(at_hi, ttft, tpot, q):
+        return Capacity(hi, at_hi, ttft, tpot, q, runs)
+    while hi / lo > 1.0 + tol:
+        mid = math.sqrt(lo * hi)
+        r = run(mid)
+        if _meets(r, ttft, tpot, q):
+            lo, best = mid, r
+        else:
+            hi = mid
+    return Capacity(lo, best, ttft, tpot, q, runs)
+
+
 __all__ = [
+    "Capacity",
     "Lengths",
     "POLICIES",
     "Scheduler",
     "ServingResult",
     "Trace",
     "Workload",
+    "max_rate",
     "simulate",
 ]
