@@ -293,3 +293,20 @@ def test_max_rate_meets_the_slo_and_a_higher_rate_does_not() -> None:
         bw.serve.max_rate(MODEL, DEP, w)
     with pytest.raises(ValidationError, match="workload.clients"):
         bw.serve.max_rate(MODEL, DEP, bw.Workload(clients=3), ttft=1.0)
+
+
+def test_round_robin_replicas_are_independent_shares() -> None:
+    w = bw.Workload(requests=90, rate=30.0, input=bw.Lengths.uniform(100, 900), output=40, seed=5)
+    three = bw.simulate(MODEL, DEP, w, replicas=3)
+    trace = w.draw()
+    assert trace.arrival is not None
+    for k in range(3):
+        part = bw.Trace(trace.input[k::3], trace.output[k::3], arrival=trace.arrival[k::3])
+        one = bw.simulate(MODEL, DEP, part)
+        assert_array_equal(three.finish[k::3], one.finish)
+    single = bw.simulate(MODEL, DEP, w)
+    assert three.e2e.mean() < single.e2e.mean()
+    assert three.usd_per_s == pytest.approx(3 * single.usd_per_s, rel=1e-12)
+    assert set(three.iterations["replica"].tolist()) == {0, 1, 2}
+    with pytest.raises(ValidationError, match="replicas"):
+        bw.simulate(MODEL, DEP, bw.Workload(requests=4, clients=2), replicas=2)

@@ -1652,6 +1652,9 @@ def serve(
     seed: int = typer.Option(0, "--seed", parser=counts_from(0), metavar=COUNT),
     slo_ttft: float | None = typer.Option(None, "--slo-ttft", help="SLO: seconds to first token"),
     slo_tpot: float | None = typer.Option(None, "--slo-tpot", help="SLO: seconds per output token"),
+    replicas: int = typer.Option(
+        1, "--replicas", parser=counts_from(1), metavar=COUNT, help="replicas, round-robin"
+    ),
     search: bool = typer.Option(
         False, "--search", help="find the largest rate meeting the p99 SLO (--slo-ttft/--slo-tpot)"
     ),
@@ -1703,7 +1706,7 @@ def serve(
     )
     extra: dict[str, Any] = {}
     if search:
-        cap = sv.max_rate(m, d, w, ttft=slo_ttft, tpot=slo_tpot, scheduler=s)
+        cap = sv.max_rate(m, d, w, ttft=slo_ttft, tpot=slo_tpot, scheduler=s, replicas=replicas)
         extra = {"max_rate_requests_per_s": cap.rate, "search_simulations": cap.evaluations}
         if cap.result is None:
             if as_json:
@@ -1717,7 +1720,7 @@ def serve(
                 f"largest rate within p99 TTFT <= {slo_ttft} s, TPOT <= {slo_tpot} s: "
                 f"[b]{cap.rate:.4g} req/s[/b] ({cap.evaluations} simulations); at that rate:"
             )
-    r = sv.simulate(m, d, w, s, timeline=plot is not None)
+    r = sv.simulate(m, d, w, s, replicas=replicas, timeline=plot is not None)
     summary = {**extra, **r.summary(slo_ttft, slo_tpot)}
     if as_json:
         emit_json(summary)
@@ -1730,7 +1733,8 @@ def serve(
             else f"{w.arrival} arrivals at {w.rate:.4g} req/s"
         )
         t = Table(
-            title=f"{m.name} on {d.chips}x {d.hardware.name} (TP{tp} PP{pp} EP{ep}): "
+            title=f"{m.name} on {f'{replicas} replicas of ' if replicas > 1 else ''}"
+            f"{d.chips}x {d.hardware.name} (TP{tp} PP{pp} EP{ep}): "
             f"{requests:,} requests, {load}, {r.scheduler.policy} batching"
         )
         t.add_column("latency")

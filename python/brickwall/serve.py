@@ -287,8 +287,9 @@ class ServingResult:
     n_iterations: int
     busy: float  #: seconds the replica ran iterations
     busy_prefill: float  #: of which attributable to prefill tokens (by token share)
-    peak_kv_blocks: int
+    peak_kv_blocks: int  #: the most any one replica held
     usd_per_s: float = field(repr=False)
+    replicas: int = 1
 
     # -- per request -----------------------------------------------------------------------
 
@@ -345,8 +346,8 @@ class ServingResult:
 
     @property
     def utilisation(self) -> float:
-        """Share of :attr:`duration` the replica spent running iterations."""
-        return min(1.0, self.busy / self.duration)
+        """Share of :attr:`duration` the replicas spent running iterations."""
+        return min(1.0, self.busy / (self.duration * self.replicas))
 
     def mean_in_flight(self) -> float:
         """Time-average number of requests in the system (arrived, not finished) over
@@ -392,6 +393,7 @@ class ServingResult:
             "tp": self.deployment.tp,
             "pp": self.deployment.pp,
             "ep": self.deployment.ep,
+            "replicas": self.replicas,
             "scheduler": self.scheduler.policy,
             "max_seqs": self.scheduler.max_seqs,
             "max_batched_tokens": self.scheduler.max_batched_tokens,
@@ -415,7 +417,7 @@ class ServingResult:
 
     def plot(self, path: str | Path | None = None) -> Any:
         """Latency CDFs (TTFT, TPOT, end-to-end) and batch size and KV occupancy over time
-        (needs ``timeline=True`` and matplotlib); saved to ``path`` if given."""
+        (of replica 0; needs ``timeline=True`` and matplotlib); saved to ``path`` if given."""
         from .plot import finish, pyplot
 
         if "start" not in self.iterations or not len(self.iterations["start"]):
@@ -433,7 +435,7 @@ class ServingResult:
         a1.set_ylabel("fraction of requests")
         a1.grid(True, which="both", alpha=0.3)
         a1.legend(fontsize=8)
-        it = self.iterations
+        it = {k: v[self.iterations["replica"] == 0] for k, v in self.iterations.items()}
         a2.step(it["start"], it["sequences"], where="post", lw=0.8, label="sequences per iteration")
         a2.set_xlabel("time (s)")
         a2.set_ylabel("sequences")
@@ -446,7 +448,8 @@ class ServingResult:
         d = self.deployment
         fig.suptitle(
             f"{self.model} on {d.chips}x {d.hardware.name} (TP{d.tp} PP{d.pp} EP{d.ep}), "
-            f"{self.scheduler.policy} batching, {self.requests:,} requests, "
+            f"{self.scheduler.policy} batching, {self.requests:,} requests"
+            f"{f' on {self.replicas} replicas (timeline: replica 0)' if self.replicas > 1 else ''}, "
             f"{self.throughput['requests_per_s']:.3g} req/s served",
             fontsize=10,
         )
@@ -493,11 +496,14 @@ def simulate(
     workload: Workload | Trace,
     scheduler: Scheduler | None = None,
     *,
+    replicas: int = 1,
     timeline: bool = True,
 ) -> ServingResult:
-    """Serve ``workload`` on one replica of ``model`` on ``deployment`` (the core's
-    discrete-event simulator; GIL released, Ctrl-C honoured). ``timeline`` keeps the
-    per-iteration arrays (batch size and KV occupancy over time)."""
+    """Serve ``workload`` on ``replicas`` replicas of ``model`` on ``deployment`` (the core's
+    discrete-event simulator; GIL released, Ctrl-C honoured). Several replicas sit behind a
+    round-robin router: request ``i`` goes to replica ``i mod replicas``, so each replica is
+    simulated on its own share (open workloads only). ``timeline`` keeps the per-iteration
+    arrays (batch size and KV occupancy over time; a ``replica`` column says whose)."""
     if not isinstance(model, Model):
         raise wrong_type("model", model, "a Model (e.g. bw.model(name))")
     if not isinstance(deployment, Deployment):
@@ -508,44 +514,64 @@ def simulate(
         raise wrong_type("scheduler", scheduler, "a Scheduler")
     if not isinstance(timeline, bool):
         raise wrong_type("timeline", timeline, "True or False")
+    n_rep = integer("replicas", replicas, maximum=1 << 20)
     deployment.check(model)
     trace = _trace(workload)
+    if n_rep > 1 and trace.arrival is None:
+        raise invalid("replicas", n_rep, "1 for a closed loop (round-robin splits open traffic)")
+    n_rep = min(n_rep, len(trace))
     s = scheduler.resolved(model, deployment, trace)
     assert s.max_batched_tokens is not None and s.kv_blocks is not None
-    raw = _core.serving_simulate(
-        cost_view(model),
-        plan_view(deployment),
-        chip_view(deployment),
-        trace.input,
-        trace.output,
-        trace.arrival,
-        trace.clients or 1,
-        trace.think,
-        s.policy,
-        s.max_seqs,
-        s.max_batched_tokens,
-        s.block_size,
-        s.kv_blocks,
-        timeline,
+    views = (cost_view(model), plan_view(deployment), chip_view(deployment))
+    runs = []
+    for k in range(n_rep):
+        part = slice(k, None, n_rep)
+        arrival = None if trace.arrival is None else np.ascontiguousarray(trace.arrival[part])
+        runs.append(
+            _core.serving_simulate(
+                *views,
+                np.ascontiguousarray(trace.input[part]),
+                np.ascontiguousarray(trace.output[part]),
+                arrival,
+                trace.clients or 1,
+                trace.think,
+                s.policy,
+                s.max_seqs,
+                s.max_batched_tokens,
+                s.block_size,
+                s.kv_blocks,
+                timeline,
+            )
+        )
+
+    def merged(key: str) -> NDArray[Any]:
+        out = np.empty(len(trace), dtype=runs[0][key].dtype)
+        for k, raw in enumerate(runs):
+            out[k::n_rep] = raw[key]
+        return out
+
+    its = {k[3:]: np.concatenate([raw[k] for raw in runs]) for k in runs[0] if k.startswith("it_")}
+    its["replica"] = np.concatenate(
+        [np.full(len(raw["it_start"]), k, dtype=np.uint32) for k, raw in enumerate(runs)]
     )
-    its = {k[3:]: v for k, v in raw.items() if k.startswith("it_")}
     return ServingResult(
         model=model.name,
         deployment=deployment,
         scheduler=s,
         input=trace.input,
         output=trace.output,
-        arrival=raw["arrival"],
-        scheduled=raw["scheduled"],
-        first_token=raw["first_token"],
-        finish=raw["finish"],
-        preemptions=raw["preemptions"],
+        arrival=merged("arrival"),
+        scheduled=merged("scheduled"),
+        first_token=merged("first_token"),
+        finish=merged("finish"),
+        preemptions=merged("preemptions"),
         iterations=its,
-        n_iterations=int(raw["iterations"]),
-        busy=float(raw["busy"]),
-        busy_prefill=float(raw["busy_prefill"]),
-        peak_kv_blocks=int(raw["peak_kv_blocks"]),
-        usd_per_s=float(raw["usd_per_s"]),
+        n_iterations=sum(int(raw["iterations"]) for raw in runs),
+        busy=float(sum(raw["busy"] for raw in runs)),
+        busy_prefill=float(sum(raw["busy_prefill"] for raw in runs)),
+        peak_kv_blocks=max(int(raw["peak_kv_blocks"]) for raw in runs),
+        usd_per_s=float(runs[0]["usd_per_s"]) * n_rep,
+        replicas=n_rep,
     )
 
 
@@ -581,6 +607,7 @@ def max_rate(
     ttft: float | None = None,
     tpot: float | None = None,
     scheduler: Scheduler | None = None,
+    replicas: int = 1,
     quantile: float = 99.0,
     rel_tol: float = 0.01,
 ) -> Capacity:
@@ -608,7 +635,8 @@ def max_rate(
     def run(rate: float) -> ServingResult:
         nonlocal runs
         runs += 1
-        return simulate(model, deployment, replace(workload, rate=rate), scheduler, timeline=False)
+        w = replace(workload, rate=rate)
+        return simulate(model, deployment, w, scheduler, replicas=replicas, timeline=False)
 
     offline = run(math.inf)
     top = 2.0 * offline.throughput["requests_per_s"]
