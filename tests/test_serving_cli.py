@@ -79,3 +79,26 @@ def test_search_reports_the_largest_rate() -> None:
     assert out["ttft_s"]["p99"] <= 0.5
     r = runner.invoke(app, [*args, "--search"])
     assert r.exit_code == 2 and "SLO" in r.output
+
+
+def test_trace_files(tmp_path: Path) -> None:
+    csv = tmp_path / "t.csv"
+    csv.write_text("arrival,input,output\n0.5,100,10\n0.0,200,5\n1.0,50,1\n")
+    jsonl = tmp_path / "t.jsonl"
+    jsonl.write_text(
+        '{"arrival": 0.0, "input": 200, "output": 5}\n{"arrival": 0.5, "input": 100, "output": 10}\n'
+        '{"arrival": 1.0, "input": 50, "output": 1}\n'
+    )
+    a, b = bw.Trace.from_file(csv), bw.Trace.from_file(jsonl)
+    assert a.arrival is not None and a.arrival.tolist() == [0.0, 0.5, 1.0]
+    assert a.input.tolist() == b.input.tolist() == [200, 100, 50]
+    r = runner.invoke(app, ["serve", "llama3.1-8b", "--trace", str(csv), "--json"])
+    assert r.exit_code == 0, r.output
+    lib = bw.simulate(bw.model("llama3.1-8b"), bw.Deployment("H100-SXM"), a)
+    assert json.loads(r.output)["e2e_s"]["p50"] == pytest.approx(lib.percentiles("e2e")["p50"])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("arrival,input\n0,1\n")
+    r = runner.invoke(app, ["serve", "llama3.1-8b", "--trace", str(bad)])
+    assert r.exit_code == 2 and "bad.csv row 1" in r.output
+    r = runner.invoke(app, ["serve", "llama3.1-8b", "--trace", str(tmp_path / "none.csv")])
+    assert r.exit_code == 2 and "trace" in r.output

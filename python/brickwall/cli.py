@@ -1652,6 +1652,9 @@ def serve(
     seed: int = typer.Option(0, "--seed", parser=counts_from(0), metavar=COUNT),
     slo_ttft: float | None = typer.Option(None, "--slo-ttft", help="SLO: seconds to first token"),
     slo_tpot: float | None = typer.Option(None, "--slo-tpot", help="SLO: seconds per output token"),
+    trace: Path | None = typer.Option(
+        None, "--trace", help="requests from a CSV (arrival,input,output columns) or JSONL file"
+    ),
     replicas: int = typer.Option(
         1, "--replicas", parser=counts_from(1), metavar=COUNT, help="replicas, round-robin"
     ),
@@ -1705,7 +1708,14 @@ def serve(
         kv_blocks=kv_blocks,
     )
     extra: dict[str, Any] = {}
-    if search:
+    if trace is not None:
+        if search:
+            raise invalid("--search", True, "a generated workload, not --trace")
+        tr = sv.Trace.from_file(trace)
+        r = sv.simulate(m, d, tr, s, replicas=replicas, timeline=plot is not None)
+        summary = r.summary(slo_ttft, slo_tpot)
+        load = f"trace {trace.name}"
+    elif search:
         cap = sv.max_rate(m, d, w, ttft=slo_ttft, tpot=slo_tpot, scheduler=s, replicas=replicas)
         extra = {"max_rate_requests_per_s": cap.rate, "search_simulations": cap.evaluations}
         if cap.result is None:
@@ -1720,11 +1730,9 @@ def serve(
                 f"largest rate within p99 TTFT <= {slo_ttft} s, TPOT <= {slo_tpot} s: "
                 f"[b]{cap.rate:.4g} req/s[/b] ({cap.evaluations} simulations); at that rate:"
             )
-    r = sv.simulate(m, d, w, s, replicas=replicas, timeline=plot is not None)
-    summary = {**extra, **r.summary(slo_ttft, slo_tpot)}
-    if as_json:
-        emit_json(summary)
-    else:
+    if trace is None:
+        r = sv.simulate(m, d, w, s, replicas=replicas, timeline=plot is not None)
+        summary = {**extra, **r.summary(slo_ttft, slo_tpot)}
         load = (
             f"closed loop of {clients} clients"
             if clients
@@ -1732,10 +1740,13 @@ def serve(
             if w.offline
             else f"{w.arrival} arrivals at {w.rate:.4g} req/s"
         )
+    if as_json:
+        emit_json(summary)
+    else:
         t = Table(
             title=f"{m.name} on {f'{replicas} replicas of ' if replicas > 1 else ''}"
             f"{d.chips}x {d.hardware.name} (TP{tp} PP{pp} EP{ep}): "
-            f"{requests:,} requests, {load}, {r.scheduler.policy} batching"
+            f"{r.requests:,} requests, {load}, {r.scheduler.policy} batching"
         )
         t.add_column("latency")
         for q in ("p50", "p90", "p99"):

@@ -140,6 +140,47 @@ class Trace:
         """A trace from arrays of (arrival seconds, input tokens, output tokens)."""
         return cls(input=input, output=output, arrival=arrival)  # type: ignore[arg-type]
 
+    @classmethod
+    def from_file(cls, path: str | Path) -> Trace:
+        """A trace from a CSV file with a header naming ``arrival`` (seconds), ``input`` and
+        ``output`` (tokens) columns, or a JSONL file of objects with those keys. Rows are sorted
+        by arrival (stable)."""
+        import csv
+        import json
+
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as e:
+            raise invalid("trace", str(p), f"a readable file ({e.strerror})") from e
+        keys = ("arrival", "input", "output")
+        if p.suffix.lower() in (".jsonl", ".ndjson"):
+            rows = []
+            for i, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as e:
+                        raise invalid(f"{p.name} line {i}", line[:60], "a JSON object") from e
+        else:
+            rows = list(csv.DictReader(text.splitlines()))
+        cols: dict[str, list[Any]] = {k: [] for k in keys}
+        for i, row in enumerate(rows, 1):
+            if not isinstance(row, dict) or any(k not in row for k in keys):
+                raise invalid(f"{p.name} row {i}", row, f"fields {', '.join(keys)}")
+            for k in keys:
+                try:
+                    cols[k].append(float(row[k]))
+                except (TypeError, ValueError) as e:
+                    raise invalid(f"{p.name} row {i} {k}", row[k], "a number") from e
+        arrival = np.asarray(cols["arrival"], dtype=np.float64)
+        order = np.argsort(arrival, kind="stable")
+        return cls(
+            input=np.asarray(cols["input"])[order],
+            output=np.asarray(cols["output"])[order],
+            arrival=arrival[order],
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Workload:
