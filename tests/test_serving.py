@@ -310,3 +310,63 @@ def test_round_robin_replicas_are_independent_shares() -> None:
     assert set(three.iterations["replica"].tolist()) == {0, 1, 2}
     with pytest.raises(ValidationError, match="replicas"):
         bw.simulate(MODEL, DEP, bw.Workload(requests=4, clients=2), replicas=2)
+
+
+@given(cases(), st.data())
+def test_prefilled_arrivals_match_the_reference(
+    case: tuple[bw.Trace, bw.Scheduler], data: st.DataObject
+) -> None:
+    trace, s = case
+    if trace.arrival is None:
+        return
+    mask = [o >= 2 and data.draw(st.booleans()) for o in trace.output.tolist()]
+    assert s.max_batched_tokens is not None and s.kv_blocks is not None
+    views = (cost_view(MODEL), plan_view(DEP), chip_view(DEP))
+    got = bw._core.serving_simulate(
+        *views, trace.input, trace.output, trace.arrival, 1, 0.0, s.policy, s.max_seqs,
+        s.max_batched_tokens, s.block_size, s.kv_blocks, True, np.array(mask, dtype=bool),
+    )  # fmt: skip
+    want = ref.simulate(
+        *views, trace.input.tolist(), trace.output.tolist(), trace.arrival.tolist(), 1, 0.0,
+        s.policy, s.max_seqs, s.max_batched_tokens, s.block_size, s.kv_blocks, mask,
+    )  # fmt: skip
+    for k in ("scheduled", "first_token", "finish"):
+        assert_allclose(got[k], want[k], rtol=1e-12, err_msg=k)
+    for k in ("tokens", "prefill_tokens", "kv_blocks"):
+        assert_array_equal(got[f"it_{k}"], want[f"it_{k}"], err_msg=k)
+    assert np.all(np.isnan(got["first_token"][np.array(mask, dtype=bool)]))
+
+
+def test_disaggregated_at_a_vanishing_rate_is_prefill_transfer_and_decodes() -> None:
+    inp, out = 1500, 6
+    d = bw.Deployment("H100-SXM", tp=2)
+    w = bw.Workload(requests=10, rate=1e-3, input=inp, output=out)
+    r = bw.serve.simulate_disaggregated(MODEL, d, w, 1, 1)
+    prefill = bw.prefill(MODEL, d, 1, inp).step_time
+    moved = bw._core.serving_kv_transfer_seconds(
+        cost_view(MODEL), plan_view(d), chip_view(d), np.array([inp], dtype=np.uint64)
+    )[0]
+    decodes = bw.steps(MODEL, d, 1, np.arange(inp, inp + out - 1)).latency.sum()
+    assert_allclose(r.ttft, prefill, rtol=1e-9)
+    assert_allclose(r.e2e, prefill + moved + decodes, rtol=1e-9)
+    assert moved > 0 and r.replicas == 2 and r.disaggregated == (1, 1)
+    assert r.summary()["disaggregated"] == {"prefill": 1, "decode": 1}
+
+
+def test_disaggregated_serves_everyone_and_prices_both_pools() -> None:
+    w = bw.Workload(
+        requests=200,
+        rate=20.0,
+        input=bw.Lengths.uniform(100, 3000),
+        output=bw.Lengths.uniform(1, 80),
+        seed=6,
+    )
+    r = bw.serve.simulate_disaggregated(MODEL, DEP, w, 2, 3)
+    assert np.all(np.isfinite(r.finish)) and np.all(r.finish >= r.first_token)
+    one = r.output == 1
+    assert_array_equal(r.finish[one], r.first_token[one])
+    agg = bw.simulate(MODEL, DEP, w, replicas=5)
+    assert r.usd_per_s == pytest.approx(agg.usd_per_s, rel=1e-12)
+    assert set(r.iterations["replica"].tolist()) == {0, 1, 2, 3, 4}
+    with pytest.raises(ValidationError, match="open traffic"):
+        bw.serve.simulate_disaggregated(MODEL, DEP, bw.Workload(requests=3, clients=1), 1, 1)

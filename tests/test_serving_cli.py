@@ -102,3 +102,20 @@ def test_trace_files(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "bad.csv row 1" in r.output
     r = runner.invoke(app, ["serve", "llama3.1-8b", "--trace", str(tmp_path / "none.csv")])
     assert r.exit_code == 2 and "trace" in r.output
+
+
+def test_disaggregated() -> None:
+    r = runner.invoke(app, [*ARGS, "--disagg", "1:2", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    w = bw.Workload(requests=100, rate=5.0, input=512, output=32)
+    lib = bw.serve.simulate_disaggregated(
+        bw.model("llama3.1-8b"), bw.Deployment("H100-SXM"), w, 1, 2
+    )
+    assert out["disaggregated"] == {"prefill": 1, "decode": 2}
+    assert out["e2e_s"]["p99"] == pytest.approx(lib.percentiles("e2e")["p99"], rel=1e-12)
+    r = runner.invoke(app, [*ARGS, "--disagg", "1:2"])
+    assert r.exit_code == 0 and "1 prefill : 2 decode" in r.output
+    for bad in ("2", "0:1", "a:b"):
+        r = runner.invoke(app, [*ARGS, "--disagg", bad])
+        assert r.exit_code == 2 and "--disagg" in r.output, bad

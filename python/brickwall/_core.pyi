@@ -35,6 +35,7 @@ __all__ = [
     "serving_arrivals",
     "serving_iteration_seconds",
     "serving_kv_blocks",
+    "serving_kv_transfer_seconds",
     "serving_lengths",
     "serving_simulate",
     "speculative_acceptance",
@@ -339,5 +340,9 @@ def serving_simulate(
     block_size: int,
     kv_blocks: int,
     timeline: bool,
+    prefilled: NDArray[np.bool_] | None,
     /,
 ) -> dict[str, Any]: ...
+def serving_kv_transfer_seconds(
+    model: ModelCosts, plan: Plan, chip: Chip, tokens: NDArray[np.uint64], /
+) -> NDArray[np.float64]: ...

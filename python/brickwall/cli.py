@@ -1649,11 +1649,19 @@ def serve(
         metavar=COUNT,
         help="KV blocks of 16 tokens (default: what memory leaves)",
     ),
-    seed: int = typer.Option(0, "--seed", parser=counts_from(0), metavar=COUNT),
+    seed: int = typer.Option(
+        0, "--seed", parser=counts_from(0), metavar=COUNT, help="seed of arrivals and lengths"
+    ),
     slo_ttft: float | None = typer.Option(None, "--slo-ttft", help="SLO: seconds to first token"),
     slo_tpot: float | None = typer.Option(None, "--slo-tpot", help="SLO: seconds per output token"),
     trace: Path | None = typer.Option(
         None, "--trace", help="requests from a CSV (arrival,input,output columns) or JSONL file"
+    ),
+    disagg: str | None = typer.Option(
+        None,
+        "--disagg",
+        metavar="X:Y",
+        help="disaggregated: X prefill and Y decode replicas, KV moved over the scale-out network",
     ),
     replicas: int = typer.Option(
         1, "--replicas", parser=counts_from(1), metavar=COUNT, help="replicas, round-robin"
@@ -1666,9 +1674,9 @@ def serve(
         None, "--plot", help="PNG: latency CDFs, batch size and KV occupancy over time"
     ),
 ) -> None:
-    """A replica under traffic: TTFT, TPOT and latency percentiles, throughput, goodput under an
-    SLO and $ per 1M tokens at that load (a continuous-batching simulator; each iteration priced
-    by the step model)."""
+    """Replicas under traffic: TTFT, TPOT and latency percentiles, throughput, goodput under an SLO, $ per 1M tokens at that load.
+
+    A continuous-batching simulator; each iteration is priced by the step model."""
     import math
     from dataclasses import replace
 
@@ -1708,7 +1716,29 @@ def serve(
         kv_blocks=kv_blocks,
     )
     extra: dict[str, Any] = {}
-    if trace is not None:
+    split: tuple[int, int] | None = None
+    if disagg is not None:
+        parts = disagg.split(":")
+        try:
+            split = (int(parts[0]), int(parts[1])) if len(parts) == 2 else None
+        except ValueError:
+            split = None
+        if split is None or min(split) < 1:
+            raise invalid("--disagg", disagg, "X:Y, prefill and decode replicas (integers >= 1)")
+        if search or replicas > 1:
+            raise invalid("--disagg", disagg, "without --search or --replicas")
+    if split is not None:
+        tr = sv.Trace.from_file(trace) if trace is not None else w
+        r = sv.simulate_disaggregated(m, d, tr, *split, s, timeline=plot is not None)
+        summary = r.summary(slo_ttft, slo_tpot)
+        load = (
+            f"trace {trace.name}"
+            if trace is not None
+            else "offline batch"
+            if w.offline
+            else f"{w.arrival} arrivals at {w.rate:.4g} req/s"
+        ) + f", {split[0]} prefill : {split[1]} decode replicas"
+    elif trace is not None:
         if search:
             raise invalid("--search", True, "a generated workload, not --trace")
         tr = sv.Trace.from_file(trace)
@@ -1730,7 +1760,7 @@ def serve(
                 f"largest rate within p99 TTFT <= {slo_ttft} s, TPOT <= {slo_tpot} s: "
                 f"[b]{cap.rate:.4g} req/s[/b] ({cap.evaluations} simulations); at that rate:"
             )
-    if trace is None:
+    if trace is None and split is None:
         r = sv.simulate(m, d, w, s, replicas=replicas, timeline=plot is not None)
         summary = {**extra, **r.summary(slo_ttft, slo_tpot)}
         load = (

@@ -331,6 +331,8 @@ class ServingResult:
     peak_kv_blocks: int  #: the most any one replica held
     usd_per_s: float = field(repr=False)
     replicas: int = 1
+    #: (prefill replicas, decode replicas) of a disaggregated deployment, else None
+    disaggregated: tuple[int, int] | None = None
 
     # -- per request -----------------------------------------------------------------------
 
@@ -435,6 +437,9 @@ class ServingResult:
             "pp": self.deployment.pp,
             "ep": self.deployment.ep,
             "replicas": self.replicas,
+            "disaggregated": None
+            if self.disaggregated is None
+            else {"prefill": self.disaggregated[0], "decode": self.disaggregated[1]},
             "scheduler": self.scheduler.policy,
             "max_seqs": self.scheduler.max_seqs,
             "max_batched_tokens": self.scheduler.max_batched_tokens,
@@ -531,20 +536,9 @@ def _trace(workload: Workload | Trace) -> Trace:
     raise wrong_type("workload", workload, "a Workload or a Trace")
 
 
-def simulate(
-    model: Model,
-    deployment: Deployment,
-    workload: Workload | Trace,
-    scheduler: Scheduler | None = None,
-    *,
-    replicas: int = 1,
-    timeline: bool = True,
-) -> ServingResult:
-    """Serve ``workload`` on ``replicas`` replicas of ``model`` on ``deployment`` (the core's
-    discrete-event simulator; GIL released, Ctrl-C honoured). Several replicas sit behind a
-    round-robin router: request ``i`` goes to replica ``i mod replicas``, so each replica is
-    simulated on its own share (open workloads only). ``timeline`` keeps the per-iteration
-    arrays (batch size and KV occupancy over time; a ``replica`` column says whose)."""
+def _check(
+    model: Model, deployment: Deployment, scheduler: Scheduler | None, timeline: bool
+) -> Scheduler:
     if not isinstance(model, Model):
         raise wrong_type("model", model, "a Model (e.g. bw.model(name))")
     if not isinstance(deployment, Deployment):
@@ -555,15 +549,24 @@ def simulate(
         raise wrong_type("scheduler", scheduler, "a Scheduler")
     if not isinstance(timeline, bool):
         raise wrong_type("timeline", timeline, "True or False")
-    n_rep = integer("replicas", replicas, maximum=1 << 20)
     deployment.check(model)
-    trace = _trace(workload)
-    if n_rep > 1 and trace.arrival is None:
-        raise invalid("replicas", n_rep, "1 for a closed loop (round-robin splits open traffic)")
-    n_rep = min(n_rep, len(trace))
-    s = scheduler.resolved(model, deployment, trace)
+    return scheduler
+
+
+def _pool(
+    views: tuple[Any, Any, Any],
+    trace: Trace,
+    s: Scheduler,
+    replicas: int,
+    timeline: bool,
+    prefilled: NDArray[np.bool_] | None = None,
+    first_replica: int = 0,
+) -> dict[str, Any]:
+    """``trace`` on ``replicas`` replicas behind a round-robin router (request ``i`` to replica
+    ``i mod replicas``): per-request arrays in trace order, timelines concatenated with a
+    ``replica`` column (numbered from ``first_replica``), summaries summed."""
     assert s.max_batched_tokens is not None and s.kv_blocks is not None
-    views = (cost_view(model), plan_view(deployment), chip_view(deployment))
+    n_rep = min(replicas, len(trace))
     runs = []
     for k in range(n_rep):
         part = slice(k, None, n_rep)
@@ -582,37 +585,146 @@ def simulate(
                 s.block_size,
                 s.kv_blocks,
                 timeline,
+                None if prefilled is None else np.ascontiguousarray(prefilled[part]),
             )
         )
-
-    def merged(key: str) -> NDArray[Any]:
-        out = np.empty(len(trace), dtype=runs[0][key].dtype)
+    out: dict[str, Any] = {}
+    for key in ("arrival", "scheduled", "first_token", "finish", "preemptions"):
+        col = np.empty(len(trace), dtype=runs[0][key].dtype)
         for k, raw in enumerate(runs):
-            out[k::n_rep] = raw[key]
-        return out
-
-    its = {k[3:]: np.concatenate([raw[k] for raw in runs]) for k in runs[0] if k.startswith("it_")}
-    its["replica"] = np.concatenate(
-        [np.full(len(raw["it_start"]), k, dtype=np.uint32) for k, raw in enumerate(runs)]
+            col[k::n_rep] = raw[key]
+        out[key] = col
+    out["iterations"] = {
+        k[3:]: np.concatenate([raw[k] for raw in runs]) for k in runs[0] if k.startswith("it_")
+    }
+    out["iterations"]["replica"] = np.concatenate(
+        [
+            np.full(len(raw["it_start"]), first_replica + k, dtype=np.uint32)
+            for k, raw in enumerate(runs)
+        ]
     )
+    out["n_iterations"] = sum(int(raw["iterations"]) for raw in runs)
+    out["busy"] = float(sum(raw["busy"] for raw in runs))
+    out["busy_prefill"] = float(sum(raw["busy_prefill"] for raw in runs))
+    out["peak_kv_blocks"] = max(int(raw["peak_kv_blocks"]) for raw in runs)
+    out["usd_per_s"] = float(runs[0]["usd_per_s"]) * replicas
+    return out
+
+
+def simulate(
+    model: Model,
+    deployment: Deployment,
+    workload: Workload | Trace,
+    scheduler: Scheduler | None = None,
+    *,
+    replicas: int = 1,
+    timeline: bool = True,
+) -> ServingResult:
+    """Serve ``workload`` on ``replicas`` replicas of ``model`` on ``deployment`` (the core's
+    discrete-event simulator; GIL released, Ctrl-C honoured). Several replicas sit behind a
+    round-robin router: request ``i`` goes to replica ``i mod replicas``, so each replica is
+    simulated on its own share (open workloads only). ``timeline`` keeps the per-iteration
+    arrays (batch size and KV occupancy over time; a ``replica`` column says whose)."""
+    scheduler = _check(model, deployment, scheduler, timeline)
+    n_rep = integer("replicas", replicas, maximum=1 << 20)
+    trace = _trace(workload)
+    if n_rep > 1 and trace.arrival is None:
+        raise invalid("replicas", n_rep, "1 for a closed loop (round-robin splits open traffic)")
+    s = scheduler.resolved(model, deployment, trace)
+    views = (cost_view(model), plan_view(deployment), chip_view(deployment))
+    run = _pool(views, trace, s, n_rep, timeline)
     return ServingResult(
         model=model.name,
         deployment=deployment,
         scheduler=s,
         input=trace.input,
         output=trace.output,
-        arrival=merged("arrival"),
-        scheduled=merged("scheduled"),
-        first_token=merged("first_token"),
-        finish=merged("finish"),
-        preemptions=merged("preemptions"),
-        iterations=its,
-        n_iterations=sum(int(raw["iterations"]) for raw in runs),
-        busy=float(sum(raw["busy"] for raw in runs)),
-        busy_prefill=float(sum(raw["busy_prefill"] for raw in runs)),
-        peak_kv_blocks=max(int(raw["peak_kv_blocks"]) for raw in runs),
-        usd_per_s=float(runs[0]["usd_per_s"]) * n_rep,
+        arrival=run["arrival"],
+        scheduled=run["scheduled"],
+        first_token=run["first_token"],
+        finish=run["finish"],
+        preemptions=run["preemptions"],
+        iterations=run["iterations"],
+        n_iterations=run["n_iterations"],
+        busy=run["busy"],
+        busy_prefill=run["busy_prefill"],
+        peak_kv_blocks=run["peak_kv_blocks"],
+        usd_per_s=run["usd_per_s"],
         replicas=n_rep,
+    )
+
+
+def simulate_disaggregated(
+    model: Model,
+    deployment: Deployment,
+    workload: Workload | Trace,
+    prefill_replicas: int,
+    decode_replicas: int,
+    scheduler: Scheduler | None = None,
+    *,
+    timeline: bool = True,
+) -> ServingResult:
+    """Disaggregated serving (DistServe, Splitwise): ``prefill_replicas`` replicas only prefill
+    (each request's first token comes from there), then its prompt's KV cache moves over the
+    scale-out network (a point-to-point transfer per chip, priced by the collectives kernel) to
+    ``decode_replicas`` replicas that only decode. Both pools use ``deployment``'s layout and
+    ``scheduler``; each routes round-robin in arrival order. Timeline replicas are numbered
+    prefill first, then decode."""
+    scheduler = _check(model, deployment, scheduler, timeline)
+    x = integer("prefill_replicas", prefill_replicas, maximum=1 << 20)
+    y = integer("decode_replicas", decode_replicas, maximum=1 << 20)
+    trace = _trace(workload)
+    if trace.arrival is None:
+        raise invalid("workload", "a closed loop", "open traffic (arrival times) to disaggregate")
+    views = (cost_view(model), plan_view(deployment), chip_view(deployment))
+    s = scheduler.resolved(model, deployment, trace)
+    # prefill pool: every request for its first token only
+    first = Trace(trace.input, np.ones_like(trace.output), arrival=trace.arrival)
+    pre = _pool(views, first, s, x, timeline)
+    # decode pool: the rest arrive when their KV cache has moved, in that order
+    more = np.flatnonzero(trace.output > 1)
+    moved = _core.serving_kv_transfer_seconds(*views, np.ascontiguousarray(trace.input[more]))
+    at = pre["finish"][more] + moved
+    order = more[np.argsort(at, kind="stable")]
+    arrive = np.sort(at, kind="stable")
+    finish = pre["finish"].copy()
+    preemptions = pre["preemptions"].copy()
+    its = pre["iterations"]
+    busy, busy_prefill, peak, n_it = (
+        pre["busy"],
+        pre["busy_prefill"],
+        pre["peak_kv_blocks"],
+        pre["n_iterations"],
+    )
+    if len(order):
+        second = Trace(trace.input[order], trace.output[order], arrival=arrive)
+        dec = _pool(views, second, s, y, timeline, np.ones(len(order), dtype=bool), x)
+        finish[order] = dec["finish"]
+        preemptions[order] += dec["preemptions"]
+        its = {k: np.concatenate([its[k], dec["iterations"][k]]) for k in its}
+        busy += dec["busy"]
+        busy_prefill += dec["busy_prefill"]
+        peak = max(peak, dec["peak_kv_blocks"])
+        n_it += dec["n_iterations"]
+    return ServingResult(
+        model=model.name,
+        deployment=deployment,
+        scheduler=s,
+        input=trace.input,
+        output=trace.output,
+        arrival=pre["arrival"],
+        scheduled=pre["scheduled"],
+        first_token=pre["finish"],
+        finish=finish,
+        preemptions=preemptions,
+        iterations=its,
+        n_iterations=n_it,
+        busy=busy,
+        busy_prefill=busy_prefill,
+        peak_kv_blocks=peak,
+        usd_per_s=pre["usd_per_s"] * (x + y) / x,
+        replicas=x + y,
+        disaggregated=(x, y),
     )
 
 
@@ -708,4 +820,5 @@ __all__ = [
     "Workload",
     "max_rate",
     "simulate",
+    "simulate_disaggregated",
 ]

@@ -55,6 +55,7 @@ def simulate(
     max_batched_tokens: int,
     block_size: int,
     kv_blocks: int,
+    prefilled: list[bool] | None = None,
 ) -> dict[str, Any]:
     """The run as lists: per request (arrival, scheduled, first_token, finish, preemptions)
     and per iteration (start, seconds, sequences, tokens, prefill_tokens, kv_blocks)."""
@@ -65,6 +66,10 @@ def simulate(
     else:
         times = list(arrival)
     reqs = [_Request(i, int(input[i]), int(output[i]), times[i]) for i in range(n)]
+    for r in reqs:
+        if prefilled is not None and prefilled[r.index]:
+            # its prompt's KV cache came with it, and its first token
+            r.computed, r.generated = r.input, 1
     issued = min(clients, n) if closed else n
 
     def price(seqs: float, tokens: float, attended: float, kv: float) -> float:
@@ -126,10 +131,10 @@ def simulate(
         if not preempted and (policy != "static" or not running):
             while waiting and len(running) < max_seqs and budget > 0:
                 r = waiting[0]
-                prompt = r.tokens
-                if policy != "chunked" and prompt > budget:
+                remaining = r.tokens - r.computed  # all of it, unless it arrived prefilled
+                if policy != "chunked" and remaining > budget:
                     break
-                c = min(prompt, budget)
+                c = min(remaining, budget)
                 if policy == "static":
                     need = _blocks(r.input + r.output - 1, block_size)
                 else:

@@ -36,7 +36,8 @@ mod _core {
     };
     #[pymodule_export]
     use crate::serving::{
-        serving_arrivals, serving_iteration_seconds, serving_kv_blocks, serving_lengths, serving_simulate,
+        serving_arrivals, serving_iteration_seconds, serving_kv_blocks, serving_kv_transfer_seconds,
+        serving_lengths, serving_simulate,
     };
     #[pymodule_export]
     use crate::speculative::{

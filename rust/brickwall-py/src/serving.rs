@@ -101,11 +101,27 @@ pub fn serving_iteration_seconds<'py>(
     Ok(detach(py, || c.seconds_many(s, t, a, k))?.into_pyarray(py))
 }
 
+/// Seconds to move each request's prompt KV cache between two replicas of this plan over the
+/// scale-out network (disaggregated prefill and decode).
+#[pyfunction]
+#[pyo3(signature = (model, plan, chip, tokens, /))]
+pub fn serving_kv_transfer_seconds<'py>(
+    py: Python<'py>,
+    model: ModelCostsView,
+    plan: PlanView,
+    chip: ChipView,
+    tokens: PyReadonlyArray1<'py, u64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let c = cost(model, plan, chip)?;
+    let t = tokens.as_slice()?;
+    Ok(detach(py, || c.kv_transfer_seconds(t))?.into_pyarray(py))
+}
+
 /// Simulate one replica; `arrival` None runs a closed loop of `clients` with `think` seconds.
 /// Returns the per-request and (with `timeline`) per-iteration arrays and summaries.
 #[pyfunction]
 #[pyo3(signature = (model, plan, chip, input, output, arrival, clients, think, policy, max_seqs,
-                    max_batched_tokens, block_size, kv_blocks, timeline, /))]
+                    max_batched_tokens, block_size, kv_blocks, timeline, prefilled, /))]
 #[allow(clippy::too_many_arguments)]
 pub fn serving_simulate<'py>(
     py: Python<'py>,
@@ -123,6 +139,7 @@ pub fn serving_simulate<'py>(
     block_size: u64,
     kv_blocks: u64,
     timeline: bool,
+    prefilled: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let c = cost(model, plan, chip)?;
     let scheduler = Scheduler {
@@ -132,7 +149,11 @@ pub fn serving_simulate<'py>(
         block_size,
         kv_blocks,
     };
-    let requests = Requests { input: input.as_slice()?, output: output.as_slice()? };
+    let prefilled = match &prefilled {
+        Some(p) => p.as_slice()?,
+        None => &[],
+    };
+    let requests = Requests { input: input.as_slice()?, output: output.as_slice()?, prefilled };
     let arrivals = match &arrival {
         Some(a) => Arrivals::Open(a.as_slice()?),
         None => Arrivals::Closed { clients, think },

@@ -26,6 +26,7 @@ mod workload;
 pub use sim::{simulate, Arrivals, Iterations, Policy, Requests, Scheduler, Served};
 pub use workload::{arrivals, lengths, ArrivalProcess, Lengths};
 
+use crate::collectives::{time as collective_time, Collective, Link};
 use crate::error::{non_negative, positive, Error, Result};
 use crate::roofline::{Chip, ModelCosts, Plan, StepModel};
 
@@ -71,13 +72,37 @@ pub struct StepCost {
     sm: StepModel,
     memory: f64,
     price_per_s: f64,
+    /// The scale-out link per chip at its achievable bandwidth (zero bandwidth: none).
+    scale_out: Link,
 }
 
 impl StepCost {
     /// Validate the model, plan and chip (as [`StepModel::new`]).
     pub fn new(m: ModelCosts, p: Plan, chip: Chip) -> Result<Self> {
         let sm = StepModel::new(m, p, chip)?;
-        Ok(Self { price_per_s: chip.price_per_s * sm.chips(), sm, memory: chip.memory })
+        let scale_out = Link {
+            latency_s: chip.scale_out.latency_s,
+            bandwidth_bytes_s: chip.scale_out.bandwidth_bytes_s * chip.eff_network,
+        };
+        Ok(Self { price_per_s: chip.price_per_s * sm.chips(), sm, memory: chip.memory, scale_out })
+    }
+
+    /// Seconds to move the KV cache of `tokens` tokens from a replica to another of the same
+    /// plan over the scale-out network: every chip sends its shard to its peer at once, a
+    /// point-to-point transfer priced by the collectives kernel (disaggregated prefill/decode).
+    pub fn kv_transfer_seconds(&self, tokens: &[u64]) -> Result<Vec<f64>> {
+        if self.scale_out.bandwidth_bytes_s <= 0.0 {
+            return Err(Error::invalid(
+                "scale_out_bandwidth",
+                0,
+                "a scale-out network to carry the KV cache between prefill and decode replicas",
+            ));
+        }
+        let per_token = self.sm.evaluate(1.0, 0.0, 1.0).mem_kv;
+        Ok(tokens
+            .iter()
+            .map(|&t| collective_time(Collective::PointToPoint, t as f64 * per_token, 2.0, self.scale_out))
+            .collect())
     }
 
     /// USD per second of the whole replica (every chip; 0 when the price is unknown).
@@ -188,7 +213,6 @@ pub fn kv_blocks(cost: &StepCost, block_size: u64, max_tokens: f64) -> Result<u6
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collectives::Link;
 
     pub(crate) fn llama70b() -> ModelCosts {
         ModelCosts {
@@ -250,5 +274,8 @@ mod tests {
         );
         assert!(kv_blocks(&cost, 0, 8192.0).is_err());
         assert!(cost.seconds_many(&[1.0], &[0.5], &[1.0], &[1.0]).is_err());
+        // 1000 tokens x 2 x 80 x 1024 x 2 B / 8 chips over 50 GB/s x 0.8, plus the latency.
+        let t = cost.kv_transfer_seconds(&[1000]).unwrap()[0];
+        assert!((t - (5e-6 + 1000.0 * 40960.0 / 40e9)).abs() < 1e-12, "{t}");
     }
 }

@@ -68,6 +68,10 @@ pub struct Requests<'a> {
     pub input: &'a [u64],
     /// Tokens to generate (>= 1).
     pub output: &'a [u64],
+    /// Empty, or per request whether it arrives prefilled (a decode pool of a disaggregated
+    /// deployment): its prompt's KV cache transferred in and its first token sampled, so it
+    /// needs blocks for the prompt at admission and only decodes (`output >= 2`).
+    pub prefilled: &'a [bool],
 }
 
 /// When requests arrive.
@@ -142,6 +146,16 @@ fn validate(req: &Requests<'_>, arrivals: &Arrivals<'_>, s: &Scheduler) -> Resul
         });
     }
     crate::error::same_len("output", req.output.len(), n)?;
+    if !req.prefilled.is_empty() {
+        crate::error::same_len("prefilled", req.prefilled.len(), n)?;
+        if let Some(i) = (0..n).find(|&i| req.prefilled[i] && req.output[i] < 2) {
+            return Err(Error::invalid(
+                format!("output[{i}]"),
+                req.output[i],
+                ">= 2 for a prefilled request (its first token came with it)",
+            ));
+        }
+    }
     for (f, x) in
         [("max_seqs", s.max_seqs), ("max_batched_tokens", s.max_batched_tokens), ("block_size", s.block_size)]
     {
@@ -301,12 +315,16 @@ pub fn simulate(
         }
     };
     let mut reqs: Vec<Req> = (0..n)
-        .map(|i| Req {
-            input: requests.input[i],
-            output: requests.output[i],
-            computed: 0,
-            generated: 0,
-            blocks: 0,
+        .map(|i| {
+            let pre = requests.prefilled.get(i).copied().unwrap_or(false);
+            let input = requests.input[i];
+            Req {
+                input,
+                output: requests.output[i],
+                computed: if pre { input } else { 0 },
+                generated: u64::from(pre),
+                blocks: 0,
+            }
         })
         .collect();
     let mut free = s.kv_blocks;
@@ -377,11 +395,13 @@ pub fn simulate(
                     break;
                 }
                 let q = reqs[r];
-                let prompt = q.input + q.generated;
-                if s.policy != Policy::Chunked && prompt > budget {
+                // The prompt (with what it generated, after a preemption); a prefilled arrival
+                // has it cached already and only decodes.
+                let rem = q.input + q.generated - q.computed;
+                if s.policy != Policy::Chunked && rem > budget {
                     break;
                 }
-                let c = prompt.min(budget);
+                let c = rem.min(budget);
                 let need = if s.policy == Policy::Static {
                     blocks_for(q.input + q.output - 1, bs)
                 } else {
@@ -481,7 +501,15 @@ mod tests {
     }
 
     fn run(input: &[u64], output: &[u64], arrival: &[f64], s: Scheduler) -> Served {
-        simulate(Requests { input, output }, Arrivals::Open(arrival), s, &Toy, true, &Control::new()).unwrap()
+        simulate(
+            Requests { input, output, prefilled: &[] },
+            Arrivals::Open(arrival),
+            s,
+            &Toy,
+            true,
+            &Control::new(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -555,7 +583,7 @@ mod tests {
         let input = [4u64; 5];
         let output = [2u64; 5];
         let s = simulate(
-            Requests { input: &input, output: &output },
+            Requests { input: &input, output: &output, prefilled: &[] },
             Arrivals::Closed { clients: 2, think: 0.5 },
             sched(Policy::Continuous, 100),
             &Toy,
@@ -569,9 +597,35 @@ mod tests {
     }
 
     #[test]
+    fn prefilled_requests_only_decode_and_hold_their_prompt() {
+        let s = simulate(
+            Requests { input: &[10], output: &[3], prefilled: &[true] },
+            Arrivals::Open(&[1.0]),
+            sched(Policy::Continuous, 100),
+            &Toy,
+            true,
+            &Control::new(),
+        )
+        .unwrap();
+        assert_eq!(s.iterations.tokens, vec![1, 1]);
+        assert_eq!(s.iterations.prefill_tokens, vec![0, 0]);
+        assert_eq!(s.iterations.kv_blocks, vec![3, 3]);
+        assert!(s.first_token[0].is_nan() && s.finish[0].is_finite());
+        let bad = simulate(
+            Requests { input: &[10], output: &[1], prefilled: &[true] },
+            Arrivals::Open(&[1.0]),
+            sched(Policy::Continuous, 100),
+            &Toy,
+            true,
+            &Control::new(),
+        );
+        assert!(matches!(bad, Err(Error::Invalid { field, .. }) if field == "output[0]"));
+    }
+
+    #[test]
     fn bad_inputs_name_the_field() {
         let e = |input: &[u64], output: &[u64], arrival: &[f64], s: Scheduler| match simulate(
-            Requests { input, output },
+            Requests { input, output, prefilled: &[] },
             Arrivals::Open(arrival),
             s,
             &Toy,
