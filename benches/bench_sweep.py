@@ -22,6 +22,8 @@ import pytest
 from brickwall.reference import sweep as ref
 from brickwall.sweep import SweepGrid, grid
 
+from .bench_roofline import numpy_roofline
+
 MODEL = "mixtral-8x7b"
 # 16 deployments x 32k batches x 8 contexts = 4.2M points (numpy works on 32k-element batch vectors).
 AXES: dict[str, Any] = dict(
@@ -57,25 +59,6 @@ def core_sweep(axes: dict[str, Any] = AXES) -> bw.SweepResult:
     return bw.sweep(MODEL, objectives=OBJECTIVES, **axes)
 
 
-def _collective(
-    kind: str, nbytes: np.ndarray, ranks: float, lat: float, bw_: float
-) -> np.ndarray | float:
-    if ranks <= 1:
-        return 0.0
-    steps, vol = {
-        "all-reduce": (2 * (ranks - 1), 2 * (ranks - 1) / ranks),
-        "all-to-all": (ranks - 1, (ranks - 1) / ranks),
-        "p2p": (1.0, 1.0),
-    }[kind]
-    return np.where(nbytes > 0, steps * lat + vol * nbytes / bw_, 0.0)
-
-
-def _link(span: float, c: dict[str, float]) -> tuple[float, float]:
-    if span <= c["scale_up_domain"]:
-        return c["scale_up_latency"], max(c["scale_up_bandwidth"], 5e-324) * c["eff_network"]
-    return c["scale_out_latency"], max(c["scale_out_bandwidth"], 5e-324) * c["eff_network"]
-
-
 def numpy_sweep(g: SweepGrid) -> tuple[np.ndarray, np.ndarray]:
     """The user's baseline: the decode roofline on batch vectors per (deployment, context), then
     a sort-based exact 2-D frontier of (cost, latency) over every feasible point (O(grid) memory).
@@ -85,37 +68,11 @@ def numpy_sweep(g: SweepGrid) -> tuple[np.ndarray, np.ndarray]:
     nb, nc = len(B), len(g.context)
     n = 1.0
     costs, lats, idx = [], [], []
-    e, k = m["experts"], m["top_k"]
     for di, (p, c) in enumerate(deps):
-        tp, pp, ep = p["tp"], p["pp"], p["ep"]
-        chips = tp * pp * ep
-        mem_bw, flops = c["memory_bandwidth"] * c["eff_memory"], c["peak_flops"] * c["eff_flops"]
-        kv_shard = tp if p["kv_batch_sharded"] else min(tp, m["kv_heads"])
-        micro = np.minimum(B, pp)
-        b = B / micro
-        tokens = b * n
-        touched = e * (1 - (1 - k / e) ** tokens) if e else 0.0
-        dense = m["dense_params"] * p["weight_bytes"] / (pp * tp)
-        expert = m["moe_layers"] * m["expert_params_per_layer"] * p["weight_bytes"] / (pp * tp * ep)
-        kvc = m["kv_elements_per_token"] * p["kv_bytes"] / (pp * kv_shard * ep)
-        t_w = (dense + expert * touched) / mem_bw
-        act = m["d_model"] * p["act_bytes"]
-        local = tokens / ep
-        t_comm = (m["layers"] / pp) * 2 * _collective("all-reduce", local * act, tp, *_link(tp, c))
-        t_comm = t_comm + (m["moe_layers"] / pp) * 2 * _collective(
-            "all-to-all", local * k * act, ep, *_link(tp * ep, c)
-        )
-        hop = _collective("p2p", tokens * act / (tp * ep), 2, *_link(chips, c)) if pp > 1 else 0.0
-        weights_chip = dense + expert * e
-        mem_act = local * (4 * m["d_model"] + 2 * m["ffn_width"] / tp) * p["act_bytes"]
+        chips = p["tp"] * p["pp"] * p["ep"]
         for ci, ctx in enumerate(g.context):
-            t_kv = b * (ctx + n) * kvc / mem_bw
-            flops_micro = tokens * 2 * m["matmul_params_active"] + b * m[
-                "attn_flops_per_context_token"
-            ] * (n * ctx + 0.5 * n * (n + 1))
-            t_c = flops_micro / (pp * tp * ep) / flops
-            latency = pp * (np.maximum(t_w + t_kv, t_c) + t_comm) + (pp - 1) * hop
-            fits = weights_chip + B * (ctx + n) * kvc + mem_act <= c["memory"]
+            r = numpy_roofline(m, p, c, B, np.full_like(B, ctx), n)
+            latency, fits = r["latency"], r["fits"]
             cost = chips * c["price_per_s"] / (B * n / latency) * 1e6
             costs.append(cost[fits])
             lats.append(latency[fits] / n)

@@ -18,7 +18,7 @@ import pytest
 from brickwall import catalog
 from brickwall.cli import app
 from brickwall.errors import BrickwallError, BrickwallTypeError, ValidationError
-from brickwall.readers.chip_file import EFFICIENCY_KEYS, chip_fields, read_chip_file
+from brickwall.readers.chip_file import _EFFICIENCY, EFFICIENCY_KEYS, chip_fields, read_chip_file
 from typer.testing import CliRunner
 
 runner = CliRunner()
@@ -115,7 +115,9 @@ def test_a_date_literal_is_a_price_date(tmp_path: Path) -> None:
 
 
 def test_efficiency_keys_are_efficiencys_fields() -> None:
-    assert set(EFFICIENCY_KEYS) == {f.name for f in dataclasses.fields(bw.Efficiency)}
+    fields = {field for _, _, field, _ in _EFFICIENCY.values()}
+    assert set(EFFICIENCY_KEYS) == set(_EFFICIENCY)
+    assert fields == {f.name for f in dataclasses.fields(bw.Efficiency)}
 
 
 def test_catalog_chips_keep_todays_default() -> None:
@@ -133,14 +135,16 @@ def test_file_efficiency_is_the_deployment_default(tmp_path: Path) -> None:
     slow = bw.decode(m, bw.Deployment(chip), batch=1, context=128)
     base = bw.decode(m, bw.Deployment("H100-SXM"), batch=1, context=128)
     assert slow.bound == base.bound == "memory: weights"
-    assert slow.step_time == pytest.approx(base.step_time * 0.85 / 0.5, rel=1e-12)
+    # memory-bound operators scale with 1 / efficiency; kernel overheads (step.rs) do not
+    assert base.step_time * 1.5 < slow.step_time < base.step_time * 0.85 / 0.5
     # an explicit efficiency still overrides the chip's
     explicit = bw.decode(m, bw.Deployment(chip, efficiency=bw.Efficiency()), 1, 128)
     assert explicit.step_time == base.step_time
     # the sweep's deployments take each chip's default too
     r = bw.sweep(m, hardware=[chip, "H100-SXM"], batch=[1], context=[128], keep="all")
     latency = dict(zip(r.columns["hardware"], r.columns["latency"]))
-    assert latency["slow-hbm"] == pytest.approx(latency["H100-SXM"] * 0.85 / 0.5, rel=1e-12)
+    # memory-bound operators scale with 1 / efficiency; kernel overheads (step.rs) do not
+    assert latency["H100-SXM"] * 1.5 < latency["slow-hbm"] < latency["H100-SXM"] * 0.85 / 0.5
 
 
 def test_with_hardware_follows_the_new_chips_default(tmp_path: Path) -> None:

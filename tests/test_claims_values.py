@@ -7,6 +7,7 @@ cost.vs.davinci and spec.tokens are checked loosely (their verdicts are being re
 
 import math
 
+import brickwall as bw
 import pytest
 from brickwall.claims import VERDICTS, Claim, reproduce
 
@@ -227,22 +228,45 @@ def _article_layout_step(
     bandwidth: float, memory: float, peak: float, link: float, net: float
 ) -> tuple[int, float]:
     """GPT-4 decoding at 8k context on 128 GPUs as TP 8 x PP 16, KV sharded over the batch, at
-    the largest batch that fits, worked by hand: (batch, step seconds)."""
+    the largest batch that fits, worked by hand operator by operator (step.rs): (batch, step
+    seconds)."""
     weights = GPT4_TOTAL * 2 / 128  # every expert resident, 16-bit, over 128 chips
     kv_per_token = GPT4_KV_ELEMENTS * 2 / 128  # 16-bit, over pp 16 x tp 8 (batch-sharded)
     # activations per sequence: a microbatch of B/16 tokens x (4 d + 2 x top-2 x d_ff / tp) x 2 B
     act_per_seq = (4 * D + 2 * 2 * DFF / 8) * 2 / 16
     batch = math.floor((memory - weights) / ((8192 + 1) * kv_per_token + act_per_seq))
     t = batch / 16  # tokens per microbatch; 16 microbatches in flight
-    read = (weights + t * (8192 + 1) * kv_per_token) / (bandwidth * EFF_MEM)
-    # 2 ring all-reduces of t x d x 2 bytes per layer, 7.5 layers per stage, on the critical path
-    all_reduce = 2 * 7 * ALPHA_UP + 2 * 7 / 8 * t * D * 2 / (link * EFF_NET)
+    mem = bandwidth * EFF_MEM
+    sec_per_flop = 1 / (128 * peak * EFF_FLOPS)  # a stage's 8 chips do 1/16 of the model
+    m_half = bw.Efficiency().gemm_m_half  # GEMM efficiency M / (M + m_half) at M rows
+    # dense GEMMs (attention projections, router, LM head): t rows
+    dense = GPT4_TOTAL - L * E * GPT4_EXPERT
+    dense_flops = t * 2 * (GPT4_MATMUL - L * 2 * GPT4_EXPERT)
+    dense_op = max(dense * 2 / 128 / mem, dense_flops * (1 + m_half / t) * sec_per_flop)
+    # routed experts: the touched ones are read, each GEMM has t x 2 / touched rows
+    touched = E * (1 - (1 - 2 / E) ** t)
+    expert_read = L * GPT4_EXPERT * 2 / 128 * touched / mem
+    expert_flops = t * 2 * 2 * L * GPT4_EXPERT
+    expert_op = max(expert_read, expert_flops * (1 + m_half / (2 * t / touched)) * sec_per_flop)
+    # attention: the KV read of 8193 tokens per sequence vs its FLOPs
+    attention_flops = t * 2 * L * 120 * 256 * (8192 + 1)
+    attention_op = max(t * (8192 + 1) * kv_per_token / mem, attention_flops * sec_per_flop)
+    # elementwise traffic (12 d + 3 x ffn width / tp elements per token and layer) and the
+    # floor of 9 + 4 kernels per MoE layer and 2 all-reduce kernels, for 120 / 16 layers a stage
+    elementwise = t * (L / 16) * (12 * D + 3 * 2 * DFF / 8) * 2 / mem
+    floor = (L / 16) * (9 + 4 + 2) * bw.Efficiency().kernel_overhead
+    # 2 all-reduces of t x d x 2 bytes per layer by the fastest algorithm over 8 ranks
+    msg, beta = t * D * 2, 1 / (link * EFF_NET)
+    all_reduce = min(
+        2 * 7 * ALPHA_UP + 2 * 7 / 8 * msg * beta,  # ring
+        2 * 3 * ALPHA_UP + 2 * msg * beta,  # tree
+        ALPHA_UP + 7 * msg * beta,  # one-shot
+        2 * ALPHA_UP + 2 * 7 / 8 * msg * beta,  # two-shot
+    )
     comm = 120 / 16 * 2 * all_reduce
-    flops = t * 2 * GPT4_MATMUL + t * 2 * L * 120 * 256 * (8192 + 1)
-    compute = flops / (8 * 16 * peak * EFF_FLOPS)
-    assert compute < read  # memory-bound: the max picks the read
+    stage = dense_op + expert_op + attention_op + elementwise + floor + comm
     hop = ALPHA_OUT + t * D * 2 / 8 / (net * EFF_NET)  # stage to stage over the network
-    return batch, 16 * (read + comm) + 15 * hop
+    return batch, 16 * stage + 15 * hop
 
 
 def test_serving_cost(rows: dict[str, Claim]) -> None:

@@ -75,7 +75,8 @@ def test_deepseek_v3_count_by_hand() -> None:
 # -- the roofline, by hand ----------------------------------------------------------------------
 
 H100_BW, H100_BF16, NVLINK, ALPHA = 3.35e12, 989.4e12, 450e9, 1e-6
-EFF = Efficiency(flops=0.5, memory=0.8, network=0.6)
+# constant fractions of peak, no shape terms or floors: the closed forms below are rooflines
+EFF = Efficiency.flat(flops=0.5, memory=0.8, network=0.6)
 
 
 def _h100(**kw) -> bw.Deployment:
@@ -164,7 +165,7 @@ def test_overlap_is_a_max_not_a_sum() -> None:
     # tp 8, one stage: each layer runs 2 ring all-reduces of the batch's activations
     m = bw.model("llama3.1-70b")
     batch, context = 64, 2048
-    plain = _h100(tp=8, efficiency=EFF)
+    plain = _h100(tp=8, efficiency=EFF, all_reduce="ring")
     e = decode(m, plain, batch, context)
     msg = batch * 8192 * 2  # tokens x d_model x 2 bytes
     all_reduce = 2 * 7 * ALPHA + 2 * 7 / 8 * msg / (NVLINK * 0.6)
@@ -183,6 +184,11 @@ def test_overlap_is_a_max_not_a_sum() -> None:
     assert over.breakdown == pytest.approx(e.breakdown)
     assert over.step_time == pytest.approx(max(memory, compute, e.breakdown["communication"]))
     assert e.step_time - over.step_time == pytest.approx(e.breakdown["communication"])
+    # by default the all-reduce takes the fastest algorithm per message: at batch 1 the 16 KiB
+    # message is latency-bound and one-shot's single step (reading 7 peers) beats the ring's 14
+    one = decode(m, plain.with_(all_reduce="auto"), 1, context)
+    one_shot = ALPHA + 7 * 8192 * 2 / (NVLINK * 0.6)
+    assert one.breakdown["communication"] == pytest.approx(80 * 2 * one_shot, rel=1e-12)
 
 
 def test_pipeline_latency_sums_stages() -> None:

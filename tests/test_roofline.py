@@ -95,7 +95,9 @@ def test_batch_one_is_memory_bound(hw: str, name: str) -> None:
         assert h.scale_out_bandwidth is None  # only chips without a known network run out
         return
     b = e.breakdown
-    assert b["weights"] + b["kv_cache"] > 10 * b["compute"], e.describe()
+    # Memory-bound; the per-operator model charges batch-1 GEMMs for partly empty tiles
+    # (step.rs Profile::gemm_m_half), so the compute share is no longer negligible.
+    assert b["weights"] + b["kv_cache"] > b["compute"], e.describe()
     assert e.bound != "compute"
 
 
@@ -106,12 +108,16 @@ def test_latency_flat_below_crossover_then_compute_bound() -> None:
     assert star == pytest.approx(312e12 / 2.039e12, rel=1e-12)
     t = bw.steps(m, d, np.arange(1, 1025, dtype=float), context=1)
     below = t.latency[: int(star * 0.9)]
-    assert below.max() / below.min() < 1.01  # flat: weight reads dominate
+    # near flat: weight reads dominate; the per-operator model adds activation traffic and
+    # partly empty GEMM tiles that grow with batch (about 13% from batch 1 to 0.9 B* here)
+    assert below.max() / below.min() < 1.2
+    assert np.all(np.diff(below) >= 0)
     above = np.arange(1, 1025)[t.bound == 2]
-    # compute-bound starts near B* (the matmul share of weights shifts it by a few percent)
-    assert abs(above.min() / star - 1) < 0.1
-    # and then latency grows linearly with batch
-    assert t.latency[1023] / t.latency[511] == pytest.approx(1024 / 512, rel=0.01)
+    # compute-bound starts below B*: the matmul share of weights shifts it by a few percent and
+    # the GEMM efficiency curve (M / (M + 32), step.rs) by about 32 rows
+    assert 0.7 < above.min() / star < 1.1
+    # and then latency grows linearly with batch (but for the fixed kernel floors)
+    assert t.latency[1023] / t.latency[511] == pytest.approx(1024 / 512, rel=0.05)
 
 
 def test_kv_and_experts_make_latency_grow_below_crossover() -> None:
@@ -152,10 +158,17 @@ def test_decode_matches_closed_form_at_batch_one() -> None:
     # kipply: small-batch latency = 2 P / (N A_bm) for 16-bit weights (no comm: tp = 1).
     m, h = bw.model("llama2-7b"), bw.hardware("A100-80GB")
     e = bw.decode(m, bw.Deployment(h, efficiency=bw.Efficiency.ideal()), 1, 0)
-    # plus the one new token's KV entry, read back by attention
-    assert e.step_time == pytest.approx(
-        (2 * m.params.total + m.kv_bytes_per_token()) / h.memory_bandwidth, rel=1e-12
-    )
+    # plus the one new token's KV entry, read back by attention: the pure roofline is exact
+    exact = (2 * m.params.total + m.kv_bytes_per_token()) / h.memory_bandwidth
+    assert e.step_time == pytest.approx(exact, rel=1e-12)
+    # the default profile adds the kernel floor (9 kernels x 32 layers x 3 us) and the
+    # elementwise traffic (12 d + 3 ffn activation elements per layer), at 85% of the bandwidth
+    d = bw.decode(m, bw.Deployment(h), 1, 0)
+    floor = 9 * 32 * bw.Efficiency().kernel_overhead
+    elementwise = 32 * (12 * 4096 + 3 * 11008) * 2 / (h.memory_bandwidth * 0.85)
+    assert d.operators["kernel floor"] == pytest.approx(floor, rel=1e-12)
+    assert d.operators["elementwise"] == pytest.approx(elementwise, rel=1e-12)
+    assert d.step_time == pytest.approx(exact / 0.85 + floor + elementwise, rel=1e-12)
 
 
 def test_scalar_equals_array_of_one() -> None:

@@ -513,7 +513,9 @@ def test_moe_target_verification_touches_more_experts() -> None:
     assert step(gpt4, 1, 5, 8192) > 2 * step(gpt4, 1, 1, 8192)
     dense = bw.model("llama3.1-70b")
     dstep = spec.roofline_step_time(bw.Deployment(bw.hardware("A100-80GB"), tp=8))
-    assert dstep(dense, 1, 5, 8192) < 1.01 * dstep(dense, 1, 1, 8192)
+    # a dense target reads the same weights: verifying 5 tokens costs only their larger
+    # all-reduce messages and activation traffic (under 3%)
+    assert dstep(dense, 1, 5, 8192) < 1.03 * dstep(dense, 1, 1, 8192)
 
 
 def test_cli_batching_json_and_plot(tmp_path: object) -> None:

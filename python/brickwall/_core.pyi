@@ -1,11 +1,12 @@
 # Stubs of the Rust extension (rust/brickwall-py). Checked by `python -m mypy.stubtest brickwall._core`.
 from collections.abc import Callable
-from typing import Any, TypedDict, type_check_only
+from typing import Any, TypedDict, final, type_check_only
 
 import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "RooflineModel",
     "collectives_all_reduce_algorithms",
     "collectives_all_reduce_choices",
     "collectives_all_reduce_times",
@@ -17,6 +18,7 @@ __all__ = [
     "roofline_columns",
     "roofline_crossover_batch",
     "roofline_links_available",
+    "roofline_model",
     "roofline_quantile_plan",
     "roofline_steps",
     "roofline_steps_at_quantile",
@@ -83,6 +85,7 @@ class Plan(TypedDict):
     overlap: bool  #: collectives overlap compute and memory traffic
     touched_experts: float  #: distinct experts per MoE layer (NaN: the uniform expectation)
     expert_imbalance: float  #: busiest expert-parallel device over the mean (>= 1)
+    all_reduce: str  #: the TP all-reduce's algorithm: auto, ring, tree, one-shot, two-shot
 
 @type_check_only
 class Chip(TypedDict):
@@ -100,6 +103,9 @@ class Chip(TypedDict):
     eff_flops: float
     eff_memory: float
     eff_network: float
+    gemm_m_half: float  #: GEMM rows at half the compute plateau
+    kernel_overhead_s: float  #: seconds per launched kernel
+    elementwise: bool  #: price elementwise operators' activation traffic
 
 def collectives_times(
     kind: str,
@@ -136,6 +142,17 @@ def collectives_hierarchical_all_reduce_times(
     algorithm: str,
     /,
 ) -> NDArray[np.float64]: ...
+
+@final
+class RooflineModel:
+    """A model on a plan on a chip, validated once (``roofline_model``)."""
+
+    def step(self, batch: float, context: float, n: float, /) -> list[float]: ...
+    def mixed(
+        self, sequences: float, tokens: float, attended: float, kv_read: float, /
+    ) -> list[float]: ...
+
+def roofline_model(model: ModelCosts, plan: Plan, chip: Chip, /) -> RooflineModel: ...
 def roofline_steps(
     model: ModelCosts,
     plan: Plan,

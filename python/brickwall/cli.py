@@ -441,10 +441,11 @@ def _print_estimate(e: Any) -> None:
     t.add_column("quantity")
     t.add_column("value", justify="right")
     t.add_row("step time", fmt_seconds(e.step_time))
-    for k, v in e.breakdown.items():
-        t.add_row(
-            f"  {k.replace('_', ' ')}", f"{fmt_seconds(v)} ({v / e.step_time:.0%} of the step)"
-        )
+    for k, v in e.operators.items():  # they add up to the step (without overlap)
+        if v > 0:
+            t.add_row(f"  {k}", f"{fmt_seconds(v)} ({v / e.step_time:.0%} of the step)")
+    for k, v in e.breakdown.items():  # resources: what the operators wait on
+        t.add_row(f"{k.replace('_', ' ')} time", fmt_seconds(v))
     t.add_row("bound", e.bound)
     if e.phase == "prefill":
         t.add_row("time to first token", fmt_seconds(e.ttft))
@@ -467,8 +468,9 @@ def _print_estimate(e: Any) -> None:
     eff = d.efficiency
     console.print(
         f"[dim]assumptions: weights {d.weight_dtype}, KV {d.kv_dtype} ({d.kv_sharding}-sharded), compute {d.compute_dtype}; "
-        f"efficiency flops {eff.flops:g} / memory {eff.memory:g} / network {eff.network:g}; "
-        f"communication {'overlapped' if d.overlap else 'not overlapped'}[/dim]"
+        f"efficiency flops {eff.flops:g} / memory {eff.memory:g} / network {eff.network:g}, "
+        f"GEMM half-efficiency at {eff.gemm_m_half:g} rows, {eff.kernel_overhead * 1e6:g} us per kernel; "
+        f"all-reduce {d.all_reduce}; communication {'overlapped' if d.overlap else 'not overlapped'}[/dim]"
     )
 
 

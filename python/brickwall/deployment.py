@@ -11,12 +11,16 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from .collectives import ALGORITHMS
 from .errors import InfeasibleError, invalid
 from .hardware import Efficiency, Hardware
 from .hardware import hardware as lookup_hardware
 from .model import Model
 from .units import DTYPE_BYTES, dtype_bytes
 from .validate import choice, integer, real
+
+#: The tensor-parallel all-reduce's algorithms a Deployment takes.
+ALL_REDUCE_ALGORITHMS: tuple[str, ...] = ("auto", *ALGORITHMS)
 
 if TYPE_CHECKING:
     from ._core import Chip, ModelCosts, Plan
@@ -35,7 +39,10 @@ class Deployment:
     whether collectives overlap with compute and memory traffic (default False: in decode the
     tensor-parallel all-reduces sit on the critical path between layers). ``price_per_hour`` overrides the
     catalog's chip price (USD per chip-hour). ``efficiency`` None takes the chip's default
-    (``hardware.efficiency``: ``Efficiency()`` unless its chip file sets one).
+    (``hardware.efficiency``: ``Efficiency()`` unless its chip file sets one). ``all_reduce``:
+    the tensor-parallel all-reduce's algorithm (``"auto"``: the fastest of ring, tree, one-shot
+    and two-shot per message inside the scale-up domain, the ring beyond it; see
+    :func:`brickwall.collectives.collective_time`).
     """
 
     hardware: Hardware
@@ -49,6 +56,7 @@ class Deployment:
     kv_sharding: Literal["heads", "batch"] = "heads"
     overlap: bool = False
     price_per_hour: float | None = None
+    all_reduce: Literal["auto", "ring", "tree", "one-shot", "two-shot"] = "auto"
     # whether ``efficiency`` was left to the chip's default (so ``with_(hardware=...)`` follows
     # the new chip's default rather than keeping the old one's)
     _efficiency_from_hardware: bool = field(default=False, init=False, repr=False, compare=False)
@@ -85,6 +93,11 @@ class Deployment:
             raise invalid("Deployment.overlap", self.overlap, "True or False")
         if self.price_per_hour is not None:
             real("Deployment.price_per_hour", self.price_per_hour)
+        object.__setattr__(
+            self,
+            "all_reduce",
+            choice("Deployment.all_reduce", self.all_reduce, ALL_REDUCE_ALGORITHMS),
+        )
 
     @property
     def chips(self) -> int:
@@ -174,6 +187,7 @@ def plan_view(
         "act_bytes": dtype_bytes(d.act_dtype),
         "kv_batch_sharded": d.kv_sharding == "batch",
         "overlap": d.overlap,
+        "all_reduce": d.all_reduce,
     }
 
 
@@ -194,6 +208,9 @@ def chip_view(d: Deployment) -> Chip:
         "eff_flops": e.flops,
         "eff_memory": e.memory,
         "eff_network": e.network,
+        "gemm_m_half": e.gemm_m_half,
+        "kernel_overhead_s": e.kernel_overhead,
+        "elementwise": e.elementwise,
     }
 
 

@@ -18,30 +18,53 @@ from . import catalog
 from .errors import UnknownNameError, invalid
 from .readers.chip_file import ChipFields, chip_fields, is_chip_path, read_chip_file
 from .units import DTYPES, GB, TB, TERA
-from .validate import choice, integer, real
+from .validate import boolean, choice, integer, real
 
 
 @dataclass(frozen=True, slots=True)
 class Efficiency:
-    """Achievable fractions of peak, each in (0, 1].
+    """What a chip achieves of its peaks: the step model's profile (rust/brickwall-core/src/step.rs).
 
-    Defaults are typical of well-tuned large workloads, not guarantees: ``flops`` 0.7 (large dense
-    GEMMs reach 60-80% of dense peak), ``memory`` 0.85 (streaming reads reach 80-90% of HBM peak),
-    ``network`` 0.8 (NCCL bus bandwidth of large messages). ``Efficiency.ideal()`` is the pure
-    roofline of datasheet peaks.
+    The simple form is three plateaus, fractions in (0, 1], typical of well-tuned large workloads
+    rather than guarantees: ``flops`` 0.7 (large dense GEMMs reach 60-80% of dense peak),
+    ``memory`` 0.85 (streaming reads reach 80-90% of HBM peak), ``network`` 0.8 (NCCL bus
+    bandwidth of large messages). The shape terms say how far below a plateau an operator runs:
+
+    - ``gemm_m_half``: GEMM rows at which compute efficiency is half its plateau,
+      ``flops x M / (M + gemm_m_half)`` (tensor-core tiles are 64-128 rows, so a GEMM with few
+      rows runs partly empty tiles);
+    - ``kernel_overhead``: seconds each launched kernel costs beyond its roofline (launch,
+      prologue, tail wave, the gap to the next kernel);
+    - ``elementwise``: whether norms, residual adds, rotary and activations move their activation
+      bytes through memory.
+
+    ``Efficiency.ideal()`` is the pure roofline of datasheet peaks: unit fractions, no shape
+    terms, no floors, no elementwise traffic.
     """
 
     flops: float = 0.7
     memory: float = 0.85
     network: float = 0.8
+    gemm_m_half: float = 32.0  #: GEMM rows at half the compute plateau
+    kernel_overhead: float = 3e-6  #: s per launched kernel, the order CUDA-graph replays show
+    elementwise: bool = True  #: price the elementwise operators' activation traffic
 
     def __post_init__(self) -> None:
         for name in ("flops", "memory", "network"):
             real(f"Efficiency.{name}", getattr(self, name), minimum=0.0, strict=True, maximum=1.0)
+        real("Efficiency.gemm_m_half", self.gemm_m_half, minimum=0.0, maximum=1e9)
+        real("Efficiency.kernel_overhead", self.kernel_overhead, minimum=0.0, maximum=1.0)
+        boolean("Efficiency.elementwise", self.elementwise)
 
     @classmethod
     def ideal(cls) -> Efficiency:
-        return cls(1.0, 1.0, 1.0)
+        return cls.flat(1.0, 1.0, 1.0)
+
+    @classmethod
+    def flat(cls, flops: float = 0.7, memory: float = 0.85, network: float = 0.8) -> Efficiency:
+        """Constant fractions of peak with no shape terms, kernel floors or elementwise traffic:
+        every operator runs at its plateau (the aggregate roofline's assumptions)."""
+        return cls(flops, memory, network, gemm_m_half=0.0, kernel_overhead=0.0, elementwise=False)
 
 
 @dataclass(frozen=True, slots=True)

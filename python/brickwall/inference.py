@@ -42,6 +42,39 @@ def routing_quantile(
     return _core.roofline_quantile_plan(cost_view(model), plan_view(d), t, q, seed)
 
 
+def _checked_routing(model: Model, d: Deployment, routing: Routing) -> float | None:
+    """Check the arguments every estimate takes; the routing quantile, None for the
+    expectation (and for dense models, where a quantile changes nothing)."""
+    if not isinstance(model, Model):
+        raise wrong_type("model", model, "a Model (e.g. bw.model(name))")
+    if not isinstance(d, Deployment):
+        raise wrong_type("deployment", d, "a Deployment")
+    if isinstance(routing, str) and routing == "expected":
+        return None
+    # checked on dense models too: never accept and ignore
+    q = real("routing", routing, minimum=0.0, strict=True, maximum=1.0)
+    return q if model.is_moe else None
+
+
+# Each (model, deployment) pair's core step model, validated and precomputed once, so a warm
+# scalar estimate is one call into the core. Keyed by identity (both are frozen); the entry holds
+# the pair so an id cannot be reused while it is cached.
+_STEP_MODELS: dict[tuple[int, int], tuple[Model, Deployment, _core.RooflineModel]] = {}
+_STEP_MODELS_MAX = 256
+
+
+def _step_model(model: Model, d: Deployment) -> _core.RooflineModel:
+    hit = _STEP_MODELS.get((id(model), id(d)))
+    if hit is not None:
+        return hit[2]
+    d.check(model)
+    sm = _core.roofline_model(cost_view(model), plan_view(d), chip_view(d))
+    if len(_STEP_MODELS) >= _STEP_MODELS_MAX:
+        _STEP_MODELS.clear()
+    _STEP_MODELS[id(model), id(d)] = (model, d, sm)
+    return sm
+
+
 def _kernel(
     model: Model,
     d: Deployment,
@@ -50,17 +83,10 @@ def _kernel(
     n: NDArray[np.float64],
     routing: Routing = "expected",
 ) -> dict[str, NDArray[Any]]:
-    if not isinstance(model, Model):
-        raise wrong_type("model", model, "a Model (e.g. bw.model(name))")
-    if not isinstance(d, Deployment):
-        raise wrong_type("deployment", d, "a Deployment")
-    if not (isinstance(routing, str) and routing == "expected"):
-        # checked on dense models too, where a quantile changes nothing: never accept and ignore
-        routing = real("routing", routing, minimum=0.0, strict=True, maximum=1.0)
+    q = _checked_routing(model, d, routing)
     d.check(model)
-    if routing == "expected" or not model.is_moe:
+    if q is None:
         return _table(model, d, plan_view(d), batch, context, n)
-    q = real("routing", routing, minimum=0.0, strict=True, maximum=1.0)
     # the core splits each row's batch into microbatches and prices each microbatch size at q
     table = _core.roofline_steps_at_quantile(
         cost_view(model),
@@ -95,6 +121,15 @@ def _table(
 
 
 _COLUMNS = tuple(_core.roofline_columns())
+# _estimate unpacks a kernel row by position: fail at import, not with wrong numbers, if the
+# kernel's columns ever move.
+_ROW = (
+    *("latency", "t_weights", "t_kv", "t_compute", "t_comm", "tokens_per_s", "mfu"),
+    *("mem_weights", "mem_kv", "mem_act", "cost_per_token", "bound", "fits"),
+    *("t_dense_gemm", "t_expert_gemm", "t_attention", "t_elementwise", "t_floor"),
+)
+if _ROW != _COLUMNS:
+    raise ImportError(f"brickwall._core's step columns changed: {_COLUMNS}")
 
 
 def step_columns(table: NDArray[np.float64]) -> dict[str, NDArray[Any]]:
@@ -125,6 +160,9 @@ class StepEstimate:
     memory: dict[str, float]  #: bytes per chip: weights / kv_cache / activations / free
     fits: bool
     cost_per_million_tokens: float | None  #: USD per 1M new tokens (None if the price is unknown)
+    #: seconds per operator class, all stages, each the slower of its compute and memory time;
+    #: with communication they add up to ``step_time`` (without overlap)
+    operators: dict[str, float] = field(default_factory=dict)
 
     @property
     def chips(self) -> int:
@@ -168,6 +206,7 @@ class StepEstimate:
             "memory_bytes_per_chip": self.memory,
             "fits": self.fits,
             "usd_per_million_tokens": self.cost_per_million_tokens,
+            "operators_s": self.operators,
         }
 
     def describe(self) -> str:
@@ -206,42 +245,44 @@ class StepTable:
 def _estimate(
     model: Model, d: Deployment, phase: str, batch: int, context: int, n: int, routing: Routing
 ) -> StepEstimate:
-    cols = _kernel(
-        model,
-        d,
-        np.array([float(batch)]),
-        np.array([float(context)]),
-        np.array([float(n)]),
-        routing,
-    )
-    c = {k: v[0].item() for k, v in cols.items()}
-    used = c["mem_weights"] + c["mem_kv"] + c["mem_act"]
+    if _checked_routing(model, d, routing) is None:
+        row = _step_model(model, d).step(batch, context, n)
+    else:
+        b, c, k = (np.array([float(x)]) for x in (batch, context, n))
+        cols = _kernel(model, d, b, c, k, routing)
+        row = [float(cols[k][0]) for k in _COLUMNS]
+    (latency, t_w, t_kv, t_c, t_comm, tokens_per_s, mfu, m_w, m_kv, m_act, cost, bound, fits) = row[
+        :13
+    ]
     price = d.chip_price_per_hour
     return StepEstimate(
-        model=model.name,
-        deployment=d,
-        phase=phase,
-        batch=batch,
-        context=context,
-        new_tokens=n,
-        step_time=c["latency"],
-        breakdown={
-            "weights": c["t_weights"],
-            "kv_cache": c["t_kv"],
-            "compute": c["t_compute"],
-            "communication": c["t_comm"],
+        model.name,
+        d,
+        phase,
+        batch,
+        context,
+        n,
+        latency,
+        {"weights": t_w, "kv_cache": t_kv, "compute": t_c, "communication": t_comm},
+        BOUNDS[int(bound)],
+        tokens_per_s,
+        mfu,
+        {
+            "weights": m_w,
+            "kv_cache": m_kv,
+            "activations": m_act,
+            "free": d.hardware.memory - (m_w + m_kv + m_act),
         },
-        bound=BOUNDS[int(c["bound"])],
-        tokens_per_s=c["tokens_per_s"],
-        mfu=c["mfu"],
-        memory={
-            "weights": c["mem_weights"],
-            "kv_cache": c["mem_kv"],
-            "activations": c["mem_act"],
-            "free": d.hardware.memory - used,
+        bool(fits),
+        None if price is None else cost * 1e6,
+        {
+            "dense GEMMs": row[13],
+            "routed experts": row[14],
+            "attention": row[15],
+            "elementwise": row[16],
+            "kernel floor": row[17],
+            "communication": t_comm,
         },
-        fits=bool(c["fits"]),
-        cost_per_million_tokens=None if price is None else c["cost_per_token"] * 1e6,
     )
 
 

@@ -69,7 +69,8 @@ def step_vs_batch(
     path: str | Path | None = None,
     mark: int | None = None,
 ) -> Any:
-    """Step time and per-user / aggregate tokens/s vs batch, with the memory/compute crossover."""
+    """Step time by operator and per-user / aggregate tokens/s vs batch, with the memory/compute
+    crossover."""
     import numpy as np
 
     from .inference import crossover_batch, steps
@@ -78,14 +79,18 @@ def step_vs_batch(
     batch = np.unique(np.geomspace(1, max_batch, 200).round())
     t = steps(model, deployment, batch, context, new_tokens)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    a1.loglog(batch, t.latency * 1e3, label="step time")
+    a1.loglog(batch, t.latency * 1e3, label="step time", lw=2)
+    # the operators, which add up to the step (rust/brickwall-core/src/step.rs)
     for key, label in (
-        ("t_weights", "weight reads"),
-        ("t_kv", "KV reads"),
-        ("t_compute", "compute"),
+        ("t_dense_gemm", "dense GEMMs"),
+        ("t_expert_gemm", "routed experts"),
+        ("t_attention", "attention"),
+        ("t_elementwise", "elementwise"),
+        ("t_floor", "kernel floor"),
         ("t_comm", "communication"),
     ):
-        a1.loglog(batch, np.maximum(t.columns[key], 1e-9) * 1e3, "--", lw=1, label=label)
+        if t.columns[key].max() > 0:
+            a1.loglog(batch, np.maximum(t.columns[key], 1e-9) * 1e3, "--", lw=1, label=label)
     a2.loglog(batch, new_tokens / t.latency, label="tokens/s per user")
     a2.loglog(batch, t.tokens_per_s, label="tokens/s aggregate")
     star = crossover_batch(deployment.hardware, deployment.weight_dtype)

@@ -27,7 +27,7 @@ from ..units import DTYPES, GB, TB, TERA, GiB
 class ChipFields(TypedDict, total=False):
     """What a chip table holds, in :class:`~brickwall.hardware.Hardware`'s names and SI units.
     Optional keys absent from the file are absent here (Hardware's defaults apply);
-    ``efficiency`` holds the ``[efficiency]`` table's keys as written (fractions of peak)."""
+    ``efficiency`` holds the ``[efficiency]`` table's values under Efficiency's field names."""
 
     name: str
     memory: float
@@ -43,7 +43,7 @@ class ChipFields(TypedDict, total=False):
     price_date: str
     price_source: str
     source: str
-    efficiency: dict[str, float]
+    efficiency: dict[str, float | bool]
 
 
 # --- value checks: each returns the value or raises with (expected, is-a-type-error) ----------
@@ -160,17 +160,44 @@ _KEYS: dict[str, tuple[_Check, str, str | None, Callable[[Any], Any] | None]] = 
     "price_date": (_date, "when the price was seen", "price_date", None),
     "price_source": (_text, "where the price comes from", "price_source", None),
     "source": (_text, "where the other numbers come from", "source", None),
-    "efficiency": (_FRACTION, "default fractions of peak, each in (0, 1]", None, None),
+    "efficiency": (_FRACTION, "the step model's default profile for this chip", None, None),
 }
 #: Keys every chip table must have (memory as one of memory_gb / memory_gib).
 REQUIRED = ("memory_bandwidth_tb_s", "tflops", "scale_up_gb_s", "scale_up_domain", "source")
-#: The [efficiency] table's keys -> meaning: Efficiency's simple form (fractions of peak, (0, 1]).
-#: The step model's curves will add their keys here; until then any other key is an error.
-EFFICIENCY_KEYS: dict[str, str] = {
-    "flops": "fraction of dense peak FLOP/s reached",
-    "memory": "fraction of peak memory bandwidth reached",
-    "network": "fraction of peak fabric bandwidth reached",
+
+
+def _boolean(v: Any) -> Any:
+    if not isinstance(v, bool):
+        raise _Bad("true or false", True)
+    return v
+
+
+#: The [efficiency] table's keys -> (check, meaning, Efficiency field, conversion to SI units).
+_EFFICIENCY: dict[str, tuple[_Check, str, str, Callable[[Any], Any] | None]] = {
+    "flops": (_FRACTION, "fraction of dense peak FLOP/s reached", "flops", None),
+    "memory": (_FRACTION, "fraction of peak memory bandwidth reached", "memory", None),
+    "network": (_FRACTION, "fraction of peak fabric bandwidth reached", "network", None),
+    "gemm_m_half": (
+        _number(0.0, strict=False, high=1e9),
+        "GEMM rows at which compute efficiency is half its plateau",
+        "gemm_m_half",
+        None,
+    ),
+    "kernel_overhead_us": (
+        _number(0.0, strict=False, high=1e6),
+        "microseconds each launched kernel costs beyond its roofline",
+        "kernel_overhead",
+        _per(1e6),
+    ),
+    "elementwise": (
+        _boolean,
+        "whether elementwise operators (norms, activations) move their activation bytes",
+        "elementwise",
+        None,
+    ),
 }
+#: The [efficiency] table's keys -> meaning (Efficiency's fields; docs/chip-format.md).
+EFFICIENCY_KEYS: dict[str, str] = {k: v[1] for k, v in _EFFICIENCY.items()}
 KEYS = tuple(_KEYS)
 
 
@@ -240,9 +267,14 @@ def chip_fields(entry: Mapping[str, Any], where: str, *, name: str | None = None
             }
         elif key == "efficiency":
             table = _table(where, key, value, tuple(EFFICIENCY_KEYS))
-            out["efficiency"] = {
-                k: float(_checked(where, f"efficiency.{k}", v, check)) for k, v in table.items()
-            }
+            eff: dict[str, Any] = {}
+            for k, v in table.items():
+                check_k, _, field_k, to_si_k = _EFFICIENCY[k]
+                v = _checked(where, f"efficiency.{k}", v, check_k)
+                eff[field_k] = (
+                    v if isinstance(v, bool) else float(v if to_si_k is None else to_si_k(v))
+                )
+            out["efficiency"] = eff
         else:
             v = _checked(where, key, value, check)
             assert field is not None

@@ -47,6 +47,7 @@ pub mod routing;
 pub mod routing_exact;
 pub mod serving;
 pub mod speculative;
+pub mod step;
 pub mod sweep;
 
 pub use control::Control;

@@ -8,17 +8,22 @@
 //! prompt).
 //!
 //! With `pp > 1` the batch is cut into `m = min(batch, pp)` microbatches kept in flight, so each
-//! stage reads its weights once per microbatch. One stage's time for one microbatch is the
-//! roofline `max(bytes / bandwidth, flops / peak)` plus (or overlapped with) its collectives; a
-//! token's latency sums the `pp` stages and the `pp - 1` point-to-point hops, while throughput is
-//! `batch x n / latency` (the stages work on different microbatches at once).
+//! stage reads its weights once per microbatch. One stage's time for one microbatch is the sum
+//! over its operators of per-operator rooflines ([`crate::step`]) plus (or overlapped with) its
+//! collectives; a token's latency sums the `pp` stages and the `pp - 1` point-to-point hops,
+//! while throughput is `batch x n / latency` (the stages work on different microbatches at once).
 //!
 //! Routed experts read per MoE layer: the expected number of distinct experts the microbatch's
 //! `T` tokens touch under uniform top-k routing, `E (1 - (1 - k/E)^T)`.
 
-use crate::collectives::{cost as collective_cost, Collective, Link};
+use crate::collectives::{all_reduce_time, cost as collective_cost, Algorithm, Collective, Link};
 use crate::error::{non_negative, positive, Error, Result};
 use crate::par::fill_columns;
+pub use crate::step::Profile;
+use crate::step::{
+    gemm_compute_s, op_time, ELEMENTWISE_D_MODEL, ELEMENTWISE_FFN, KERNELS_COLLECTIVE, KERNELS_DENSE_LAYER,
+    KERNELS_MOE_EXTRA,
+};
 
 /// Element counts of a model, independent of dtypes and partitioning (from `brickwall.Model`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,6 +79,9 @@ pub struct Plan {
     /// Busiest expert-parallel device's routed load over the mean (>= 1): its expert FLOPs set
     /// the stage's compute time.
     pub expert_imbalance: f64,
+    /// The tensor-parallel all-reduce's algorithm ([`Algorithm::Auto`]: the fastest per message
+    /// inside the scale-up domain, the ring over a scale-out network).
+    pub all_reduce: Algorithm,
 }
 
 /// One chip and its links, with achievable fractions already applied by the caller or not.
@@ -99,6 +107,8 @@ pub struct Chip {
     pub eff_memory: f64,
     /// Achievable fraction of link bandwidth.
     pub eff_network: f64,
+    /// Shape efficiency and per-kernel floors ([`Profile`]).
+    pub profile: Profile,
 }
 
 /// Where a step's time goes. Times are seconds of one full step (all stages), memory bytes per chip.
@@ -130,10 +140,22 @@ pub struct Step {
     pub bound: u8,
     /// Weights + KV + activations fit in device memory.
     pub fits: bool,
+    /// Per-operator seconds, all stages, each the slower of its compute and memory time: dense
+    /// GEMMs (attention projections, dense and shared FFN, router, LM head) ...
+    pub t_dense_gemm: f64,
+    /// ... routed-expert GEMMs ...
+    pub t_expert_gemm: f64,
+    /// ... attention (KV-cache read or attention FLOPs) ...
+    pub t_attention: f64,
+    /// ... elementwise operators (norms, residual adds, rotary, activation) ...
+    pub t_elementwise: f64,
+    /// ... and the per-kernel floor. With communication they add up to `latency` (without
+    /// overlap).
+    pub t_floor: f64,
 }
 
 /// Names of the entries of [`Step::to_row`] and the columns of [`StepModel::evaluate_table`].
-pub const STEP_COLUMNS: [&str; 13] = [
+pub const STEP_COLUMNS: [&str; 18] = [
     "latency",
     "t_weights",
     "t_kv",
@@ -147,11 +169,16 @@ pub const STEP_COLUMNS: [&str; 13] = [
     "cost_per_token",
     "bound",
     "fits",
+    "t_dense_gemm",
+    "t_expert_gemm",
+    "t_attention",
+    "t_elementwise",
+    "t_floor",
 ];
 
 impl Step {
     /// The step as one row of [`STEP_COLUMNS`].
-    pub fn to_row(&self) -> [f64; 13] {
+    pub fn to_row(&self) -> [f64; 18] {
         [
             self.latency,
             self.t_weights,
@@ -166,7 +193,66 @@ impl Step {
             self.cost_per_token,
             f64::from(self.bound),
             f64::from(u8::from(self.fits)),
+            self.t_dense_gemm,
+            self.t_expert_gemm,
+            self.t_attention,
+            self.t_elementwise,
+            self.t_floor,
         ]
+    }
+}
+
+/// One iteration of a serving engine: prefill chunks and decode tokens of several sequences
+/// processed together ([`StepModel::evaluate_mixed`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mix {
+    /// Sequences in the iteration (each prefilling a chunk or decoding).
+    pub sequences: f64,
+    /// New tokens processed: the chunks' lengths plus one per decoding sequence.
+    pub tokens: f64,
+    /// `(new token, position)` pairs attention computes: a chunk of `c` tokens after `p` cached
+    /// ones attends `c p + c (c + 1) / 2`.
+    pub attended: f64,
+    /// KV-cache entries read: each sequence's cached plus new tokens.
+    pub kv_read: f64,
+}
+
+impl Mix {
+    /// `batch` sequences of `n` new tokens after `context` cached ones: the step
+    /// [`StepModel::evaluate`] prices.
+    pub fn uniform(batch: f64, context: f64, n: f64) -> Self {
+        Mix {
+            sequences: batch,
+            tokens: batch * n,
+            attended: batch * (n * context + 0.5 * n * (n + 1.0)),
+            kv_read: batch * (context + n),
+        }
+    }
+
+    /// Validate: at least one sequence and one token per sequence, finite non-negative
+    /// attention pairs and cache reads.
+    pub fn check(&self) -> Result<()> {
+        at_least_one("sequences", self.sequences)?;
+        if !(self.tokens.is_finite() && self.tokens >= self.sequences) {
+            return Err(Error::invalid("tokens", self.tokens, format!(">= sequences ({})", self.sequences)));
+        }
+        non_negative("attended", self.attended)?;
+        non_negative("kv_read", self.kv_read)?;
+        Ok(())
+    }
+}
+
+/// The tensor-parallel all-reduce's algorithm: as asked inside the scale-up domain; over a
+/// scale-out network `Auto` is the ring, and the peer-access algorithms are refused.
+fn tp_all_reduce_algorithm(asked: Algorithm, in_domain: bool) -> Result<Algorithm> {
+    match (asked, in_domain) {
+        (_, true) | (Algorithm::Ring | Algorithm::Tree, false) => Ok(asked),
+        (Algorithm::Auto, false) => Ok(Algorithm::Ring),
+        (_, false) => Err(Error::invalid(
+            "all_reduce",
+            asked.name(),
+            "ring, tree or auto when tp exceeds the scale-up domain (one-shot and two-shot need peer access)",
+        )),
     }
 }
 
@@ -201,9 +287,12 @@ pub struct StepModel {
     expert_bytes_chip_per_touched: f64,
     weights_chip: f64,
     kv_bytes_chip_per_token: f64,
-    /// Per-stage all-reduce time = fixed + per_token x local tokens (two per layer).
-    tp_fixed: f64,
-    tp_per_token: f64,
+    /// The tensor-parallel group's link and the all-reduce algorithm it runs.
+    tp_link: Link,
+    tp_algorithm: Algorithm,
+    /// All-reduces per stage (two per layer) and their bytes per microbatch token.
+    tp_all_reduces: f64,
+    tp_bytes_per_token: f64,
     /// Per-stage all-to-all time (dispatch + combine per MoE layer).
     ep_fixed: f64,
     ep_per_token: f64,
@@ -213,6 +302,15 @@ pub struct StepModel {
     act_per_token_chip: f64,
     /// Extra expert FLOPs per token the busiest device does beyond the mean.
     straggler_flops_per_token: f64,
+    /// Dense (non-routed) matmul FLOPs per token.
+    dense_flops_per_token: f64,
+    /// Routed-expert matmul FLOPs per token (mean device).
+    expert_flops_per_token: f64,
+    profile: Profile,
+    /// Elementwise-operator seconds per microbatch token of one stage.
+    elem_s_per_token: f64,
+    /// Kernel-overhead seconds of one stage.
+    overhead_s: f64,
     inv_peak_cluster: f64,
     price_cluster_per_s: f64,
     memory: f64,
@@ -257,6 +355,7 @@ fn link_for(span: f64, chip: &Chip, field: &str) -> Result<Link> {
 impl StepModel {
     /// Validate and precompute.
     pub fn new(m: ModelCosts, p: Plan, chip: Chip) -> Result<Self> {
+        let profile = chip.profile;
         for (f, x) in [("layers", m.layers), ("d_model", m.d_model), ("kv_heads", m.kv_heads)] {
             at_least_one(f, x)?;
         }
@@ -308,25 +407,46 @@ impl StepModel {
         let expert_bytes_chip_per_touched =
             m.moe_layers * m.expert_params_per_layer * p.weight_bytes / (p.pp * p.tp * p.ep);
         let act = m.d_model * p.act_bytes;
-        let (ar_fixed, ar_per_byte) = collective_cost(Collective::AllReduce, p.tp, tp_link);
+        let tp_algorithm = tp_all_reduce_algorithm(p.all_reduce, p.tp <= chip.scale_up_domain)?;
         let (a2a_fixed, a2a_per_byte) = collective_cost(Collective::AllToAll, p.ep, ep_link);
         let (hop_fixed, hop_per_byte) =
             if p.pp > 1.0 { collective_cost(Collective::PointToPoint, 2.0, pp_link) } else { (0.0, 0.0) };
         let layers_stage = m.layers / p.pp;
         let moe_stage = m.moe_layers / p.pp;
+        profile.check()?;
+        let inv_mem_bw = 1.0 / (chip.memory_bandwidth * eff_m);
+        let expert_flops_per_token = 2.0 * m.top_k * m.moe_layers * m.expert_params_per_layer;
+        let dense_flops_per_token = 2.0 * m.matmul_params_active - expert_flops_per_token;
+        if dense_flops_per_token < 0.0 {
+            return Err(Error::invalid(
+                "matmul_params_active",
+                m.matmul_params_active,
+                format!(">= the active routed-expert params ({})", expert_flops_per_token / 2.0),
+            ));
+        }
+        let elem_bytes_per_token = if profile.elementwise {
+            layers_stage
+                * (ELEMENTWISE_D_MODEL * m.d_model + ELEMENTWISE_FFN * m.ffn_width / p.tp)
+                * p.act_bytes
+                / p.ep
+        } else {
+            0.0
+        };
         Ok(Self {
             m,
             p,
             chips,
             ln_miss: ln_miss(m.experts, m.top_k),
-            inv_mem_bw: 1.0 / (chip.memory_bandwidth * eff_m),
+            inv_mem_bw,
             sec_per_flop: 1.0 / ((p.pp * p.tp * p.ep) * (chip.peak_flops * eff_f)),
             dense_bytes_chip,
             expert_bytes_chip_per_touched,
             weights_chip: dense_bytes_chip + expert_bytes_chip_per_touched * m.experts,
             kv_bytes_chip_per_token: m.kv_elements_per_token * p.kv_bytes / (p.pp * kv_shard * p.ep),
-            tp_fixed: layers_stage * 2.0 * ar_fixed,
-            tp_per_token: layers_stage * 2.0 * ar_per_byte * act / p.ep,
+            tp_link,
+            tp_algorithm,
+            tp_all_reduces: layers_stage * 2.0,
+            tp_bytes_per_token: act / p.ep,
             ep_fixed: moe_stage * 2.0 * a2a_fixed,
             ep_per_token: moe_stage * 2.0 * a2a_per_byte * m.top_k * act / p.ep,
             hop_fixed,
@@ -337,6 +457,15 @@ impl StepModel {
                 * m.top_k
                 * m.moe_layers
                 * m.expert_params_per_layer,
+            dense_flops_per_token,
+            expert_flops_per_token,
+            profile,
+            elem_s_per_token: elem_bytes_per_token * inv_mem_bw,
+            overhead_s: (layers_stage * KERNELS_DENSE_LAYER
+                + moe_stage * KERNELS_MOE_EXTRA
+                + if p.tp > 1.0 { layers_stage * KERNELS_COLLECTIVE } else { 0.0 }
+                + if p.ep > 1.0 { moe_stage * KERNELS_COLLECTIVE } else { 0.0 })
+                * profile.kernel_overhead_s,
             inv_peak_cluster: 1.0 / (chips * chip.peak_flops),
             price_cluster_per_s: chips * chip.price_per_s,
             memory: chip.memory,
@@ -366,13 +495,65 @@ impl StepModel {
     /// bit for bit: the split only moves whole subexpressions, never reassociates.
     #[inline]
     pub fn prepare(&self, batch: f64, n: f64) -> Prepared<'_> {
-        let (m, p) = (&self.m, &self.p);
         let (micro, b, tokens) = self.microbatch(batch, n);
-        let weights =
-            self.dense_bytes_chip + self.expert_bytes_chip_per_touched * self.touched_experts(tokens);
+        self.prepare_tokens(micro, tokens, batch * n, batch, b, n)
+    }
+
+    /// An iteration mixing prefill chunks and decode tokens ([`Mix`]), priced by the same
+    /// operators as [`evaluate`](Self::evaluate): its sequences are cut into `min(sequences, pp)`
+    /// microbatches, each carrying an equal share of the tokens, attended pairs and cache reads.
+    /// `evaluate(b, c, n)` is the mix of `b` sequences of `n` tokens after `c` cached ones (see
+    /// [`Mix::uniform`]). Inputs are trusted here; [`Mix::check`] validates.
+    #[inline]
+    pub fn evaluate_mixed(&self, mix: Mix) -> Step {
+        let micro = mix.sequences.min(self.p.pp);
+        let pre = self.prepare_tokens(micro, mix.tokens / micro, mix.tokens, mix.sequences, 0.0, 0.0);
+        let t = pre.terms_at(mix.attended / micro, mix.kv_read / micro);
+        pre.assemble(&t, mix.kv_read * self.kv_bytes_chip_per_token)
+    }
+
+    /// [`Prepared`] for `batch` sequences in `micro` microbatches of `tokens` new tokens each
+    /// (`total` in all); `b` sequences of `n` tokens per microbatch when the step is uniform
+    /// (for [`Prepared::at`]; 0 for a mix).
+    #[inline(always)]
+    fn prepare_tokens(
+        &self,
+        micro: f64,
+        tokens: f64,
+        total: f64,
+        batch: f64,
+        b: f64,
+        n: f64,
+    ) -> Prepared<'_> {
+        let (m, p) = (&self.m, &self.p);
+        let touched = self.touched_experts(tokens);
+        let t_dense_w = self.dense_bytes_chip * self.inv_mem_bw;
+        let t_expert_w = self.expert_bytes_chip_per_touched * touched * self.inv_mem_bw;
+        let m_half = self.profile.gemm_m_half;
+        let t_dense_c =
+            gemm_compute_s(tokens * self.dense_flops_per_token, tokens / p.ep, m_half, self.sec_per_flop);
+        let expert_rows = if touched > 0.0 { tokens * m.top_k / touched } else { f64::INFINITY };
+        let t_expert_c = gemm_compute_s(
+            tokens * self.expert_flops_per_token + tokens * self.straggler_flops_per_token,
+            expert_rows,
+            m_half,
+            self.sec_per_flop,
+        );
+        // GEMM operators by the resource that binds each (for the step's `bound`).
+        let (mut gemm_c, mut gemm_w) = (0.0, 0.0);
+        for (c, w) in [(t_dense_c, t_dense_w), (t_expert_c, t_expert_w)] {
+            if c >= w {
+                gemm_c += c;
+            } else {
+                gemm_w += w;
+            }
+        }
+        let t_elem = tokens * self.elem_s_per_token;
+        let (t_dense, t_expert) = (op_time(t_dense_c, t_dense_w), op_time(t_expert_c, t_expert_w));
         let mut t_comm = 0.0;
         if p.tp > 1.0 {
-            t_comm += self.tp_fixed + self.tp_per_token * tokens;
+            let bytes = self.tp_bytes_per_token * tokens;
+            t_comm += self.tp_all_reduces * all_reduce_time(bytes, p.tp, self.tp_link, self.tp_algorithm);
         }
         if p.ep > 1.0 && m.moe_layers > 0.0 {
             t_comm += self.ep_fixed + self.ep_per_token * tokens;
@@ -380,18 +561,25 @@ impl StepModel {
         Prepared {
             sm: self,
             batch,
+            total,
             n,
             micro,
             b,
-            t_w: weights * self.inv_mem_bw,
+            t_w: t_dense_w + t_expert_w,
+            t_gemm_c: t_dense_c + t_expert_c,
+            t_dense,
+            t_expert,
+            t_gemm: t_dense + t_expert,
+            gemm_c,
+            gemm_w,
+            t_elem,
+            t_fixed: t_elem + self.overhead_s,
             flops_tokens: tokens * 2.0 * m.matmul_params_active,
-            straggler_flops: tokens * self.straggler_flops_per_token,
-            b_attn: b * m.attn_flops_per_context_token,
             n_self: 0.5 * n * (n + 1.0),
             t_comm,
             hop: self.hop_fixed + self.hop_per_token * tokens,
             mem_act: tokens * self.act_per_token_chip,
-            cost_per_latency: self.price_cluster_per_s / (batch * n),
+            cost_per_latency: self.price_cluster_per_s / total,
         }
     }
 
@@ -449,13 +637,25 @@ impl StepModel {
 pub struct Prepared<'a> {
     sm: &'a StepModel,
     batch: f64,
+    /// New tokens of the step, all microbatches.
+    total: f64,
     n: f64,
     micro: f64,
     b: f64,
     t_w: f64,
+    /// Compute seconds of the GEMM operators (shape efficiency included).
+    t_gemm_c: f64,
+    /// Dense and routed-expert GEMM operator times, and their sum.
+    t_dense: f64,
+    t_expert: f64,
+    t_gemm: f64,
+    /// GEMM operator time bound by compute / by the weight read.
+    gemm_c: f64,
+    gemm_w: f64,
+    /// Elementwise operators, and those plus kernel overheads, of one stage.
+    t_elem: f64,
+    t_fixed: f64,
     flops_tokens: f64,
-    straggler_flops: f64,
-    b_attn: f64,
     n_self: f64,
     t_comm: f64,
     hop: f64,
@@ -476,6 +676,10 @@ pub struct Terms {
     pub t_c: f64,
     /// Memory time of one stage (weights + KV cache).
     pub t_mem: f64,
+    /// Attention's compute seconds of one stage.
+    pub t_attn_c: f64,
+    /// Sum of the stage's operator times (everything but communication).
+    pub t_ops: f64,
     /// [`Step::latency`].
     pub latency: f64,
 }
@@ -490,16 +694,32 @@ impl Prepared<'_> {
     /// The step's terms with `context` cached tokens per sequence.
     #[inline(always)]
     pub fn terms(&self, context: f64) -> Terms {
-        let (sm, n, b) = (self.sm, self.n, self.b);
+        let (n, b) = (self.n, self.b);
+        self.terms_at(b * (n * context + self.n_self), b * (context + n))
+    }
+
+    /// The step's terms for a microbatch whose new tokens attend `attended` (token, position)
+    /// pairs in all and which reads `kv_tokens` cached tokens' KV entries.
+    #[inline(always)]
+    pub fn terms_at(&self, attended: f64, kv_tokens: f64) -> Terms {
+        let sm = self.sm;
         let pp = sm.p.pp;
-        let t_kv = b * (context + n) * sm.kv_bytes_chip_per_token * sm.inv_mem_bw;
-        let attended = n * context + self.n_self;
-        let flops_micro = self.flops_tokens + self.b_attn * attended;
-        let t_c = (flops_micro + self.straggler_flops) * sm.sec_per_flop;
-        let t_mem = self.t_w + t_kv;
-        let stage = if sm.p.overlap { t_mem.max(t_c).max(self.t_comm) } else { t_mem.max(t_c) + self.t_comm };
+        let t_kv = kv_tokens * sm.kv_bytes_chip_per_token * sm.inv_mem_bw;
+        let attn_flops = attended * sm.m.attn_flops_per_context_token;
+        let flops_micro = self.flops_tokens + attn_flops;
+        let t_attn_c = attn_flops * sm.sec_per_flop;
+        let t_ops = self.t_gemm + op_time(t_attn_c, t_kv) + self.t_fixed;
+        let stage = if sm.p.overlap { t_ops.max(self.t_comm) } else { t_ops + self.t_comm };
         let latency = pp * stage + (pp - 1.0) * self.hop;
-        Terms { t_kv, flops_micro, t_c, t_mem, latency }
+        Terms {
+            t_kv,
+            flops_micro,
+            t_c: self.t_gemm_c + t_attn_c,
+            t_mem: self.t_w + t_kv,
+            t_attn_c,
+            t_ops,
+            latency,
+        }
     }
 
     /// [`Step::cost_per_token`] of a step of `latency` seconds: a product, so a sweep judging
@@ -512,7 +732,7 @@ impl Prepared<'_> {
     /// [`Step::tokens_per_s`].
     #[inline(always)]
     pub fn tokens_per_s(&self, latency: f64) -> f64 {
-        self.batch * self.n / latency
+        self.total / latency
     }
 
     /// [`Step::mfu`].
@@ -524,18 +744,30 @@ impl Prepared<'_> {
     /// The step with `context` cached tokens per sequence.
     #[inline(always)]
     pub fn at(&self, context: f64) -> Step {
-        let t = self.terms(context);
+        self.assemble(&self.terms(context), self.mem_kv(context))
+    }
+
+    /// The step of terms `t` holding `mem_kv` bytes of KV cache per chip.
+    #[inline(always)]
+    fn assemble(&self, t: &Terms, mem_kv: f64) -> Step {
         let (pp, t_comm) = (self.sm.p.pp, self.t_comm);
-        let bound = if t_comm > t.t_mem.max(t.t_c) {
+        // The resource whose operators take the most time (attention counts as KV-bound when
+        // its cache read outweighs its compute).
+        let (mut on_c, on_w, mut on_kv) = (self.gemm_c, self.gemm_w, 0.0);
+        if t.t_attn_c >= t.t_kv {
+            on_c += t.t_attn_c;
+        } else {
+            on_kv += t.t_kv;
+        }
+        let bound = if t_comm > t.t_ops {
             3
-        } else if t.t_c >= t.t_mem {
+        } else if on_c >= on_w.max(on_kv) {
             2
-        } else if t.t_kv > self.t_w {
+        } else if on_kv > on_w {
             1
         } else {
             0
         };
-        let mem_kv = self.mem_kv(context);
         Step {
             latency: t.latency,
             t_weights: pp * self.t_w,
@@ -543,13 +775,18 @@ impl Prepared<'_> {
             t_compute: pp * t.t_c,
             t_comm: pp * t_comm + (pp - 1.0) * self.hop,
             tokens_per_s: self.tokens_per_s(t.latency),
-            mfu: self.mfu(&t),
+            mfu: self.mfu(t),
             mem_weights: self.sm.weights_chip,
             mem_kv,
             mem_act: self.mem_act,
             cost_per_token: self.cost_per_token(t.latency),
             bound,
             fits: self.fits_with(mem_kv),
+            t_dense_gemm: pp * self.t_dense,
+            t_expert_gemm: pp * self.t_expert,
+            t_attention: pp * op_time(t.t_attn_c, t.t_kv),
+            t_elementwise: pp * self.t_elem,
+            t_floor: pp * self.sm.overhead_s,
         }
     }
 
@@ -643,6 +880,7 @@ pub(crate) fn test_plan(tp: f64, pp: f64, ep: f64) -> Plan {
         overlap: false,
         touched_experts: f64::NAN,
         expert_imbalance: 1.0,
+        all_reduce: Algorithm::Auto,
     }
 }
 
@@ -684,16 +922,148 @@ mod tests {
             eff_flops: 1.0,
             eff_memory: 1.0,
             eff_network: 1.0,
+            profile: crate::step::Profile::DEFAULT,
         }
+    }
+
+    /// [`a100`] without shape effects, kernel floors or elementwise traffic.
+    fn aggregate_chip() -> Chip {
+        Chip { profile: Profile::AGGREGATE, ..a100() }
+    }
+
+    #[test]
+    fn a_uniform_mix_is_the_uniform_step() {
+        for (tp, pp) in [(1.0, 1.0), (8.0, 1.0), (2.0, 4.0)] {
+            let sm = StepModel::new(gpt4_like(), plan(tp, pp, 1.0), a100()).unwrap();
+            for (b, c, n) in [(1.0, 0.0, 1.0), (3.0, 100.0, 1.0), (64.0, 8192.0, 1.0), (5.0, 7.0, 300.0)] {
+                let (s, x) = (sm.evaluate(b, c, n), sm.evaluate_mixed(Mix::uniform(b, c, n)));
+                for (u, v) in s.to_row().iter().zip(x.to_row()) {
+                    assert!((u - v).abs() <= 1e-12 * u.abs(), "{tp} {pp} {b} {c} {n}: {u} vs {v}");
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_operators_and_communication_add_up_to_the_latency(
+            b in 1.0f64..4096.0, c in 0.0f64..1e5, n in 1.0f64..512.0,
+            tp in prop::sample::select(vec![1.0, 2.0, 8.0]), pp in prop::sample::select(vec![1.0, 4.0]),
+        ) {
+            let s = StepModel::new(gpt4_like(), plan(tp, pp, 1.0), a100()).unwrap().evaluate(b, c, n);
+            let ops = s.t_dense_gemm + s.t_expert_gemm + s.t_attention + s.t_elementwise + s.t_floor;
+            prop_assert!((ops + s.t_comm - s.latency).abs() <= 1e-12 * s.latency);
+        }
+    }
+
+    #[test]
+    fn a_mixed_step_costs_at_least_its_decode_part() {
+        let sm = StepModel::new(gpt4_like(), plan(8.0, 1.0, 1.0), a100()).unwrap();
+        let decode = Mix::uniform(32.0, 2000.0, 1.0);
+        let chunk = Mix::uniform(1.0, 0.0, 512.0);
+        let both = Mix {
+            sequences: decode.sequences + chunk.sequences,
+            tokens: decode.tokens + chunk.tokens,
+            attended: decode.attended + chunk.attended,
+            kv_read: decode.kv_read + chunk.kv_read,
+        };
+        let t = sm.evaluate_mixed(both).latency;
+        assert!(t > sm.evaluate_mixed(decode).latency && t > sm.evaluate_mixed(chunk).latency);
+        // One pass reads the weights once: cheaper than the two steps apart.
+        assert!(t < sm.evaluate_mixed(decode).latency + sm.evaluate_mixed(chunk).latency);
+        assert!(both.check().is_ok());
+        assert!(Mix { tokens: 10.0, ..both }.check().is_err());
+        assert!(Mix { attended: f64::NAN, ..both }.check().is_err());
+        assert!(Mix { sequences: 0.0, ..both }.check().is_err());
+    }
+
+    #[test]
+    fn the_tp_all_reduce_takes_the_fastest_algorithm_inside_the_domain() {
+        let m = gpt4_like();
+        let ring = Plan { all_reduce: Algorithm::Ring, ..plan(8.0, 1.0, 1.0) };
+        let auto = StepModel::new(m, plan(8.0, 1.0, 1.0), a100()).unwrap().evaluate(1.0, 100.0, 1.0);
+        let by_ring = StepModel::new(m, ring, a100()).unwrap().evaluate(1.0, 100.0, 1.0);
+        // A batch-1 message is latency-bound: one-shot's single step beats the ring's 14.
+        assert!(auto.t_comm < 0.2 * by_ring.t_comm);
+        // A prefill's large message follows the bandwidth-optimal algorithms: within 2%.
+        let (a, r) = (
+            StepModel::new(m, plan(8.0, 1.0, 1.0), a100()).unwrap().evaluate(8.0, 0.0, 4096.0),
+            StepModel::new(m, ring, a100()).unwrap().evaluate(8.0, 0.0, 4096.0),
+        );
+        assert!(a.t_comm <= r.t_comm && a.t_comm > 0.98 * r.t_comm);
+        // Over the scale-out network the peer-access algorithms are refused, auto is the ring.
+        let wide = Plan { all_reduce: Algorithm::OneShot, ..plan(16.0, 1.0, 1.0) };
+        assert!(StepModel::new(m, wide, a100()).is_err());
+        let wide_auto = StepModel::new(m, plan(16.0, 1.0, 1.0), a100()).unwrap().evaluate(1.0, 0.0, 1.0);
+        let wide_ring =
+            StepModel::new(m, Plan { all_reduce: Algorithm::Ring, ..plan(16.0, 1.0, 1.0) }, a100()).unwrap();
+        assert_eq!(wide_auto.t_comm, wide_ring.evaluate(1.0, 0.0, 1.0).t_comm);
     }
 
     #[test]
     fn batch_one_dense_read_is_weights_over_bandwidth() {
         let mut m = gpt4_like();
         (m.moe_layers, m.experts, m.top_k, m.kv_elements_per_token) = (0.0, 0.0, 0.0, 0.0);
-        let s = StepModel::new(m, plan(1.0, 1.0, 1.0), a100()).unwrap().evaluate(1.0, 0.0, 1.0);
+        m.attn_flops_per_context_token = 0.0;
+        let s = StepModel::new(m, plan(1.0, 1.0, 1.0), aggregate_chip()).unwrap().evaluate(1.0, 0.0, 1.0);
         assert!((s.latency - m.dense_params * 2.0 / 2.039e12).abs() <= 1e-12 * s.latency);
         assert_eq!(s.bound, 0);
+        // The default profile adds kernel floors and elementwise traffic, never removes time.
+        let d = StepModel::new(m, plan(1.0, 1.0, 1.0), a100()).unwrap().evaluate(1.0, 0.0, 1.0);
+        assert!(d.latency > s.latency);
+    }
+
+    /// Today's aggregate roofline of a one-stage step: `max(t_w + t_kv, t_c) + t_comm`.
+    fn aggregate(s: &Step) -> f64 {
+        (s.t_weights + s.t_kv).max(s.t_compute) + s.t_comm
+    }
+
+    #[test]
+    fn with_one_operator_class_the_sum_of_maxima_is_the_aggregate_roofline() {
+        // No attention term and no KV cache: the GEMMs are the only class.
+        let mut m = gpt4_like();
+        (m.attn_flops_per_context_token, m.kv_elements_per_token) = (0.0, 0.0);
+        for (b, c, n) in [(1.0, 0.0, 1.0), (64.0, 100.0, 1.0), (4.0, 0.0, 4096.0)] {
+            let s = StepModel::new(m, plan(8.0, 1.0, 1.0), aggregate_chip()).unwrap().evaluate(b, c, n);
+            if m.experts == 0.0 || s.bound == 2 || s.t_compute < 1e-3 * s.t_weights {
+                assert!((s.latency - aggregate(&s)).abs() <= 1e-12 * s.latency, "{b} {c} {n}");
+            }
+        }
+        let mut dense = m;
+        (dense.moe_layers, dense.experts, dense.top_k, dense.expert_params_per_layer) = (0.0, 0.0, 0.0, 0.0);
+        dense.matmul_params_active = 100e9;
+        for b in [1.0, 16.0, 256.0, 4096.0] {
+            let s = StepModel::new(dense, plan(8.0, 1.0, 1.0), aggregate_chip())
+                .unwrap()
+                .evaluate(b, 1000.0, 1.0);
+            assert!((s.latency - aggregate(&s)).abs() <= 1e-12 * s.latency, "{b}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_sum_of_maxima_bounds_the_aggregate_from_above(
+            b in 1.0f64..4096.0, c in 0.0f64..1e5, n in 1.0f64..512.0,
+        ) {
+            let sm = StepModel::new(gpt4_like(), plan(8.0, 1.0, 1.0), aggregate_chip()).unwrap();
+            let s = sm.evaluate(b, c, n);
+            prop_assert!(s.latency >= aggregate(&s) * (1.0 - 1e-12));
+            prop_assert!(s.latency <= (s.t_weights + s.t_kv + s.t_compute + s.t_comm) * (1.0 + 1e-12));
+        }
+
+        #[test]
+        fn step_time_is_non_decreasing_in_batch_and_context(
+            b in 1.0f64..4096.0, c in 0.0f64..1e5, n in 1.0f64..64.0, db in 0.0f64..100.0, dc in 0.0f64..1e4,
+            tp in prop::sample::select(vec![1.0, 2.0, 8.0]), pp in prop::sample::select(vec![1.0, 4.0]),
+        ) {
+            let sm = StepModel::new(gpt4_like(), plan(tp, pp, 1.0), a100()).unwrap();
+            let s = sm.evaluate(b, c, n).latency;
+            prop_assert!(sm.evaluate(b, c + dc, n).latency >= s);
+            // With pipelining, more sequences also split into more microbatches (up to pp).
+            if pp == 1.0 || b >= pp {
+                prop_assert!(sm.evaluate(b + db, c, n).latency >= s * (1.0 - 1e-12));
+            }
+        }
     }
 
     #[test]

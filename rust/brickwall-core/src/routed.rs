@@ -133,6 +133,7 @@ mod tests {
             eff_flops: 1.0,
             eff_memory: 1.0,
             eff_network: 1.0,
+            profile: crate::step::Profile::DEFAULT,
         }
     }
 

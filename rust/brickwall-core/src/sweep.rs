@@ -664,6 +664,7 @@ mod tests {
             eff_flops: 0.7,
             eff_memory: 0.8,
             eff_network: 0.75,
+            profile: crate::step::Profile::DEFAULT,
         }
     }
 

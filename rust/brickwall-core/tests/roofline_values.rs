@@ -4,7 +4,7 @@
 //! pipeline latency and throughput, and the alpha-beta collectives.
 
 use brickwall_core::collectives::{cost, hierarchical_all_reduce, time, times, Algorithm, Collective, Link};
-use brickwall_core::roofline::{Chip, ModelCosts, Plan, Step, StepModel};
+use brickwall_core::roofline::{Chip, ModelCosts, Plan, Profile, Step, StepModel};
 
 const BW: f64 = 2.0e12; // bytes/s
 const PEAK: f64 = 1.0e15; // FLOP/s
@@ -23,6 +23,8 @@ fn chip(eff_flops: f64, eff_memory: f64, eff_network: f64) -> Chip {
         eff_flops,
         eff_memory,
         eff_network,
+        // The hand formulas below are the aggregate roofline: no shape effects or floors.
+        profile: Profile::AGGREGATE,
     }
 }
 
@@ -42,6 +44,7 @@ fn plan(tp: f64, pp: f64, ep: f64) -> Plan {
         overlap: false,
         touched_experts: f64::NAN,
         expert_imbalance: 1.0,
+        all_reduce: Algorithm::Ring,
     }
 }
 

@@ -36,6 +36,7 @@ fn chip() -> Chip {
         eff_flops: 0.7,
         eff_memory: 0.8,
         eff_network: 0.75,
+        profile: brickwall_core::roofline::Profile::DEFAULT,
     }
 }
 
@@ -51,6 +52,7 @@ fn step_model(tp: f64, pp: f64) -> StepModel {
         overlap: true,
         touched_experts: f64::NAN,
         expert_imbalance: 1.0,
+        all_reduce: brickwall_core::collectives::Algorithm::Auto,
     };
     StepModel::new(model(), plan, chip()).unwrap()
 }

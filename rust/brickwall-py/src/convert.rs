@@ -1,8 +1,10 @@
 //! Views of the Python-side cost dicts (`brickwall.inference.cost_view`, `plan_view`, `chip_view`),
 //! read by key and turned into core structs.
 
+use brickwall_core::collectives::Algorithm;
 use brickwall_core::collectives::Link;
-use brickwall_core::roofline::{Chip, ModelCosts, Plan};
+use brickwall_core::error::Error;
+use brickwall_core::roofline::{Chip, ModelCosts, Plan, Profile};
 use pyo3::prelude::*;
 
 #[derive(FromPyObject)]
@@ -54,11 +56,14 @@ pub struct PlanView {
     overlap: bool,
     touched_experts: f64,
     expert_imbalance: f64,
+    all_reduce: String,
 }
 
-impl From<PlanView> for Plan {
-    fn from(v: PlanView) -> Self {
-        Plan {
+impl TryFrom<PlanView> for Plan {
+    type Error = Error;
+
+    fn try_from(v: PlanView) -> Result<Self, Error> {
+        Ok(Plan {
             tp: v.tp,
             pp: v.pp,
             ep: v.ep,
@@ -69,7 +74,13 @@ impl From<PlanView> for Plan {
             overlap: v.overlap,
             touched_experts: v.touched_experts,
             expert_imbalance: v.expert_imbalance,
-        }
+            all_reduce: Algorithm::parse(&v.all_reduce).map_err(|e| match e {
+                Error::Invalid { value, expected, .. } => {
+                    Error::Invalid { field: "all_reduce".into(), value, expected }
+                }
+                e => e,
+            })?,
+        })
     }
 }
 
@@ -88,6 +99,9 @@ pub struct ChipView {
     eff_flops: f64,
     eff_memory: f64,
     eff_network: f64,
+    gemm_m_half: f64,
+    kernel_overhead_s: f64,
+    elementwise: bool,
 }
 
 impl From<ChipView> for Chip {
@@ -103,6 +117,11 @@ impl From<ChipView> for Chip {
             eff_flops: v.eff_flops,
             eff_memory: v.eff_memory,
             eff_network: v.eff_network,
+            profile: Profile {
+                gemm_m_half: v.gemm_m_half,
+                kernel_overhead_s: v.kernel_overhead_s,
+                elementwise: v.elementwise,
+            },
         }
     }
 }

@@ -25,8 +25,9 @@ mod _core {
     use crate::pipeline::{pipeline_balance_layers, pipeline_bubble_fractions, pipeline_simulate};
     #[pymodule_export]
     use crate::roofline::{
-        roofline_columns, roofline_crossover_batch, roofline_links_available, roofline_quantile_plan,
-        roofline_steps, roofline_steps_at_quantile, roofline_touched_experts,
+        roofline_columns, roofline_crossover_batch, roofline_links_available, roofline_model,
+        roofline_quantile_plan, roofline_steps, roofline_steps_at_quantile, roofline_touched_experts,
+        RooflineModel,
     };
     #[pymodule_export]
     use crate::routing::{

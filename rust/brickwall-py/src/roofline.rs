@@ -1,6 +1,6 @@
 //! Bindings of `brickwall_core::roofline`: one column-major table out.
 
-use brickwall_core::roofline::{self, Chip, ModelCosts, Plan, StepModel, STEP_COLUMNS};
+use brickwall_core::roofline::{self, Chip, Mix, ModelCosts, Plan, StepModel, STEP_COLUMNS};
 use brickwall_core::routed;
 use numpy::{PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
@@ -27,9 +27,44 @@ pub fn roofline_steps<'py>(
     context: PyReadonlyArray1<'py, f64>,
     n: PyReadonlyArray1<'py, f64>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    let sm = core(StepModel::new(model.into(), plan.into(), chip.into()))?;
+    let sm = core(StepModel::new(model.into(), core(plan.try_into())?, chip.into()))?;
     let (b, c, k) = (batch.as_slice()?, context.as_slice()?, n.as_slice()?);
     detach_into(py, [b.len(), STEP_COLUMNS.len()], |out| sm.evaluate_table(b, c, k, out))
+}
+
+/// A model on a plan on a chip, validated and precomputed once: a scalar step costs one call
+/// into the core, no arrays (`brickwall.inference` caches one per model and deployment).
+#[pyclass(frozen, module = "brickwall._core")]
+pub struct RooflineModel {
+    sm: StepModel,
+}
+
+#[pymethods]
+impl RooflineModel {
+    /// One step of `batch` sequences with `context` cached and `n` new tokens each: the row of
+    /// `roofline_columns()`.
+    #[pyo3(signature = (batch, context, n, /))]
+    fn step(&self, batch: f64, context: f64, n: f64) -> PyResult<Vec<f64>> {
+        let mut row = [0.0; STEP_COLUMNS.len()];
+        core(self.sm.evaluate_table(&[batch], &[context], &[n], &mut row))?;
+        Ok(row.to_vec())
+    }
+
+    /// One iteration mixing prefill chunks and decode tokens (see the core's `Mix`): the row of
+    /// `roofline_columns()`.
+    #[pyo3(signature = (sequences, tokens, attended, kv_read, /))]
+    fn mixed(&self, sequences: f64, tokens: f64, attended: f64, kv_read: f64) -> PyResult<Vec<f64>> {
+        let mix = Mix { sequences, tokens, attended, kv_read };
+        core(mix.check())?;
+        Ok(self.sm.evaluate_mixed(mix).to_row().to_vec())
+    }
+}
+
+/// Build a [`RooflineModel`] (validates the model, plan and chip).
+#[pyfunction]
+#[pyo3(signature = (model, plan, chip, /))]
+pub fn roofline_model(model: ModelCostsView, plan: PlanView, chip: ChipView) -> PyResult<RooflineModel> {
+    Ok(RooflineModel { sm: core(StepModel::new(model.into(), core(plan.try_into())?, chip.into()))? })
 }
 
 /// Evaluate the step roofline with each row priced at quantile `q` of its microbatch's routing
@@ -48,7 +83,7 @@ pub fn roofline_steps_at_quantile<'py>(
     q: f64,
     seed: u64,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    let (m, p, c): (ModelCosts, Plan, Chip) = (model.into(), plan.into(), chip.into());
+    let (m, p, c): (ModelCosts, Plan, Chip) = (model.into(), core(plan.try_into())?, chip.into());
     let (b, ctx, k) = (batch.as_slice()?, context.as_slice()?, n.as_slice()?);
     let table = PyArray2::<f64>::zeros(py, [b.len(), STEP_COLUMNS.len()], true);
     {
@@ -73,7 +108,7 @@ pub fn roofline_quantile_plan(
     q: f64,
     seed: u64,
 ) -> PyResult<(f64, f64)> {
-    let (m, p): (ModelCosts, Plan) = (model.into(), plan.into());
+    let (m, p): (ModelCosts, Plan) = (model.into(), core(plan.try_into())?);
     let out = interruptible(py, None, |control| routed::quantile_plan(&m, &p, tokens, q, seed, control))?;
     Ok((out.touched_experts, out.expert_imbalance))
 }

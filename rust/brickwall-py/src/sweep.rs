@@ -36,7 +36,7 @@ impl SweepArgs {
             .into_iter()
             .enumerate()
             .map(|(i, (p, c))| {
-                StepModel::new(self.model, p.into(), c.into()).map_err(|e| match e {
+                p.try_into().and_then(|p| StepModel::new(self.model, p, c.into())).map_err(|e| match e {
                     Error::Invalid { field, value, expected } => {
                         Error::Invalid { field: format!("deployments[{i}].{field}"), value, expected }
                     }
