@@ -38,6 +38,7 @@ def core() -> dict[str, Any]:
         SCHED.block_size,
         SCHED.kv_blocks,
         False,
+        None,
     )
 
 

@@ -14,7 +14,7 @@ use crate::errors::core;
 use crate::run::{detach, interruptible};
 
 fn cost(model: ModelCostsView, plan: PlanView, chip: ChipView) -> PyResult<StepCost> {
-    core(StepCost::new(model.into(), plan.into(), chip.into()))
+    core(StepCost::new(model.into(), core(plan.try_into())?, chip.into()))
 }
 
 /// Arrival times of `n` requests: `process` is "offline", "poisson" or "gamma".

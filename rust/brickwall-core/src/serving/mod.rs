@@ -28,37 +28,22 @@ pub use workload::{arrivals, lengths, ArrivalProcess, Lengths};
 
 use crate::collectives::{time as collective_time, Collective, Link};
 use crate::error::{non_negative, positive, Error, Result};
+pub use crate::roofline::Mix;
 use crate::roofline::{Chip, ModelCosts, Plan, StepModel};
 
-/// One iteration's work as the step model prices it (all counts, summed over the iteration's
-/// sequences).
-///
-/// TEMPORARY: mirrors `roofline::Mix`, which main is adding with `StepModel::evaluate_mixed`;
-/// replace by a re-export when it lands.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Mix {
-    /// Sequences in the iteration (prefill chunks and decoding ones).
-    pub sequences: f64,
-    /// New tokens processed (chunk lengths + 1 per decoding sequence).
-    pub tokens: f64,
-    /// Sum over the new tokens of the positions each attends to (a token at 0-based position
-    /// `i` attends `i + 1`).
-    pub attended: f64,
-    /// Sum over sequences of the KV tokens held after the iteration.
-    pub kv_read: f64,
+/// Add a run of `c` new tokens of a sequence that holds `p` cached ones to `mix` (a new token
+/// at 0-based position `i` attends `i + 1` positions: the run attends `c p + c (c + 1) / 2`).
+#[inline(always)]
+pub fn add_run(mix: &mut Mix, p: u64, c: u64) {
+    let (p, c) = (p as f64, c as f64);
+    mix.sequences += 1.0;
+    mix.tokens += c;
+    mix.attended += c * p + 0.5 * c * (c + 1.0);
+    mix.kv_read += p + c;
 }
 
-impl Mix {
-    /// Add a run of `c` new tokens of a sequence that holds `p` cached ones.
-    #[inline(always)]
-    pub fn add(&mut self, p: u64, c: u64) {
-        let (p, c) = (p as f64, c as f64);
-        self.sequences += 1.0;
-        self.tokens += c;
-        self.attended += c * p + 0.5 * c * (c + 1.0);
-        self.kv_read += p + c;
-    }
-}
+/// An empty iteration, to add runs to.
+pub const NO_WORK: Mix = Mix { sequences: 0.0, tokens: 0.0, attended: 0.0, kv_read: 0.0 };
 
 /// What the simulator asks of a step model: the seconds of one iteration.
 pub trait IterationCost {
@@ -172,14 +157,10 @@ fn check_mix(i: usize, m: &Mix) -> Result<()> {
 }
 
 impl IterationCost for StepCost {
-    /// TEMPORARY adapter until `StepModel::evaluate_mixed` lands on main: the iteration as
-    /// `sequences` sequences of `tokens / sequences` new tokens each, after the uniform context
-    /// that reproduces `attended`. Exact for homogeneous mixes (a lone prefill, a batch of
-    /// decodes at one context); `kv_read` is then implied.
+    /// The step model's mixed step ([`StepModel::evaluate_mixed`]).
+    #[inline]
     fn seconds(&self, mix: &Mix) -> f64 {
-        let n = mix.tokens / mix.sequences;
-        let context = ((mix.attended / mix.sequences - 0.5 * n * (n + 1.0)) / n).max(0.0);
-        self.sm.evaluate(mix.sequences, context, n).latency
+        self.sm.evaluate_mixed(*mix).latency
     }
 }
 
@@ -243,21 +224,26 @@ mod tests {
             eff_flops: 0.7,
             eff_memory: 0.8,
             eff_network: 0.8,
+            profile: crate::step::Profile::DEFAULT,
         }
     }
 
     #[test]
     fn homogeneous_mixes_are_the_step_models_prefill_and_decode() {
         let cost = StepCost::new(llama70b(), crate::roofline::test_plan(8.0, 1.0, 1.0), h100()).unwrap();
-        let mut prefill = Mix::default();
-        prefill.add(0, 2048);
-        prefill.add(0, 2048);
-        assert_eq!(cost.seconds(&prefill), cost.step_model().evaluate(2.0, 0.0, 2048.0).latency);
-        let mut decode = Mix::default();
+        let mut prefill = NO_WORK;
+        add_run(&mut prefill, 0, 2048);
+        add_run(&mut prefill, 0, 2048);
+        assert_eq!(prefill, Mix::uniform(2.0, 0.0, 2048.0));
+        let want = cost.step_model().evaluate(2.0, 0.0, 2048.0).latency;
+        assert!((cost.seconds(&prefill) - want).abs() <= 1e-12 * want);
+        let mut decode = NO_WORK;
         for _ in 0..7 {
-            decode.add(300, 1);
+            add_run(&mut decode, 300, 1);
         }
-        assert_eq!(cost.seconds(&decode), cost.step_model().evaluate(7.0, 300.0, 1.0).latency);
+        assert_eq!(decode, Mix::uniform(7.0, 300.0, 1.0));
+        let want = cost.step_model().evaluate(7.0, 300.0, 1.0).latency;
+        assert!((cost.seconds(&decode) - want).abs() <= 1e-12 * want);
     }
 
     #[test]

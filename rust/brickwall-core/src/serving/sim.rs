@@ -16,7 +16,7 @@
 use std::collections::VecDeque;
 
 use super::workload::MAX_REQUESTS;
-use super::{IterationCost, Mix};
+use super::{add_run, IterationCost, Mix, NO_WORK};
 use crate::control::Control;
 use crate::error::{non_negative, Error, Result};
 
@@ -236,7 +236,6 @@ struct Req {
 /// An iteration's work, summed as it is scheduled. Decodes (one token, the last generated one,
 /// at position `p`) are summed as integers - exact, like every sum here below 2^53 - and join
 /// the [`Mix`] once at the end.
-#[derive(Default)]
 struct Acc {
     mix: Mix,
     prefill: u64,
@@ -268,7 +267,7 @@ fn advance(q: &mut Req, c: u64, acc: &mut Acc) -> u8 {
         acc.decodes += 1;
         acc.decode_ctx += p + 1;
     } else {
-        acc.mix.add(p, c);
+        add_run(&mut acc.mix, p, c);
         acc.prefill += c;
     }
     q.computed = p + c;
@@ -346,7 +345,7 @@ pub fn simulate(
             continue;
         }
         events.clear();
-        let mut acc = Acc::default();
+        let mut acc = Acc { mix: NO_WORK, prefill: 0, decodes: 0, decode_ctx: 0 };
         let mut budget = s.max_batched_tokens;
         let mut preempted = false;
         // Running requests, oldest first. Blocks freed by requests finishing now return after
