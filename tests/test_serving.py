@@ -370,3 +370,14 @@ def test_disaggregated_serves_everyone_and_prices_both_pools() -> None:
     assert set(r.iterations["replica"].tolist()) == {0, 1, 2, 3, 4}
     with pytest.raises(ValidationError, match="open traffic"):
         bw.serve.simulate_disaggregated(MODEL, DEP, bw.Workload(requests=3, clients=1), 1, 1)
+
+
+@pytest.mark.parametrize("policy", bw.serve.POLICIES)
+def test_throughput_never_exceeds_the_step_models_best(policy: str) -> None:
+    w = bw.Workload(requests=400, input=bw.Lengths.uniform(300, 1200), output=100, seed=9)
+    s = bw.Scheduler(policy, max_seqs=64)  # type: ignore[arg-type]
+    r = bw.simulate(MODEL, DEP, w, s)
+    # decode tokens at the shortest context, in the best batch up to max_seqs, with no prefill
+    best = (np.arange(1, 65) / bw.steps(MODEL, DEP, np.arange(1, 65), 300).latency).max()
+    assert r.throughput["output_tokens_per_s"] <= best
+    assert r.throughput["output_tokens_per_s"] > 0.1 * best  # and it is not idle
