@@ -621,6 +621,44 @@ mod tests {
         assert!(matches!(bad, Err(Error::Invalid { field, .. }) if field == "output[0]"));
     }
 
+    proptest::proptest! {
+        /// Over random workloads and limits: every request completes after it arrived, in causal
+        /// order; the cache never overflows; the work is every prompt and every output token but
+        /// the last, plus only what preemption made it recompute; static batching never preempts.
+        #[test]
+        fn random_runs_conserve_work(
+            reqs in proptest::collection::vec((1u64..60, 1u64..20, 0.0f64..0.5), 1..30),
+            policy in proptest::sample::select(vec![Policy::Static, Policy::Continuous, Policy::Chunked]),
+            max_seqs in 1u64..8,
+            block_size in 1u64..9,
+            spare in 0u64..40,
+            budget in 1u64..100,
+        ) {
+            let input: Vec<u64> = reqs.iter().map(|r| r.0).collect();
+            let output: Vec<u64> = reqs.iter().map(|r| r.1).collect();
+            let arrival: Vec<f64> = reqs.iter().scan(0.0, |t, r| { *t += r.2; Some(*t) }).collect();
+            let longest = input.iter().zip(&output).map(|(a, b)| a + b - 1).max().unwrap();
+            let kv_blocks = longest.div_ceil(block_size) + spare;
+            let max_batched_tokens = if policy == Policy::Chunked { budget } else { longest + budget };
+            let s = Scheduler { policy, max_seqs, max_batched_tokens, block_size, kv_blocks };
+            let r = simulate(Requests { input: &input, output: &output, prefilled: &[] }, Arrivals::Open(&arrival), s, &Toy, true, &Control::new()).unwrap();
+            for i in 0..input.len() {
+                proptest::prop_assert!(r.arrival[i] <= r.scheduled[i] && r.scheduled[i] < r.first_token[i] && r.first_token[i] <= r.finish[i]);
+            }
+            proptest::prop_assert!(r.iterations.kv_blocks.iter().all(|&b| b <= kv_blocks));
+            proptest::prop_assert!(r.iterations.sequences.iter().all(|&q| u64::from(q) <= max_seqs));
+            proptest::prop_assert!(r.iterations.tokens.iter().all(|&t| t <= max_batched_tokens));
+            let total: u64 = r.iterations.tokens.iter().sum();
+            let once = input.iter().sum::<u64>() + output.iter().map(|o| o - 1).sum::<u64>();
+            let preempted = r.preemptions.iter().any(|&p| p > 0);
+            proptest::prop_assert!(total >= once && (preempted || total == once));
+            proptest::prop_assert!(policy != Policy::Static || !preempted);
+            for w in r.iterations.start.windows(2) {
+                proptest::prop_assert!(w[0] < w[1]);
+            }
+        }
+    }
+
     #[test]
     fn bad_inputs_name_the_field() {
         let e = |input: &[u64], output: &[u64], arrival: &[f64], s: Scheduler| match simulate(
