@@ -267,6 +267,15 @@ def test_numbers_names_and_routing() -> None:
         (["pipeline", "1f1b", "--compare", "gpipe,"], "--compare"),
         (["bandwidth", "--speeds", "x"], "--speeds"),
         (["model", "llama2-7b", "--context", "1..8"], "--context"),
+        # issue 17's reproducers: empty, zero, negative, NaN, and a range past the limit
+        (["spec", "--alpha", ""], "--alpha"),
+        (["spec", "--draft-chips", "0"], "--draft-chips"),
+        (["bandwidth", "--speeds", "-1"], "--speeds"),
+        (["bandwidth", "--speeds", "nan"], "--speeds"),
+        (["spec", "--gamma", "1..100000000"], "--gamma"),
+        (["spec", "--gamma", "4097"], "--gamma"),
+        (["decode", "llama2-7b", "--plot", "/nonexistent-dir/x.png"], "--plot"),
+        (["pipeline", "1f1b", "--plot", "chart.v2"], "--plot"),
     ],
 )
 def test_bad_values_are_one_line_usage_errors(args: list[str], option: str) -> None:
@@ -283,6 +292,18 @@ def test_library_errors_exit_2_with_one_line() -> None:
         (["pipeline", "1f1b", "-p", "4", "--compare", "gpipe,pipedream"], "pipedream"),
         (["spec", "--alpha", "1.5"], "alpha = 1.5"),
         (["spec", "--target", "llama3.1-70b"], "--target needs --draft"),
+        (["pipeline", "forward", "--backward", "1"], "backward = [1.0]"),
+        (["pipeline", "forward", "--weight-grad", "1"], "weight_grad"),
+        (["bandwidth", "--speeds", "1e300"], "overflows"),  # finite inputs, no inf TB/s
+        (["moe", "--capacity-factor", "1e30"], "capacity_factor = 1e+30"),
+        (["sweep", "llama3.1-8b", "--tp", "1..100000000000"], "len(tp)"),  # was a MemoryError
+        # valid but huge: refused with the size and the opt-in
+        (["moe", "--trials", "1e12"], "--allow-large"),
+        (["sweep", "llama3.1-8b", "--batch", "1..10000000", "--context", "1..10000"], "= 4e+11"),
+        (
+            ["spec", "--target", "llama3.1-70b", "--draft", "llama3.1-8b", "-b", "1..100000"],
+            "--allow-large",
+        ),
     ):
         r = runner.invoke(app, args)
         assert r.exit_code == 2 and needle in r.stderr and r.stderr.count("\n") == 1, (
@@ -413,8 +434,10 @@ def test_stage_times_defaults() -> None:
         and t.weight_grad.tolist() == [0.5]
         and not t.note
     )
-    t = pipeline.stage_times("forward", 1.0, 5.0)
+    t = pipeline.stage_times("forward", 1.0, 0.0)
     assert t.backward.tolist() == [0.0] and t.weight_grad is None
+    with pytest.raises(ValidationError, match="backward = 5.0"):  # never accepted and ignored
+        pipeline.stage_times("forward", 1.0, 5.0)
     with pytest.raises(ValidationError, match="backward"):
         pipeline.stage_times("gpipe", 1.0, -1.0)
 
@@ -523,3 +546,32 @@ def test_bandwidth_for_params_inverts_max_params_for_speed() -> None:
         bw.inference.bandwidth_for_params(d, -1.0, 10.0)
     with pytest.raises(ValidationError, match="broadcastable"):
         bw.inference.bandwidth_for_params(d, [1e9, 2e9], [1.0, 2.0, 3.0])
+
+
+def test_forward_pipeline_takes_a_zero_backward() -> None:
+    r = runner.invoke(app, ["pipeline", "forward", "-p", "2", "-m", "2", "--backward", "0"])
+    assert r.exit_code == 0 and "makespan 3 s" in r.output, r.output
+
+
+def test_plot_path_is_the_file_written(tmp_path: Path) -> None:
+    # a directory gets <command>.png inside it; a bare name gets .png; both reported as written
+    for target, written in (
+        (tmp_path, tmp_path / "pipeline.png"),
+        (tmp_path / "gantt", tmp_path / "gantt.png"),
+        (tmp_path / "gantt.svg", tmp_path / "gantt.svg"),
+    ):
+        r = runner.invoke(app, ["pipeline", "1f1b", "-p", "2", "-m", "2", "--plot", str(target)])
+        assert r.exit_code == 0, r.output
+        assert r.stderr == f"plot written to {written}\n"
+        assert written.is_file() and written.stat().st_size > 1000
+
+
+def test_allow_large_lifts_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a limit lowered to 100 routed choices: refused with the size and the flag; the flag runs it
+    monkeypatch.setattr(moe, "MAX_ROUTED_CHOICES", 100)
+    args = ["moe", "--tokens", "8", "--top-k", "2", "--trials", "1000", "--json"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.output
+    assert "16,000" in r.stderr and "--allow-large" in r.stderr, r.stderr
+    r = runner.invoke(app, [*args, "--allow-large"])
+    assert r.exit_code == 0 and json.loads(r.output)["trials"] == 1000, r.output

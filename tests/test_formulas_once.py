@@ -32,6 +32,15 @@ PACKAGE = Path(bw.__file__).parent
 EXEMPT = ("model.py", "reference/", "cli.py", "plot.py")
 #: (module or package prefix, function) -> why its arithmetic on fields is not a formula copy.
 ALLOWED: dict[tuple[str, str], str] = {
+    (
+        "calibrate/fit.py",
+        "calibrate",
+    ): "a measured bandwidth over the datasheet peak is the measured fraction, not a cost",
+    ("calibrate/fit.py", "summary"): "unit conversion of the measured profile for display",
+    (
+        "calibrate/profile_file.py",
+        "chip_file_text",
+    ): "unit conversion to the chip file's units (the inverse of readers/chip_file.py)",
     ("hardware.py", "summary"): "unit conversion of the catalog entry for display",
     (
         "deployment.py",
@@ -51,6 +60,10 @@ ALLOWED: dict[tuple[str, str], str] = {
         "inference.py",
         "required_bandwidth",
     ): "turns the core's memory time back into bytes/s at the asked rate (no model knowledge)",
+    (
+        "moe.py",
+        "route",
+    ): "a work-size guard: trials x tokens x top_k routed choices against the opt-in limit (validation, not a cost)",
     (
         "moe.py",
         "drop_fraction",

@@ -364,32 +364,94 @@ def test_wrong_argument_types_are_typed_errors() -> None:
 
 runner = CliRunner()
 CLI_VALUES = st.one_of(
-    st.sampled_from(["0", "-1", "nan", "inf", "1e30", "99999999999999999999", "", "x", "1.5"]),
+    st.sampled_from(
+        ["0", "-1", "nan", "inf", "-inf", "1e30", "1e400", "99999999999999999999", "", "x", "1.5"]
+        + ["1..100000000000", "1..10:0", "5..1", "1,,2", "0.5,nan"]
+    ),
     st.integers(-5, 100).map(str),
 )
+# Every command with each option that takes a number (the hostile pass of issue 17).
+CLI_TEMPLATES = [
+    ["model", "llama3.1-70b", "--context", "{}"],
+    ["spec", "--alpha", "{}"],
+    ["spec", "--gamma", "{}"],
+    ["spec", "--cost-ratio", "{}"],
+    ["spec", "--target", "llama3.1-70b", "--draft", "llama3.1-8b", "-b", "1,8", "--draft-chips", "{}"],
+    ["decode", "llama3.1-70b", "--batch", "{}"],
+    ["decode", "mixtral-8x7b", "--routing", "{}"],
+    ["decode", "llama3.1-70b", "--tp", "{}"],
+    ["decode", "llama3.1-70b", "--price", "{}"],
+    ["prefill", "llama3.1-70b", "--prompt", "{}"],
+    ["train", "llama3.1-70b", "--mfu", "0.4", "--gpus", "{}"],
+    ["train", "llama3.1-70b", "--gpus", "1024", "--mfu", "{}"],
+    ["train", "llama3.1-70b", "--gpus", "1024", "--days", "{}"],
+    ["bandwidth", "--speeds", "{}"],
+    ["bandwidth", "--params", "{}"],
+    ["bandwidth", "--overhead", "{}"],
+    ["moe", "--trials", "{}"],
+    ["moe", "--dirichlet", "{}", "--trials", "1000"],
+    ["moe", "--zipf", "{}", "--trials", "1000"],
+    ["moe", "--capacity-factor", "{}", "--trials", "1000"],
+    ["moe", "--devices", "{}", "--trials", "1000"],
+    ["sweep", "llama3.1-8b", "--no-progress", "--tp", "{}"],
+    ["sweep", "llama3.1-8b", "--no-progress", "--batch", "{}"],
+    ["sweep", "llama3.1-8b", "--no-progress", "--max-latency-ms", "{}"],
+    ["pipeline", "1f1b", "--stages", "{}"],
+    ["pipeline", "forward", "--backward", "{}"],
+    ["pipeline", "1f1b", "--p2p", "{}"],
+    ["pipeline", "interleaved-1f1b", "--chunks", "{}"],
+]  # fmt: skip
 
 
-@fuzz(60)
-@given(
-    st.sampled_from(
-        [
-            ["spec", "--alpha", "{}"],
-            ["spec", "--gamma", "{}"],
-            ["moe", "--trials", "{}"],
-            ["moe", "--dirichlet", "{}"],
-            ["pipeline", "1f1b", "--stages", "{}"],
-            ["decode", "llama3.1-70b", "--batch", "{}"],
-            ["bandwidth", "--speeds", "{}"],
-        ]
-    ),
-    CLI_VALUES,
-)
+@fuzz(150)
+@given(st.sampled_from(CLI_TEMPLATES), CLI_VALUES)
 def test_cli_bad_values(template: list[str], value: str) -> None:
     args = [a.replace("{}", value) for a in template]
     with watchdog():
         r = runner.invoke(app, args)
     assert r.exit_code in (0, 2), (args, r.exit_code, r.output, r.exception)
     assert r.exception is None or isinstance(r.exception, SystemExit), (args, r.exception)
+    if r.exit_code == 2:  # one line, no box, no traceback
+        assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, (args, r.stderr)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["model", "--hf-config", "{dir}"],
+        ["model", "--hf-config", "{deep}"],
+        ["model", "x" * 10_000],
+        ["validate", "--file", "{toml}"],
+        ["decode", "llama3.1-70b", "--hardware", "{toml}"],
+        ["decode", "llama3.1-70b", "--batch", "1e15"],
+        ["decode", "llama3.1-70b", "--plot", "{dir}/no/such/dir.png"],
+        ["decode", "deepseek-v3", "--tp", "8", "--ep", "32", "-b", "16000", "--routing", "1e-300"],
+        ["pipeline", "1f1b", "-p", "100000", "-m", "100000"],
+        ["pipeline", "gpipe", "--compare", "gpipe", "-m", "99999999999"],
+        ["moe", "--experts", "100000000"],
+        ["moe", "--tokens", "16777216", "--trials", "1"],
+        ["bandwidth", "--overhead", "1e300"],
+        ["sweep", "llama3.1-8b", "--weight-dtype", "bf16,,fp8"],
+    ],
+)
+def test_hostile_cli_inputs_end_cleanly(args: list[str], tmp_path: Path) -> None:
+    """Status 0, or 2 with one short line; within seconds, never a traceback or a box."""
+    (tmp_path / "deep.json").write_text("[" * 100_000)
+    (tmp_path / "bad.toml").write_text("name = 1\n[[[")
+    paths = {"dir": str(tmp_path), "deep": str(tmp_path / "deep.json")}
+    paths["toml"] = str(tmp_path / "bad.toml")
+    args = [a.format(**paths) for a in args]
+    t0 = time.perf_counter()
+    with watchdog():
+        r = runner.invoke(app, args)
+    assert time.perf_counter() - t0 < 10.0, args[:4]
+    assert r.exit_code in (0, 2) and not isinstance(r.exception, Exception), (r.output, r.exception)
+    if r.exit_code == 2:
+        assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr[:300]
+        assert len(r.stderr) < 1000 and "Traceback" not in r.stderr
+    else:
+        json_free = r.stdout.lower().replace("inference", "")
+        assert " nan" not in json_free and " inf " not in json_free, r.stdout
 
 
 # -- Ctrl-C stops long calls promptly ----------------------------------------------------------
@@ -399,7 +461,11 @@ LONG_CALLS = {
     "batch=range(1, 40_000_001), price_per_hour=2.0)",
     "sweep_executor": "bw.sweep('llama3.1-70b', hardware=bw.hardware_names(), tp=[1,2,4,8], "
     "pp=[1,2,4], batch=range(1, 40_000_001), price_per_hour=2.0, executor=ThreadPoolExecutor(2), parts=64)",
-    "route": "bw.moe.route(64, 8, 4096, trials=10**7)",
+    "route": "bw.moe.route(64, 8, 4096, trials=10**7, allow_large=True)",
+    # one simulation near the op limit takes seconds; a few back to back keep it busy on a fast box
+    "pipeline": "[bw.pipeline.simulate('1f1b', 64, 131072, 1.0) for _ in range(5)]",
+    "speculative_sampling": "bw.speculative.simulate_sampling("
+    "[0.5, 0.5], [0.9, 0.1], 8, trials=10**9, allow_large=True)",
 }
 
 
@@ -490,6 +556,15 @@ def test_json_of_results_is_finite() -> None:
         lambda: bw.pipeline.balance_layers(2**62, 2),  # found by the fuzzer: a 2**62 array
         lambda: bw.inference.max_batch(LLAMA, H100, 1000, limit=-5),
         lambda: bw.inference.chips_needed(LLAMA, "H100-SXM", tokens_per_s_per_user=-1),
+        # resource bombs: refused up front (each ran for hours or ate the machine's memory)
+        lambda: bw.moe.route(16, 2, 8, trials=10**12),
+        lambda: bw.sweep(LLAMA, batch=range(1, 10**6 + 1), context=range(1, 10**6 + 1)),
+        lambda: bw.speculative.speedup_tables(0.8, 0.05, range(1, 10**8 + 1)),
+        lambda: bw.speculative.simulate_sampling([0.5, 0.5], [0.9, 0.1], 4, trials=10**12),
+        lambda: bw.speculative.sweep_batches(
+            LLAMA, bw.model("llama3.1-8b"), H100, range(1, 10**9), 0, 0.8, range(1, 9)
+        ),
+        lambda: bw.pipeline.stage_times("forward", 1.0, backward=1.0),
     ],
 )
 def test_issue17_reproducers_are_typed_errors(thunk: Callable[[], Any]) -> None:
@@ -510,3 +585,68 @@ def test_issue17_fixes_keep_good_answers() -> None:
         )
         want = sum(1 for i in range(first, layers) if i % every == 0)
         assert m.moe_layers == want
+
+
+@pytest.mark.parametrize(
+    ("thunk", "size"),
+    [
+        (lambda: bw.moe.route(16, 2, 8, trials=10**12), "1.6e+13"),
+        (lambda: bw.speculative.tokens_distribution(0.5, 10**9), "1e+09"),
+        (lambda: bw.sweep(LLAMA, batch=range(1, 10**6 + 1), context=range(1, 10**6 + 1)), "1e+12"),
+        (lambda: bw.speculative.simulate_sampling([0.5, 0.5], [0.9, 0.1], 4, 10**12), "4e+12"),
+    ],
+)
+def test_resource_bombs_name_their_size_and_the_opt_in(thunk: Callable[[], Any], size: str) -> None:
+    t0 = time.perf_counter()
+    with pytest.raises(bw.errors.TooLargeError) as e:
+        thunk()
+    assert time.perf_counter() - t0 < 5.0  # refused up front, not after the work
+    msg = str(e.value)
+    assert f"= {size}" in msg and "allow_large=True" in msg and "--allow-large" in msg, msg
+
+
+def test_allow_large_runs_what_the_limit_refuses() -> None:
+    g = 1 << 22  # (g + 1) cells: just over the 2^22 limit
+    with pytest.raises(bw.errors.TooLargeError):
+        bw.speculative.tokens_distribution(0.5, g)
+    d = bw.speculative.tokens_distribution(0.5, g, allow_large=True)
+    assert d.shape == (g + 1,) and abs(d.sum() - 1.0) < 1e-12
+    with pytest.raises(BrickwallError):
+        bw.speculative.tokens_distribution(0.5, g, allow_large="yes")  # booleans only
+
+
+def test_spec_gamma_range_fails_fast_naming_gamma() -> None:
+    t0 = time.perf_counter()
+    r = runner.invoke(app, ["spec", "--gamma", "1..100000000"])
+    assert time.perf_counter() - t0 < 5.0
+    assert r.exit_code == 2 and "--gamma" in r.stderr and "max_gamma" not in r.stderr, r.stderr
+    with pytest.raises(BrickwallError, match="gammas"):
+        bw.speculative.speedup_tables(0.8, 0.05, [1, 5000])
+
+
+def test_routing_quantile_of_huge_batches_is_fast_and_exact_where_it_can_be() -> None:
+    # 2^23 tokens took a minute (a token-by-token Monte Carlo); 2^24 and beyond were refused.
+    # Every expert is touched at any quantile and one EP group has no imbalance: the p99 step
+    # is the expected one.
+    for batch in (2**23, 2**24, 2**40):
+        with watchdog():
+            t0 = time.perf_counter()
+            p99 = bw.decode(MIXTRAL, H100, batch, 0, routing=0.99)
+            assert time.perf_counter() - t0 < 5.0, batch
+        assert p99.step_time == bw.decode(MIXTRAL, H100, batch, 0).step_time
+    # across 8 expert-parallel devices the busiest one's excess shrinks like 1/sqrt(tokens)
+    ep8 = bw.Deployment("H100-SXM", tp=1, ep=8)
+    excess = [bw.inference.routing_quantile(MIXTRAL, ep8, t, 0.99)[1] - 1 for t in (2**18, 2**22)]
+    assert 0 < excess[1] < excess[0] and 2 < excess[0] / excess[1] < 8, excess
+
+
+def test_error_messages_quote_huge_values_briefly() -> None:
+    with pytest.raises(BrickwallError) as e:
+        bw.decode(LLAMA, H100, 10**400, 1)
+    assert "1e+400 (401 digits)" in str(e.value) and len(str(e.value)) < 200, str(e.value)
+    with pytest.raises(BrickwallError) as e:
+        bw.moe.route(16, 2, 8, trials=1, seed=-(10**5000))  # repr would raise past 4,300 digits
+    assert "-1e+5000 (5001 digits)" in str(e.value)
+    with pytest.raises(BrickwallError) as e:
+        bw.model("x" * 100_000)
+    assert len(str(e.value)) < 1000 and "100,002 chars" in str(e.value), str(e.value)[:300]

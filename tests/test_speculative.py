@@ -566,5 +566,5 @@ def test_simulate_stops_when_progress_raises() -> None:
 
     t0 = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
-        spec.simulate_sampling(P_ROWS, Q_ROWS, GAMMA, 10**11, progress=stop)
+        spec.simulate_sampling(P_ROWS, Q_ROWS, GAMMA, 10**11, progress=stop, allow_large=True)
     assert time.perf_counter() - t0 < 5 and len(calls) == 1

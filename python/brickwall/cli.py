@@ -5,6 +5,7 @@ display only (units, shares of a total); every quantity comes from the library."
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from enum import Enum
@@ -36,6 +37,7 @@ from .hardware import hardware, hardware_names
 from .inference import Routing
 from .model import Model, model, model_names
 from .readers import from_hf_config
+from .speculative import MAX_GAMMA
 from .units import fmt_bytes, fmt_count, fmt_flops, fmt_seconds
 
 app = typer.Typer(
@@ -102,6 +104,11 @@ KS_OPT = typer.Option("heads", "--kv-sharding", help="heads (replicated under MQ
 OV_OPT = typer.Option(False, "--overlap", help="overlap communication with compute")
 PR_OPT = typer.Option(None, "--price", help="USD per chip-hour (default: the catalog's)")
 JSON_OPT = typer.Option(False, "--json", help="machine-readable output")
+ALLOW_LARGE_OPT = typer.Option(
+    False,
+    "--allow-large",
+    help="run a request over the size limits (long runs or large tables) instead of refusing it",
+)
 HF_OPT = typer.Option(
     None, "--hf-config", help="a Hugging Face config.json instead of a catalog model NAME"
 )
@@ -112,10 +119,48 @@ class CatalogKind(str, Enum):
     models = "models"
 
 
+def plot_target(ctx: typer.Context, value: Path | None) -> Path | None:
+    """``--plot``: the file the chart goes to, checked before any work. A directory gets
+    ``<command>.png`` inside it; a name without a suffix gets ``.png`` (what matplotlib would
+    write); the suffix must be a format matplotlib writes and the folder must exist. The path
+    returned is the one written and reported."""
+    if value is None:
+        return None
+    path = value / f"{ctx.info_name}.png" if value.is_dir() else value
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    formats = _plot_formats()
+    if formats and path.suffix[1:].lower() not in formats:
+        raise typer.BadParameter(
+            f"{str(value)!r}: expected a file ending in one of {', '.join(sorted(formats))}"
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise typer.BadParameter(
+            f"{str(value)!r}: expected a file in an existing folder ({str(folder)!r} is not one)"
+        )
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise typer.BadParameter(
+            f"{str(value)!r}: expected a file this user can write ({str(path)!r} is not)"
+        )
+    return path
+
+
+def _plot_formats() -> set[str]:
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:  # pragma: no cover - the plot extra is missing: plotting says so
+        return set()
+    return set(FigureCanvasBase.get_supported_filetypes())
+
+
 def announce_plot(path: Path) -> None:
     """Every plotting command says the same line, on stderr (stdout stays JSON/CSV-clean)."""
     sys.stdout.flush()  # after the command's own output, also when both go to one pipe
     typer.echo(f"plot written to {path}", err=True)
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:  # the figure is written: a long-lived caller (tests) should not keep it
+        plt.close("all")
 
 
 def emit_json(data: Any) -> None:
@@ -286,7 +331,11 @@ def spec_cmd(
         help="acceptance rate(s) in [0, 1], e.g. 0.8 or 0.6,0.7,0.8",
     ),
     gamma: Sequence[int] = typer.Option(
-        "1..8", "--gamma", parser=ints_from(1), metavar=INTS, help="draft lengths"
+        "1..8",
+        "--gamma",
+        parser=ints_from(1, MAX_GAMMA),
+        metavar=INTS,
+        help=f"draft lengths (at most {MAX_GAMMA})",
     ),
     cost_ratio: Sequence[float] = typer.Option(
         "0.05",
@@ -330,8 +379,11 @@ def spec_cmd(
     context: int = CONTEXT_OPT,
     weight_dtype: str = WD_OPT,
     kv_dtype: str | None = KD_OPT,
-    plot: Path | None = typer.Option(None, help="save speedup vs batch (with --target)"),
+    plot: Path | None = typer.Option(
+        None, "--plot", callback=plot_target, help="save speedup vs batch (with --target)"
+    ),
     as_json: bool = JSON_OPT,
+    allow_large: bool = ALLOW_LARGE_OPT,
 ) -> None:
     """Speculative decoding: expected tokens, speedup and the best draft length (Leviathan et al.), or with --target/--draft the speedup vs batch through the roofline and the batch where it stops paying (MagicDec)."""
     from . import speculative as spec
@@ -363,7 +415,17 @@ def spec_cmd(
     ddep = Deployment(hw, tp=draft_chips or tp, weight_dtype=weight_dtype, kv_dtype=kv_dtype)
     draft_step = spec.roofline_step_time(ddep)
     sweeps = [
-        spec.sweep_batches(tm, dm, dep, batch, context, a, gamma, draft_step_time=draft_step)
+        spec.sweep_batches(
+            tm,
+            dm,
+            dep,
+            batch,
+            context,
+            a,
+            gamma,
+            draft_step_time=draft_step,
+            allow_large=allow_large,
+        )
         for a in alpha
     ]
     if as_json:
@@ -444,8 +506,9 @@ def _print_estimate(e: Any) -> None:
     for k, v in e.operators.items():  # they add up to the step (without overlap)
         if v > 0:
             t.add_row(f"  {k}", f"{fmt_seconds(v)} ({v / e.step_time:.0%} of the step)")
-    for k, v in e.breakdown.items():  # resources: what the operators wait on
-        t.add_row(f"{k.replace('_', ' ')} time", fmt_seconds(v))
+    t.add_section()
+    for k, v in e.breakdown.items():  # resources: what the operators wait on; they overlap
+        t.add_row(f"{k.replace('_', ' ')} time (overlapping)", fmt_seconds(v))
     t.add_row("bound", e.bound)
     if e.phase == "prefill":
         t.add_row("time to first token", fmt_seconds(e.ttft))
@@ -546,7 +609,9 @@ def decode(
     overlap: bool = OV_OPT,
     price: float | None = PR_OPT,
     as_json: bool = JSON_OPT,
-    plot: Path | None = typer.Option(None, "--plot", help="PNG: step time and tokens/s vs batch"),
+    plot: Path | None = typer.Option(
+        None, "--plot", callback=plot_target, help="PNG: step time and tokens/s vs batch"
+    ),
     routing: Any = typer.Option(
         "expected",
         "--routing",
@@ -610,7 +675,9 @@ def prefill(
     overlap: bool = OV_OPT,
     price: float | None = PR_OPT,
     as_json: bool = JSON_OPT,
-    plot: Path | None = typer.Option(None, "--plot", help="PNG: step time and tokens/s vs batch"),
+    plot: Path | None = typer.Option(
+        None, "--plot", callback=plot_target, help="PNG: step time and tokens/s vs batch"
+    ),
 ) -> None:
     """Prefill: time to first token, input tokens/s, MFU, $ per 1M input tokens."""
     _step_command(
@@ -874,7 +941,7 @@ def bandwidth(
         1.0, "--overhead", help="other traffic as a multiple of weight reads (the seed: 1)"
     ),
     plot: Path | None = typer.Option(
-        None, "--plot", help="PNG: the seed's bandwidth-vs-model-size chart"
+        None, "--plot", callback=plot_target, help="PNG: the seed's bandwidth-vs-model-size chart"
     ),
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -885,7 +952,15 @@ def bandwidth(
     from .inference import bandwidth_for_params
 
     one = Deployment(hardware("H100-SXM"), weight_dtype=dtype, efficiency=Efficiency.ideal())
-    need = bandwidth_for_params(one, np.array(params)[:, None], np.array(speeds), overhead=overhead)
+    with np.errstate(over="ignore"):
+        need = bandwidth_for_params(
+            one, np.array(params)[:, None], np.array(speeds), overhead=overhead
+        )
+    if not np.all(np.isfinite(need)):  # finite inputs whose product overflows
+        raise typer.BadParameter(
+            "the bandwidth needed overflows (over 1.8e308 B/s): expected smaller "
+            "--params, --speeds or --overhead"
+        )
     if as_json:
         emit_json(
             [
@@ -952,9 +1027,10 @@ def moe_cmd(
         None, "--capacity-factor", help="capacity ceil(cf k B / E) per expert"
     ),
     plot_path: Path | None = typer.Option(
-        None, "--plot", help="save the load histograms to this image"
+        None, "--plot", callback=plot_target, help="save the load histograms to this image"
     ),
     as_json: bool = JSON_OPT,
+    allow_large: bool = ALLOW_LARGE_OPT,
 ) -> None:
     """Distribution of tokens per expert / device in one MoE step (Monte Carlo + exact)."""
     from . import moe
@@ -968,8 +1044,31 @@ def moe_cmd(
         if dirichlet is not None
         else None
     )
-    with console.status(f"routing {trials:,} steps..."):
-        r = moe.route(experts, top_k, tokens, trials, seed, popularity, capacity_factor, devices)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    # a bar with the time left: a long run says how long it will take
+    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(TextColumn("routing"), *columns, console=console, transient=True) as bar:
+        task = bar.add_task("routing", total=trials)
+        r = moe.route(
+            experts,
+            top_k,
+            tokens,
+            trials,
+            seed,
+            popularity,
+            capacity_factor,
+            devices,
+            progress=lambda done: bar.update(task, completed=done),
+            allow_large=allow_large,
+        )
     # no closed forms under Dirichlet drift
     ex = (
         None
@@ -1214,7 +1313,10 @@ def sweep(
         None, "--price", help="USD per chip-hour for every hardware (default: the catalog's)"
     ),
     plot: Path | None = typer.Option(
-        None, "--plot", help="PNG: cost vs per-token latency, one frontier per hardware"
+        None,
+        "--plot",
+        callback=plot_target,
+        help="PNG: cost vs per-token latency, one frontier per hardware",
     ),
     as_json: bool = JSON_OPT,
     as_csv: bool = typer.Option(False, "--csv", help="every kept row as CSV"),
@@ -1224,6 +1326,7 @@ def sweep(
     no_progress: bool = typer.Option(
         False, "--no-progress", help="no progress bar (off anyway with --json or --csv)"
     ),
+    allow_large: bool = ALLOW_LARGE_OPT,
 ) -> None:
     """Sweep hardware x tp x pp x ep x dtypes x batch x context through the roofline and print the Pareto frontier (or the top K): which configuration is best, and what each trade costs."""
     from .sweep import COLUMN_UNITS
@@ -1263,6 +1366,7 @@ def sweep(
         kv_sharding=kv_sharding,  # type: ignore[arg-type]
         overlap=overlap,
         price_per_hour=price,
+        allow_large=allow_large,
     )
     cols = r.columns
     shown = list(range(r.kept))
@@ -1412,6 +1516,7 @@ def pipeline_cmd(
     plot: Path | None = typer.Option(
         None,
         "--plot",
+        callback=plot_target,
         help="write the Gantt chart (or with --compare, bubble vs microbatches) here",
     ),
     compare: Sequence[str] | None = typer.Option(
@@ -1513,6 +1618,12 @@ def validate(
     as_json: bool = JSON_OPT,
     as_csv: bool = typer.Option(False, "--csv", help="every row as CSV"),
     markdown: bool = typer.Option(False, "--markdown", help="the tables as Markdown"),
+    plot: Path | None = typer.Option(
+        None,
+        "--plot",
+        callback=plot_target,
+        help="PNG: predicted vs measured, one colour per source",
+    ),
 ) -> None:
     """Predicted vs published: brickwall's error on measured step times, throughputs and TTFTs.
 
@@ -1525,6 +1636,18 @@ def validate(
         if not rows:
             raise typer.BadParameter(f"--only {only!r}: no row has this kind or source tag")
     report: ValidationReport = run(rows)
+    if plot is not None:
+        if not report.modelled:
+            raise typer.BadParameter("--plot: no row is predicted, nothing to plot")
+        from .plot import validation_scatter
+
+        validation_scatter(report, plot)
+    _print_validation(report, as_json, as_csv, markdown)
+    if plot is not None:
+        announce_plot(plot)
+
+
+def _print_validation(report: Any, as_json: bool, as_csv: bool, markdown: bool) -> None:
     if as_json:
         emit_json({"summary": report.summary(), "rows": [r.as_dict() for r in report.rows]})
         return
@@ -1546,7 +1669,7 @@ def validate(
             str(r.row.batch),
             f"{r.row.input_tokens}/{r.row.output_tokens}",
             f"{r.row.value:.4g} {r.row.unit}",
-            f"{r.predicted:.4g}" + ("" if r.fits else " (no fit)"),
+            f"{r.predicted:.4g} {r.row.unit}" + ("" if r.fits else " (no fit)"),
             f"{r.error or 0.0:+.1%}",
         )
         for r in report.modelled
@@ -1814,6 +1937,73 @@ def serve(
     if plot is not None:
         r.plot(plot)
         announce_plot(plot)
+
+
+@app.command()
+def calibrate(
+    hardware: str = typer.Option(
+        ...,
+        "--hardware",
+        "-H",
+        help="the chip being measured: its catalog name or chip file (its peaks are the denominators)",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="the chip file to write (default ./<chip>-measured.toml)"
+    ),
+    quick: bool = typer.Option(True, "--quick/--full", help="about a minute, or the full grid"),
+    backend: str = typer.Option(
+        "torch", "--backend", help="torch (a CUDA/ROCm GPU) or numpy (a CPU dry run of the harness)"
+    ),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Measure this machine's GPU and write its efficiency profile as a chip file.
+
+    Times copies, GEMMs over the rows M and a tiny kernel; fits the step model's profile
+    (memory fraction, GEMM plateau and half-efficiency rows, per-kernel floor). Load the file
+    with --hardware FILE. Needs PyTorch (pip install torch) for --backend torch."""
+    from .calibrate import NumpyBackend, TorchBackend, write_profile
+    from .calibrate import calibrate as run_calibration
+    from .calibrate.fit import summary
+    from .hardware import hardware as lookup
+
+    chip = lookup(hardware)
+    path = out or Path(f"{chip.name.replace('/', '_')}-measured.toml")
+    # check where the file goes before measuring, so a bad --out never wastes a run
+    if path.is_dir() or not path.parent.is_dir() or str(path) == "":
+        raise typer.BadParameter(
+            f"--out {str(path)!r}: expected a file path in an existing directory"
+        )
+    if backend == "torch":
+        try:
+            measurer: Any = TorchBackend()
+        except (ImportError, RuntimeError) as e:
+            raise typer.BadParameter(
+                f"--backend torch (the default): {e}; install the extra with "
+                "pip install '.[calibrate]', or try the harness on the CPU with --backend numpy"
+            ) from None
+    elif backend == "numpy":
+        measurer = NumpyBackend()
+    else:
+        raise typer.BadParameter(f"--backend {backend!r}: expected torch or numpy")
+    # a CPU dry run measures toy sizes: it checks the harness and the file, not a GPU
+    c = run_calibration(chip, measurer, quick=quick)
+    try:
+        path = write_profile(c, path)
+    except OSError as e:
+        raise typer.BadParameter(
+            f"--out {str(path)!r}: cannot write it ({e.strerror or e})"
+        ) from None
+    if as_json:
+        emit_json({**summary(c), "file": str(path)})
+        return
+    eff = c.efficiency
+    console.print(f"{chip.name} measured with {backend}: written to {path}")
+    console.print(
+        f"  memory {eff.memory:.3g} of peak, GEMM plateau {eff.flops:.3g} of peak, half at "
+        f"{eff.gemm_m_half:.1f} rows, {eff.kernel_overhead * 1e6:.2f} us per kernel"
+    )
+    for n in c.notes:
+        console.print(f"[dim]note: {n}[/dim]")
 
 
 def main() -> None:

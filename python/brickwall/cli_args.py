@@ -73,11 +73,11 @@ def count(text: str | int, *, minimum: int = 1) -> int:
     return value
 
 
-def _range(item: str, minimum: int) -> Sequence[int]:
+def _range(item: str, minimum: int, maximum: int | None) -> Sequence[int]:
     lo_s, hi_s = item.split("..", 1)
     hi_s, _, step_s = hi_s.partition(":")
     lo, hi = _integer(lo_s), _integer(hi_s)
-    if lo < minimum or hi < lo:
+    if lo < minimum or hi < lo or (maximum is not None and hi > maximum):
         raise ValueError(item)
     step_s = step_s.strip()
     if step_s.lower().startswith("x"):
@@ -96,14 +96,17 @@ def _range(item: str, minimum: int) -> Sequence[int]:
     return range(lo, hi + 1, step)
 
 
-def ints(text: str | Sequence[int], *, minimum: int = 1) -> Sequence[int]:
+def ints(
+    text: str | Sequence[int], *, minimum: int = 1, maximum: int | None = None
+) -> Sequence[int]:
     """Integers in the grammar: ``4``, ``1,2,4``, ``1..1024``, ``256..32768:64``, ``1..1024:x2``
     or a comma list mixing them. A lone arithmetic range comes back as a ``range`` (never
     materialised: sweeps enumerate it inside the core); everything else as a list."""
     if not isinstance(text, str):
         return text  # a default given as a sequence
+    bounds = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
     expected = (
-        f"integers >= {minimum}: N, N,M,..., A..B (every integer), A..B:S (step S) "
+        f"integers {bounds}: N, N,M,..., A..B (every integer), A..B:S (step S) "
         "or A..B:xF (times F), with A <= B"
     )
     items = [p.strip() for p in text.split(",")]
@@ -114,11 +117,11 @@ def ints(text: str | Sequence[int], *, minimum: int = 1) -> Sequence[int]:
         for item in items:
             if ".." not in item:
                 value = _integer(item)
-                if value < minimum:
+                if value < minimum or (maximum is not None and value > maximum):
                     raise ValueError(item)
                 out.append(value)
                 continue
-            values = _range(item, minimum)
+            values = _range(item, minimum, maximum)
             if len(items) == 1:
                 return values
             if len(out) + len(values) > _LIST_LIMIT:
@@ -175,9 +178,9 @@ def counts_from(minimum: int) -> Callable[[str], int]:
     return lambda text: count(text, minimum=minimum)
 
 
-def ints_from(minimum: int) -> Callable[[str], Sequence[int]]:
-    """A typer ``parser=`` for integers in the grammar, each >= ``minimum``."""
-    return lambda text: ints(text, minimum=minimum)
+def ints_from(minimum: int, maximum: int | None = None) -> Callable[[str], Sequence[int]]:
+    """A typer ``parser=`` for integers in the grammar, each in [``minimum``, ``maximum``]."""
+    return lambda text: ints(text, minimum=minimum, maximum=maximum)
 
 
 def _quiet_stdout() -> None:

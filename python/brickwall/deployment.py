@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .collectives import ALGORITHMS
 from .errors import InfeasibleError, invalid
-from .hardware import Efficiency, Hardware
+from .hardware import MAX_PRICE_PER_HOUR, Efficiency, Hardware
 from .hardware import hardware as lookup_hardware
 from .model import Model
 from .units import DTYPE_BYTES, dtype_bytes
@@ -92,7 +92,7 @@ class Deployment:
         if not isinstance(self.overlap, bool):
             raise invalid("Deployment.overlap", self.overlap, "True or False")
         if self.price_per_hour is not None:
-            real("Deployment.price_per_hour", self.price_per_hour)
+            real("Deployment.price_per_hour", self.price_per_hour, maximum=MAX_PRICE_PER_HOUR)
         object.__setattr__(
             self,
             "all_reduce",

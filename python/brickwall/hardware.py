@@ -20,6 +20,9 @@ from .readers.chip_file import ChipFields, chip_fields, is_chip_path, read_chip_
 from .units import DTYPES, GB, TB, TERA
 from .validate import boolean, choice, integer, real
 
+#: USD per chip-hour above which a price is a typo, not a chip (and costs per 1M tokens overflow).
+MAX_PRICE_PER_HOUR = 1e9
+
 
 @dataclass(frozen=True, slots=True)
 class Efficiency:
@@ -50,11 +53,19 @@ class Efficiency:
     elementwise: bool = True  #: price the elementwise operators' activation traffic
 
     def __post_init__(self) -> None:
-        for name in ("flops", "memory", "network"):
-            real(f"Efficiency.{name}", getattr(self, name), minimum=0.0, strict=True, maximum=1.0)
-        real("Efficiency.gemm_m_half", self.gemm_m_half, minimum=0.0, maximum=1e9)
-        real("Efficiency.kernel_overhead", self.kernel_overhead, minimum=0.0, maximum=1.0)
-        boolean("Efficiency.elementwise", self.elementwise)
+        checked = {
+            name: real(
+                f"Efficiency.{name}", getattr(self, name), minimum=0.0, strict=True, maximum=1.0
+            )
+            for name in ("flops", "memory", "network")
+        }
+        checked["gemm_m_half"] = real("Efficiency.gemm_m_half", self.gemm_m_half, maximum=1e9)
+        checked["kernel_overhead"] = real(
+            "Efficiency.kernel_overhead (seconds)", self.kernel_overhead, maximum=1.0
+        )
+        for name, value in checked.items():  # plain floats, and -0.0 as 0.0
+            object.__setattr__(self, name, value + 0.0)
+        object.__setattr__(self, "elementwise", boolean("Efficiency.elementwise", self.elementwise))
 
     @classmethod
     def ideal(cls) -> Efficiency:
@@ -105,7 +116,8 @@ class Hardware:
         for name in ("scale_out_bandwidth", "tdp", "price_per_hour"):
             value = getattr(self, name)
             if value is not None:
-                real(f"Hardware.{name}", value, strict=True)
+                top = MAX_PRICE_PER_HOUR if name == "price_per_hour" else None
+                real(f"Hardware.{name}", value, strict=True, maximum=top)
         real("Hardware.scale_up_latency", self.scale_up_latency)
         real("Hardware.scale_out_latency", self.scale_out_latency)
         if not isinstance(self.efficiency, Efficiency):

@@ -31,12 +31,16 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from .errors import invalid, wrong_type
-from .validate import array, integer, real
+from .errors import invalid, too_large, wrong_type
+from .validate import array, boolean, integer, real
 
 Popularity = ArrayLike | tuple[str, float] | None
 
 #: Histogram names of an :class:`ExpertLoad`.
+MAX_ROUTED_CHOICES = 10**10
+"""Most routed choices (trials x tokens x top_k) :func:`route` runs without ``allow_large``:
+a minute or two at the 10^8 choices a second of a two-core laptop (benches/bench_routing.py
+measures the rate); 10^12 would be hours."""
 QUANTITIES = ("load", "max_load", "device_load", "touched", "dropped")
 
 
@@ -116,8 +120,13 @@ def expert_capacity(n_experts: int, top_k: int, tokens: int, capacity_factor: fl
     t = integer("tokens", tokens)
     cf = real("capacity_factor", capacity_factor, strict=True)
     cap = cf * k * t / e
-    if not math.isfinite(cap):
-        raise invalid("capacity_factor", cf, f"a factor with a finite capacity ({cap} tokens)")
+    if not cap < 2**63:  # inf, or past the core's 64-bit counts
+        raise invalid(
+            "capacity_factor",
+            cf,
+            f"a factor giving a capacity below 2^63 tokens (it gives {cap:.3g}; any capacity >= "
+            f"tokens = {t} drops nothing)",
+        )
     return max(0, math.ceil(round(cap, 9)))
 
 
@@ -270,11 +279,14 @@ def route(
     devices: int | None = None,
     *,
     progress: Callable[[int], Any] | None = None,
+    allow_large: bool = False,
 ) -> ExpertLoad:
     """Monte Carlo of ``trials`` routing steps (see the module docstring for the model).
 
     Deterministic in (inputs, seed) whatever the thread count. Releases the GIL; Ctrl-C raises
-    KeyboardInterrupt; ``progress(trials_done)`` is called every few milliseconds.
+    KeyboardInterrupt; ``progress(trials_done)`` is called every few milliseconds. Runs of more
+    than :data:`MAX_ROUTED_CHOICES` routed choices (``trials x tokens x top_k``) need
+    ``allow_large=True``.
 
     >>> r = route(16, 2, 8, trials=200_000, seed=3)
     >>> r.percentiles("max_load")["p50"], r.quantile("touched", 0.5)
@@ -284,6 +296,15 @@ def route(
     n = integer("trials", trials)
     seed = integer("seed", seed, minimum=0, maximum=(1 << 64) - 1)
     d = _devices(devices, r.experts)
+    choices = n * r.tokens * r.top_k
+    if choices > MAX_ROUTED_CHOICES and not boolean("allow_large", allow_large):
+        raise too_large(
+            "route: trials x tokens x top_k routed choices",
+            choices,
+            MAX_ROUTED_CHOICES,
+            f"ask for fewer trials (at most {MAX_ROUTED_CHOICES // (r.tokens * r.top_k):,} "
+            "here; the quantiles settle long before)",
+        )
     cap = (
         None
         if capacity_factor is None
@@ -554,11 +575,13 @@ def load_quantiles(
     trials: int | None = None,
     seed: int = 0,
     capacity_factor: float | None = None,
+    allow_large: bool = False,
 ) -> LoadQuantiles:
     """Quantiles of the busiest expert's and busiest device's load and of the distinct experts
     touched in one step (Monte Carlo with ``trials`` steps), for the roofline: step compute time
     follows the busiest device, weight bytes follow the touched experts. ``trials=None`` picks
-    about 2 x 10^7 routed choices (between 2,000 and 100,000 steps: ~0.1 s).
+    about 2 x 10^7 routed choices (between 2,000 and 100,000 steps: ~0.1 s); ``allow_large``
+    as in :func:`route`.
 
     >>> q = load_quantiles(16, 2, 8, devices=8, trials=50_000)
     >>> q.max_load[0.5], q.device_load[0.99], round(q.mean_touched, 1)
@@ -567,7 +590,17 @@ def load_quantiles(
     qs = [real("quantile", q, maximum=1.0) for q in quantiles]
     if trials is None:
         trials = _core.routing_default_trials(integer("tokens", tokens), integer("top_k", top_k))
-    r = route(n_experts, top_k, tokens, trials, seed, popularity, capacity_factor, devices)
+    r = route(
+        n_experts,
+        top_k,
+        tokens,
+        trials,
+        seed,
+        popularity,
+        capacity_factor,
+        devices,
+        allow_large=allow_large,
+    )
     return LoadQuantiles(
         n_experts=r.n_experts,
         top_k=r.top_k,
@@ -648,6 +681,7 @@ def expert_batch_stats(
 
 
 __all__ = [
+    "MAX_ROUTED_CHOICES",
     "QUANTITIES",
     "ExpertLoad",
     "LoadQuantiles",

@@ -353,6 +353,13 @@ def stage_times(
     schedule = choice("schedule", schedule, SCHEDULES)
     f = array("forward", forward, np.float64, minimum=0.0, ndim=None).ravel()
     if schedule == "forward":
+        # Inference has no backward: a time given for one would be silently ignored.
+        if backward is not None and np.any(
+            array("backward", backward, np.float64, minimum=0.0, ndim=None)
+        ):
+            raise invalid("backward", backward, "0 or None for the forward-only schedule")
+        if weight_grad is not None:
+            raise invalid("weight_grad", weight_grad, "None for the forward-only schedule")
         return StageTimes(f, np.zeros(1), None, "")
     b = (
         2.0 * f

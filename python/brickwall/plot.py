@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .pipeline import Schedule
     from .speculative import BatchSweep
     from .sweep import SweepResult
+    from .validation import ValidationReport
 
 
 def pyplot() -> Any:
@@ -492,4 +493,35 @@ def pipeline_bubbles(
     ax.set_title(f"Pipeline bubble vs microbatches, {stages} stages")
     ax.grid(True, alpha=0.3)
     ax.legend()
+    return finish(fig, path)
+
+
+def validation_scatter(report: ValidationReport, path: str | Path | None = None) -> Any:
+    """Predicted vs measured for every predicted row (log axes, each row in its own unit, one
+    colour per source), with the diagonal and the 2x band."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 6))
+    rows = report.modelled
+    pairs = [(r.row.value, r.predicted) for r in rows if r.predicted is not None]
+    lo = min(min(p) for p in pairs) / 1.5
+    hi = min(max(max(p) for p in pairs) * 1.5, 1e308)
+    ax.loglog([lo, hi], [lo, hi], color="black", lw=0.8, label="predicted = measured")
+    ax.fill_between(
+        [lo, hi], [lo / 2, hi / 2], [lo * 2, hi * 2], color="grey", alpha=0.12, label="within 2x"
+    )
+    for tag in sorted({r.row.source_tag for r in rows}):
+        mine = [r for r in rows if r.row.source_tag == tag]
+        ax.scatter([r.row.value for r in mine], [r.predicted or 0.0 for r in mine], s=18, label=tag)
+    s = report.summary()
+    ax.set_title(
+        f"brickwall vs {s['modelled']} published measurements: median |error| "
+        f"{s['median_abs_error']:.1%}",
+        fontsize=10,
+    )
+    ax.set_xlabel("measured (the row's unit: tokens/s, s or ms)")
+    ax.set_ylabel("predicted (same unit)")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
     return finish(fig, path)

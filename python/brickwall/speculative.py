@@ -26,10 +26,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _core
 from .deployment import Deployment
-from .errors import TooLargeError, invalid, wrong_type
+from .errors import TooLargeError, invalid, too_large, wrong_type
 from .inference import decode as roofline_decode
 from .model import Model
-from .validate import array, integer, real
+from .validate import array, boolean, integer, real
 
 # ---------------------------------------------------------------------------------------------
 # Acceptance kernels
@@ -105,6 +105,22 @@ def acceptance_from_logits(
 
 # Largest table tokens_distribution builds (8 bytes a cell: 32 MiB).
 _MAX_CELLS = 1 << 22
+MAX_GAMMA = 4096
+"""Longest draft :func:`optimal_gamma` searches and the tables accept: alpha^4096 < 1e-18 for
+any alpha <= 0.99, so no longer draft changes a speedup."""
+#: Most (batch, gamma) estimates :func:`sweep_batches` runs without ``allow_large`` (each is a
+#: roofline evaluation in Python: a few ms).
+SWEEP_BATCHES_LIMIT = 10_000
+
+
+def _gammas(gammas: ArrayLike) -> NDArray[np.int64]:
+    """Draft lengths for a table, each in 1..MAX_GAMMA; a range is checked before it is built."""
+    if isinstance(gammas, range) and len(gammas) and not 1 <= max(gammas) <= MAX_GAMMA:
+        raise invalid("gammas", gammas, f"draft lengths in 1..{MAX_GAMMA}")
+    g = array("gammas", gammas, np.int64, minimum=1.0)
+    if g.size and g.max() > MAX_GAMMA:
+        raise invalid("gammas", int(g.max()), f"draft lengths in 1..{MAX_GAMMA}")
+    return g
 
 
 def _alpha(alpha: ArrayLike) -> NDArray[np.float64]:
@@ -142,16 +158,20 @@ def expected_tokens(alpha: ArrayLike, gamma: ArrayLike) -> Any:
     return _out(_geometric_sum(_alpha(alpha), _gamma(gamma)))
 
 
-def tokens_distribution(alpha: ArrayLike, gamma: int) -> NDArray[np.float64]:
+def tokens_distribution(
+    alpha: ArrayLike, gamma: int, *, allow_large: bool = False
+) -> NDArray[np.float64]:
     """``P(N = n)`` for ``n = 1..gamma+1`` along the last axis: ``alpha^(n-1) (1 - alpha)`` for
-    ``n <= gamma`` and ``alpha^gamma`` for ``n = gamma + 1`` (a truncated geometric law)."""
+    ``n <= gamma`` and ``alpha^gamma`` for ``n = gamma + 1`` (a truncated geometric law).
+    Tables over 2^22 cells (32 MiB) need ``allow_large=True``."""
     a = _alpha(alpha)[..., None]
     g = integer("gamma", gamma)
-    if a.size * (g + 1) > _MAX_CELLS:
-        raise TooLargeError(
-            f"tokens_distribution: {a.size} alphas x (gamma + 1 = {g + 1}) = {a.size * (g + 1):.3g} "
-            f"probabilities (limit {_MAX_CELLS:.3g}, 8 bytes each); ask for fewer alphas or a "
-            "smaller gamma (the mass past n is alpha^n)"
+    if a.size * (g + 1) > _MAX_CELLS and not boolean("allow_large", allow_large):
+        raise too_large(
+            "tokens_distribution: alphas x (gamma + 1) probabilities (8 bytes each)",
+            a.size * (g + 1),
+            _MAX_CELLS,
+            "ask for fewer alphas or a smaller gamma (the mass past n is alpha^n)",
         )
     n = np.arange(1, g + 2, dtype=np.float64)
     out = a ** (n - 1) * (1.0 - a)
@@ -183,7 +203,7 @@ def optimal_gamma(alpha: ArrayLike, cost_ratio: ArrayLike, max_gamma: int = 32) 
     on ties). Broadcasts over ``alpha`` and ``cost_ratio``. It can still be slower than plain
     decoding (check ``speedup(...) > 1``; by Cor 3.9 ``alpha > c`` guarantees a gain)."""
     a, c = np.broadcast_arrays(_alpha(alpha), _cost(cost_ratio))
-    gmax = integer("max_gamma", max_gamma, maximum=4096)
+    gmax = integer("max_gamma", max_gamma, maximum=MAX_GAMMA)
     g = np.arange(1, gmax + 1, dtype=np.float64)
     s = _geometric_sum(a[..., None], g) / (g * c[..., None] + 1.0)
     return _out(np.argmax(s, axis=-1) + 1)
@@ -232,7 +252,7 @@ def speedup_tables(
     """
     a_all = _alpha(alphas).ravel()
     c_all = _cost(cost_ratios).ravel()
-    g = array("gammas", gammas, np.int64, minimum=1.0)
+    g = _gammas(gammas)
     if a_all.size == 0 or c_all.size == 0 or g.size == 0:
         raise invalid(
             "alphas / cost_ratios / gammas", (a_all.size, c_all.size, g.size), "non-empty"
@@ -304,6 +324,9 @@ def _positions(x: ArrayLike, rows: int, name: str) -> NDArray[np.float64]:
 
 
 SIM_MAX_CELLS = 1 << 24  #: the core's limit on (gamma + 1) x vocab
+#: Most draft positions (trials x gamma) :func:`simulate_sampling` runs without ``allow_large``:
+#: about a minute (10^6 trials of gamma 4 take ~0.5 s on a laptop).
+SIM_MAX_DRAWS = 10**9
 
 
 def simulate_sampling(
@@ -315,6 +338,7 @@ def simulate_sampling(
     *,
     lam: float = 1.0,
     progress: Callable[[int], Any] | None = None,
+    allow_large: bool = False,
 ) -> Simulation:
     """Run ``trials`` steps of speculative sampling with draft length ``gamma``.
 
@@ -324,10 +348,18 @@ def simulate_sampling(
     probability ``min(1, p(x) / (lam q(x)))``, else replaced by a draw from
     ``norm(max(0, p - q))`` and the step ends; if all are kept a bonus token comes from the last
     row of ``p``. Deterministic for a seed on any thread count; honours Ctrl-C; ``progress(done)``
-    is called with the trials done so far.
+    is called with the trials done so far. Over :data:`SIM_MAX_DRAWS` draft positions
+    (``trials x gamma``) it needs ``allow_large=True``.
     """
     g = integer("gamma", gamma)
     n = integer("trials", trials, maximum=10**12)
+    if n * g > SIM_MAX_DRAWS and not boolean("allow_large", allow_large):
+        raise too_large(
+            "simulate_sampling: trials x gamma draft positions",
+            n * g,
+            SIM_MAX_DRAWS,
+            "ask for fewer trials (the acceptance rate's error falls as 1/sqrt(trials))",
+        )
     s = integer("seed", seed, minimum=0, maximum=2**64 - 1)
     lm = real("lam", lam, strict=True, maximum=1.0)
     vocab = np.shape(p)[-1] if np.ndim(p) else 1
@@ -606,13 +638,21 @@ def sweep_batches(
     *,
     step_time: StepTime | None = None,
     draft_step_time: StepTime | None = None,
+    allow_large: bool = False,
 ) -> BatchSweep:
     """:func:`estimate` over batches x draft lengths: the best gamma per batch and the batch at
-    which speculation stops paying."""
+    which speculation stops paying. More than :data:`SWEEP_BATCHES_LIMIT` estimates need
+    ``allow_large=True``."""
+    n_b = len(batches) if isinstance(batches, range) else None
+    n_g = len(gammas) if isinstance(gammas, range) else None
+    if n_b is not None and n_g is not None and n_b * n_g > SWEEP_BATCHES_LIMIT:
+        _sweep_too_large(n_b * n_g, allow_large)  # before a huge range is built
     bs = array("batches", batches, np.int64, minimum=1.0)
-    gs = array("gammas", gammas, np.int64, minimum=1.0)
+    gs = _gammas(gammas)
     if bs.size == 0 or gs.size == 0:
         raise invalid("batches / gammas", (bs.size, gs.size), "non-empty")
+    if bs.size * gs.size > SWEEP_BATCHES_LIMIT:
+        _sweep_too_large(bs.size * gs.size, allow_large)
     bs, gs = np.sort(bs), np.sort(gs)
     st = _step_times(deployment, step_time)
     out = np.empty((bs.size, gs.size))
@@ -635,7 +675,20 @@ def sweep_batches(
     return BatchSweep(bs, gs, out, plain, float(alpha), int(context))
 
 
+def _sweep_too_large(cells: int, allow_large: bool) -> None:
+    if not boolean("allow_large", allow_large):
+        raise too_large(
+            "sweep_batches: batches x gammas estimates",
+            cells,
+            SWEEP_BATCHES_LIMIT,
+            "give fewer batches (a geometric range such as 1..4096:x2) or draft lengths",
+        )
+
+
 __all__ = [
+    "MAX_GAMMA",
+    "SIM_MAX_DRAWS",
+    "SWEEP_BATCHES_LIMIT",
     "BatchSweep",
     "Lenient",
     "Simulation",

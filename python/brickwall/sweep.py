@@ -43,12 +43,12 @@ from numpy.typing import NDArray
 
 from . import _core
 from .deployment import BOUNDS, Deployment, chip_view, cost_view, plan_view
-from .errors import InfeasibleError, TooLargeError, invalid, wrong_type
+from .errors import InfeasibleError, TooLargeError, invalid, too_large, wrong_type
 from .hardware import Efficiency, Hardware
 from .hardware import hardware as lookup_hardware
 from .model import Model
 from .model import model as lookup_model
-from .validate import array, choice, integer, real
+from .validate import array, boolean, choice, integer, real
 
 if TYPE_CHECKING:
     from ._core import Chip, ModelCosts, Plan
@@ -92,9 +92,15 @@ Objectives = str | Sequence[str | tuple[str, str]]
 
 #: keep="all" refuses grids larger than this (use "pareto" or ("top", k)).
 ALL_LIMIT = 1_000_000
+SWEEP_LIMIT = 10**10
+"""Most grid points :func:`sweep` evaluates without ``allow_large=True``: ten times the 10^9
+sweep of benches/bench_sweep.py (minutes); 10^12 points would take hours to weeks."""
 #: Largest axis the Python side accepts (each axis is an array; the product is never built).
 AXIS_LIMIT = 1 << 26
 _I64_MAX = (1 << 63) - 1
+# Degrees (tp, pp, ep) on one axis: each is a deployment checked in Python; a cluster has far
+# fewer useful degrees than this.
+_MAX_DEGREES = 65_536
 #: Columns of the core's result table (``_core.sweep_rows``).
 _TABLE_COLUMNS = _core.sweep_columns()
 
@@ -198,10 +204,14 @@ def _degrees(field: str, value: Any) -> list[int]:
     items = (
         [value] if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
     )
+    if isinstance(items, range) and len(items) > _MAX_DEGREES:  # before it is built
+        raise invalid(f"len({field})", len(items), f"at most {_MAX_DEGREES:,} degrees")
     try:
         items = list(items)
     except TypeError:
         raise wrong_type(field, value, "a list or range of integers") from None
+    if len(items) > _MAX_DEGREES:
+        raise invalid(f"len({field})", len(items), f"at most {_MAX_DEGREES:,} degrees")
     if not items:
         raise invalid(f"len({field})", 0, "at least one value")
     return [integer(f"{field}[{i}]", x) for i, x in enumerate(items)]
@@ -595,6 +605,7 @@ def sweep(
     overlap: bool = False,
     price_per_hour: float | dict[str, float] | None = None,
     parts: int | None = None,
+    allow_large: bool = False,
 ) -> SweepResult:
     """Evaluate every configuration of the axes' Cartesian product and keep the best.
 
@@ -608,6 +619,7 @@ def sweep(
     the grid is split into ``parts`` index ranges. ``progress``: True for a rich progress bar, or a
     callable ``(done, total)``. Deployment options (``kv_sharding``, ``overlap``, ``efficiency``,
     ``price_per_hour`` as a float or a dict by hardware name) apply to every configuration.
+    Grids over :data:`SWEEP_LIMIT` points need ``allow_large=True``.
 
     Each row is exactly what :func:`brickwall.decode` (or :func:`brickwall.prefill`) returns for
     the same configuration.
@@ -638,6 +650,14 @@ def sweep(
         overlap=overlap,
         price_per_hour=price_per_hour,
     )
+    if g.size > SWEEP_LIMIT and not boolean("allow_large", allow_large):
+        raise too_large(
+            "sweep: grid points (valid deployments x batches x contexts)",
+            g.size,
+            SWEEP_LIMIT,
+            "narrow an axis (a geometric range such as 1..4096:x2 covers a wide span in few "
+            "points); progress=True shows a long sweep's progress",
+        )
     if kind == "all" and g.size > ALL_LIMIT:
         raise TooLargeError(
             f"keep='all': the grid has {g.size:,} points, over the limit of {ALL_LIMIT:,} rows; "
@@ -837,4 +857,13 @@ class _Progress:
             self.bar.stop()
 
 
-__all__ = ["ALL_LIMIT", "Constraints", "OBJECTIVES", "SweepGrid", "SweepResult", "grid", "sweep"]
+__all__ = [
+    "ALL_LIMIT",
+    "SWEEP_LIMIT",
+    "Constraints",
+    "OBJECTIVES",
+    "SweepGrid",
+    "SweepResult",
+    "grid",
+    "sweep",
+]

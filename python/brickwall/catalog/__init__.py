@@ -8,7 +8,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from ..errors import UnknownNameError
+from ..errors import UnknownNameError, short
 
 # One TOML parser for the catalog and for chip files: the standard library's from Python 3.11,
 # its backport (the same code, the `tomli` dependency) on 3.10.
@@ -30,7 +30,9 @@ def load(name: str) -> dict[str, dict[str, Any]]:
 def lookup(kind: str, entries: dict[str, Any], name: str) -> str:
     """The canonical key of ``name`` in ``entries`` (case-insensitive), or an error naming close ones."""
     if not isinstance(name, str):
-        raise UnknownNameError(f"{kind} = {name!r}: expected a name, one of {', '.join(entries)}")
+        raise UnknownNameError(
+            f"{kind} = {short(name)}: expected a name, one of {', '.join(entries)}"
+        )
     folded = {k.lower(): k for k in entries}
     key = folded.get(name.lower())
     if key is not None:
@@ -38,7 +40,7 @@ def lookup(kind: str, entries: dict[str, Any], name: str) -> str:
     close = difflib.get_close_matches(name.lower(), list(folded), n=4, cutoff=0.4)
     hint = f"did you mean {', '.join(folded[c] for c in close)}? " if close else ""
     raise UnknownNameError(
-        f"{kind} = {name!r} is not in the catalog: {hint}known: {', '.join(entries)}"
+        f"{kind} = {short(name)} is not in the catalog: {hint}known: {', '.join(entries)}"
     )
 
 

@@ -58,7 +58,10 @@ class _Bad(Exception):
 
 def _number(low: float, *, strict: bool, high: float | None = None) -> _Check:
     op = ">" if strict else ">="
-    expected = f"a number {op} {low:g}" if high is None else f"a number in ({low:g}, {high:g}]"
+    bracket = "(" if strict else "["
+    expected = (
+        f"a number {op} {low:g}" if high is None else f"a number in {bracket}{low:g}, {high:g}]"
+    )
 
     def check(v: Any) -> Any:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -85,8 +88,8 @@ def _integer(low: int) -> _Check:
 def _text(v: Any) -> Any:
     if not isinstance(v, str):
         raise _Bad("a string", True)
-    if not v.strip():
-        raise _Bad("a non-empty string", False)
+    if not v.strip() or any(ord(c) < 32 and c != "\t" for c in v):
+        raise _Bad("a non-empty string on one line (no control characters)", False)
     return v
 
 

@@ -229,15 +229,21 @@ impl Mix {
         }
     }
 
-    /// Validate: at least one sequence and one token per sequence, finite non-negative
-    /// attention pairs and cache reads.
+    /// Validate: at least one sequence and one token per sequence; every new token attends at
+    /// least itself and is cached, so `attended` and `kv_read` are at least `tokens`; all at
+    /// most 2^63 ([`MAX_COUNT`]; `attended` its square).
     pub fn check(&self) -> Result<()> {
-        at_least_one("sequences", self.sequences)?;
-        if !(self.tokens.is_finite() && self.tokens >= self.sequences) {
-            return Err(Error::invalid("tokens", self.tokens, format!(">= sequences ({})", self.sequences)));
-        }
-        non_negative("attended", self.attended)?;
-        non_negative("kv_read", self.kv_read)?;
+        let at_least = |field: &str, x: f64, low: f64, high: f64| {
+            if x.is_finite() && x >= low && x <= high {
+                Ok(())
+            } else {
+                Err(Error::invalid(field, x, format!("a number in [{low}, {high:e}]")))
+            }
+        };
+        at_least("sequences", self.sequences, 1.0, MAX_COUNT)?;
+        at_least("tokens", self.tokens, self.sequences, MAX_COUNT)?;
+        at_least("attended", self.attended, self.tokens, MAX_COUNT * MAX_COUNT)?;
+        at_least("kv_read", self.kv_read, self.tokens, MAX_COUNT)?;
         Ok(())
     }
 }
@@ -256,17 +262,22 @@ fn tp_all_reduce_algorithm(asked: Algorithm, in_domain: bool) -> Result<Algorith
     }
 }
 
+/// The largest batch, context or token count a step takes (2^63, the Python API's integer cap):
+/// beyond it products of counts could overflow to infinity.
+pub const MAX_COUNT: f64 = 9.223_372_036_854_776e18;
+
 fn check_workload(batch: &[f64], context: &[f64], n: &[f64]) -> Result<()> {
     crate::error::same_len("context", context.len(), batch.len())?;
     crate::error::same_len("n", n.len(), batch.len())?;
-    if let Some(i) = batch.iter().position(|b| !(b.is_finite() && *b >= 1.0)) {
-        return Err(Error::invalid(format!("batch[{i}]"), batch[i], "a finite number >= 1"));
+    let within = |x: f64, low: f64| x.is_finite() && x >= low && x <= MAX_COUNT;
+    if let Some(i) = batch.iter().position(|b| !within(*b, 1.0)) {
+        return Err(Error::invalid(format!("batch[{i}]"), batch[i], "a number in [1, 2^63]"));
     }
-    if let Some(i) = context.iter().position(|c| !(c.is_finite() && *c >= 0.0)) {
-        return Err(Error::invalid(format!("context[{i}]"), context[i], "a finite number >= 0"));
+    if let Some(i) = context.iter().position(|c| !within(*c, 0.0)) {
+        return Err(Error::invalid(format!("context[{i}]"), context[i], "a number in [0, 2^63]"));
     }
-    if let Some(i) = n.iter().position(|x| !(x.is_finite() && *x >= 1.0)) {
-        return Err(Error::invalid(format!("n[{i}]"), n[i], "a finite number >= 1"));
+    if let Some(i) = n.iter().position(|x| !within(*x, 1.0)) {
+        return Err(Error::invalid(format!("n[{i}]"), n[i], "a number in [1, 2^63]"));
     }
     Ok(())
 }
@@ -400,6 +411,23 @@ impl StepModel {
         let eff_f = fraction("efficiency.flops", chip.eff_flops)?;
         let eff_m = fraction("efficiency.memory", chip.eff_memory)?;
         fraction("efficiency.network", chip.eff_network)?;
+        // Rates so small that a step's time overflows are not chips: at least one byte or FLOP
+        // per second achieved, finite latencies.
+        at_least_one("efficiency.flops x peak_flops", chip.eff_flops * chip.peak_flops)?;
+        at_least_one("efficiency.memory x memory_bandwidth", eff_m * chip.memory_bandwidth)?;
+        at_least_one(
+            "efficiency.network x scale_up_bandwidth",
+            chip.eff_network * chip.scale_up.bandwidth_bytes_s,
+        )?;
+        non_negative("scale_up_latency", chip.scale_up.latency_s)?;
+        non_negative("scale_out_latency", chip.scale_out.latency_s)?;
+        non_negative("scale_out_bandwidth", chip.scale_out.bandwidth_bytes_s)?;
+        if chip.scale_out.bandwidth_bytes_s > 0.0 {
+            at_least_one(
+                "efficiency.network x scale_out_bandwidth",
+                chip.eff_network * chip.scale_out.bandwidth_bytes_s,
+            )?;
+        }
         let chips = p.tp * p.pp * p.ep;
         let [tp_link, ep_link, pp_link] = plan_links(p.tp, p.pp, p.ep, &chip)?;
         let kv_shard = if p.kv_batch_sharded { p.tp } else { p.tp.min(m.kv_heads) };
@@ -975,6 +1003,9 @@ mod tests {
         assert!(Mix { tokens: 10.0, ..both }.check().is_err());
         assert!(Mix { attended: f64::NAN, ..both }.check().is_err());
         assert!(Mix { sequences: 0.0, ..both }.check().is_err());
+        assert!(Mix { kv_read: both.tokens - 1.0, ..both }.check().is_err());
+        assert!(Mix { attended: both.tokens - 1.0, ..both }.check().is_err());
+        assert!(Mix { kv_read: 1e300, ..both }.check().is_err());
     }
 
     #[test]
@@ -1064,6 +1095,24 @@ mod tests {
                 prop_assert!(sm.evaluate(b + db, c, n).latency >= s * (1.0 - 1e-12));
             }
         }
+    }
+
+    #[test]
+    fn chips_whose_steps_would_overflow_are_errors() {
+        let m = gpt4_like();
+        for c in [
+            Chip { eff_flops: 1e-320, ..a100() },
+            Chip { eff_memory: 5e-324, ..a100() },
+            Chip { peak_flops: 5e-324, ..a100() },
+            Chip { scale_up: Link { latency_s: f64::NAN, bandwidth_bytes_s: 300e9 }, ..a100() },
+            Chip { scale_up: Link { latency_s: -1.0, bandwidth_bytes_s: 300e9 }, ..a100() },
+            Chip { scale_out: Link { latency_s: 5e-6, bandwidth_bytes_s: 1e-300 }, ..a100() },
+        ] {
+            assert!(StepModel::new(m, plan(8.0, 2.0, 1.0), c).is_err(), "{c:?}");
+        }
+        let sm = StepModel::new(m, plan(8.0, 1.0, 1.0), a100()).unwrap();
+        assert!(sm.evaluate_many(&[1e300], &[0.0], &[1.0]).is_err());
+        assert!(sm.evaluate_many(&[MAX_COUNT], &[MAX_COUNT], &[1.0]).unwrap()[0].latency.is_finite());
     }
 
     #[test]

@@ -571,7 +571,7 @@ pub fn histogram_quantile(hist: &[u64], q: f64) -> u64 {
 }
 
 /// A standard normal by Box-Muller (one of the pair; two uniforms).
-fn normal(rng: &mut Rng) -> f64 {
+pub(crate) fn normal(rng: &mut Rng) -> f64 {
     let u1 = rng.uniform();
     let u2 = rng.uniform();
     (-2.0 * (1.0 - u1).ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
