@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import errors, inference, moe, pipeline, speculative
+from . import errors, inference, moe, pipeline, serve, speculative
 from .collectives import collective_time, hierarchical_all_reduce_time
 from .deployment import Deployment
 from .hardware import Efficiency, Hardware, hardware, hardware_names
 from .inference import StepEstimate, StepTable, decode, prefill, steps
 from .model import Model, ParamCounts, model, model_names
 from .readers import from_hf_config
+from .serve import Lengths, Scheduler, ServingResult, Trace, Workload, simulate
 from .sweep import Constraints, SweepResult, sweep
 from .training import (
     Goodput,
@@ -44,6 +45,9 @@ __all__ = [
     "Hardware",
     "Model",
     "ParamCounts",
+    "Lengths",
+    "Scheduler",
+    "ServingResult",
     "StepEstimate",
     "StepTable",
     "SweepResult",
@@ -55,6 +59,8 @@ __all__ = [
     "goodput",
     "plan_step",
     "search_plans",
+    "Trace",
+    "Workload",
     "chinchilla_tokens",
     "collective_time",
     "decode",
@@ -67,10 +73,12 @@ __all__ = [
     "model",
     "model_names",
     "prefill",
+    "simulate",
     "steps",
     "sweep",
     "training_run",
     "moe",
     "speculative",
     "pipeline",
+    "serve",
 ]

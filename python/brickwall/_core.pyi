@@ -34,6 +34,12 @@ __all__ = [
     "routing_load_pmf",
     "routing_max_load_cdf",
     "routing_mean_from_cdf",
+    "serving_arrivals",
+    "serving_iteration_seconds",
+    "serving_kv_blocks",
+    "serving_kv_transfer_seconds",
+    "serving_lengths",
+    "serving_simulate",
     "speculative_acceptance",
     "speculative_acceptance_from_logits",
     "speculative_lenient",
@@ -392,4 +398,44 @@ def training_simulate_failures(
     seed: int,
     /,
     progress: Callable[[int], Any] | None = None,
+) -> NDArray[np.float64]: ...
+def serving_arrivals(
+    process: str, n: int, rate: float, cv: float, seed: int, /
+) -> NDArray[np.float64]: ...
+def serving_lengths(
+    kind: str, n: int, a: float, b: float, max: int, seed: int, stream: int, /
+) -> NDArray[np.uint64]: ...
+def serving_kv_blocks(
+    model: ModelCosts, plan: Plan, chip: Chip, block_size: int, max_batched_tokens: float, /
+) -> int: ...
+def serving_iteration_seconds(
+    model: ModelCosts,
+    plan: Plan,
+    chip: Chip,
+    sequences: NDArray[np.float64],
+    tokens: NDArray[np.float64],
+    attended: NDArray[np.float64],
+    kv_read: NDArray[np.float64],
+    /,
+) -> NDArray[np.float64]: ...
+def serving_simulate(
+    model: ModelCosts,
+    plan: Plan,
+    chip: Chip,
+    input: NDArray[np.uint64],
+    output: NDArray[np.uint64],
+    arrival: NDArray[np.float64] | None,
+    clients: int,
+    think: float,
+    policy: str,
+    max_seqs: int,
+    max_batched_tokens: int,
+    block_size: int,
+    kv_blocks: int,
+    timeline: bool,
+    prefilled: NDArray[np.bool_] | None,
+    /,
+) -> dict[str, Any]: ...
+def serving_kv_transfer_seconds(
+    model: ModelCosts, plan: Plan, chip: Chip, tokens: NDArray[np.uint64], /
 ) -> NDArray[np.float64]: ...

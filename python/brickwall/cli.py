@@ -39,7 +39,7 @@ from .inference import Routing
 from .model import Model, model, model_names
 from .readers import from_hf_config
 from .speculative import MAX_GAMMA
-from .units import fmt_bytes, fmt_count, fmt_flops
+from .units import fmt_bytes, fmt_count, fmt_flops, fmt_seconds
 
 app = typer.Typer(
     cls=Commands,
@@ -1910,6 +1910,226 @@ def _print_validation(report: Any, as_json: bool, as_csv: bool, markdown: bool) 
         console.print(t)
     for n in notes:
         console.print(f"[dim]{n}[/dim]")
+
+
+# -- serve: a replica under traffic (issue 14) ---------------------------------------------------
+
+
+@app.command()
+def serve(
+    name: str | None = typer.Argument(None, help="catalog model"),
+    hf_config: Path | None = HF_OPT,
+    hardware_name: str = HW_OPT,
+    tp: int = TP_OPT,
+    pp: int = PP_OPT,
+    ep: int = EP_OPT,
+    weight_dtype: str = WD_OPT,
+    kv_dtype: str | None = KD_OPT,
+    price: float | None = PR_OPT,
+    rate: float | None = typer.Option(
+        None, "--rate", help="requests/s (inf or unset: an offline batch, all at t = 0)"
+    ),
+    offline: bool = typer.Option(False, "--offline", help="an offline batch, all at t = 0"),
+    arrival: str = typer.Option("poisson", "--arrival", help="poisson or gamma gaps"),
+    cv: float = typer.Option(1.0, "--cv", help="gamma: coefficient of variation of the gaps"),
+    clients: int | None = typer.Option(
+        None, "--clients", parser=counts_from(1), metavar=COUNT, help="a closed loop of N clients"
+    ),
+    requests: int = typer.Option(
+        1000, "--requests", "-n", parser=counts_from(1), metavar=COUNT, help="requests to serve"
+    ),
+    input_tokens: int = typer.Option(
+        2048, "--input", parser=counts_from(1), metavar=COUNT, help="prompt tokens (mean)"
+    ),
+    output_tokens: int = typer.Option(
+        256, "--output", parser=counts_from(1), metavar=COUNT, help="output tokens (mean)"
+    ),
+    sigma: float = typer.Option(
+        0.0, "--sigma", help="lognormal lengths with this log-sd around the means (0: fixed)"
+    ),
+    scheduler: str = typer.Option(
+        "continuous", "--scheduler", help="continuous, static or chunked (prefill)"
+    ),
+    max_seqs: int = typer.Option(
+        256, "--max-seqs", parser=counts_from(1), metavar=COUNT, help="sequences per iteration"
+    ),
+    max_batched_tokens: int | None = typer.Option(
+        None,
+        "--max-batched-tokens",
+        parser=counts_from(1),
+        metavar=COUNT,
+        help="new tokens per iteration (default: 2048 chunked, else max(8192, longest request))",
+    ),
+    kv_blocks: int | None = typer.Option(
+        None,
+        "--kv-blocks",
+        parser=counts_from(1),
+        metavar=COUNT,
+        help="KV blocks of 16 tokens (default: what memory leaves)",
+    ),
+    seed: int = typer.Option(
+        0, "--seed", parser=counts_from(0), metavar=COUNT, help="seed of arrivals and lengths"
+    ),
+    slo_ttft: float | None = typer.Option(None, "--slo-ttft", help="SLO: seconds to first token"),
+    slo_tpot: float | None = typer.Option(None, "--slo-tpot", help="SLO: seconds per output token"),
+    trace: Path | None = typer.Option(
+        None, "--trace", help="requests from a CSV (arrival,input,output columns) or JSONL file"
+    ),
+    disagg: str | None = typer.Option(
+        None,
+        "--disagg",
+        metavar="X:Y",
+        help="disaggregated: X prefill and Y decode replicas, KV moved over the scale-out network",
+    ),
+    replicas: int = typer.Option(
+        1, "--replicas", parser=counts_from(1), metavar=COUNT, help="replicas, round-robin"
+    ),
+    search: bool = typer.Option(
+        False, "--search", help="find the largest rate meeting the p99 SLO (--slo-ttft/--slo-tpot)"
+    ),
+    as_json: bool = JSON_OPT,
+    plot: Path | None = typer.Option(
+        None, "--plot", help="PNG: latency CDFs, batch size and KV occupancy over time"
+    ),
+) -> None:
+    """Replicas under traffic: TTFT, TPOT and latency percentiles, throughput, goodput under an SLO, $ per 1M tokens at that load.
+
+    A continuous-batching simulator; each iteration is priced by the step model."""
+    import math
+    from dataclasses import replace
+
+    from . import serve as sv
+    from .errors import invalid
+
+    if offline and rate is not None and rate != math.inf:
+        raise invalid("--rate", rate, "unset (or inf) with --offline")
+    m = resolve_model(name, hf_config)
+    d = Deployment(
+        hardware(hardware_name),
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        weight_dtype=weight_dtype,
+        kv_dtype=kv_dtype,
+        price_per_hour=price,
+    )
+
+    def lengths(mean: int) -> int | sv.Lengths:
+        return sv.Lengths.lognormal(mean, sigma) if sigma > 0 else mean
+
+    w = sv.Workload(
+        requests=requests,
+        rate=math.inf if rate is None or offline else rate,
+        input=lengths(input_tokens),
+        output=lengths(output_tokens),
+        arrival=arrival,  # type: ignore[arg-type]  # Workload validates it
+        cv=cv,
+        clients=clients,
+        seed=seed,
+    )
+    s = sv.Scheduler(
+        scheduler,  # type: ignore[arg-type]  # Scheduler validates it
+        max_seqs=max_seqs,
+        max_batched_tokens=max_batched_tokens,
+        kv_blocks=kv_blocks,
+    )
+    extra: dict[str, Any] = {}
+    split: tuple[int, int] | None = None
+    if disagg is not None:
+        parts = disagg.split(":")
+        try:
+            split = (int(parts[0]), int(parts[1])) if len(parts) == 2 else None
+        except ValueError:
+            split = None
+        if split is None or min(split) < 1:
+            raise invalid("--disagg", disagg, "X:Y, prefill and decode replicas (integers >= 1)")
+        if search or replicas > 1:
+            raise invalid("--disagg", disagg, "without --search or --replicas")
+    if split is not None:
+        tr = sv.Trace.from_file(trace) if trace is not None else w
+        r = sv.simulate_disaggregated(m, d, tr, *split, s, timeline=plot is not None)
+        summary = r.summary(slo_ttft, slo_tpot)
+        load = (
+            f"trace {trace.name}"
+            if trace is not None
+            else "offline batch"
+            if w.offline
+            else f"{w.arrival} arrivals at {w.rate:.4g} req/s"
+        ) + f", {split[0]} prefill : {split[1]} decode replicas"
+    elif trace is not None:
+        if search:
+            raise invalid("--search", True, "a generated workload, not --trace")
+        tr = sv.Trace.from_file(trace)
+        r = sv.simulate(m, d, tr, s, replicas=replicas, timeline=plot is not None)
+        summary = r.summary(slo_ttft, slo_tpot)
+        load = f"trace {trace.name}"
+    elif search:
+        cap = sv.max_rate(m, d, w, ttft=slo_ttft, tpot=slo_tpot, scheduler=s, replicas=replicas)
+        extra = {"max_rate_requests_per_s": cap.rate, "search_simulations": cap.evaluations}
+        if cap.result is None:
+            if as_json:
+                emit_json(extra)
+            else:
+                console.print("no rate meets the SLO, even at 1/1000 of the offline throughput")
+            return
+        w = replace(w, rate=cap.rate)
+        if not as_json:
+            console.print(
+                f"largest rate within p99 TTFT <= {slo_ttft} s, TPOT <= {slo_tpot} s: "
+                f"[b]{cap.rate:.4g} req/s[/b] ({cap.evaluations} simulations); at that rate:"
+            )
+    if trace is None and split is None:
+        r = sv.simulate(m, d, w, s, replicas=replicas, timeline=plot is not None)
+        summary = {**extra, **r.summary(slo_ttft, slo_tpot)}
+        load = (
+            f"closed loop of {clients} clients"
+            if clients
+            else "offline batch"
+            if w.offline
+            else f"{w.arrival} arrivals at {w.rate:.4g} req/s"
+        )
+    if as_json:
+        emit_json(summary)
+    else:
+        t = Table(
+            title=f"{m.name} on {f'{replicas} replicas of ' if replicas > 1 else ''}"
+            f"{d.chips}x {d.hardware.name} (TP{tp} PP{pp} EP{ep}): "
+            f"{r.requests:,} requests, {load}, {r.scheduler.policy} batching"
+        )
+        t.add_column("latency")
+        for q in ("p50", "p90", "p99"):
+            t.add_column(q, justify="right")
+        for key, label in (
+            ("ttft", "time to first token"),
+            ("tpot", "time per output token"),
+            ("e2e", "end to end"),
+            ("queueing", "queueing"),
+        ):
+            p = summary[f"{key}_s"]
+            t.add_row(label, *(fmt_seconds(p[q]) for q in ("p50", "p90", "p99")))
+        console.print(t)
+        console.print(
+            f"throughput {summary['requests_per_s']:.4g} req/s, "
+            f"{summary['input_tokens_per_s']:,.0f} input + {summary['output_tokens_per_s']:,.0f} "
+            f"output tok/s over {fmt_seconds(summary['duration_s'])}; utilisation "
+            f"{summary['utilisation']:.1%}; {summary['iterations']:,} iterations; peak KV "
+            f"{summary['peak_kv_blocks'] / summary['kv_blocks']:.1%} of {summary['kv_blocks']:,} "
+            f"blocks; {summary['preemptions']:,} preemptions"
+        )
+        if "goodput_requests_per_s" in summary:
+            console.print(
+                f"goodput {summary['goodput_requests_per_s']:.4g} req/s within the SLO "
+                f"({summary['slo_attainment']:.1%} of requests)"
+            )
+        cost = summary["usd_per_million_tokens"]
+        if cost is not None:
+            console.print(
+                f"${cost['input']:.4g} per 1M input, ${cost['output']:.4g} per 1M output tokens "
+                "at this load"
+            )
+    if plot is not None:
+        r.plot(plot)
+        announce_plot(plot)
 
 
 @app.command()

@@ -14,6 +14,8 @@
 //! - [`routing`]: Monte Carlo of MoE expert loads (per expert, per device, drops, touched experts).
 //! - [`routing_exact`]: exact routing laws: inclusion probabilities, load pmf, drops, max-load CDF.
 //! - [`routed`]: steps priced at a quantile of the routing distribution (Monte Carlo per microbatch).
+//! - [`serving`]: serving under traffic: seeded workloads, a continuous-batching simulator of one
+//!   replica (static, continuous, chunked prefill; paged KV, preemption), priced by the step model.
 //! - [`speculative`]: speculative decoding: acceptance kernels, sampling simulation, token trees.
 //! - [`pareto`]: streaming, mergeable reducers: exact Pareto frontier, top-k, all rows.
 //! - [`grid`]: the grid engine: a mixed-radix grid enumerated by index in chunks on rayon, any
@@ -44,6 +46,7 @@ pub mod roofline;
 pub mod routed;
 pub mod routing;
 pub mod routing_exact;
+pub mod serving;
 pub mod speculative;
 pub mod step;
 pub mod sweep;

@@ -8,6 +8,7 @@ mod pipeline;
 mod roofline;
 mod routing;
 mod run;
+mod serving;
 mod speculative;
 mod sweep;
 mod training;
@@ -34,6 +35,11 @@ mod _core {
         routing_balanced_load, routing_chunk_trials, routing_default_trials, routing_expected_drops,
         routing_expected_touched, routing_histogram_quantile, routing_histograms,
         routing_inclusion_probabilities, routing_load_pmf, routing_max_load_cdf, routing_mean_from_cdf,
+    };
+    #[pymodule_export]
+    use crate::serving::{
+        serving_arrivals, serving_iteration_seconds, serving_kv_blocks, serving_kv_transfer_seconds,
+        serving_lengths, serving_simulate,
     };
     #[pymodule_export]
     use crate::speculative::{

@@ -1,0 +1,824 @@
+"""Serving under traffic: requests arriving at a rate, batched iteration by iteration on one
+replica, each iteration priced by the step model.
+
+:class:`Workload` describes seeded traffic (Poisson or gamma arrivals at a rate, an offline
+batch, or a closed loop of clients; fixed, uniform or lognormal lengths); :class:`Trace` holds
+explicit requests. :class:`Scheduler` picks static batching, continuous batching or chunked
+prefill and the paged KV cache's limits. :func:`simulate` runs the core's simulator
+(``rust/brickwall-core/src/serving/``, whose module docs state the rules) and returns a
+:class:`ServingResult`: TTFT, TPOT, end-to-end latency and queueing per request, their
+percentiles, throughput, goodput under an SLO and the cost per 1M tokens at that load.
+
+>>> import brickwall as bw
+>>> r = bw.simulate(bw.model("llama3.1-8b"), bw.Deployment("H100-SXM"),
+...                 bw.Workload(requests=200, rate=5.0, input=512, output=64))
+>>> bool(r.percentiles("ttft")["p50"] < 1.0)
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from . import _core
+from .deployment import Deployment, chip_view, cost_view, plan_view
+from .errors import invalid, wrong_type
+from .model import Model
+from .validate import array, choice, integer, real
+
+Policy = Literal["continuous", "static", "chunked"]
+POLICIES: tuple[str, ...] = ("continuous", "static", "chunked")
+#: Budget of a chunked-prefill iteration when none is given (tokens).
+CHUNKED_BUDGET = 2048
+#: Budget of a non-chunked iteration when none is given: vLLM's non-chunked default is
+#: max(max_model_len, 2048); 8192 stands in for a model length, raised to the longest request.
+WHOLE_BUDGET = 8192
+#: Input and output token streams of a workload's seed (arrivals use stream 0).
+_INPUT_STREAM, _OUTPUT_STREAM = 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class Lengths:
+    """A distribution of token counts: ``Lengths.fixed(n)``, ``Lengths.uniform(lo, hi)``
+    (integers, inclusive) or ``Lengths.lognormal(mean, sigma, max)`` (rounded, clipped to
+    ``[1, max]``; ``sigma`` the log's standard deviation)."""
+
+    kind: Literal["fixed", "uniform", "lognormal"]
+    a: float
+    b: float = 0.0
+    max: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        choice("Lengths.kind", self.kind, ("fixed", "uniform", "lognormal"))
+        if self.kind == "fixed":
+            object.__setattr__(self, "a", float(integer("Lengths.fixed", self.a)))
+        elif self.kind == "uniform":
+            lo = integer("Lengths.uniform.lo", self.a)
+            hi = integer("Lengths.uniform.hi", self.b, minimum=lo)
+            object.__setattr__(self, "a", float(lo))
+            object.__setattr__(self, "b", float(hi))
+        else:
+            object.__setattr__(self, "a", real("Lengths.lognormal.mean", self.a, strict=True))
+            object.__setattr__(
+                self, "b", real("Lengths.lognormal.sigma", self.b, minimum=0.0, maximum=5.0)
+            )
+        object.__setattr__(self, "max", integer("Lengths.max", self.max, maximum=1 << 40))
+
+    @classmethod
+    def fixed(cls, n: int) -> Lengths:
+        return cls("fixed", n)
+
+    @classmethod
+    def uniform(cls, lo: int, hi: int) -> Lengths:
+        return cls("uniform", lo, hi)
+
+    @classmethod
+    def lognormal(cls, mean: float, sigma: float, max: int = 1 << 20) -> Lengths:
+        return cls("lognormal", mean, sigma, max)
+
+    def draw(self, n: int, seed: int, stream: int) -> NDArray[np.uint64]:
+        return _core.serving_lengths(self.kind, n, self.a, self.b, self.max, seed, stream)
+
+
+def _lengths(field_name: str, x: Any) -> Lengths:
+    if isinstance(x, Lengths):
+        return x
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise wrong_type(field_name, x, "a token count or a Lengths")
+    return Lengths.fixed(integer(field_name, x))
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """Explicit requests: ``arrival`` seconds (nondecreasing), ``input`` and ``output`` tokens
+    (integers >= 1). ``arrival`` None with ``clients`` set is a closed loop: each of
+    ``clients`` sends a request at t = 0 and the next ``think`` seconds after one finishes."""
+
+    input: NDArray[np.uint64]
+    output: NDArray[np.uint64]
+    arrival: NDArray[np.float64] | None = None
+    clients: int | None = None
+    think: float = 0.0
+
+    def __post_init__(self) -> None:
+        inp = array("Trace.input", self.input, np.uint64, minimum=1)
+        out = array("Trace.output", self.output, np.uint64, minimum=1)
+        if len(out) != len(inp):
+            raise invalid("len(Trace.output)", len(out), f"{len(inp)} (len(Trace.input))")
+        if len(inp) == 0:
+            raise invalid("len(Trace.input)", 0, "at least one request")
+        object.__setattr__(self, "input", inp)
+        object.__setattr__(self, "output", out)
+        if self.arrival is None:
+            if self.clients is None:
+                raise invalid("Trace.arrival", None, "arrival times, or clients for a closed loop")
+            object.__setattr__(self, "clients", integer("Trace.clients", self.clients))
+        else:
+            if self.clients is not None:
+                raise invalid("Trace.clients", self.clients, "None when arrival times are given")
+            arr = array("Trace.arrival", self.arrival, np.float64, minimum=0.0)
+            if len(arr) != len(inp):
+                raise invalid("len(Trace.arrival)", len(arr), f"{len(inp)} (len(Trace.input))")
+            if len(arr) > 1 and np.any(np.diff(arr) < 0):
+                i = int(np.argmax(np.diff(arr) < 0)) + 1
+                raise invalid(f"Trace.arrival[{i}]", arr[i].item(), "nondecreasing times")
+            object.__setattr__(self, "arrival", arr)
+        object.__setattr__(self, "think", real("Trace.think", self.think))
+
+    def __len__(self) -> int:
+        return len(self.input)
+
+    @classmethod
+    def from_arrays(cls, arrival: ArrayLike, input: ArrayLike, output: ArrayLike) -> Trace:
+        """A trace from arrays of (arrival seconds, input tokens, output tokens)."""
+        return cls(input=input, output=output, arrival=arrival)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Trace:
+        """A trace from a CSV file with a header naming ``arrival`` (seconds), ``input`` and
+        ``output`` (tokens) columns, or a JSONL file of objects with those keys. Rows are sorted
+        by arrival (stable)."""
+        import csv
+        import json
+
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as e:
+            raise invalid("trace", str(p), f"a readable file ({e.strerror})") from e
+        keys = ("arrival", "input", "output")
+        if p.suffix.lower() in (".jsonl", ".ndjson"):
+            rows = []
+            for i, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as e:
+                        raise invalid(f"{p.name} line {i}", line[:60], "a JSON object") from e
+        else:
+            rows = list(csv.DictReader(text.splitlines()))
+        cols: dict[str, list[Any]] = {k: [] for k in keys}
+        for i, row in enumerate(rows, 1):
+            if not isinstance(row, dict) or any(k not in row for k in keys):
+                raise invalid(f"{p.name} row {i}", row, f"fields {', '.join(keys)}")
+            for k in keys:
+                try:
+                    cols[k].append(float(row[k]))
+                except (TypeError, ValueError) as e:
+                    raise invalid(f"{p.name} row {i} {k}", row[k], "a number") from e
+        arrival = np.asarray(cols["arrival"], dtype=np.float64)
+        order = np.argsort(arrival, kind="stable")
+        return cls(
+            input=np.asarray(cols["input"])[order],
+            output=np.asarray(cols["output"])[order],
+            arrival=arrival[order],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """Seeded traffic of ``requests`` requests.
+
+    ``rate`` requests/s (``math.inf``: an offline batch, all at t = 0) with ``arrival``
+    ``"poisson"`` or ``"gamma"`` (gaps of coefficient of variation ``cv``); or ``clients`` for
+    a closed loop (then ``rate`` must stay inf). ``input`` and ``output``: token counts or
+    :class:`Lengths`. The same seed gives the same requests.
+    """
+
+    requests: int = 1000
+    rate: float = math.inf
+    input: int | Lengths = 2048
+    output: int | Lengths = 256
+    arrival: Literal["poisson", "gamma"] = "poisson"
+    cv: float = 1.0
+    clients: int | None = None
+    think: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "requests", integer("Workload.requests", self.requests, maximum=1 << 26)
+        )
+        rate = self.rate
+        if not (isinstance(rate, (int, float)) and rate == math.inf):
+            rate = real("Workload.rate", rate, strict=True)
+        object.__setattr__(self, "rate", float(rate))
+        object.__setattr__(self, "input", _lengths("Workload.input", self.input))
+        object.__setattr__(self, "output", _lengths("Workload.output", self.output))
+        choice("Workload.arrival", self.arrival, ("poisson", "gamma"))
+        object.__setattr__(self, "cv", real("Workload.cv", self.cv, minimum=1e-3, maximum=1e3))
+        if self.clients is not None:
+            object.__setattr__(self, "clients", integer("Workload.clients", self.clients))
+            if self.rate != math.inf:
+                raise invalid(
+                    "Workload.rate", self.rate, "inf (unset) with a closed loop of clients"
+                )
+        object.__setattr__(self, "think", real("Workload.think", self.think))
+        object.__setattr__(self, "seed", integer("Workload.seed", self.seed, minimum=0))
+
+    @property
+    def offline(self) -> bool:
+        return self.rate == math.inf and self.clients is None
+
+    def draw(self) -> Trace:
+        """The requests, from the core's seeded generator."""
+        n, seed = self.requests, self.seed
+        assert isinstance(self.input, Lengths) and isinstance(self.output, Lengths)
+        inp = self.input.draw(n, seed, _INPUT_STREAM)
+        out = self.output.draw(n, seed, _OUTPUT_STREAM)
+        if self.clients is not None:
+            return Trace(inp, out, clients=self.clients, think=self.think)
+        process = "offline" if self.offline else self.arrival
+        arr = _core.serving_arrivals(process, n, 1.0 if self.offline else self.rate, self.cv, seed)
+        return Trace(inp, out, arrival=arr)
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduler:
+    """How the replica batches.
+
+    ``policy``: ``"continuous"`` (iteration-level batching of whole prompts: Orca, vLLM),
+    ``"chunked"`` (prompts split to fill ``max_batched_tokens`` per iteration: Sarathi) or
+    ``"static"`` (a new batch only when the last finished; KV reserved for full lengths).
+    ``max_seqs``: sequences per iteration. ``max_batched_tokens``: new tokens per iteration
+    (None: 2048 chunked, else max(8192, the longest request)). ``block_size``: tokens per KV
+    block. ``kv_blocks``: None sizes the cache from the memory the weights and activations
+    leave; an int forces it (e.g. to study preemption).
+    """
+
+    policy: Policy = "continuous"
+    max_seqs: int = 256
+    max_batched_tokens: int | None = None
+    block_size: int = 16
+    kv_blocks: int | None = None
+
+    def __post_init__(self) -> None:
+        choice("Scheduler.policy", self.policy, POLICIES)
+        object.__setattr__(self, "max_seqs", integer("Scheduler.max_seqs", self.max_seqs))
+        if self.max_batched_tokens is not None:
+            object.__setattr__(
+                self,
+                "max_batched_tokens",
+                integer("Scheduler.max_batched_tokens", self.max_batched_tokens, maximum=1 << 40),
+            )
+        object.__setattr__(
+            self, "block_size", integer("Scheduler.block_size", self.block_size, maximum=1 << 20)
+        )
+        if self.kv_blocks is not None:
+            object.__setattr__(
+                self, "kv_blocks", integer("Scheduler.kv_blocks", self.kv_blocks, maximum=1 << 40)
+            )
+
+    def resolved(self, model: Model, deployment: Deployment, trace: Trace) -> Scheduler:
+        """This scheduler with ``max_batched_tokens`` and ``kv_blocks`` filled in."""
+        budget = self.max_batched_tokens
+        if budget is None:
+            longest = int(np.max(trace.input + trace.output - 1))
+            budget = CHUNKED_BUDGET if self.policy == "chunked" else max(WHOLE_BUDGET, longest)
+        blocks = self.kv_blocks
+        if blocks is None:
+            blocks = _core.serving_kv_blocks(
+                cost_view(model),
+                plan_view(deployment),
+                chip_view(deployment),
+                self.block_size,
+                float(budget),
+            )
+        return Scheduler(self.policy, self.max_seqs, budget, self.block_size, blocks)
+
+
+#: Per-request columns of :meth:`ServingResult.to_pandas`, with units.
+REQUEST_UNITS = {
+    "arrival": "s",
+    "input": "tokens",
+    "output": "tokens",
+    "queueing": "s",
+    "ttft": "s",
+    "tpot": "s",
+    "e2e": "s",
+    "preemptions": "count",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ServingResult:
+    """A simulated run. Per request (arrays in request order): ``arrival``, ``scheduled``
+    (start of its first iteration), ``first_token``, ``finish`` (seconds), ``preemptions``.
+    Per iteration (when kept): ``iterations[name]`` for start, seconds, sequences, tokens,
+    prefill_tokens, kv_blocks. ``usd_per_s``: the deployment's price per second (0 unknown)."""
+
+    model: str
+    deployment: Deployment = field(repr=False)
+    scheduler: Scheduler
+    input: NDArray[np.uint64] = field(repr=False)
+    output: NDArray[np.uint64] = field(repr=False)
+    arrival: NDArray[np.float64] = field(repr=False)
+    scheduled: NDArray[np.float64] = field(repr=False)
+    first_token: NDArray[np.float64] = field(repr=False)
+    finish: NDArray[np.float64] = field(repr=False)
+    preemptions: NDArray[np.uint32] = field(repr=False)
+    iterations: dict[str, NDArray[Any]] = field(repr=False)
+    n_iterations: int
+    busy: float  #: seconds the replica ran iterations
+    busy_prefill: float  #: of which attributable to prefill tokens (by token share)
+    peak_kv_blocks: int  #: the most any one replica held
+    usd_per_s: float = field(repr=False)
+    replicas: int = 1
+    #: (prefill replicas, decode replicas) of a disaggregated deployment, else None
+    disaggregated: tuple[int, int] | None = None
+
+    # -- per request -----------------------------------------------------------------------
+
+    @property
+    def ttft(self) -> NDArray[np.float64]:
+        """Time to first token: first token - arrival, seconds."""
+        return self.first_token - self.arrival
+
+    @property
+    def e2e(self) -> NDArray[np.float64]:
+        """End-to-end latency: finish - arrival, seconds."""
+        return self.finish - self.arrival
+
+    @property
+    def queueing(self) -> NDArray[np.float64]:
+        """Wait before the first iteration that runs the request, seconds."""
+        return self.scheduled - self.arrival
+
+    @property
+    def tpot(self) -> NDArray[np.float64]:
+        """Time per output token after the first: (finish - first token) / (output - 1);
+        NaN for one-token requests."""
+        gaps = self.output.astype(np.float64) - 1.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(gaps > 0, (self.finish - self.first_token) / gaps, np.nan)
+
+    def percentiles(self, metric: str, qs: tuple[float, ...] = (50, 90, 99)) -> dict[str, float]:
+        """``{"p50": ..., ...}`` of ``"ttft"``, ``"tpot"``, ``"e2e"`` or ``"queueing"``."""
+        m = choice("metric", metric, ("ttft", "tpot", "e2e", "queueing"))
+        x = getattr(self, m)
+        x = x[~np.isnan(x)]
+        return {f"p{q:g}": (float(np.percentile(x, q)) if len(x) else math.nan) for q in qs}
+
+    # -- aggregates -------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> int:
+        return len(self.input)
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first arrival to the last finish."""
+        return float(self.finish.max() - self.arrival.min())
+
+    @property
+    def throughput(self) -> dict[str, float]:
+        """Requests/s and input/output tokens/s over :attr:`duration`."""
+        t = self.duration
+        return {
+            "requests_per_s": self.requests / t,
+            "input_tokens_per_s": float(self.input.sum()) / t,
+            "output_tokens_per_s": float(self.output.sum()) / t,
+        }
+
+    @property
+    def utilisation(self) -> float:
+        """Share of :attr:`duration` the replicas spent running iterations."""
+        return min(1.0, self.busy / (self.duration * self.replicas))
+
+    def mean_in_flight(self) -> float:
+        """Time-average number of requests in the system (arrived, not finished) over
+        :attr:`duration`."""
+        return float(self.e2e.sum()) / self.duration
+
+    def slo_met(self, ttft: float | None = None, tpot: float | None = None) -> NDArray[np.bool_]:
+        """Per request: TTFT <= ``ttft`` and TPOT <= ``tpot`` seconds (None: no bound)."""
+        ok = np.ones(self.requests, dtype=bool)
+        if ttft is not None:
+            ok &= self.ttft <= real("slo ttft", ttft, strict=True)
+        if tpot is not None:
+            bound = real("slo tpot", tpot, strict=True)
+            tp = self.tpot
+            ok &= np.isnan(tp) | (tp <= bound)
+        return ok
+
+    def goodput(self, ttft: float | None = None, tpot: float | None = None) -> float:
+        """Requests/s that meet the SLO (:meth:`slo_met`), over :attr:`duration`."""
+        return float(self.slo_met(ttft, tpot).sum()) / self.duration
+
+    @property
+    def cost_per_million_tokens(self) -> dict[str, float] | None:
+        """USD per 1M input and per 1M output tokens at this load: the replica's cost over
+        :attr:`duration` (idle time included), split between input and output tokens by each
+        iteration's token share. None when the price is unknown."""
+        if self.usd_per_s <= 0:
+            return None
+        total = self.usd_per_s * self.duration
+        share = self.busy_prefill / self.busy if self.busy > 0 else 0.0
+        return {
+            "input": total * share / float(self.input.sum()) * 1e6,
+            "output": total * (1.0 - share) / float(self.output.sum()) * 1e6,
+        }
+
+    def summary(
+        self, slo_ttft: float | None = None, slo_tpot: float | None = None
+    ) -> dict[str, Any]:
+        """Everything in one dict (seconds, tokens/s, USD): what ``--json`` prints."""
+        out: dict[str, Any] = {
+            "model": self.model,
+            "hardware": self.deployment.hardware.name,
+            "tp": self.deployment.tp,
+            "pp": self.deployment.pp,
+            "ep": self.deployment.ep,
+            "replicas": self.replicas,
+            "disaggregated": None
+            if self.disaggregated is None
+            else {"prefill": self.disaggregated[0], "decode": self.disaggregated[1]},
+            "scheduler": self.scheduler.policy,
+            "max_seqs": self.scheduler.max_seqs,
+            "max_batched_tokens": self.scheduler.max_batched_tokens,
+            "kv_blocks": self.scheduler.kv_blocks,
+            "block_size": self.scheduler.block_size,
+            "requests": self.requests,
+            "duration_s": self.duration,
+            "iterations": self.n_iterations,
+            "utilisation": self.utilisation,
+            "peak_kv_blocks": self.peak_kv_blocks,
+            "preemptions": int(self.preemptions.sum()),
+            **{f"{k}": v for k, v in self.throughput.items()},
+            **{f"{m}_s": self.percentiles(m) for m in ("ttft", "tpot", "e2e", "queueing")},
+            "usd_per_million_tokens": self.cost_per_million_tokens,
+        }
+        if slo_ttft is not None or slo_tpot is not None:
+            out["slo"] = {"ttft_s": slo_ttft, "tpot_s": slo_tpot}
+            out["goodput_requests_per_s"] = self.goodput(slo_ttft, slo_tpot)
+            out["slo_attainment"] = float(self.slo_met(slo_ttft, slo_tpot).mean())
+        return out
+
+    def plot(self, path: str | Path | None = None) -> Any:
+        """Latency CDFs (TTFT, TPOT, end-to-end) and batch size and KV occupancy over time
+        (of replica 0; needs ``timeline=True`` and matplotlib); saved to ``path`` if given."""
+        from .plot import finish, pyplot
+
+        if "start" not in self.iterations or not len(self.iterations["start"]):
+            raise invalid("ServingResult.iterations", "empty", "a run simulated with timeline=True")
+        plt = pyplot()
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+        for m in ("ttft", "tpot", "e2e"):
+            x = np.sort(getattr(self, m))
+            x = x[~np.isnan(x)]
+            if len(x):
+                a1.semilogx(
+                    x, np.arange(1, len(x) + 1) / len(x), label=m.upper(), drawstyle="steps-post"
+                )
+        a1.set_xlabel("seconds")
+        a1.set_ylabel("fraction of requests")
+        a1.grid(True, which="both", alpha=0.3)
+        a1.legend(fontsize=8)
+        it = {k: v[self.iterations["replica"] == 0] for k, v in self.iterations.items()}
+        a2.step(it["start"], it["sequences"], where="post", lw=0.8, label="sequences per iteration")
+        a2.set_xlabel("time (s)")
+        a2.set_ylabel("sequences")
+        kv = a2.twinx()
+        assert self.scheduler.kv_blocks is not None
+        kv.plot(it["start"], it["kv_blocks"] / self.scheduler.kv_blocks * 100, color="C1", lw=0.8)
+        kv.set_ylabel("KV cache used (%)", color="C1")
+        kv.set_ylim(0, 105)
+        a2.legend(fontsize=8, loc="upper left")
+        d = self.deployment
+        fig.suptitle(
+            f"{self.model} on {d.chips}x {d.hardware.name} (TP{d.tp} PP{d.pp} EP{d.ep}), "
+            f"{self.scheduler.policy} batching, {self.requests:,} requests"
+            f"{f' on {self.replicas} replicas (timeline: replica 0)' if self.replicas > 1 else ''}, "
+            f"{self.throughput['requests_per_s']:.3g} req/s served",
+            fontsize=10,
+        )
+        return finish(fig, path)
+
+    def to_pandas(self) -> Any:
+        """One row per request (:data:`REQUEST_UNITS`; units in ``.attrs["units"]``)."""
+        try:
+            pd = importlib.import_module("pandas")
+        except ImportError as e:
+            from .errors import BrickwallError
+
+            raise BrickwallError(
+                "ServingResult.to_pandas needs pandas: pip install 'brickwall[pandas]'"
+            ) from e
+        df = pd.DataFrame(
+            {
+                "arrival": self.arrival,
+                "input": self.input,
+                "output": self.output,
+                "queueing": self.queueing,
+                "ttft": self.ttft,
+                "tpot": self.tpot,
+                "e2e": self.e2e,
+                "preemptions": self.preemptions,
+            }
+        )
+        df.index.name = "request"
+        df.attrs["units"] = dict(REQUEST_UNITS)
+        return df
+
+
+def _trace(workload: Workload | Trace) -> Trace:
+    if isinstance(workload, Workload):
+        return workload.draw()
+    if isinstance(workload, Trace):
+        return workload
+    raise wrong_type("workload", workload, "a Workload or a Trace")
+
+
+def _check(
+    model: Model, deployment: Deployment, scheduler: Scheduler | None, timeline: bool
+) -> Scheduler:
+    if not isinstance(model, Model):
+        raise wrong_type("model", model, "a Model (e.g. bw.model(name))")
+    if not isinstance(deployment, Deployment):
+        raise wrong_type("deployment", deployment, "a Deployment")
+    if scheduler is None:
+        scheduler = Scheduler()
+    elif not isinstance(scheduler, Scheduler):
+        raise wrong_type("scheduler", scheduler, "a Scheduler")
+    if not isinstance(timeline, bool):
+        raise wrong_type("timeline", timeline, "True or False")
+    deployment.check(model)
+    return scheduler
+
+
+def _pool(
+    views: tuple[Any, Any, Any],
+    trace: Trace,
+    s: Scheduler,
+    replicas: int,
+    timeline: bool,
+    prefilled: NDArray[np.bool_] | None = None,
+    first_replica: int = 0,
+) -> dict[str, Any]:
+    """``trace`` on ``replicas`` replicas behind a round-robin router (request ``i`` to replica
+    ``i mod replicas``): per-request arrays in trace order, timelines concatenated with a
+    ``replica`` column (numbered from ``first_replica``), summaries summed."""
+    assert s.max_batched_tokens is not None and s.kv_blocks is not None
+    n_rep = min(replicas, len(trace))
+    runs = []
+    for k in range(n_rep):
+        part = slice(k, None, n_rep)
+        arrival = None if trace.arrival is None else np.ascontiguousarray(trace.arrival[part])
+        runs.append(
+            _core.serving_simulate(
+                *views,
+                np.ascontiguousarray(trace.input[part]),
+                np.ascontiguousarray(trace.output[part]),
+                arrival,
+                trace.clients or 1,
+                trace.think,
+                s.policy,
+                s.max_seqs,
+                s.max_batched_tokens,
+                s.block_size,
+                s.kv_blocks,
+                timeline,
+                None if prefilled is None else np.ascontiguousarray(prefilled[part]),
+            )
+        )
+    out: dict[str, Any] = {}
+    for key in ("arrival", "scheduled", "first_token", "finish", "preemptions"):
+        col = np.empty(len(trace), dtype=runs[0][key].dtype)
+        for k, raw in enumerate(runs):
+            col[k::n_rep] = raw[key]
+        out[key] = col
+    out["iterations"] = {
+        k[3:]: np.concatenate([raw[k] for raw in runs]) for k in runs[0] if k.startswith("it_")
+    }
+    out["iterations"]["replica"] = np.concatenate(
+        [
+            np.full(len(raw["it_start"]), first_replica + k, dtype=np.uint32)
+            for k, raw in enumerate(runs)
+        ]
+    )
+    out["n_iterations"] = sum(int(raw["iterations"]) for raw in runs)
+    out["busy"] = float(sum(raw["busy"] for raw in runs))
+    out["busy_prefill"] = float(sum(raw["busy_prefill"] for raw in runs))
+    out["peak_kv_blocks"] = max(int(raw["peak_kv_blocks"]) for raw in runs)
+    out["usd_per_s"] = float(runs[0]["usd_per_s"]) * replicas
+    return out
+
+
+def simulate(
+    model: Model,
+    deployment: Deployment,
+    workload: Workload | Trace,
+    scheduler: Scheduler | None = None,
+    *,
+    replicas: int = 1,
+    timeline: bool = True,
+) -> ServingResult:
+    """Serve ``workload`` on ``replicas`` replicas of ``model`` on ``deployment`` (the core's
+    discrete-event simulator; GIL released, Ctrl-C honoured). Several replicas sit behind a
+    round-robin router: request ``i`` goes to replica ``i mod replicas``, so each replica is
+    simulated on its own share (open workloads only). ``timeline`` keeps the per-iteration
+    arrays (batch size and KV occupancy over time; a ``replica`` column says whose)."""
+    scheduler = _check(model, deployment, scheduler, timeline)
+    n_rep = integer("replicas", replicas, maximum=1 << 20)
+    trace = _trace(workload)
+    if n_rep > 1 and trace.arrival is None:
+        raise invalid("replicas", n_rep, "1 for a closed loop (round-robin splits open traffic)")
+    s = scheduler.resolved(model, deployment, trace)
+    views = (cost_view(model), plan_view(deployment), chip_view(deployment))
+    run = _pool(views, trace, s, n_rep, timeline)
+    return ServingResult(
+        model=model.name,
+        deployment=deployment,
+        scheduler=s,
+        input=trace.input,
+        output=trace.output,
+        arrival=run["arrival"],
+        scheduled=run["scheduled"],
+        first_token=run["first_token"],
+        finish=run["finish"],
+        preemptions=run["preemptions"],
+        iterations=run["iterations"],
+        n_iterations=run["n_iterations"],
+        busy=run["busy"],
+        busy_prefill=run["busy_prefill"],
+        peak_kv_blocks=run["peak_kv_blocks"],
+        usd_per_s=run["usd_per_s"],
+        replicas=n_rep,
+    )
+
+
+def simulate_disaggregated(
+    model: Model,
+    deployment: Deployment,
+    workload: Workload | Trace,
+    prefill_replicas: int,
+    decode_replicas: int,
+    scheduler: Scheduler | None = None,
+    *,
+    timeline: bool = True,
+) -> ServingResult:
+    """Disaggregated serving (DistServe, Splitwise): ``prefill_replicas`` replicas only prefill
+    (each request's first token comes from there), then its prompt's KV cache moves over the
+    scale-out network (a point-to-point transfer per chip, priced by the collectives kernel) to
+    ``decode_replicas`` replicas that only decode. Both pools use ``deployment``'s layout and
+    ``scheduler``; each routes round-robin in arrival order. Timeline replicas are numbered
+    prefill first, then decode."""
+    scheduler = _check(model, deployment, scheduler, timeline)
+    x = integer("prefill_replicas", prefill_replicas, maximum=1 << 20)
+    y = integer("decode_replicas", decode_replicas, maximum=1 << 20)
+    trace = _trace(workload)
+    if trace.arrival is None:
+        raise invalid("workload", "a closed loop", "open traffic (arrival times) to disaggregate")
+    views = (cost_view(model), plan_view(deployment), chip_view(deployment))
+    s = scheduler.resolved(model, deployment, trace)
+    # prefill pool: every request for its first token only
+    first = Trace(trace.input, np.ones_like(trace.output), arrival=trace.arrival)
+    pre = _pool(views, first, s, x, timeline)
+    # decode pool: the rest arrive when their KV cache has moved, in that order
+    more = np.flatnonzero(trace.output > 1)
+    moved = _core.serving_kv_transfer_seconds(*views, np.ascontiguousarray(trace.input[more]))
+    at = pre["finish"][more] + moved
+    order = more[np.argsort(at, kind="stable")]
+    arrive = np.sort(at, kind="stable")
+    finish = pre["finish"].copy()
+    preemptions = pre["preemptions"].copy()
+    its = pre["iterations"]
+    busy, busy_prefill, peak, n_it = (
+        pre["busy"],
+        pre["busy_prefill"],
+        pre["peak_kv_blocks"],
+        pre["n_iterations"],
+    )
+    if len(order):
+        second = Trace(trace.input[order], trace.output[order], arrival=arrive)
+        dec = _pool(views, second, s, y, timeline, np.ones(len(order), dtype=bool), x)
+        finish[order] = dec["finish"]
+        preemptions[order] += dec["preemptions"]
+        its = {k: np.concatenate([its[k], dec["iterations"][k]]) for k in its}
+        busy += dec["busy"]
+        busy_prefill += dec["busy_prefill"]
+        peak = max(peak, dec["peak_kv_blocks"])
+        n_it += dec["n_iterations"]
+    return ServingResult(
+        model=model.name,
+        deployment=deployment,
+        scheduler=s,
+        input=trace.input,
+        output=trace.output,
+        arrival=pre["arrival"],
+        scheduled=pre["scheduled"],
+        first_token=pre["finish"],
+        finish=finish,
+        preemptions=preemptions,
+        iterations=its,
+        n_iterations=n_it,
+        busy=busy,
+        busy_prefill=busy_prefill,
+        peak_kv_blocks=peak,
+        usd_per_s=pre["usd_per_s"] * (x + y) / x,
+        replicas=x + y,
+        disaggregated=(x, y),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """:func:`max_rate`'s answer: the largest request rate (requests/s) whose ``quantile``-th
+    percentile TTFT and TPOT meet the SLO, and the run at that rate (None when even the lowest
+    rate tried fails it; then ``rate`` is 0)."""
+
+    rate: float
+    result: ServingResult | None = field(repr=False)
+    slo_ttft: float | None
+    slo_tpot: float | None
+    quantile: float
+    evaluations: int
+
+
+def _meets(r: ServingResult, ttft: float | None, tpot: float | None, q: float) -> bool:
+    ok = True
+    if ttft is not None:
+        ok = r.percentiles("ttft", (q,))[f"p{q:g}"] <= ttft
+    if ok and tpot is not None:
+        p = r.percentiles("tpot", (q,))[f"p{q:g}"]
+        ok = math.isnan(p) or p <= tpot
+    return ok
+
+
+def max_rate(
+    model: Model,
+    deployment: Deployment,
+    workload: Workload,
+    *,
+    ttft: float | None = None,
+    tpot: float | None = None,
+    scheduler: Scheduler | None = None,
+    replicas: int = 1,
+    quantile: float = 99.0,
+    rel_tol: float = 0.01,
+) -> Capacity:
+    """The largest arrival rate at which ``workload`` (its lengths, arrival process and seed;
+    its own rate is ignored) meets p``quantile`` TTFT <= ``ttft`` and TPOT <= ``tpot`` seconds,
+    by bisection in log-rate to ``rel_tol``. With one seed the Poisson/gamma gaps are the same
+    draws scaled by ``1 / rate``, so the runs differ only by the load. The search starts from
+    the offline batch's throughput (what the replica can serve at all)."""
+    if not isinstance(workload, Workload):
+        raise wrong_type("workload", workload, "a Workload")
+    if workload.clients is not None:
+        raise invalid(
+            "workload.clients", workload.clients, "None (an open workload) to search a rate"
+        )
+    if ttft is None and tpot is None:
+        raise invalid("ttft, tpot", (ttft, tpot), "at least one SLO")
+    if ttft is not None:
+        ttft = real("ttft", ttft, strict=True)
+    if tpot is not None:
+        tpot = real("tpot", tpot, strict=True)
+    q = real("quantile", quantile, strict=True, maximum=100.0)
+    tol = real("rel_tol", rel_tol, minimum=1e-6, maximum=1.0)
+    runs = 0
+
+    def run(rate: float) -> ServingResult:
+        nonlocal runs
+        runs += 1
+        w = replace(workload, rate=rate)
+        return simulate(model, deployment, w, scheduler, replicas=replicas, timeline=False)
+
+    offline = run(math.inf)
+    top = 2.0 * offline.throughput["requests_per_s"]
+    lo, hi = top * 1e-3, top
+    best = run(lo)
+    if not _meets(best, ttft, tpot, q):
+        return Capacity(0.0, None, ttft, tpot, q, runs)
+    at_hi = run(hi)
+    if _meets(at_hi, ttft, tpot, q):
+        return Capacity(hi, at_hi, ttft, tpot, q, runs)
+    while hi / lo > 1.0 + tol:
+        mid = math.sqrt(lo * hi)
+        r = run(mid)
+        if _meets(r, ttft, tpot, q):
+            lo, best = mid, r
+        else:
+            hi = mid
+    return Capacity(lo, best, ttft, tpot, q, runs)
+
+
+__all__ = [
+    "Capacity",
+    "Lengths",
+    "POLICIES",
+    "Scheduler",
+    "ServingResult",
+    "Trace",
+    "Workload",
+    "max_rate",
+    "simulate",
+    "simulate_disaggregated",
+]

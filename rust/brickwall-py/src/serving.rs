@@ -1,0 +1,183 @@
+//! Bindings of `brickwall_core::serving`: workloads, KV capacity, iteration prices, the
+//! simulator (GIL released, Ctrl-C honoured).
+
+use brickwall_core::serving::{
+    self, ArrivalProcess, Arrivals, Lengths, Policy, Requests, Scheduler, StepCost,
+};
+use brickwall_core::Error;
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::convert::{ChipView, ModelCostsView, PlanView};
+use crate::errors::core;
+use crate::run::{detach, interruptible};
+
+fn cost(model: ModelCostsView, plan: PlanView, chip: ChipView) -> PyResult<StepCost> {
+    core(StepCost::new(model.into(), core(plan.try_into())?, chip.into()))
+}
+
+/// Arrival times of `n` requests: `process` is "offline", "poisson" or "gamma".
+#[pyfunction]
+#[pyo3(signature = (process, n, rate, cv, seed, /))]
+pub fn serving_arrivals<'py>(
+    py: Python<'py>,
+    process: &str,
+    n: usize,
+    rate: f64,
+    cv: f64,
+    seed: u64,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let p = match process {
+        "offline" => ArrivalProcess::Offline,
+        "poisson" => ArrivalProcess::Poisson { rate },
+        "gamma" => ArrivalProcess::Gamma { rate, cv },
+        _ => return core(Err(Error::invalid("arrival", process, "one of offline, poisson, gamma"))),
+    };
+    Ok(detach(py, || serving::arrivals(p, n, seed))?.into_pyarray(py))
+}
+
+/// `n` token counts: "fixed" (`a`), "uniform" (`a..=b`, integers) or "lognormal" (mean `a`,
+/// log-sd `b`, at most `max`), from stream `stream` of `seed`.
+#[pyfunction]
+#[pyo3(signature = (kind, n, a, b, max, seed, stream, /))]
+#[allow(clippy::too_many_arguments)]
+pub fn serving_lengths<'py>(
+    py: Python<'py>,
+    kind: &str,
+    n: usize,
+    a: f64,
+    b: f64,
+    max: u64,
+    seed: u64,
+    stream: u64,
+) -> PyResult<Bound<'py, PyArray1<u64>>> {
+    let int = |field: &str, x: f64| {
+        if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x < 2f64.powi(53) {
+            Ok(x as u64)
+        } else {
+            Err(Error::invalid(field, x, "a non-negative integer"))
+        }
+    };
+    let d = match kind {
+        "fixed" => Lengths::Fixed(core(int("length", a))?),
+        "uniform" => Lengths::Uniform { lo: core(int("lo", a))?, hi: core(int("hi", b))? },
+        "lognormal" => Lengths::LogNormal { mean: a, sigma: b, max },
+        _ => return core(Err(Error::invalid("lengths", kind, "one of fixed, uniform, lognormal"))),
+    };
+    Ok(detach(py, || serving::lengths(d, n, seed, stream))?.into_pyarray(py))
+}
+
+/// KV-cache blocks of `block_size` tokens that fit beside the weights and the activations of
+/// `max_batched_tokens` tokens.
+#[pyfunction]
+#[pyo3(signature = (model, plan, chip, block_size, max_batched_tokens, /))]
+pub fn serving_kv_blocks(
+    model: ModelCostsView,
+    plan: PlanView,
+    chip: ChipView,
+    block_size: u64,
+    max_batched_tokens: f64,
+) -> PyResult<u64> {
+    core(serving::kv_blocks(&cost(model, plan, chip)?, block_size, max_batched_tokens))
+}
+
+/// Seconds of iterations given as arrays of their mix (the simulator's price of one iteration).
+#[pyfunction]
+#[pyo3(signature = (model, plan, chip, sequences, tokens, attended, kv_read, /))]
+#[allow(clippy::too_many_arguments)]
+pub fn serving_iteration_seconds<'py>(
+    py: Python<'py>,
+    model: ModelCostsView,
+    plan: PlanView,
+    chip: ChipView,
+    sequences: PyReadonlyArray1<'py, f64>,
+    tokens: PyReadonlyArray1<'py, f64>,
+    attended: PyReadonlyArray1<'py, f64>,
+    kv_read: PyReadonlyArray1<'py, f64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let c = cost(model, plan, chip)?;
+    let (s, t, a, k) = (sequences.as_slice()?, tokens.as_slice()?, attended.as_slice()?, kv_read.as_slice()?);
+    Ok(detach(py, || c.seconds_many(s, t, a, k))?.into_pyarray(py))
+}
+
+/// Seconds to move each request's prompt KV cache between two replicas of this plan over the
+/// scale-out network (disaggregated prefill and decode).
+#[pyfunction]
+#[pyo3(signature = (model, plan, chip, tokens, /))]
+pub fn serving_kv_transfer_seconds<'py>(
+    py: Python<'py>,
+    model: ModelCostsView,
+    plan: PlanView,
+    chip: ChipView,
+    tokens: PyReadonlyArray1<'py, u64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let c = cost(model, plan, chip)?;
+    let t = tokens.as_slice()?;
+    Ok(detach(py, || c.kv_transfer_seconds(t))?.into_pyarray(py))
+}
+
+/// Simulate one replica; `arrival` None runs a closed loop of `clients` with `think` seconds.
+/// Returns the per-request and (with `timeline`) per-iteration arrays and summaries.
+#[pyfunction]
+#[pyo3(signature = (model, plan, chip, input, output, arrival, clients, think, policy, max_seqs,
+                    max_batched_tokens, block_size, kv_blocks, timeline, prefilled, /))]
+#[allow(clippy::too_many_arguments)]
+pub fn serving_simulate<'py>(
+    py: Python<'py>,
+    model: ModelCostsView,
+    plan: PlanView,
+    chip: ChipView,
+    input: PyReadonlyArray1<'py, u64>,
+    output: PyReadonlyArray1<'py, u64>,
+    arrival: Option<PyReadonlyArray1<'py, f64>>,
+    clients: u64,
+    think: f64,
+    policy: &str,
+    max_seqs: u64,
+    max_batched_tokens: u64,
+    block_size: u64,
+    kv_blocks: u64,
+    timeline: bool,
+    prefilled: Option<PyReadonlyArray1<'py, bool>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let c = cost(model, plan, chip)?;
+    let scheduler = Scheduler {
+        policy: core(Policy::parse(policy))?,
+        max_seqs,
+        max_batched_tokens,
+        block_size,
+        kv_blocks,
+    };
+    let prefilled = match &prefilled {
+        Some(p) => p.as_slice()?,
+        None => &[],
+    };
+    let requests = Requests { input: input.as_slice()?, output: output.as_slice()?, prefilled };
+    let arrivals = match &arrival {
+        Some(a) => Arrivals::Open(a.as_slice()?),
+        None => Arrivals::Closed { clients, think },
+    };
+    let s = interruptible(py, None, |control| {
+        serving::simulate(requests, arrivals, scheduler, &c, timeline, control)
+    })?;
+    let out = PyDict::new(py);
+    out.set_item("arrival", s.arrival.into_pyarray(py))?;
+    out.set_item("scheduled", s.scheduled.into_pyarray(py))?;
+    out.set_item("first_token", s.first_token.into_pyarray(py))?;
+    out.set_item("finish", s.finish.into_pyarray(py))?;
+    out.set_item("preemptions", s.preemptions.into_pyarray(py))?;
+    let it = s.iterations;
+    out.set_item("it_start", it.start.into_pyarray(py))?;
+    out.set_item("it_seconds", it.seconds.into_pyarray(py))?;
+    out.set_item("it_sequences", it.sequences.into_pyarray(py))?;
+    out.set_item("it_tokens", it.tokens.into_pyarray(py))?;
+    out.set_item("it_prefill_tokens", it.prefill_tokens.into_pyarray(py))?;
+    out.set_item("it_kv_blocks", it.kv_blocks.into_pyarray(py))?;
+    out.set_item("iterations", s.n_iterations)?;
+    out.set_item("busy", s.busy)?;
+    out.set_item("busy_prefill", s.busy_prefill)?;
+    out.set_item("peak_kv_blocks", s.peak_kv_blocks)?;
+    out.set_item("usd_per_s", c.price_per_s())?;
+    Ok(out)
+}
