@@ -200,9 +200,10 @@ def test_moe_closed_forms(e: Any, k: Any, t: Any, cf: Any) -> None:
 )
 def test_moe_route(e: Any, k: Any, t: Any, trials: Any, popularity: Any) -> None:
     r = call(bw.moe.route, e, k, t, trials=trials, popularity=popularity)
-    if r is not None:  # a step's busiest expert carries at most the step's tokens
-        assert (r.max_load >= 0).all() and (r.max_load <= r.tokens).all()
-        assert (r.touched >= 1).all() and (r.touched <= r.n_experts).all()
+    if r is not None:  # histograms over the trials: the busiest expert carries at most the
+        # step's tokens, at most every expert is touched
+        assert r.max_load.sum() == r.touched.sum() == r.trials
+        assert len(r.max_load) <= r.tokens + 1 and len(r.touched) <= r.n_experts + 1
 
 
 # -- pipelines ----------------------------------------------------------------------------------
