@@ -27,7 +27,7 @@ pub fn roofline_steps<'py>(
     context: PyReadonlyArray1<'py, f64>,
     n: PyReadonlyArray1<'py, f64>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    let sm = core(StepModel::new(model.into(), core(plan.try_into())?, chip.into()))?;
+    let sm = step_model(model, plan, chip)?;
     let (b, c, k) = (batch.as_slice()?, context.as_slice()?, n.as_slice()?);
     detach_into(py, [b.len(), STEP_COLUMNS.len()], |out| sm.evaluate_table(b, c, k, out))
 }
@@ -64,7 +64,12 @@ impl RooflineModel {
 #[pyfunction]
 #[pyo3(signature = (model, plan, chip, /))]
 pub fn roofline_model(model: ModelCostsView, plan: PlanView, chip: ChipView) -> PyResult<RooflineModel> {
-    Ok(RooflineModel { sm: core(StepModel::new(model.into(), core(plan.try_into())?, chip.into()))? })
+    Ok(RooflineModel { sm: step_model(model, plan, chip)? })
+}
+
+/// The core's step model of the views, validated (the one conversion every step binding uses).
+fn step_model(model: ModelCostsView, plan: PlanView, chip: ChipView) -> PyResult<StepModel> {
+    core(StepModel::new(model.into(), core(plan.try_into())?, chip.into()))
 }
 
 /// Evaluate the step roofline with each row priced at quantile `q` of its microbatch's routing
