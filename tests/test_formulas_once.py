@@ -88,6 +88,10 @@ ALLOWED: dict[tuple[str, str], str] = {
         "validation/predict.py",
         "predict",
     ): "a published metric's own definition (TensorRT-LLM's tokens/s/GPU = total / GPUs) applied to the prediction",
+    (
+        "validation/predict.py",
+        "serving",
+    ): "the same per-GPU definition applied to the simulator's output tokens/s",
     # The claims ledger shows the article's own arithmetic next to brickwall's numbers.
     (
         "claims",

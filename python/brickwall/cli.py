@@ -1852,15 +1852,14 @@ def _print_validation(report: Any, as_json: bool, as_csv: bool, markdown: bool) 
         w.writeheader()
         w.writerows(dicts)
         return
-    head = ("id", "model", "chip", "plan", "batch", "in/out", "measured", "predicted", "error")
+    head = ("id", "model", "chip", "plan", "workload", "measured", "predicted", "error")
     body = [
         (
             r.row.id,
             r.row.model,
             r.row.hardware,
             r.plan,
-            str(r.row.batch),
-            f"{r.row.input_tokens}/{r.row.output_tokens}",
+            r.workload,
             f"{r.row.value:.4g} {r.row.unit}",
             f"{r.predicted:.4g} {r.row.unit}" + ("" if r.fits else " (no fit)"),
             f"{r.error or 0.0:+.1%}",

@@ -563,16 +563,31 @@ def validation_scatter(report: ValidationReport, path: str | Path | None = None)
     ax.fill_between(
         [lo, hi], [lo / 2, hi / 2], [lo * 2, hi * 2], color="grey", alpha=0.12, label="within 2x"
     )
-    for tag in sorted({r.row.source_tag for r in rows}):
+    # one colour per source; the marker says the kind (o inference, s serving, ^ training)
+    markers = {"serving-offline": "s", "training": "^"}
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, tag in enumerate(sorted({r.row.source_tag for r in rows})):
         mine = [r for r in rows if r.row.source_tag == tag]
-        ax.scatter([r.row.value for r in mine], [r.predicted or 0.0 for r in mine], s=18, label=tag)
+        for k, kind in enumerate(sorted({r.row.kind for r in mine})):
+            pts = [r for r in mine if r.row.kind == kind]
+            ax.scatter(
+                [r.row.value for r in pts],
+                [r.predicted or 0.0 for r in pts],
+                s=18,
+                marker=markers.get(kind, "o"),
+                color=colours[i % len(colours)],
+                label=tag if k == 0 else None,
+            )
     s = report.summary()
     ax.set_title(
         f"brickwall vs {s['modelled']} published measurements: median |error| "
         f"{s['median_abs_error']:.1%}",
         fontsize=10,
     )
-    ax.set_xlabel("measured (the row's unit: tokens/s, s or ms)")
+    ax.set_xlabel(
+        "measured (the row's unit: tokens/s, s, ms, TFLOP/s/GPU); "
+        "o inference, s serving, ^ training"
+    )
     ax.set_ylabel("predicted (same unit)")
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)

@@ -23,6 +23,7 @@ class Result:
     predicted: float | None
     fits: bool | None = None
     reason: str | None = None  #: set exactly when predicted is None
+    detail: str | None = None  #: what the prediction chose (serving batch, training recompute)
 
     @property
     def error(self) -> float | None:
@@ -32,15 +33,33 @@ class Result:
 
     @property
     def optimistic(self) -> bool | None:
-        """Whether brickwall predicts a faster run than measured (more tokens/s, less time)."""
+        """Whether brickwall predicts a faster run than measured (more tokens/s, FLOP/s or MFU;
+        less time)."""
         if self.error is None:
             return None
-        return self.error > 0 if self.row.unit.startswith("tokens/s") else self.error < 0
+        return self.error < 0 if self.row.unit in ("s", "ms") else self.error > 0
 
     @property
     def plan(self) -> str:
         r = self.row
+        if r.kind == "training":
+            sched = r.schedule + (f" x{r.chunks}" if r.chunks > 1 else "")
+            return (
+                f"tp{r.tp} pp{r.pp} dp{r.dp} ep{r.ep} {r.precision} {sched} "
+                f"recompute {r.recompute} zero{r.zero}" + (" sp" if r.sequence_parallel else "")
+            )
         return f"tp{r.tp} pp{r.pp} ep{r.ep} {r.weight_dtype}/{r.act_dtype}/kv {r.kv_dtype}"
+
+    @property
+    def workload(self) -> str:
+        """What ran: ``batch x input/output`` (inference), ``requests x input/output`` (offline
+        serving) or ``global batch x sequence`` (training)."""
+        r = self.row
+        if r.kind == "training":
+            return f"{r.global_batch} x {r.seq_len} (mb {r.microbatch})"
+        if r.kind == "serving-offline":
+            return f"{r.requests} req x {r.input_tokens}/{r.output_tokens}"
+        return f"{r.batch} x {r.input_tokens}/{r.output_tokens}"
 
     def as_dict(self) -> dict[str, Any]:
         r = self.row
@@ -59,6 +78,15 @@ class Result:
             "batch": r.batch,
             "input_tokens": r.input_tokens,
             "output_tokens": r.output_tokens,
+            "requests": r.requests if r.kind == "serving-offline" else None,
+            "scheduler": (
+                f"{r.policy} max_seqs={r.max_seqs or 'default'} "
+                f"max_batched_tokens={r.max_batched_tokens or 'default'}"
+                if r.kind == "serving-offline"
+                else None
+            ),
+            "plan": self.plan,
+            "workload": self.workload,
             "unit": r.unit,
             "measured": r.value,
             "predicted": self.predicted,
@@ -66,6 +94,7 @@ class Result:
             "optimistic": self.optimistic,
             "fits": self.fits,
             "reason": self.reason,
+            "detail": self.detail,
             "source": r.source,
         }
 
@@ -130,7 +159,7 @@ def evaluate(row: Row) -> Result:
         p = predict(row)
     except ValidationError as e:
         return Result(row, None, reason=f"brickwall cannot price this plan: {e}")
-    return Result(row, p.value, p.fits)
+    return Result(row, p.value, p.fits, detail=p.detail)
 
 
 def run(rows: Iterable[Row] | None = None) -> ValidationReport:
