@@ -1890,7 +1890,7 @@ def _print_validation(report: Any, as_json: bool, as_csv: bool, markdown: bool) 
     notes = [f"{n} rows listed, not predicted: {why}" for why, n in reasons.items()]
     notes.append(
         "error = (predicted - measured) / measured; faster = rows where brickwall predicts a "
-        "faster run than measured (more tokens/s or less time)"
+        "faster run than measured (more tokens/s, FLOP/s or MFU; less time)"
     )
     if markdown:
         for h, b in ((head, body), (shead, sbody)):

@@ -579,14 +579,19 @@ def validation_scatter(report: ValidationReport, path: str | Path | None = None)
                 label=tag if k == 0 else None,
             )
     s = report.summary()
+    kinds = ", ".join(
+        f"{k} {g['median_abs_error']:.0%}"
+        for k, g in s["by_kind"].items()
+        if g["median_abs_error"] is not None
+    )
     ax.set_title(
         f"brickwall vs {s['modelled']} published measurements: median |error| "
-        f"{s['median_abs_error']:.1%}",
-        fontsize=10,
+        f"{s['median_abs_error']:.1%}\n({kinds})",
+        fontsize=9,
     )
     ax.set_xlabel(
-        "measured (the row's unit: tokens/s, s, ms, TFLOP/s/GPU); "
-        "o inference, s serving, ^ training"
+        "measured (the row's unit: tokens/s, s, ms, TFLOP/s/GPU)\n"
+        "marker: o inference step, square offline serving, triangle training"
     )
     ax.set_ylabel("predicted (same unit)")
     ax.set_xlim(lo, hi)
