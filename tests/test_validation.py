@@ -412,6 +412,19 @@ def test_validate_command_table_and_summary(monkeypatch: pytest.MonkeyPatch) -> 
     assert "median abs error" in r.output and "nemo" not in r.output
 
 
+def test_validate_prints_training_and_serving_plans(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli.console, "_width", 250)
+    r = runner.invoke(app, ["validate", "--only", "S10-megatron"])
+    assert r.exit_code == 0, r.output
+    assert "megatron-2021-gpt-1008b-a100-3072gpu-tp8pp64" in r.output
+    assert "tp8 pp64 dp6 ep1 bf16 1f1b recompute full zero0" in r.output
+    assert "3072 x 2048 (mb 1)" in r.output and "TFLOP/s/GPU" in r.output
+    r = runner.invoke(app, ["validate", "--only", "serving-offline", "--csv"])
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 + 65 and all(",serving-offline," in x for x in lines[1:])
+    assert "30000,continuous max_seqs=default" in r.output  # requests and scheduler columns
+
+
 def test_validate_json_and_csv(tmp_path: Path) -> None:
     r = runner.invoke(app, ["validate", "--json"])
     assert r.exit_code == 0, r.output
