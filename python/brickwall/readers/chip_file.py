@@ -164,6 +164,12 @@ _KEYS: dict[str, tuple[_Check, str, str | None, Callable[[Any], Any] | None]] = 
     "price_source": (_text, "where the price comes from", "price_source", None),
     "source": (_text, "where the other numbers come from", "source", None),
     "efficiency": (_FRACTION, "the step model's default profile for this chip", None, None),
+    "measured": (
+        _text,
+        "what brickwall calibrate measured (data for people; brickwall does not read it)",
+        None,
+        None,
+    ),
 }
 #: Keys every chip table must have (memory as one of memory_gb / memory_gib).
 REQUIRED = ("memory_bandwidth_tb_s", "tflops", "scale_up_gb_s", "scale_up_domain", "source")
@@ -278,6 +284,11 @@ def chip_fields(entry: Mapping[str, Any], where: str, *, name: str | None = None
                     v if isinstance(v, bool) else float(v if to_si_k is None else to_si_k(v))
                 )
             out["efficiency"] = eff
+        elif key == "measured":  # calibrate's tables: checked to be a table, then left out
+            if not isinstance(value, dict):
+                raise _fail(
+                    where, key, value, _Bad("a table (written by brickwall calibrate)", True)
+                )
         else:
             v = _checked(where, key, value, check)
             assert field is not None
