@@ -81,7 +81,7 @@ class Sizes:
       ~15-25 s on 8 GPUs, none on one). With PyTorch's import and CUDA's start (~10 s): about
       15 s on one GPU, under 45 s on eight.
     - ``FULL`` (``--full``): 15 rows x 5 shapes (75 GEMMs, the largest 7.7 TFLOP, ~12 ms: ~15 s
-      with allocation), 55 fp8 GEMMs (~10 s), 2 copies, 7 prefills up to 32k tokens (~1 s), 33
+      with allocation), 55 fp8 GEMMs (~10 s), 2 copies, 7 prefills up to 32k tokens (~1 s), 39
       decode kernels up to 8 GiB of cache (~10 s), collectives at 11 sizes up to 1 GiB (~30 s):
       about 1-2 minutes, well under ten.
     """
