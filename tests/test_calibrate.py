@@ -332,3 +332,23 @@ def test_names_cannot_inject_keys(tmp_path: Path) -> None:
     c = calibrate(H200.with_(name=evil), Synthetic(H200, TRUE))
     path = write_profile(c, tmp_path / "evil.toml", name="clean")
     assert bw.hardware(str(path)).price_per_hour == H200.price_per_hour
+
+
+def test_the_network_fit_from_one_size_and_a_fraction_above_one() -> None:
+    from brickwall.calibrate.network import fit_network
+
+    link = H200.scale_up_bandwidth
+    big = 1 << 30
+    t = collective_time("all-reduce", big, 8, bandwidth=link * 0.5)
+    one = fit_network({("all-reduce", big): t}, 8, link)
+    # a single size cannot separate latency from bandwidth: the fraction takes the whole time
+    assert one.fraction == pytest.approx(0.5, rel=1e-12) and one.latency_s is None
+    fast = fit_network({("all-reduce", big): t / 4}, 8, link)
+    assert fast.fraction is None and fast.latency_s is None and "scale-up peak" in fast.notes[0]
+    # all-to-all alone is the profile's fraction
+    t2 = {
+        ("all-to-all", b): collective_time("all-to-all", b, 4, bandwidth=link * 0.8, latency=3e-6)
+        for b in (4096, 1 << 20, 1 << 28)
+    }
+    f = fit_network(t2, 4, link)
+    assert f.fraction == pytest.approx(0.8, rel=1e-9) and f.latency_s == pytest.approx(3e-6)
