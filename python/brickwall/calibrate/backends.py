@@ -99,7 +99,7 @@ class NumpyBackend:
     def __init__(self, repeats: int = 5) -> None:
         import numpy as np
 
-        from .fit import Sizes
+        from .sizes import Sizes
 
         self._np, self.repeats = np, repeats
         #: the sizes :func:`~brickwall.calibrate.calibrate` uses unless given: a CPU second or two
