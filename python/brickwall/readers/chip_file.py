@@ -114,6 +114,12 @@ def _per(unit: float) -> Callable[[Any], Any]:
     return lambda v: v / unit  # 5 us -> 5e-06 exactly (x 1e-6 would round to 4.99...e-06)
 
 
+def _any_table(v: Any) -> Any:
+    if not isinstance(v, dict):
+        raise _Bad("a table (brickwall calibrate writes it)", True)
+    return v
+
+
 _POSITIVE = _number(0.0, strict=True)
 _NONNEGATIVE = _number(0.0, strict=False)
 _FRACTION = _number(0.0, strict=True, high=1.0)
@@ -165,7 +171,7 @@ _KEYS: dict[str, tuple[_Check, str, str | None, Callable[[Any], Any] | None]] = 
     "source": (_text, "where the other numbers come from", "source", None),
     "efficiency": (_FRACTION, "the step model's default profile for this chip", None, None),
     "measured": (
-        _text,
+        _any_table,
         "what brickwall calibrate measured (data for people; brickwall does not read it)",
         None,
         None,
@@ -285,10 +291,7 @@ def chip_fields(entry: Mapping[str, Any], where: str, *, name: str | None = None
                 )
             out["efficiency"] = eff
         elif key == "measured":  # calibrate's tables: checked to be a table, then left out
-            if not isinstance(value, dict):
-                raise _fail(
-                    where, key, value, _Bad("a table (written by brickwall calibrate)", True)
-                )
+            _checked(where, key, value, check)
         else:
             v = _checked(where, key, value, check)
             assert field is not None
