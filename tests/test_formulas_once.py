@@ -38,6 +38,10 @@ ALLOWED: dict[tuple[str, str], str] = {
     ): "a measured bandwidth over the datasheet peak is the measured fraction, not a cost",
     ("calibrate/fit.py", "summary"): "unit conversion of the measured profile for display",
     (
+        "calibrate/attention.py",
+        "points",
+    ): "one kernel as the step model prices it: the core's attention operator plus the profile's per-kernel floor",
+    (
         "calibrate/profile_file.py",
         "chip_file_text",
     ): "unit conversion to the chip file's units (the inverse of readers/chip_file.py)",

@@ -2150,11 +2150,16 @@ def calibrate(
 ) -> None:
     """Measure this machine's GPU and write its efficiency profile as a chip file.
 
-    Times copies, GEMMs over the rows M and a tiny kernel; fits the step model's profile
-    (memory fraction, GEMM plateau and half-efficiency rows, per-kernel floor). Load the file
-    with --hardware FILE. Needs PyTorch (pip install torch) for --backend torch."""
+    Times copies, GEMMs over the rows M (bf16; fp8 where the chip has it), a tiny kernel under
+    CUDA-graph replay and eagerly, causal prefill and grouped-query decode attention, and
+    all-reduce / all-to-all when several GPUs are visible. Fits the step model's profile (memory
+    and network fractions, GEMM plateau and half-efficiency rows, per-kernel floor), prints each
+    attention kernel against the step model's prediction, and writes every measurement into
+    the file's [measured.*] tables. Load the file with --hardware FILE. Needs PyTorch (pip
+    install torch) for --backend torch; --quick takes under a minute, --full a few."""
     from .calibrate import NumpyBackend, TorchBackend, write_profile
     from .calibrate import calibrate as run_calibration
+    from .calibrate.attention import median_abs_error, plateau
     from .calibrate.fit import summary
     from .hardware import hardware as lookup
 
@@ -2190,12 +2195,46 @@ def calibrate(
         return
     eff = c.efficiency
     console.print(f"{chip.name} measured with {backend}: written to {path}")
+    eager = "" if c.eager_kernel_s is None else f" ({c.eager_kernel_s * 1e6:.2f} us eager)"
     console.print(
         f"  memory {eff.memory:.3g} of peak, GEMM plateau {eff.flops:.3g} of peak, half at "
-        f"{eff.gemm_m_half:.1f} rows, {eff.kernel_overhead * 1e6:.2f} us per kernel"
+        f"{eff.gemm_m_half:.1f} rows, {eff.kernel_overhead * 1e6:.2f} us per kernel under graph "
+        f"replay{eager}"
     )
+    if c.fp8_fit is not None:
+        console.print(f"  fp8 GEMM plateau {c.fp8_fit[0]:.3g} of the fp8 peak")
+    if c.network is not None and c.network.fraction is not None:
+        lat = c.network.latency_s
+        console.print(
+            f"  collectives over {c.network.ranks} GPUs: network {c.network.fraction:.3g} of the "
+            "scale-up peak" + ("" if lat is None else f", {lat * 1e6:.2f} us per step")
+        )
+    if c.attention:
+        pre, dec = plateau(c.attention, "prefill"), plateau(c.attention, "decode")
+        t = Table(
+            title="attention, measured vs the step model under this profile: prefill reaches "
+            f"{pre or 0:.3g} of peak FLOP/s, decode {dec or 0:.3g} of peak bandwidth; median "
+            f"|error| {median_abs_error(c.attention) or 0:.1%}"
+        )
+        for col in ("phase", "batch", "heads / kv", "tokens", "measured", "predicted", "error"):
+            t.add_column(col, justify="left" if col == "phase" else "right")
+        t.add_column("of peak", justify="right")
+        for p in c.attention:
+            t.add_row(
+                p.phase,
+                str(p.batch),
+                f"{p.heads}/{p.kv_heads}x{p.head_dim}",
+                f"{p.tokens:,}",
+                fmt_seconds(p.measured_s),
+                fmt_seconds(p.predicted_s),
+                f"{p.error:+.1%}",
+                "-" if math.isnan(p.fraction) else f"{p.fraction:.2g}",
+            )
+        console.print(t)
+    from rich.markup import escape
+
     for n in c.notes:
-        console.print(f"[dim]note: {n}[/dim]")
+        console.print(f"[dim]note: {escape(n)}[/dim]")
 
 
 def main() -> None:

@@ -1,13 +1,19 @@
 """Write a calibration as a chip file (docs/chip-format.md): the chip's own facts, the measured
-``[efficiency]`` table, the provenance in ``source`` and the raw measurements as comments."""
+``[efficiency]`` table, the provenance in ``source``, and every measurement in ``[measured.*]``
+tables (columns as arrays, units in the key names) that the chip reader accepts and leaves out of
+the :class:`~brickwall.Hardware`; :func:`read_measured` reads them back."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+from typing import Any
 
+from ..catalog import toml_loads
+from ..errors import ValidationError
 from ..units import GB, TB, TERA
+from .attention import plateau
 from .fit import Calibration
 
 
@@ -16,12 +22,118 @@ def _value(v: object) -> str:
         return "true" if v else "false"
     if isinstance(v, str):
         return json.dumps(v)  # a TOML basic string: JSON's escapes are TOML's
-    return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    if isinstance(v, (int, float)):
+        return repr(v)  # nan and inf are TOML's spellings too; repr round-trips a float
+    raise TypeError(f"no TOML form for {v!r}")
+
+
+def _tables(c: Calibration) -> list[tuple[str, dict[str, Any]]]:
+    """``[measured.*]`` tables: (header, keys) in file order; a column table's arrays line up."""
+    e, net = c.efficiency, c.network
+    out: list[tuple[str, dict[str, Any]]] = [
+        ("measured", {"backend": c.backend, "notes": list(c.notes)}),
+        ("measured.provenance", dict(c.provenance)),
+        (
+            "measured.copy",
+            {
+                "bytes": list(c.copy_bytes_s),
+                "time_s": [2 * b / bw for b, bw in c.copy_bytes_s.items()],
+                "bandwidth_tb_s": [bw / 1e12 for bw in c.copy_bytes_s.values()],
+                "memory_fraction": e.memory,
+            },
+        ),
+        (
+            "measured.kernels",
+            {
+                "graph_replay_us": c.kernel_s * 1e6,
+                **({} if c.eager_kernel_s is None else {"eager_us": c.eager_kernel_s * 1e6}),
+            },
+        ),
+    ]
+
+    def gemm(name: str, times: dict[tuple[int, int, int], float], fit: tuple[float, float]) -> None:
+        out.append(
+            (
+                name,
+                {
+                    "plateau_fraction": fit[0],
+                    "m_half_rows": fit[1],
+                    "m": [m for m, _, _ in times],
+                    "n": [n for _, n, _ in times],
+                    "k": [k for _, _, k in times],
+                    "time_s": list(times.values()),
+                    "tflops": [2 * m * n * k / t / 1e12 for (m, n, k), t in times.items()],
+                },
+            )
+        )
+
+    gemm("measured.gemm_bf16", c.gemm_s, (e.flops, e.gemm_m_half))
+    if c.fp8_gemm_s and c.fp8_fit is not None:
+        gemm("measured.gemm_fp8", c.fp8_gemm_s, c.fp8_fit)
+    if c.attention:
+        summary: dict[str, Any] = {
+            "step_model_uses": "efficiency.flops for attention FLOPs, efficiency.memory for the "
+            "KV-cache read, one kernel_overhead per kernel",
+            "copy_memory_fraction": e.memory,
+        }
+        for phase, key in (
+            ("prefill", "prefill_flops_fraction"),
+            ("decode", "decode_bandwidth_fraction"),
+        ):
+            best = plateau(c.attention, phase)
+            if best is not None:
+                summary[key] = best
+        out.append(("measured.attention", summary))
+        for phase in ("prefill", "decode"):
+            pts = [p for p in c.attention if p.phase == phase]
+            if pts:
+                out.append(
+                    (
+                        f"measured.attention.{phase}",
+                        {
+                            "batch": [p.batch for p in pts],
+                            "heads": [p.heads for p in pts],
+                            "kv_heads": [p.kv_heads for p in pts],
+                            "head_dim": [p.head_dim for p in pts],
+                            "tokens": [p.tokens for p in pts],
+                            "time_s": [p.measured_s for p in pts],
+                            "predicted_s": [p.predicted_s for p in pts],
+                            "error": [p.error for p in pts],
+                            "roofline_s": [p.roofline_s for p in pts],
+                            "fraction": [p.fraction for p in pts],
+                        },
+                    )
+                )
+    if c.collectives_s:
+        keys: dict[str, Any] = {}
+        if net is not None:
+            keys["ranks"] = net.ranks
+            if net.fraction is not None:
+                keys["network_fraction"] = net.fraction
+            if net.latency_s is not None:
+                keys["latency_per_step_us"] = net.latency_s * 1e6
+            keys |= {f"{k.replace('-', '_')}_fraction": f for k, f in net.fractions.items()}
+        out.append(("measured.collectives", keys))
+        for kind in sorted({k for k, _ in c.collectives_s}):
+            rows = sorted((b, t) for (k, b), t in c.collectives_s.items() if k == kind)
+            out.append(
+                (
+                    f"measured.collectives.{kind.replace('-', '_')}",
+                    {
+                        "bytes": [b for b, _ in rows],
+                        "time_s": [t for _, t in rows],
+                        "algorithm_gb_s": [b / t / 1e9 for b, t in rows],
+                    },
+                )
+            )
+    return out
 
 
 def chip_file_text(c: Calibration, name: str | None = None) -> str:
     """The chip file's text; ``name`` defaults to the chip's name + "-measured"."""
-    h, e, p = c.hardware, c.efficiency, c.provenance
+    h, e, p = c.profiled(), c.efficiency, c.provenance
     what = ", ".join(f"{k} {v}" for k, v in p.items() if k not in ("tool", "date"))
     keys: dict[str, object] = {
         "name": name or (h.name if h.name.endswith("-measured") else f"{h.name}-measured"),
@@ -63,11 +175,10 @@ def chip_file_text(c: Calibration, name: str | None = None) -> str:
         f"kernel_overhead_us = {_value(e.kernel_overhead * 1e6)}",
         f"elementwise = {_value(e.elementwise)}",
         "",
-        "# measurements (seconds):",
-        *(f"#   copy {b} bytes: {2 * b / bw:.6g}" for b, bw in c.copy_bytes_s.items()),
-        *(f"#   gemm M={m} N={n} K={k}: {t:.6g}" for (m, n, k), t in c.gemm_s.items()),
-        f"#   tiny kernel: {c.kernel_s:.6g}",
+        "# what was measured (brickwall reads the chip and [efficiency]; these tables are data)",
     ]
+    for header, keys in _tables(c):
+        lines += ["", f"[{header}]", *(f"{k} = {_value(v)}" for k, v in keys.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -76,3 +187,19 @@ def write_profile(c: Calibration, path: str | os.PathLike[str], name: str | None
     out = Path(path)
     out.write_text(chip_file_text(c, name), encoding="utf-8")
     return out
+
+
+def read_measured(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``[measured]`` table of a chip file written by calibrate (nested dicts and lists, as
+    written); an empty dict when the file has none."""
+    shown = os.fspath(path)
+    try:
+        doc = toml_loads(Path(shown).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ValidationError(f"chip file {shown}: cannot read its measurements ({e})") from None
+    if "measured" not in doc and len(doc) == 1:  # a catalog-style file: one chip table
+        doc = next(iter(doc.values()))
+    measured = doc.get("measured", {}) if isinstance(doc, dict) else {}
+    if not isinstance(measured, dict):
+        raise ValidationError(f"chip file {shown}: measured = {measured!r}: expected a table")
+    return measured

@@ -114,6 +114,12 @@ def _per(unit: float) -> Callable[[Any], Any]:
     return lambda v: v / unit  # 5 us -> 5e-06 exactly (x 1e-6 would round to 4.99...e-06)
 
 
+def _any_table(v: Any) -> Any:
+    if not isinstance(v, dict):
+        raise _Bad("a table (brickwall calibrate writes it)", True)
+    return v
+
+
 _POSITIVE = _number(0.0, strict=True)
 _NONNEGATIVE = _number(0.0, strict=False)
 _FRACTION = _number(0.0, strict=True, high=1.0)
@@ -164,6 +170,12 @@ _KEYS: dict[str, tuple[_Check, str, str | None, Callable[[Any], Any] | None]] = 
     "price_source": (_text, "where the price comes from", "price_source", None),
     "source": (_text, "where the other numbers come from", "source", None),
     "efficiency": (_FRACTION, "the step model's default profile for this chip", None, None),
+    "measured": (
+        _any_table,
+        "what brickwall calibrate measured (data for people; brickwall does not read it)",
+        None,
+        None,
+    ),
 }
 #: Keys every chip table must have (memory as one of memory_gb / memory_gib).
 REQUIRED = ("memory_bandwidth_tb_s", "tflops", "scale_up_gb_s", "scale_up_domain", "source")
@@ -278,6 +290,8 @@ def chip_fields(entry: Mapping[str, Any], where: str, *, name: str | None = None
                     v if isinstance(v, bool) else float(v if to_si_k is None else to_si_k(v))
                 )
             out["efficiency"] = eff
+        elif key == "measured":  # calibrate's tables: checked to be a table, then left out
+            _checked(where, key, value, check)
         else:
             v = _checked(where, key, value, check)
             assert field is not None
