@@ -583,7 +583,11 @@ def training_frontier(
         ms=5,
         label=f"Pareto frontier ({len(front)} plans)",
     )
+    labelled: list[float] = []
     for s in front:
+        if any(abs(y(s) / t - 1) < 0.05 for t in labelled):
+            continue  # a neighbour within 5% already carries a label
+        labelled.append(y(s))
         q = s.plan
         label = (
             f"tp{q.tp} pp{q.pp} dp{q.dp}"
@@ -614,7 +618,7 @@ def training_frontier(
         fontsize=10,
     )
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="upper center")
     return finish(fig, path)
 
 

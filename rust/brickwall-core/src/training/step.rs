@@ -41,10 +41,12 @@
 //! hop term equals it for GPipe and interleaved 1F1B; for 1F1B and ZB-H1 with `f != b` the
 //! simulator's steady state also waits on hops, so there the hop term is a lower bound (tested).
 //!
-//! **Data parallelism** (ZeRO paper s7 volumes; 16-bit gradients and weights), over the
-//! data-parallel group (dense parameters, `dp` ranks) and the expert-data-parallel group (routed
-//! experts, `dp / ep` ranks), hierarchical when the group leaves the scale-up domain (ranks
-//! ordered tensor-parallel fastest, then data-parallel, as Megatron does):
+//! **Data parallelism** (ZeRO paper s7 volumes; 16-bit gradients and weights of the stage holding
+//! the most parameters), over the data-parallel group (dense parameters, `dp x cp` ranks: the
+//! context-parallel ranks hold the same weights and reduce their gradients together, as in
+//! Megatron) and the expert-data-parallel group (routed experts, `dp x cp / ep` ranks),
+//! hierarchical when the group leaves the scale-up domain (ranks ordered tensor-parallel fastest,
+//! then context-, then data-parallel, as Megatron does):
 //! - ZeRO 0 and 1: one gradient all-reduce per step (stage 1's reduce-scatter + all-gather moves
 //!   the same bytes), bucketed and overlapped with the last microbatch's backward: exposed is
 //!   `max(t - backward, t x last bucket share)`;
