@@ -81,12 +81,17 @@ def valid_plans() -> list[bw.TrainingPlan]:
 VALID = valid_plans()
 
 
+HW = bw.hardware("A100-80GB")
+VOCAB = dict(bw.training._vocab(MODEL))
+HOST = {"fp8_flops": 0.0, "host_bandwidth": HW.host_bandwidth or 0.0}
+
+
 def reference_search(plans: list[bw.TrainingPlan]) -> float:
-    chip = dict(chip_view(Deployment(bw.hardware("A100-80GB"))))
+    chip = dict(chip_view(Deployment(HW)))
     cost = dict(cost_view(MODEL))
     best = float("inf")
     for p in plans:
-        row = ref.step(cost, float(MODEL.heads), chip, dict(p.view()))
+        row = ref.step(cost, float(MODEL.heads), chip, dict(p.view()), VOCAB, HOST)
         if row["fits"]:
             best = min(best, row["step_time"])
     return best
@@ -99,8 +104,10 @@ def test_agree() -> None:
     row = ref.step(
         dict(cost_view(MODEL)),
         float(MODEL.heads),
-        dict(chip_view(Deployment(bw.hardware("A100-80GB")))),
+        dict(chip_view(Deployment(HW))),
         dict(r.best.plan.view()),
+        VOCAB,
+        HOST,
     )
     assert row["step_time"] == pytest.approx(r.best.step_time, rel=1e-12)
 

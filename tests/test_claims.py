@@ -123,7 +123,7 @@ def test_independent_arithmetic(rows: dict[str, Claim]) -> None:
     assert rows["data.per_expert_batch"].computed_value == pytest.approx(60e6 * 2 / 16)
     # 2 * 118 layers * 48 heads * 256 head dim * 2048 tokens * 512 sequences * 2 bytes
     assert rows["kv.500b"].computed_value == pytest.approx(2 * 118 * 48 * 256 * 2048 * 512 * 2)
-    active = bw.model("gpt4-moe-1.8t").params.active
+    active = bw.model("gpt4-moe-1.8t").matmul_params_active
     assert rows["train.flops"].computed_value == pytest.approx(6 * active * 13e12)
     assert rows["ratio.h100"].computed_value == pytest.approx(1978.9 / 3.35)
 

@@ -66,7 +66,8 @@ VERDICT_OF = {
     "train.flops": "consistent",
     "train.a100": "consistent",
     "train.cost.a100": "consistent",
-    "train.h100": "consistent",
+    # 61% bf16 MFU once attention counts (58% on 6ND alone): above the 60% the claim grants.
+    "train.h100": "inconsistent",
     "plan.gpt4.mfu": "inconsistent",
     "plan.gpt4.goodput": "consistent",
     "ratio.h100": "inconsistent",
@@ -184,12 +185,15 @@ def test_training(rows: dict[str, Claim]) -> None:
     assert _value(rows, "chinchilla") == pytest.approx(20 * GPT4_TOTAL / 13e12, rel=1e-12)
     # 16-bit weights over TP 8 x PP 15 = 120 GPUs
     assert _value(rows, "par.params_per_gpu") == pytest.approx(GPT4_TOTAL * 2 / 120, rel=1e-12)
-    flops = 6 * GPT4_ACTIVE * 13e12
-    assert _value(rows, "train.flops") == pytest.approx(flops, rel=1e-12)
+    six_nd = 6 * GPT4_MATMUL * 13e12
+    assert _value(rows, "train.flops") == pytest.approx(six_nd, rel=1e-12)
+    # The MFU counts model FLOPs: 6 N D plus 3 x the causal attention term at 8k sequences,
+    # 2 L H (d_qk + d_v) x (8192 + 1) / 2 per token (PaLM's convention).
+    flops = six_nd + 3 * 2 * L * 120 * 256 * (8192 + 1) / 2 * 13e12
     days = flops / (25_000 * A100_BF16 * 0.34) / 86_400
     assert _value(rows, "train.a100") == pytest.approx(days, rel=1e-12)
     assert _value(rows, "train.cost.a100") == pytest.approx(days * 24 * 25_000 * 1.0, rel=1e-12)
-    # $63M at $1/GPU-hour buys 63e6 / 25,000 hours of the cluster; the MFU that fits 6ND in them
+    # $63M at $1/GPU-hour buys 63e6 / 25,000 hours of the cluster; the MFU that fits them
     mfu_63 = flops / (25_000 * A100_BF16 * (63e6 / 25_000 * 3600))
     assert rows["train.cost.a100"].details["implied_mfu"] == pytest.approx(mfu_63, rel=1e-12)
     # 8,192 H100 for 55 days at $2

@@ -10,17 +10,19 @@ def test_solve_each_unknown_round_trips() -> None:
     b = training_run(m, 13e12, "A100-40GB", gpus=25_000, days=a.days)
     c = training_run(m, 13e12, "A100-40GB", mfu=0.34, days=a.days)
     assert b.mfu == pytest.approx(0.34, rel=1e-12) and c.gpus == pytest.approx(25_000, rel=1e-12)
-    # 6 N D over GPUs x peak x MFU, computed by hand
-    assert a.seconds == pytest.approx(
-        6 * m.params.active * 13e12 / (25_000 * 312e12 * 0.34), rel=1e-12
+    # (6 N + attention) D over GPUs x peak x MFU, computed by hand (N: the matmul parameters)
+    per_token = (
+        6 * m.matmul_params_active
+        + 3 * m.attention_flops_per_context_token * (m.max_context + 1) / 2
     )
+    assert a.seconds == pytest.approx(per_token * 13e12 / (25_000 * 312e12 * 0.34), rel=1e-12)
     assert a.cost == pytest.approx(25_000 * a.seconds / 3600 * 2.745, rel=1e-12)
 
 
 def test_attention_term_reported_separately() -> None:
     m = bw.model("llama3.1-8b")
     r = training_run(m, 1e12, "H100-SXM", gpus=1024, mfu=0.4, seq_len=8192)
-    assert r.flops == pytest.approx(6 * m.params.active * 1e12)
+    assert r.flops == pytest.approx(6 * m.matmul_params_active * 1e12)
     assert r.attention_flops == pytest.approx(3 * 2 * 32 * 32 * 256 * 8193 / 2 * 1e12)
 
 

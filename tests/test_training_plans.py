@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import brickwall as bw
 import numpy as np
@@ -21,18 +22,35 @@ from .strategies import models
 CORE_COLUMNS = _core.training_columns()
 
 
+def _host(hw: str) -> dict[str, float]:
+    h = bw.hardware(hw)
+    return {"fp8_flops": h.peak_flops.get("fp8", 0.0), "host_bandwidth": h.host_bandwidth or 0.0}
+
+
 def _row(
     model: bw.Model, hw: str, plan: bw.TrainingPlan
 ) -> tuple[dict[str, float], dict[str, float]]:
     chip = chip_view(Deployment(bw.hardware(hw)))
+    vocab = bw.training._vocab(model)
+    host: dict[str, Any] = _host(hw)
     core = dict(
         zip(
             CORE_COLUMNS,
-            _core.training_step(cost_view(model), float(model.heads), chip, plan.view()),
+            _core.training_step(
+                cost_view(model), float(model.heads), chip, plan.view(), vocab=vocab, host=host
+            ),
             strict=True,
         )
     )
-    return core, ref.step(dict(cost_view(model)), float(model.heads), dict(chip), dict(plan.view()))
+    expected = ref.step(
+        dict(cost_view(model)),
+        float(model.heads),
+        dict(chip),
+        dict(plan.view()),
+        dict(vocab),
+        dict(host),
+    )
+    return core, expected
 
 
 @st.composite
@@ -64,6 +82,9 @@ def plans(draw: st.DrawFn) -> tuple[bw.Model, bw.TrainingPlan, str]:
         if chunks == 0:
             schedule, chunks = "1f1b", 1
     per = pp * draw(st.integers(1, 4))
+    hw = draw(st.sampled_from(["H100-SXM", "A100-40GB", "B200"]))
+    fp8 = "fp8" in bw.hardware(hw).peak_flops
+    offload = bw.hardware(hw).host_bandwidth is not None
     plan = bw.TrainingPlan(
         tp=tp,
         pp=pp,
@@ -77,8 +98,11 @@ def plans(draw: st.DrawFn) -> tuple[bw.Model, bw.TrainingPlan, str]:
         sequence_parallel=draw(st.booleans()),
         recompute=draw(st.sampled_from(bw.training.RECOMPUTE)),
         zero=draw(st.integers(0, 3)),
+        cp=draw(st.sampled_from([1, 2, 4])),
+        precision=draw(st.sampled_from(["bf16", "fp8"] if fp8 else ["bf16"])),
+        offload=draw(st.booleans()) if offload else False,
     )
-    return m, plan, draw(st.sampled_from(["H100-SXM", "A100-40GB", "B200"]))
+    return m, plan, hw
 
 
 @settings(max_examples=150, deadline=None)
@@ -108,9 +132,13 @@ def test_memory_terms_are_the_papers_closed_forms() -> None:
         # 1F1B: the first stage holds L/p layers for p microbatches = L layers' worth.
         assert st_.mem_activations == pytest.approx(per_layer * m.layers, rel=1e-12)
         assert st_.in_flight == 8
-    # ZeRO paper s3.1: 16 bytes per parameter without sharding (2 + 2 + 12).
+    # ZeRO paper s3.1: 16 bytes per parameter without sharding (2 + 2 + 12), on the first stage:
+    # 12 of the 96 layers (the head is a third of a layer: balance_layers splits evenly) and
+    # the embedding, over tp = 8.
     st_ = bw.plan_step(m, "A100-80GB", bw.TrainingPlan(**base))
-    p = m.params.total / 64
+    P = m.params
+    assert st_.mem_stage == 0
+    p = ((P.total - P.embedding - P.output_head) / 96 * 12 + P.embedding) / 8
     assert (st_.mem_weights, st_.mem_grads, st_.mem_optimizer) == pytest.approx(
         (2 * p, 2 * p, 12 * p), rel=1e-12
     )
@@ -262,6 +290,14 @@ def test_train_command_plans_search_and_plots(tmp_path: Path) -> None:
     r = runner.invoke(app, [*args, "--search", "--top", "3", "--plot", str(tmp_path / "t.png")])
     assert r.exit_code == 0, r.output
     assert "other plans" in r.stdout and (tmp_path / "t.png").stat().st_size > 10_000
+    assert (tmp_path / "t-frontier.png").stat().st_size > 10_000
+    r = runner.invoke(
+        app, [*args, "--tp", "8", "--pp", "4", "--cp", "2", "--offload", "--trials", "0", "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["plan"]["cp"] == 2 and d["plan"]["offload"] and d["plan"]["dp"] == 8
+    assert d["mem_optimizer"] == 0 and d["t_offload"] > 0
     r = runner.invoke(app, [*args, "--tp", "3"])
     assert r.exit_code != 0 and "tp" in r.output
 
@@ -278,13 +314,89 @@ def test_seed_goodput_claim_is_goodputs() -> None:
 
 
 def test_uneven_stages_price_the_busiest() -> None:
-    # Llama 3.1 405B: 126 layers on 16 stages; the busiest holds ceil(126/16) = 8 layers.
+    # Llama 3.1 405B: 126 layers and the head (~0.65 layers of GEMMs) on 16 stages: balance_layers
+    # gives stage 0 seven layers and stage 1 eight, which binds (8 layers x 15 in flight).
     m = bw.model("llama3.1-405b")
     plan = bw.TrainingPlan(tp=8, pp=16, dp=4, microbatch=1, global_batch=64, seq_len=8192, zero=1)
     s = bw.plan_step(m, "H100-SXM", plan)
+    vh = m.vocab * m.d_model
+    tail = vh / ((m.matmul_params_active - vh) / m.layers)
+    split = list(_core.pipeline_balance_layers(np.ones(m.layers), 16, 0.0, tail))
     per_layer = 8192 * m.d_model / 8 * 34  # Korthikanti Table 2, TP + SP + selective
-    assert s.mem_activations == pytest.approx(per_layer * 8 * 16, rel=1e-12)
+    at = int(s.mem_stage)
+    assert split[:2] == [7, 8] and at in (0, 1)
+    assert s.mem_activations == pytest.approx(per_layer * split[at] * (16 - at), rel=1e-12)
     even = bw.plan_step(
         m, "H100-SXM", bw.TrainingPlan(**{**plan.as_dict(), "pp": 14, "global_batch": 56})
     )
     assert even.t_forward > s.t_forward  # 9 layers a stage vs 8
+
+
+def test_context_parallelism_fp8_and_offload() -> None:
+    m = bw.model("llama3.1-70b")
+    base = dict(tp=8, pp=4, dp=2, microbatch=1, global_batch=32, seq_len=32768, recompute="full")
+    one = bw.plan_step(m, "H100-SXM", bw.TrainingPlan(**base))  # type: ignore[arg-type]
+    two = bw.plan_step(m, "H100-SXM", bw.TrainingPlan(cp=2, **base))  # type: ignore[arg-type]
+    assert two.gpus == 2 * one.gpus and two.mem_stage == one.mem_stage
+    assert two.mem_activations == pytest.approx(one.mem_activations / 2, rel=1e-12)
+    assert two.t_cp_comm > 0 and one.t_cp_comm == 0
+    with pytest.raises(ValidationError, match="seq_len"):
+        bw.TrainingPlan(cp=3, seq_len=4096)
+    # fp8: the GEMMs at the fp8 peak, attention in bf16; refused where the chip has no fp8.
+    f8 = bw.plan_step(m, "H100-SXM", bw.TrainingPlan(precision="fp8", **base))  # type: ignore[arg-type]
+    assert one.step_time / 2 < f8.step_time < one.step_time
+    with pytest.raises(ValidationError, match="precision.*fp8.*A100"):
+        bw.plan_step(m, "A100-80GB", bw.TrainingPlan(precision="fp8", **base))  # type: ignore[arg-type]
+    # Offload: no optimizer states on the GPU; 12 bytes a parameter over the host link.
+    off = bw.plan_step(m, "H100-SXM", bw.TrainingPlan(offload=True, **base))  # type: ignore[arg-type]
+    assert off.mem_optimizer == 0 and off.mem_total < one.mem_total
+    h = bw.hardware("H100-SXM")
+    shard = one.t_optimizer * h.memory_bandwidth * h.efficiency.memory / 28
+    assert off.t_offload == pytest.approx(
+        shard * 12 / (h.host_bandwidth * h.efficiency.network),
+        rel=1e-12,  # type: ignore[operator]
+    )
+    with pytest.raises(ValidationError, match="offload.*host_bandwidth"):
+        bw.plan_step(m, "B200", bw.TrainingPlan(offload=True, **base))  # type: ignore[arg-type]
+
+
+def test_model_flops_are_model_pys_count() -> None:
+    m = bw.model("llama3.1-8b")
+    plan = bw.TrainingPlan(tp=2, pp=2, dp=2, microbatch=1, global_batch=16, seq_len=4096)
+    s = bw.plan_step(m, "H100-SXM", plan)
+    per_token = m.training_flops_per_token(4096)
+    assert s.model_flops == pytest.approx(per_token * plan.batch_tokens, rel=1e-12)
+    r = bw.training_run(m, 1e12, "H100-SXM", gpus=8, mfu=0.4, seq_len=4096)
+    assert r.total_flops == pytest.approx(per_token * 1e12, rel=1e-12)
+    assert r.seconds == pytest.approx(r.total_flops / (8 * 989.4e12 * 0.4), rel=1e-12)
+
+
+def test_the_last_stage_holds_the_head_and_logits() -> None:
+    m = bw.model("llama3.1-8b")
+    base = dict(tp=2, pp=1, dp=1, microbatch=4, global_batch=4, seq_len=4096, zero=0)
+    s = bw.plan_step(m, "H100-SXM", bw.TrainingPlan(**base))  # type: ignore[arg-type]
+    # One stage: the logits of one microbatch in fp32, vocab-parallel over tp: 4 b s V / t.
+    assert s.mem_stage == 0
+    assert s.mem_logits == pytest.approx(4 * 4 * 4096 * m.vocab / 2, rel=1e-12)
+    # Four stages: the head's stage gets fewer layers (balance_layers), the first binds memory.
+    four = bw.plan_step(m, "H100-SXM", bw.TrainingPlan(**{**base, "pp": 4}))  # type: ignore[arg-type]
+    assert four.mem_stage == 0 and four.mem_logits == 0
+
+
+def test_search_on_an_executor_is_the_local_search() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    m = bw.model("llama3.1-8b")
+    kw: dict[str, Any] = dict(cp=(1, 2), objectives=("step_time", "memory"), keep="pareto")
+    local = bw.search_plans(m, "H100-SXM", 64, 256, 4096, **kw)
+    with ThreadPoolExecutor(3) as ex:
+        spread = bw.search_plans(m, "H100-SXM", 64, 256, 4096, executor=ex, parts=7, **kw)
+    assert spread.steps == local.steps
+    assert (spread.points, spread.evaluated, spread.feasible) == (
+        local.points,
+        local.evaluated,
+        local.feasible,
+    )
+    top = bw.search_plans(m, "H100-SXM", 64, 256, 4096, k=4)
+    with ThreadPoolExecutor(2) as ex:
+        assert bw.search_plans(m, "H100-SXM", 64, 256, 4096, k=4, executor=ex).steps == top.steps

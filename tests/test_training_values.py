@@ -9,12 +9,18 @@ from brickwall.training import training_flops, training_run
 def test_total_flops_adds_attention() -> None:
     m = bw.model("llama3.1-8b")
     r = training_run(m, 1e12, "H100-SXM", gpus=1024, mfu=0.4, seq_len=4096)
-    # 6 N D, plus 3 (fwd + bwd) x 2 L H (d_qk + d_v) x the mean causal span (s + 1) / 2 per token
-    six_nd = 6 * 8_030_261_248 * 1e12
+    # 6 N D (N: the 8.03B parameters less the 525M-entry input embedding and the norms, which
+    # take part in no matrix product), plus 3 (fwd + bwd) x 2 L H (d_qk + d_v) x the mean causal
+    # span (s + 1) / 2 per token; the MFU counts both
+    p = m.params
+    assert p.active == 8_030_261_248
+    six_nd = 6 * (p.active - 128_256 * 4096 - p.norms) * 1e12
     attention = 3 * 2 * 32 * 32 * 256 * (4096 + 1) / 2 * 1e12
     assert r.flops == pytest.approx(six_nd, rel=1e-12)
     assert r.total_flops == pytest.approx(six_nd + attention, rel=1e-12)
-    assert r.days == pytest.approx(six_nd / (1024 * 989.4e12 * 0.4) / 86_400, rel=1e-12)
+    assert r.days == pytest.approx(
+        (six_nd + attention) / (1024 * 989.4e12 * 0.4) / 86_400, rel=1e-12
+    )
 
 
 @pytest.mark.parametrize(

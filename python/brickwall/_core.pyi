@@ -129,6 +129,24 @@ class TrainingPlanView(TypedDict):
     seq_len: int
     recompute: str  #: none, selective, full
     zero: int
+    cp: int
+    precision: str  #: bf16, fp8
+    offload: bool
+
+@type_check_only
+class TrainingVocab(TypedDict):
+    """The vocabulary and its tables (``training``; 0 when unknown)."""
+
+    vocab: float
+    embedding_params: float
+    head_params: float  #: untied output head, 0 when tied
+
+@type_check_only
+class TrainingHost(TypedDict):
+    """A chip's training extras (0 when absent)."""
+
+    fp8_flops: float  #: dense fp8 FLOP/s
+    host_bandwidth: float  #: bytes/s per direction
 
 @type_check_only
 class TrainingAxes(TypedDict):
@@ -142,6 +160,9 @@ class TrainingAxes(TypedDict):
     recompute: list[str]
     zero: list[int]
     sequence_parallel: list[bool]
+    cp: list[int]
+    precision: list[str]
+    offload: list[bool]
 
 @type_check_only
 class Failures(TypedDict):
@@ -370,7 +391,13 @@ def pipeline_balance_layers(
 ) -> NDArray[np.uint64]: ...
 def training_columns() -> list[str]: ...
 def training_step(
-    model: ModelCosts, heads: float, chip: Chip, plan: TrainingPlanView, /
+    model: ModelCosts,
+    heads: float,
+    chip: Chip,
+    plan: TrainingPlanView,
+    /,
+    vocab: TrainingVocab | None = None,
+    host: TrainingHost | None = None,
 ) -> NDArray[np.float64]: ...
 def training_search(
     model: ModelCosts,
@@ -386,6 +413,10 @@ def training_search(
     k: int,
     /,
     progress: Callable[[int], Any] | None = None,
+    vocab: TrainingVocab | None = None,
+    host: TrainingHost | None = None,
+    lo: int | None = None,
+    hi: int | None = None,
 ) -> dict[str, Any]: ...
 def training_checkpoint_intervals(
     checkpoint_write: float, mtbf: float, /

@@ -721,6 +721,14 @@ def train(
         None, "--dp", help="plan: data-parallel degree (default GPUs / (tp x pp))"
     ),
     ep: int = typer.Option(1, "--ep", help="plan: expert-parallel degree (inside dp)"),
+    cp: int = typer.Option(
+        1,
+        "--cp",
+        help="plan: context-parallel degree (ring attention; with --search: the largest tried)",
+    ),
+    offload: bool = typer.Option(
+        False, "--offload", help="plan: optimizer states in host memory (over the host link)"
+    ),
     microbatch: int = typer.Option(1, "--microbatch", help="plan: sequences per microbatch"),
     schedule: str = typer.Option(
         "1f1b", "--schedule", help="plan: gpipe, 1f1b, interleaved-1f1b, zb-h1"
@@ -751,7 +759,11 @@ def train(
         1000, "--trials", help="Monte Carlo runs for the days' spread (0: none)"
     ),
     seed: int = typer.Option(0, "--seed", help="Monte Carlo seed"),
-    plot: Path | None = typer.Option(None, "--plot", help="PNG: memory per GPU and step breakdown"),
+    plot: Path | None = typer.Option(
+        None,
+        "--plot",
+        help="PNG: memory per GPU and step breakdown (with --search also PATH-frontier.png: days vs memory, the Pareto plans)",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Training time and cost: from a given MFU (two of --gpus, --mfu, --days), or predicted from a plan (--gpus with --tp/--pp..., or --search).
@@ -786,8 +798,8 @@ def train(
         t = Table(title=f"training {escape(m.name)} on {tokens:.3g} tokens, {r.hardware}")
         t.add_column("quantity")
         t.add_column("value", justify="right")
-        t.add_row("FLOPs (6 x active params x tokens)", f"{r.flops:.3g}")
-        t.add_row("attention FLOPs (separate)", f"{r.attention_flops:.3g}")
+        t.add_row("FLOPs (6 x matmul params x tokens)", f"{r.flops:.3g}")
+        t.add_row("attention FLOPs (3 x forward; in the MFU)", f"{r.attention_flops:.3g}")
         t.add_row("GPUs", f"{r.gpus:,.0f}")
         t.add_row(f"MFU (of {dtype} peak)", f"{r.mfu:.1%}")
         t.add_row("days", f"{r.days:,.1f}")
@@ -812,11 +824,13 @@ def train(
         raise typer.BadParameter("--gpus: a whole GPU count for a plan (or give --mfu / --days)")
     n = int(gpus)
     sequences = max(1, round(batch_tokens / seq_len))
+    cps = tuple(c for c in (1, 2, 4, 8, 16, 32) if c <= cp)
+    axes: dict[str, Any] = dict(ep=(ep,), cp=cps, offload=(False, True) if offload else (False,))
     if search or tp is None and pp is None:
         # A power of two of sequences: divisible by the data-parallel degrees of most layouts.
         sequences = 2 ** max(0, round(math.log2(sequences)))
         found = search_plans(
-            m, hw, n, sequences, seq_len, ep=(ep,), precision=dtype, price_per_hour=price, k=top
+            m, hw, n, sequences, seq_len, precision=dtype, price_per_hour=price, k=top, **axes
         )
         if not found.steps:
             raise typer.BadParameter(
@@ -825,9 +839,11 @@ def train(
         steps = list(found.steps)
     else:
         t_, p_ = tp or 1, pp or 1
-        d_ = dp if dp is not None else n // (t_ * p_)
-        if t_ * p_ * d_ != n:
-            raise typer.BadParameter(f"--gpus {n}: must equal tp x pp x dp = {t_ * p_ * d_}")
+        d_ = dp if dp is not None else n // (t_ * p_ * cp)
+        if t_ * p_ * d_ * cp != n:
+            raise typer.BadParameter(
+                f"--gpus {n}: must equal tp x cp x pp x dp = {t_ * p_ * d_ * cp}"
+            )
         step_ = d_ * microbatch
         plan = TrainingPlan(
             tp=t_,
@@ -842,6 +858,8 @@ def train(
             recompute=recompute,
             zero=zero,
             precision=dtype,
+            cp=cp,
+            offload=offload,
         )
         steps = [plan_step(m, hw, plan, price_per_hour=price)]
     best = steps[0]
@@ -854,10 +872,31 @@ def train(
         trials=trials,
         seed=seed,
     )
+    frontier_path: Path | None = None
     if plot is not None:
+        from .plot import training_frontier
         from .plot import training_step as plot_training
 
         plot_training(steps[:4], plot, memory=hw.memory)
+        if len(steps) > 1 or search:
+            # The frontier of time vs memory per GPU, over the plans that fit, and a cloud of
+            # the fastest plans around it.
+            kw: dict[str, Any] = dict(precision=dtype, price_per_hour=price, **axes)
+            cloud = search_plans(m, hw, n, sequences, seq_len, k=2000, **kw)
+            front = search_plans(
+                m,
+                hw,
+                n,
+                sequences,
+                seq_len,
+                objectives=("step_time", "memory"),
+                keep="pareto",
+                **kw,
+            )
+            frontier_path = plot.with_name(plot.stem + "-frontier" + (plot.suffix or ".png"))
+            training_frontier(
+                cloud.steps, front.steps, frontier_path, tokens=tokens, memory=hw.memory
+            )
     if as_json:
         out = best.as_dict()
         out["tokens"] = tokens
@@ -874,8 +913,12 @@ def train(
         t.add_column("value", justify="right")
         t.add_row(
             "plan",
-            f"tp {p.tp} x pp {p.pp} x dp {p.dp}"
+            f"tp {p.tp} x "
+            + (f"cp {p.cp} x " if p.cp > 1 else "")
+            + f"pp {p.pp} x dp {p.dp}"
             + (f" (ep {p.ep})" if p.ep > 1 else "")
+            + (f", {p.precision}" if p.precision != "bf16" else "")
+            + (", optimizer offloaded" if p.offload else "")
             + f", {p.schedule}"
             + (f" x{p.chunks}" if p.chunks > 1 else "")
             + f", microbatch {p.microbatch}, {p.recompute} recompute, ZeRO {p.zero}",
@@ -895,7 +938,9 @@ def train(
         for k, v in best.breakdown.items():
             t.add_row(f"time: {k}", f"{v:.3g} s ({v / best.step_time:.1%})")
         t.add_row("step time", f"{best.step_time:.3g} s, {best.tokens_per_s:,.3g} tokens/s")
-        t.add_row("MFU / HFU (of dense peak)", f"{best.mfu:.1%} / {best.hfu:.1%}")
+        t.add_row(
+            f"MFU / HFU (of dense {best.plan.precision} peak)", f"{best.mfu:.1%} / {best.hfu:.1%}"
+        )
         t.add_section()
         cost = best.cost_for(tokens)
         t.add_row("days (no failures)", f"{best.seconds_for(tokens) / DAY:,.1f}")
@@ -919,6 +964,7 @@ def train(
             alt = Table(title="other plans (search)")
             for col in (
                 "tp",
+                "cp",
                 "pp",
                 "dp",
                 "mb",
@@ -934,6 +980,7 @@ def train(
                 q = s.plan
                 alt.add_row(
                     str(q.tp),
+                    str(q.cp),
                     str(q.pp),
                     str(q.dp),
                     str(q.microbatch),
@@ -947,6 +994,8 @@ def train(
             console.print(alt)
     if plot is not None:
         announce_plot(plot)
+    if frontier_path is not None:
+        announce_plot(frontier_path)
 
 
 class ClaimsFormat(str, Enum):

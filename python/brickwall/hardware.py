@@ -107,13 +107,15 @@ class Hardware:
         5e-6  #: s per ring step across domains (assumed, InfiniBand/RoCE class)
     )
     efficiency: Efficiency = Efficiency()  #: the chip's default, for a Deployment that names none
+    #: bytes/s per direction between the chip and host memory (PCIe or C2C); None if unknown
+    host_bandwidth: float | None = None
 
     def __post_init__(self) -> None:
         real("Hardware.memory", self.memory, strict=True)
         real("Hardware.memory_bandwidth", self.memory_bandwidth, strict=True)
         real("Hardware.scale_up_bandwidth", self.scale_up_bandwidth, strict=True)
         integer("Hardware.scale_up_domain", self.scale_up_domain)
-        for name in ("scale_out_bandwidth", "tdp", "price_per_hour"):
+        for name in ("scale_out_bandwidth", "tdp", "price_per_hour", "host_bandwidth"):
             value = getattr(self, name)
             if value is not None:
                 top = MAX_PRICE_PER_HOUR if name == "price_per_hour" else None
@@ -172,6 +174,7 @@ class Hardware:
             "scale_out_gb_s": None
             if self.scale_out_bandwidth is None
             else self.scale_out_bandwidth / GB,
+            "host_gb_s": None if self.host_bandwidth is None else self.host_bandwidth / GB,
             "tdp_w": self.tdp,
             "price_per_hour_usd": self.price_per_hour,
             "price_date": self.price_date,

@@ -304,6 +304,17 @@ class Model:
         c = integer("context", context, minimum=0)
         return float(2 * self.matmul_params_active + self.attention_flops_per_context_token * c)
 
+    def training_flops_per_token(self, seq_len: int, *, attention: bool = True) -> float:
+        """Model FLOPs of training per token of ``seq_len``-token sequences: 3 x the forward
+        (the backward is twice it), i.e. 6 x the parameters in matrix products plus, with
+        ``attention``, 3 x the causal attention term averaged over the positions,
+        ``attention_flops_per_context_token x (seq_len + 1) / 2``. The MFU convention of
+        ``training_run`` and the plan step (the core computes the same count from the cost
+        view); recomputation is not counted (that is HFU)."""
+        s = integer("seq_len", seq_len, minimum=0)
+        attn = self.attention_flops_per_context_token * (s + 1) / 2 if attention else 0.0
+        return 3.0 * (2 * self.matmul_params_active + attn)
+
     @property
     def kv_elements_per_token(self) -> int:
         """Cached elements per token, all layers: MHA:GQA:MQA = heads:groups:1; MLA latent + rope key."""

@@ -550,6 +550,78 @@ def training_step(
     return finish(fig, path)
 
 
+def training_frontier(
+    plans: Sequence[TrainingStep],
+    frontier: Sequence[TrainingStep],
+    path: str | Path | None = None,
+    *,
+    tokens: float | None = None,
+    memory: float | None = None,
+) -> Any:
+    """A plan search's feasible plans (grey) and its Pareto frontier of time vs memory per GPU
+    (highlighted, each labelled with its layout): days for ``tokens`` tokens (no failures) when
+    given, else seconds per step, against GB per GPU (device memory dashed, bytes)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5))
+
+    def y(s: TrainingStep) -> float:
+        return s.seconds_for(tokens) / 86400.0 if tokens else s.step_time
+
+    ax.scatter(
+        [s.mem_total * 1e-9 for s in plans],
+        [y(s) for s in plans],
+        s=8,
+        color="0.7",
+        label=f"plans ({len(plans)} shown)",
+    )
+    front = sorted(frontier, key=lambda s: s.mem_total)
+    ax.plot(
+        [s.mem_total * 1e-9 for s in front],
+        [y(s) for s in front],
+        "o-",
+        color="tab:red",
+        ms=5,
+        label=f"Pareto frontier ({len(front)} plans)",
+    )
+    labelled: list[float] = []
+    for s in front:
+        if any(abs(y(s) / t - 1) < 0.05 for t in labelled):
+            continue  # a neighbour within 5% already carries a label
+        labelled.append(y(s))
+        q = s.plan
+        label = (
+            f"tp{q.tp} pp{q.pp} dp{q.dp}"
+            + (f" cp{q.cp}" if q.cp > 1 else "")
+            + (f" ep{q.ep}" if q.ep > 1 else "")
+            + f" mb{q.microbatch} {q.recompute[:3]} Z{q.zero}"
+            + (" off" if q.offload else "")
+        )
+        ax.annotate(
+            label, (s.mem_total * 1e-9, y(s)), fontsize=6, xytext=(4, 3), textcoords="offset points"
+        )
+    if memory is not None:
+        ax.axvline(memory * 1e-9, color="black", ls="--", lw=1)
+        ax.text(
+            memory * 1e-9,
+            0.98,
+            " device memory",
+            fontsize=8,
+            va="top",
+            transform=ax.get_xaxis_transform(),
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("memory per GPU (GB)")
+    ax.set_ylabel(f"days for {tokens:.3g} tokens (no failures)" if tokens else "seconds per step")
+    s0 = (front or list(plans))[0]
+    ax.set_title(
+        f"{s0.model} on {int(s0.gpus):,} x {s0.hardware}: plans, time vs memory per GPU",
+        fontsize=10,
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper center")
+    return finish(fig, path)
+
+
 def validation_scatter(report: ValidationReport, path: str | Path | None = None) -> Any:
     """Predicted vs measured for every predicted row (log axes, each row in its own unit, one
     colour per source), with the diagonal and the 2x band."""

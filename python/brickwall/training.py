@@ -1,9 +1,12 @@
 """Training: compute, time and cost of a run, and the plans that determine its MFU.
 
-:func:`training_run` is the arithmetic of a run from a given MFU: FLOPs = 6 x active parameters
-x tokens (forward 2, backward 4 per parameter; Kaplan et al. 2020), with the context-dependent
-attention term reported separately (3 x its forward cost). Give any two of ``gpus``, ``mfu``,
-``days``; it solves the third.
+:func:`training_run` is the arithmetic of a run from a given MFU. Both it and the plan step
+count model FLOPs with one function, :meth:`Model.training_flops_per_token
+<brickwall.Model.training_flops_per_token>`: 3 x the forward, i.e. 6 x the parameters in matrix
+products per token (forward 2, backward 4; Kaplan et al. 2020) plus 3 x the causal attention
+term at the sequence length (PaLM's MFU convention, Chowdhery et al. 2022 App. B). MFU counts
+those model FLOPs only; HFU (plan steps) adds what recomputation re-runs. Give any two of
+``gpus``, ``mfu``, ``days``; it solves the third.
 
 :class:`TrainingPlan` and :func:`plan_step` predict that MFU instead: memory per GPU (ZeRO
 states, Korthikanti et al. 2022 activations, microbatches in flight), the step time composed in
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, fields
 from dataclasses import field as dc_field
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,7 +37,15 @@ from .units import DAY, HOUR
 from .validate import boolean, choice, integer, real
 
 if TYPE_CHECKING:
-    from ._core import Chip, Failures, TrainingAxes, TrainingPlanView
+    from ._core import (
+        Chip,
+        Failures,
+        ModelCosts,
+        TrainingAxes,
+        TrainingHost,
+        TrainingPlanView,
+        TrainingVocab,
+    )
 
 #: Hoffmann et al. 2022 (Chinchilla) Table 3: ~20 training tokens per parameter.
 CHINCHILLA_TOKENS_PER_PARAM = 20.0
@@ -48,10 +60,10 @@ class TrainingRun:
     dtype: str
     tokens: float
     seq_len: int
-    flops: float  #: 6 x active params x tokens
-    attention_flops: float  #: the context-dependent attention term, all tokens
+    flops: float  #: 6 x params in matrix products x tokens
+    attention_flops: float  #: the context-dependent attention term (3 x forward), all tokens
     gpus: float
-    mfu: float  #: of dense peak in ``dtype``; counts ``flops`` only (not attention, not recompute)
+    mfu: float  #: of dense peak in ``dtype``; model FLOPs ``total_flops`` (attention, no recompute)
     seconds: float
     price_per_hour: float | None
 
@@ -90,8 +102,9 @@ class TrainingRun:
 
 
 def training_flops(model: Model, tokens: float) -> float:
-    """6 x active parameters x tokens."""
-    return 6.0 * model.params.active * real("tokens", tokens, strict=True)
+    """6 x the parameters in matrix products x tokens (:meth:`Model.training_flops_per_token
+    <brickwall.Model.training_flops_per_token>` without its attention term)."""
+    return model.training_flops_per_token(0, attention=False) * real("tokens", tokens, strict=True)
 
 
 def training_run(
@@ -106,12 +119,14 @@ def training_run(
     dtype: str = "bf16",
     seq_len: int | None = None,
 ) -> TrainingRun:
-    """Solve a training run from exactly two of ``gpus``, ``mfu`` and ``days``.
+    """Solve a training run from exactly two of ``gpus``, ``mfu`` and ``days``. The MFU counts
+    model FLOPs, 6N per token plus the attention term at ``seq_len`` (default: the model's
+    context; GPT-4's 8k adds ~5% to 6ND).
 
     >>> import brickwall as bw
     >>> r = bw.training_run(bw.model("gpt4-moe-1.8t"), 13e12, "A100-40GB", gpus=25_000, mfu=0.34)
     >>> round(r.days)
-    97
+    102
     """
     if not isinstance(model, Model):
         raise wrong_type("model", model, "a Model (e.g. bw.model(name))")
@@ -127,7 +142,9 @@ def training_run(
         )
     flops = training_flops(model, tokens)
     s = integer("seq_len", model.max_context if seq_len is None else seq_len)
-    attention = 3.0 * model.attention_flops_per_context_token * (s + 1) / 2.0 * tokens
+    # The plan step's model FLOPs (one count, model.py's): 3 x forward, the matrix products and
+    # the causal attention term; the MFU counts both.
+    attention = model.training_flops_per_token(s) * tokens - flops
     if gpus is not None:
         real("gpus", gpus, strict=True)
     if mfu is not None:
@@ -139,14 +156,14 @@ def training_run(
         rate = gpus * peak * mfu
         if not 0 < rate < math.inf:  # 1e-250 GPUs x 1e-250 MFU underflows to 0
             raise invalid("gpus", gpus, f"a count whose FLOP rate is finite and > 0 (got {rate})")
-        seconds = flops / rate
+        seconds = (flops + attention) / rate
     else:
         seconds = days * DAY
         if gpus is None:
             assert mfu is not None
-            gpus = flops / (seconds * peak * mfu)
+            gpus = (flops + attention) / (seconds * peak * mfu)
         else:
-            mfu = flops / (seconds * peak * gpus)
+            mfu = (flops + attention) / (seconds * peak * gpus)
             if mfu > 1:
                 raise invalid(
                     "days", days, f"long enough for MFU <= 1 on {gpus:g} GPUs (needs MFU {mfu:.2f})"
@@ -195,16 +212,20 @@ def chinchilla_tokens(model: Model, basis: Literal["total", "active"] = "total")
 SCHEDULES = ("gpipe", "1f1b", "interleaved-1f1b", "zb-h1")
 #: Activation recomputation, in increasing order.
 RECOMPUTE = ("none", "selective", "full")
-#: GEMM precision: bf16, or fp8 GEMMs (weights, gradients and Adam states as for bf16: 16-bit
-#: weights and gradients, fp32 master weights and moments).
+#: GEMM precision: bf16, or fp8 GEMMs as in Transformer Engine (attention and the rest stay
+#: bf16; 16-bit weights plus an fp8 copy, 16-bit gradients, fp32 master weights and moments).
 PRECISIONS = ("bf16", "fp8")
 
 
 @dataclass(frozen=True, slots=True)
 class TrainingPlan:
-    """How ``tp x pp x dp`` GPUs train a model.
+    """How ``tp x cp x pp x dp`` GPUs train a model.
 
     ``ep`` shards routed experts over that many of the ``dp`` replicas (it must divide ``dp``).
+    ``cp`` splits each sequence over that many ranks (context parallelism: ring attention, as
+    Megatron and Llama 3; ``seq_len`` a multiple of ``2 cp``). ``precision`` ``fp8`` runs the
+    GEMMs at the chip's fp8 peak (refused on chips without fp8). ``offload`` keeps Adam's states
+    in host memory, streamed over the chip's ``host_bandwidth`` each step.
     ``schedule``: one of :data:`SCHEDULES`; ``chunks`` model chunks per device for
     ``interleaved-1f1b`` (>= 2), else 1. ``global_batch`` and ``microbatch`` are in sequences of
     ``seq_len`` tokens (see :meth:`from_tokens`). ``recompute``: ``none``, ``selective`` (core
@@ -226,9 +247,21 @@ class TrainingPlan:
     recompute: str = "selective"
     zero: int = 1
     precision: str = "bf16"
+    cp: int = 1
+    offload: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("tp", "pp", "dp", "ep", "microbatch", "global_batch", "seq_len", "chunks"):
+        for name in (
+            "tp",
+            "pp",
+            "dp",
+            "ep",
+            "microbatch",
+            "global_batch",
+            "seq_len",
+            "chunks",
+            "cp",
+        ):
             object.__setattr__(
                 self, name, integer(f"TrainingPlan.{name}", getattr(self, name), maximum=1 << 40)
             )
@@ -239,6 +272,13 @@ class TrainingPlan:
         choice("TrainingPlan.recompute", self.recompute, RECOMPUTE)
         choice("TrainingPlan.precision", self.precision, PRECISIONS)
         boolean("TrainingPlan.sequence_parallel", self.sequence_parallel)
+        boolean("TrainingPlan.offload", self.offload)
+        if self.cp > 1 and self.seq_len % (2 * self.cp):
+            raise invalid(
+                "TrainingPlan.seq_len",
+                self.seq_len,
+                f"a multiple of 2 x cp = {2 * self.cp} (the ring splits it into 2 cp chunks)",
+            )
         if self.schedule == "interleaved-1f1b" and self.chunks < 2:
             raise invalid("TrainingPlan.chunks", self.chunks, ">= 2 for interleaved-1f1b")
         if self.schedule == "interleaved-1f1b" and self.pp < 2:
@@ -267,7 +307,7 @@ class TrainingPlan:
 
     @property
     def gpus(self) -> int:
-        return self.tp * self.pp * self.dp
+        return self.tp * self.cp * self.pp * self.dp
 
     @property
     def microbatches(self) -> int:
@@ -307,6 +347,9 @@ class TrainingPlan:
             "seq_len": self.seq_len,
             "recompute": self.recompute,
             "zero": self.zero,
+            "cp": self.cp,
+            "precision": self.precision,
+            "offload": self.offload,
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -321,9 +364,14 @@ class TrainingStep:
     compute + its collectives + recomputation: an assumption, see the core's docs);
     ``t_pipeline_busy`` = microbatches x both; ``t_bubble`` the closed-form bubble; ``t_p2p`` the
     fill/drain hops; ``t_dp_exposed`` the data-parallel traffic not hidden by the backward;
-    ``t_optimizer`` Adam's memory-bound update. ``mfu`` counts model FLOPs (3 x forward: 6N per
-    token + attention) over the cluster's dense peak; ``hfu`` adds recomputed FLOPs. Memory is
-    per GPU on the first pipeline stage.
+    ``t_optimizer`` Adam's memory-bound update; ``t_offload`` offloaded states crossing the host
+    link; ``t_cp_comm`` / ``t_cp_exposed`` the context-parallel ring (one microbatch's forward
+    before overlap / forward + backward exposed). ``mfu`` counts model FLOPs
+    (:meth:`Model.training_flops_per_token <brickwall.Model.training_flops_per_token>`: 3 x
+    forward, 6N per token + attention) over the cluster's dense peak in the GEMMs' precision (fp8
+    plans: the fp8 peak); ``hfu`` adds recomputed FLOPs (hardware FLOPs). Memory is per GPU on the
+    stage that needs the most (``mem_stage``: 0 the first, which holds the most microbatches; the
+    last holds the LM head and ``mem_logits``, one microbatch's fp32 logits).
     """
 
     model: str
@@ -356,6 +404,11 @@ class TrainingStep:
     fits: bool
     cost_per_step: float
     gpus: float
+    t_cp_comm: float
+    t_cp_exposed: float
+    t_offload: float
+    mem_logits: float
+    mem_stage: float
     price_per_hour: float | None = dc_field(default=None)
 
     @property
@@ -367,6 +420,7 @@ class TrainingStep:
             "pipeline p2p": self.t_p2p,
             "data-parallel (exposed)": self.t_dp_exposed,
             "optimizer": self.t_optimizer,
+            "optimizer offload": self.t_offload,
         }
 
     @property
@@ -377,6 +431,7 @@ class TrainingStep:
             "gradients": self.mem_grads,
             "optimizer": self.mem_optimizer,
             "activations": self.mem_activations,
+            "logits": self.mem_logits,
         }
 
     def seconds_for(self, tokens: float) -> float:
@@ -402,24 +457,44 @@ _STEP_FIELDS = tuple(_core.training_columns())
 def _inputs(
     model: Model,
     hardware: Hardware | str,
-    precision: str,
+    precisions: Sequence[str],
     efficiency: Efficiency | None,
     price_per_hour: float | None,
-) -> tuple[Hardware, Chip]:
+) -> tuple[Hardware, Chip, TrainingHost]:
     if not isinstance(model, Model):
         raise wrong_type("model", model, "a Model (e.g. bw.model(name))")
     hw = lookup_hardware(hardware) if isinstance(hardware, str) else hardware
     if not isinstance(hw, Hardware):
         raise wrong_type("hardware", hardware, "a Hardware or a hardware name")
-    # A one-chip deployment in the plan's GEMM precision gives the chip as the core reads it.
+    if "fp8" in precisions and "fp8" not in hw.peak_flops:
+        raise invalid(
+            "precision",
+            "fp8",
+            f"bf16 on {hw.name}: it has no fp8 dense peak (it has {', '.join(hw.peak_flops)})",
+        )
+    # A one-chip bf16 deployment gives the chip as the core reads it; fp8 GEMMs use `host`.
     d = Deployment(
         hw,
-        weight_dtype=precision,
-        act_dtype=precision,
+        weight_dtype="bf16",
+        act_dtype="bf16",
         efficiency=efficiency,
         price_per_hour=price_per_hour,
     )
-    return hw, chip_view(d)
+    host: TrainingHost = {
+        "fp8_flops": hw.peak_flops.get("fp8", 0.0),
+        "host_bandwidth": hw.host_bandwidth or 0.0,
+    }
+    return hw, chip_view(d), host
+
+
+def _vocab(model: Model) -> TrainingVocab:
+    """The vocabulary and its tables, for the first and last pipeline stages."""
+    p = model.params
+    return {
+        "vocab": float(model.vocab),
+        "embedding_params": float(p.embedding),
+        "head_params": float(p.output_head),
+    }
 
 
 def _step(
@@ -448,9 +523,11 @@ def plan_step(
     """
     if not isinstance(plan, TrainingPlan):
         raise wrong_type("plan", plan, "a TrainingPlan")
-    hw, chip = _inputs(model, hardware, plan.precision, efficiency, price_per_hour)
+    hw, chip, host = _inputs(model, hardware, (plan.precision,), efficiency, price_per_hour)
     plan.check(model)
-    row = _core.training_step(cost_view(model), float(model.heads), chip, plan.view())
+    row = _core.training_step(
+        cost_view(model), float(model.heads), chip, plan.view(), vocab=_vocab(model), host=host
+    )
     price = price_per_hour if price_per_hour is not None else hw.price_per_hour
     return _step(model, hw, plan, row, price)
 
@@ -479,6 +556,99 @@ def _divisors(n: int, limit: int) -> list[int]:
 OBJECTIVES = ("step_time", "memory", "headroom", "mfu", "cost")
 
 
+@dataclass(frozen=True, slots=True)
+class _SearchCall:
+    """The arguments of one plan search's core calls (picklable, so executors can run parts)."""
+
+    model: ModelCosts
+    heads: float
+    chip: Chip
+    gpus: int
+    global_batch: int
+    seq_len: int
+    axes: TrainingAxes
+    require_fits: bool
+    objectives: list[str]
+    keep: str
+    k: int
+    vocab: TrainingVocab
+    host: TrainingHost
+
+    def run(
+        self,
+        lo: int | None = None,
+        hi: int | None = None,
+        progress: Callable[[int], Any] | None = None,
+    ) -> dict[str, Any]:
+        return _core.training_search(
+            self.model,
+            self.heads,
+            self.chip,
+            self.gpus,
+            self.global_batch,
+            self.seq_len,
+            self.axes,
+            self.require_fits,
+            self.objectives,
+            self.keep,
+            self.k,
+            progress=progress,
+            vocab=self.vocab,
+            host=self.host,
+            lo=lo,
+            hi=hi,
+        )
+
+
+def _run_part(call: _SearchCall, lo: int, hi: int) -> dict[str, Any]:
+    """One executor worker's share of a plan search: grid points [lo, hi)."""
+    return call.run(lo, hi)
+
+
+def _distributed(call: _SearchCall, executor: Executor, parts: int) -> dict[str, Any]:
+    """The search split over ``executor`` in ``parts`` slices, merged as the core's reducer
+    would have kept them in one run (same rows, same order)."""
+    if not callable(getattr(executor, "submit", None)):
+        raise wrong_type("executor", executor, "a concurrent.futures.Executor")
+    points = int(call.run(0, 0)["points"])
+    step = max(1, -(-points // parts))
+    futures = [
+        executor.submit(_run_part, call, a, min(a + step, points)) for a in range(0, points, step)
+    ]
+    try:
+        outs = [f.result() for f in futures]
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
+    dims = len(call.objectives)
+    index = np.concatenate([o["index"] for o in outs]).astype(np.uint64)
+    keys = np.concatenate([np.asarray(o["keys"], dtype=np.float64) for o in outs])
+    table = np.concatenate([o["table"] for o in outs]) if outs else np.zeros((0, len(_STEP_FIELDS)))
+    plans = [p for o in outs for p in o["plans"]]
+    kept = _core.sweep_pareto_reduce(
+        np.ascontiguousarray(keys), index, ["min"] * dims, call.keep, call.k
+    )
+    where = {int(ix): n for n, ix in enumerate(index)}
+    order = [where[int(ix)] for ix in kept]
+    return {
+        "index": index[order],
+        "table": table[order],
+        "plans": [plans[n] for n in order],
+        "evaluated": sum(int(o["evaluated"]) for o in outs),
+        "feasible": sum(int(o["feasible"]) for o in outs),
+        "points": points,
+    }
+
+
+def _axis(name: str, values: Any, check: Callable[[str, Any], Any]) -> list[Any]:
+    """A search axis: one value or a sequence of them, each checked."""
+    seq = [values] if isinstance(values, (str, bool, int)) else list(values)
+    if not seq:
+        raise invalid(name, values, ">= 1 choice")
+    return [check(name, v) for v in seq]
+
+
 def search_plans(
     model: Model,
     hardware: Hardware | str,
@@ -489,39 +659,46 @@ def search_plans(
     tp: Sequence[int] | None = None,
     pp: Sequence[int] | None = None,
     ep: Sequence[int] = (1,),
+    cp: Sequence[int] = (1,),
     microbatch: Sequence[int] = (1, 2, 4, 8),
     schedules: Sequence[str | tuple[str, int]] = ("1f1b", ("interleaved-1f1b", 2)),
     recompute: Sequence[str] = RECOMPUTE,
     zero: Sequence[int] = (0, 1, 2, 3),
     sequence_parallel: Sequence[bool] = (True,),
+    offload: Sequence[bool] = (False,),
     objectives: Sequence[str] = ("step_time",),
     keep: Literal["top", "pareto", "all"] = "top",
     k: int = 10,
     require_fits: bool = True,
-    precision: str = "bf16",
+    precision: str | Sequence[str] = "bf16",
     efficiency: Efficiency | None = None,
     price_per_hour: float | None = None,
     progress: Callable[[int], Any] | None = None,
+    executor: Executor | None = None,
+    parts: int = 8,
 ) -> PlanSearch:
     """The best plans of ``gpus`` GPUs for a global batch of ``global_batch`` sequences, on the
     core's grid engine (plans that do not divide or do not fit are skipped). ``tp`` defaults to
     the divisors of the heads up to the scale-up domain, ``pp`` to the divisors of the layers up
-    to 64. ``objectives`` from :data:`OBJECTIVES`; ``keep="top"`` ranks by the first,
-    ``"pareto"`` keeps the frontier of 2 or 3.
+    to 64. ``cp``, ``offload`` and ``precision`` (one or several of :data:`PRECISIONS`) are axes
+    too. ``objectives`` from :data:`OBJECTIVES`; ``keep="top"`` ranks by the first,
+    ``"pareto"`` keeps the frontier of 2 or 3. ``executor`` (any
+    ``concurrent.futures.Executor``, e.g. a Dask client's) runs the grid in ``parts`` slices;
+    the merged result is the local run's.
 
     >>> import brickwall as bw
     >>> r = bw.search_plans(bw.model("llama3.1-8b"), "H100-SXM", 64, 512, 4096, k=3)
     >>> r.best.fits and r.feasible > 0
     True
     """
-    hw, chip = _inputs(
-        model, hardware, choice("precision", precision, PRECISIONS), efficiency, price_per_hour
-    )
+    precisions = _axis("precision", precision, lambda n, v: choice(n, v, PRECISIONS))
+    hw, chip, host = _inputs(model, hardware, precisions, efficiency, price_per_hour)
     gpus = integer("gpus", gpus, maximum=1 << 40)
     global_batch = integer("global_batch", global_batch, maximum=1 << 40)
     seq_len = integer("seq_len", seq_len, maximum=1 << 40)
     choice("keep", keep, ("top", "pareto", "all"))
     k = integer("k", k)
+    parts = integer("parts", parts, maximum=1 << 16)
     for o in objectives:
         choice("objectives", o, OBJECTIVES)
     sched: list[tuple[str, int]] = []
@@ -541,8 +718,11 @@ def search_plans(
         "recompute": list(recompute),
         "zero": [integer("zero", z, minimum=0, maximum=3) for z in zero],
         "sequence_parallel": [boolean("sequence_parallel", b) for b in sequence_parallel],
+        "cp": [integer("cp", x) for x in cp],
+        "precision": precisions,
+        "offload": _axis("offload", offload, boolean),
     }
-    out = _core.training_search(
+    call = _SearchCall(
         cost_view(model),
         float(model.heads),
         chip,
@@ -554,12 +734,14 @@ def search_plans(
         list(objectives),
         keep,
         k,
-        progress=progress,
+        _vocab(model),
+        host,
     )
+    out = call.run(progress=progress) if executor is None else _distributed(call, executor, parts)
     price = price_per_hour if price_per_hour is not None else hw.price_per_hour
     steps = []
     for plan_d, row in zip(out["plans"], out["table"], strict=True):
-        plan = TrainingPlan(precision=precision, **plan_d)
+        plan = TrainingPlan(**plan_d)
         steps.append(_step(model, hw, plan, row, price))
     return PlanSearch(
         tuple(objectives), tuple(steps), out["points"], out["evaluated"], out["feasible"]

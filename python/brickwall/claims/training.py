@@ -100,7 +100,8 @@ def train_flops() -> Finding:
         "~2.15e25 FLOP",
         f"{flops:.3g} FLOP",
         verdict(near(flops, 2.15e25)),
-        f"6 x {m.params.active / 1e9:.0f}B active x 13T; attention adds "
+        "6 x the active parameters in matrix products x 13T "
+        "(Model.training_flops_per_token); attention adds "
         f"{_a100_run(0.34).attention_flops:.2g} at 8k sequences",
         ("13T tokens",),
         2.15e25,

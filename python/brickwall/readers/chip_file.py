@@ -38,6 +38,7 @@ class ChipFields(TypedDict, total=False):
     scale_out_bandwidth: float
     scale_up_latency: float
     scale_out_latency: float
+    host_bandwidth: float
     tdp: float
     price_per_hour: float
     price_date: str
@@ -163,6 +164,12 @@ _KEYS: dict[str, tuple[_Check, str, str | None, Callable[[Any], Any] | None]] = 
         "latency per collective step across domains, us",
         "scale_out_latency",
         _per(1e6),
+    ),
+    "host_bandwidth_gb_s": (
+        _POSITIVE,
+        "host link (PCIe or C2C) bandwidth per chip per direction, GB/s",
+        "host_bandwidth",
+        _times(GB),
     ),
     "tdp_w": (_POSITIVE, "thermal design power, W", "tdp", None),
     "price_per_hour_usd": (_POSITIVE, "USD per chip-hour", "price_per_hour", None),

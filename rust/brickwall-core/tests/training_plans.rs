@@ -8,7 +8,9 @@ use brickwall_core::collectives::Link;
 use brickwall_core::pareto::Keep;
 use brickwall_core::pipeline::{Pipeline, Schedule};
 use brickwall_core::roofline::{Chip, ModelCosts};
-use brickwall_core::training::{evaluate, Axes, Objective, Recompute, Search, TrainingModel, TrainingPlan};
+use brickwall_core::training::{
+    evaluate, Axes, Objective, Precision, Recompute, Search, TrainingChip, TrainingModel, TrainingPlan,
+};
 use brickwall_core::Control;
 use proptest::prelude::*;
 
@@ -29,10 +31,20 @@ fn model(moe: bool) -> TrainingModel {
         d_model: h,
         ffn_width: 4.0 * h,
     };
-    TrainingModel { costs, heads: 16.0 }
+    TrainingModel::new(costs, 16.0)
 }
 
-fn h100() -> Chip {
+/// The model with its vocabulary: the embedding on the first stage, the head on the last.
+fn with_vocab(moe: bool) -> TrainingModel {
+    let m = model(moe);
+    TrainingModel { vocab: 50257.0, embedding_params: 50257.0 * 2048.0, head_params: 0.0, ..m }
+}
+
+fn h100() -> TrainingChip {
+    TrainingChip { chip: h100_chip(), fp8_flops: 1979e12, host_bandwidth: 64e9 }
+}
+
+fn h100_chip() -> Chip {
     Chip {
         memory: 80e9,
         memory_bandwidth: 3.35e12,
@@ -62,6 +74,9 @@ fn plan(tp: u64, pp: u64, dp: u64, schedule: Schedule, chunks: u64, mb: u64, gb:
         seq_len: 2048,
         recompute: Recompute::Selective,
         zero: 1,
+        cp: 1,
+        precision: Precision::Bf16,
+        offload: false,
     }
 }
 
@@ -153,6 +168,9 @@ fn search_rows_are_the_points_steps_at_any_thread_count() {
         recompute: vec![Recompute::None, Recompute::Selective, Recompute::Full],
         zero: vec![0, 1, 2, 3],
         sequence_parallel: vec![false, true],
+        cp: vec![1, 2],
+        precision: vec![Precision::Bf16, Precision::Fp8],
+        offload: vec![false, true],
     };
     let objectives = vec![Objective::StepTime, Objective::Memory];
     let s = Search::new(m, h100(), 64, 256, 2048, axes, true, objectives, Keep::Pareto).unwrap();
@@ -212,8 +230,8 @@ proptest! {
             prop_assert!(s.memory.activations <= n.memory.activations && f.memory.activations <= s.memory.activations);
             prop_assert!(s.step_time >= n.step_time && f.step_time >= s.step_time, "{z}: {n:?}\n{s:?}\n{f:?}");
             for st in [n, s, f] {
-                prop_assert!(st.mfu <= c.eff_flops * (1.0 + 1e-12) && st.mfu > 0.0);
-                prop_assert!(st.hfu >= st.mfu && st.hfu <= c.eff_flops * (1.0 + 1e-12));
+                prop_assert!(st.mfu <= c.chip.eff_flops * (1.0 + 1e-12) && st.mfu > 0.0);
+                prop_assert!(st.hfu >= st.mfu && st.hfu <= c.chip.eff_flops * (1.0 + 1e-12));
                 prop_assert!(st.step_time.is_finite() && st.step_time > 0.0);
                 prop_assert!(pp > 1 || st.t_bubble == 0.0);
             }
@@ -231,14 +249,103 @@ proptest! {
     #[test]
     fn is_valid_is_validate_ok(
         tp in 0u64..10, pp in 0u64..10, dp in 0u64..10, ep in 0u64..5, chunks in 0u64..4,
-        mb in 0u64..5, gb in 0u64..200, seq in 0u64..3, zero in 0u8..5, moe in any::<bool>(),
+        mb in 0u64..5, gb in 0u64..200, seq in prop::sample::select(vec![0u64, 1, 8, 12, 2048]), cp in 0u64..4, zero in 0u8..5, moe in any::<bool>(),
         sched in prop::sample::select(vec![Schedule::GPipe, Schedule::OneFOneB, Schedule::Interleaved, Schedule::ZbH1, Schedule::ZbH2]),
     ) {
         let m = model(moe);
         let p = TrainingPlan {
             tp, pp, dp, ep, sequence_parallel: true, schedule: sched, chunks, microbatch: mb,
-            global_batch: gb, seq_len: seq, recompute: Recompute::Full, zero,
+            global_batch: gb, seq_len: seq, recompute: Recompute::Full, zero, cp,
+            precision: Precision::Bf16, offload: false,
         };
         prop_assert_eq!(p.is_valid(&m.costs, m.heads), p.validate(&m.costs, m.heads).is_ok());
     }
+}
+
+#[test]
+fn context_parallelism_splits_activations_and_prices_the_ring() {
+    let m = with_vocab(false);
+    let c = h100();
+    let base = TrainingPlan { seq_len: 8192, ..plan(2, 2, 2, Schedule::OneFOneB, 1, 1, 16) };
+    let one = evaluate(&m, &c, &base).unwrap();
+    assert_eq!((one.t_cp_comm, one.t_cp_exposed), (0.0, 0.0));
+    for cp in [2u64, 4] {
+        let p = TrainingPlan { cp, ..base };
+        let st = evaluate(&m, &c, &p).unwrap();
+        // Same stage, so the activations (and logits) divide by cp exactly; the weights do not.
+        assert_eq!(st.memory.stage, one.memory.stage);
+        let ratio = one.memory.activations / st.memory.activations;
+        assert!((ratio - cp as f64).abs() < 1e-9, "{ratio}");
+        if one.memory.logits > 0.0 {
+            assert!((one.memory.logits / st.memory.logits - cp as f64).abs() < 1e-9);
+        }
+        assert_eq!(st.memory.weights, one.memory.weights);
+        assert!(st.t_cp_comm > 0.0 && st.t_cp_exposed >= 0.0);
+        assert!(st.t_forward < one.t_forward, "a cp rank runs 1/cp of the tokens");
+        assert_eq!(p.gpus(), 8 * cp);
+    }
+    let e = evaluate(&m, &c, &TrainingPlan { cp: 3, ..base }).unwrap_err().to_string();
+    assert!(e.starts_with("seq_len"), "{e}");
+}
+
+#[test]
+fn fp8_runs_the_gemms_faster_and_is_refused_without_fp8() {
+    let m = with_vocab(false);
+    let c = h100();
+    let p = plan(2, 1, 4, Schedule::OneFOneB, 1, 4, 64);
+    let bf = evaluate(&m, &c, &p).unwrap();
+    let f8 = evaluate(&m, &c, &TrainingPlan { precision: Precision::Fp8, ..p }).unwrap();
+    assert!(f8.t_forward < bf.t_forward && f8.step_time < bf.step_time);
+    // Attention stays in bf16: not the whole 2x.
+    assert!(f8.t_forward > 0.5 * bf.t_forward);
+    assert!(f8.mfu <= c.chip.eff_flops && f8.memory.weights > bf.memory.weights);
+    let no_fp8 = TrainingChip { fp8_flops: 0.0, ..c };
+    let e = evaluate(&m, &no_fp8, &TrainingPlan { precision: Precision::Fp8, ..p }).unwrap_err().to_string();
+    assert!(e.starts_with("precision") && e.contains("fp8"), "{e}");
+}
+
+#[test]
+fn offload_moves_the_states_to_the_host_link() {
+    let m = with_vocab(false);
+    let c = h100();
+    let p = plan(2, 2, 4, Schedule::OneFOneB, 1, 2, 64);
+    let on = evaluate(&m, &c, &p).unwrap();
+    let off = evaluate(&m, &c, &TrainingPlan { offload: true, ..p }).unwrap();
+    assert_eq!(off.memory.optimizer, 0.0);
+    assert!(off.memory.total < on.memory.total);
+    // 12 bytes per parameter of the shard over the host link; Adam's 28 over HBM.
+    let shard = on.t_optimizer * c.chip.memory_bandwidth * c.chip.eff_memory / 28.0;
+    let expect = shard * 12.0 / (c.host_bandwidth * c.chip.eff_network);
+    assert!((off.t_offload - expect).abs() <= 1e-9 * expect);
+    assert!((off.step_time - on.step_time - expect).abs() <= 1e-9 * on.step_time);
+    let unknown = TrainingChip { host_bandwidth: 0.0, ..c };
+    let e = evaluate(&m, &unknown, &TrainingPlan { offload: true, ..p }).unwrap_err().to_string();
+    assert!(e.starts_with("offload") && e.contains("host_bandwidth"), "{e}");
+}
+
+#[test]
+fn the_lm_head_makes_the_last_stage_heavier() {
+    let (plain, vocab) = (model(false), with_vocab(false));
+    let c = h100();
+    // One stage: the whole model either way, so the same time; the logits add memory.
+    let p1 = plan(2, 1, 4, Schedule::OneFOneB, 1, 2, 64);
+    let (a, b) = (evaluate(&plain, &c, &p1).unwrap(), evaluate(&vocab, &c, &p1).unwrap());
+    assert_eq!(a.step_time, b.step_time);
+    let logits = 4.0 * 2.0 * 2048.0 * 50257.0 / 2.0;
+    assert!((b.memory.total - a.memory.total - logits).abs() <= 1e-6 * logits);
+    assert_eq!(b.memory.logits, logits);
+    // 24 layers over 4 stages: balance_layers gives the head's stage fewer layers, and the
+    // slowest stage is at least the even split's time without the head.
+    let p4 = plan(1, 4, 2, Schedule::OneFOneB, 1, 1, 64);
+    let split = brickwall_core::training::stages::stages(&vocab, 4);
+    assert_eq!(split.first().unwrap().index, 0);
+    assert_eq!(split.last().unwrap().index, 3);
+    let layers: f64 = split.iter().map(|s| s.costs.layers).sum();
+    assert!(layers <= 24.0 && split.last().unwrap().costs.layers < split[0].costs.layers);
+    let st = evaluate(&vocab, &c, &p4).unwrap();
+    let even = evaluate(&plain, &c, &p4).unwrap();
+    // The head is ~2 layers of GEMMs: the best split's slowest stage holds ~7 layers' worth, the
+    // even split without it 6 layers and a quarter of the head each.
+    assert!(st.t_forward > even.t_forward, "{} vs {}", st.t_forward, even.t_forward);
+    assert!(st.mfu <= c.chip.eff_flops);
 }

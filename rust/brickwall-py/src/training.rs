@@ -3,8 +3,8 @@
 
 use brickwall_core::pareto::Keep;
 use brickwall_core::training::{
-    self, goodput, Axes, Failures, Objective, Recompute, Search, TrainingModel, TrainingPlan,
-    TRAINING_COLUMNS,
+    self, goodput, Axes, Failures, Objective, Precision, Recompute, Search, TrainingChip, TrainingModel,
+    TrainingPlan, TRAINING_COLUMNS,
 };
 use brickwall_core::Result;
 use numpy::{IntoPyArray, PyArray1, PyArray2};
@@ -31,6 +31,9 @@ pub struct TrainingPlanView {
     seq_len: u64,
     recompute: String,
     zero: u8,
+    cp: u64,
+    precision: String,
+    offload: bool,
 }
 
 impl TrainingPlanView {
@@ -48,6 +51,9 @@ impl TrainingPlanView {
             seq_len: self.seq_len,
             recompute: Recompute::parse(&self.recompute)?,
             zero: self.zero,
+            cp: self.cp,
+            precision: Precision::parse(&self.precision)?,
+            offload: self.offload,
         })
     }
 }
@@ -64,6 +70,9 @@ pub struct AxesView {
     recompute: Vec<String>,
     zero: Vec<u8>,
     sequence_parallel: Vec<bool>,
+    cp: Vec<u64>,
+    precision: Vec<String>,
+    offload: Vec<bool>,
 }
 
 impl AxesView {
@@ -81,6 +90,9 @@ impl AxesView {
             recompute: self.recompute.iter().map(|r| Recompute::parse(r)).collect::<Result<_>>()?,
             zero: self.zero,
             sequence_parallel: self.sequence_parallel,
+            cp: self.cp,
+            precision: self.precision.iter().map(|p| Precision::parse(p)).collect::<Result<_>>()?,
+            offload: self.offload,
         })
     }
 }
@@ -106,8 +118,51 @@ impl From<FailuresView> for Failures {
     }
 }
 
-fn model_of(model: ModelCostsView, heads: f64) -> TrainingModel {
-    TrainingModel { costs: model.into(), heads }
+/// The vocabulary and its tables (`brickwall.training` passes `Model.vocab`, the embedding and
+/// the untied head's parameters); all 0 when unknown.
+#[derive(FromPyObject, Default)]
+#[pyo3(from_item_all)]
+pub struct VocabView {
+    vocab: f64,
+    embedding_params: f64,
+    head_params: f64,
+}
+
+/// The chip's training extras: its fp8 dense peak and host bandwidth (0 when absent).
+#[derive(FromPyObject, Default)]
+#[pyo3(from_item_all)]
+pub struct HostView {
+    fp8_flops: f64,
+    host_bandwidth: f64,
+}
+
+fn check_extras(v: &VocabView, h: &HostView) -> Result<()> {
+    for (f, x) in [
+        ("vocab", v.vocab),
+        ("embedding_params", v.embedding_params),
+        ("head_params", v.head_params),
+        ("fp8_flops", h.fp8_flops),
+        ("host_bandwidth", h.host_bandwidth),
+    ] {
+        if !(x.is_finite() && x >= 0.0) {
+            return Err(brickwall_core::Error::invalid(f, x, "a finite number >= 0"));
+        }
+    }
+    Ok(())
+}
+
+fn model_of(model: ModelCostsView, heads: f64, v: &VocabView) -> TrainingModel {
+    TrainingModel {
+        costs: model.into(),
+        heads,
+        vocab: v.vocab,
+        embedding_params: v.embedding_params,
+        head_params: v.head_params,
+    }
+}
+
+fn chip_of(chip: ChipView, h: &HostView) -> TrainingChip {
+    TrainingChip { chip: chip.into(), fp8_flops: h.fp8_flops, host_bandwidth: h.host_bandwidth }
 }
 
 /// The names of a training step row's entries, in order.
@@ -118,15 +173,19 @@ pub fn training_columns() -> Vec<&'static str> {
 
 /// One plan's step as a row of `training_columns()`.
 #[pyfunction]
-#[pyo3(signature = (model, heads, chip, plan, /))]
+#[pyo3(signature = (model, heads, chip, plan, /, vocab=None, host=None))]
 pub fn training_step<'py>(
     py: Python<'py>,
     model: ModelCostsView,
     heads: f64,
     chip: ChipView,
     plan: TrainingPlanView,
+    vocab: Option<VocabView>,
+    host: Option<HostView>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let (m, c) = (model_of(model, heads), chip.into());
+    let (v, h) = (vocab.unwrap_or_default(), host.unwrap_or_default());
+    core(check_extras(&v, &h))?;
+    let (m, c) = (model_of(model, heads, &v), chip_of(chip, &h));
     let row = detach(py, || {
         let p = plan.plan()?;
         Ok(training::evaluate(&m, &c, &p)?.to_row(p.gpus() as f64).to_vec())
@@ -137,7 +196,7 @@ pub fn training_step<'py>(
 /// Search plans of `gpus` chips: the kept rows' grid indices, their step rows (rows x columns)
 /// and plans (dicts), and the points evaluated and feasible. Honours Ctrl-C.
 #[pyfunction]
-#[pyo3(signature = (model, heads, chip, gpus, global_batch, seq_len, axes, require_fits, objectives, keep_kind, k, /, progress=None))]
+#[pyo3(signature = (model, heads, chip, gpus, global_batch, seq_len, axes, require_fits, objectives, keep_kind, k, /, progress=None, vocab=None, host=None, lo=None, hi=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn training_search<'py>(
     py: Python<'py>,
@@ -153,14 +212,31 @@ pub fn training_search<'py>(
     keep_kind: &str,
     k: usize,
     progress: Option<&Bound<'py, PyAny>>,
+    vocab: Option<VocabView>,
+    host: Option<HostView>,
+    lo: Option<u64>,
+    hi: Option<u64>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let m = model_of(model, heads);
+    let (v, h) = (vocab.unwrap_or_default(), host.unwrap_or_default());
+    core(check_extras(&v, &h))?;
+    let m = model_of(model, heads, &v);
     let objectives = core(objectives.iter().map(|o| Objective::parse(o)).collect::<Result<Vec<_>>>())?;
     let keep = core(Keep::parse(keep_kind, k))?;
     let axes = core(axes.axes())?;
-    let search =
-        core(Search::new(m, chip.into(), gpus, global_batch, seq_len, axes, require_fits, objectives, keep))?;
-    let out = interruptible(py, progress, |control| search.run(0, search.len(), control))?;
+    let search = core(Search::new(
+        m,
+        chip_of(chip, &h),
+        gpus,
+        global_batch,
+        seq_len,
+        axes,
+        require_fits,
+        objectives,
+        keep,
+    ))?;
+    // A slice [lo, hi) of the grid (an executor's share); the whole grid by default.
+    let (lo, hi) = (lo.unwrap_or(0), hi.unwrap_or(search.len()));
+    let out = interruptible(py, progress, |control| search.run(lo, hi, control))?;
     let rows = out.reducer.into_ranked();
     let mut index = Vec::with_capacity(rows.len());
     let mut table = Vec::with_capacity(rows.len() * TRAINING_COLUMNS.len());
@@ -182,6 +258,9 @@ pub fn training_search<'py>(
         d.set_item("seq_len", p.seq_len)?;
         d.set_item("recompute", p.recompute.name())?;
         d.set_item("zero", p.zero)?;
+        d.set_item("cp", p.cp)?;
+        d.set_item("precision", p.precision.name())?;
+        d.set_item("offload", p.offload)?;
         plans.append(d)?;
     }
     let table = numpy::ndarray::Array2::from_shape_vec((rows.len(), TRAINING_COLUMNS.len()), table)
@@ -193,6 +272,9 @@ pub fn training_search<'py>(
     d.set_item("evaluated", out.evaluated)?;
     d.set_item("feasible", out.feasible)?;
     d.set_item("points", search.len())?;
+    // The kept rows' objective values in minimisation form, for merging slices.
+    let keys: Vec<f64> = rows.iter().flat_map(|r| r.v[..search.senses().len()].to_vec()).collect();
+    d.set_item("keys", keys.into_pyarray(py))?;
     Ok(d)
 }
 

@@ -1,4 +1,4 @@
-//! A training plan (how `gpus = tp x pp x dp` chips train one model) and its validation.
+//! A training plan (how `gpus = tp x cp x pp x dp` chips train one model) and its validation.
 
 use crate::error::{Error, Result};
 use crate::pipeline::Schedule;
@@ -35,6 +35,40 @@ impl Recompute {
     }
 }
 
+/// The precision of a plan's GEMMs.
+///
+/// `Fp8` follows NVIDIA Transformer Engine's recipe: the linear layers' GEMMs run in fp8 (the
+/// chip's fp8 dense peak), attention's `softmax(QK^T) V`, norms and the rest stay in bf16;
+/// weights are kept in bf16 with an fp8 copy cast for the GEMMs (+1 byte per parameter), and
+/// the fp32 master weights and Adam moments are unchanged (TE docs, "Using FP8 with Transformer
+/// Engine": "the master weights ... are kept in higher precision").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// Every operator in bf16.
+    Bf16,
+    /// GEMMs in fp8, the rest in bf16.
+    Fp8,
+}
+
+impl Precision {
+    /// Parse `bf16` or `fp8`.
+    pub fn parse(name: &str) -> Result<Self> {
+        Ok(match name {
+            "bf16" => Self::Bf16,
+            "fp8" => Self::Fp8,
+            _ => return Err(Error::invalid("precision", name, "one of bf16, fp8")),
+        })
+    }
+
+    /// The user-facing name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bf16 => "bf16",
+            Self::Fp8 => "fp8",
+        }
+    }
+}
+
 /// The schedules a training plan can use (forward-only and ZB-H2 are not training plans here:
 /// ZB-H2 has no closed form, which the plan search needs).
 pub const SCHEDULES: [&str; 4] = ["gpipe", "1f1b", "interleaved-1f1b", "zb-h1"];
@@ -47,8 +81,12 @@ pub struct TrainingPlan {
     pub tp: u64,
     /// Pipeline stages.
     pub pp: u64,
-    /// Data-parallel degree (replicas of a `tp x pp` model). Expert parallelism runs inside it.
+    /// Data-parallel degree (replicas of a `tp x cp x pp` model). Expert parallelism runs inside
+    /// it.
     pub dp: u64,
+    /// Context-parallel degree: each sequence is split over `cp` ranks, attention runs as a ring
+    /// (Megatron's context parallelism; Llama 3's CP). 1 = off.
+    pub cp: u64,
     /// Expert-parallel degree: routed experts are sharded over `ep` of the `dp` replicas.
     pub ep: u64,
     /// Megatron's sequence parallelism: norms and dropouts split over the `tp` ranks.
@@ -68,6 +106,10 @@ pub struct TrainingPlan {
     /// ZeRO stage 0-3 (Rajbhandari et al. 2020): 1 shards optimizer states over `dp`, 2 also
     /// gradients, 3 also weights.
     pub zero: u8,
+    /// GEMM precision.
+    pub precision: Precision,
+    /// Optimizer states offloaded to host memory (streamed over the host link each step).
+    pub offload: bool,
 }
 
 fn divides(field: &str, value: u64, of: u64, what: &str) -> Result<()> {
@@ -84,9 +126,9 @@ fn count(x: f64) -> Option<u64> {
 }
 
 impl TrainingPlan {
-    /// Chips: `tp x pp x dp`.
+    /// Chips: `tp x cp x pp x dp`.
     pub fn gpus(&self) -> u64 {
-        self.tp * self.pp * self.dp
+        self.tp * self.cp * self.pp * self.dp
     }
 
     /// Microbatches each pipeline runs per step: `global_batch / (dp x microbatch)`.
@@ -106,12 +148,23 @@ impl TrainingPlan {
     /// schedule, chunks, recomputation, ZeRO stage or sequence parallelism).
     #[inline]
     pub fn layout_valid(&self, m: &ModelCosts, heads: f64) -> bool {
-        let (tp, pp, dp, ep, mb) = (self.tp, self.pp, self.dp, self.ep, self.microbatch);
-        if tp == 0 || pp == 0 || dp == 0 || ep == 0 || mb == 0 || self.global_batch == 0 || self.seq_len == 0
+        let (tp, pp, dp, ep, mb, cp) = (self.tp, self.pp, self.dp, self.ep, self.microbatch, self.cp);
+        if tp == 0
+            || pp == 0
+            || dp == 0
+            || ep == 0
+            || cp == 0
+            || mb == 0
+            || self.global_batch == 0
+            || self.seq_len == 0
         {
             return false;
         }
-        if tp.checked_mul(pp).and_then(|x| x.checked_mul(dp)).is_none_or(|g| g > 1 << 40) {
+        let gpus = tp.checked_mul(pp).and_then(|x| x.checked_mul(dp)).and_then(|x| x.checked_mul(cp));
+        if gpus.is_none_or(|g| g > 1 << 40) {
+            return false;
+        }
+        if cp > 1 && self.seq_len % (2 * cp) != 0 {
             return false;
         }
         let (Some(heads), Some(layers)) = (count(heads), count(m.layers)) else { return false };
@@ -145,7 +198,8 @@ impl TrainingPlan {
         self.schedule != Schedule::ZbH1 || self.global_batch / (self.dp * self.microbatch) >= pp
     }
 
-    /// Check the plan against the model (`heads` attention heads): every degree >= 1, `tp`
+    /// Check the plan against the model (`heads` attention heads): every degree >= 1, `seq_len` a
+    /// multiple of `2 cp` when `cp > 1`, `tp`
     /// divides the heads, `pp` is at most the layers (interleaving: `pp x chunks` divides them), `ep` both `dp` and the experts, `dp x
     /// microbatch` the global batch; interleaving needs `chunks > 1` and a multiple of `pp`
     /// microbatches; ZB-H1 at least `pp` microbatches. Errors name the field.
@@ -155,6 +209,7 @@ impl TrainingPlan {
             ("pp", self.pp),
             ("dp", self.dp),
             ("ep", self.ep),
+            ("cp", self.cp),
             ("chunks", self.chunks),
             ("microbatch", self.microbatch),
             ("global_batch", self.global_batch),
@@ -164,9 +219,25 @@ impl TrainingPlan {
                 return Err(Error::invalid(f, x, "an integer >= 1"));
             }
         }
-        let gpus = self.tp.checked_mul(self.pp).and_then(|x| x.checked_mul(self.dp));
+        let gpus = self
+            .tp
+            .checked_mul(self.pp)
+            .and_then(|x| x.checked_mul(self.dp))
+            .and_then(|x| x.checked_mul(self.cp));
         if gpus.is_none_or(|g| g > 1 << 40) {
-            return Err(Error::invalid("tp x pp x dp", "overflow", "at most 2^40 chips"));
+            return Err(Error::invalid("tp x cp x pp x dp", "overflow", "at most 2^40 chips"));
+        }
+        // Megatron splits each sequence into 2 cp chunks, rank i holding chunks i and 2cp-1-i, so
+        // every rank gets the same share of the causal attention.
+        if self.cp > 1 && self.seq_len % (2 * self.cp) != 0 {
+            return Err(Error::invalid(
+                "seq_len",
+                self.seq_len,
+                format!(
+                    "a multiple of 2 x cp = {} (the load-balanced ring splits it into 2 cp chunks)",
+                    2 * self.cp
+                ),
+            ));
         }
         if self.zero > 3 {
             return Err(Error::invalid("zero", self.zero, "a ZeRO stage 0, 1, 2 or 3"));

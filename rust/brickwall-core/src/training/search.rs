@@ -1,24 +1,25 @@
 //! Plan search: the grid engine ([`crate::grid`]) over training plans for a model, a chip, a GPU
 //! count and a global batch.
 //!
-//! The grid is `layouts x microbatch x schedule x recompute x zero x sequence_parallel`
-//! (sequence parallelism fastest), enumerated as `layouts x microbatch x choices`, the last axis
-//! the flattened `schedule x recompute x zero x sequence_parallel` (the same indices): a line of
-//! the grid engine is one `(layout, microbatch)`, whose stage forward every choice shares. A layout is a `(tp, pp, dp, ep)` with `tp x pp x dp` the GPU
-//! count whose links exist ([`Layout::new`]); [`Search::new`] builds one step model per layout, and
+//! The grid is `layouts x microbatch x schedule x recompute x zero x sequence_parallel x offload`
+//! (offload fastest), enumerated as `layouts x microbatch x choices`, the last axis the flattened
+//! `schedule x recompute x zero x sequence_parallel x offload` (the same indices): a line of the
+//! grid engine is one `(layout, microbatch)`, whose stage forward every choice shares. A layout is
+//! a `(tp, pp, dp, ep, cp, precision)` with `tp x cp x pp x dp` the GPU count whose links exist
+//! ([`Layout::new`]; layouts the chip cannot run, such as fp8 without an fp8 peak, are dropped); [`Search::new`] builds one step model per layout, and
 //! a point is [`Layout::evaluate`] of its plan - the same call a single plan makes, so a search
 //! row and a point estimate never disagree. Points whose plan does not validate (divisibility,
 //! microbatches per pipeline) or, when asked, does not fit in device memory are skipped and not
 //! counted as feasible.
 
-use super::plan::{Recompute, TrainingPlan};
-use super::step::{Layout, TrainingModel, TrainingStep};
+use super::plan::{Precision, Recompute, TrainingPlan};
+use super::stages::{stages, Stage};
+use super::step::{check_offload, Layout, TrainingChip, TrainingModel, TrainingStep};
 use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::grid::{self, Evaluator, Grid, Line, Outcome};
 use crate::pareto::{Keep, Reducer, Sense};
 use crate::pipeline::Schedule;
-use crate::roofline::Chip;
 
 /// What a plan can be judged by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,13 +95,19 @@ pub struct Axes {
     pub zero: Vec<u8>,
     /// Sequence parallelism off / on.
     pub sequence_parallel: Vec<bool>,
+    /// Context-parallel degrees.
+    pub cp: Vec<u64>,
+    /// GEMM precisions.
+    pub precision: Vec<Precision>,
+    /// Optimizer offload off / on.
+    pub offload: Vec<bool>,
 }
 
 /// A validated plan search.
 #[derive(Debug, Clone)]
 pub struct Search {
     layouts: Vec<Layout>,
-    shape: Vec<(u64, u64, u64, u64)>,
+    shape: Vec<(u64, u64, u64, u64, u64, Precision)>,
     axes: Axes,
     model: TrainingModel,
     global_batch: u64,
@@ -109,8 +116,8 @@ pub struct Search {
     objectives: Vec<Objective>,
     keep: Keep,
     grid: Grid,
-    /// `schedule x recompute x zero x sequence_parallel` positions, sequence parallelism fastest.
-    choices: Vec<[usize; 4]>,
+    /// `schedule x recompute x zero x sequence_parallel x offload` positions, offload fastest.
+    choices: Vec<[usize; 5]>,
 }
 
 impl Search {
@@ -119,7 +126,7 @@ impl Search {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         model: TrainingModel,
-        chip: Chip,
+        chip: TrainingChip,
         gpus: u64,
         global_batch: u64,
         seq_len: u64,
@@ -140,6 +147,9 @@ impl Search {
             ("recompute", axes.recompute.len()),
             ("zero", axes.zero.len()),
             ("sequence_parallel", axes.sequence_parallel.len()),
+            ("cp", axes.cp.len()),
+            ("precision", axes.precision.len()),
+            ("offload", axes.offload.len()),
         ] {
             if n == 0 {
                 return Err(Error::invalid(format!("len({f})"), 0, ">= 1 choice"));
@@ -149,26 +159,42 @@ impl Search {
             return Err(Error::invalid("objectives", objectives.len(), "1 to 3 objectives"));
         }
         Reducer::new(keep, objectives.len())?;
+        check_offload(axes.offload.contains(&true), &chip)?;
         let mut layouts = Vec::new();
         let mut shape = Vec::new();
         let mut first_error = None;
+        // The stage split depends on pp only: one balance_layers per pp.
+        let mut splits: Vec<(u64, Vec<Stage>)> = Vec::new();
         for &tp in &axes.tp {
             for &pp in &axes.pp {
-                if tp == 0 || pp == 0 || gpus % (tp * pp) != 0 {
-                    continue;
-                }
-                let dp = gpus / (tp * pp);
-                for &ep in &axes.ep {
-                    if ep == 0 || dp % ep != 0 {
+                for &cp in &axes.cp {
+                    let Some(tpc) = tp.checked_mul(pp).and_then(|x| x.checked_mul(cp)) else { continue };
+                    if tpc == 0 || gpus % tpc != 0 {
                         continue;
                     }
-                    match Layout::new(&model, &chip, tp, pp, dp, ep) {
-                        Ok(l) => {
-                            layouts.push(l);
-                            shape.push((tp, pp, dp, ep));
+                    let dp = gpus / tpc;
+                    for &ep in &axes.ep {
+                        if ep == 0 || dp % ep != 0 {
+                            continue;
                         }
-                        Err(e) => {
-                            first_error.get_or_insert(e);
+                        for &precision in &axes.precision {
+                            let split = match splits.iter().find(|(p, _)| *p == pp) {
+                                Some((_, s)) => s.clone(),
+                                None => {
+                                    let s = stages(&model, pp);
+                                    splits.push((pp, s.clone()));
+                                    s
+                                }
+                            };
+                            match Layout::with_stages(&model, &chip, tp, pp, dp, ep, cp, precision, split) {
+                                Ok(l) => {
+                                    layouts.push(l);
+                                    shape.push((tp, pp, dp, ep, cp, precision));
+                                }
+                                Err(e) => {
+                                    first_error.get_or_insert(e);
+                                }
+                            }
                         }
                     }
                 }
@@ -179,7 +205,7 @@ impl Search {
                 Error::invalid(
                     "gpus",
                     gpus,
-                    "a count that some tp x pp (x ep dividing dp) of the axes divides",
+                    "a count that some tp x cp x pp (x ep dividing dp) of the axes divides",
                 )
             }));
         }
@@ -191,13 +217,16 @@ impl Search {
             ("recompute", axes.recompute.len()),
             ("zero", axes.zero.len()),
             ("sequence_parallel", axes.sequence_parallel.len()),
+            ("offload", axes.offload.len()),
         ])?;
         let mut choices = Vec::new();
         for a in 0..axes.schedule.len() {
             for b in 0..axes.recompute.len() {
                 for c in 0..axes.zero.len() {
                     for d in 0..axes.sequence_parallel.len() {
-                        choices.push([a, b, c, d]);
+                        for e in 0..axes.offload.len() {
+                            choices.push([a, b, c, d, e]);
+                        }
                     }
                 }
             }
@@ -241,15 +270,18 @@ impl Search {
 
     #[inline(always)]
     fn plan_at(&self, layout: usize, microbatch: usize, choice: usize) -> TrainingPlan {
-        let (tp, pp, dp, ep) = self.shape[layout];
+        let (tp, pp, dp, ep, cp, precision) = self.shape[layout];
         let a = &self.axes;
-        let [sc, rc, z, sp] = self.choices[choice];
+        let [sc, rc, z, sp, off] = self.choices[choice];
         let (schedule, chunks) = a.schedule[sc];
         TrainingPlan {
             tp,
             pp,
             dp,
             ep,
+            cp,
+            precision,
+            offload: a.offload[off],
             sequence_parallel: a.sequence_parallel[sp],
             schedule,
             chunks,
