@@ -110,8 +110,9 @@ def test_load_file(tmp_path: Path) -> None:
         ),
         ({"kind": "serving-offline", "unit": "ms", "requests": 8}, r"\.unit = 'ms'"),
         ({"kind": "training", "unit": "MFU"}, "missing field 'dp'"),
-        ({**TRAIN, "cp": 2}, r"\.cp = 2: expected 1: brickwall's TrainingPlan has no context"),
-        ({**TRAIN, "gpus": 9}, r"\.gpus = 9: expected tp x pp x dp = 8"),
+        ({**TRAIN, "cp": 0}, r"\.cp = 0"),
+        ({**TRAIN, "gpus": 9}, r"\.gpus = 9: expected tp x cp x pp x dp = 8"),
+        ({**TRAIN, "cp": 2, "gpus": 8}, r"\.gpus = 8: expected tp x cp x pp x dp = 16"),
         ({**TRAIN, "recompute": "some"}, r"\.recompute = 'some': expected one of none"),
         ({**TRAIN, "zero": 4}, r"\.zero = 4"),
         ({**TRAIN, "flops": "peak"}, r"\.flops = 'peak': expected one of model, hardware"),
@@ -383,21 +384,23 @@ def test_suite_median_error_does_not_worsen(shipped: ValidationReport) -> None:
 
 def test_serving_and_training_medians_do_not_worsen(shipped: ValidationReport) -> None:
     # Measured 2026-11-30 with the default profiles (docs/validation.md): offline serving 24.8%
-    # over 64 rows (TensorRT-LLM 1.0 trtllm-bench, ROCm vLLM), training 23.4% over 17 rows
-    # (Megatron-LM 2021, NeMo 24.07); the bounds round those up by about a point.
+    # over 64 rows (TensorRT-LLM 1.0 trtllm-bench, ROCm vLLM), training 25.3% over 19 rows
+    # (Megatron-LM 2021, NeMo 24.07, two with context parallelism; with the embedding/LM-head
+    # stages and the attention-counting FLOPs of the second training wave); the bounds round
+    # those up by about a point.
     kinds = shipped.summary()["by_kind"]
     assert kinds["serving-offline"]["modelled"] == 64
     assert kinds["serving-offline"]["median_abs_error"] <= 0.26
-    assert kinds["training"]["modelled"] == 17
-    assert kinds["training"]["median_abs_error"] <= 0.25
+    assert kinds["training"]["modelled"] == 19
+    assert kinds["training"]["median_abs_error"] <= 0.26
 
 
 def test_predicted_row_count(shipped: ValidationReport) -> None:
-    # 143 of 149 rows predicted; the 6 listed need what brickwall lacks (context parallelism,
-    # attention data parallelism, Llama 3's uneven interleaved stages). A row that stops being
+    # 145 of 149 rows predicted; the 4 listed need what brickwall lacks (attention data
+    # parallelism, Llama 3's uneven interleaved stages). A row that stops being
     # priced (a refused plan, a parse change) fails here.
     s = shipped.summary()
-    assert (s["rows"], s["modelled"]) == (149, 143)
+    assert (s["rows"], s["modelled"]) == (149, 145)
     assert all(r.reason for r in shipped.rows if r.predicted is None)
 
 

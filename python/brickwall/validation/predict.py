@@ -108,6 +108,7 @@ def training_plan(row: Row, recompute: str) -> TrainingPlan:
         tp=row.tp,
         pp=row.pp,
         dp=row.dp,
+        cp=row.cp,
         ep=row.ep,
         microbatch=row.microbatch,
         global_batch=row.global_batch,

@@ -270,15 +270,9 @@ def parse_row(raw: Any, where: str = "row") -> Row:
 
 def _check_plan(where: str, raw: dict[str, Any], r: dict[str, Any]) -> None:
     """What a training row's plan must satisfy before brickwall can price it."""
-    if r["cp"] != 1:
-        raise invalid(
-            f"{where}.cp",
-            r["cp"],
-            "1: brickwall's TrainingPlan has no context parallelism (mark the row not_modelled)",
-        )
-    gpus = r["tp"] * r["pp"] * r["dp"]
+    gpus = r["tp"] * r["cp"] * r["pp"] * r["dp"]
     if "gpus" in raw and integer(f"{where}.gpus", raw["gpus"]) != gpus:
-        raise invalid(f"{where}.gpus", raw["gpus"], f"tp x pp x dp = {gpus}")
+        raise invalid(f"{where}.gpus", raw["gpus"], f"tp x cp x pp x dp = {gpus}")
 
 
 def parse(text: str, name: str = "<string>") -> list[Row]:
