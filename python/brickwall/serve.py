@@ -35,6 +35,8 @@ from .validate import array, choice, integer, real
 
 Policy = Literal["continuous", "static", "chunked"]
 POLICIES: tuple[str, ...] = ("continuous", "static", "chunked")
+RouterName = Literal["round-robin", "least-loaded"]
+ROUTERS: tuple[str, ...] = ("round-robin", "least-loaded")
 #: Budget of a chunked-prefill iteration when none is given (tokens).
 CHUNKED_BUDGET = 2048
 #: Budget of a non-chunked iteration when none is given: vLLM's non-chunked default is
@@ -47,16 +49,20 @@ _INPUT_STREAM, _OUTPUT_STREAM = 1, 2
 @dataclass(frozen=True, slots=True)
 class Lengths:
     """A distribution of token counts: ``Lengths.fixed(n)``, ``Lengths.uniform(lo, hi)``
-    (integers, inclusive) or ``Lengths.lognormal(mean, sigma, max)`` (rounded, clipped to
-    ``[1, max]``; ``sigma`` the log's standard deviation)."""
+    (integers, inclusive), ``Lengths.lognormal(mean, sigma, max)`` (rounded, clipped to
+    ``[1, max]``; ``sigma`` the log's standard deviation) or ``Lengths.empirical(values,
+    weights)`` (a histogram: ``values[k]`` with probability ``weights[k] / sum(weights)``)."""
 
-    kind: Literal["fixed", "uniform", "lognormal"]
+    kind: Literal["fixed", "uniform", "lognormal", "empirical"]
     a: float
     b: float = 0.0
     max: int = 1 << 20
+    #: The histogram of an empirical distribution: lengths (>= 1) and their weights (>= 0).
+    values: tuple[int, ...] = ()
+    weights: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        choice("Lengths.kind", self.kind, ("fixed", "uniform", "lognormal"))
+        choice("Lengths.kind", self.kind, ("fixed", "uniform", "lognormal", "empirical"))
         if self.kind == "fixed":
             object.__setattr__(self, "a", float(integer("Lengths.fixed", self.a)))
         elif self.kind == "uniform":
@@ -64,11 +70,27 @@ class Lengths:
             hi = integer("Lengths.uniform.hi", self.b, minimum=lo)
             object.__setattr__(self, "a", float(lo))
             object.__setattr__(self, "b", float(hi))
-        else:
+        elif self.kind == "lognormal":
             object.__setattr__(self, "a", real("Lengths.lognormal.mean", self.a, strict=True))
             object.__setattr__(
                 self, "b", real("Lengths.lognormal.sigma", self.b, minimum=0.0, maximum=5.0)
             )
+        else:
+            v = array("Lengths.empirical.values", self.values, np.uint64, minimum=1)
+            w = array("Lengths.empirical.weights", self.weights, np.float64, minimum=0.0)
+            if len(v) == 0:
+                raise invalid("Lengths.empirical.values", "[]", "at least one length")
+            if len(w) != len(v):
+                raise invalid(
+                    "len(Lengths.empirical.weights)", len(w), f"{len(v)} (one per value)"
+                )
+            total = float(w.sum())
+            if not total > 0:
+                raise invalid("sum(Lengths.empirical.weights)", total, "a number > 0")
+            object.__setattr__(self, "values", tuple(int(x) for x in v))
+            object.__setattr__(self, "weights", tuple(float(x) for x in w))
+            # the histogram's mean, for display
+            object.__setattr__(self, "a", float(np.dot(v.astype(np.float64), w) / total))
         object.__setattr__(self, "max", integer("Lengths.max", self.max, maximum=1 << 40))
 
     @classmethod
@@ -83,7 +105,24 @@ class Lengths:
     def lognormal(cls, mean: float, sigma: float, max: int = 1 << 20) -> Lengths:
         return cls("lognormal", mean, sigma, max)
 
+    @classmethod
+    def empirical(cls, values: ArrayLike, weights: ArrayLike | None = None) -> Lengths:
+        """A histogram of lengths: ``values`` (integers >= 1) drawn with probability
+        proportional to ``weights`` (>= 0, positive sum; None: equal weights, so a list of
+        observed lengths resamples them)."""
+        v = np.asarray(values)
+        w = np.ones(v.shape) if weights is None else np.asarray(weights)
+        return cls("empirical", 0.0, values=v, weights=w)  # type: ignore[arg-type]  # validated
+
     def draw(self, n: int, seed: int, stream: int) -> NDArray[np.uint64]:
+        if self.kind == "empirical":
+            return _core.serving_lengths_empirical(
+                np.asarray(self.values, dtype=np.uint64),
+                np.asarray(self.weights, dtype=np.float64),
+                n,
+                seed,
+                stream,
+            )
         return _core.serving_lengths(self.kind, n, self.a, self.b, self.max, seed, stream)
 
 
@@ -333,6 +372,10 @@ class ServingResult:
     replicas: int = 1
     #: (prefill replicas, decode replicas) of a disaggregated deployment, else None
     disaggregated: tuple[int, int] | None = None
+    #: how arrivals were spread over the replicas
+    router: RouterName = "round-robin"
+    #: per request, the replica that produced its last token (numbered as the timeline's)
+    replica: NDArray[np.uint32] | None = field(default=None, repr=False)
 
     # -- per request -----------------------------------------------------------------------
 
@@ -437,6 +480,7 @@ class ServingResult:
             "pp": self.deployment.pp,
             "ep": self.deployment.ep,
             "replicas": self.replicas,
+            "router": self.router,
             "disaggregated": None
             if self.disaggregated is None
             else {"prefill": self.disaggregated[0], "decode": self.disaggregated[1]},
@@ -553,62 +597,61 @@ def _check(
     return scheduler
 
 
-def _pool(
-    views: tuple[Any, Any, Any],
+def _run(
+    model: Model,
+    deployment: Deployment,
     trace: Trace,
     s: Scheduler,
     replicas: int,
+    router: str,
     timeline: bool,
-    prefilled: NDArray[np.bool_] | None = None,
-    first_replica: int = 0,
-) -> dict[str, Any]:
-    """``trace`` on ``replicas`` replicas behind a round-robin router (request ``i`` to replica
-    ``i mod replicas``): per-request arrays in trace order, timelines concatenated with a
-    ``replica`` column (numbered from ``first_replica``), summaries summed."""
+    decode: int = 0,
+) -> ServingResult:
+    """The core's pool (``decode > 0``: disaggregated, ``replicas`` prefill replicas) as a
+    :class:`ServingResult`."""
     assert s.max_batched_tokens is not None and s.kv_blocks is not None
-    n_rep = min(replicas, len(trace))
-    runs = []
-    for k in range(n_rep):
-        part = slice(k, None, n_rep)
-        arrival = None if trace.arrival is None else np.ascontiguousarray(trace.arrival[part])
-        runs.append(
-            _core.serving_simulate(
-                *views,
-                np.ascontiguousarray(trace.input[part]),
-                np.ascontiguousarray(trace.output[part]),
-                arrival,
-                trace.clients or 1,
-                trace.think,
-                s.policy,
-                s.max_seqs,
-                s.max_batched_tokens,
-                s.block_size,
-                s.kv_blocks,
-                timeline,
-                None if prefilled is None else np.ascontiguousarray(prefilled[part]),
-            )
-        )
-    out: dict[str, Any] = {}
-    for key in ("arrival", "scheduled", "first_token", "finish", "preemptions"):
-        col = np.empty(len(trace), dtype=runs[0][key].dtype)
-        for k, raw in enumerate(runs):
-            col[k::n_rep] = raw[key]
-        out[key] = col
-    out["iterations"] = {
-        k[3:]: np.concatenate([raw[k] for raw in runs]) for k in runs[0] if k.startswith("it_")
-    }
-    out["iterations"]["replica"] = np.concatenate(
-        [
-            np.full(len(raw["it_start"]), first_replica + k, dtype=np.uint32)
-            for k, raw in enumerate(runs)
-        ]
+    raw = _core.serving_simulate_pool(
+        cost_view(model),
+        plan_view(deployment),
+        chip_view(deployment),
+        trace.input,
+        trace.output,
+        trace.arrival,
+        trace.clients or 1,
+        trace.think,
+        s.policy,
+        s.max_seqs,
+        s.max_batched_tokens,
+        s.block_size,
+        s.kv_blocks,
+        timeline,
+        None,
+        replicas,
+        router,
+        decode,
     )
-    out["n_iterations"] = sum(int(raw["iterations"]) for raw in runs)
-    out["busy"] = float(sum(raw["busy"] for raw in runs))
-    out["busy_prefill"] = float(sum(raw["busy_prefill"] for raw in runs))
-    out["peak_kv_blocks"] = max(int(raw["peak_kv_blocks"]) for raw in runs)
-    out["usd_per_s"] = float(runs[0]["usd_per_s"]) * replicas
-    return out
+    return ServingResult(
+        model=model.name,
+        deployment=deployment,
+        scheduler=s,
+        input=trace.input,
+        output=trace.output,
+        arrival=raw["arrival"],
+        scheduled=raw["scheduled"],
+        first_token=raw["first_token"],
+        finish=raw["finish"],
+        preemptions=raw["preemptions"],
+        iterations={k[3:]: v for k, v in raw.items() if k.startswith("it_")},
+        n_iterations=int(raw["iterations"]),
+        busy=float(raw["busy"]),
+        busy_prefill=float(raw["busy_prefill"]),
+        peak_kv_blocks=int(raw["peak_kv_blocks"]),
+        usd_per_s=float(raw["usd_per_s"]),
+        replicas=replicas + decode,
+        disaggregated=(replicas, decode) if decode else None,
+        router=router,  # type: ignore[arg-type]  # validated by the caller
+        replica=raw["replica"],
+    )
 
 
 def simulate(
@@ -618,40 +661,24 @@ def simulate(
     scheduler: Scheduler | None = None,
     *,
     replicas: int = 1,
+    router: RouterName = "round-robin",
     timeline: bool = True,
 ) -> ServingResult:
     """Serve ``workload`` on ``replicas`` replicas of ``model`` on ``deployment`` (the core's
     discrete-event simulator; GIL released, Ctrl-C honoured). Several replicas sit behind a
-    round-robin router: request ``i`` goes to replica ``i mod replicas``, so each replica is
-    simulated on its own share (open workloads only). ``timeline`` keeps the per-iteration
-    arrays (batch size and KV occupancy over time; a ``replica`` column says whose)."""
+    ``router`` (open workloads only): ``"round-robin"`` sends request ``i`` to replica
+    ``i mod replicas``; ``"least-loaded"`` sends each arrival to the replica with the fewest
+    requests in flight at its arrival (ties: the lowest index), the replicas advanced together.
+    ``timeline`` keeps the per-iteration arrays (batch size and KV occupancy over time; a
+    ``replica`` column says whose)."""
     scheduler = _check(model, deployment, scheduler, timeline)
     n_rep = integer("replicas", replicas, maximum=1 << 20)
+    choice("router", router, ROUTERS)
     trace = _trace(workload)
     if n_rep > 1 and trace.arrival is None:
-        raise invalid("replicas", n_rep, "1 for a closed loop (round-robin splits open traffic)")
+        raise invalid("replicas", n_rep, "1 for a closed loop (routers split open traffic)")
     s = scheduler.resolved(model, deployment, trace)
-    views = (cost_view(model), plan_view(deployment), chip_view(deployment))
-    run = _pool(views, trace, s, n_rep, timeline)
-    return ServingResult(
-        model=model.name,
-        deployment=deployment,
-        scheduler=s,
-        input=trace.input,
-        output=trace.output,
-        arrival=run["arrival"],
-        scheduled=run["scheduled"],
-        first_token=run["first_token"],
-        finish=run["finish"],
-        preemptions=run["preemptions"],
-        iterations=run["iterations"],
-        n_iterations=run["n_iterations"],
-        busy=run["busy"],
-        busy_prefill=run["busy_prefill"],
-        peak_kv_blocks=run["peak_kv_blocks"],
-        usd_per_s=run["usd_per_s"],
-        replicas=n_rep,
-    )
+    return _run(model, deployment, trace, s, n_rep, router, timeline)
 
 
 def simulate_disaggregated(
@@ -662,70 +689,24 @@ def simulate_disaggregated(
     decode_replicas: int,
     scheduler: Scheduler | None = None,
     *,
+    router: RouterName = "round-robin",
     timeline: bool = True,
 ) -> ServingResult:
     """Disaggregated serving (DistServe, Splitwise): ``prefill_replicas`` replicas only prefill
     (each request's first token comes from there), then its prompt's KV cache moves over the
     scale-out network (a point-to-point transfer per chip, priced by the collectives kernel) to
-    ``decode_replicas`` replicas that only decode. Both pools use ``deployment``'s layout and
-    ``scheduler``; each routes round-robin in arrival order. Timeline replicas are numbered
-    prefill first, then decode."""
+    ``decode_replicas`` replicas that only decode. Both pools use ``deployment``'s layout,
+    ``scheduler`` and ``router``, in arrival order (at the decode pool: when the cache has
+    moved). Timeline replicas are numbered prefill first, then decode."""
     scheduler = _check(model, deployment, scheduler, timeline)
     x = integer("prefill_replicas", prefill_replicas, maximum=1 << 20)
     y = integer("decode_replicas", decode_replicas, maximum=1 << 20)
+    choice("router", router, ROUTERS)
     trace = _trace(workload)
     if trace.arrival is None:
         raise invalid("workload", "a closed loop", "open traffic (arrival times) to disaggregate")
-    views = (cost_view(model), plan_view(deployment), chip_view(deployment))
     s = scheduler.resolved(model, deployment, trace)
-    # prefill pool: every request for its first token only
-    first = Trace(trace.input, np.ones_like(trace.output), arrival=trace.arrival)
-    pre = _pool(views, first, s, x, timeline)
-    # decode pool: the rest arrive when their KV cache has moved, in that order
-    more = np.flatnonzero(trace.output > 1)
-    moved = _core.serving_kv_transfer_seconds(*views, np.ascontiguousarray(trace.input[more]))
-    at = pre["finish"][more] + moved
-    order = more[np.argsort(at, kind="stable")]
-    arrive = np.sort(at, kind="stable")
-    finish = pre["finish"].copy()
-    preemptions = pre["preemptions"].copy()
-    its = pre["iterations"]
-    busy, busy_prefill, peak, n_it = (
-        pre["busy"],
-        pre["busy_prefill"],
-        pre["peak_kv_blocks"],
-        pre["n_iterations"],
-    )
-    if len(order):
-        second = Trace(trace.input[order], trace.output[order], arrival=arrive)
-        dec = _pool(views, second, s, y, timeline, np.ones(len(order), dtype=bool), x)
-        finish[order] = dec["finish"]
-        preemptions[order] += dec["preemptions"]
-        its = {k: np.concatenate([its[k], dec["iterations"][k]]) for k in its}
-        busy += dec["busy"]
-        busy_prefill += dec["busy_prefill"]
-        peak = max(peak, dec["peak_kv_blocks"])
-        n_it += dec["n_iterations"]
-    return ServingResult(
-        model=model.name,
-        deployment=deployment,
-        scheduler=s,
-        input=trace.input,
-        output=trace.output,
-        arrival=pre["arrival"],
-        scheduled=pre["scheduled"],
-        first_token=pre["finish"],
-        finish=finish,
-        preemptions=preemptions,
-        iterations=its,
-        n_iterations=n_it,
-        busy=busy,
-        busy_prefill=busy_prefill,
-        peak_kv_blocks=peak,
-        usd_per_s=pre["usd_per_s"] * (x + y) / x,
-        replicas=x + y,
-        disaggregated=(x, y),
-    )
+    return _run(model, deployment, trace, s, x, router, timeline, decode=y)
 
 
 @dataclass(frozen=True, slots=True)
