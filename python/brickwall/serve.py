@@ -81,9 +81,7 @@ class Lengths:
             if len(v) == 0:
                 raise invalid("Lengths.empirical.values", "[]", "at least one length")
             if len(w) != len(v):
-                raise invalid(
-                    "len(Lengths.empirical.weights)", len(w), f"{len(v)} (one per value)"
-                )
+                raise invalid("len(Lengths.empirical.weights)", len(w), f"{len(v)} (one per value)")
             total = float(w.sum())
             if not total > 0:
                 raise invalid("sum(Lengths.empirical.weights)", total, "a number > 0")
@@ -791,15 +789,23 @@ def max_rate(
     return Capacity(lo, best, ttft, tpot, q, runs)
 
 
+# The capacity search and rate curves build on this module (and are re-exported from it).
+from .capacity import RateCurve, SearchResult, rate_curve, search  # noqa: E402
+
 __all__ = [
     "Capacity",
     "Lengths",
     "POLICIES",
+    "ROUTERS",
+    "RateCurve",
     "Scheduler",
+    "SearchResult",
     "ServingResult",
     "Trace",
     "Workload",
     "max_rate",
+    "rate_curve",
+    "search",
     "simulate",
     "simulate_disaggregated",
 ]
