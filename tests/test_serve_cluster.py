@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from concurrent.futures import ThreadPoolExecutor
 
@@ -255,3 +256,36 @@ def test_rate_curve_plot(tmp_path: object) -> None:
     path = tmp_path / "curve.png"
     bw.serve.rate_curve(MODEL, DEP, W, [5.0, 20.0], disaggregated=(1, 1)).plot(path)
     assert path.stat().st_size > 10_000
+
+
+def test_cli_search_and_rate_curve(tmp_path: object) -> None:
+    import json
+    import pathlib
+
+    from brickwall.cli import app
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    args = ["serve", "llama3.1-8b", "--input", "1024", "--output", "64", "-n", "300", "--seed", "4"]
+    slo = ["--slo-ttft", "0.3", "--slo-tpot", "0.02"]
+    axes = ["--search-hardware", "H100-SXM,A100-80GB", "--search-tp", "1,2,4"]
+    axes += ["--search-replicas", "1,2,3", "--search-disagg", "1:1,1:2"]
+    r = runner.invoke(app, [*args, "--rate", "20", *slo, "--search", *axes, "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    lib = bw.serve.search(MODEL, W, rate=20.0, slo_ttft=0.3, slo_tpot=0.02, **AXES)  # type: ignore[arg-type]
+    assert [d["layout"] for d in out["deployments"]] == [d["layout"] for d in lib.deployments]
+    r = runner.invoke(app, [*args, "--rate", "20", *slo, "--search", *axes])
+    assert r.exit_code == 0 and "cheapest" in r.output, r.output
+    r = runner.invoke(app, [*args, "--rate", "20", "--slo-ttft", "1e-6", "--search"])
+    assert r.exit_code == 0 and "no deployment serves" in r.output, r.output
+    r = runner.invoke(app, [*args, "--rate", "20", *slo, "--search", "--search-tp", "x"])
+    assert r.exit_code == 2 and "--search-tp" in r.output, r.output
+    assert isinstance(tmp_path, pathlib.Path)
+    path = tmp_path / "curve.png"
+    r = runner.invoke(app, [*args, *slo, "--rate-curve", "--plot", str(path)])
+    assert r.exit_code == 0 and "TTFT p99" in r.output, r.output
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert path.stat().st_size > 10_000
+    r = runner.invoke(app, [*args, "--rate-curve", "--router", "least-loaded", "--replicas", "2"])
+    assert r.exit_code == 0, r.output

@@ -519,7 +519,11 @@ def rate_curve(
     assert last is not None
     d = deployment
     where = (
-        f"{disaggregated[0]}P:{disaggregated[1]}D of " if disaggregated else f"{replicas}x "
+        f"{disaggregated[0]}P:{disaggregated[1]}D replicas of "
+        if disaggregated
+        else f"{replicas} replicas of "
+        if replicas > 1
+        else ""
     ) + f"{d.chips}x {d.hardware.name} (TP{d.tp} PP{d.pp} EP{d.ep}), {last.scheduler.policy}"
     return RateCurve(
         model.name,
