@@ -244,6 +244,78 @@ mod tests {
     use super::*;
 
     #[test]
+    fn verdicts_skip_what_cannot_run_and_do_not_depend_on_threads() {
+        use crate::serving::tests::{h100, llama70b};
+        use crate::serving::Router;
+        let plan = |tp: f64| crate::roofline::test_plan(tp, 1.0, 1.0);
+        let mut cands = vec![Candidate { plan: plan(1.0), chip: h100(), replicas: 1, decode: 0 }];
+        for tp in [4.0, 8.0] {
+            for (replicas, decode) in [(1, 0), (2, 0), (3, 0), (1, 1), (2, 1)] {
+                cands.push(Candidate { plan: plan(tp), chip: h100(), replicas, decode });
+            }
+        }
+        let n = 60;
+        let input: Vec<u64> = (0..n).map(|i| 200 + (i * 577) % 3000).collect();
+        let output: Vec<u64> = (0..n).map(|i| 1 + (i * 37) % 200).collect();
+        let arrival: Vec<f64> = (0..n).map(|i| i as f64 * 0.05).collect();
+        let sch = SearchScheduler {
+            policy: Policy::Chunked,
+            max_seqs: 64,
+            max_batched_tokens: 2048,
+            block_size: 16,
+            kv_blocks: None,
+        };
+        let slo = Slo { quantile: 99.0, ttft: 1.0, tpot: 0.05 };
+        let run = |threads: usize, router: Router| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                search(llama70b(), &cands, &input, &output, &arrival, sch, router, slo, &Control::new())
+            })
+            .unwrap()
+        };
+        for router in [Router::RoundRobin, Router::LeastLoaded] {
+            let one = run(1, router);
+            assert_eq!(one[0].status, Status::NoMemory);
+            assert!(one[1..].iter().all(|v| matches!(v.status, Status::Met | Status::Missed)));
+            assert!(
+                one.iter().any(|v| v.status == Status::Met) && one.iter().any(|v| v.status == Status::Missed)
+            );
+            // NaN-free verdicts compare exactly: bit for bit at any thread count.
+            let three = run(3, router);
+            for (a, b) in one.iter().zip(&three) {
+                assert_eq!(format!("{a:?}"), format!("{b:?}"));
+            }
+        }
+        let forced = SearchScheduler { kv_blocks: Some(3), ..sch };
+        let v = search(
+            llama70b(),
+            &cands[1..2],
+            &input,
+            &output,
+            &arrival,
+            forced,
+            Router::RoundRobin,
+            slo,
+            &Control::new(),
+        )
+        .unwrap();
+        assert_eq!(v[0].status, Status::CacheTooSmall);
+        let bad = Slo { quantile: 0.0, ..slo };
+        assert!(search(
+            llama70b(),
+            &cands,
+            &input,
+            &output,
+            &arrival,
+            sch,
+            Router::RoundRobin,
+            bad,
+            &Control::new()
+        )
+        .is_err());
+    }
+
+    #[test]
     fn percentile_is_numpys_linear() {
         // numpy: np.percentile([3, 1, 2, 10], [0, 50, 99, 100]) = [1, 2.5, 9.79, 10]
         let mut x = vec![3.0, 1.0, 2.0, 10.0];
