@@ -40,6 +40,9 @@ __all__ = [
     "serving_kv_transfer_seconds",
     "serving_lengths",
     "serving_simulate",
+    "serving_lengths_empirical",
+    "serving_search",
+    "serving_simulate_pool",
     "speculative_acceptance",
     "speculative_acceptance_from_logits",
     "speculative_lenient",
@@ -470,3 +473,45 @@ def serving_simulate(
 def serving_kv_transfer_seconds(
     model: ModelCosts, plan: Plan, chip: Chip, tokens: NDArray[np.uint64], /
 ) -> NDArray[np.float64]: ...
+def serving_lengths_empirical(
+    values: NDArray[np.uint64], weights: NDArray[np.float64], n: int, seed: int, stream: int, /
+) -> NDArray[np.uint64]: ...
+def serving_simulate_pool(
+    model: ModelCosts,
+    plan: Plan,
+    chip: Chip,
+    input: NDArray[np.uint64],
+    output: NDArray[np.uint64],
+    arrival: NDArray[np.float64] | None,
+    clients: int,
+    think: float,
+    policy: str,
+    max_seqs: int,
+    max_batched_tokens: int,
+    block_size: int,
+    kv_blocks: int,
+    timeline: bool,
+    prefilled: NDArray[np.bool_] | None,
+    replicas: int,
+    router: str,
+    decode: int,
+    /,
+) -> dict[str, Any]: ...
+def serving_search(
+    model: ModelCosts,
+    candidates: list[tuple[Plan, Chip, int, int]],
+    input: NDArray[np.uint64],
+    output: NDArray[np.uint64],
+    arrival: NDArray[np.float64],
+    policy: str,
+    max_seqs: int,
+    max_batched_tokens: int,
+    block_size: int,
+    kv_blocks: int | None,
+    router: str,
+    quantile: float,
+    slo_ttft: float,
+    slo_tpot: float,
+    /,
+    progress: Callable[[int], Any] | None = None,
+) -> dict[str, NDArray[Any]]: ...

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import typer
 from rich.markup import escape
@@ -2033,7 +2033,30 @@ def serve(
         1, "--replicas", parser=counts_from(1), metavar=COUNT, help="replicas, round-robin"
     ),
     search: bool = typer.Option(
-        False, "--search", help="find the largest rate meeting the p99 SLO (--slo-ttft/--slo-tpot)"
+        False,
+        "--search",
+        help="without --rate: the largest rate meeting the p99 SLO (--slo-ttft/--slo-tpot); "
+        "with --rate: the cheapest deployments meeting it at that rate (--search-* axes)",
+    ),
+    router: str = typer.Option(
+        "round-robin", "--router", help="how replicas share arrivals: round-robin or least-loaded"
+    ),
+    search_hardware: str | None = typer.Option(
+        None, "--search-hardware", metavar="A,B", help="--search: chips to try (default --hardware)"
+    ),
+    search_tp: str = typer.Option("1,2,4,8", "--search-tp", metavar="1,2,..", help="--search: tp"),
+    search_pp: str = typer.Option("1", "--search-pp", metavar="1,2,..", help="--search: pp"),
+    search_ep: str = typer.Option("1", "--search-ep", metavar="1,2,..", help="--search: ep"),
+    search_replicas: str = typer.Option(
+        "1,2,4,8", "--search-replicas", metavar="1,2,..", help="--search: replica counts"
+    ),
+    search_disagg: str = typer.Option(
+        "", "--search-disagg", metavar="X:Y,..", help="--search: prefill:decode splits to try"
+    ),
+    rate_curve: bool = typer.Option(
+        False,
+        "--rate-curve",
+        help="TTFT and TPOT (p50, p99) against the request rate (--plot draws them)",
     ),
     as_json: bool = JSON_OPT,
     plot: Path | None = typer.Option(
@@ -2051,6 +2074,9 @@ def serve(
 
     if offline and rate is not None and rate != math.inf:
         raise invalid("--rate", rate, "unset (or inf) with --offline")
+    route: sv.RouterName = "least-loaded" if router == "least-loaded" else "round-robin"
+    if router != route:
+        raise invalid("--router", router, "round-robin or least-loaded")
     m = resolve_model(name, hf_config)
     d = Deployment(
         hardware(hardware_name),
@@ -2083,6 +2109,13 @@ def serve(
     )
     extra: dict[str, Any] = {}
     split: tuple[int, int] | None = None
+    if (search and rate is not None and not offline) or rate_curve:
+        _serve_capacity(
+            m, d, w, s, search, rate_curve, route, slo_ttft, slo_tpot, replicas, disagg,
+            (search_hardware or hardware_name, search_tp, search_pp, search_ep),
+            (search_replicas, search_disagg), as_json, plot,
+        )  # fmt: skip
+        return
     if disagg is not None:
         parts = disagg.split(":")
         try:
@@ -2095,7 +2128,15 @@ def serve(
             raise invalid("--disagg", disagg, "without --search or --replicas")
     if split is not None:
         tr = sv.Trace.from_file(trace) if trace is not None else w
-        r = sv.simulate_disaggregated(m, d, tr, *split, s, timeline=plot is not None)
+        r = sv.simulate_disaggregated(
+            m,
+            d,
+            tr,
+            *split,
+            s,
+            router=route,
+            timeline=plot is not None,
+        )
         summary = r.summary(slo_ttft, slo_tpot)
         load = (
             f"trace {trace.name}"
@@ -2108,7 +2149,7 @@ def serve(
         if search:
             raise invalid("--search", True, "a generated workload, not --trace")
         tr = sv.Trace.from_file(trace)
-        r = sv.simulate(m, d, tr, s, replicas=replicas, timeline=plot is not None)
+        r = sv.simulate(m, d, tr, s, replicas=replicas, router=route, timeline=plot is not None)
         summary = r.summary(slo_ttft, slo_tpot)
         load = f"trace {trace.name}"
     elif search:
@@ -2127,7 +2168,15 @@ def serve(
                 f"[b]{cap.rate:.4g} req/s[/b] ({cap.evaluations} simulations); at that rate:"
             )
     if trace is None and split is None:
-        r = sv.simulate(m, d, w, s, replicas=replicas, timeline=plot is not None)
+        r = sv.simulate(
+            m,
+            d,
+            w,
+            s,
+            replicas=replicas,
+            router=route,
+            timeline=plot is not None,
+        )
         summary = {**extra, **r.summary(slo_ttft, slo_tpot)}
         load = (
             f"closed loop of {clients} clients"
@@ -2177,6 +2226,132 @@ def serve(
             )
     if plot is not None:
         r.plot(plot)
+        announce_plot(plot)
+
+
+def _ints(option: str, text: str) -> list[int]:
+    from .errors import invalid
+
+    try:
+        out = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        out = []
+    if not out:
+        raise invalid(option, text, "comma-separated integers, e.g. 1,2,4")
+    return out
+
+
+def _serve_capacity(
+    m: Model,
+    d: Deployment,
+    w: Any,
+    s: Any,
+    search: bool,
+    curve: bool,
+    router: Literal["round-robin", "least-loaded"],
+    slo_ttft: float | None,
+    slo_tpot: float | None,
+    replicas: int,
+    disagg: str | None,
+    axes: tuple[str, str, str, str],
+    pools: tuple[str, str],
+    as_json: bool,
+    plot: Path | None,
+) -> None:
+    """`serve --search --rate R` (the cheapest deployments) and `serve --rate-curve`."""
+    from . import serve as sv
+    from .errors import invalid
+
+    if search and curve:
+        raise invalid("--rate-curve", True, "without --search")
+    if search:
+        hw, tps, pps, eps = axes
+        res = sv.search(
+            m,
+            w,
+            rate=w.rate,
+            slo_ttft=slo_ttft,
+            slo_tpot=slo_tpot,
+            chips=[h.strip() for h in hw.split(",") if h.strip()],
+            tp=_ints("--search-tp", tps),
+            pp=_ints("--search-pp", pps),
+            ep=_ints("--search-ep", eps),
+            replicas=_ints("--search-replicas", pools[0]),
+            disaggregated=[x.strip() for x in pools[1].split(",") if x.strip()],
+            scheduler=s,
+            router=router,
+            weight_dtype=d.weight_dtype,
+            kv_dtype=d.kv_dtype,
+            price_per_hour=d.price_per_hour,
+        )
+        if as_json:
+            emit_json(
+                {
+                    "message": res.message,
+                    "candidates": res.candidates,
+                    "simulated": res.simulated,
+                    "seconds": res.seconds,
+                    "deployments": [
+                        {k: v for k, v in r.items() if k != "deployment"} for r in res.deployments
+                    ],
+                }
+            )
+            return
+        q = f"p{res.quantile:g}"
+        t = Table(title=f"{m.name}: deployments serving {w.rate:g} req/s, cheapest first")
+        for col in ("deployment", "chips", "$/hour", "$/1M tokens", f"{q} TTFT", f"{q} TPOT"):
+            t.add_column(col, justify="left" if col == "deployment" else "right")
+        for r in res.deployments[:20]:
+            t.add_row(
+                r["layout"],
+                str(r["chips"]),
+                f"{r['usd_per_hour']:.4g}",
+                f"{r['usd_per_million_tokens']:.3g}",
+                fmt_seconds(r["ttft_s"]),
+                fmt_seconds(r["tpot_s"]) if not math.isnan(r["tpot_s"]) else "-",
+            )
+        if res.deployments:
+            console.print(t)
+        console.print(
+            f"{res.message} ({res.candidates} candidates, {res.simulated} simulated, "
+            f"{res.seconds:.2g} s)"
+        )
+        return
+    split = None
+    if disagg is not None:
+        parts = disagg.split(":")
+        split = (_ints("--disagg", parts[0])[0], _ints("--disagg", parts[-1])[0])
+    c = sv.rate_curve(
+        m,
+        d,
+        w,
+        None,
+        scheduler=s,
+        replicas=replicas,
+        router=router,
+        disaggregated=split,
+        slo_ttft=slo_ttft,
+        slo_tpot=slo_tpot,
+    )
+    if as_json:
+        emit_json({k: v.tolist() for k, v in c.columns.items()})
+    else:
+        t = Table(title=f"{m.name} on {c.label}: latency against request rate")
+        for col in ("req/s", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99", "served req/s"):
+            t.add_column(col, justify="right")
+        cols = c.columns
+        for i in range(len(c.rates)):
+            t.add_row(
+                f"{cols['rate'][i]:.4g}",
+                *(
+                    fmt_seconds(cols[k][i])
+                    for k in ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99")
+                ),
+                f"{cols['requests_per_s'][i]:.4g}",
+            )
+        console.print(t)
+    if plot is not None:
+        c.plot(plot)
         announce_plot(plot)
 
 

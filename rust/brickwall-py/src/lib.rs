@@ -9,6 +9,7 @@ mod roofline;
 mod routing;
 mod run;
 mod serving;
+mod serving_cluster;
 mod speculative;
 mod sweep;
 mod training;
@@ -41,6 +42,8 @@ mod _core {
         serving_arrivals, serving_iteration_seconds, serving_kv_blocks, serving_kv_transfer_seconds,
         serving_lengths, serving_simulate,
     };
+    #[pymodule_export]
+    use crate::serving_cluster::{serving_lengths_empirical, serving_search, serving_simulate_pool};
     #[pymodule_export]
     use crate::speculative::{
         speculative_acceptance, speculative_acceptance_from_logits, speculative_lenient,

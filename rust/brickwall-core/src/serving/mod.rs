@@ -20,11 +20,15 @@
 //! Three concerns, one file each: `workload` (seeded arrivals and lengths), `sim` (the
 //! scheduler and event loop) and the pricing here. Everything depends only on (inputs, seed).
 
+mod cluster;
+mod search;
 mod sim;
 mod workload;
 
-pub use sim::{simulate, Arrivals, Iterations, Policy, Requests, Scheduler, Served};
-pub use workload::{arrivals, lengths, ArrivalProcess, Lengths};
+pub use cluster::{simulate_disaggregated, simulate_pool, Pool, Router};
+pub use search::{percentile, search, Candidate, SearchScheduler, Slo, Status, Verdict};
+pub use sim::{simulate, Arrivals, Iterations, Policy, Replica, Requests, Scheduler, Served};
+pub use workload::{arrivals, lengths, lengths_empirical, ArrivalProcess, Lengths};
 
 use crate::collectives::{time as collective_time, Collective, Link};
 use crate::error::{non_negative, positive, Error, Result};

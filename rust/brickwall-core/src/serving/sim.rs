@@ -137,7 +137,7 @@ fn blocks_for(tokens: u64, block_size: u64) -> u64 {
     tokens.div_ceil(block_size)
 }
 
-fn validate(req: &Requests<'_>, arrivals: &Arrivals<'_>, s: &Scheduler) -> Result<()> {
+pub(super) fn validate(req: &Requests<'_>, arrivals: &Arrivals<'_>, s: &Scheduler) -> Result<()> {
     let n = req.input.len();
     if n > MAX_REQUESTS {
         return Err(Error::TooLarge {
@@ -289,62 +289,163 @@ pub fn simulate(
     timeline: bool,
     control: &Control,
 ) -> Result<Served> {
-    validate(&requests, &arrivals, &scheduler)?;
-    let n = requests.input.len();
-    let s = scheduler;
-    let bs = s.block_size;
-    let mut out = Served {
-        arrival: match arrivals {
-            Arrivals::Open(t) => t.to_vec(),
-            Arrivals::Closed { .. } => vec![f64::NAN; n],
-        },
-        scheduled: vec![f64::NAN; n],
-        first_token: vec![f64::NAN; n],
-        finish: vec![f64::NAN; n],
-        preemptions: vec![0; n],
-        ..Served::default()
-    };
-    // Requests whose arrival time is known: all, or the closed loop's first `clients`.
-    let mut issued = match arrivals {
-        Arrivals::Open(_) => n,
-        Arrivals::Closed { clients, .. } => {
-            let k = clients.min(n as u64) as usize;
-            out.arrival[..k].fill(0.0);
-            k
+    let mut replica = Replica::new(requests, arrivals, scheduler, timeline)?;
+    while replica.step(cost, f64::INFINITY)? {
+        if replica.out.n_iterations % CHECK_EVERY == 0 {
+            control.checkpoint(CHECK_EVERY)?;
         }
-    };
-    let mut reqs: Vec<Req> = (0..n)
-        .map(|i| {
+    }
+    Ok(replica.finish())
+}
+
+/// One replica's state, advanced an iteration at a time ([`Replica::step`]): [`simulate`] runs
+/// one to the end; a cluster (`super::cluster`) interleaves several, [`Replica::push`]ing to
+/// each the requests routed to it.
+#[derive(Clone)]
+pub struct Replica {
+    s: Scheduler,
+    timeline: bool,
+    /// A closed loop's think time; None for open arrivals.
+    think: Option<f64>,
+    reqs: Vec<Req>,
+    out: Served,
+    free: u64,
+    waiting: VecDeque<u32>,
+    running: Vec<u32>,
+    /// Requests that sampled their first or last token this iteration (flags as `advance`).
+    events: Vec<(u32, u8)>,
+    /// Requests whose arrival time is known: all, or the closed loop's issued ones.
+    issued: usize,
+    /// The next request to join the queue.
+    next: usize,
+    done: usize,
+    /// Requests done before the last iteration ran (see [`Replica::in_flight_at`]).
+    done_before: usize,
+    /// Start of the next iteration (the end of the last one, or an idle jump's arrival).
+    t: f64,
+}
+
+impl Replica {
+    /// A replica holding `requests` (validated with the scheduler and arrivals), at `t = 0`.
+    pub fn new(
+        requests: Requests<'_>,
+        arrivals: Arrivals<'_>,
+        scheduler: Scheduler,
+        timeline: bool,
+    ) -> Result<Self> {
+        validate(&requests, &arrivals, &scheduler)?;
+        let n = requests.input.len();
+        let mut r = Self::empty(scheduler, timeline);
+        for i in 0..n {
             let pre = requests.prefilled.get(i).copied().unwrap_or(false);
-            let input = requests.input[i];
-            Req {
-                input,
-                output: requests.output[i],
-                computed: if pre { input } else { 0 },
-                generated: u64::from(pre),
-                blocks: 0,
+            let at = match arrivals {
+                Arrivals::Open(t) => t[i],
+                Arrivals::Closed { .. } => f64::NAN,
+            };
+            r.push(requests.input[i], requests.output[i], pre, at);
+        }
+        if let Arrivals::Closed { clients, think } = arrivals {
+            // The closed loop's first `clients` arrive at t = 0; the rest when one finishes.
+            let k = clients.min(n as u64) as usize;
+            r.out.arrival[..k].fill(0.0);
+            r.issued = k;
+            r.think = Some(think);
+        }
+        Ok(r)
+    }
+
+    /// A replica with no requests yet, at `t = 0`, to push open arrivals to.
+    pub fn empty(scheduler: Scheduler, timeline: bool) -> Self {
+        Self {
+            s: scheduler,
+            timeline,
+            think: None,
+            reqs: Vec::new(),
+            out: Served::default(),
+            free: scheduler.kv_blocks,
+            waiting: VecDeque::new(),
+            running: Vec::new(),
+            events: Vec::new(),
+            issued: 0,
+            next: 0,
+            done: 0,
+            done_before: 0,
+            t: 0.0,
+        }
+    }
+
+    /// Add a request arriving at `arrival` (not before the last one pushed), with `input` and
+    /// `output` tokens (`prefilled`: see [`Requests::prefilled`]). The caller validated it
+    /// against the scheduler (as [`Replica::new`] does).
+    pub fn push(&mut self, input: u64, output: u64, prefilled: bool, arrival: f64) {
+        self.reqs.push(Req {
+            input,
+            output,
+            computed: if prefilled { input } else { 0 },
+            generated: u64::from(prefilled),
+            blocks: 0,
+        });
+        let o = &mut self.out;
+        o.arrival.push(arrival);
+        o.scheduled.push(f64::NAN);
+        o.first_token.push(f64::NAN);
+        o.finish.push(f64::NAN);
+        o.preemptions.push(0);
+        self.issued += 1;
+    }
+
+    /// Start of the next iteration: the end of the last one (or an idle jump's arrival).
+    pub fn clock(&self) -> f64 {
+        self.t
+    }
+
+    /// Requests pushed, arrived by `at` and not finished by `at`, for an `at` no earlier than
+    /// the start of the last iteration run (only the last one can end after `at`).
+    pub fn in_flight_at(&self, at: f64) -> usize {
+        self.issued - if self.t <= at { self.done } else { self.done_before }
+    }
+
+    /// The run so far.
+    pub fn served(&self) -> &Served {
+        &self.out
+    }
+
+    /// The run, once every request is done.
+    pub fn finish(self) -> Served {
+        self.out
+    }
+
+    /// Run one iteration if one can start before `until`; false if none can (nothing to run,
+    /// or the next would start at or after `until`). Arrivals join before it starts.
+    pub fn step(&mut self, cost: &impl IterationCost, until: f64) -> Result<bool> {
+        let s = self.s;
+        let bs = s.block_size;
+        let (out, reqs, waiting, running) =
+            (&mut self.out, &mut self.reqs, &mut self.waiting, &mut self.running);
+        let (next, issued) = (&mut self.next, self.issued);
+        loop {
+            while *next < issued && out.arrival[*next] <= self.t {
+                waiting.push_back(*next as u32);
+                *next += 1;
             }
-        })
-        .collect();
-    let mut free = s.kv_blocks;
-    let mut waiting: VecDeque<u32> = VecDeque::new();
-    let mut running: Vec<u32> = Vec::new();
-    // Requests that sampled their first or last token this iteration (flags as `advance`).
-    let mut events: Vec<(u32, u8)> = Vec::new();
-    let mut next = 0usize; // next request to join the queue
-    let mut done = 0usize;
-    let mut t = 0.0f64;
-    while done < n {
-        while next < issued && out.arrival[next] <= t {
-            waiting.push_back(next as u32);
-            next += 1;
+            if !(running.is_empty() && waiting.is_empty()) {
+                break;
+            }
+            if *next == issued {
+                return Ok(false);
+            }
+            // Nothing to run: jump to the next arrival.
+            self.t = out.arrival[*next];
         }
-        if running.is_empty() && waiting.is_empty() {
-            // Nothing to run: `next < issued` since every issued request before it finished.
-            t = out.arrival[next];
-            continue;
+        let t = self.t;
+        if t >= until {
+            return Ok(false);
         }
+        let mut free = self.free;
+        let mut issued = issued;
+        let events = &mut self.events;
         events.clear();
+        self.done_before = self.done;
         let mut acc = Acc { mix: NO_WORK, prefill: 0, decodes: 0, decode_ctx: 0 };
         let mut budget = s.max_batched_tokens;
         let mut preempted = false;
@@ -438,7 +539,7 @@ pub fn simulate(
         let end = t + dt;
         let held = s.kv_blocks - free;
         out.peak_kv_blocks = out.peak_kv_blocks.max(held);
-        if timeline {
+        if self.timeline {
             let it = &mut out.iterations;
             it.start.push(t);
             it.seconds.push(dt);
@@ -450,7 +551,7 @@ pub fn simulate(
         out.busy += dt;
         out.busy_prefill += dt * (prefill as f64 / mix.tokens);
         let mut finished_any = false;
-        for &(r, e) in &events {
+        for &(r, e) in events.iter() {
             let r = r as usize;
             if e & 1 != 0 {
                 out.first_token[r] = end;
@@ -460,9 +561,9 @@ pub fn simulate(
                 free += reqs[r].blocks;
                 reqs[r].blocks = 0;
                 finished_any = true;
-                done += 1;
-                if let Arrivals::Closed { think, .. } = arrivals {
-                    if issued < n {
+                self.done += 1;
+                if let Some(think) = self.think {
+                    if issued < reqs.len() {
                         out.arrival[issued] = end + think;
                         issued += 1;
                     }
@@ -473,13 +574,12 @@ pub fn simulate(
             let finish = &out.finish;
             running.retain(|&r| finish[r as usize].is_nan());
         }
-        t = end;
+        self.t = end;
+        self.free = free;
+        self.issued = issued;
         out.n_iterations += 1;
-        if out.n_iterations % CHECK_EVERY == 0 {
-            control.checkpoint(CHECK_EVERY)?;
-        }
+        Ok(true)
     }
-    Ok(out)
 }
 
 #[cfg(test)]

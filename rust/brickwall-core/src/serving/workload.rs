@@ -164,6 +164,48 @@ pub fn lengths(dist: Lengths, n: usize, seed: u64, stream: u64) -> Result<Vec<u6
     }
 }
 
+/// `n` token counts drawn from a histogram: `values[k]` with probability `weights[k] / sum`
+/// (an empirical length distribution, e.g. from a production trace), from stream `stream` of
+/// `seed`. Each draw is one uniform, inverted through the cumulative weights.
+pub fn lengths_empirical(
+    values: &[u64],
+    weights: &[f64],
+    n: usize,
+    seed: u64,
+    stream: u64,
+) -> Result<Vec<u64>> {
+    check_n(n)?;
+    crate::error::same_len("weights", weights.len(), values.len())?;
+    if values.is_empty() {
+        return Err(Error::invalid("values", "[]", "at least one length"));
+    }
+    if let Some(k) = values.iter().position(|&v| v == 0) {
+        return Err(Error::invalid(format!("values[{k}]"), 0, "an integer >= 1"));
+    }
+    let mut cdf = Vec::with_capacity(weights.len());
+    let mut total = 0.0;
+    for (k, &w) in weights.iter().enumerate() {
+        if !(w.is_finite() && w >= 0.0) {
+            return Err(Error::invalid(format!("weights[{k}]"), w, "a finite number >= 0"));
+        }
+        total += w;
+        cdf.push(total);
+    }
+    if !(total > 0.0 && total.is_finite()) {
+        return Err(Error::invalid("sum(weights)", total, "a finite number > 0"));
+    }
+    // The last bin of positive weight: a uniform rounded up to the total lands there.
+    let last = weights.iter().rposition(|&w| w > 0.0).unwrap_or(0);
+    let mut rng = Rng::for_chunk(seed, stream);
+    Ok((0..n)
+        .map(|_| {
+            let u = rng.uniform() * total;
+            // The first bin whose cumulative weight exceeds u: zero-weight bins never win.
+            values[cdf.partition_point(|&c| c <= u).min(last)]
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +248,29 @@ mod tests {
         assert!((m - 1000.0).abs() < 10.0, "{m}");
         assert!(lengths(Lengths::Fixed(0), 1, 0, 1).is_err());
         assert!(lengths(Lengths::Uniform { lo: 5, hi: 4 }, 1, 0, 1).is_err());
+    }
+
+    #[test]
+    fn empirical_lengths_follow_their_histogram() {
+        let values = [10u64, 200, 3000, 7];
+        let weights = [1.0, 0.0, 3.0, 6.0];
+        let n = 200_000;
+        let x = lengths_empirical(&values, &weights, n, 9, 1).unwrap();
+        assert_eq!(x, lengths_empirical(&values, &weights, n, 9, 1).unwrap());
+        assert!(x.iter().all(|&v| v != 200));
+        let mean = x.iter().sum::<u64>() as f64 / n as f64;
+        let want = (10.0 + 3.0 * 3000.0 + 6.0 * 7.0) / 10.0;
+        // 5 standard errors (the histogram's sd is about 1375).
+        assert!((mean - want).abs() < 5.0 * 1375.0 / (n as f64).sqrt(), "{mean} vs {want}");
+        assert_eq!(lengths_empirical(&[42], &[0.5], 5, 0, 1).unwrap(), vec![42; 5]);
+        let field = |v: &[u64], w: &[f64]| match lengths_empirical(v, w, 3, 0, 1) {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(&[1, 2], &[1.0, -1.0]), "weights[1]");
+        assert_eq!(field(&[1, 2], &[0.0, 0.0]), "sum(weights)");
+        assert_eq!(field(&[1, 0], &[1.0, 1.0]), "values[1]");
+        assert_eq!(field(&[], &[]), "values");
+        assert_eq!(field(&[1], &[1.0, 2.0]), "len(weights)");
     }
 }

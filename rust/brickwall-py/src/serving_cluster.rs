@@ -1,0 +1,196 @@
+//! Bindings of `brickwall_core::serving`'s pools and capacity search, and empirical lengths
+//! (GIL released, Ctrl-C honoured).
+
+use brickwall_core::serving::{
+    self, Arrivals, Candidate, Policy, Requests, Router, Scheduler, SearchScheduler, Slo, StepCost,
+};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::convert::{ChipView, ModelCostsView, PlanView};
+use crate::errors::core;
+use crate::run::{detach, interruptible};
+
+/// `n` token counts drawn from the histogram `values` (>= 1) with `weights` (>= 0, sum > 0),
+/// from stream `stream` of `seed`.
+#[pyfunction]
+#[pyo3(signature = (values, weights, n, seed, stream, /))]
+pub fn serving_lengths_empirical<'py>(
+    py: Python<'py>,
+    values: PyReadonlyArray1<'py, u64>,
+    weights: PyReadonlyArray1<'py, f64>,
+    n: usize,
+    seed: u64,
+    stream: u64,
+) -> PyResult<Bound<'py, PyArray1<u64>>> {
+    let (v, w) = (values.as_slice()?, weights.as_slice()?);
+    Ok(detach(py, || serving::lengths_empirical(v, w, n, seed, stream))?.into_pyarray(py))
+}
+
+/// Simulate a pool of `replicas` replicas behind `router` ("round-robin" or "least-loaded");
+/// with `decode > 0`, a disaggregated deployment of `replicas` prefill and `decode` decode
+/// replicas (open arrivals only). `arrival` None runs a closed loop of `clients` (one replica).
+/// Returns what `serving_simulate` does, plus `replica` (per request, who produced its last
+/// token) and `it_replica` (per iteration).
+#[pyfunction]
+#[pyo3(signature = (model, plan, chip, input, output, arrival, clients, think, policy, max_seqs,
+                    max_batched_tokens, block_size, kv_blocks, timeline, prefilled, replicas,
+                    router, decode, /))]
+#[allow(clippy::too_many_arguments)]
+pub fn serving_simulate_pool<'py>(
+    py: Python<'py>,
+    model: ModelCostsView,
+    plan: PlanView,
+    chip: ChipView,
+    input: PyReadonlyArray1<'py, u64>,
+    output: PyReadonlyArray1<'py, u64>,
+    arrival: Option<PyReadonlyArray1<'py, f64>>,
+    clients: u64,
+    think: f64,
+    policy: &str,
+    max_seqs: u64,
+    max_batched_tokens: u64,
+    block_size: u64,
+    kv_blocks: u64,
+    timeline: bool,
+    prefilled: Option<PyReadonlyArray1<'py, bool>>,
+    replicas: u64,
+    router: &str,
+    decode: u64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let c = core(StepCost::new(model.into(), core(plan.try_into())?, chip.into()))?;
+    let scheduler = Scheduler {
+        policy: core(Policy::parse(policy))?,
+        max_seqs,
+        max_batched_tokens,
+        block_size,
+        kv_blocks,
+    };
+    let router = core(Router::parse(router))?;
+    let prefilled = match &prefilled {
+        Some(p) => p.as_slice()?,
+        None => &[],
+    };
+    let (input, output) = (input.as_slice()?, output.as_slice()?);
+    let arrival = match &arrival {
+        Some(a) => Some(a.as_slice()?),
+        None => None,
+    };
+    let p = interruptible(py, None, |control| match (decode, arrival) {
+        (0, Some(a)) => serving::simulate_pool(
+            Requests { input, output, prefilled },
+            Arrivals::Open(a),
+            scheduler,
+            &c,
+            replicas,
+            router,
+            timeline,
+            control,
+        ),
+        (0, None) => serving::simulate_pool(
+            Requests { input, output, prefilled },
+            Arrivals::Closed { clients, think },
+            scheduler,
+            &c,
+            replicas,
+            router,
+            timeline,
+            control,
+        ),
+        (_, None) => Err(brickwall_core::Error::invalid(
+            "arrival",
+            "None (a closed loop)",
+            "arrival times: disaggregation needs open traffic",
+        )),
+        (_, Some(a)) => serving::simulate_disaggregated(
+            input, output, a, scheduler, &c, replicas, decode, router, timeline, control,
+        ),
+    })?;
+    let s = p.served;
+    let out = PyDict::new(py);
+    out.set_item("arrival", s.arrival.into_pyarray(py))?;
+    out.set_item("scheduled", s.scheduled.into_pyarray(py))?;
+    out.set_item("first_token", s.first_token.into_pyarray(py))?;
+    out.set_item("finish", s.finish.into_pyarray(py))?;
+    out.set_item("preemptions", s.preemptions.into_pyarray(py))?;
+    out.set_item("replica", p.replica.into_pyarray(py))?;
+    let it = s.iterations;
+    out.set_item("it_start", it.start.into_pyarray(py))?;
+    out.set_item("it_seconds", it.seconds.into_pyarray(py))?;
+    out.set_item("it_sequences", it.sequences.into_pyarray(py))?;
+    out.set_item("it_tokens", it.tokens.into_pyarray(py))?;
+    out.set_item("it_prefill_tokens", it.prefill_tokens.into_pyarray(py))?;
+    out.set_item("it_kv_blocks", it.kv_blocks.into_pyarray(py))?;
+    out.set_item("it_replica", p.it_replica.into_pyarray(py))?;
+    out.set_item("iterations", s.n_iterations)?;
+    out.set_item("busy", s.busy)?;
+    out.set_item("busy_prefill", s.busy_prefill)?;
+    out.set_item("peak_kv_blocks", s.peak_kv_blocks)?;
+    out.set_item("usd_per_s", c.price_per_s() * (replicas + decode) as f64)?;
+    Ok(out)
+}
+
+/// Judge every candidate `(plan, chip, replicas, decode)` (decode 0: aggregated; else
+/// `replicas` prefill and `decode` decode replicas) on the same open traffic against the SLO
+/// (`quantile`-th percentile TTFT and TPOT; inf: no bound), in parallel. `kv_blocks` None sizes
+/// each candidate's cache from its memory. Returns per-candidate columns: `status` (0 met,
+/// 1 missed, 2 bad plan, 3 no memory for a KV cache, 4 cache too small for the longest request,
+/// 5 no scale-out network), `kv_blocks`, `ttft`, `tpot`, `duration`, `busy` (s), `usd_per_s`.
+#[pyfunction]
+#[pyo3(signature = (model, candidates, input, output, arrival, policy, max_seqs,
+                    max_batched_tokens, block_size, kv_blocks, router, quantile, slo_ttft,
+                    slo_tpot, /, progress=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn serving_search<'py>(
+    py: Python<'py>,
+    model: ModelCostsView,
+    candidates: Vec<(PlanView, ChipView, u64, u64)>,
+    input: PyReadonlyArray1<'py, u64>,
+    output: PyReadonlyArray1<'py, u64>,
+    arrival: PyReadonlyArray1<'py, f64>,
+    policy: &str,
+    max_seqs: u64,
+    max_batched_tokens: u64,
+    block_size: u64,
+    kv_blocks: Option<u64>,
+    router: &str,
+    quantile: f64,
+    slo_ttft: f64,
+    slo_tpot: f64,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let cands = candidates
+        .into_iter()
+        .map(|(plan, chip, replicas, decode)| {
+            Ok(Candidate { plan: core(plan.try_into())?, chip: chip.into(), replicas, decode })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let sch = SearchScheduler {
+        policy: core(Policy::parse(policy))?,
+        max_seqs,
+        max_batched_tokens,
+        block_size,
+        kv_blocks,
+    };
+    let router = core(Router::parse(router))?;
+    let slo = Slo { quantile, ttft: slo_ttft, tpot: slo_tpot };
+    let (i, o, a) = (input.as_slice()?, output.as_slice()?, arrival.as_slice()?);
+    let m = model.into();
+    let v = interruptible(py, progress.as_ref(), |control| {
+        serving::search(m, &cands, i, o, a, sch, router, slo, control)
+    })?;
+    let out = PyDict::new(py);
+    out.set_item("status", v.iter().map(|x| x.status as u8).collect::<Vec<u8>>().into_pyarray(py))?;
+    out.set_item("kv_blocks", v.iter().map(|x| x.kv_blocks).collect::<Vec<u64>>().into_pyarray(py))?;
+    for (k, f) in [
+        ("ttft", (|x: &serving::Verdict| x.ttft) as fn(&serving::Verdict) -> f64),
+        ("tpot", |x| x.tpot),
+        ("duration", |x| x.duration),
+        ("busy", |x| x.busy),
+        ("usd_per_s", |x| x.usd_per_s),
+    ] {
+        out.set_item(k, v.iter().map(f).collect::<Vec<f64>>().into_pyarray(py))?;
+    }
+    Ok(out)
+}
