@@ -107,6 +107,9 @@ class Hardware:
         5e-6  #: s per ring step across domains (assumed, InfiniBand/RoCE class)
     )
     efficiency: Efficiency = Efficiency()  #: the chip's default, for a Deployment that names none
+    #: bytes/s per chip per direction to host memory (swap preemption when serving). Default:
+    #: PCIe Gen5 x16, 64 GB/s per direction (SPECS.md, H100 PCIe row: 128 GB/s bidirectional).
+    host_bandwidth: float = 64e9
 
     def __post_init__(self) -> None:
         real("Hardware.memory", self.memory, strict=True)
@@ -118,6 +121,7 @@ class Hardware:
             if value is not None:
                 top = MAX_PRICE_PER_HOUR if name == "price_per_hour" else None
                 real(f"Hardware.{name}", value, strict=True, maximum=top)
+        real("Hardware.host_bandwidth", self.host_bandwidth, strict=True)
         real("Hardware.scale_up_latency", self.scale_up_latency)
         real("Hardware.scale_out_latency", self.scale_out_latency)
         if not isinstance(self.efficiency, Efficiency):

@@ -36,6 +36,7 @@ class ChipFields(TypedDict, total=False):
     scale_up_bandwidth: float
     scale_up_domain: int
     scale_out_bandwidth: float
+    host_bandwidth: float
     scale_up_latency: float
     scale_out_latency: float
     tdp: float
@@ -144,6 +145,12 @@ _KEYS: dict[str, tuple[_Check, str, str | None, Callable[[Any], Any] | None]] = 
         _POSITIVE,
         "scale-out bandwidth per chip per direction, GB/s",
         "scale_out_bandwidth",
+        _times(GB),
+    ),
+    "host_gb_s": (
+        _POSITIVE,
+        "device-host bandwidth per chip per direction (PCIe), GB/s",
+        "host_bandwidth",
         _times(GB),
     ),
     "scale_up_latency_us": (

@@ -2,7 +2,8 @@
 //! simulator (GIL released, Ctrl-C honoured).
 
 use brickwall_core::serving::{
-    self, ArrivalProcess, Arrivals, Lengths, Policy, Requests, Scheduler, StepCost,
+    self, ArrivalProcess, Arrivals, Lengths, Policy, Preemption, Requests, Scheduler, Speculation, StepCost,
+    MAX_DRAFT,
 };
 use brickwall_core::Error;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
@@ -117,11 +118,34 @@ pub fn serving_kv_transfer_seconds<'py>(
     Ok(detach(py, || c.kv_transfer_seconds(t))?.into_pyarray(py))
 }
 
+/// Seconds to move the KV cache of each of `tokens` tokens between device and host memory over
+/// a link of `host_bandwidth` bytes/s per chip per direction (swap preemption).
+#[pyfunction]
+#[pyo3(signature = (model, plan, chip, host_bandwidth, tokens, /))]
+pub fn serving_swap_seconds<'py>(
+    py: Python<'py>,
+    model: ModelCostsView,
+    plan: PlanView,
+    chip: ChipView,
+    host_bandwidth: f64,
+    tokens: PyReadonlyArray1<'py, u64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    use brickwall_core::serving::IterationCost;
+    let c = core(cost(model, plan, chip)?.with_host_bandwidth(host_bandwidth))?;
+    let t = tokens.as_slice()?;
+    Ok(detach(py, || Ok(t.iter().map(|&x| c.swap_seconds(x)).collect::<Vec<f64>>()))?.into_pyarray(py))
+}
+
 /// Simulate one replica; `arrival` None runs a closed loop of `clients` with `think` seconds.
-/// Returns the per-request and (with `timeline`) per-iteration arrays and summaries.
+/// Returns the per-request and (with `timeline`) per-iteration arrays and summaries. Options:
+/// shared prefixes (`prefix_id`, `prefix_tokens`, with `prefix_cache`), `preemption`
+/// ("recompute" or "swap" over `host_bandwidth` bytes/s per chip), speculation
+/// (`expected_tokens[g]` for g = 0..k drafts; the `draft` model's steps priced, free if None).
 #[pyfunction]
 #[pyo3(signature = (model, plan, chip, input, output, arrival, clients, think, policy, max_seqs,
-                    max_batched_tokens, block_size, kv_blocks, timeline, prefilled, /))]
+                    max_batched_tokens, block_size, kv_blocks, timeline, prefilled, /,
+                    prefix_id=None, prefix_tokens=None, prefix_cache=false,
+                    preemption="recompute", host_bandwidth=0.0, expected_tokens=None, draft=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn serving_simulate<'py>(
     py: Python<'py>,
@@ -140,20 +164,68 @@ pub fn serving_simulate<'py>(
     kv_blocks: u64,
     timeline: bool,
     prefilled: Option<PyReadonlyArray1<'py, bool>>,
+    prefix_id: Option<PyReadonlyArray1<'py, u64>>,
+    prefix_tokens: Option<PyReadonlyArray1<'py, u64>>,
+    prefix_cache: bool,
+    preemption: &str,
+    host_bandwidth: f64,
+    expected_tokens: Option<PyReadonlyArray1<'py, f64>>,
+    draft: Option<ModelCostsView>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let c = cost(model, plan, chip)?;
+    let preemption = core(Preemption::parse(preemption))?;
+    let (plan, chip) = (core(plan.try_into())?, chip.into());
+    let mut c = core(StepCost::new(model.into(), plan, chip))?;
+    if preemption == Preemption::Swap {
+        c = core(c.with_host_bandwidth(host_bandwidth))?;
+    }
+    if let Some(d) = draft {
+        c = core(c.with_draft(d.into(), plan, chip))?;
+    }
+    let speculation = match &expected_tokens {
+        None => None,
+        Some(e) => {
+            let e = e.as_slice()?;
+            if e.len() < 2 || e.len() > MAX_DRAFT + 1 {
+                return core(Err(Error::invalid(
+                    "len(expected_tokens)",
+                    e.len(),
+                    format!("2..={} (draft lengths 0..=k)", MAX_DRAFT + 1),
+                )));
+            }
+            let mut expected = [1.0; MAX_DRAFT + 1];
+            expected[..e.len()].copy_from_slice(e);
+            Some(Speculation { draft_tokens: e.len() as u64 - 1, expected })
+        }
+    };
     let scheduler = Scheduler {
         policy: core(Policy::parse(policy))?,
         max_seqs,
         max_batched_tokens,
         block_size,
         kv_blocks,
+        prefix_cache,
+        preemption,
+        speculation,
     };
     let prefilled = match &prefilled {
         Some(p) => p.as_slice()?,
         None => &[],
     };
-    let requests = Requests { input: input.as_slice()?, output: output.as_slice()?, prefilled };
+    let prefix_id = match &prefix_id {
+        Some(p) => p.as_slice()?,
+        None => &[],
+    };
+    let prefix_tokens = match &prefix_tokens {
+        Some(p) => p.as_slice()?,
+        None => &[],
+    };
+    let requests = Requests {
+        input: input.as_slice()?,
+        output: output.as_slice()?,
+        prefilled,
+        prefix_id,
+        prefix_tokens,
+    };
     let arrivals = match &arrival {
         Some(a) => Arrivals::Open(a.as_slice()?),
         None => Arrivals::Closed { clients, think },
@@ -167,6 +239,8 @@ pub fn serving_simulate<'py>(
     out.set_item("first_token", s.first_token.into_pyarray(py))?;
     out.set_item("finish", s.finish.into_pyarray(py))?;
     out.set_item("preemptions", s.preemptions.into_pyarray(py))?;
+    out.set_item("cached", s.cached.into_pyarray(py))?;
+    out.set_item("swapped_tokens", s.swapped_tokens)?;
     let it = s.iterations;
     out.set_item("it_start", it.start.into_pyarray(py))?;
     out.set_item("it_seconds", it.seconds.into_pyarray(py))?;
