@@ -40,6 +40,7 @@ __all__ = [
     "serving_kv_transfer_seconds",
     "serving_lengths",
     "serving_simulate",
+    "serving_swap_seconds",
     "speculative_acceptance",
     "speculative_acceptance_from_logits",
     "speculative_lenient",

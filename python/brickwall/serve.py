@@ -329,8 +329,9 @@ class Speculation:
         """Expected tokens a verification of ``g`` drafts emits, for ``g = 0..draft_tokens``."""
         from .speculative import expected_tokens
 
-        g = np.arange(self.draft_tokens + 1)
-        return np.ascontiguousarray(expected_tokens(self.acceptance, g), dtype=np.float64)
+        # no drafts: the one token a plain decode samples
+        drafted = expected_tokens(self.acceptance, np.arange(1, self.draft_tokens + 1))
+        return np.concatenate([[1.0], np.asarray(drafted, dtype=np.float64)])
 
 
 Preemption = Literal["recompute", "swap"]
