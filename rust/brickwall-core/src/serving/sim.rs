@@ -648,7 +648,9 @@ pub fn simulate(
             let r = running[i] as usize;
             let q = reqs[r];
             let c = run_len(&q, q.computed, budget, &spec);
-            let need = blocks_for(q.computed + c, bs).saturating_sub(q.blocks + shared_blocks(&q, &cache));
+            // Blocks it must add (a division only when it crosses into a new block).
+            let (after, held) = (q.computed + c, q.blocks + shared_blocks(&q, &cache));
+            let need = if after > held * bs { blocks_for(after, bs) - held } else { 0 };
             if need > free {
                 let mut evicted_self = false;
                 while need > free {
@@ -689,7 +691,7 @@ pub fn simulate(
             if e != 0 {
                 events.push((r as u32, e));
             }
-            if computes_prefix(q, &cache, bs) {
+            if s.prefix_cache && computes_prefix(q, &cache, bs) {
                 computed_prefix.push(r as u32);
             }
             budget -= c;
@@ -753,7 +755,7 @@ pub fn simulate(
                 if e != 0 {
                     events.push((w, e));
                 }
-                if computes_prefix(q, &cache, bs) {
+                if s.prefix_cache && computes_prefix(q, &cache, bs) {
                     computed_prefix.push(w);
                 }
                 budget -= c;
