@@ -646,7 +646,29 @@ pub fn simulate(
         let mut i = 0;
         while i < running.len() && budget > 0 {
             let r = running[i] as usize;
-            let q = reqs[r];
+            // The common case first: a plain decode within the blocks it holds (what the general
+            // path below does for it, without its branches).
+            let q = &mut reqs[r];
+            if spec.is_none()
+                && q.generated > 0
+                && q.computed + 1 == q.input + q.generated
+                && q.computed < (q.blocks + shared_blocks(q, &cache)) * bs
+            {
+                acc.decodes += 1;
+                acc.decode_ctx += q.computed + 1;
+                q.computed += 1;
+                q.generated += 1;
+                if q.generated == q.output {
+                    events.push((r as u32, 2));
+                }
+                if s.prefix_cache && computes_prefix(q, &cache, bs) {
+                    computed_prefix.push(r as u32);
+                }
+                budget -= 1;
+                i += 1;
+                continue;
+            }
+            let q = *q;
             let c = run_len(&q, q.computed, budget, &spec);
             // Blocks it must add (a division only when it crosses into a new block).
             let (after, held) = (q.computed + c, q.blocks + shared_blocks(&q, &cache));
