@@ -9,6 +9,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
+from typing import Any
 
 import brickwall as bw
 import numpy as np
@@ -381,3 +383,231 @@ def test_throughput_never_exceeds_the_step_models_best(policy: str) -> None:
     best = (np.arange(1, 65) / bw.steps(MODEL, DEP, np.arange(1, 65), 300).latency).max()
     assert r.throughput["output_tokens_per_s"] <= best
     assert r.throughput["output_tokens_per_s"] > 0.1 * best  # and it is not idle
+
+
+# -- scheduler options: prefix caching, swap preemption, speculative decoding -------------------
+
+#: a stand-in draft model (the catalog has no small Llama); only its pricing is exercised
+DRAFT = bw.model("llama2-7b")
+
+
+@st.composite
+def option_cases(draw: st.DrawFn) -> tuple[bw.Trace, bw.Scheduler]:
+    trace, s = draw(cases())
+    n = len(trace)
+    ids = draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))
+    lens = [min(8 * i, int(x) - 1) if i else 0 for i, x in zip(ids, trace.input, strict=True)]
+    lens = [x if x > 0 else 0 for x in lens]
+    # one length per id: the shortest any of its requests allows
+    per_id = {i: min(ln for j, ln in zip(ids, lens, strict=True) if j == i) for i in set(ids)}
+    lens = [per_id[i] for i in ids]
+    trace = bw.Trace(
+        trace.input,
+        trace.output,
+        arrival=trace.arrival,
+        clients=trace.clients,
+        think=trace.think,
+        prefix_id=ids,  # type: ignore[arg-type]
+        prefix_tokens=lens,  # type: ignore[arg-type]
+    )
+    spec = None
+    if draw(st.booleans()):
+        spec = bw.Speculation(
+            draw(st.integers(1, 5)),
+            draw(st.sampled_from([0.0, 0.3, 0.8, 1.0])),
+            draw(st.sampled_from([None, DRAFT])),
+        )
+    s = replace(
+        s,
+        prefix_cache=draw(st.booleans()),
+        preemption=draw(st.sampled_from(["recompute", "swap"])),
+        speculative=spec,
+    )
+    return trace, s
+
+
+def _reference_with(trace: bw.Trace, s: bw.Scheduler) -> dict[str, Any]:
+    assert s.max_batched_tokens is not None and s.kv_blocks is not None
+    sp = s.speculative
+    return ref.simulate(
+        cost_view(MODEL),
+        plan_view(DEP),
+        chip_view(DEP),
+        [int(x) for x in trace.input],
+        [int(x) for x in trace.output],
+        None if trace.arrival is None else [float(x) for x in trace.arrival],
+        trace.clients or 1,
+        trace.think,
+        s.policy,
+        s.max_seqs,
+        s.max_batched_tokens,
+        s.block_size,
+        s.kv_blocks,
+        prefix_id=None if trace.prefix_id is None else [int(x) for x in trace.prefix_id],
+        prefix_tokens=None
+        if trace.prefix_tokens is None
+        else [int(x) for x in trace.prefix_tokens],
+        prefix_cache=s.prefix_cache,
+        preemption=s.preemption,
+        host_bandwidth=s.host_bandwidth or 0.0,
+        expected_tokens=None if sp is None else [float(x) for x in sp.expected()],
+        draft=None if sp is None or sp.draft is None else cost_view(sp.draft),
+    )
+
+
+def _raw(trace: bw.Trace, s: bw.Scheduler) -> dict[str, Any]:
+    assert s.max_batched_tokens is not None and s.kv_blocks is not None
+    return bw._core.serving_simulate(
+        cost_view(MODEL),
+        plan_view(DEP),
+        chip_view(DEP),
+        trace.input,
+        trace.output,
+        trace.arrival,
+        trace.clients or 1,
+        trace.think,
+        s.policy,
+        s.max_seqs,
+        s.max_batched_tokens,
+        s.block_size,
+        s.kv_blocks,
+        True,
+        None,
+        prefix_id=trace.prefix_id,
+        prefix_tokens=trace.prefix_tokens,
+        **s.core_options(),
+    )
+
+
+@given(option_cases())
+def test_core_matches_the_reference_with_every_option(case: tuple[bw.Trace, bw.Scheduler]) -> None:
+    trace, s = case
+    s = s.resolved(MODEL, DEP, trace)
+    got = _raw(trace, s)
+    want = _reference_with(trace, s)
+    for k in ("arrival", "scheduled", "first_token", "finish"):
+        assert_allclose(got[k], want[k], rtol=1e-12, err_msg=k)
+    for k in ("preemptions", "cached"):
+        assert_array_equal(got[k], want[k], err_msg=k)
+    assert got["swapped_tokens"] == want["swapped_tokens"]
+    for k in ("sequences", "tokens", "prefill_tokens", "kv_blocks"):
+        assert_array_equal(got[f"it_{k}"], want[f"it_{k}"], err_msg=k)
+    for k in ("start", "seconds"):
+        assert_allclose(got[f"it_{k}"], want[f"it_{k}"], rtol=1e-12, err_msg=k)
+    # every request completes; swap never recomputes, so prompts are prefilled exactly once
+    # (less what the prefix cache served)
+    assert np.all(np.isfinite(got["finish"]))
+    prefilled = int(got["it_prefill_tokens"].sum()) + int(got["cached"].sum())
+    if s.preemption == "swap" or not got["preemptions"].any():
+        assert prefilled == int(trace.input.sum())
+
+
+def test_prefix_cache_without_shared_prefixes_is_no_cache() -> None:
+    w = bw.Workload(requests=300, rate=8.0, input=bw.Lengths.uniform(200, 900), output=64, seed=2)
+    t = w.draw()
+    distinct = bw.Trace.from_arrays(
+        t.arrival, t.input, t.output, prefix_id=np.arange(len(t)), prefix_tokens=t.input // 2
+    )
+    off = bw.simulate(MODEL, DEP, t)
+    on = bw.simulate(MODEL, DEP, distinct, bw.Scheduler(prefix_cache=True))
+    assert not off.preemptions.any()
+    assert_array_equal(on.finish, off.finish)
+    assert_array_equal(on.iterations["tokens"], off.iterations["tokens"])
+
+
+def test_a_fully_shared_prefix_skips_exactly_its_tokens() -> None:
+    n, inp, prefix = 40, 1200, 1024  # 64 full blocks of 16
+    t = bw.Workload(requests=n, rate=2.0, input=inp, output=32, seed=4).draw()
+    shared = bw.Trace.from_arrays(
+        t.arrival, t.input, t.output, prefix_id=np.zeros(n), prefix_tokens=np.full(n, prefix)
+    )
+    off = bw.simulate(MODEL, DEP, shared)
+    on = bw.simulate(MODEL, DEP, shared, bw.Scheduler(prefix_cache=True))
+    skipped = int(off.iterations["prefill_tokens"].sum() - on.iterations["prefill_tokens"].sum())
+    # every request but the first finds it resident (the first computes it before the next
+    # arrives at this rate)
+    assert skipped == (n - 1) * prefix
+    assert on.ttft.mean() < off.ttft.mean()
+
+
+def test_swap_never_loses_a_request_and_conserves_tokens() -> None:
+    trace = bw.Workload(
+        requests=60, rate=50.0, input=bw.Lengths.uniform(20, 200), output=100, seed=3
+    ).draw()
+    s = bw.Scheduler("continuous", max_seqs=32, kv_blocks=60, preemption="swap")
+    r = bw.simulate(MODEL, DEP, trace, s)
+    assert r.preemptions.sum() > 0
+    assert np.all(np.isfinite(r.finish)) and np.all(r.finish >= r.first_token)
+    once = int(trace.input.sum() + trace.output.sum()) - len(trace)
+    assert int(r.iterations["tokens"].sum()) == once
+    slow = bw.simulate(MODEL, DEP, trace, replace(s, host_bandwidth=1e6))
+    assert slow.finish.max() > r.finish.max()
+
+
+def test_speculation_at_zero_acceptance_emits_one_token_per_verification() -> None:
+    inp, out = 500, 20
+    w = bw.Workload(requests=1, rate=1.0, input=inp, output=out)
+    plain = bw.simulate(MODEL, DEP, w)
+    for k in (1, 4):
+        r = bw.simulate(MODEL, DEP, w, bw.Scheduler(speculative=bw.Speculation(k, 0.0)))
+        assert r.n_iterations == plain.n_iterations == out
+        # each verification carries min(k, tokens still needed - 1) drafts
+        need = out - 1 - np.arange(out - 1)
+        assert_array_equal(r.iterations["tokens"][1:], 1 + np.minimum(k, need - 1))
+    fast = bw.simulate(MODEL, DEP, w, bw.Scheduler(speculative=bw.Speculation(4, 0.9)))
+    assert fast.n_iterations < plain.n_iterations and fast.tpot[0] < plain.tpot[0]
+
+
+@pytest.mark.parametrize(
+    "s",
+    [
+        bw.Scheduler(prefix_cache=True),
+        bw.Scheduler(preemption="swap", kv_blocks=3000),
+        bw.Scheduler(speculative=bw.Speculation(3, 0.7)),
+    ],
+)
+def test_littles_law_holds_with_every_option(s: bw.Scheduler) -> None:
+    rate, n = 20.0, 3000
+    t = bw.Workload(
+        requests=n, rate=rate, input=bw.Lengths.lognormal(800, 0.6), output=128, seed=1
+    ).draw()
+    t = bw.Trace.from_arrays(
+        t.arrival,
+        t.input,
+        t.output,
+        prefix_id=np.arange(n) % 5,
+        prefix_tokens=np.full(n, min(256, int(t.input.min()) - 1)),
+    )
+    r = bw.simulate(MODEL, DEP, t, s)
+    grid = np.linspace(r.arrival.min(), r.finish.max(), 200_001)
+    in_system = np.searchsorted(np.sort(r.arrival), grid, "right") - np.searchsorted(
+        np.sort(r.finish), grid, "right"
+    )
+    assert abs(in_system.mean() / (rate * r.e2e.mean()) - 1.0) < 0.065
+
+
+def test_option_inputs_name_the_field() -> None:
+    with pytest.raises(ValidationError, match="Scheduler.preemption"):
+        bw.Scheduler(preemption="drop")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="Speculation.acceptance"):
+        bw.Speculation(4, 1.5)
+    with pytest.raises(ValidationError, match="Speculation.draft_tokens"):
+        bw.Speculation(0, 0.5)
+    with pytest.raises(ValidationError, match=r"Trace.prefix_tokens\[0\]"):
+        bw.Trace.from_arrays([0.0], [10], [2], prefix_id=[1], prefix_tokens=[10])
+    with pytest.raises(ValidationError, match="prefix_tokens"):
+        bw.Trace.from_arrays([0.0], [10], [2], prefix_id=[1])
+    with pytest.raises(BrickwallTypeError, match="Scheduler.speculative"):
+        bw.Scheduler(speculative=4)  # type: ignore[arg-type]
+
+
+def test_trace_files_carry_prefix_columns(tmp_path: Any) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text("arrival,input,output,prefix_id,prefix_tokens\n0.5,100,4,7,64\n0.1,50,3,,\n")
+    t = bw.Trace.from_file(p)
+    assert t.prefix_id is not None and t.prefix_tokens is not None
+    assert_array_equal(t.prefix_tokens, [0, 64])
+    assert_array_equal(t.prefix_id, [0, 7])
+    j = tmp_path / "t.jsonl"
+    j.write_text('{"arrival": 0, "input": 100, "output": 4, "prefix_id": 3, "prefix_tokens": 40}\n')
+    assert_array_equal(bw.Trace.from_file(j).prefix_tokens, [40])

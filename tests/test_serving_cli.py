@@ -119,3 +119,25 @@ def test_disaggregated() -> None:
     for bad in ("2", "0:1", "a:b"):
         r = runner.invoke(app, [*ARGS, "--disagg", bad])
         assert r.exit_code == 2 and "--disagg" in r.output, bad
+
+
+def test_serve_takes_the_scheduler_options(tmp_path: Path) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text(
+        "arrival,input,output,prefix_id,prefix_tokens\n"
+        + "".join(f"{i * 0.5},600,16,1,512\n" for i in range(12))
+    )
+    args = ["serve", "llama3.1-8b", "--trace", str(trace), "--json"]
+
+    def run(*extra: str) -> dict[str, dict[str, float]]:
+        r = runner.invoke(app, [*args, *extra])
+        assert r.exit_code == 0, r.output
+        out: dict[str, dict[str, float]] = json.loads(r.output)
+        return out
+
+    plain = run()
+    assert run("--prefix-cache")["ttft_s"]["p50"] < plain["ttft_s"]["p50"]
+    spec = run("--speculative", "4:0.8", "--preemption", "swap")
+    assert spec["tpot_s"]["p50"] < plain["tpot_s"]["p50"]
+    bad = runner.invoke(app, [*args, "--speculative", "four"])
+    assert bad.exit_code != 0 and "--speculative" in bad.output

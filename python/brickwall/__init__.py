@@ -18,7 +18,7 @@ from .hardware import Efficiency, Hardware, hardware, hardware_names
 from .inference import StepEstimate, StepTable, decode, prefill, steps
 from .model import Model, ParamCounts, model, model_names
 from .readers import from_hf_config
-from .serve import Lengths, Scheduler, ServingResult, Trace, Workload, simulate
+from .serve import Lengths, Scheduler, ServingResult, Speculation, Trace, Workload, simulate
 from .sweep import Constraints, SweepResult, sweep
 from .training import (
     Goodput,
@@ -47,6 +47,7 @@ __all__ = [
     "ParamCounts",
     "Lengths",
     "Scheduler",
+    "Speculation",
     "ServingResult",
     "StepEstimate",
     "StepTable",

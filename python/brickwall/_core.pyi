@@ -43,6 +43,7 @@ __all__ = [
     "serving_lengths_empirical",
     "serving_search",
     "serving_simulate_pool",
+    "serving_swap_seconds",
     "speculative_acceptance",
     "speculative_acceptance_from_logits",
     "speculative_lenient",
@@ -469,7 +470,17 @@ def serving_simulate(
     timeline: bool,
     prefilled: NDArray[np.bool_] | None,
     /,
+    prefix_id: NDArray[np.uint64] | None = None,
+    prefix_tokens: NDArray[np.uint64] | None = None,
+    prefix_cache: bool = False,
+    preemption: str = "recompute",
+    host_bandwidth: float = 0.0,
+    expected_tokens: NDArray[np.float64] | None = None,
+    draft: ModelCosts | None = None,
 ) -> dict[str, Any]: ...
+def serving_swap_seconds(
+    model: ModelCosts, plan: Plan, chip: Chip, host_bandwidth: float, tokens: NDArray[np.uint64], /
+) -> NDArray[np.float64]: ...
 def serving_kv_transfer_seconds(
     model: ModelCosts, plan: Plan, chip: Chip, tokens: NDArray[np.uint64], /
 ) -> NDArray[np.float64]: ...
@@ -496,6 +507,13 @@ def serving_simulate_pool(
     router: str,
     decode: int,
     /,
+    prefix_id: NDArray[np.uint64] | None = None,
+    prefix_tokens: NDArray[np.uint64] | None = None,
+    prefix_cache: bool = False,
+    preemption: str = "recompute",
+    host_bandwidth: float = 0.0,
+    expected_tokens: NDArray[np.float64] | None = None,
+    draft: ModelCosts | None = None,
 ) -> dict[str, Any]: ...
 def serving_search(
     model: ModelCosts,

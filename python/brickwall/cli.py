@@ -1963,6 +1963,25 @@ def _print_validation(report: Any, as_json: bool, as_csv: bool, markdown: bool) 
 # -- serve: a replica under traffic (issue 14) ---------------------------------------------------
 
 
+def _speculation(spec: str | None) -> Any:
+    """``K:ACCEPTANCE[:DRAFT]`` -> a serve.Speculation (None when not given)."""
+    from . import serve as sv
+    from .errors import invalid
+
+    if spec is None:
+        return None
+    parts = spec.split(":")
+    try:
+        k, alpha = int(parts[0]), float(parts[1])
+    except (ValueError, IndexError):
+        raise invalid(
+            "--speculative", spec, "K:ACCEPTANCE[:DRAFT], e.g. 4:0.7 or 4:0.7:llama3.1-8b"
+        ) from None
+    if len(parts) > 3:
+        raise invalid("--speculative", spec, "K:ACCEPTANCE[:DRAFT]")
+    return sv.Speculation(k, alpha, model(parts[2]) if len(parts) == 3 else None)
+
+
 @app.command()
 def serve(
     name: str | None = typer.Argument(None, help="catalog model"),
@@ -2014,6 +2033,18 @@ def serve(
         parser=counts_from(1),
         metavar=COUNT,
         help="KV blocks of 16 tokens (default: what memory leaves)",
+    ),
+    prefix_cache: bool = typer.Option(
+        False, "--prefix-cache", help="cache shared prefixes (a trace's prefix_id column)"
+    ),
+    preemption: str = typer.Option(
+        "recompute", "--preemption", help="recompute or swap (over the chip's host link)"
+    ),
+    speculative: str | None = typer.Option(
+        None,
+        "--speculative",
+        metavar="K:ACCEPTANCE[:DRAFT]",
+        help="speculative decoding: K draft tokens at an acceptance rate, an optional draft model",
     ),
     seed: int = typer.Option(
         0, "--seed", parser=counts_from(0), metavar=COUNT, help="seed of arrivals and lengths"
@@ -2106,6 +2137,9 @@ def serve(
         max_seqs=max_seqs,
         max_batched_tokens=max_batched_tokens,
         kv_blocks=kv_blocks,
+        prefix_cache=prefix_cache,
+        preemption=preemption,  # type: ignore[arg-type]  # Scheduler validates it
+        speculative=_speculation(speculative),
     )
     extra: dict[str, Any] = {}
     split: tuple[int, int] | None = None

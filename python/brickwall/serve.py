@@ -148,8 +148,13 @@ class Trace:
     arrival: NDArray[np.float64] | None = None
     clients: int | None = None
     think: float = 0.0
+    #: per request, the id of the shared prefix its prompt starts with (with ``prefix_tokens``)
+    prefix_id: NDArray[np.uint64] | None = None
+    #: per request, that prefix's length in tokens (0: none; < input; one length per id)
+    prefix_tokens: NDArray[np.uint64] | None = None
 
     def __post_init__(self) -> None:
+        self._check_prefixes()
         inp = array("Trace.input", self.input, np.uint64, minimum=1)
         out = array("Trace.output", self.output, np.uint64, minimum=1)
         if len(out) != len(inp):
@@ -174,19 +179,60 @@ class Trace:
             object.__setattr__(self, "arrival", arr)
         object.__setattr__(self, "think", real("Trace.think", self.think))
 
+    def _check_prefixes(self) -> None:
+        if (self.prefix_id is None) != (self.prefix_tokens is None):
+            raise invalid(
+                "Trace.prefix_tokens" if self.prefix_tokens is None else "Trace.prefix_id",
+                None,
+                "given together with the other (prefix_id and prefix_tokens)",
+            )
+        if self.prefix_id is None or self.prefix_tokens is None:
+            return
+        n = len(np.atleast_1d(np.asarray(self.input)))
+        ids = array("Trace.prefix_id", self.prefix_id, np.uint64, minimum=0)
+        lens = array("Trace.prefix_tokens", self.prefix_tokens, np.uint64, minimum=0)
+        for name, col in (("prefix_id", ids), ("prefix_tokens", lens)):
+            if len(col) != n:
+                raise invalid(f"len(Trace.{name})", len(col), f"{n} (len(Trace.input))")
+        inp = np.asarray(self.input)
+        bad = np.flatnonzero((lens > 0) & (lens >= inp))
+        if len(bad):
+            i = int(bad[0])
+            raise invalid(
+                f"Trace.prefix_tokens[{i}]", int(lens[i]), f"< input = {int(inp[i])} (0: no prefix)"
+            )
+        object.__setattr__(self, "prefix_id", ids)
+        object.__setattr__(self, "prefix_tokens", lens)
+
     def __len__(self) -> int:
         return len(self.input)
 
     @classmethod
-    def from_arrays(cls, arrival: ArrayLike, input: ArrayLike, output: ArrayLike) -> Trace:
-        """A trace from arrays of (arrival seconds, input tokens, output tokens)."""
-        return cls(input=input, output=output, arrival=arrival)  # type: ignore[arg-type]
+    def from_arrays(
+        cls,
+        arrival: ArrayLike,
+        input: ArrayLike,
+        output: ArrayLike,
+        *,
+        prefix_id: ArrayLike | None = None,
+        prefix_tokens: ArrayLike | None = None,
+    ) -> Trace:
+        """A trace from arrays of (arrival seconds, input tokens, output tokens), optionally
+        with each request's shared-prefix id and prefix length in tokens."""
+        return cls(
+            input=input,  # type: ignore[arg-type]
+            output=output,  # type: ignore[arg-type]
+            arrival=arrival,  # type: ignore[arg-type]
+            prefix_id=prefix_id,  # type: ignore[arg-type]
+            prefix_tokens=prefix_tokens,  # type: ignore[arg-type]
+        )
 
     @classmethod
     def from_file(cls, path: str | Path) -> Trace:
         """A trace from a CSV file with a header naming ``arrival`` (seconds), ``input`` and
-        ``output`` (tokens) columns, or a JSONL file of objects with those keys. Rows are sorted
-        by arrival (stable)."""
+        ``output`` (tokens) columns, or a JSONL file of objects with those keys; optional
+        ``prefix_id`` and ``prefix_tokens`` columns name each request's shared prefix (empty or
+        absent: none). Rows are sorted by arrival (stable)."""
         import csv
         import json
 
@@ -217,10 +263,22 @@ class Trace:
                     raise invalid(f"{p.name} row {i} {k}", row[k], "a number") from e
         arrival = np.asarray(cols["arrival"], dtype=np.float64)
         order = np.argsort(arrival, kind="stable")
+        prefix: dict[str, Any] = {}
+        if any(isinstance(r, dict) and r.get("prefix_id") not in (None, "") for r in rows):
+            for k in ("prefix_id", "prefix_tokens"):
+                vals = []
+                for i, row in enumerate(rows, 1):
+                    v = row.get(k)
+                    try:
+                        vals.append(0.0 if v in (None, "") else float(v))
+                    except (TypeError, ValueError) as e:
+                        raise invalid(f"{p.name} row {i} {k}", v, "a number") from e
+                prefix[k] = np.asarray(vals)[order]
         return cls(
             input=np.asarray(cols["input"])[order],
             output=np.asarray(cols["output"])[order],
             arrival=arrival[order],
+            **prefix,
         )
 
 
@@ -283,6 +341,45 @@ class Workload:
 
 
 @dataclass(frozen=True, slots=True)
+class Speculation:
+    """Speculative decoding for :class:`Scheduler`: each decode verifies up to ``draft_tokens``
+    drafted tokens per sequence (fewer when the token budget or the request's remaining output
+    is smaller) and emits the expected accepted tokens of
+    :func:`brickwall.speculative.expected_tokens` at per-token ``acceptance`` - as a
+    deterministic expectation: a request carries the fraction forward, emitting the integer
+    part. ``draft``: the draft model, run on the same deployment, its ``g`` steps per iteration
+    priced by the step model (None: free drafts, e.g. n-gram or prompt lookup). The draft's
+    prefill and KV memory are not modelled."""
+
+    draft_tokens: int = 4
+    acceptance: float = 0.7
+    draft: Model | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "draft_tokens", integer("Speculation.draft_tokens", self.draft_tokens, maximum=32)
+        )
+        object.__setattr__(
+            self,
+            "acceptance",
+            real("Speculation.acceptance", self.acceptance, minimum=0.0, maximum=1.0),
+        )
+        if self.draft is not None and not isinstance(self.draft, Model):
+            raise wrong_type("Speculation.draft", self.draft, "a Model or None")
+
+    def expected(self) -> NDArray[np.float64]:
+        """Expected tokens a verification of ``g`` drafts emits, for ``g = 0..draft_tokens``."""
+        from .speculative import expected_tokens
+
+        # no drafts: the one token a plain decode samples
+        drafted = expected_tokens(self.acceptance, np.arange(1, self.draft_tokens + 1))
+        return np.concatenate([[1.0], np.asarray(drafted, dtype=np.float64)])
+
+
+Preemption = Literal["recompute", "swap"]
+
+
+@dataclass(frozen=True, slots=True)
 class Scheduler:
     """How the replica batches.
 
@@ -292,7 +389,13 @@ class Scheduler:
     ``max_seqs``: sequences per iteration. ``max_batched_tokens``: new tokens per iteration
     (None: 2048 chunked, else max(8192, the longest request)). ``block_size``: tokens per KV
     block. ``kv_blocks``: None sizes the cache from the memory the weights and activations
-    leave; an int forces it (e.g. to study preemption).
+    leave; an int forces it (e.g. to study preemption). ``prefix_cache``: keep the full KV
+    blocks of shared prefixes (a :class:`Trace`'s ``prefix_id``) resident, shared and evicted
+    least recently used, so a request whose prefix is cached skips prefilling it.
+    ``preemption``: ``"recompute"`` drops a preempted request's cache, ``"swap"`` moves it to host
+    memory and back over ``host_bandwidth`` bytes/s per chip (None: the chip's
+    ``Hardware.host_bandwidth``), the transfers added to the iterations' time (not overlapped).
+    ``speculative``: a :class:`Speculation`, or None.
     """
 
     policy: Policy = "continuous"
@@ -300,6 +403,10 @@ class Scheduler:
     max_batched_tokens: int | None = None
     block_size: int = 16
     kv_blocks: int | None = None
+    prefix_cache: bool = False
+    preemption: Preemption = "recompute"
+    speculative: Speculation | None = None
+    host_bandwidth: float | None = None
 
     def __post_init__(self) -> None:
         choice("Scheduler.policy", self.policy, POLICIES)
@@ -317,6 +424,28 @@ class Scheduler:
             object.__setattr__(
                 self, "kv_blocks", integer("Scheduler.kv_blocks", self.kv_blocks, maximum=1 << 40)
             )
+        if not isinstance(self.prefix_cache, bool):
+            raise wrong_type("Scheduler.prefix_cache", self.prefix_cache, "True or False")
+        choice("Scheduler.preemption", self.preemption, ("recompute", "swap"))
+        if self.speculative is not None and not isinstance(self.speculative, Speculation):
+            raise wrong_type("Scheduler.speculative", self.speculative, "a Speculation or None")
+        if self.host_bandwidth is not None:
+            object.__setattr__(
+                self,
+                "host_bandwidth",
+                real("Scheduler.host_bandwidth", self.host_bandwidth, strict=True),
+            )
+
+    def core_options(self) -> dict[str, Any]:
+        """The simulator's keyword options (of a resolved scheduler)."""
+        sp = self.speculative
+        return {
+            "prefix_cache": self.prefix_cache,
+            "preemption": self.preemption,
+            "host_bandwidth": self.host_bandwidth or 0.0,
+            "expected_tokens": None if sp is None else sp.expected(),
+            "draft": None if sp is None or sp.draft is None else cost_view(sp.draft),
+        }
 
     def resolved(self, model: Model, deployment: Deployment, trace: Trace) -> Scheduler:
         """This scheduler with ``max_batched_tokens`` and ``kv_blocks`` filled in."""
@@ -333,7 +462,17 @@ class Scheduler:
                 self.block_size,
                 float(budget),
             )
-        return Scheduler(self.policy, self.max_seqs, budget, self.block_size, blocks)
+        host = self.host_bandwidth
+        if host is None:
+            host = deployment.hardware.host_bandwidth
+        if self.preemption == "swap" and host is None:
+            raise invalid(
+                "Scheduler.host_bandwidth",
+                None,
+                f"bytes/s of the host link for swap preemption ({deployment.hardware.name} "
+                "has no host_bandwidth in its chip data)",
+            )
+        return replace(self, max_batched_tokens=budget, kv_blocks=blocks, host_bandwidth=host)
 
 
 #: Per-request columns of :meth:`ServingResult.to_pandas`, with units.
@@ -600,6 +739,15 @@ def _check(
     return scheduler
 
 
+def _prefixes(trace: Trace, part: slice) -> dict[str, Any]:
+    if trace.prefix_id is None or trace.prefix_tokens is None:
+        return {}
+    return {
+        "prefix_id": np.ascontiguousarray(trace.prefix_id[part]),
+        "prefix_tokens": np.ascontiguousarray(trace.prefix_tokens[part]),
+    }
+
+
 def _run(
     model: Model,
     deployment: Deployment,
@@ -632,6 +780,8 @@ def _run(
         replicas,
         router,
         decode,
+        **_prefixes(trace, slice(None)),
+        **s.core_options(),
     )
     return ServingResult(
         model=model.name,
@@ -1302,6 +1452,7 @@ __all__ = [
     "STATUS",
     "SearchResult",
     "ServingResult",
+    "Speculation",
     "Trace",
     "Workload",
     "max_rate",

@@ -2,8 +2,9 @@
 (rust/brickwall-core/src/serving/sim.rs), written plainly with one object per request.
 
 It is an oracle for the scheduling and event logic, not for the step model: each iteration's
-seconds come from the same core call (``_core.serving_iteration_seconds``), one iteration at a
-time. The core must match it event for event.
+seconds come from the same core calls (``_core.serving_iteration_seconds`` for the target and
+the draft model, ``_core.serving_swap_seconds`` for host transfers), one iteration at a time.
+The core must match it event for event.
 """
 
 from __future__ import annotations
@@ -18,23 +19,42 @@ from .. import _core
 
 
 @dataclass
+class _Prefix:
+    blocks: int  # its full blocks: what is cached and shared
+    resident: bool = False
+    refs: int = 0  # running requests sharing it
+    released: int = 0  # when its last holder let go (a counter): the LRU order
+
+
+@dataclass
 class _Request:
     index: int
     input: int
     output: int
     arrival: float
-    computed: int = 0  # tokens whose KV is cached
+    prefix: _Prefix | None = None
+    computed: int = 0  # tokens whose KV is cached (a shared prefix included)
     generated: int = 0  # output tokens sampled
-    blocks: int = 0  # KV blocks held
+    blocks: int = 0  # KV blocks held privately
+    shared: bool = False  # holds its prefix's resident blocks (its first blocks)
+    swapped: bool = False  # its cache sits in host memory
+    carry: float = 0.0  # fractional expected tokens carried between verifications
     scheduled: float = math.nan
     first_token: float = math.nan
     finish: float = math.nan
     preemptions: int = 0
+    cached: int = 0  # prompt tokens taken from the prefix cache
 
     @property
     def tokens(self) -> int:
         """Prompt plus generated tokens: what a recomputation must prefill."""
         return self.input + self.generated
+
+    @property
+    def held(self) -> int:
+        """Blocks it holds, its shared prefix's included."""
+        assert not self.shared or self.prefix is not None
+        return self.blocks + (self.prefix.blocks if self.shared and self.prefix else 0)
 
 
 def _blocks(tokens: int, size: int) -> int:
@@ -56,9 +76,19 @@ def simulate(
     block_size: int,
     kv_blocks: int,
     prefilled: list[bool] | None = None,
+    *,
+    prefix_id: list[int] | None = None,
+    prefix_tokens: list[int] | None = None,
+    prefix_cache: bool = False,
+    preemption: str = "recompute",
+    host_bandwidth: float = 0.0,
+    expected_tokens: list[float] | None = None,
+    draft: Any = None,
 ) -> dict[str, Any]:
-    """The run as lists: per request (arrival, scheduled, first_token, finish, preemptions)
-    and per iteration (start, seconds, sequences, tokens, prefill_tokens, kv_blocks)."""
+    """The run as lists: per request (arrival, scheduled, first_token, finish, preemptions,
+    cached) and per iteration (start, seconds, sequences, tokens, prefill_tokens, kv_blocks).
+    ``expected_tokens[g]`` (g = 0..k) turns on speculation with k drafts; ``draft`` is the
+    draft model's cost view (None: free drafts)."""
     n = len(input)
     closed = arrival is None
     if arrival is None:
@@ -66,15 +96,21 @@ def simulate(
     else:
         times = list(arrival)
     reqs = [_Request(i, int(input[i]), int(output[i]), times[i]) for i in range(n)]
+    prefixes: dict[int, _Prefix] = {}
     for r in reqs:
         if prefilled is not None and prefilled[r.index]:
             # its prompt's KV cache came with it, and its first token
             r.computed, r.generated = r.input, 1
+        if prefix_cache and prefix_id is not None and prefix_tokens is not None:
+            full = int(prefix_tokens[r.index]) // block_size
+            if full > 0:
+                r.prefix = prefixes.setdefault(int(prefix_id[r.index]), _Prefix(full))
     issued = min(clients, n) if closed else n
+    k = None if expected_tokens is None else len(expected_tokens) - 1
 
-    def price(seqs: float, tokens: float, attended: float, kv: float) -> float:
+    def price(views: Any, seqs: float, tokens: float, attended: float, kv: float) -> float:
         out = _core.serving_iteration_seconds(
-            costs,
+            views,
             plan,
             chip,
             np.array([seqs]),
@@ -84,12 +120,37 @@ def simulate(
         )
         return float(out[0])
 
+    clock = 0
+
+    def release(p: _Prefix) -> None:
+        nonlocal clock
+        p.refs -= 1
+        if p.refs == 0:
+            clock += 1
+            p.released = clock
+
+    def evictable() -> list[_Prefix]:
+        return [p for p in prefixes.values() if p.resident and p.refs == 0]
+
+    def evict() -> int:
+        """Evict the least recently released unheld prefix; its blocks."""
+        p = min(evictable(), key=lambda p: p.released)
+        p.resident = False
+        return p.blocks
+
+    def run_length(r: _Request, start: int, budget: int) -> int:
+        remaining = r.tokens - start
+        if remaining == 1 and r.generated > 0 and k is not None:
+            return 1 + min(k, budget - 1, r.output - r.generated - 1)
+        return min(remaining, budget)
+
     free = kv_blocks
     waiting: list[_Request] = []
     running: list[_Request] = []
     timeline: dict[str, list[Any]] = {
         k: [] for k in ("start", "seconds", "sequences", "tokens", "prefill_tokens", "kv_blocks")
     }
+    swapped_total = 0
     arrived = 0
     t = 0.0
     while any(math.isnan(r.finish) for r in reqs):
@@ -102,18 +163,31 @@ def simulate(
         budget = max_batched_tokens
         batch: list[tuple[_Request, int]] = []
         preempted = False
-        # running requests, oldest first; the newest are preempted to free blocks
+        swapped = 0
+        # running requests, oldest first; cached prefixes nobody holds are evicted, then the
+        # newest requests preempted, to free blocks
         i = 0
         while i < len(running) and budget > 0:
             r = running[i]
-            c = min(r.tokens - r.computed, budget)
-            need = max(0, _blocks(r.computed + c, block_size) - r.blocks)
+            c = run_length(r, r.computed, budget)
+            need = max(0, _blocks(r.computed + c, block_size) - r.held)
             gave_up = False
             while need > free:
+                if evictable():
+                    free += evict()
+                    continue
                 victim = running.pop()
                 free += victim.blocks
                 victim.blocks = 0
-                victim.computed = 0
+                if victim.shared:
+                    assert victim.prefix is not None
+                    victim.shared = False
+                    release(victim.prefix)
+                if preemption == "swap":
+                    swapped += victim.computed
+                    victim.swapped = victim.computed > 0
+                else:
+                    victim.computed = 0
                 victim.preemptions += 1
                 waiting.insert(0, victim)
                 preempted = True
@@ -131,20 +205,34 @@ def simulate(
         if not preempted and (policy != "static" or not running):
             while waiting and len(running) < max_seqs and budget > 0:
                 r = waiting[0]
-                remaining = r.tokens - r.computed  # all of it, unless it arrived prefilled
+                p = r.prefix
+                hit = p is not None and r.computed == 0 and p.resident
+                start, held = (p.blocks * block_size, p.blocks) if hit and p else (r.computed, 0)
+                remaining = r.tokens - start  # all of it, unless it has its cache
                 if policy != "chunked" and remaining > budget:
                     break
-                c = min(remaining, budget)
+                c = run_length(r, start, budget)
                 if policy == "static":
-                    need = _blocks(r.input + r.output - 1, block_size)
+                    need = _blocks(r.input + r.output - 1, block_size) - held
                 else:
-                    need = _blocks(r.computed + c, block_size) - r.blocks
-                if need > free:
+                    need = max(0, _blocks(start + c, block_size) - r.blocks - held)
+                spare = sum(q.blocks for q in evictable() if not (hit and q is p))
+                if need > free + spare:
                     break
                 waiting.pop(0)
                 running.append(r)
+                if hit and p:
+                    p.refs += 1
+                    r.shared = True
+                    r.computed = start
+                    r.cached += start
+                while need > free:
+                    free += evict()
                 free -= need
                 r.blocks += need
+                if r.swapped:
+                    swapped += r.computed
+                    r.swapped = False
                 if math.isnan(r.scheduled):
                     r.scheduled = t
                 batch.append((r, c))
@@ -152,36 +240,81 @@ def simulate(
         assert batch, "the scheduler ran nothing"
         seqs = tokens = attended = kv = 0.0
         prefill = 0
+        drafts: list[list[float]] = []  # per draft step: [sequences, sum of contexts]
         for r, c in batch:
-            p = r.computed
+            p0 = r.computed
             seqs += 1.0
             tokens += c
-            attended += sum(pos + 1 for pos in range(p, p + c))
-            kv += p + c
-            is_decode = c == 1 and r.generated > 0 and p + 1 == r.tokens
+            attended += sum(pos + 1 for pos in range(p0, p0 + c))
+            kv += p0 + c
+            is_decode = r.generated > 0 and p0 + 1 == r.tokens
             if not is_decode:
                 prefill += c
-        dt = price(seqs, tokens, attended, kv)
+            else:
+                for j in range(c - 1):
+                    if j == len(drafts):
+                        drafts.append([0.0, 0.0])
+                    drafts[j][0] += 1.0
+                    drafts[j][1] += p0 + j + 1
+        dt = price(costs, seqs, tokens, attended, kv)
+        for s, ctx in drafts:
+            dt += 0.0 if draft is None else price(draft, s, s, ctx, ctx)
+        if swapped:
+            dt += float(
+                _core.serving_swap_seconds(
+                    costs, plan, chip, host_bandwidth, np.array([swapped], dtype=np.uint64)
+                )[0]
+            )
+            swapped_total += swapped
         end = t + dt
-        for k, v in zip(
+        for key, v in zip(
             timeline,
             (t, dt, len(batch), int(tokens), prefill, kv_blocks - free),
             strict=True,
         ):
-            timeline[k].append(v)
+            timeline[key].append(v)
+        done: list[_Request] = []
         for r, c in batch:
-            r.computed += c
-            if r.computed == r.tokens:
-                r.generated += 1
-                if r.generated == 1:
-                    r.first_token = end
-                if r.generated == r.output:
-                    r.finish = end
-                    free += r.blocks
-                    r.blocks = 0
-                    if closed and issued < n:
-                        reqs[issued].arrival = end + think
-                        issued += 1
+            if r.generated > 0 and r.computed + 1 == r.tokens:
+                # a decode verifying c - 1 drafts emits its expected tokens
+                e = 1
+                if expected_tokens is not None:
+                    x = r.carry + expected_tokens[c - 1]
+                    e = math.floor(x)
+                    r.carry = x - e
+                    e = min(e, r.output - r.generated)
+                r.computed += e
+                r.generated += e
+            else:
+                r.computed += c
+                if r.computed == r.tokens:
+                    r.generated += 1
+                    if r.generated == 1:
+                        r.first_token = end
+            if r.generated == r.output:
+                done.append(r)
+        # a request holding a private copy of a prefix that is not resident makes it resident
+        for r, _ in batch:
+            p = r.prefix
+            if (
+                p is not None
+                and not r.shared
+                and not p.resident
+                and r.computed >= p.blocks * block_size
+            ):
+                p.resident, p.refs = True, 1
+                r.blocks -= p.blocks
+                r.shared = True
+        for r in done:
+            r.finish = end
+            free += r.blocks
+            r.blocks = 0
+            if r.shared and r.prefix is not None:
+                r.shared = False
+                release(r.prefix)
+            if closed and issued < n:
+                reqs[issued].arrival = end + think
+                issued += 1
         running = [r for r in running if math.isnan(r.finish)]
         t = end
     return {
@@ -190,6 +323,8 @@ def simulate(
         "first_token": [r.first_token for r in reqs],
         "finish": [r.finish for r in reqs],
         "preemptions": [r.preemptions for r in reqs],
+        "cached": [r.cached for r in reqs],
+        "swapped_tokens": swapped_total,
         **{f"it_{k}": v for k, v in timeline.items()},
     }
 

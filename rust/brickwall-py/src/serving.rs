@@ -2,7 +2,8 @@
 //! simulator (GIL released, Ctrl-C honoured).
 
 use brickwall_core::serving::{
-    self, ArrivalProcess, Arrivals, Lengths, Policy, Requests, Scheduler, StepCost,
+    self, ArrivalProcess, Arrivals, Lengths, Policy, Preemption, Requests, Scheduler, Served, Speculation,
+    StepCost, MAX_DRAFT,
 };
 use brickwall_core::Error;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
@@ -117,11 +118,34 @@ pub fn serving_kv_transfer_seconds<'py>(
     Ok(detach(py, || c.kv_transfer_seconds(t))?.into_pyarray(py))
 }
 
+/// Seconds to move the KV cache of each of `tokens` tokens between device and host memory over
+/// a link of `host_bandwidth` bytes/s per chip per direction (swap preemption).
+#[pyfunction]
+#[pyo3(signature = (model, plan, chip, host_bandwidth, tokens, /))]
+pub fn serving_swap_seconds<'py>(
+    py: Python<'py>,
+    model: ModelCostsView,
+    plan: PlanView,
+    chip: ChipView,
+    host_bandwidth: f64,
+    tokens: PyReadonlyArray1<'py, u64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    use brickwall_core::serving::IterationCost;
+    let c = core(cost(model, plan, chip)?.with_host_bandwidth(host_bandwidth))?;
+    let t = tokens.as_slice()?;
+    Ok(detach(py, || Ok(t.iter().map(|&x| c.swap_seconds(x)).collect::<Vec<f64>>()))?.into_pyarray(py))
+}
+
 /// Simulate one replica; `arrival` None runs a closed loop of `clients` with `think` seconds.
-/// Returns the per-request and (with `timeline`) per-iteration arrays and summaries.
+/// Returns the per-request and (with `timeline`) per-iteration arrays and summaries. Options:
+/// shared prefixes (`prefix_id`, `prefix_tokens`, with `prefix_cache`), `preemption`
+/// ("recompute" or "swap" over `host_bandwidth` bytes/s per chip), speculation
+/// (`expected_tokens[g]` for g = 0..k drafts; the `draft` model's steps priced, free if None).
 #[pyfunction]
 #[pyo3(signature = (model, plan, chip, input, output, arrival, clients, think, policy, max_seqs,
-                    max_batched_tokens, block_size, kv_blocks, timeline, prefilled, /))]
+                    max_batched_tokens, block_size, kv_blocks, timeline, prefilled, /,
+                    prefix_id=None, prefix_tokens=None, prefix_cache=false,
+                    preemption="recompute", host_bandwidth=0.0, expected_tokens=None, draft=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn serving_simulate<'py>(
     py: Python<'py>,
@@ -140,20 +164,44 @@ pub fn serving_simulate<'py>(
     kv_blocks: u64,
     timeline: bool,
     prefilled: Option<PyReadonlyArray1<'py, bool>>,
+    prefix_id: Option<PyReadonlyArray1<'py, u64>>,
+    prefix_tokens: Option<PyReadonlyArray1<'py, u64>>,
+    prefix_cache: bool,
+    preemption: &str,
+    host_bandwidth: f64,
+    expected_tokens: Option<PyReadonlyArray1<'py, f64>>,
+    draft: Option<ModelCostsView>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let c = cost(model, plan, chip)?;
-    let scheduler = Scheduler {
-        policy: core(Policy::parse(policy))?,
-        max_seqs,
-        max_batched_tokens,
-        block_size,
-        kv_blocks,
+    let expected = match &expected_tokens {
+        Some(e) => Some(e.as_slice()?),
+        None => None,
     };
+    let (c, scheduler) = options(
+        model,
+        plan,
+        chip,
+        Limits { policy, max_seqs, max_batched_tokens, block_size, kv_blocks },
+        Options { prefix_cache, preemption, host_bandwidth, expected_tokens: expected, draft },
+    )?;
     let prefilled = match &prefilled {
         Some(p) => p.as_slice()?,
         None => &[],
     };
-    let requests = Requests { input: input.as_slice()?, output: output.as_slice()?, prefilled };
+    let prefix_id = match &prefix_id {
+        Some(p) => p.as_slice()?,
+        None => &[],
+    };
+    let prefix_tokens = match &prefix_tokens {
+        Some(p) => p.as_slice()?,
+        None => &[],
+    };
+    let requests = Requests {
+        input: input.as_slice()?,
+        output: output.as_slice()?,
+        prefilled,
+        prefix_id,
+        prefix_tokens,
+    };
     let arrivals = match &arrival {
         Some(a) => Arrivals::Open(a.as_slice()?),
         None => Arrivals::Closed { clients, think },
@@ -161,12 +209,84 @@ pub fn serving_simulate<'py>(
     let s = interruptible(py, None, |control| {
         serving::simulate(requests, arrivals, scheduler, &c, timeline, control)
     })?;
+    let out = served_dict(py, s)?;
+    out.set_item("usd_per_s", c.price_per_s())?;
+    Ok(out)
+}
+
+/// A scheduler's limits, as the bindings receive them.
+pub(crate) struct Limits<'a> {
+    pub policy: &'a str,
+    pub max_seqs: u64,
+    pub max_batched_tokens: u64,
+    pub block_size: u64,
+    pub kv_blocks: u64,
+}
+
+/// The simulator's options, as the bindings receive them (see `serving_simulate`).
+pub(crate) struct Options<'a> {
+    pub prefix_cache: bool,
+    pub preemption: &'a str,
+    pub host_bandwidth: f64,
+    pub expected_tokens: Option<&'a [f64]>,
+    pub draft: Option<ModelCostsView>,
+}
+
+/// The priced step (with its host link and draft model as the options need) and the scheduler.
+pub(crate) fn options(
+    model: ModelCostsView,
+    plan: PlanView,
+    chip: ChipView,
+    l: Limits<'_>,
+    o: Options<'_>,
+) -> PyResult<(StepCost, Scheduler)> {
+    let preemption = core(Preemption::parse(o.preemption))?;
+    let (plan, chip) = (core(plan.try_into())?, chip.into());
+    let mut c = core(StepCost::new(model.into(), plan, chip))?;
+    if preemption == Preemption::Swap {
+        c = core(c.with_host_bandwidth(o.host_bandwidth))?;
+    }
+    if let Some(d) = o.draft {
+        c = core(c.with_draft(d.into(), plan, chip))?;
+    }
+    let speculation = match o.expected_tokens {
+        None => None,
+        Some(e) => {
+            if e.len() < 2 || e.len() > MAX_DRAFT + 1 {
+                return core(Err(Error::invalid(
+                    "len(expected_tokens)",
+                    e.len(),
+                    format!("2..={} (draft lengths 0..=k)", MAX_DRAFT + 1),
+                )));
+            }
+            let mut expected = [1.0; MAX_DRAFT + 1];
+            expected[..e.len()].copy_from_slice(e);
+            Some(Speculation { draft_tokens: e.len() as u64 - 1, expected })
+        }
+    };
+    let scheduler = Scheduler {
+        policy: core(Policy::parse(l.policy))?,
+        max_seqs: l.max_seqs,
+        max_batched_tokens: l.max_batched_tokens,
+        block_size: l.block_size,
+        kv_blocks: l.kv_blocks,
+        prefix_cache: o.prefix_cache,
+        preemption,
+        speculation,
+    };
+    Ok((c, scheduler))
+}
+
+/// A run's per-request arrays, timeline and summaries.
+pub(crate) fn served_dict(py: Python<'_>, s: Served) -> PyResult<Bound<'_, PyDict>> {
     let out = PyDict::new(py);
     out.set_item("arrival", s.arrival.into_pyarray(py))?;
     out.set_item("scheduled", s.scheduled.into_pyarray(py))?;
     out.set_item("first_token", s.first_token.into_pyarray(py))?;
     out.set_item("finish", s.finish.into_pyarray(py))?;
     out.set_item("preemptions", s.preemptions.into_pyarray(py))?;
+    out.set_item("cached", s.cached.into_pyarray(py))?;
+    out.set_item("swapped_tokens", s.swapped_tokens)?;
     let it = s.iterations;
     out.set_item("it_start", it.start.into_pyarray(py))?;
     out.set_item("it_seconds", it.seconds.into_pyarray(py))?;
@@ -178,6 +298,5 @@ pub fn serving_simulate<'py>(
     out.set_item("busy", s.busy)?;
     out.set_item("busy_prefill", s.busy_prefill)?;
     out.set_item("peak_kv_blocks", s.peak_kv_blocks)?;
-    out.set_item("usd_per_s", c.price_per_s())?;
     Ok(out)
 }

@@ -1,9 +1,7 @@
 //! Bindings of `brickwall_core::serving`'s pools and capacity search, and empirical lengths
 //! (GIL released, Ctrl-C honoured).
 
-use brickwall_core::serving::{
-    self, Arrivals, Candidate, Policy, Requests, Router, Scheduler, SearchScheduler, Slo, StepCost,
-};
+use brickwall_core::serving::{self, Arrivals, Candidate, Policy, Requests, Router, SearchScheduler, Slo};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -11,6 +9,7 @@ use pyo3::types::PyDict;
 use crate::convert::{ChipView, ModelCostsView, PlanView};
 use crate::errors::core;
 use crate::run::{detach, interruptible};
+use crate::serving::{options, served_dict, Limits, Options};
 
 /// `n` token counts drawn from the histogram `values` (>= 1) with `weights` (>= 0, sum > 0),
 /// from stream `stream` of `seed`.
@@ -36,7 +35,8 @@ pub fn serving_lengths_empirical<'py>(
 #[pyfunction]
 #[pyo3(signature = (model, plan, chip, input, output, arrival, clients, think, policy, max_seqs,
                     max_batched_tokens, block_size, kv_blocks, timeline, prefilled, replicas,
-                    router, decode, /))]
+                    router, decode, /, prefix_id=None, prefix_tokens=None, prefix_cache=false,
+                    preemption="recompute", host_bandwidth=0.0, expected_tokens=None, draft=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn serving_simulate_pool<'py>(
     py: Python<'py>,
@@ -58,28 +58,47 @@ pub fn serving_simulate_pool<'py>(
     replicas: u64,
     router: &str,
     decode: u64,
+    prefix_id: Option<PyReadonlyArray1<'py, u64>>,
+    prefix_tokens: Option<PyReadonlyArray1<'py, u64>>,
+    prefix_cache: bool,
+    preemption: &str,
+    host_bandwidth: f64,
+    expected_tokens: Option<PyReadonlyArray1<'py, f64>>,
+    draft: Option<ModelCostsView>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let c = core(StepCost::new(model.into(), core(plan.try_into())?, chip.into()))?;
-    let scheduler = Scheduler {
-        policy: core(Policy::parse(policy))?,
-        max_seqs,
-        max_batched_tokens,
-        block_size,
-        kv_blocks,
+    let expected = match &expected_tokens {
+        Some(e) => Some(e.as_slice()?),
+        None => None,
     };
+    let (c, scheduler) = options(
+        model,
+        plan,
+        chip,
+        Limits { policy, max_seqs, max_batched_tokens, block_size, kv_blocks },
+        Options { prefix_cache, preemption, host_bandwidth, expected_tokens: expected, draft },
+    )?;
     let router = core(Router::parse(router))?;
     let prefilled = match &prefilled {
         Some(p) => p.as_slice()?,
         None => &[],
     };
+    let prefix_id = match &prefix_id {
+        Some(p) => p.as_slice()?,
+        None => &[],
+    };
+    let prefix_tokens = match &prefix_tokens {
+        Some(p) => p.as_slice()?,
+        None => &[],
+    };
     let (input, output) = (input.as_slice()?, output.as_slice()?);
+    let requests = Requests { input, output, prefilled, prefix_id, prefix_tokens };
     let arrival = match &arrival {
         Some(a) => Some(a.as_slice()?),
         None => None,
     };
     let p = interruptible(py, None, |control| match (decode, arrival) {
         (0, Some(a)) => serving::simulate_pool(
-            Requests { input, output, prefilled },
+            requests,
             Arrivals::Open(a),
             scheduler,
             &c,
@@ -89,7 +108,7 @@ pub fn serving_simulate_pool<'py>(
             control,
         ),
         (0, None) => serving::simulate_pool(
-            Requests { input, output, prefilled },
+            requests,
             Arrivals::Closed { clients, think },
             scheduler,
             &c,
@@ -104,29 +123,12 @@ pub fn serving_simulate_pool<'py>(
             "arrival times: disaggregation needs open traffic",
         )),
         (_, Some(a)) => serving::simulate_disaggregated(
-            input, output, a, scheduler, &c, replicas, decode, router, timeline, control,
+            requests, a, scheduler, &c, replicas, decode, router, timeline, control,
         ),
     })?;
-    let s = p.served;
-    let out = PyDict::new(py);
-    out.set_item("arrival", s.arrival.into_pyarray(py))?;
-    out.set_item("scheduled", s.scheduled.into_pyarray(py))?;
-    out.set_item("first_token", s.first_token.into_pyarray(py))?;
-    out.set_item("finish", s.finish.into_pyarray(py))?;
-    out.set_item("preemptions", s.preemptions.into_pyarray(py))?;
+    let out = served_dict(py, p.served)?;
     out.set_item("replica", p.replica.into_pyarray(py))?;
-    let it = s.iterations;
-    out.set_item("it_start", it.start.into_pyarray(py))?;
-    out.set_item("it_seconds", it.seconds.into_pyarray(py))?;
-    out.set_item("it_sequences", it.sequences.into_pyarray(py))?;
-    out.set_item("it_tokens", it.tokens.into_pyarray(py))?;
-    out.set_item("it_prefill_tokens", it.prefill_tokens.into_pyarray(py))?;
-    out.set_item("it_kv_blocks", it.kv_blocks.into_pyarray(py))?;
     out.set_item("it_replica", p.it_replica.into_pyarray(py))?;
-    out.set_item("iterations", s.n_iterations)?;
-    out.set_item("busy", s.busy)?;
-    out.set_item("busy_prefill", s.busy_prefill)?;
-    out.set_item("peak_kv_blocks", s.peak_kv_blocks)?;
     out.set_item("usd_per_s", c.price_per_s() * (replicas + decode) as f64)?;
     Ok(out)
 }

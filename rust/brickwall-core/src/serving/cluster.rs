@@ -74,6 +74,7 @@ fn assemble(n: usize, parts: Vec<(Vec<usize>, Served)>) -> Pool {
         first_token: vec![f64::NAN; n],
         finish: vec![f64::NAN; n],
         preemptions: vec![0; n],
+        cached: vec![0; n],
         ..Served::default()
     };
     let mut replica = vec![0u32; n];
@@ -85,6 +86,7 @@ fn assemble(n: usize, parts: Vec<(Vec<usize>, Served)>) -> Pool {
             out.first_token[i] = s.first_token[j];
             out.finish[i] = s.finish[j];
             out.preemptions[i] = s.preemptions[j];
+            out.cached[i] = s.cached[j];
             replica[i] = k as u32;
         }
         it_replica.extend(std::iter::repeat_n(k as u32, s.iterations.start.len()));
@@ -93,6 +95,7 @@ fn assemble(n: usize, parts: Vec<(Vec<usize>, Served)>) -> Pool {
         out.busy += s.busy;
         out.busy_prefill += s.busy_prefill;
         out.peak_kv_blocks = out.peak_kv_blocks.max(s.peak_kv_blocks);
+        out.swapped_tokens += s.swapped_tokens;
     }
     Pool { served: out, replica, it_replica }
 }
@@ -162,7 +165,18 @@ pub fn simulate_pool(
                     members.iter().map(|&i| pre(i)).collect()
                 };
                 let at: Vec<f64> = members.iter().map(|&i| arrival[i]).collect();
-                let req = Requests { input: &input, output: &output, prefilled: &prefilled };
+                let (prefix_id, prefix_tokens) = if requests.prefix_id.is_empty() {
+                    (vec![], vec![])
+                } else {
+                    (pick(requests.prefix_id), pick(requests.prefix_tokens))
+                };
+                let req = Requests {
+                    input: &input,
+                    output: &output,
+                    prefilled: &prefilled,
+                    prefix_id: &prefix_id,
+                    prefix_tokens: &prefix_tokens,
+                };
                 let s = simulate(req, Arrivals::Open(&at), scheduler, cost, timeline, control)?;
                 Ok((members, s))
             })
@@ -181,7 +195,7 @@ pub fn simulate_pool(
                         (best, least) = (k, q);
                     }
                 }
-                reps[best].push(requests.input[i], requests.output[i], pre(i), a);
+                reps[best].push(requests.get(i), a);
                 members[best].push(i);
                 if i as u64 % CHECK_EVERY == CHECK_EVERY - 1 {
                     control.checkpoint(CHECK_EVERY)?;
@@ -207,8 +221,7 @@ pub fn simulate_pool(
 /// replicas first, then decode ones; `first_token` is the prefill pool's finish.
 #[allow(clippy::too_many_arguments)]
 pub fn simulate_disaggregated(
-    input: &[u64],
-    output: &[u64],
+    requests: Requests<'_>,
     arrival: &[f64],
     scheduler: Scheduler,
     cost: &StepCost,
@@ -221,11 +234,12 @@ pub fn simulate_disaggregated(
     if decode == 0 || decode > 1 << 20 {
         return Err(Error::invalid("decode_replicas", decode, "an integer in [1, 2^20]"));
     }
+    let (input, output) = (requests.input, requests.output);
     let n = input.len();
     crate::error::same_len("output", output.len(), n)?;
     // The prefill pool: every request, for its first token only.
     let ones = vec![1u64; n];
-    let first = Requests { input, output: &ones, prefilled: &[] };
+    let first = Requests { output: &ones, prefilled: &[], ..requests };
     let pre =
         simulate_pool(first, Arrivals::Open(arrival), scheduler, cost, prefill, router, timeline, control)
             .map_err(|e| match e {
@@ -251,7 +265,7 @@ pub fn simulate_disaggregated(
     let d_at: Vec<f64> = order.iter().map(|&j| at[j]).collect();
     let all = vec![true; order.len()];
     let dec = simulate_pool(
-        Requests { input: &d_in, output: &d_out, prefilled: &all },
+        Requests { input: &d_in, output: &d_out, prefilled: &all, prefix_id: &[], prefix_tokens: &[] },
         Arrivals::Open(&d_at),
         scheduler,
         cost,
@@ -279,6 +293,7 @@ pub fn simulate_disaggregated(
     s.busy += dec.served.busy;
     s.busy_prefill += dec.served.busy_prefill;
     s.peak_kv_blocks = s.peak_kv_blocks.max(dec.served.peak_kv_blocks);
+    s.swapped_tokens += dec.served.swapped_tokens;
     Ok(out)
 }
 
@@ -292,16 +307,13 @@ mod tests {
         fn seconds(&self, m: &Mix) -> f64 {
             1.0 + 0.01 * m.tokens + 1e-4 * m.attended + 1e-5 * m.kv_read
         }
+        fn swap_seconds(&self, tokens: u64) -> f64 {
+            0.002 * tokens as f64
+        }
     }
 
     fn sched() -> Scheduler {
-        Scheduler {
-            policy: Policy::Continuous,
-            max_seqs: 4,
-            max_batched_tokens: 200,
-            block_size: 4,
-            kv_blocks: 60,
-        }
+        Scheduler::new(Policy::Continuous, 4, 200, 4, 60)
     }
 
     fn workload(n: usize) -> (Vec<u64>, Vec<u64>, Vec<f64>) {
@@ -313,7 +325,8 @@ mod tests {
 
     fn pool(n: usize, replicas: u64, router: Router) -> Pool {
         let (input, output, arrival) = workload(n);
-        let req = Requests { input: &input, output: &output, prefilled: &[] };
+        let req =
+            Requests { input: &input, output: &output, prefilled: &[], prefix_id: &[], prefix_tokens: &[] };
         simulate_pool(req, Arrivals::Open(&arrival), sched(), &Toy, replicas, router, true, &Control::new())
             .unwrap()
     }
@@ -321,7 +334,8 @@ mod tests {
     #[test]
     fn one_replica_is_the_replica_whatever_the_router() {
         let (input, output, arrival) = workload(40);
-        let req = Requests { input: &input, output: &output, prefilled: &[] };
+        let req =
+            Requests { input: &input, output: &output, prefilled: &[], prefix_id: &[], prefix_tokens: &[] };
         let one = simulate(req, Arrivals::Open(&arrival), sched(), &Toy, true, &Control::new()).unwrap();
         for router in [Router::RoundRobin, Router::LeastLoaded] {
             assert_eq!(pool(40, 1, router).served, one);
@@ -351,7 +365,8 @@ mod tests {
         let p = pool(30, 3, Router::RoundRobin);
         assert!((0..30).all(|i| p.replica[i] == (i % 3) as u32));
         let (input, output, _) = workload(4);
-        let req = Requests { input: &input, output: &output, prefilled: &[] };
+        let req =
+            Requests { input: &input, output: &output, prefilled: &[], prefix_id: &[], prefix_tokens: &[] };
         let closed = Arrivals::Closed { clients: 2, think: 0.0 };
         let e = simulate_pool(req, closed, sched(), &Toy, 2, Router::LeastLoaded, false, &Control::new());
         assert!(matches!(e, Err(Error::Invalid { field, .. }) if field == "replicas"));

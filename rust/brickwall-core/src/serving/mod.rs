@@ -27,7 +27,10 @@ mod workload;
 
 pub use cluster::{simulate_disaggregated, simulate_pool, Pool, Router};
 pub use search::{percentile, search, Candidate, SearchScheduler, Slo, Status, Verdict};
-pub use sim::{simulate, Arrivals, Iterations, Policy, Replica, Requests, Scheduler, Served};
+pub use sim::{
+    simulate, Arrivals, Iterations, Policy, Preemption, Replica, Request, Requests, Scheduler, Served,
+    Speculation, MAX_DRAFT,
+};
 pub use workload::{arrivals, lengths, lengths_empirical, ArrivalProcess, Lengths};
 
 use crate::collectives::{time as collective_time, Collective, Link};
@@ -53,6 +56,13 @@ pub const NO_WORK: Mix = Mix { sequences: 0.0, tokens: 0.0, attended: 0.0, kv_re
 pub trait IterationCost {
     /// Seconds of an iteration processing `mix` (finite, > 0).
     fn seconds(&self, mix: &Mix) -> f64;
+    /// Seconds of one step of a speculative draft model over `mix` (one token per drafting
+    /// sequence); 0 when drafts are free (no draft model: n-gram or prompt-lookup drafting).
+    fn draft_seconds(&self, _mix: &Mix) -> f64 {
+        0.0
+    }
+    /// Seconds to move the KV cache of `tokens` tokens between device and host memory, one way.
+    fn swap_seconds(&self, tokens: u64) -> f64;
 }
 
 /// The step model as an [`IterationCost`].
@@ -63,6 +73,14 @@ pub struct StepCost {
     price_per_s: f64,
     /// The scale-out link per chip at its achievable bandwidth (zero bandwidth: none).
     scale_out: Link,
+    /// KV-cache bytes per token per chip.
+    kv_per_token: f64,
+    /// Achievable fraction of link bandwidth.
+    eff_network: f64,
+    /// Device-host bandwidth per chip per direction, bytes/s (0: none, swapping is an error).
+    host_bandwidth: f64,
+    /// The speculative draft model on the same plan and chips, if any.
+    draft: Option<StepModel>,
 }
 
 impl StepCost {
@@ -73,7 +91,30 @@ impl StepCost {
             latency_s: chip.scale_out.latency_s,
             bandwidth_bytes_s: chip.scale_out.bandwidth_bytes_s * chip.eff_network,
         };
-        Ok(Self { price_per_s: chip.price_per_s * sm.chips(), sm, memory: chip.memory, scale_out })
+        Ok(Self {
+            price_per_s: chip.price_per_s * sm.chips(),
+            kv_per_token: sm.evaluate(1.0, 0.0, 1.0).mem_kv,
+            sm,
+            memory: chip.memory,
+            scale_out,
+            eff_network: chip.eff_network,
+            host_bandwidth: 0.0,
+            draft: None,
+        })
+    }
+
+    /// With a device-host link of `bandwidth` bytes/s per chip per direction (PCIe), the path
+    /// of swap preemption: every chip moves its shard of a sequence's cache at once.
+    pub fn with_host_bandwidth(mut self, bandwidth: f64) -> Result<Self> {
+        self.host_bandwidth = positive("host_bandwidth", bandwidth)? * self.eff_network;
+        Ok(self)
+    }
+
+    /// With a speculative draft model `draft` laid out on the same plan and chips: its steps
+    /// are priced by its own step model.
+    pub fn with_draft(mut self, draft: ModelCosts, p: Plan, chip: Chip) -> Result<Self> {
+        self.draft = Some(StepModel::new(draft, p, chip)?);
+        Ok(self)
     }
 
     /// Seconds to move the KV cache of `tokens` tokens from a replica to another of the same
@@ -87,7 +128,7 @@ impl StepCost {
                 "a scale-out network to carry the KV cache between prefill and decode replicas",
             ));
         }
-        let per_token = self.sm.evaluate(1.0, 0.0, 1.0).mem_kv;
+        let per_token = self.kv_per_token;
         Ok(tokens
             .iter()
             .map(|&t| collective_time(Collective::PointToPoint, t as f64 * per_token, 2.0, self.scale_out))
@@ -165,6 +206,16 @@ impl IterationCost for StepCost {
     #[inline]
     fn seconds(&self, mix: &Mix) -> f64 {
         self.sm.evaluate_mixed(*mix).latency
+    }
+
+    /// The draft model's mixed step (0 without one).
+    fn draft_seconds(&self, mix: &Mix) -> f64 {
+        self.draft.as_ref().map_or(0.0, |d| d.evaluate_mixed(*mix).latency)
+    }
+
+    /// The cache's bytes per chip over the host link (infinite without one: validated before).
+    fn swap_seconds(&self, tokens: u64) -> f64 {
+        tokens as f64 * self.kv_per_token / self.host_bandwidth
     }
 }
 

@@ -217,24 +217,19 @@ fn judge(
     if kv < needed {
         return Ok(skipped(Status::CacheTooSmall, kv));
     }
-    let s = Scheduler {
-        policy: sch.policy,
-        max_seqs: sch.max_seqs,
-        max_batched_tokens: sch.max_batched_tokens,
-        block_size: sch.block_size,
-        kv_blocks: kv,
-    };
+    // The base scheduler: no prefix caching, recompute preemption, no speculation (those
+    // need per-request prefixes, a host link and a draft model per candidate).
+    let s = Scheduler::new(sch.policy, sch.max_seqs, sch.max_batched_tokens, sch.block_size, kv);
     let usd = cost.price_per_s() * (c.replicas + c.decode) as f64;
     let pool = if c.decode == 0 {
-        let req = Requests { input, output, prefilled: &[] };
+        let req = Requests { input, output, prefilled: &[], prefix_id: &[], prefix_tokens: &[] };
         simulate_pool(req, Arrivals::Open(arrival), s, &cost, c.replicas, router, false, control)?
     } else {
         if cost.kv_transfer_seconds(&[1]).is_err() {
             return Ok(skipped(Status::NoNetwork, kv));
         }
-        simulate_disaggregated(
-            input, output, arrival, s, &cost, c.replicas, c.decode, router, false, control,
-        )?
+        let req = Requests { input, output, prefilled: &[], prefix_id: &[], prefix_tokens: &[] };
+        simulate_disaggregated(req, arrival, s, &cost, c.replicas, c.decode, router, false, control)?
     };
     Ok(verdict(&pool, output, slo, kv, usd))
 }

@@ -2,18 +2,25 @@
 //!
 //! Each iteration, at time `t`:
 //! 1. requests that arrived by `t` join the waiting queue (in index order);
-//! 2. running requests, oldest first, take `min(remaining, budget)` tokens (a decode: 1); one
-//!    that needs KV blocks when none are free preempts the newest running request (its blocks
-//!    freed, its cache dropped, back to the head of the queue) until the blocks are free or it
+//! 2. running requests, oldest first, take `min(remaining, budget)` tokens (a decode: 1, or
+//!    `1 + g` to verify `g` draft tokens under speculation); one that needs KV blocks when none
+//!    are free first evicts unreferenced cached prefixes (least recently released first), then
+//!    preempts the newest running request (its blocks freed; recompute drops its cache, swap
+//!    moves it to host memory; back to the head of the queue) until the blocks are free or it
 //!    was itself the newest;
 //! 3. if nothing was preempted, waiting requests join, first come first served, while there are
 //!    sequence slots, budget and blocks (continuous: whole prompts only; static: only into an
-//!    empty batch, reserving blocks for the request's whole length);
-//! 4. the iteration lasts [`IterationCost::seconds`] of its [`Mix`]; at its end each request
-//!    whose cache caught up with its tokens samples one token, and finished ones free their
-//!    blocks. With nothing to run, time jumps to the next arrival.
+//!    empty batch, reserving blocks for the request's whole length). A fresh request whose
+//!    prefix is cached skips those tokens and shares the prefix's blocks; a swapped one comes
+//!    back (its cache moved in from host memory);
+//! 4. the iteration lasts [`IterationCost::seconds`] of its [`Mix`], plus the draft model's
+//!    steps under speculation and the host transfers of swapped caches (assumed not overlapped
+//!    with compute); at its end each request whose cache caught up with its tokens samples one
+//!    token (a verification emits its expected tokens), a request that computed its prefix
+//!    makes it resident for others, and finished ones free their blocks. With nothing to run,
+//!    time jumps to the next arrival.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use super::workload::MAX_REQUESTS;
 use super::{add_run, IterationCost, Mix, NO_WORK};
@@ -46,8 +53,45 @@ impl Policy {
     }
 }
 
-/// Scheduler limits.
+/// What preemption does with the victim's KV cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preemption {
+    /// Drop it; the request recomputes its prompt and generated tokens when it resumes.
+    Recompute,
+    /// Move it to host memory ([`IterationCost::swap_seconds`]) and back before it resumes.
+    /// Host memory is assumed large enough for every swapped cache.
+    Swap,
+}
+
+impl Preemption {
+    /// Parse `"recompute"` or `"swap"`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "recompute" => Ok(Self::Recompute),
+            "swap" => Ok(Self::Swap),
+            _ => Err(Error::invalid("preemption", s, "one of recompute, swap")),
+        }
+    }
+}
+
+/// Longest draft a [`Speculation`] may verify.
+pub const MAX_DRAFT: usize = 32;
+
+/// Speculative decoding: every decode verifies up to `draft_tokens` drafted tokens per sequence
+/// (fewer when the budget or the request's remaining output is smaller) and emits the expected
+/// number of accepted tokens - deterministically: a request carries the fractional part of its
+/// expected tokens forward, emitting `floor(carry + expected[g])` and keeping the rest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Speculation {
+    /// Draft length `k` (1..=[`MAX_DRAFT`]).
+    pub draft_tokens: u64,
+    /// `expected[g]`: expected tokens a verification of `g` drafts emits, for `g` in `0..=k`
+    /// (the speculative module's closed form; `expected[0] = 1`, `1 <= expected[g] <= g + 1`).
+    pub expected: [f64; MAX_DRAFT + 1],
+}
+
+/// Scheduler limits and options.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scheduler {
     /// The batching policy.
     pub policy: Policy,
@@ -59,6 +103,35 @@ pub struct Scheduler {
     pub block_size: u64,
     /// KV blocks in the replica (see [`super::kv_blocks`]).
     pub kv_blocks: u64,
+    /// Keep the full blocks of shared prefixes resident for requests that carry the same
+    /// prefix ([`Requests::prefix_id`]).
+    pub prefix_cache: bool,
+    /// What preemption does with the victim's cache.
+    pub preemption: Preemption,
+    /// Speculative decoding, if any.
+    pub speculation: Option<Speculation>,
+}
+
+impl Scheduler {
+    /// A scheduler without prefix caching or speculation, preempting by recomputation.
+    pub fn new(
+        policy: Policy,
+        max_seqs: u64,
+        max_batched_tokens: u64,
+        block_size: u64,
+        kv_blocks: u64,
+    ) -> Self {
+        Self {
+            policy,
+            max_seqs,
+            max_batched_tokens,
+            block_size,
+            kv_blocks,
+            prefix_cache: false,
+            preemption: Preemption::Recompute,
+            speculation: None,
+        }
+    }
 }
 
 /// The requests: token counts, one per request.
@@ -72,6 +145,40 @@ pub struct Requests<'a> {
     /// deployment): its prompt's KV cache transferred in and its first token sampled, so it
     /// needs blocks for the prompt at admission and only decodes (`output >= 2`).
     pub prefilled: &'a [bool],
+    /// Empty, or per request the id of the shared prefix its prompt starts with (requests with
+    /// the same id share their first `prefix_tokens`).
+    pub prefix_id: &'a [u64],
+    /// Empty, or per request the length of that prefix (0: none; < input; the same for every
+    /// request of an id). Only its full KV blocks are cached.
+    pub prefix_tokens: &'a [u64],
+}
+
+/// One request of [`Requests`], as a replica receives it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Request {
+    /// Prompt tokens.
+    pub input: u64,
+    /// Tokens to generate.
+    pub output: u64,
+    /// Whether it arrives prefilled ([`Requests::prefilled`]).
+    pub prefilled: bool,
+    /// Its shared prefix's id and length (0: none; [`Requests::prefix_id`]).
+    pub prefix_id: u64,
+    /// See [`Requests::prefix_tokens`].
+    pub prefix_tokens: u64,
+}
+
+impl Requests<'_> {
+    /// Request `i`.
+    pub fn get(&self, i: usize) -> Request {
+        Request {
+            input: self.input[i],
+            output: self.output[i],
+            prefilled: self.prefilled.get(i).copied().unwrap_or(false),
+            prefix_id: self.prefix_id.get(i).copied().unwrap_or(0),
+            prefix_tokens: self.prefix_tokens.get(i).copied().unwrap_or(0),
+        }
+    }
 }
 
 /// When requests arrive.
@@ -100,10 +207,10 @@ pub struct Iterations {
     pub sequences: Vec<u32>,
     /// New tokens processed.
     pub tokens: Vec<u64>,
-    /// Of which prefill (prompt chunks and recomputation), the rest being one decode token per
-    /// decoding sequence.
+    /// Of which prefill (prompt chunks and recomputation), the rest being decode tokens (one
+    /// per decoding sequence, or `1 + g` per verification of `g` drafts).
     pub prefill_tokens: Vec<u64>,
-    /// KV blocks held during the iteration.
+    /// KV blocks held during the iteration (by requests and by cached prefixes).
     pub kv_blocks: Vec<u64>,
 }
 
@@ -120,6 +227,8 @@ pub struct Served {
     pub finish: Vec<f64>,
     /// Times it was preempted.
     pub preemptions: Vec<u32>,
+    /// Prompt tokens it took from the prefix cache instead of prefilling (over its admissions).
+    pub cached: Vec<u64>,
     /// The timeline (empty unless asked for).
     pub iterations: Iterations,
     /// Iterations run.
@@ -131,6 +240,8 @@ pub struct Served {
     pub busy_prefill: f64,
     /// Largest number of KV blocks held at once.
     pub peak_kv_blocks: u64,
+    /// Tokens of KV cache moved to and from host memory by swap preemption (both directions).
+    pub swapped_tokens: u64,
 }
 
 fn blocks_for(tokens: u64, block_size: u64) -> u64 {
@@ -156,11 +267,63 @@ pub(super) fn validate(req: &Requests<'_>, arrivals: &Arrivals<'_>, s: &Schedule
             ));
         }
     }
+    if !req.prefix_id.is_empty() || !req.prefix_tokens.is_empty() {
+        crate::error::same_len("prefix_id", req.prefix_id.len(), n)?;
+        crate::error::same_len("prefix_tokens", req.prefix_tokens.len(), n)?;
+        let mut seen: HashMap<u64, u64> = HashMap::new();
+        for i in 0..n {
+            let (id, len) = (req.prefix_id[i], req.prefix_tokens[i]);
+            if len == 0 {
+                continue;
+            }
+            if len >= req.input[i] {
+                return Err(Error::invalid(
+                    format!("prefix_tokens[{i}]"),
+                    len,
+                    format!(
+                        "< input = {} (a shared prefix leaves at least one token to prefill)",
+                        req.input[i]
+                    ),
+                ));
+            }
+            if let Some(&l) = seen.get(&id) {
+                if l != len {
+                    return Err(Error::invalid(
+                        format!("prefix_tokens[{i}]"),
+                        len,
+                        format!("{l}, the length prefix {id} has in an earlier request"),
+                    ));
+                }
+            } else {
+                seen.insert(id, len);
+            }
+        }
+    }
     for (f, x) in
         [("max_seqs", s.max_seqs), ("max_batched_tokens", s.max_batched_tokens), ("block_size", s.block_size)]
     {
         if x == 0 {
             return Err(Error::invalid(f, 0, "an integer >= 1"));
+        }
+    }
+    if let Some(sp) = s.speculation {
+        if !(1..=MAX_DRAFT as u64).contains(&sp.draft_tokens) {
+            return Err(Error::invalid(
+                "draft_tokens",
+                sp.draft_tokens,
+                format!("an integer in [1, {MAX_DRAFT}]"),
+            ));
+        }
+        for g in 0..=sp.draft_tokens as usize {
+            let e = sp.expected[g];
+            let hi = if g == 0 { 1.0 } else { g as f64 + 1.0 };
+            if !(e.is_finite() && (1.0..=hi).contains(&e)) {
+                return Err(Error::invalid(
+                    format!("expected_tokens[{g}]"),
+                    e,
+                    format!("a number in [1, {hi}]"),
+                ));
+            }
         }
     }
     match *arrivals {
@@ -220,17 +383,86 @@ pub(super) fn validate(req: &Requests<'_>, arrivals: &Arrivals<'_>, s: &Schedule
     Ok(())
 }
 
+/// No prefix.
+const NONE: u32 = u32::MAX;
+
 /// Mutable state of one request.
 #[derive(Clone, Copy)]
 struct Req {
     input: u64,
     output: u64,
-    /// Tokens whose KV is cached.
+    /// Tokens whose KV is cached (shared prefix included).
     computed: u64,
     /// Tokens generated so far.
     generated: u64,
-    /// KV blocks held.
+    /// KV blocks held privately.
     blocks: u64,
+    /// Its prefix (an index into the prefix table), or [`NONE`].
+    prefix: u32,
+    /// Whether it holds a reference to its prefix's resident blocks (which then count as its
+    /// first blocks).
+    shared: bool,
+    /// Whether its cache is in host memory (swap preemption).
+    swapped: bool,
+    /// Fractional expected tokens carried between verifications.
+    carry: f64,
+}
+
+/// A shared prefix.
+#[derive(Clone, Copy)]
+struct Prefix {
+    /// Its full blocks: what is cached and shared.
+    blocks: u64,
+    resident: bool,
+    /// Running requests holding it.
+    refs: u32,
+    /// When it was last released (an increasing counter; the LRU order).
+    stamp: u64,
+}
+
+/// The prefix cache: resident prefixes, and those no request holds in least-recently-released
+/// order (stale entries skipped lazily).
+#[derive(Clone)]
+struct Cache {
+    prefixes: Vec<Prefix>,
+    lru: VecDeque<(u32, u64)>,
+    /// Blocks of resident prefixes no request holds (evictable).
+    evictable: u64,
+    clock: u64,
+}
+
+impl Cache {
+    fn acquire(&mut self, x: u32) {
+        let p = &mut self.prefixes[x as usize];
+        if p.refs == 0 {
+            self.evictable -= p.blocks;
+        }
+        p.refs += 1;
+    }
+
+    fn release(&mut self, x: u32) {
+        let p = &mut self.prefixes[x as usize];
+        p.refs -= 1;
+        if p.refs == 0 {
+            self.clock += 1;
+            p.stamp = self.clock;
+            self.lru.push_back((x, self.clock));
+            self.evictable += p.blocks;
+        }
+    }
+
+    /// Evict the least recently released unheld prefix; its blocks.
+    fn evict(&mut self) -> u64 {
+        while let Some((x, stamp)) = self.lru.pop_front() {
+            let p = &mut self.prefixes[x as usize];
+            if p.resident && p.refs == 0 && p.stamp == stamp {
+                p.resident = false;
+                self.evictable -= p.blocks;
+                return p.blocks;
+            }
+        }
+        unreachable!("evict is called only while evictable > 0")
+    }
 }
 
 /// An iteration's work, summed as it is scheduled. Decodes (one token, the last generated one,
@@ -242,9 +474,26 @@ struct Acc {
     decodes: u64,
     /// Sum over decodes of `p + 1`: what each attends to and holds after the iteration.
     decode_ctx: u64,
+    /// Under speculation, per draft step `j`: sequences drafting and the sum of their `p + j + 1`.
+    draft_seqs: [u64; MAX_DRAFT],
+    draft_ctx: [u64; MAX_DRAFT],
+    /// Draft steps this iteration (the longest draft).
+    drafts: usize,
 }
 
 impl Acc {
+    fn new() -> Self {
+        Self {
+            mix: NO_WORK,
+            prefill: 0,
+            decodes: 0,
+            decode_ctx: 0,
+            draft_seqs: [0; MAX_DRAFT],
+            draft_ctx: [0; MAX_DRAFT],
+            drafts: 0,
+        }
+    }
+
     fn mix(&self) -> Mix {
         let (k, ctx) = (self.decodes as f64, self.decode_ctx as f64);
         Mix {
@@ -256,26 +505,73 @@ impl Acc {
     }
 }
 
-/// What an iteration does to a request it schedules, in one pass: the run of `c` tokens joins
-/// `acc`; the request's cache grows; a caught-up request samples a token. Returns 1 if it
-/// sampled its first token, 2 if its last (a one-token request: 3), else 0.
+/// Tokens an iteration with `budget` left runs for a request whose cache holds `start` tokens:
+/// the rest of its prompt up to the budget, or a decode (with speculation, the last token and
+/// up to `k` drafts - no more than the budget or the tokens it still needs).
 #[inline(always)]
-fn advance(q: &mut Req, c: u64, acc: &mut Acc) -> u8 {
+fn run_len(q: &Req, start: u64, budget: u64, spec: &Option<Speculation>) -> u64 {
+    let rem = q.input + q.generated - start;
+    if rem == 1 && q.generated > 0 {
+        if let Some(sp) = spec {
+            return 1 + sp.draft_tokens.min(budget - 1).min(q.output - q.generated - 1);
+        }
+    }
+    rem.min(budget)
+}
+
+/// What an iteration does to a request it schedules, in one pass: the run of `c` tokens joins
+/// `acc`; the request's cache grows; a caught-up request samples a token (a verification its
+/// expected tokens). Returns 1 if it sampled its first token, 2 if its last (both: 3), else 0.
+#[inline(always)]
+fn advance(q: &mut Req, c: u64, acc: &mut Acc, spec: &Option<Speculation>) -> u8 {
     let tokens = q.input + q.generated;
     let p = q.computed;
-    if c == 1 && q.generated > 0 && p + 1 == tokens {
-        acc.decodes += 1;
-        acc.decode_ctx += p + 1;
-    } else {
-        add_run(&mut acc.mix, p, c);
-        acc.prefill += c;
+    if q.generated > 0 && p + 1 == tokens {
+        // A decode of the last token, verifying `c - 1` drafts.
+        let e = match spec {
+            None => {
+                acc.decodes += 1;
+                acc.decode_ctx += p + 1;
+                1
+            }
+            Some(sp) => {
+                let g = (c - 1) as usize;
+                if g == 0 {
+                    acc.decodes += 1;
+                    acc.decode_ctx += p + 1;
+                } else {
+                    add_run(&mut acc.mix, p, c);
+                }
+                for j in 0..g {
+                    acc.draft_seqs[j] += 1;
+                    acc.draft_ctx[j] += p + j as u64 + 1;
+                }
+                acc.drafts = acc.drafts.max(g);
+                let x = q.carry + sp.expected[g];
+                let e = x.floor();
+                q.carry = x - e;
+                (e as u64).min(q.output - q.generated)
+            }
+        };
+        q.computed = p + e;
+        q.generated += e;
+        return u8::from(q.generated == q.output) << 1;
     }
+    add_run(&mut acc.mix, p, c);
+    acc.prefill += c;
     q.computed = p + c;
     if q.computed < tokens {
         return 0;
     }
     q.generated += 1;
     u8::from(q.generated == 1) | (u8::from(q.generated == q.output) << 1)
+}
+
+/// Whether a request just scheduled holds a private copy of its prefix: if the prefix is not
+/// resident at the iteration's end, that copy becomes the resident one.
+#[inline(always)]
+fn computes_prefix(q: &Req, cache: &Cache, bs: u64) -> bool {
+    q.prefix != NONE && !q.shared && q.computed >= cache.prefixes[q.prefix as usize].blocks * bs
 }
 
 /// Simulate `requests` arriving as `arrivals` on one replica under `scheduler`, each iteration
@@ -309,11 +605,16 @@ pub struct Replica {
     think: Option<f64>,
     reqs: Vec<Req>,
     out: Served,
+    /// Prefixes with at least one full block, numbered by first appearance.
+    cache: Cache,
+    ids: HashMap<u64, u32>,
     free: u64,
     waiting: VecDeque<u32>,
     running: Vec<u32>,
     /// Requests that sampled their first or last token this iteration (flags as `advance`).
     events: Vec<(u32, u8)>,
+    /// Requests that computed their (not yet resident) prefix this iteration.
+    computed_prefix: Vec<u32>,
     /// Requests whose arrival time is known: all, or the closed loop's issued ones.
     issued: usize,
     /// The next request to join the queue.
@@ -337,12 +638,11 @@ impl Replica {
         let n = requests.input.len();
         let mut r = Self::empty(scheduler, timeline);
         for i in 0..n {
-            let pre = requests.prefilled.get(i).copied().unwrap_or(false);
             let at = match arrivals {
                 Arrivals::Open(t) => t[i],
                 Arrivals::Closed { .. } => f64::NAN,
             };
-            r.push(requests.input[i], requests.output[i], pre, at);
+            r.push(requests.get(i), at);
         }
         if let Arrivals::Closed { clients, think } = arrivals {
             // The closed loop's first `clients` arrive at t = 0; the rest when one finishes.
@@ -362,10 +662,13 @@ impl Replica {
             think: None,
             reqs: Vec::new(),
             out: Served::default(),
+            cache: Cache { prefixes: Vec::new(), lru: VecDeque::new(), evictable: 0, clock: 0 },
+            ids: HashMap::new(),
             free: scheduler.kv_blocks,
             waiting: VecDeque::new(),
             running: Vec::new(),
             events: Vec::new(),
+            computed_prefix: Vec::new(),
             issued: 0,
             next: 0,
             done: 0,
@@ -374,16 +677,30 @@ impl Replica {
         }
     }
 
-    /// Add a request arriving at `arrival` (not before the last one pushed), with `input` and
-    /// `output` tokens (`prefilled`: see [`Requests::prefilled`]). The caller validated it
-    /// against the scheduler (as [`Replica::new`] does).
-    pub fn push(&mut self, input: u64, output: u64, prefilled: bool, arrival: f64) {
+    /// Add a request arriving at `arrival` (not before the last one pushed). The caller
+    /// validated it against the scheduler (as [`Replica::new`] does).
+    pub fn push(&mut self, q: Request, arrival: f64) {
+        let (s, bs) = (self.s, self.s.block_size);
+        let full = q.prefix_tokens / bs;
+        let prefix = if s.prefix_cache && full > 0 {
+            let cache = &mut self.cache;
+            *self.ids.entry(q.prefix_id).or_insert_with(|| {
+                cache.prefixes.push(Prefix { blocks: full, resident: false, refs: 0, stamp: 0 });
+                (cache.prefixes.len() - 1) as u32
+            })
+        } else {
+            NONE
+        };
         self.reqs.push(Req {
-            input,
-            output,
-            computed: if prefilled { input } else { 0 },
-            generated: u64::from(prefilled),
+            input: q.input,
+            output: q.output,
+            computed: if q.prefilled { q.input } else { 0 },
+            generated: u64::from(q.prefilled),
             blocks: 0,
+            prefix,
+            shared: false,
+            swapped: false,
+            carry: 0.0,
         });
         let o = &mut self.out;
         o.arrival.push(arrival);
@@ -391,6 +708,7 @@ impl Replica {
         o.first_token.push(f64::NAN);
         o.finish.push(f64::NAN);
         o.preemptions.push(0);
+        o.cached.push(0);
         self.issued += 1;
     }
 
@@ -420,8 +738,10 @@ impl Replica {
     pub fn step(&mut self, cost: &impl IterationCost, until: f64) -> Result<bool> {
         let s = self.s;
         let bs = s.block_size;
-        let (out, reqs, waiting, running) =
-            (&mut self.out, &mut self.reqs, &mut self.waiting, &mut self.running);
+        let spec = s.speculation;
+        let swap = s.preemption == Preemption::Swap;
+        let (out, reqs, waiting, running, cache) =
+            (&mut self.out, &mut self.reqs, &mut self.waiting, &mut self.running, &mut self.cache);
         let (next, issued) = (&mut self.next, self.issued);
         loop {
             while *next < issued && out.arrival[*next] <= self.t {
@@ -443,28 +763,70 @@ impl Replica {
         }
         let mut free = self.free;
         let mut issued = issued;
-        let events = &mut self.events;
+        let (events, computed_prefix) = (&mut self.events, &mut self.computed_prefix);
         events.clear();
+        computed_prefix.clear();
         self.done_before = self.done;
-        let mut acc = Acc { mix: NO_WORK, prefill: 0, decodes: 0, decode_ctx: 0 };
+        // Blocks of a request's prefix while it shares them.
+        let shared_blocks =
+            |q: &Req, cache: &Cache| if q.shared { cache.prefixes[q.prefix as usize].blocks } else { 0 };
+        let mut acc = Acc::new();
         let mut budget = s.max_batched_tokens;
         let mut preempted = false;
+        let mut swapped: u64 = 0;
         // Running requests, oldest first. Blocks freed by requests finishing now return after
         // the iteration, so the pass can advance each request as it schedules it.
         let mut i = 0;
         while i < running.len() && budget > 0 {
             let r = running[i] as usize;
-            let q = reqs[r];
-            let c = (q.input + q.generated - q.computed).min(budget);
-            let after = q.computed + c;
-            let need = if after > q.blocks * bs { after.div_ceil(bs) - q.blocks } else { 0 };
+            // The common case first: a plain decode within the blocks it holds (what the general
+            // path below does for it, without its branches).
+            let q = &mut reqs[r];
+            if spec.is_none()
+                && q.generated > 0
+                && q.computed + 1 == q.input + q.generated
+                && q.computed < (q.blocks + shared_blocks(q, cache)) * bs
+            {
+                acc.decodes += 1;
+                acc.decode_ctx += q.computed + 1;
+                q.computed += 1;
+                q.generated += 1;
+                if q.generated == q.output {
+                    events.push((r as u32, 2));
+                }
+                if s.prefix_cache && computes_prefix(q, cache, bs) {
+                    computed_prefix.push(r as u32);
+                }
+                budget -= 1;
+                i += 1;
+                continue;
+            }
+            let q = *q;
+            let c = run_len(&q, q.computed, budget, &spec);
+            // Blocks it must add (a division only when it crosses into a new block).
+            let (after, held) = (q.computed + c, q.blocks + shared_blocks(&q, cache));
+            let need = if after > held * bs { blocks_for(after, bs) - held } else { 0 };
             if need > free {
                 let mut evicted_self = false;
                 while need > free {
+                    if cache.evictable > 0 {
+                        free += cache.evict();
+                        continue;
+                    }
                     let v = running.pop().expect("the request itself is running") as usize;
-                    free += reqs[v].blocks;
-                    reqs[v].blocks = 0;
-                    reqs[v].computed = 0;
+                    let qv = &mut reqs[v];
+                    free += qv.blocks;
+                    qv.blocks = 0;
+                    if qv.shared {
+                        qv.shared = false;
+                        cache.release(qv.prefix);
+                    }
+                    if swap {
+                        swapped += qv.computed;
+                        qv.swapped = qv.computed > 0;
+                    } else {
+                        qv.computed = 0;
+                    }
                     out.preemptions[v] += 1;
                     waiting.push_front(v as u32);
                     preempted = true;
@@ -480,9 +842,12 @@ impl Replica {
             free -= need;
             let q = &mut reqs[r];
             q.blocks += need;
-            let e = advance(q, c, &mut acc);
+            let e = advance(q, c, &mut acc, &spec);
             if e != 0 {
                 events.push((r as u32, e));
+            }
+            if s.prefix_cache && computes_prefix(q, cache, bs) {
+                computed_prefix.push(r as u32);
             }
             budget -= c;
             i += 1;
@@ -495,32 +860,58 @@ impl Replica {
                     break;
                 }
                 let q = reqs[r];
-                // The prompt (with what it generated, after a preemption); a prefilled arrival
-                // has it cached already and only decodes.
-                let rem = q.input + q.generated - q.computed;
+                // A fresh (or recomputing) request whose prefix is resident starts after it.
+                let hit = q.prefix != NONE && q.computed == 0 && cache.prefixes[q.prefix as usize].resident;
+                let (start, held) = if hit {
+                    let b = cache.prefixes[q.prefix as usize].blocks;
+                    (b * bs, b)
+                } else {
+                    (q.computed, 0)
+                };
+                // The prompt (with what it generated, after a preemption); a prefilled or
+                // swapped request has its cache and may only decode.
+                let rem = q.input + q.generated - start;
                 if s.policy != Policy::Chunked && rem > budget {
                     break;
                 }
-                let c = rem.min(budget);
+                let c = run_len(&q, start, budget, &spec);
                 let need = if s.policy == Policy::Static {
-                    blocks_for(q.input + q.output - 1, bs)
+                    blocks_for(q.input + q.output - 1, bs) - held
                 } else {
-                    blocks_for(q.computed + c, bs).saturating_sub(q.blocks)
+                    blocks_for(start + c, bs).saturating_sub(q.blocks + held)
                 };
-                if need > free {
+                // Unheld cached prefixes give way, but not the one it is about to share.
+                let spare = if hit && cache.prefixes[q.prefix as usize].refs == 0 { held } else { 0 };
+                if need > free + (cache.evictable - spare) {
                     break;
                 }
                 waiting.pop_front();
                 running.push(w);
+                let q = &mut reqs[r];
+                if hit {
+                    cache.acquire(q.prefix);
+                    q.shared = true;
+                    q.computed = start;
+                    out.cached[r] += start;
+                }
+                while need > free {
+                    free += cache.evict();
+                }
                 free -= need;
+                q.blocks += need;
+                if q.swapped {
+                    swapped += q.computed;
+                    q.swapped = false;
+                }
                 if out.scheduled[r].is_nan() {
                     out.scheduled[r] = t;
                 }
-                let q = &mut reqs[r];
-                q.blocks += need;
-                let e = advance(q, c, &mut acc);
+                let e = advance(q, c, &mut acc, &spec);
                 if e != 0 {
                     events.push((w, e));
+                }
+                if s.prefix_cache && computes_prefix(q, cache, bs) {
+                    computed_prefix.push(w);
                 }
                 budget -= c;
             }
@@ -535,7 +926,15 @@ impl Replica {
                 "limits under which some request can run",
             ));
         }
-        let dt = cost.seconds(&mix);
+        let mut dt = cost.seconds(&mix);
+        for j in 0..acc.drafts {
+            let (k, ctx) = (acc.draft_seqs[j] as f64, acc.draft_ctx[j] as f64);
+            dt += cost.draft_seconds(&Mix { sequences: k, tokens: k, attended: ctx, kv_read: ctx });
+        }
+        if swapped > 0 {
+            dt += cost.swap_seconds(swapped);
+            out.swapped_tokens += swapped;
+        }
         let end = t + dt;
         let held = s.kv_blocks - free;
         out.peak_kv_blocks = out.peak_kv_blocks.max(held);
@@ -550,6 +949,17 @@ impl Replica {
         }
         out.busy += dt;
         out.busy_prefill += dt * (prefill as f64 / mix.tokens);
+        // Prefixes computed now become resident: their blocks move from the request to the cache.
+        for &r in computed_prefix.iter() {
+            let q = &mut reqs[r as usize];
+            let p = &mut cache.prefixes[q.prefix as usize];
+            if !p.resident {
+                p.resident = true;
+                p.refs = 1;
+                q.blocks -= p.blocks;
+                q.shared = true;
+            }
+        }
         let mut finished_any = false;
         for &(r, e) in events.iter() {
             let r = r as usize;
@@ -558,8 +968,13 @@ impl Replica {
             }
             if e & 2 != 0 {
                 out.finish[r] = end;
-                free += reqs[r].blocks;
-                reqs[r].blocks = 0;
+                let q = &mut reqs[r];
+                free += q.blocks;
+                q.blocks = 0;
+                if q.shared {
+                    q.shared = false;
+                    cache.release(q.prefix);
+                }
                 finished_any = true;
                 self.done += 1;
                 if let Some(think) = self.think {
@@ -593,15 +1008,21 @@ mod tests {
         fn seconds(&self, m: &Mix) -> f64 {
             1.0 + 0.01 * m.tokens + 1e-4 * m.attended + 1e-5 * m.kv_read
         }
+        fn draft_seconds(&self, m: &Mix) -> f64 {
+            0.1 + 0.001 * m.tokens
+        }
+        fn swap_seconds(&self, tokens: u64) -> f64 {
+            0.002 * tokens as f64
+        }
     }
 
     fn sched(policy: Policy, kv_blocks: u64) -> Scheduler {
-        Scheduler { policy, max_seqs: 8, max_batched_tokens: 64, block_size: 4, kv_blocks }
+        Scheduler::new(policy, 8, 64, 4, kv_blocks)
     }
 
     fn run(input: &[u64], output: &[u64], arrival: &[f64], s: Scheduler) -> Served {
         simulate(
-            Requests { input, output, prefilled: &[] },
+            Requests { input, output, prefilled: &[], prefix_id: &[], prefix_tokens: &[] },
             Arrivals::Open(arrival),
             s,
             &Toy,
@@ -682,7 +1103,7 @@ mod tests {
         let input = [4u64; 5];
         let output = [2u64; 5];
         let s = simulate(
-            Requests { input: &input, output: &output, prefilled: &[] },
+            Requests { input: &input, output: &output, prefilled: &[], prefix_id: &[], prefix_tokens: &[] },
             Arrivals::Closed { clients: 2, think: 0.5 },
             sched(Policy::Continuous, 100),
             &Toy,
@@ -698,7 +1119,7 @@ mod tests {
     #[test]
     fn prefilled_requests_only_decode_and_hold_their_prompt() {
         let s = simulate(
-            Requests { input: &[10], output: &[3], prefilled: &[true] },
+            Requests { input: &[10], output: &[3], prefilled: &[true], prefix_id: &[], prefix_tokens: &[] },
             Arrivals::Open(&[1.0]),
             sched(Policy::Continuous, 100),
             &Toy,
@@ -711,7 +1132,7 @@ mod tests {
         assert_eq!(s.iterations.kv_blocks, vec![3, 3]);
         assert!(s.first_token[0].is_nan() && s.finish[0].is_finite());
         let bad = simulate(
-            Requests { input: &[10], output: &[1], prefilled: &[true] },
+            Requests { input: &[10], output: &[1], prefilled: &[true], prefix_id: &[], prefix_tokens: &[] },
             Arrivals::Open(&[1.0]),
             sched(Policy::Continuous, 100),
             &Toy,
@@ -719,6 +1140,157 @@ mod tests {
             &Control::new(),
         );
         assert!(matches!(bad, Err(Error::Invalid { field, .. }) if field == "output[0]"));
+    }
+
+    fn expected(alpha: f64, k: u64) -> Speculation {
+        // The closed form E[g] = (1 - alpha^(g+1)) / (1 - alpha) (Leviathan et al. 2023, eq. 1).
+        let mut expected = [1.0; MAX_DRAFT + 1];
+        for (g, e) in expected.iter_mut().enumerate().take(k as usize + 1) {
+            *e = if alpha == 0.0 { 1.0 } else { (1.0 - alpha.powi(g as i32 + 1)) / (1.0 - alpha) };
+        }
+        Speculation { draft_tokens: k, expected }
+    }
+
+    fn run_with(
+        input: &[u64],
+        output: &[u64],
+        arrival: &[f64],
+        ids: &[u64],
+        lens: &[u64],
+        s: Scheduler,
+    ) -> Served {
+        simulate(
+            Requests { input, output, prefilled: &[], prefix_id: ids, prefix_tokens: lens },
+            Arrivals::Open(arrival),
+            s,
+            &Toy,
+            true,
+            &Control::new(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_resident_prefix_skips_exactly_its_full_blocks() {
+        // Spaced out: each request finds the first one's prefix resident (20 tokens: 5 blocks).
+        let (input, output) = ([30u64; 4], [3u64; 4]);
+        let arrival = [0.0, 100.0, 200.0, 300.0];
+        let mut s = sched(Policy::Continuous, 100);
+        s.prefix_cache = true;
+        let r = run_with(&input, &output, &arrival, &[7; 4], &[22; 4], s);
+        assert_eq!(r.cached, vec![0, 20, 20, 20]);
+        assert_eq!(r.iterations.prefill_tokens.iter().sum::<u64>(), 30 + 3 * 10);
+        // The hit's prefill attends over the cached tokens: 10 new tokens after 20.
+        let hit =
+            Toy.seconds(&Mix { sequences: 1.0, tokens: 10.0, attended: 10.0 * 20.0 + 55.0, kv_read: 30.0 });
+        assert_eq!(r.first_token[1], 100.0 + hit);
+        // The prefix stays resident between requests (5 blocks held while idle ones are free).
+        let off = run_with(&input, &output, &arrival, &[7; 4], &[22; 4], sched(Policy::Continuous, 100));
+        assert_eq!(off.cached, vec![0; 4]);
+        assert_eq!(off.iterations.tokens.iter().sum::<u64>(), r.iterations.tokens.iter().sum::<u64>() + 60);
+        // Too little memory for two: the cached prefix is evicted, not a request preempted.
+        let mut small = sched(Policy::Continuous, 9);
+        small.prefix_cache = true;
+        let r = run_with(&[30, 30], &[3, 3], &[0.0, 100.0], &[1, 2], &[22, 22], small);
+        assert_eq!(r.preemptions, vec![0, 0]);
+        assert!(r.finish.iter().all(|f| f.is_finite()));
+    }
+
+    #[test]
+    fn swap_keeps_the_cache_and_charges_the_transfers() {
+        let input = [8u64; 6];
+        let output = [20u64; 6];
+        let arrival = [0.0; 6];
+        let mut s = sched(Policy::Continuous, 14);
+        s.preemption = Preemption::Swap;
+        let r = run(&input, &output, &arrival, s);
+        assert!(r.preemptions.iter().sum::<u32>() > 0 && r.swapped_tokens > 0);
+        assert!(r.finish.iter().all(|f| f.is_finite()));
+        // Nothing is recomputed: every prompt token and every output token but the last, once.
+        let total: u64 = r.iterations.tokens.iter().sum();
+        assert_eq!(total, 6 * 8 + 6 * 19);
+    }
+
+    #[test]
+    fn speculation_at_zero_acceptance_emits_one_token_per_verification() {
+        let mut s = sched(Policy::Continuous, 100);
+        s.speculation = Some(expected(0.0, 4));
+        let r = run(&[10], &[7], &[0.0], s);
+        // Prefill, then 6 verifications of min(4, tokens still needed - 1) drafts.
+        assert_eq!(r.iterations.tokens, vec![10, 5, 5, 4, 3, 2, 1]);
+        assert_eq!(r.iterations.prefill_tokens, vec![10, 0, 0, 0, 0, 0, 0]);
+        // A verification of 4 drafts: the target on 5 tokens and 4 draft steps.
+        let verify =
+            Toy.seconds(&Mix { sequences: 1.0, tokens: 5.0, attended: 5.0 * 10.0 + 15.0, kv_read: 15.0 });
+        let verify = (0..4).fold(verify, |t, j| {
+            t + Toy.draft_seconds(&Mix {
+                sequences: 1.0,
+                tokens: 1.0,
+                attended: 11.0 + j as f64,
+                kv_read: 11.0 + j as f64,
+            })
+        });
+        assert_eq!(r.iterations.seconds[1], verify);
+        // Acceptance 1: each verification emits all its drafts and one more.
+        s.speculation = Some(expected(1.0 - 1e-12, 4));
+        let r = run(&[10], &[7], &[0.0], s);
+        assert_eq!(r.iterations.tokens, vec![10, 5, 1]);
+    }
+
+    proptest::proptest! {
+        /// Prefix caching, swap preemption and speculation over random workloads: everything
+        /// completes in causal order within the cache; a cache with no prefix shared is no cache;
+        /// swap recomputes nothing; work is conserved.
+        #[test]
+        fn random_runs_with_options_conserve_work(
+            reqs in proptest::collection::vec((1u64..60, 1u64..20, 0.0f64..0.5, 0u64..3, 0u64..30), 1..30),
+            policy in proptest::sample::select(vec![Policy::Static, Policy::Continuous, Policy::Chunked]),
+            max_seqs in 1u64..8,
+            block_size in 1u64..9,
+            spare in 0u64..40,
+            budget in 1u64..100,
+            swap in proptest::bool::ANY,
+            spec in proptest::option::of((1u64..6, 0.0f64..0.95)),
+        ) {
+            let input: Vec<u64> = reqs.iter().map(|r| r.0 + 30).collect();
+            let output: Vec<u64> = reqs.iter().map(|r| r.1).collect();
+            let arrival: Vec<f64> = reqs.iter().scan(0.0, |t, r| { *t += r.2; Some(*t) }).collect();
+            let ids: Vec<u64> = reqs.iter().map(|r| r.3).collect();
+            let lens: Vec<u64> = reqs.iter().map(|r| 10 * r.3).collect();
+            let longest = input.iter().zip(&output).map(|(a, b)| a + b - 1).max().unwrap();
+            let kv_blocks = longest.div_ceil(block_size) + spare;
+            let max_batched_tokens = if policy == Policy::Chunked { budget } else { longest + budget };
+            let mut s = Scheduler::new(policy, max_seqs, max_batched_tokens, block_size, kv_blocks);
+            s.preemption = if swap { Preemption::Swap } else { Preemption::Recompute };
+            s.speculation = spec.map(|(k, a)| expected(a, k));
+            let plain = run_with(&input, &output, &arrival, &ids, &lens, s);
+            s.prefix_cache = true;
+            let r = run_with(&input, &output, &arrival, &ids, &lens, s);
+            for i in 0..input.len() {
+                proptest::prop_assert!(r.arrival[i] <= r.scheduled[i] && r.scheduled[i] < r.first_token[i] && r.first_token[i] <= r.finish[i]);
+            }
+            proptest::prop_assert!(r.iterations.kv_blocks.iter().all(|&b| b <= kv_blocks));
+            proptest::prop_assert!(r.iterations.tokens.iter().all(|&t| t <= max_batched_tokens));
+            let total: u64 = r.iterations.tokens.iter().sum();
+            let prefill: u64 = r.iterations.prefill_tokens.iter().sum();
+            let cached: u64 = r.cached.iter().sum();
+            let prompts: u64 = input.iter().sum();
+            let recomputed = r.preemptions.iter().any(|&p| p > 0) && !swap;
+            proptest::prop_assert!(prefill + cached >= prompts && (recomputed || prefill + cached == prompts));
+            if spec.is_none() {
+                let once = prompts + output.iter().map(|o| o - 1).sum::<u64>();
+                proptest::prop_assert!(total + cached >= once && (recomputed || total + cached == once));
+            }
+            // Distinct ids share nothing: the same run as without a cache (unless a preempted
+            // request finds its own prefix still cached when it resumes).
+            let distinct: Vec<u64> = (0..input.len() as u64).collect();
+            let with = run_with(&input, &output, &arrival, &distinct, &lens, s);
+            proptest::prop_assume!(plain.preemptions.iter().all(|&p| p == 0));
+            proptest::prop_assert_eq!(&with.finish, &plain.finish);
+            proptest::prop_assert_eq!(&with.iterations.tokens, &plain.iterations.tokens);
+            proptest::prop_assert_eq!(&with.preemptions, &plain.preemptions);
+            proptest::prop_assert!(with.cached.iter().all(|&c| c == 0));
+        }
     }
 
     proptest::proptest! {
@@ -740,8 +1312,8 @@ mod tests {
             let longest = input.iter().zip(&output).map(|(a, b)| a + b - 1).max().unwrap();
             let kv_blocks = longest.div_ceil(block_size) + spare;
             let max_batched_tokens = if policy == Policy::Chunked { budget } else { longest + budget };
-            let s = Scheduler { policy, max_seqs, max_batched_tokens, block_size, kv_blocks };
-            let r = simulate(Requests { input: &input, output: &output, prefilled: &[] }, Arrivals::Open(&arrival), s, &Toy, true, &Control::new()).unwrap();
+            let s = Scheduler::new(policy, max_seqs, max_batched_tokens, block_size, kv_blocks);
+            let r = simulate(Requests { input: &input, output: &output, prefilled: &[], prefix_id: &[], prefix_tokens: &[] }, Arrivals::Open(&arrival), s, &Toy, true, &Control::new()).unwrap();
             for i in 0..input.len() {
                 proptest::prop_assert!(r.arrival[i] <= r.scheduled[i] && r.scheduled[i] < r.first_token[i] && r.first_token[i] <= r.finish[i]);
             }
@@ -762,7 +1334,7 @@ mod tests {
     #[test]
     fn bad_inputs_name_the_field() {
         let e = |input: &[u64], output: &[u64], arrival: &[f64], s: Scheduler| match simulate(
-            Requests { input, output, prefilled: &[] },
+            Requests { input, output, prefilled: &[], prefix_id: &[], prefix_tokens: &[] },
             Arrivals::Open(arrival),
             s,
             &Toy,
