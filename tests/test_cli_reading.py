@@ -88,7 +88,7 @@ def test_reproduce_reads_at_80_columns() -> None:
         head = next(line for line in lines if line.startswith(e.id + "  "))
         assert f"({e.unit})" in head, head
         assert e.text[:40] in r.output
-    assert "1 partly" in lines[-2] and "1 depends" in lines[-2]
+    assert "1 partly" in lines[-2] and "2 depends" in lines[-2]
     # the article's cost sentence, and its number with the unit
     block = r.output.split("\ncost.a100  ")[1].split("\n\n")[0]
     assert "(USD per 1k tokens)" in block and "article $0.0049" in block

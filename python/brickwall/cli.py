@@ -1385,7 +1385,7 @@ def moe_cmd(
         )
     console.print(
         "[dim]exact: k B / E, E(1-(1-k/E)^B), E E[(X-C)+] with X ~ Bin(B, k/E); busiest expert by "
-        f"{exact.get('max_load_method', '-')} (FORMULAS.md s2)[/dim]"
+        f"{exact.get('max_load_method', '-')}[/dim]"
     )
 
 
