@@ -658,6 +658,11 @@ impl StepModel {
     pub fn chips(&self) -> f64 {
         self.chips
     }
+
+    /// The plan it prices.
+    pub fn plan(&self) -> &Plan {
+        &self.p
+    }
 }
 
 /// A [`StepModel`] at a fixed `(batch, n)`: see [`StepModel::prepare`].

@@ -11,6 +11,13 @@
 //!   already include it). Only a replica's last iteration can end after `a`; the requests it
 //!   finishes are still in flight at `a` ([`Replica::in_flight_at`]).
 //!
+//! A replica of `pp` pipeline stages runs `pp` engines (vLLM's virtual engines): each has its
+//! own scheduler and `1/pp` of the replica's KV blocks, and each iteration takes the whole
+//! pipeline's latency; the engines' microbatches follow each other through the stages, so `pp`
+//! iterations are in flight at once. Assumed: stages balanced, so the engines interleave
+//! without waiting on each other. The router spreads arrivals over all engines (engine `e`
+//! belongs to replica `e / pp`); a closed loop needs one engine (pp = 1).
+//!
 //! A disaggregated deployment (DistServe, Splitwise) is two pools: prefill replicas produce each
 //! request's first token, then its prompt's KV cache moves over the scale-out network
 //! ([`StepCost::kv_transfer_seconds`]) and it joins the decode pool, in order of arrival there.
@@ -117,9 +124,43 @@ fn advance(
     Ok(())
 }
 
-/// Simulate `requests` on `replicas` replicas behind `router` (a closed loop: one replica only).
+/// Simulate `requests` on `replicas` replicas behind `router` (a closed loop: one replica of
+/// one stage only). A replica of `pp` stages runs `pp` engines (see the module docs).
 #[allow(clippy::too_many_arguments)]
 pub fn simulate_pool(
+    requests: Requests<'_>,
+    arrivals: Arrivals<'_>,
+    scheduler: Scheduler,
+    cost: &(impl IterationCost + Sync),
+    replicas: u64,
+    router: Router,
+    timeline: bool,
+    control: &Control,
+) -> Result<Pool> {
+    let depth = cost.pipeline_depth().max(1);
+    if depth == 1 {
+        return engines(requests, arrivals, scheduler, cost, replicas, router, timeline, control);
+    }
+    if let Arrivals::Closed { .. } = arrivals {
+        return Err(Error::invalid(
+            "clients",
+            "a closed loop",
+            format!("open arrivals: a replica of {depth} pipeline stages runs {depth} engines"),
+        ));
+    }
+    if replicas == 0 || replicas > 1 << 20 {
+        return Err(Error::invalid("replicas", replicas, "an integer in [1, 2^20]"));
+    }
+    let s = Scheduler { kv_blocks: scheduler.kv_blocks / depth, ..scheduler };
+    let mut p = engines(requests, arrivals, s, cost, replicas * depth, router, timeline, control)?;
+    let d = depth as u32;
+    p.replica.iter_mut().chain(p.it_replica.iter_mut()).for_each(|r| *r /= d);
+    Ok(p)
+}
+
+/// [`simulate_pool`] over `replicas` engines of one stage each.
+#[allow(clippy::too_many_arguments)]
+fn engines(
     requests: Requests<'_>,
     arrivals: Arrivals<'_>,
     scheduler: Scheduler,
@@ -358,6 +399,71 @@ mod tests {
             assert!((0..3).all(|k| busy(k) >= mine && (busy(k) > mine || k >= p.replica[i])), "{i}");
         }
         assert_eq!(p.it_replica.len(), s.iterations.start.len());
+    }
+
+    /// The toy cost of a replica of `self.0` pipeline stages.
+    struct Staged(u64);
+    impl IterationCost for Staged {
+        fn seconds(&self, m: &Mix) -> f64 {
+            Toy.seconds(m)
+        }
+        fn swap_seconds(&self, tokens: u64) -> f64 {
+            Toy.swap_seconds(tokens)
+        }
+        fn pipeline_depth(&self) -> u64 {
+            self.0
+        }
+    }
+
+    #[test]
+    fn a_pipelined_replica_is_its_engines_with_a_share_of_the_cache_each() {
+        let (input, output, arrival) = workload(50);
+        let req =
+            Requests { input: &input, output: &output, prefilled: &[], prefix_id: &[], prefix_tokens: &[] };
+        let c = Control::new();
+        for router in [Router::RoundRobin, Router::LeastLoaded] {
+            for (replicas, depth) in [(1u64, 2u64), (2, 3)] {
+                let staged = simulate_pool(
+                    req,
+                    Arrivals::Open(&arrival),
+                    sched(),
+                    &Staged(depth),
+                    replicas,
+                    router,
+                    true,
+                    &c,
+                )
+                .unwrap();
+                let s = Scheduler { kv_blocks: sched().kv_blocks / depth, ..sched() };
+                let flat =
+                    engines(req, Arrivals::Open(&arrival), s, &Toy, replicas * depth, router, true, &c)
+                        .unwrap();
+                assert_eq!(staged.served, flat.served);
+                let d = depth as u32;
+                assert!(staged.replica.iter().zip(&flat.replica).all(|(a, b)| *a == b / d));
+                assert!(staged.replica.iter().all(|&r| u64::from(r) < replicas));
+            }
+        }
+        // More engines finish sooner than one replica that runs one iteration at a time.
+        let one =
+            simulate_pool(req, Arrivals::Open(&arrival), sched(), &Toy, 1, Router::RoundRobin, false, &c)
+                .unwrap();
+        let two = simulate_pool(
+            req,
+            Arrivals::Open(&arrival),
+            sched(),
+            &Staged(2),
+            1,
+            Router::RoundRobin,
+            false,
+            &c,
+        )
+        .unwrap();
+        let last = |p: &Pool| p.served.finish.iter().copied().fold(0.0, f64::max);
+        assert!(last(&two) < last(&one));
+        let closed = Arrivals::Closed { clients: 2, think: 0.0 };
+        let e = simulate_pool(req, closed, sched(), &Staged(2), 1, Router::RoundRobin, false, &c);
+        assert!(matches!(e, Err(Error::Invalid { field, .. }) if field == "clients"));
     }
 
     #[test]

@@ -63,6 +63,11 @@ pub trait IterationCost {
     }
     /// Seconds to move the KV cache of `tokens` tokens between device and host memory, one way.
     fn swap_seconds(&self, tokens: u64) -> f64;
+    /// Pipeline stages of a replica: that many iterations can be in flight at once (see
+    /// `cluster`'s engines).
+    fn pipeline_depth(&self) -> u64 {
+        1
+    }
 }
 
 /// The step model as an [`IterationCost`].
@@ -216,6 +221,11 @@ impl IterationCost for StepCost {
     /// The cache's bytes per chip over the host link (infinite without one: validated before).
     fn swap_seconds(&self, tokens: u64) -> f64 {
         tokens as f64 * self.kv_per_token / self.host_bandwidth
+    }
+
+    /// The plan's `pp` (an integer: the step model checked it).
+    fn pipeline_depth(&self) -> u64 {
+        self.sm.plan().pp as u64
     }
 }
 
