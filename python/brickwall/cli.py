@@ -144,6 +144,16 @@ def plot_target(ctx: typer.Context, value: Path | None) -> Path | None:
         raise typer.BadParameter(
             f"{str(value)!r}: expected a file this user can write ({str(path)!r} is not)"
         )
+    existed = path.exists()
+    try:  # access() says yes to root everywhere, also in /proc: try it (removed after)
+        with open(path, "ab"):
+            pass
+    except OSError as e:
+        raise typer.BadParameter(
+            f"{str(value)!r}: expected a file this user can write ({e.strerror})"
+        ) from None
+    if not existed:
+        path.unlink()
     return path
 
 
@@ -2061,7 +2071,11 @@ def serve(
         help="disaggregated: X prefill and Y decode replicas, KV moved over the scale-out network",
     ),
     replicas: int = typer.Option(
-        1, "--replicas", parser=counts_from(1), metavar=COUNT, help="replicas, round-robin"
+        1,
+        "--replicas",
+        parser=counts_from(1),
+        metavar=COUNT,
+        help="replicas sharing the arrivals (see --router)",
     ),
     search: bool = typer.Option(
         False,
@@ -2075,11 +2089,14 @@ def serve(
     search_hardware: str | None = typer.Option(
         None, "--search-hardware", metavar="A,B", help="--search: chips to try (default --hardware)"
     ),
-    search_tp: str = typer.Option("1,2,4,8", "--search-tp", metavar="1,2,..", help="--search: tp"),
-    search_pp: str = typer.Option("1", "--search-pp", metavar="1,2,..", help="--search: pp"),
-    search_ep: str = typer.Option("1", "--search-ep", metavar="1,2,..", help="--search: ep"),
+    search_tp: str = typer.Option("1,2,4,8", "--search-tp", metavar=INTS, help="--search: tp"),
+    search_pp: str = typer.Option("1", "--search-pp", metavar=INTS, help="--search: pp"),
+    search_ep: str = typer.Option("1", "--search-ep", metavar=INTS, help="--search: ep"),
     search_replicas: str = typer.Option(
-        "1,2,4,8", "--search-replicas", metavar="1,2,..", help="--search: replica counts"
+        "1,2,4,8", "--search-replicas", metavar=INTS, help="--search: replica counts"
+    ),
+    rows: int = typer.Option(
+        20, "--rows", parser=counts_from(1), metavar=COUNT, help="--search: deployments to list"
     ),
     search_disagg: str = typer.Option(
         "", "--search-disagg", metavar="X:Y,..", help="--search: prefill:decode splits to try"
@@ -2091,7 +2108,11 @@ def serve(
     ),
     as_json: bool = JSON_OPT,
     plot: Path | None = typer.Option(
-        None, "--plot", help="PNG: latency CDFs, batch size and KV occupancy over time"
+        None,
+        "--plot",
+        callback=plot_target,
+        help="PNG: latency CDFs, batch size and KV occupancy over time (--rate-curve: latency "
+        "against rate; not with --search)",
     ),
 ) -> None:
     """Replicas under traffic: TTFT, TPOT and latency percentiles, throughput, goodput under an SLO, $ per 1M tokens at that load.
@@ -2105,6 +2126,17 @@ def serve(
 
     if offline and rate is not None and rate != math.inf:
         raise invalid("--rate", rate, "unset (or inf) with --offline")
+    if trace is not None and (rate is not None or offline or clients is not None):
+        raise invalid(
+            "--rate" if rate is not None else "--offline" if offline else "--clients",
+            rate if rate is not None else True if offline else clients,
+            "unset with --trace (the trace's arrival column sets the times)",
+        )
+    if search and plot is not None:
+        raise invalid("--plot", str(plot), "unset with --search (it prints a table; plot one "
+                      "deployment with --rate-curve or a plain run)")  # fmt: skip
+    if not (math.isfinite(sigma) and 0.0 <= sigma <= 5.0):
+        raise invalid("--sigma", sigma, "a finite log-sd in [0, 5] (0: fixed lengths)")
     route: sv.RouterName = "least-loaded" if router == "least-loaded" else "round-robin"
     if router != route:
         raise invalid("--router", router, "round-robin or least-loaded")
@@ -2146,18 +2178,13 @@ def serve(
     if (search and rate is not None and not offline) or rate_curve:
         _serve_capacity(
             m, d, w, s, search, rate_curve, route, slo_ttft, slo_tpot, replicas, disagg,
-            (search_hardware or hardware_name, search_tp, search_pp, search_ep),
-            (search_replicas, search_disagg), as_json, plot,
+            (hardware_name if search_hardware is None else search_hardware, search_tp, search_pp,
+             search_ep),
+            (search_replicas, search_disagg), as_json, plot, rows,
         )  # fmt: skip
         return
     if disagg is not None:
-        parts = disagg.split(":")
-        try:
-            split = (int(parts[0]), int(parts[1])) if len(parts) == 2 else None
-        except ValueError:
-            split = None
-        if split is None or min(split) < 1:
-            raise invalid("--disagg", disagg, "X:Y, prefill and decode replicas (integers >= 1)")
+        split = _split("--disagg", disagg)
         if search or replicas > 1:
             raise invalid("--disagg", disagg, "without --search or --replicas")
     if split is not None:
@@ -2220,7 +2247,7 @@ def serve(
             else f"{w.arrival} arrivals at {w.rate:.4g} req/s"
         )
     if as_json:
-        emit_json(summary)
+        emit_json(_finite(summary))
     else:
         t = Table(
             title=f"{m.name} on {f'{replicas} replicas of ' if replicas > 1 else ''}"
@@ -2237,16 +2264,20 @@ def serve(
             ("queueing", "queueing"),
         ):
             p = summary[f"{key}_s"]
-            t.add_row(label, *(fmt_seconds(p[q]) for q in ("p50", "p90", "p99")))
+            t.add_row(label, *(_secs(p[q]) for q in ("p50", "p90", "p99")))
         console.print(t)
         console.print(
             f"throughput {summary['requests_per_s']:.4g} req/s, "
             f"{summary['input_tokens_per_s']:,.0f} input + {summary['output_tokens_per_s']:,.0f} "
-            f"output tok/s over {fmt_seconds(summary['duration_s'])}; utilisation "
-            f"{summary['utilisation']:.1%}; {summary['iterations']:,} iterations; peak KV "
-            f"{summary['peak_kv_blocks'] / summary['kv_blocks']:.1%} of {summary['kv_blocks']:,} "
-            f"blocks; {summary['preemptions']:,} preemptions"
-        )
+            f"output tok/s over {fmt_seconds(summary['duration_s'])}; busy (running any "
+            f"batch) {summary['utilisation']:.1%} of the time; {summary['iterations']:,} "
+            f"iterations; peak KV {summary['peak_kv_blocks'] / summary['kv_blocks']:.1%} of "
+            f"{summary['kv_blocks']:,} blocks; {summary['preemptions']:,} preemptions"
+            + (f"; {summary['cached_tokens']:,} prompt tokens from the prefix cache"
+               if "cached_tokens" in summary else "")
+            + (f"; {summary['swapped_tokens']:,} tokens swapped to host and back"
+               if "swapped_tokens" in summary else "")
+        )  # fmt: skip
         if "goodput_requests_per_s" in summary:
             console.print(
                 f"goodput {summary['goodput_requests_per_s']:.4g} req/s within the SLO "
@@ -2264,15 +2295,44 @@ def serve(
 
 
 def _ints(option: str, text: str) -> list[int]:
+    """A --search axis in the shared integer grammar (``1,2,4``, ``1..8``, ``1..64:x2``)."""
+    from .cli_args import ints
     from .errors import invalid
 
     try:
-        out = [int(x) for x in text.split(",") if x.strip()]
+        return list(ints(text, minimum=1, maximum=1 << 20))
+    except typer.BadParameter as e:
+        raise invalid(option, text, e.message.split("expected ", 1)[-1]) from None
+
+
+def _split(option: str, text: str) -> tuple[int, int]:
+    """``X:Y``: prefill and decode replicas."""
+    from .errors import invalid
+
+    parts = text.split(":")
+    try:
+        split = (int(parts[0]), int(parts[1])) if len(parts) == 2 else None
     except ValueError:
-        out = []
-    if not out:
-        raise invalid(option, text, "comma-separated integers, e.g. 1,2,4")
-    return out
+        split = None
+    if split is None or not 1 <= min(split) <= max(split) <= 1 << 20:
+        raise invalid(option, text, "X:Y, prefill and decode replicas (integers in 1..2^20)")
+    return split
+
+
+def _finite(x: Any) -> Any:
+    """JSON-safe: NaN and infinities (undefined values, e.g. TPOT of one-token outputs) as null."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
+def _secs(s: float) -> str:
+    """Seconds for a table; n/a where undefined (TPOT of one-token outputs)."""
+    return "n/a" if math.isnan(s) else fmt_seconds(s)
 
 
 def _serve_capacity(
@@ -2291,6 +2351,7 @@ def _serve_capacity(
     pools: tuple[str, str],
     as_json: bool,
     plot: Path | None,
+    shown: int = 20,
 ) -> None:
     """`serve --search --rate R` (the cheapest deployments) and `serve --rate-curve`."""
     from . import serve as sv
@@ -2300,18 +2361,23 @@ def _serve_capacity(
         raise invalid("--rate-curve", True, "without --search")
     if search:
         hw, tps, pps, eps = axes
+        try:
+            chips = names(hw)
+        except typer.BadParameter:
+            raise invalid("--search-hardware", hw, "chip names, comma-separated") from None
+        splits = [] if pools[1] == "" else pools[1].split(",")
         res = sv.search(
             m,
             w,
             rate=w.rate,
             slo_ttft=slo_ttft,
             slo_tpot=slo_tpot,
-            chips=[h.strip() for h in hw.split(",") if h.strip()],
+            chips=chips,
             tp=_ints("--search-tp", tps),
             pp=_ints("--search-pp", pps),
             ep=_ints("--search-ep", eps),
             replicas=_ints("--search-replicas", pools[0]),
-            disaggregated=[x.strip() for x in pools[1].split(",") if x.strip()],
+            disaggregated=[_split("--search-disagg", x.strip()) for x in splits],
             scheduler=s,
             router=router,
             weight_dtype=d.weight_dtype,
@@ -2320,41 +2386,43 @@ def _serve_capacity(
         )
         if as_json:
             emit_json(
-                {
-                    "message": res.message,
-                    "candidates": res.candidates,
-                    "simulated": res.simulated,
-                    "seconds": res.seconds,
-                    "deployments": [
-                        {k: v for k, v in r.items() if k != "deployment"} for r in res.deployments
-                    ],
-                }
+                _finite(
+                    {
+                        "message": res.message,
+                        "candidates": res.candidates,
+                        "simulated": res.simulated,
+                        "seconds": res.seconds,
+                        "deployments": [
+                            {k: v for k, v in r.items() if k != "deployment"}
+                            for r in res.deployments
+                        ],
+                    }
+                )
             )
             return
         q = f"p{res.quantile:g}"
         t = Table(title=f"{m.name}: deployments serving {w.rate:g} req/s, cheapest first")
         for col in ("deployment", "chips", "$/hour", "$/1M tokens", f"{q} TTFT", f"{q} TPOT"):
             t.add_column(col, justify="left" if col == "deployment" else "right")
-        for r in res.deployments[:20]:
+        for r in res.deployments[:shown]:
             t.add_row(
                 r["layout"],
                 str(r["chips"]),
                 f"{r['usd_per_hour']:.4g}",
                 f"{r['usd_per_million_tokens']:.3g}",
-                fmt_seconds(r["ttft_s"]),
-                fmt_seconds(r["tpot_s"]) if not math.isnan(r["tpot_s"]) else "-",
+                _secs(r["ttft_s"]),
+                _secs(r["tpot_s"]),
             )
         if res.deployments:
             console.print(t)
+        met = len(res.deployments)
+        listed = f"{min(shown, met)} of {met} shown (--rows), " if met > shown else ""
         console.print(
-            f"{res.message} ({res.candidates} candidates, {res.simulated} simulated, "
+            f"{res.message} ({listed}{res.candidates} candidates, {res.simulated} simulated, "
             f"{res.seconds:.2g} s)"
         )
         return
-    split = None
-    if disagg is not None:
-        parts = disagg.split(":")
-        split = (_ints("--disagg", parts[0])[0], _ints("--disagg", parts[-1])[0])
+    split = None if disagg is None else _split("--disagg", disagg)
     c = sv.rate_curve(
         m,
         d,
@@ -2367,21 +2435,31 @@ def _serve_capacity(
         slo_ttft=slo_ttft,
         slo_tpot=slo_tpot,
     )
+    cols = c.columns
+    meets = None
+    if slo_ttft is not None or slo_tpot is not None:
+        # p99 against the SLO, as --search judges it (an undefined TPOT never misses)
+        meets = [
+            (slo_ttft is None or bool(cols["ttft_p99"][i] <= slo_ttft))
+            and (slo_tpot is None or not bool(cols["tpot_p99"][i] > slo_tpot))
+            for i in range(len(c.rates))
+        ]
     if as_json:
-        emit_json({k: v.tolist() for k, v in c.columns.items()})
+        out: dict[str, Any] = {k: v.tolist() for k, v in cols.items()}
+        if meets is not None:
+            out["meets_slo_p99"] = meets
+        emit_json(_finite(out))
     else:
         t = Table(title=f"{m.name} on {c.label}: latency against request rate")
-        for col in ("req/s", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99", "served req/s"):
+        heads = ["req/s", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99", "served req/s"]
+        for col in heads + (["p99 SLO"] if meets is not None else []):
             t.add_column(col, justify="right")
-        cols = c.columns
         for i in range(len(c.rates)):
             t.add_row(
                 f"{cols['rate'][i]:.4g}",
-                *(
-                    fmt_seconds(cols[k][i])
-                    for k in ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99")
-                ),
+                *(_secs(cols[k][i]) for k in ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99")),
                 f"{cols['requests_per_s'][i]:.4g}",
+                *([] if meets is None else ["met" if meets[i] else "missed"]),
             )
         console.print(t)
     if plot is not None:

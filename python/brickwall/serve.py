@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import itertools
 import math
@@ -49,6 +50,13 @@ CHUNKED_BUDGET = 2048
 WHOLE_BUDGET = 8192
 #: Input and output token streams of a workload's seed (arrivals use stream 0).
 _INPUT_STREAM, _OUTPUT_STREAM = 1, 2
+_EMPTY_U64: NDArray[np.uint64] = np.zeros(0, dtype=np.uint64)
+_EMPTY_F64: NDArray[np.float64] = np.zeros(0, dtype=np.float64)
+#: Latest arrival time (s): float64 keeps 52 fraction bits, so below 2^33 s (~272 years) a
+#: time still resolves 2^-19 s (~2 us) and latencies of a microsecond's scale stay visible.
+MAX_ARRIVAL = float(1 << 33)
+#: Longest token count of a request (the core's limit).
+MAX_TOKENS = 1 << 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +70,12 @@ class Lengths:
     a: float
     b: float = 0.0
     max: int = 1 << 20
-    #: The histogram of an empirical distribution: lengths (>= 1) and their weights (>= 0).
-    values: tuple[int, ...] = ()
-    weights: tuple[float, ...] = ()
+    #: The histogram of an empirical distribution: lengths (>= 1) and their weights (>= 0),
+    #: read-only arrays (millions of values stay cheap); equality and hashing go by ``digest``.
+    values: NDArray[np.uint64] = field(default_factory=lambda: _EMPTY_U64, compare=False)
+    weights: NDArray[np.float64] = field(default_factory=lambda: _EMPTY_F64, compare=False)
+    #: a hash of the histogram's bytes ("" for the parametric kinds)
+    digest: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         choice("Lengths.kind", self.kind, ("fixed", "uniform", "lognormal", "empirical"))
@@ -82,16 +93,24 @@ class Lengths:
             )
         else:
             v = array("Lengths.empirical.values", self.values, np.uint64, minimum=1)
-            w = array("Lengths.empirical.weights", self.weights, np.float64, minimum=0.0)
+            with np.errstate(over="ignore"):  # an overflowing sum is refused below
+                w = array("Lengths.empirical.weights", self.weights, np.float64, minimum=0.0)
+                total = float(w.sum())
+            if len(v) and int(v.max()) > MAX_TOKENS:
+                raise invalid("Lengths.empirical.values", int(v.max()), "lengths <= 2^40")
             if len(v) == 0:
                 raise invalid("Lengths.empirical.values", "[]", "at least one length")
             if len(w) != len(v):
                 raise invalid("len(Lengths.empirical.weights)", len(w), f"{len(v)} (one per value)")
-            total = float(w.sum())
-            if not total > 0:
-                raise invalid("sum(Lengths.empirical.weights)", total, "a number > 0")
-            object.__setattr__(self, "values", tuple(int(x) for x in v))
-            object.__setattr__(self, "weights", tuple(float(x) for x in w))
+            if not (total > 0 and math.isfinite(total)):
+                raise invalid("sum(Lengths.empirical.weights)", total, "a finite number > 0")
+            v, w = v.copy(), w.copy()
+            v.flags.writeable = w.flags.writeable = False
+            object.__setattr__(self, "values", v)
+            object.__setattr__(self, "weights", w)
+            h = hashlib.blake2b(v.tobytes(), digest_size=16)
+            h.update(w.tobytes())
+            object.__setattr__(self, "digest", h.hexdigest())
             # the histogram's mean, for display
             object.__setattr__(self, "a", float(np.dot(v.astype(np.float64), w) / total))
         object.__setattr__(self, "max", integer("Lengths.max", self.max, maximum=1 << 40))
@@ -115,13 +134,13 @@ class Lengths:
         observed lengths resamples them)."""
         v = np.asarray(values)
         w = np.ones(v.shape) if weights is None else np.asarray(weights)
-        return cls("empirical", 0.0, values=v, weights=w)  # type: ignore[arg-type]  # validated
+        return cls("empirical", 0.0, values=v, weights=w)  # validated in __post_init__
 
     def draw(self, n: int, seed: int, stream: int) -> NDArray[np.uint64]:
         if self.kind == "empirical":
             return _core.serving_lengths_empirical(
-                np.asarray(self.values, dtype=np.uint64),
-                np.asarray(self.weights, dtype=np.float64),
+                self.values,
+                self.weights,
                 n,
                 seed,
                 stream,
@@ -157,6 +176,10 @@ class Trace:
         self._check_prefixes()
         inp = array("Trace.input", self.input, np.uint64, minimum=1)
         out = array("Trace.output", self.output, np.uint64, minimum=1)
+        for name, col in (("input", inp), ("output", out)):
+            if len(col) and int(col.max()) > MAX_TOKENS:
+                i = int(np.argmax(col > MAX_TOKENS))
+                raise invalid(f"Trace.{name}[{i}]", int(col[i]), "tokens <= 2^40")
         if len(out) != len(inp):
             raise invalid("len(Trace.output)", len(out), f"{len(inp)} (len(Trace.input))")
         if len(inp) == 0:
@@ -171,6 +194,13 @@ class Trace:
             if self.clients is not None:
                 raise invalid("Trace.clients", self.clients, "None when arrival times are given")
             arr = array("Trace.arrival", self.arrival, np.float64, minimum=0.0)
+            if len(arr) and float(arr.max()) > MAX_ARRIVAL:
+                i = int(np.argmax(arr > MAX_ARRIVAL))
+                raise invalid(
+                    f"Trace.arrival[{i}]",
+                    arr[i].item(),
+                    "seconds <= 2^33 (~272 years: later times lose microsecond resolution)",
+                )
             if len(arr) != len(inp):
                 raise invalid("len(Trace.arrival)", len(arr), f"{len(inp)} (len(Trace.input))")
             if len(arr) > 1 and np.any(np.diff(arr) < 0):
@@ -232,47 +262,76 @@ class Trace:
         """A trace from a CSV file with a header naming ``arrival`` (seconds), ``input`` and
         ``output`` (tokens) columns, or a JSONL file of objects with those keys; optional
         ``prefix_id`` and ``prefix_tokens`` columns name each request's shared prefix (empty or
-        absent: none). Rows are sorted by arrival (stable)."""
+        absent: none). Other columns are refused (a misspelt name would be ignored silently).
+        Rows are sorted by arrival (stable); errors name the file's row (CSV: the header is
+        row 0; JSONL: the line)."""
         import csv
         import json
 
         p = Path(path)
         try:
-            text = p.read_text()
+            text = p.read_bytes().decode("utf-8")
         except OSError as e:
             raise invalid("trace", str(p), f"a readable file ({e.strerror})") from e
+        except UnicodeDecodeError as e:
+            raise invalid(
+                "trace", str(p), f"a UTF-8 text file (CSV or JSONL; byte {e.start} is not UTF-8)"
+            ) from e
         keys = ("arrival", "input", "output")
+        known = (*keys, "prefix_id", "prefix_tokens")
+        rows: list[tuple[int, Any]] = []  # (row number in the file, the row)
         if p.suffix.lower() in (".jsonl", ".ndjson"):
-            rows = []
             for i, line in enumerate(text.splitlines(), 1):
                 if line.strip():
                     try:
-                        rows.append(json.loads(line))
+                        rows.append((i, json.loads(line)))
                     except json.JSONDecodeError as e:
                         raise invalid(f"{p.name} line {i}", line[:60], "a JSON object") from e
         else:
-            rows = list(csv.DictReader(text.splitlines()))
-        cols: dict[str, list[Any]] = {k: [] for k in keys}
-        for i, row in enumerate(rows, 1):
+            reader = csv.DictReader(text.splitlines())
+            rows = [(i, row) for i, row in enumerate(reader, 1)]
+            extra = [f for f in (reader.fieldnames or []) if f not in known]
+            if extra:
+                raise invalid(f"{p.name} columns", extra, f"only {', '.join(known)}")
+        where = "line" if p.suffix.lower() in (".jsonl", ".ndjson") else "row"
+
+        def number(i: int, k: str, v: Any, whole: bool) -> float:
+            bad = isinstance(v, bool) or v is None or isinstance(v, (list, dict))
+            try:
+                x = math.nan if bad else float(v)
+            except (TypeError, ValueError):
+                x = math.nan
+            if whole:
+                ok = math.isfinite(x) and x == int(x) and 1 <= x <= MAX_TOKENS
+                if k == "prefix_id":
+                    ok = math.isfinite(x) and x == int(x) and 0 <= x < 2.0**64
+                elif k == "prefix_tokens":
+                    ok = math.isfinite(x) and x == int(x) and 0 <= x <= MAX_TOKENS
+                if not ok:
+                    lo = 1 if k in keys else 0
+                    raise invalid(f"{p.name} {where} {i} {k}", v, f"an integer >= {lo}")
+            elif not (math.isfinite(x) and 0 <= x <= MAX_ARRIVAL):
+                raise invalid(f"{p.name} {where} {i} {k}", v, "seconds in [0, 2^33]")
+            return x
+
+        cols: dict[str, list[float]] = {k: [] for k in keys}
+        for i, row in rows:
             if not isinstance(row, dict) or any(k not in row for k in keys):
-                raise invalid(f"{p.name} row {i}", row, f"fields {', '.join(keys)}")
+                raise invalid(f"{p.name} {where} {i}", row, f"fields {', '.join(keys)}")
+            extra = [k for k in row if k not in known]
+            if extra:
+                raise invalid(f"{p.name} {where} {i} keys", extra, f"only {', '.join(known)}")
             for k in keys:
-                try:
-                    cols[k].append(float(row[k]))
-                except (TypeError, ValueError) as e:
-                    raise invalid(f"{p.name} row {i} {k}", row[k], "a number") from e
+                cols[k].append(number(i, k, row[k], k != "arrival"))
         arrival = np.asarray(cols["arrival"], dtype=np.float64)
         order = np.argsort(arrival, kind="stable")
         prefix: dict[str, Any] = {}
-        if any(isinstance(r, dict) and r.get("prefix_id") not in (None, "") for r in rows):
+        if any(isinstance(r, dict) and r.get("prefix_id") not in (None, "") for _, r in rows):
             for k in ("prefix_id", "prefix_tokens"):
                 vals = []
-                for i, row in enumerate(rows, 1):
+                for i, row in rows:
                     v = row.get(k)
-                    try:
-                        vals.append(0.0 if v in (None, "") else float(v))
-                    except (TypeError, ValueError) as e:
-                        raise invalid(f"{p.name} row {i} {k}", v, "a number") from e
+                    vals.append(0.0 if v in (None, "") else number(i, k, v, True))
                 prefix[k] = np.asarray(vals)[order]
         return cls(
             input=np.asarray(cols["input"])[order],
@@ -309,6 +368,16 @@ class Workload:
         rate = self.rate
         if not (isinstance(rate, (int, float)) and rate == math.inf):
             rate = real("Workload.rate", rate, strict=True)
+            # the arrivals span about requests / rate seconds: keep it within half of
+            # MAX_ARRIVAL (headroom for the draws' spread) so times keep microseconds
+            low = self.requests / (MAX_ARRIVAL / 2)
+            if rate < low:
+                raise invalid(
+                    "Workload.rate",
+                    rate,
+                    f">= {low:.3g} req/s for {self.requests} requests (arrivals within 2^32 s, "
+                    "where times still resolve microseconds)",
+                )
         object.__setattr__(self, "rate", float(rate))
         object.__setattr__(self, "input", _lengths("Workload.input", self.input))
         object.__setattr__(self, "output", _lengths("Workload.output", self.output))
@@ -455,13 +524,28 @@ class Scheduler:
             budget = CHUNKED_BUDGET if self.policy == "chunked" else max(WHOLE_BUDGET, longest)
         blocks = self.kv_blocks
         if blocks is None:
-            blocks = _core.serving_kv_blocks(
-                cost_view(model),
-                plan_view(deployment),
-                chip_view(deployment),
-                self.block_size,
-                float(budget),
-            )
+            try:
+                blocks = _core.serving_kv_blocks(
+                    cost_view(model),
+                    plan_view(deployment),
+                    chip_view(deployment),
+                    self.block_size,
+                    float(budget),
+                )
+            except ValidationError as e:
+                if self.max_batched_tokens is not None or budget <= WHOLE_BUDGET:
+                    raise
+                # the budget grew to fit the longest request: say which one needs the memory
+                i = int(np.argmax(trace.input + trace.output))
+                raise invalid(
+                    "Scheduler.max_batched_tokens",
+                    budget,
+                    f"a budget whose activations fit: it grew to hold request {i} "
+                    f"({int(trace.input[i])} input + {int(trace.output[i])} output tokens), which "
+                    f"needs more activation and KV memory than {deployment.hardware.name} leaves "
+                    f"beside the weights ({e}); use policy 'chunked' (or a smaller "
+                    "max_batched_tokens) or more chips",
+                ) from e
         host = self.host_bandwidth
         if host is None:
             host = deployment.hardware.host_bandwidth
@@ -518,6 +602,10 @@ class ServingResult:
     router: RouterName = "round-robin"
     #: per request, the replica that produced its last token (numbered as the timeline's)
     replica: NDArray[np.uint32] | None = field(default=None, repr=False)
+    #: per request, prompt tokens served from the prefix cache (not prefilled); None: unknown
+    cached: NDArray[np.uint64] | None = field(default=None, repr=False)
+    #: tokens of KV cache moved to host memory and back by swap preemption
+    swapped_tokens: int = 0
 
     # -- per request -----------------------------------------------------------------------
 
@@ -562,25 +650,32 @@ class ServingResult:
         """Seconds from the first arrival to the last finish."""
         return float(self.finish.max() - self.arrival.min())
 
+    def _per_s(self, x: float) -> float:
+        """``x`` per second of :attr:`duration` (NaN for a run of no measurable length, which
+        the arrival bound :data:`MAX_ARRIVAL` keeps from happening in practice)."""
+        t = self.duration
+        return x / t if t > 0 else math.nan
+
     @property
     def throughput(self) -> dict[str, float]:
         """Requests/s and input/output tokens/s over :attr:`duration`."""
-        t = self.duration
         return {
-            "requests_per_s": self.requests / t,
-            "input_tokens_per_s": float(self.input.sum()) / t,
-            "output_tokens_per_s": float(self.output.sum()) / t,
+            "requests_per_s": self._per_s(self.requests),
+            "input_tokens_per_s": self._per_s(float(self.input.sum())),
+            "output_tokens_per_s": self._per_s(float(self.output.sum())),
         }
 
     @property
     def utilisation(self) -> float:
-        """Share of :attr:`duration` the replicas spent running iterations."""
-        return min(1.0, self.busy / (self.duration * self.replicas))
+        """Share of :attr:`duration` the replicas spent running iterations (of any size: a
+        replica running a one-sequence batch counts as busy)."""
+        u = self._per_s(self.busy / self.replicas)
+        return u if math.isnan(u) else min(1.0, u)
 
     def mean_in_flight(self) -> float:
         """Time-average number of requests in the system (arrived, not finished) over
         :attr:`duration`."""
-        return float(self.e2e.sum()) / self.duration
+        return self._per_s(float(self.e2e.sum()))
 
     def slo_met(self, ttft: float | None = None, tpot: float | None = None) -> NDArray[np.bool_]:
         """Per request: TTFT <= ``ttft`` and TPOT <= ``tpot`` seconds (None: no bound)."""
@@ -595,7 +690,7 @@ class ServingResult:
 
     def goodput(self, ttft: float | None = None, tpot: float | None = None) -> float:
         """Requests/s that meet the SLO (:meth:`slo_met`), over :attr:`duration`."""
-        return float(self.slo_met(ttft, tpot).sum()) / self.duration
+        return self._per_s(float(self.slo_met(ttft, tpot).sum()))
 
     @property
     def cost_per_million_tokens(self) -> dict[str, float] | None:
@@ -641,6 +736,11 @@ class ServingResult:
             **{f"{m}_s": self.percentiles(m) for m in ("ttft", "tpot", "e2e", "queueing")},
             "usd_per_million_tokens": self.cost_per_million_tokens,
         }
+        cached = 0 if self.cached is None else int(self.cached.sum())
+        if cached:  # only with the prefix cache on
+            out["cached_tokens"] = cached
+        if self.swapped_tokens:  # only with swap preemption
+            out["swapped_tokens"] = self.swapped_tokens
         if slo_ttft is not None or slo_tpot is not None:
             out["slo"] = {"ttft_s": slo_ttft, "tpot_s": slo_tpot}
             out["goodput_requests_per_s"] = self.goodput(slo_ttft, slo_tpot)
@@ -804,6 +904,8 @@ def _run(
         disaggregated=(replicas, decode) if decode else None,
         router=router,  # type: ignore[arg-type]  # validated by the caller
         replica=raw["replica"],
+        cached=raw.get("cached"),
+        swapped_tokens=int(raw.get("swapped_tokens", 0)),
     )
 
 
@@ -953,7 +1055,14 @@ def max_rate(
 # are skipped exactly before any simulation. rate_curve() serves one deployment at a range of
 # rates.
 
-#: What became of a candidate, by the core's status code.
+#: A candidate meeting the SLO counts as serving the rate only if it finished the requests at
+#: no less than this share of the offered rate (requests / (last finish - first arrival)):
+#: with finitely many requests a backlog can still meet the SLO - all of them at once fit one
+#: batch - so a run slower than this either cannot keep up or is too short to show the rate
+#: (status "overloaded"; more requests decide).
+OVERLOAD = 0.5
+
+#: What became of a candidate, by the core's status code (search adds "overloaded").
 STATUS = (
     "met",
     "missed",
@@ -1059,6 +1168,12 @@ class SearchResult:
             if v is not None
         )
         met = len(self.deployments)
+        over = sum(1 for r in self.rows if r["status"] == "overloaded")
+        if over:
+            slo += (
+                f" ({over} more met it but finished below {OVERLOAD:g}x the rate: overloaded, "
+                "or too few requests to show it)"
+            )
         if met:
             b = self.best
             assert b is not None
@@ -1104,14 +1219,20 @@ def _axis(name: str, x: Any) -> list[int]:
 
 
 def _splits(x: Any) -> list[tuple[int, int]]:
+    if isinstance(x, str) or (isinstance(x, tuple) and x and not isinstance(x[0], (tuple, str))):
+        x = [x]  # one split: "1:1" or (1, 1), not its characters or numbers
+    if not isinstance(x, (list, tuple)):
+        raise wrong_type("disaggregated", x, "a list of (prefill, decode) pairs or 'X:Y' strings")
     out = []
-    for s in list(x):
+    for s in x:
         if isinstance(s, str):
             parts = s.split(":")
             try:
                 s = (int(parts[0]), int(parts[1])) if len(parts) == 2 else None
             except ValueError:
                 s = None
+        if isinstance(s, list):
+            s = tuple(s)
         if not (isinstance(s, tuple) and len(s) == 2):
             raise invalid("disaggregated", s, "(prefill, decode) pairs or 'X:Y' strings")
         out.append(
@@ -1153,7 +1274,10 @@ def search(
     ``price_per_hour``, ...) go to every :class:`~brickwall.Deployment`. Every candidate serves
     the same requests (the workload's lengths, arrival process and seed at ``rate``). Those that
     meet the SLO rank by ``rank_by``: ``"hour"`` (USD per hour of the whole deployment) or
-    ``"token"`` (USD per 1M input + output tokens at this load). ``executor``: any
+    ``"token"`` (USD per 1M input + output tokens at this load), ties broken by the other.
+    A candidate meeting the SLO but finishing the requests below :data:`OVERLOAD` x ``rate``
+    is ``"overloaded"``, not met: a finite run's backlog can meet the SLO while the deployment
+    cannot sustain the rate. ``executor``: any
     concurrent.futures.Executor; the candidates are split into ``parts`` (default 8) shares.
     """
     t0 = time.perf_counter()
@@ -1164,6 +1288,14 @@ def search(
     if workload.clients is not None:
         raise invalid("workload.clients", workload.clients, "None: a search needs open traffic")
     r = real("rate", rate, strict=True)
+    low = workload.requests / (MAX_ARRIVAL / 2)
+    if r < low:
+        raise invalid(
+            "rate",
+            r,
+            f">= {low:.3g} req/s for {workload.requests} requests (arrivals within 2^32 s, "
+            "where times still resolve microseconds)",
+        )
     if slo_ttft is None and slo_tpot is None:
         raise invalid("slo_ttft, slo_tpot", (slo_ttft, slo_tpot), "at least one SLO")
     ttft = math.inf if slo_ttft is None else real("slo_ttft", slo_ttft, strict=True)
@@ -1186,6 +1318,7 @@ def search(
     trace = replace(workload, rate=r).draw()
     assert trace.arrival is not None
     tokens = float(trace.input.sum() + trace.output.sum())
+    n_req = len(trace)
 
     layouts: list[tuple[Deployment, str | None]] = []  # a deployment, or why it cannot run
     for hw in hws:
@@ -1275,8 +1408,12 @@ def search(
             row["usd_per_million_tokens"] = math.nan
         else:
             code = int(cols["status"][j])
+            status = STATUS[code]
+            duration = float(cols["duration"][j])
+            if status == "met" and n_req < OVERLOAD * r * duration:
+                status = "overloaded"
             row.update(
-                status=STATUS[code],
+                status=status,
                 kv_blocks=int(cols["kv_blocks"][j]) or None,
                 ttft_s=float(cols["ttft"][j]),
                 tpot_s=float(cols["tpot"][j]),
@@ -1285,9 +1422,14 @@ def search(
                 * 1e6,
             )
         rows.append(row)
-    key = "usd_per_hour" if rank_by == "hour" else "usd_per_million_tokens"
-    order = {"met": 0, "missed": 1}
-    rows.sort(key=lambda w: (order.get(w["status"], 2), w[key] if w["status"] == "met" else 0.0))
+    key, other = ("usd_per_hour", "usd_per_million_tokens")[:: 1 if rank_by == "hour" else -1]
+    order = {"met": 0, "missed": 1, "overloaded": 1}
+    rows.sort(
+        key=lambda w: (
+            order.get(w["status"], 2),
+            (w[key], w[other]) if w["status"] == "met" else (0.0, 0.0),
+        )
+    )
     simulated = sum(1 for w in rows if w["status"] in order)
     return SearchResult(
         model.name,
