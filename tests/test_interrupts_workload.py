@@ -22,13 +22,14 @@ from brickwall.errors import BrickwallError, ValidationError
 PYTHON = str(Path(__file__).resolve().parents[1] / "python")
 MODEL = bw.model("llama3.1-8b")
 W = bw.Workload(requests=60, input=256, output=16, seed=4)
+IMPORTS = "import brickwall as bw, numpy as np\nfrom brickwall import _core"
 
 
 def _interrupt(code: str) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` (which prints "go" before its long call) and press Ctrl-C 0.3 s later."""
+    """Import brickwall, run ``code`` and press Ctrl-C 0.3 s into it."""
     env = {**os.environ, "PYTHONPATH": PYTHON}
     p = subprocess.Popen(
-        [sys.executable, "-c", f"print('go', flush=True)\n{code}"],
+        [sys.executable, "-c", f"{IMPORTS}\nprint('go', flush=True)\n{code}"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -54,7 +55,7 @@ def _interrupt(code: str) -> subprocess.CompletedProcess[str]:
     ],
 )
 def test_ctrl_c_during_a_draw_is_a_clean_keyboard_interrupt(call: str) -> None:
-    r = _interrupt(f"import brickwall as bw, numpy as np\nfrom brickwall import _core\n{call}")
+    r = _interrupt(call)
     assert r.returncode != 0
     assert "KeyboardInterrupt" in r.stderr and "Panic" not in r.stderr, r.stderr
 
