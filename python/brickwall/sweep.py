@@ -619,8 +619,8 @@ def sweep(
     ``executor``: any concurrent.futures.Executor (e.g. ``dask.distributed.Client(...).get_executor()``);
     the grid is split into ``parts`` index ranges. A ProcessPoolExecutor must be made with
     ``mp_context=multiprocessing.get_context("spawn")`` (or forkserver): a forking one is
-    refused, as its children would hang on the core's threads. ``progress``: True for a rich progress bar, or a
-    callable ``(done, total)``. Deployment options (``kv_sharding``, ``overlap``, ``efficiency``,
+    refused, as its children would hang on the core's threads. ``progress``: True for a rich
+    progress bar, or a callable ``(done, total)``. Deployment options (``kv_sharding``, ``overlap``, ``efficiency``,
     ``price_per_hour`` as a float or a dict by hardware name) apply to every configuration.
     Grids over :data:`SWEEP_LIMIT` points need ``allow_large=True``.
 
