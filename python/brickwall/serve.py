@@ -35,6 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 from . import _core
 from .deployment import Deployment, chip_view, cost_view, plan_view
 from .errors import BrickwallError, ValidationError, invalid, wrong_type
+from .executors import checked
 from .hardware import Hardware
 from .model import Model
 from .validate import array, choice, integer, real
@@ -1363,8 +1364,9 @@ def search(
     if executor is None:
         cols = call.run(0, n)
     else:
-        if not callable(getattr(executor, "submit", None)):
-            raise wrong_type("executor", executor, "a concurrent.futures.Executor")
+        executor = checked(
+            executor, keys=("status", "kv_blocks", "ttft", "tpot", "duration", "busy", "usd_per_s")
+        )
         k = 8 if parts is None else integer("parts", parts, maximum=1 << 16)
         step = max(1, -(-n // k))
         token = next(_TOKENS)

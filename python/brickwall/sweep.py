@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 from . import _core
 from .deployment import BOUNDS, Deployment, chip_view, cost_view, plan_view
 from .errors import InfeasibleError, TooLargeError, invalid, too_large, wrong_type
+from .executors import checked
 from .hardware import Efficiency, Hardware
 from .hardware import hardware as lookup_hardware
 from .model import Model
@@ -616,8 +617,10 @@ def sweep(
     sense); ``keep``: ``"pareto"``, ``("top", k)`` by the first objective, or ``"all"`` (grids of
     at most :data:`ALL_LIMIT` points). ``by="hardware"``: one frontier per hardware.
     ``executor``: any concurrent.futures.Executor (e.g. ``dask.distributed.Client(...).get_executor()``);
-    the grid is split into ``parts`` index ranges. ``progress``: True for a rich progress bar, or a
-    callable ``(done, total)``. Deployment options (``kv_sharding``, ``overlap``, ``efficiency``,
+    the grid is split into ``parts`` index ranges. A ProcessPoolExecutor must be made with
+    ``mp_context=multiprocessing.get_context("spawn")`` (or forkserver): a forking one is
+    refused, as its children would hang on the core's threads. ``progress``: True for a rich
+    progress bar, or a callable ``(done, total)``. Deployment options (``kv_sharding``, ``overlap``, ``efficiency``,
     ``price_per_hour`` as a float or a dict by hardware name) apply to every configuration.
     Grids over :data:`SWEEP_LIMIT` points need ``allow_large=True``.
 
@@ -700,8 +703,7 @@ def sweep(
                 feasible += f
                 kept.append(ix)
         else:
-            if not callable(getattr(executor, "submit", None)):
-                raise wrong_type("executor", executor, "a concurrent.futures.Executor")
+            executor = checked(executor, length=4)
             n_parts = 8 if parts is None else integer("parts", parts, maximum=_MAX_PARTS)
             token = next(_TOKENS)
             futures = [

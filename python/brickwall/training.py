@@ -30,6 +30,7 @@ import numpy as np
 from . import _core
 from .deployment import Deployment, chip_view, cost_view
 from .errors import ValidationError, invalid, wrong_type
+from .executors import checked
 from .hardware import Efficiency, Hardware
 from .hardware import hardware as lookup_hardware
 from .model import Model
@@ -608,8 +609,7 @@ def _run_part(call: _SearchCall, lo: int, hi: int) -> dict[str, Any]:
 def _distributed(call: _SearchCall, executor: Executor, parts: int) -> dict[str, Any]:
     """The search split over ``executor`` in ``parts`` slices, merged as the core's reducer
     would have kept them in one run (same rows, same order)."""
-    if not callable(getattr(executor, "submit", None)):
-        raise wrong_type("executor", executor, "a concurrent.futures.Executor")
+    executor = checked(executor, keys=("index", "keys", "table", "plans", "evaluated", "feasible"))
     points = int(call.run(0, 0)["points"])
     step = max(1, -(-points // parts))
     futures = [

@@ -56,4 +56,10 @@ mod _core {
         training_checkpoint_intervals, training_columns, training_expected_wall, training_search,
         training_simulate_failures, training_step,
     };
+
+    // Load numpy's C API at import, where a failure is a clean ImportError (see run.rs).
+    #[pymodule_init]
+    fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+        crate::run::load_numpy(m.py())
+    }
 }

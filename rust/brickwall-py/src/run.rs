@@ -10,12 +10,30 @@ use std::time::Duration;
 
 use brickwall_core::{Control, Result};
 use numpy::ndarray::{Dimension, IntoDimension};
-use numpy::{PyArray, PyArrayMethods};
+use numpy::{Element, IntoPyArray, PyArray, PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 
 use crate::errors::{core, panicked};
 
 const POLL: Duration = Duration::from_millis(20);
+
+/// Load numpy's C API now, at import, with no signal pending. The `numpy` crate loads it on
+/// first use by importing a numpy module, which runs Python code, and panics if that fails; a
+/// Ctrl-C pending at that moment (e.g. one that arrived during the first long kernel) used to
+/// surface as a `PanicException` instead of a `KeyboardInterrupt`.
+pub fn load_numpy(py: Python<'_>) -> PyResult<()> {
+    py.import("numpy")?;
+    py.check_signals()?;
+    Vec::<f64>::new().into_pyarray(py);
+    Ok(())
+}
+
+/// `v` as a numpy array, after raising any signal that came in while it was computed (so a
+/// Ctrl-C is a clean `KeyboardInterrupt`, never an error inside the conversion).
+pub fn to_numpy<T: Element>(py: Python<'_>, v: Vec<T>) -> PyResult<Bound<'_, PyArray1<T>>> {
+    py.check_signals()?;
+    Ok(v.into_pyarray(py))
+}
 
 /// Run `f` with the GIL released.
 pub fn detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T> + Send) -> PyResult<T> {

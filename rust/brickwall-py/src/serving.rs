@@ -12,7 +12,7 @@ use pyo3::types::PyDict;
 
 use crate::convert::{ChipView, ModelCostsView, PlanView};
 use crate::errors::core;
-use crate::run::{detach, interruptible};
+use crate::run::{detach, interruptible, to_numpy};
 
 fn cost(model: ModelCostsView, plan: PlanView, chip: ChipView) -> PyResult<StepCost> {
     core(StepCost::new(model.into(), core(plan.try_into())?, chip.into()))
@@ -35,7 +35,7 @@ pub fn serving_arrivals<'py>(
         "gamma" => ArrivalProcess::Gamma { rate, cv },
         _ => return core(Err(Error::invalid("arrival", process, "one of offline, poisson, gamma"))),
     };
-    Ok(detach(py, || serving::arrivals(p, n, seed))?.into_pyarray(py))
+    to_numpy(py, interruptible(py, None, |control| serving::arrivals(p, n, seed, control))?)
 }
 
 /// `n` token counts: "fixed" (`a`), "uniform" (`a..=b`, integers) or "lognormal" (mean `a`,
@@ -66,7 +66,7 @@ pub fn serving_lengths<'py>(
         "lognormal" => Lengths::LogNormal { mean: a, sigma: b, max },
         _ => return core(Err(Error::invalid("lengths", kind, "one of fixed, uniform, lognormal"))),
     };
-    Ok(detach(py, || serving::lengths(d, n, seed, stream))?.into_pyarray(py))
+    to_numpy(py, interruptible(py, None, |control| serving::lengths(d, n, seed, stream, control))?)
 }
 
 /// KV-cache blocks of `block_size` tokens that fit beside the weights and the activations of

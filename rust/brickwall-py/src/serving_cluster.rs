@@ -8,7 +8,7 @@ use pyo3::types::PyDict;
 
 use crate::convert::{ChipView, ModelCostsView, PlanView};
 use crate::errors::core;
-use crate::run::{detach, interruptible};
+use crate::run::{interruptible, to_numpy};
 use crate::serving::{options, served_dict, Limits, Options};
 
 /// `n` token counts drawn from the histogram `values` (>= 1) with `weights` (>= 0, sum > 0),
@@ -24,7 +24,10 @@ pub fn serving_lengths_empirical<'py>(
     stream: u64,
 ) -> PyResult<Bound<'py, PyArray1<u64>>> {
     let (v, w) = (values.as_slice()?, weights.as_slice()?);
-    Ok(detach(py, || serving::lengths_empirical(v, w, n, seed, stream))?.into_pyarray(py))
+    to_numpy(
+        py,
+        interruptible(py, None, |control| serving::lengths_empirical(v, w, n, seed, stream, control))?,
+    )
 }
 
 /// Simulate a pool of `replicas` replicas behind `router` ("round-robin" or "least-loaded");
