@@ -696,7 +696,10 @@ def search_plans(
     core's grid engine (plans that do not divide or do not fit are skipped). ``tp`` defaults to
     the divisors of the heads up to the scale-up domain, ``pp`` to the divisors of the layers up
     to 64. ``cp``, ``offload`` and ``precision`` (one or several of :data:`PRECISIONS`) are axes
-    too. ``objectives`` from :data:`OBJECTIVES`; ``keep="top"`` ranks by the first,
+    too; fp8 on a chip without an fp8 peak and offload on one without a host bandwidth are
+    skipped (counted in ``points``, not feasible), refused only when nothing else is asked.
+    ``schedules``: names or ``(name, chunks)``, chunks as :class:`TrainingPlan` takes them.
+    ``objectives`` from :data:`OBJECTIVES`; ``keep="top"`` ranks by the first,
     ``"pareto"`` keeps the frontier of 2 or 3. ``executor`` (any
     ``concurrent.futures.Executor``, e.g. a Dask client's) runs the grid in ``parts`` slices;
     the merged result is the local run's.

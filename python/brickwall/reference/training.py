@@ -320,7 +320,7 @@ def step(
     t_off = 0.0
     if plan["offload"]:
         t_off = opt * 12 / (max(host["host_bandwidth"], 5e-324) * chip["eff_network"])
-    step_time = makespan + hop + exposed + t_opt + t_off
+    step_time = stretched + hop + edge + t_opt + t_off
     gb = plan["global_batch"]
     model_flops = 3 * gb * fwd_seq
     recomputed = {"none": 0.0, "selective": gb * attn, "full": gb * fwd_seq}[rec]

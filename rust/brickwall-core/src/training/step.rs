@@ -640,7 +640,9 @@ impl Layout {
         } else {
             0.0
         };
-        let step_time = makespan + t_p2p + t_dp_exposed + t_optimizer + t_offload;
+        // From the stretched pipeline, not makespan + exposed: equal, without the rounding that
+        // would let more recomputation shorten a traffic-bound step by an ulp.
+        let step_time = stretched + t_p2p + edge + t_optimizer + t_offload;
         let gb = plan.global_batch as f64;
         let model_flops = 3.0 * gb * fwd_seq;
         let recomputed = match plan.recompute {
