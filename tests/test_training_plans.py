@@ -161,7 +161,9 @@ def test_properties(case: tuple[bw.Model, bw.TrainingPlan, str]) -> None:
     steps = [at(recompute=r) for r in bw.training.RECOMPUTE]
     for a, b in zip(steps, steps[1:]):
         assert b.mem_activations <= a.mem_activations
-        assert b.step_time >= a.step_time
+        # Equal up to rounding where the data-parallel traffic outlasts a single microbatch's
+        # backward: the recompute then only moves time from exposed traffic to the pass.
+        assert b.step_time >= a.step_time * (1 - 1e-12)
     for s in steps:
         assert 0 < s.mfu <= s.hfu <= eff * (1 + 1e-12)
         assert sum(s.breakdown.values()) == pytest.approx(s.step_time, rel=1e-12)

@@ -712,6 +712,29 @@ def prefill(
     )
 
 
+def _train_plan_args(n: int, **kw: Any) -> None:
+    """The plan options of ``train``, checked before any work: every degree and length a whole
+    number >= 1, the batch a finite token count > 0, and room for one data-parallel rank."""
+    from .errors import invalid
+
+    for key in ("tp", "pp", "dp", "cp", "seq_len"):
+        v = kw[key]
+        if v is not None and v < 1:
+            raise invalid(f"--{key.replace('_', '-')}", v, "an integer >= 1")
+    bt = kw["batch_tokens"]
+    if not (math.isfinite(bt) and bt > 0):
+        raise invalid("--batch-tokens", bt, "a finite token count > 0")
+    if kw["searched"]:
+        return
+    model_ranks = (kw["tp"] or 1) * (kw["pp"] or 1) * kw["cp"]
+    if kw["dp"] is None and model_ranks > n:
+        raise invalid(
+            "--gpus",
+            n,
+            f"at least tp x cp x pp = {model_ranks} (no GPUs left for a data-parallel rank)",
+        )
+
+
 @app.command()
 def train(
     name: str | None = typer.Argument(None, help="catalog model"),
@@ -772,7 +795,8 @@ def train(
     plot: Path | None = typer.Option(
         None,
         "--plot",
-        help="PNG: memory per GPU and step breakdown (with --search also PATH-frontier.png: days vs memory, the Pareto plans)",
+        callback=plot_target,
+        help="PNG: memory per GPU and step breakdown (when plans are searched, i.e. --search or no --tp/--pp/--dp, also PATH-frontier.png: days vs memory, the Pareto plans)",
     ),
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -830,13 +854,19 @@ def train(
         console.print(t)
         return
     # A plan: predicted MFU.
-    if gpus is None or gpus != int(gpus):
-        raise typer.BadParameter("--gpus: a whole GPU count for a plan (or give --mfu / --days)")
+    if gpus is None or not math.isfinite(gpus) or gpus != int(gpus) or gpus < 1:
+        raise typer.BadParameter(
+            f"--gpus {gpus}: a whole GPU count >= 1 for a plan (or give --mfu / --days)"
+        )
     n = int(gpus)
+    searched = search or tp is None and pp is None
+    _train_plan_args(
+        n, tp=tp, pp=pp, dp=dp, cp=cp, seq_len=seq_len, batch_tokens=batch_tokens, searched=searched
+    )
     sequences = max(1, round(batch_tokens / seq_len))
     cps = tuple(c for c in (1, 2, 4, 8, 16, 32) if c <= cp)
     axes: dict[str, Any] = dict(ep=(ep,), cp=cps, offload=(False, True) if offload else (False,))
-    if search or tp is None and pp is None:
+    if searched:
         # A power of two of sequences: divisible by the data-parallel degrees of most layouts.
         sequences = 2 ** max(0, round(math.log2(sequences)))
         found = search_plans(
@@ -888,7 +918,7 @@ def train(
         from .plot import training_step as plot_training
 
         plot_training(steps[:4], plot, memory=hw.memory)
-        if len(steps) > 1 or search:
+        if searched:
             # The frontier of time vs memory per GPU, over the plans that fit, and a cloud of
             # the fastest plans around it.
             kw: dict[str, Any] = dict(precision=dtype, price_per_hour=price, **axes)

@@ -146,8 +146,10 @@ def training_run(
     # The plan step's model FLOPs (one count, model.py's): 3 x forward, the matrix products and
     # the causal attention term; the MFU counts both.
     attention = model.training_flops_per_token(s) * tokens - flops
+    if not math.isfinite(flops + attention):  # finite tokens whose FLOPs overflow
+        raise invalid("tokens", tokens, "few enough that the run's FLOPs are finite")
     if gpus is not None:
-        real("gpus", gpus, strict=True)
+        real("gpus", gpus, minimum=1.0)  # at least one whole accelerator
     if mfu is not None:
         real("mfu", mfu, strict=True, maximum=1.0)
     if days is not None:
@@ -269,9 +271,14 @@ class TrainingPlan:
         object.__setattr__(
             self, "zero", integer("TrainingPlan.zero", self.zero, minimum=0, maximum=3)
         )
-        choice("TrainingPlan.schedule", self.schedule, SCHEDULES)
-        choice("TrainingPlan.recompute", self.recompute, RECOMPUTE)
-        choice("TrainingPlan.precision", self.precision, PRECISIONS)
+        for name, options in (
+            ("schedule", SCHEDULES),
+            ("recompute", RECOMPUTE),
+            ("precision", PRECISIONS),
+        ):  # stored normalised ("FP8" -> "fp8"): the core takes the lower-case names
+            object.__setattr__(
+                self, name, choice(f"TrainingPlan.{name}", getattr(self, name), options)
+            )
         boolean("TrainingPlan.sequence_parallel", self.sequence_parallel)
         boolean("TrainingPlan.offload", self.offload)
         if self.cp > 1 and self.seq_len % (2 * self.cp):
@@ -286,6 +293,13 @@ class TrainingPlan:
             raise invalid("TrainingPlan.pp", self.pp, ">= 2 for interleaved-1f1b")
         if self.schedule != "interleaved-1f1b" and self.chunks != 1:
             raise invalid("TrainingPlan.chunks", self.chunks, f"1 for schedule {self.schedule!r}")
+        gpus = self.tp * self.cp * self.pp * self.dp
+        if gpus > 1 << 40:
+            raise invalid(
+                "TrainingPlan.tp x cp x pp x dp",
+                gpus,
+                f"at most 2^40 = {1 << 40} chips",
+            )
         if self.dp % self.ep:
             raise invalid("TrainingPlan.ep", self.ep, f"a divisor of dp = {self.dp}")
         step = self.dp * self.microbatch
@@ -364,7 +378,8 @@ class TrainingStep:
     Times of one stage: ``t_forward`` / ``t_backward`` per microbatch (backward = 2 x the forward's
     compute + its collectives + recomputation: an assumption, see the core's docs);
     ``t_pipeline_busy`` = microbatches x both; ``t_bubble`` the closed-form bubble; ``t_p2p`` the
-    fill/drain hops; ``t_dp_exposed`` the data-parallel traffic not hidden by the backward;
+    fill/drain hops; ``t_dp_exposed`` the data-parallel traffic no pass hides (where it outlasts a pass, the stretch
+    of the pipeline; ZeRO-3 also its first gather and last reduce-scatter bucket);
     ``t_optimizer`` Adam's memory-bound update; ``t_offload`` offloaded states crossing the host
     link; ``t_cp_comm`` / ``t_cp_exposed`` the context-parallel ring (one microbatch's forward
     before overlap / forward + backward exposed). ``mfu`` counts model FLOPs
@@ -467,7 +482,7 @@ def _inputs(
     hw = lookup_hardware(hardware) if isinstance(hardware, str) else hardware
     if not isinstance(hw, Hardware):
         raise wrong_type("hardware", hardware, "a Hardware or a hardware name")
-    if "fp8" in precisions and "fp8" not in hw.peak_flops:
+    if precisions and all(p == "fp8" for p in precisions) and "fp8" not in hw.peak_flops:
         raise invalid(
             "precision",
             "fp8",
@@ -681,7 +696,10 @@ def search_plans(
     core's grid engine (plans that do not divide or do not fit are skipped). ``tp`` defaults to
     the divisors of the heads up to the scale-up domain, ``pp`` to the divisors of the layers up
     to 64. ``cp``, ``offload`` and ``precision`` (one or several of :data:`PRECISIONS`) are axes
-    too. ``objectives`` from :data:`OBJECTIVES`; ``keep="top"`` ranks by the first,
+    too; fp8 on a chip without an fp8 peak and offload on one without a host bandwidth are
+    skipped (counted in ``points``, not feasible), refused only when nothing else is asked.
+    ``schedules``: names or ``(name, chunks)``, chunks as :class:`TrainingPlan` takes them.
+    ``objectives`` from :data:`OBJECTIVES`; ``keep="top"`` ranks by the first,
     ``"pareto"`` keeps the frontier of 2 or 3. ``executor`` (any
     ``concurrent.futures.Executor``, e.g. a Dask client's) runs the grid in ``parts`` slices;
     the merged result is the local run's.
@@ -691,8 +709,19 @@ def search_plans(
     >>> r.best.fits and r.feasible > 0
     True
     """
-    precisions = _axis("precision", precision, lambda n, v: choice(n, v, PRECISIONS))
-    hw, chip, host = _inputs(model, hardware, precisions, efficiency, price_per_hour)
+    asked = _axis("precision", precision, lambda n, v: choice(n, v, PRECISIONS))
+    hw, chip, host = _inputs(model, hardware, asked, efficiency, price_per_hour)
+    # Plans the chip cannot run (fp8 without an fp8 peak, offload without a host link) are left
+    # out of the grid and counted as points that are not feasible; all of an axis refuses above.
+    precisions = [p for p in asked if p != "fp8" or "fp8" in hw.peak_flops]
+    offloads = _axis("offload", offload, boolean)
+    runnable = [o for o in offloads if not o or hw.host_bandwidth]
+    if not runnable:
+        raise invalid(
+            "offload",
+            True,
+            f"False on {hw.name}: it has no known host bandwidth (Hardware.host_bandwidth)",
+        )
     gpus = integer("gpus", gpus, maximum=1 << 40)
     global_batch = integer("global_batch", global_batch, maximum=1 << 40)
     seq_len = integer("seq_len", seq_len, maximum=1 << 40)
@@ -704,7 +733,11 @@ def search_plans(
     sched: list[tuple[str, int]] = []
     for s in schedules:
         name, v = (s, 2 if s == "interleaved-1f1b" else 1) if isinstance(s, str) else s
-        sched.append((choice("schedules", name, SCHEDULES), integer("chunks", v)))
+        name, v = choice("schedules", name, SCHEDULES), integer("chunks", v)
+        if (name == "interleaved-1f1b") != (v >= 2):  # what TrainingPlan takes
+            want = ">= 2 for interleaved-1f1b" if name == "interleaved-1f1b" else f"1 for {name!r}"
+            raise invalid("schedules", s, f"(schedule, chunks) with chunks {want}")
+        sched.append((name, v))
     for r in recompute:
         choice("recompute", r, RECOMPUTE)
     tps = list(tp) if tp is not None else _divisors(model.heads, hw.scale_up_domain)
@@ -720,7 +753,7 @@ def search_plans(
         "sequence_parallel": [boolean("sequence_parallel", b) for b in sequence_parallel],
         "cp": [integer("cp", x) for x in cp],
         "precision": precisions,
-        "offload": _axis("offload", offload, boolean),
+        "offload": runnable,
     }
     call = _SearchCall(
         cost_view(model),
@@ -743,8 +776,13 @@ def search_plans(
     for plan_d, row in zip(out["plans"], out["table"], strict=True):
         plan = TrainingPlan(**plan_d)
         steps.append(_step(model, hw, plan, row, price))
+    left_out = len(asked) * len(offloads) / (len(precisions) * len(runnable))
     return PlanSearch(
-        tuple(objectives), tuple(steps), out["points"], out["evaluated"], out["feasible"]
+        tuple(objectives),
+        tuple(steps),
+        round(out["points"] * left_out),
+        out["evaluated"],
+        out["feasible"],
     )
 
 

@@ -6,12 +6,14 @@ the :class:`~brickwall.Hardware`; :func:`read_measured` reads them back."""
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from ..catalog import toml_loads
-from ..errors import ValidationError
+from ..errors import ValidationError, wrong_type
 from ..units import GB, TB, TERA
 from .attention import plateau
 from .fit import Calibration
@@ -191,7 +193,10 @@ def write_profile(c: Calibration, path: str | os.PathLike[str], name: str | None
 
 def read_measured(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``[measured]`` table of a chip file written by calibrate (nested dicts and lists, as
-    written); an empty dict when the file has none."""
+    written); an empty dict when the file has none. Its tables are checked against what
+    :func:`chip_file_text` writes (subtables, columns of numbers that line up, scalars)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise wrong_type("path", path, "a chip file's path (str or os.PathLike)")
     shown = os.fspath(path)
     try:
         doc = toml_loads(Path(shown).read_text(encoding="utf-8"))
@@ -202,4 +207,53 @@ def read_measured(path: str | os.PathLike[str]) -> dict[str, Any]:
     measured = doc.get("measured", {}) if isinstance(doc, dict) else {}
     if not isinstance(measured, dict):
         raise ValidationError(f"chip file {shown}: measured = {measured!r}: expected a table")
+    _check_measured(f"chip file {shown}", "measured", measured)
     return measured
+
+
+#: The subtables under [measured]: calibrate's (_tables above) and a user's own, one level down;
+#: only attention and collectives hold tables of their own.
+_SUBTABLES = re.compile(r"measured\.(\w+|attention\.(prefill|decode)|collectives\.\w+)")
+#: Text keys; every other scalar is a finite number. Columns (arrays) are finite numbers too,
+#: times > 0, the signed ``error`` any finite value and the rest >= 0.
+_TEXT = frozenset({"backend", "step_model_uses"})
+_TIMES = frozenset({"time_s", "predicted_s", "roofline_s"})
+
+
+def _check_measured(where: str, name: str, table: dict[str, Any]) -> None:
+    columns: dict[str, int] = {}
+    for key, v in table.items():
+        at = f"{name}.{key}"
+        if isinstance(v, dict):
+            if not _SUBTABLES.fullmatch(at):
+                raise ValidationError(
+                    f"{where}: {at} is a table: expected a value (no table nests this deep)"
+                )
+            _check_measured(where, at, v)
+        elif name == "measured.provenance" or key in _TEXT:
+            if not isinstance(v, (str, int, float, bool)):
+                raise ValidationError(f"{where}: {at} = {v!r}: expected text or a number")
+        elif key == "notes" and name == "measured":
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise ValidationError(f"{where}: {at} = {v!r}: expected a list of text")
+        elif isinstance(v, list):
+            low = "> 0" if key in _TIMES else "finite" if key == "error" else ">= 0"
+            for x in v:
+                ok = (
+                    not isinstance(x, bool)
+                    and isinstance(x, (int, float))
+                    and math.isfinite(x)
+                    and (x > 0 if key in _TIMES else key == "error" or x >= 0)
+                )
+                if not ok:
+                    raise ValidationError(
+                        f"{where}: {at} = {v!r}: expected a list of numbers {low} (got {x!r})"
+                    )
+            columns[key] = len(v)
+        elif isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValidationError(f"{where}: {at} = {v!r}: expected a finite number")
+    if len(set(columns.values())) > 1:
+        raise ValidationError(
+            f"{where}: [{name}] columns of different lengths "
+            f"({', '.join(f'{k}: {n}' for k, n in columns.items())}): expected them to line up"
+        )

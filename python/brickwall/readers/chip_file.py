@@ -12,6 +12,7 @@ calls it: building the object there keeps the import graph one-way.
 from __future__ import annotations
 
 import datetime
+import decimal
 import math
 import os
 import re
@@ -63,6 +64,8 @@ def _number(low: float, *, strict: bool, high: float | None = None) -> _Check:
     expected = (
         f"a number {op} {low:g}" if high is None else f"a number in {bracket}{low:g}, {high:g}]"
     )
+    if low > 0:  # a rate: say first that it must be positive
+        expected = expected.replace("a number", "a number > 0,", 1)
 
     def check(v: Any) -> Any:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -122,6 +125,12 @@ def _any_table(v: Any) -> Any:
 
 
 _POSITIVE = _number(0.0, strict=True)
+# Rates are bounded on both sides so that no finite value turns into a 1e301 s step or an inf
+# FLOP/s after the unit conversion: from 1 MB/s (1e-3 GB/s, 1e-6 TB/s) and 1 MFLOP/s (1e-6
+# TFLOP/s) - far below any real chip - up to 1e9 of the key's unit, far above any.
+_GB_S = _number(1e-3, strict=False, high=1e9)
+_TB_S = _number(1e-6, strict=False, high=1e9)
+_TFLOPS = _number(1e-6, strict=False, high=1e9)
 _NONNEGATIVE = _number(0.0, strict=False)
 _FRACTION = _number(0.0, strict=True, high=1.0)
 
@@ -138,17 +147,17 @@ _KEYS: dict[str, tuple[_Check, str, str | None, Callable[[Any], Any] | None]] = 
     ),
     "memory_gb": (_POSITIVE, "device memory, GB (1e9 bytes)", "memory", _times(GB)),
     "memory_gib": (_POSITIVE, "device memory, GiB (2^30 bytes)", "memory", _times(GiB)),
-    "memory_bandwidth_tb_s": (_POSITIVE, "memory bandwidth, TB/s", "memory_bandwidth", _times(TB)),
-    "tflops": (_POSITIVE, "dense peak TFLOP/s per dtype", None, None),
+    "memory_bandwidth_tb_s": (_TB_S, "memory bandwidth, TB/s", "memory_bandwidth", _times(TB)),
+    "tflops": (_TFLOPS, "dense peak TFLOP/s per dtype", None, None),
     "scale_up_gb_s": (
-        _POSITIVE,
+        _GB_S,
         "scale-up bandwidth per chip per direction, GB/s",
         "scale_up_bandwidth",
         _times(GB),
     ),
     "scale_up_domain": (_integer(1), "chips sharing the scale-up fabric", "scale_up_domain", None),
     "scale_out_gb_s": (
-        _POSITIVE,
+        _GB_S,
         "scale-out bandwidth per chip per direction, GB/s",
         "scale_out_bandwidth",
         _times(GB),
@@ -166,7 +175,7 @@ _KEYS: dict[str, tuple[_Check, str, str | None, Callable[[Any], Any] | None]] = 
         _per(1e6),
     ),
     "host_bandwidth_gb_s": (
-        _POSITIVE,
+        _GB_S,
         "host link (PCIe or C2C) bandwidth per chip per direction, GB/s",
         "host_bandwidth",
         _times(GB),
@@ -223,12 +232,20 @@ EFFICIENCY_KEYS: dict[str, str] = {k: v[1] for k, v in _EFFICIENCY.items()}
 KEYS = tuple(_KEYS)
 
 
+def _shown(value: Any) -> str:
+    """A value as an error shows it: numbers compactly (a 300-digit integer as 1e+300)."""
+    text = repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and len(text) > 16:
+        return f"{decimal.Decimal(value):.6g}"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _fail(where: str, key: str, value: Any, bad: _Bad) -> Exception:
     if bad.wrong_type:
         return BrickwallTypeError(
-            f"{where}: {key} = {value!r} ({type(value).__name__}): expected {bad.expected}"
+            f"{where}: {key} = {_shown(value)} ({type(value).__name__}): expected {bad.expected}"
         )
-    return ValidationError(f"{where}: {key} = {value!r}: expected {bad.expected}")
+    return ValidationError(f"{where}: {key} = {_shown(value)}: expected {bad.expected}")
 
 
 def _checked(where: str, key: str, value: Any, check: _Check) -> Any:

@@ -277,23 +277,30 @@ def step(
         )
 
     last_bucket = min(max(4e7, 1e6 * dp * cp) / (dense + expert), 1.0)
+    # fd, bd: the passes stretched by the traffic they overlap; edge: traffic nothing hides.
     if plan["zero"] <= 1:
         t_dp = coll("all-reduce")
-        exposed = max(t_dp - (b_in + w), t_dp * last_bucket)
+        fd, bd = f, b_in
+        edge = max(t_dp - (b_in + w), t_dp * last_bucket)
     elif plan["zero"] == 2:
         rs, ag = coll("reduce-scatter"), coll("all-gather")
-        b_in = max(b_in, rs - w)
-        t_dp, exposed = rs + ag, max(ag - f, ag * last_bucket)
+        t_dp, fd, bd = rs + ag, f, max(b_in, rs - w)
+        edge = max(ag - f, ag * last_bucket)
     else:
         rs, ag = coll("reduce-scatter"), coll("all-gather")
-        f = max(f, ag)
-        b_in = max(b_in, ag + rs - w)
-        t_dp, exposed = 2 * ag + rs, 0.0
+        t_dp, fd, bd = 2 * ag + rs, max(f, ag), max(b_in, ag + rs - w)
+        edge = (ag + rs) * last_bucket
 
     m = plan["global_batch"] // (dp * b)
-    bf = closed_form_bubble(plan["schedule"], pp, m, v, f, b_in, w)
-    busy = m * (f + b_in + w)
-    makespan = busy / (1 - bf)
+
+    def pipeline(f: float, b: float) -> tuple[float, float, float]:
+        bf = closed_form_bubble(plan["schedule"], pp, m, v, f, b, w)
+        busy = m * (f + b + w)
+        return bf, busy, busy / (1 - bf)
+
+    bf, busy, makespan = pipeline(f, b_in)
+    stretched = pipeline(fd, bd)[2] if fd > f or bd > b_in else makespan
+    exposed = stretched - makespan + edge
     gpus = tp * cp * pp * dp
     hop = 0.0
     if pp > 1:
@@ -313,7 +320,7 @@ def step(
     t_off = 0.0
     if plan["offload"]:
         t_off = opt * 12 / (max(host["host_bandwidth"], 5e-324) * chip["eff_network"])
-    step_time = makespan + hop + exposed + t_opt + t_off
+    step_time = stretched + hop + edge + t_opt + t_off
     gb = plan["global_batch"]
     model_flops = 3 * gb * fwd_seq
     recomputed = {"none": 0.0, "selective": gb * attn, "full": gb * fwd_seq}[rec]

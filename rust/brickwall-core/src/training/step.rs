@@ -54,7 +54,13 @@
 //!   the longer of the two), and the updated weights are all-gathered once, overlapped with the
 //!   next step's first forward except the last bucket;
 //! - ZeRO 3: each microbatch also all-gathers the weights for its forward and again for its
-//!   backward, overlapped with them (each takes the longer).
+//!   backward; the forward's gathers overlap only the forward, the backward's gathers and
+//!   reduce-scatters only the backward (each pass takes the longer), and the step's first gather
+//!   bucket (no compute before it) and last reduce-scatter bucket (none after it) are exposed.
+//!
+//! Where the traffic stretches a pass, the stretch (and the bubble's growth with it) is reported
+//! as exposed data-parallel time, not as compute: `t_forward` / `t_backward` are the passes'
+//! own times.
 //!
 //! The last bucket is Megatron's default bucket of `max(4e7, 1e6 x dp)` parameters
 //! (megatron/core/distributed/distributed_data_parallel.py).
@@ -567,10 +573,10 @@ impl Layout {
             Recompute::Selective => attn_share * t_c,
             Recompute::Full => fwd.latency,
         };
-        let mut f = fwd.latency;
+        let f = fwd.latency;
         // The backward passes K, V and their gradients around the ring: twice the forward's.
         let ring_b = 2.0 * fwd.ring_exposed;
-        let (mut b_in, w) = if plan.schedule.splits_backward() {
+        let (b_in, w) = if plan.schedule.splits_backward() {
             (t_c + comm + t_recompute + ring_b, t_c)
         } else {
             (2.0 * t_c + comm + t_recompute + ring_b, 0.0)
@@ -580,33 +586,44 @@ impl Layout {
         let coll = |k: Collective| self.dense.time(k, 2.0 * dense) + self.expert.time(k, 2.0 * expert);
         let bucket = (4e7f64).max(1e6 * dp * cp);
         let last_bucket = (bucket / (dense + expert)).min(1.0);
-        let (t_dp, t_dp_exposed);
+        // Per-microbatch traffic stretches the pass it overlaps (`fd`, `bd`: the passes' times
+        // with it); `edge` is the step's traffic that no compute hides.
+        let (t_dp, fd, bd, edge);
         match plan.zero {
             0 | 1 => {
                 t_dp = coll(Collective::AllReduce);
-                t_dp_exposed = (t_dp - (b_in + w)).max(t_dp * last_bucket);
+                (fd, bd) = (f, b_in);
+                edge = (t_dp - (b_in + w)).max(t_dp * last_bucket);
             }
             2 => {
                 let (rs, ag) = (coll(Collective::ReduceScatter), coll(Collective::AllGather));
-                b_in = b_in.max(rs - w);
                 t_dp = rs + ag;
-                t_dp_exposed = (ag - f).max(ag * last_bucket);
+                (fd, bd) = (f, b_in.max(rs - w));
+                edge = (ag - f).max(ag * last_bucket);
             }
             _ => {
+                // The forward's gathers hide only behind the forward, the backward's gathers and
+                // reduce-scatters only behind the backward; the first gather of the step has no
+                // compute before it and the last reduce-scatter bucket none after it.
                 let (rs, ag) = (coll(Collective::ReduceScatter), coll(Collective::AllGather));
-                f = f.max(ag);
-                b_in = b_in.max(ag + rs - w);
                 t_dp = 2.0 * ag + rs;
-                t_dp_exposed = 0.0;
+                (fd, bd) = (f.max(ag), b_in.max(ag + rs - w));
+                edge = (ag + rs) * last_bucket;
             }
         }
         // ZB-H1's closed form needs w <= min(f, b): w = t_compute <= both, and the collectives
         // above only grow f and b.
         let mb = plan.microbatches() as f64;
         let v = plan.chunks as f64;
-        let bf = bubble_fraction(plan.schedule, pp, mb, v, f, b_in, w);
-        let busy = mb * (f + b_in + w);
-        let makespan = if bf > 0.0 { busy / (1.0 - bf) } else { busy };
+        let pipeline = |f: f64, b: f64| {
+            let bf = bubble_fraction(plan.schedule, pp, mb, v, f, b, w);
+            let busy = mb * (f + b + w);
+            (bf, busy, if bf > 0.0 { busy / (1.0 - bf) } else { busy })
+        };
+        let (bf, busy, makespan) = pipeline(f, b_in);
+        // The traffic's stretch of every pass (and so of the bubble) is exposed data-parallel time.
+        let stretched = if fd > f || bd > b_in { pipeline(fd, bd).2 } else { makespan };
+        let t_dp_exposed = (stretched - makespan) + edge;
         let t_p2p = if self.pp > 1 {
             let bytes = b * s * m.d_model * 2.0 / (self.tp as f64 * cp);
             2.0 * (pp * v - 1.0) * collectives::time(Collective::PointToPoint, bytes, 2.0, self.hop)
@@ -623,7 +640,9 @@ impl Layout {
         } else {
             0.0
         };
-        let step_time = makespan + t_p2p + t_dp_exposed + t_optimizer + t_offload;
+        // From the stretched pipeline, not makespan + exposed: equal, without the rounding that
+        // would let more recomputation shorten a traffic-bound step by an ulp.
+        let step_time = stretched + t_p2p + edge + t_optimizer + t_offload;
         let gb = plan.global_batch as f64;
         let model_flops = 3.0 * gb * fwd_seq;
         let recomputed = match plan.recompute {
