@@ -25,7 +25,7 @@ VIEWS = (cost_view(MODEL), plan_view(DEP), chip_view(DEP))
 
 def core() -> dict[str, Any]:
     assert SCHED.max_batched_tokens is not None and SCHED.kv_blocks is not None
-    return _core.serving_simulate(
+    return _core.serving_simulate_pool(
         *VIEWS,
         TRACE.input,
         TRACE.output,
@@ -39,6 +39,9 @@ def core() -> dict[str, Any]:
         SCHED.kv_blocks,
         False,
         None,
+        1,
+        "round-robin",
+        0,
     )
 
 

@@ -324,9 +324,10 @@ def test_prefilled_arrivals_match_the_reference(
     mask = [o >= 2 and data.draw(st.booleans()) for o in trace.output.tolist()]
     assert s.max_batched_tokens is not None and s.kv_blocks is not None
     views = (cost_view(MODEL), plan_view(DEP), chip_view(DEP))
-    got = bw._core.serving_simulate(
+    got = bw._core.serving_simulate_pool(
         *views, trace.input, trace.output, trace.arrival, 1, 0.0, s.policy, s.max_seqs,
         s.max_batched_tokens, s.block_size, s.kv_blocks, True, np.array(mask, dtype=bool),
+        1, "round-robin", 0,
     )  # fmt: skip
     want = ref.simulate(
         *views, trace.input.tolist(), trace.output.tolist(), trace.arrival.tolist(), 1, 0.0,
@@ -457,7 +458,7 @@ def _reference_with(trace: bw.Trace, s: bw.Scheduler) -> dict[str, Any]:
 
 def _raw(trace: bw.Trace, s: bw.Scheduler) -> dict[str, Any]:
     assert s.max_batched_tokens is not None and s.kv_blocks is not None
-    return bw._core.serving_simulate(
+    return bw._core.serving_simulate_pool(
         cost_view(MODEL),
         plan_view(DEP),
         chip_view(DEP),
@@ -473,6 +474,9 @@ def _raw(trace: bw.Trace, s: bw.Scheduler) -> dict[str, Any]:
         s.kv_blocks,
         True,
         None,
+        1,
+        "round-robin",
+        0,
         prefix_id=trace.prefix_id,
         prefix_tokens=trace.prefix_tokens,
         **s.core_options(),

@@ -39,7 +39,6 @@ __all__ = [
     "serving_kv_blocks",
     "serving_kv_transfer_seconds",
     "serving_lengths",
-    "serving_simulate",
     "serving_lengths_empirical",
     "serving_search",
     "serving_simulate_pool",
@@ -453,31 +452,6 @@ def serving_iteration_seconds(
     kv_read: NDArray[np.float64],
     /,
 ) -> NDArray[np.float64]: ...
-def serving_simulate(
-    model: ModelCosts,
-    plan: Plan,
-    chip: Chip,
-    input: NDArray[np.uint64],
-    output: NDArray[np.uint64],
-    arrival: NDArray[np.float64] | None,
-    clients: int,
-    think: float,
-    policy: str,
-    max_seqs: int,
-    max_batched_tokens: int,
-    block_size: int,
-    kv_blocks: int,
-    timeline: bool,
-    prefilled: NDArray[np.bool_] | None,
-    /,
-    prefix_id: NDArray[np.uint64] | None = None,
-    prefix_tokens: NDArray[np.uint64] | None = None,
-    prefix_cache: bool = False,
-    preemption: str = "recompute",
-    host_bandwidth: float = 0.0,
-    expected_tokens: NDArray[np.float64] | None = None,
-    draft: ModelCosts | None = None,
-) -> dict[str, Any]: ...
 def serving_swap_seconds(
     model: ModelCosts, plan: Plan, chip: Chip, host_bandwidth: float, tokens: NDArray[np.uint64], /
 ) -> NDArray[np.float64]: ...

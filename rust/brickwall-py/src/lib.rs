@@ -40,7 +40,7 @@ mod _core {
     #[pymodule_export]
     use crate::serving::{
         serving_arrivals, serving_iteration_seconds, serving_kv_blocks, serving_kv_transfer_seconds,
-        serving_lengths, serving_simulate, serving_swap_seconds,
+        serving_lengths, serving_swap_seconds,
     };
     #[pymodule_export]
     use crate::serving_cluster::{serving_lengths_empirical, serving_search, serving_simulate_pool};

@@ -2,8 +2,7 @@
 //! simulator (GIL released, Ctrl-C honoured).
 
 use brickwall_core::serving::{
-    self, ArrivalProcess, Arrivals, Lengths, Policy, Preemption, Requests, Scheduler, Served, Speculation,
-    StepCost, MAX_DRAFT,
+    self, ArrivalProcess, Lengths, Policy, Preemption, Scheduler, Served, Speculation, StepCost, MAX_DRAFT,
 };
 use brickwall_core::Error;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
@@ -136,84 +135,6 @@ pub fn serving_swap_seconds<'py>(
     Ok(detach(py, || Ok(t.iter().map(|&x| c.swap_seconds(x)).collect::<Vec<f64>>()))?.into_pyarray(py))
 }
 
-/// Simulate one replica; `arrival` None runs a closed loop of `clients` with `think` seconds.
-/// Returns the per-request and (with `timeline`) per-iteration arrays and summaries. Options:
-/// shared prefixes (`prefix_id`, `prefix_tokens`, with `prefix_cache`), `preemption`
-/// ("recompute" or "swap" over `host_bandwidth` bytes/s per chip), speculation
-/// (`expected_tokens[g]` for g = 0..k drafts; the `draft` model's steps priced, free if None).
-#[pyfunction]
-#[pyo3(signature = (model, plan, chip, input, output, arrival, clients, think, policy, max_seqs,
-                    max_batched_tokens, block_size, kv_blocks, timeline, prefilled, /,
-                    prefix_id=None, prefix_tokens=None, prefix_cache=false,
-                    preemption="recompute", host_bandwidth=0.0, expected_tokens=None, draft=None))]
-#[allow(clippy::too_many_arguments)]
-pub fn serving_simulate<'py>(
-    py: Python<'py>,
-    model: ModelCostsView,
-    plan: PlanView,
-    chip: ChipView,
-    input: PyReadonlyArray1<'py, u64>,
-    output: PyReadonlyArray1<'py, u64>,
-    arrival: Option<PyReadonlyArray1<'py, f64>>,
-    clients: u64,
-    think: f64,
-    policy: &str,
-    max_seqs: u64,
-    max_batched_tokens: u64,
-    block_size: u64,
-    kv_blocks: u64,
-    timeline: bool,
-    prefilled: Option<PyReadonlyArray1<'py, bool>>,
-    prefix_id: Option<PyReadonlyArray1<'py, u64>>,
-    prefix_tokens: Option<PyReadonlyArray1<'py, u64>>,
-    prefix_cache: bool,
-    preemption: &str,
-    host_bandwidth: f64,
-    expected_tokens: Option<PyReadonlyArray1<'py, f64>>,
-    draft: Option<ModelCostsView>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let expected = match &expected_tokens {
-        Some(e) => Some(e.as_slice()?),
-        None => None,
-    };
-    let (c, scheduler) = options(
-        model,
-        plan,
-        chip,
-        Limits { policy, max_seqs, max_batched_tokens, block_size, kv_blocks },
-        Options { prefix_cache, preemption, host_bandwidth, expected_tokens: expected, draft },
-    )?;
-    let prefilled = match &prefilled {
-        Some(p) => p.as_slice()?,
-        None => &[],
-    };
-    let prefix_id = match &prefix_id {
-        Some(p) => p.as_slice()?,
-        None => &[],
-    };
-    let prefix_tokens = match &prefix_tokens {
-        Some(p) => p.as_slice()?,
-        None => &[],
-    };
-    let requests = Requests {
-        input: input.as_slice()?,
-        output: output.as_slice()?,
-        prefilled,
-        prefix_id,
-        prefix_tokens,
-    };
-    let arrivals = match &arrival {
-        Some(a) => Arrivals::Open(a.as_slice()?),
-        None => Arrivals::Closed { clients, think },
-    };
-    let s = interruptible(py, None, |control| {
-        serving::simulate(requests, arrivals, scheduler, &c, timeline, control)
-    })?;
-    let out = served_dict(py, s)?;
-    out.set_item("usd_per_s", c.price_per_s())?;
-    Ok(out)
-}
-
 /// A scheduler's limits, as the bindings receive them.
 pub(crate) struct Limits<'a> {
     pub policy: &'a str,
@@ -223,7 +144,7 @@ pub(crate) struct Limits<'a> {
     pub kv_blocks: u64,
 }
 
-/// The simulator's options, as the bindings receive them (see `serving_simulate`).
+/// The simulator's options, as the bindings receive them (see `serving_simulate_pool`).
 pub(crate) struct Options<'a> {
     pub prefix_cache: bool,
     pub preemption: &'a str,

@@ -32,9 +32,13 @@ pub fn serving_lengths_empirical<'py>(
 
 /// Simulate a pool of `replicas` replicas behind `router` ("round-robin" or "least-loaded");
 /// with `decode > 0`, a disaggregated deployment of `replicas` prefill and `decode` decode
-/// replicas (open arrivals only). `arrival` None runs a closed loop of `clients` (one replica).
-/// Returns what `serving_simulate` does, plus `replica` (per request, who produced its last
-/// token) and `it_replica` (per iteration).
+/// replicas (open arrivals only). `arrival` None runs a closed loop of `clients` (one replica
+/// of one stage) with `think` seconds. Options: shared prefixes (`prefix_id`, `prefix_tokens`,
+/// with `prefix_cache`), `preemption` ("recompute" or "swap" over `host_bandwidth` bytes/s per
+/// chip), speculation (`expected_tokens[g]` for g = 0..k drafts; the `draft` model's steps
+/// priced, free if None). Returns the per-request arrays, the timeline (`it_*`, with
+/// `timeline`), the summaries, `replica` (per request, who produced its last token) and
+/// `it_replica` (per iteration).
 #[pyfunction]
 #[pyo3(signature = (model, plan, chip, input, output, arrival, clients, think, policy, max_seqs,
                     max_batched_tokens, block_size, kv_blocks, timeline, prefilled, replicas,
