@@ -10,7 +10,6 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import brickwall as bw
@@ -19,7 +18,6 @@ import pytest
 from brickwall import _core
 from brickwall.errors import BrickwallError, ValidationError
 
-PYTHON = str(Path(__file__).resolve().parents[1] / "python")
 MODEL = bw.model("llama3.1-8b")
 W = bw.Workload(requests=60, input=256, output=16, seed=4)
 IMPORTS = "import brickwall as bw, numpy as np\nfrom brickwall import _core"
@@ -27,7 +25,7 @@ IMPORTS = "import brickwall as bw, numpy as np\nfrom brickwall import _core"
 
 def _interrupt(code: str) -> subprocess.CompletedProcess[str]:
     """Import brickwall, run ``code`` and press Ctrl-C 0.3 s into it."""
-    env = {**os.environ, "PYTHONPATH": PYTHON}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     p = subprocess.Popen(
         [sys.executable, "-c", f"{IMPORTS}\nprint('go', flush=True)\n{code}"],
         env=env,

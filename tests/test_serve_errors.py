@@ -3,6 +3,7 @@ never a traceback, NaN in JSON or a silent default."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -296,3 +297,32 @@ def test_cached_and_swapped_tokens_are_reported() -> None:
     w = sv.Workload(requests=60, rate=50.0, input=sv.Lengths.uniform(20, 200), output=100, seed=3)
     sw = sv.simulate(M, H100, w, sv.Scheduler(max_seqs=32, kv_blocks=60, preemption="swap"))
     assert sw.swapped_tokens > 0 and sw.summary()["swapped_tokens"] == sw.swapped_tokens
+
+
+def test_search_refuses_scheduler_options_it_does_not_run() -> None:
+    m, w = bw.model("llama3.1-8b"), bw.Workload(requests=20, rate=5.0, input=256, output=16)
+    for s in (
+        bw.Scheduler(prefix_cache=True),
+        bw.Scheduler(preemption="swap"),
+        bw.Scheduler(speculative=bw.Speculation(4, 0.7)),
+    ):
+        with pytest.raises(ValidationError, match="scheduler = .*the base scheduler"):
+            bw.serve.search(m, w, rate=5.0, slo_ttft=1.0, tp=1, replicas=1, scheduler=s)
+
+
+def test_host_links_slower_than_a_megabyte_per_second_are_refused() -> None:
+    with pytest.raises(ValidationError, match=r"Scheduler.host_bandwidth = 1e-300: expected"):
+        bw.Scheduler(preemption="swap", host_bandwidth=1e-300)
+    with pytest.raises(ValidationError, match=r"Hardware.host_bandwidth = 10.0: expected"):
+        dataclasses.replace(bw.hardware("H100-SXM"), host_bandwidth=10.0)
+
+
+def test_a_pipelined_candidate_whose_engines_cannot_hold_a_request_is_skipped() -> None:
+    m = bw.model("llama3.1-8b")
+    w = bw.Workload(requests=30, rate=5.0, input=1024, output=64)
+    r = bw.serve.search(
+        m, w, rate=5.0, slo_ttft=10.0, tp=1, pp=[1, 8], replicas=1,
+        scheduler=bw.Scheduler(kv_blocks=100),
+    )  # fmt: skip
+    status = dict(zip(r.to_pandas().pp, r.to_pandas().status, strict=True))
+    assert status[8] != "met" and status[1] in ("met", "missed", "overloaded")

@@ -119,7 +119,8 @@ class Hardware:
             value = getattr(self, name)
             if value is not None:
                 top = MAX_PRICE_PER_HOUR if name == "price_per_hour" else None
-                real(f"Hardware.{name}", value, strict=True, maximum=top)
+                low = 1e6 if name == "host_bandwidth" else 0.0  # the chip files' 1 MB/s bound
+                real(f"Hardware.{name}", value, minimum=low, strict=low == 0.0, maximum=top)
         real("Hardware.scale_up_latency", self.scale_up_latency)
         real("Hardware.scale_out_latency", self.scale_out_latency)
         if not isinstance(self.efficiency, Efficiency):

@@ -503,7 +503,8 @@ class Scheduler:
             object.__setattr__(
                 self,
                 "host_bandwidth",
-                real("Scheduler.host_bandwidth", self.host_bandwidth, strict=True),
+                # at least 1 MB/s (the chip files' bound): slower links overflow the times
+                real("Scheduler.host_bandwidth", self.host_bandwidth, minimum=1e6),
             )
 
     def core_options(self) -> dict[str, Any]:
@@ -1308,6 +1309,13 @@ def search(
         scheduler = Scheduler()
     elif not isinstance(scheduler, Scheduler):
         raise wrong_type("scheduler", scheduler, "a Scheduler")
+    if scheduler.prefix_cache or scheduler.preemption != "recompute" or scheduler.speculative:
+        raise invalid(
+            "scheduler",
+            scheduler,
+            "the base scheduler (no prefix_cache, preemption='recompute', no speculative): "
+            "the search does not run those options; simulate a chosen deployment with them",
+        )
     hws = list(chips) if isinstance(chips, (list, tuple)) else [chips]
     if not hws:
         raise invalid("chips", "[]", "at least one chip")

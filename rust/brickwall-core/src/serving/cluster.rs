@@ -16,7 +16,8 @@
 //! pipeline's latency; the engines' microbatches follow each other through the stages, so `pp`
 //! iterations are in flight at once. Assumed: stages balanced, so the engines interleave
 //! without waiting on each other. The router spreads arrivals over all engines (engine `e`
-//! belongs to replica `e / pp`); a closed loop needs one engine (pp = 1).
+//! belongs to replica `e / pp`); a closed loop needs one engine (pp = 1). Busy time is the
+//! stages' (the engines' over pp); the peak KV is one engine's.
 //!
 //! A disaggregated deployment (DistServe, Splitwise) is two pools: prefill replicas produce each
 //! request's first token, then its prompt's KV cache moves over the scale-out network
@@ -155,6 +156,10 @@ pub fn simulate_pool(
     let mut p = engines(requests, arrivals, s, cost, replicas * depth, router, timeline, control)?;
     let d = depth as u32;
     p.replica.iter_mut().chain(p.it_replica.iter_mut()).for_each(|r| *r /= d);
+    // An engine's iteration keeps each stage busy for 1/pp of it: the replicas' busy time is
+    // the engines' summed over pp (the stages' mean), not their sum.
+    p.served.busy /= depth as f64;
+    p.served.busy_prefill /= depth as f64;
     Ok(p)
 }
 
@@ -438,7 +443,10 @@ mod tests {
                 let flat =
                     engines(req, Arrivals::Open(&arrival), s, &Toy, replicas * depth, router, true, &c)
                         .unwrap();
-                assert_eq!(staged.served, flat.served);
+                let mut want = flat.served.clone();
+                want.busy /= depth as f64;
+                want.busy_prefill /= depth as f64;
+                assert_eq!(staged.served, want);
                 let d = depth as u32;
                 assert!(staged.replica.iter().zip(&flat.replica).all(|(a, b)| *a == b / d));
                 assert!(staged.replica.iter().all(|&r| u64::from(r) < replicas));

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use super::cluster::{simulate_disaggregated, simulate_pool, Pool, Router};
 use super::sim::{Arrivals, Policy, Requests, Scheduler};
-use super::{kv_blocks, StepCost};
+use super::{kv_blocks, IterationCost, StepCost};
 use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::roofline::{Chip, ModelCosts, Plan};
@@ -214,7 +214,8 @@ fn judge(
             Err(e) => return Err(e),
         },
     };
-    if kv < needed {
+    // Each of a pipelined replica's engines holds its share of the cache (see `cluster`).
+    if kv / cost.pipeline_depth().max(1) < needed {
         return Ok(skipped(Status::CacheTooSmall, kv));
     }
     // The base scheduler: no prefix caching, recompute preemption, no speculation (those
