@@ -16,6 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
+from .interrupt import interrupt
+
 MODEL = bw.model("llama3.1-8b")
 DEP = bw.Deployment("H100-SXM")
 VIEWS = (cost_view(MODEL), plan_view(DEP), chip_view(DEP))
@@ -292,40 +294,13 @@ def test_cli_search_and_rate_curve(tmp_path: object) -> None:
 
 
 def test_sigint_stops_a_long_search() -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import textwrap
-    import time
-
-    code = textwrap.dedent(
+    interrupt(
         """
-        import sys
-        import brickwall as bw
         w = bw.Workload(requests=2000, input=64, output=2000, seed=1)
-        print("ready", flush=True)
-        try:
-            bw.serve.search(bw.model("llama3.1-8b"), w, rate=5.0, slo_ttft=1.0,
-                            tp=(1, 2, 4, 8), replicas=tuple(range(1, 200)))
-        except KeyboardInterrupt:
-            print("interrupted", flush=True)
-            sys.exit(130)
-        print("finished", flush=True)
+        """,
         """
+        bw.serve.search(bw.model("llama3.1-8b"), w, rate=5.0, slo_ttft=1.0,
+                        tp=(1, 2, 4, 8), replicas=tuple(range(1, 200)))
+        """,
+        wait=1.5,
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
-    assert p.stdout is not None
-    assert p.stdout.readline().strip() == "ready"
-    time.sleep(1.5)
-    t0 = time.perf_counter()
-    p.send_signal(signal.SIGINT)
-    try:
-        rc = p.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        pytest.fail("the search did not stop after SIGINT")
-    out = p.stdout.read()
-    assert rc == 130 and "interrupted" in out, (rc, out)
-    assert time.perf_counter() - t0 < 2.0

@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +15,8 @@ from brickwall.reference import serving as ref
 from hypothesis import given
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
+
+from .interrupt import interrupt
 
 MODEL = bw.model("llama3.1-8b")
 DEP = bw.Deployment("H100-SXM")
@@ -246,36 +242,16 @@ def test_wrong_types_are_refused() -> None:
 
 
 def test_sigint_stops_a_long_simulation() -> None:
-    code = textwrap.dedent(
+    interrupt(
         """
-        import sys
-        import brickwall as bw
         w = bw.Workload(requests=200_000, rate=1e4, input=64, output=4096)
         t = w.draw()
-        print("ready", flush=True)
-        try:
-            bw.simulate(bw.model("llama3.1-8b"), bw.Deployment("H100-SXM"), t, timeline=False)
-        except KeyboardInterrupt:
-            print("interrupted", flush=True)
-            sys.exit(130)
-        print("finished", flush=True)
+        """,
         """
+        bw.simulate(bw.model("llama3.1-8b"), bw.Deployment("H100-SXM"), t, timeline=False)
+        """,
+        wait=1.0,
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
-    assert p.stdout is not None
-    assert p.stdout.readline().strip() == "ready"
-    time.sleep(1.0)
-    t0 = time.perf_counter()
-    p.send_signal(signal.SIGINT)
-    try:
-        rc = p.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        pytest.fail("the simulation did not stop after SIGINT")
-    out = p.stdout.read()
-    assert rc == 130 and "interrupted" in out, (rc, out)
-    assert time.perf_counter() - t0 < 2.0
 
 
 def test_max_rate_meets_the_slo_and_a_higher_rate_does_not() -> None:
