@@ -518,12 +518,17 @@ class Scheduler:
             "draft": None if sp is None or sp.draft is None else cost_view(sp.draft),
         }
 
+    def budget(self, trace: Trace) -> int:
+        """Tokens per iteration for ``trace``: ``max_batched_tokens``, or by default the chunk
+        budget (chunked) or one that fits the longest prompt a request may (re)compute."""
+        if self.max_batched_tokens is not None:
+            return self.max_batched_tokens
+        longest = int(np.max(trace.input + trace.output - 1))
+        return CHUNKED_BUDGET if self.policy == "chunked" else max(WHOLE_BUDGET, longest)
+
     def resolved(self, model: Model, deployment: Deployment, trace: Trace) -> Scheduler:
         """This scheduler with ``max_batched_tokens`` and ``kv_blocks`` filled in."""
-        budget = self.max_batched_tokens
-        if budget is None:
-            longest = int(np.max(trace.input + trace.output - 1))
-            budget = CHUNKED_BUDGET if self.policy == "chunked" else max(WHOLE_BUDGET, longest)
+        budget = self.budget(trace)
         blocks = self.kv_blocks
         if blocks is None:
             try:
@@ -1204,15 +1209,6 @@ class SearchResult:
         return pd.DataFrame([{k: v for k, v in r.items() if k != "deployment"} for r in self.rows])
 
 
-def _budget(scheduler: Scheduler, input: NDArray[np.uint64], output: NDArray[np.uint64]) -> int:
-    """The token budget ``Scheduler.resolved`` picks for this traffic (it does not depend on the
-    deployment)."""
-    if scheduler.max_batched_tokens is not None:
-        return scheduler.max_batched_tokens
-    longest = int(np.max(input + output - 1))
-    return CHUNKED_BUDGET if scheduler.policy == "chunked" else max(WHOLE_BUDGET, longest)
-
-
 def _axis(name: str, x: Any) -> list[int]:
     xs = list(x) if isinstance(x, (list, tuple, range)) else [x]
     if not xs:
@@ -1360,7 +1356,7 @@ def search(
         trace.arrival,
         scheduler.policy,
         scheduler.max_seqs,
-        _budget(scheduler, trace.input, trace.output),
+        scheduler.budget(trace),
         scheduler.block_size,
         scheduler.kv_blocks,
         router,
