@@ -244,7 +244,7 @@ def test_wrong_types_are_refused() -> None:
 def test_sigint_stops_a_long_simulation() -> None:
     interrupt(
         """
-        w = bw.Workload(requests=200_000, rate=1e4, input=64, output=4096)
+        w = bw.Workload(requests=1_000_000, rate=1e4, input=64, output=8192)
         t = w.draw()
         """,
         """

@@ -534,10 +534,24 @@ impl StepModel {
     /// [`Mix::uniform`]). Inputs are trusted here; [`Mix::check`] validates.
     #[inline]
     pub fn evaluate_mixed(&self, mix: Mix) -> Step {
-        let micro = mix.sequences.min(self.p.pp);
-        let pre = self.prepare_tokens(micro, mix.tokens / micro, mix.tokens, mix.sequences, 0.0, 0.0);
-        let t = pre.terms_at(mix.attended / micro, mix.kv_read / micro);
+        let pre = self.prepare_mixed(mix.sequences, mix.tokens);
+        let t = pre.terms_at(mix.attended / pre.micro, mix.kv_read / pre.micro);
         pre.assemble(&t, mix.kv_read * self.kv_bytes_chip_per_token)
+    }
+
+    /// [`Latency`] of the mixes of `sequences` sequences and `tokens` new tokens: what a caller
+    /// pricing many such mixes (the serving simulator) keeps; its [`Latency::mixed`] is
+    /// [`evaluate_mixed`](Self::evaluate_mixed)'s latency bit for bit.
+    #[inline]
+    pub fn mixed_latency(&self, sequences: f64, tokens: f64) -> Latency {
+        self.prepare_mixed(sequences, tokens).latency_part()
+    }
+
+    /// [`Prepared`] of a mix: `min(sequences, pp)` microbatches with an equal share of the tokens.
+    #[inline(always)]
+    fn prepare_mixed(&self, sequences: f64, tokens: f64) -> Prepared<'_> {
+        let micro = sequences.min(self.p.pp);
+        self.prepare_tokens(micro, tokens / micro, tokens, sequences, 0.0, 0.0)
     }
 
     /// [`Prepared`] for `batch` sequences in `micro` microbatches of `tokens` new tokens each
@@ -697,6 +711,56 @@ pub struct Prepared<'a> {
     cost_per_latency: f64,
 }
 
+/// A step's latency as a function of its attention work, the sequences and new tokens fixed:
+/// the part of a [`Prepared`] step that [`Terms::latency`] reads, owned, so that a caller can
+/// keep it between steps ([`StepModel::mixed_latency`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latency {
+    micro: f64,
+    kv_bytes_chip_per_token: f64,
+    inv_mem_bw: f64,
+    attn_flops_per_context_token: f64,
+    sec_per_flop: f64,
+    pp: f64,
+    overlap: bool,
+    t_gemm: f64,
+    t_fixed: f64,
+    t_comm: f64,
+    hop: f64,
+}
+
+/// Attention's share of one stage of a step, and the step's latency.
+struct Attention {
+    t_kv: f64,
+    flops: f64,
+    t_c: f64,
+    t_ops: f64,
+    latency: f64,
+}
+
+impl Latency {
+    /// One stage's attention for a microbatch attending `attended` (token, position) pairs and
+    /// reading `kv_tokens` cached tokens' entries; the step's latency with it.
+    #[inline(always)]
+    fn attention(&self, attended: f64, kv_tokens: f64) -> Attention {
+        let pp = self.pp;
+        let t_kv = kv_tokens * self.kv_bytes_chip_per_token * self.inv_mem_bw;
+        let flops = attended * self.attn_flops_per_context_token;
+        let t_c = flops * self.sec_per_flop;
+        let t_ops = self.t_gemm + op_time(t_c, t_kv) + self.t_fixed;
+        let stage = if self.overlap { t_ops.max(self.t_comm) } else { t_ops + self.t_comm };
+        let latency = pp * stage + (pp - 1.0) * self.hop;
+        Attention { t_kv, flops, t_c, t_ops, latency }
+    }
+
+    /// Seconds of the mix that attends `attended` pairs and reads `kv_read` cached tokens'
+    /// entries in all ([`Mix`]), for a latency from [`StepModel::mixed_latency`].
+    #[inline]
+    pub fn mixed(&self, attended: f64, kv_read: f64) -> f64 {
+        self.attention(attended / self.micro, kv_read / self.micro).latency
+    }
+}
+
 /// The context-dependent terms of one stage of a [`Prepared`] step, before the [`Step`] is
 /// assembled: what a sweep needs to judge a row without paying for every column.
 #[derive(Debug, Clone, Copy)]
@@ -735,23 +799,34 @@ impl Prepared<'_> {
     /// pairs in all and which reads `kv_tokens` cached tokens' KV entries.
     #[inline(always)]
     pub fn terms_at(&self, attended: f64, kv_tokens: f64) -> Terms {
-        let sm = self.sm;
-        let pp = sm.p.pp;
-        let t_kv = kv_tokens * sm.kv_bytes_chip_per_token * sm.inv_mem_bw;
-        let attn_flops = attended * sm.m.attn_flops_per_context_token;
-        let flops_micro = self.flops_tokens + attn_flops;
-        let t_attn_c = attn_flops * sm.sec_per_flop;
-        let t_ops = self.t_gemm + op_time(t_attn_c, t_kv) + self.t_fixed;
-        let stage = if sm.p.overlap { t_ops.max(self.t_comm) } else { t_ops + self.t_comm };
-        let latency = pp * stage + (pp - 1.0) * self.hop;
+        let a = self.latency_part().attention(attended, kv_tokens);
         Terms {
-            t_kv,
-            flops_micro,
-            t_c: self.t_gemm_c + t_attn_c,
-            t_mem: self.t_w + t_kv,
-            t_attn_c,
-            t_ops,
-            latency,
+            t_kv: a.t_kv,
+            flops_micro: self.flops_tokens + a.flops,
+            t_c: self.t_gemm_c + a.t_c,
+            t_mem: self.t_w + a.t_kv,
+            t_attn_c: a.t_c,
+            t_ops: a.t_ops,
+            latency: a.latency,
+        }
+    }
+
+    /// What the latency needs of this step, owned.
+    #[inline(always)]
+    fn latency_part(&self) -> Latency {
+        let sm = self.sm;
+        Latency {
+            micro: self.micro,
+            kv_bytes_chip_per_token: sm.kv_bytes_chip_per_token,
+            inv_mem_bw: sm.inv_mem_bw,
+            attn_flops_per_context_token: sm.m.attn_flops_per_context_token,
+            sec_per_flop: sm.sec_per_flop,
+            pp: sm.p.pp,
+            overlap: sm.p.overlap,
+            t_gemm: self.t_gemm,
+            t_fixed: self.t_fixed,
+            t_comm: self.t_comm,
+            hop: self.hop,
         }
     }
 

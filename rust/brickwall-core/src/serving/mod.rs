@@ -36,7 +36,7 @@ pub use workload::{arrivals, lengths, lengths_empirical, ArrivalProcess, Lengths
 use crate::collectives::{time as collective_time, Collective, Link};
 use crate::error::{non_negative, positive, Error, Result};
 pub use crate::roofline::Mix;
-use crate::roofline::{Chip, ModelCosts, Plan, StepModel};
+use crate::roofline::{Chip, Latency, ModelCosts, Plan, StepModel};
 
 /// Add a run of `c` new tokens of a sequence that holds `p` cached ones to `mix` (a new token
 /// at 0-based position `i` attends `i + 1` positions: the run attends `c p + c (c + 1) / 2`).
@@ -56,6 +56,12 @@ pub const NO_WORK: Mix = Mix { sequences: 0.0, tokens: 0.0, attended: 0.0, kv_re
 pub trait IterationCost {
     /// Seconds of an iteration processing `mix` (finite, > 0).
     fn seconds(&self, mix: &Mix) -> f64;
+    /// [`seconds`](Self::seconds), given `memo`: one per replica, kept between its iterations,
+    /// for what the cost can reuse while the mix's sequences and tokens stay the same.
+    #[inline]
+    fn seconds_memo(&self, mix: &Mix, _memo: &mut Memo) -> f64 {
+        self.seconds(mix)
+    }
     /// Seconds of one step of a speculative draft model over `mix` (one token per drafting
     /// sequence); 0 when drafts are free (no draft model: n-gram or prompt-lookup drafting).
     fn draft_seconds(&self, _mix: &Mix) -> f64 {
@@ -68,6 +74,14 @@ pub trait IterationCost {
     fn pipeline_depth(&self) -> u64 {
         1
     }
+}
+
+/// What [`IterationCost::seconds_memo`] keeps: the step model's [`Latency`] of the last mix's
+/// sequences and tokens.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Memo {
+    key: (f64, f64),
+    latency: Option<Latency>,
 }
 
 /// The step model as an [`IterationCost`].
@@ -213,6 +227,21 @@ impl IterationCost for StepCost {
         self.sm.evaluate_mixed(*mix).latency
     }
 
+    /// The same seconds, the step's token-dependent part computed once per (sequences, tokens).
+    #[inline]
+    fn seconds_memo(&self, mix: &Mix, memo: &mut Memo) -> f64 {
+        let key = (mix.sequences, mix.tokens);
+        let latency = match memo.latency {
+            Some(l) if memo.key == key => l,
+            _ => {
+                let l = self.sm.mixed_latency(mix.sequences, mix.tokens);
+                *memo = Memo { key, latency: Some(l) };
+                l
+            }
+        };
+        latency.mixed(mix.attended, mix.kv_read)
+    }
+
     /// The draft model's mixed step (0 without one).
     fn draft_seconds(&self, mix: &Mix) -> f64 {
         self.draft.as_ref().map_or(0.0, |d| d.evaluate_mixed(*mix).latency)
@@ -309,6 +338,27 @@ mod tests {
         assert_eq!(decode, Mix::uniform(7.0, 300.0, 1.0));
         let want = cost.step_model().evaluate(7.0, 300.0, 1.0).latency;
         assert!((cost.seconds(&decode) - want).abs() <= 1e-12 * want);
+    }
+
+    proptest::proptest! {
+        /// The memo changes no iteration's seconds, bit for bit, whatever the mixes before it.
+        #[test]
+        fn memoised_seconds_are_the_step_models(
+            mixes in proptest::collection::vec((1u64..4, 0u64..3, 0u64..5000), 1..40),
+            tp in proptest::sample::select(vec![1.0, 2.0, 8.0]),
+            pp in proptest::sample::select(vec![1.0, 2.0, 4.0]),
+        ) {
+            let cost = StepCost::new(llama70b(), crate::roofline::test_plan(tp, pp, 1.0), h100()).unwrap();
+            let mut memo = Memo::default();
+            for (seqs, extra, ctx) in mixes {
+                let mut mix = NO_WORK;
+                for k in 0..seqs {
+                    add_run(&mut mix, ctx + 7 * k, 1 + extra * k);
+                }
+                let (got, want) = (cost.seconds_memo(&mix, &mut memo), cost.seconds(&mix));
+                proptest::prop_assert_eq!(got.to_bits(), want.to_bits());
+            }
+        }
     }
 
     #[test]

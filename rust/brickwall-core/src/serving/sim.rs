@@ -23,7 +23,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::workload::MAX_REQUESTS;
-use super::{add_run, IterationCost, Mix, NO_WORK};
+use super::{add_run, IterationCost, Memo, Mix, NO_WORK};
 use crate::control::Control;
 use crate::error::{non_negative, Error, Result};
 
@@ -406,7 +406,26 @@ struct Req {
     swapped: bool,
     /// Fractional expected tokens carried between verifications.
     carry: f64,
+    /// Whether it is running (admitted, not finished, not preempted since).
+    running: bool,
+    /// Its admission's number: the running requests' order, oldest first.
+    seq: u64,
+    /// The iteration from which it is parked (see [`Replica`]), or [`NOT_PARKED`]; while parked,
+    /// `computed` and `generated` are as of that iteration.
+    park: u64,
+    /// The iteration a parked request wakes: it samples its last token (or needs a block, when
+    /// its blocks cannot be counted by `residue`).
+    wake: u64,
+    /// A parked request takes a block at the iterations `it` with `it % block_size == residue`
+    /// ([`Parked::cross`]), or [`NO_RESIDUE`].
+    residue: u32,
 }
+
+/// [`Req::residue`] of a request whose blocks are not counted while it is parked.
+const NO_RESIDUE: u32 = u32::MAX;
+
+/// [`Req::park`] of a request that is not parked.
+const NOT_PARKED: u64 = u64::MAX;
 
 /// A shared prefix.
 #[derive(Clone, Copy)]
@@ -432,6 +451,16 @@ struct Cache {
 }
 
 impl Cache {
+    /// Blocks of `q`'s prefix while it shares them.
+    #[inline(always)]
+    fn shared_blocks(&self, q: &Req) -> u64 {
+        if q.shared {
+            self.prefixes[q.prefix as usize].blocks
+        } else {
+            0
+        }
+    }
+
     fn acquire(&mut self, x: u32) {
         let p = &mut self.prefixes[x as usize];
         if p.refs == 0 {
@@ -468,6 +497,7 @@ impl Cache {
 /// An iteration's work, summed as it is scheduled. Decodes (one token, the last generated one,
 /// at position `p`) are summed as integers - exact, like every sum here below 2^53 - and join
 /// the [`Mix`] once at the end.
+#[derive(Clone)]
 struct Acc {
     mix: Mix,
     prefill: u64,
@@ -492,6 +522,13 @@ impl Acc {
             draft_ctx: [0; MAX_DRAFT],
             drafts: 0,
         }
+    }
+
+    /// Empty again, for the next iteration (only the draft steps used are cleared).
+    fn clear(&mut self) {
+        self.draft_seqs[..self.drafts].fill(0);
+        self.draft_ctx[..self.drafts].fill(0);
+        (self.mix, self.prefill, self.decodes, self.decode_ctx, self.drafts) = (NO_WORK, 0, 0, 0, 0);
     }
 
     fn mix(&self) -> Mix {
@@ -586,8 +623,10 @@ pub fn simulate(
     control: &Control,
 ) -> Result<Served> {
     let mut replica = Replica::new(requests, arrivals, scheduler, timeline)?;
+    let mut steps = 0u64;
     while replica.step(cost, f64::INFINITY)? {
-        if replica.out.n_iterations % CHECK_EVERY == 0 {
+        steps += 1;
+        if steps % CHECK_EVERY == 0 {
             control.checkpoint(CHECK_EVERY)?;
         }
     }
@@ -597,6 +636,14 @@ pub fn simulate(
 /// One replica's state, advanced an iteration at a time ([`Replica::step`]): [`simulate`] runs
 /// one to the end; a cluster (`super::cluster`) interleaves several, [`Replica::push`]ing to
 /// each the requests routed to it.
+///
+/// Most running requests, most iterations, are plain decodes: one token within the blocks they
+/// hold, far from their last. Such a request is *parked* from the iteration after it becomes one
+/// until the iteration it wakes (it needs a block, or samples its last token): its decodes are
+/// summed into [`Parked`] in O(1) per iteration instead of being walked, and the walk visits only
+/// the *active* requests. That is exact while every running request gets its tokens (the
+/// iteration's token budget covers them all); an iteration where it does not unparks everyone
+/// and walks them all, oldest first.
 #[derive(Clone)]
 pub struct Replica {
     s: Scheduler,
@@ -610,11 +657,25 @@ pub struct Replica {
     ids: HashMap<u64, u32>,
     free: u64,
     waiting: VecDeque<u32>,
-    running: Vec<u32>,
+    /// Running requests oldest first, with finished ones left in place until compacted.
+    order: Vec<u32>,
+    /// Running requests.
+    live: usize,
+    /// Running requests not parked, oldest first.
+    active: Vec<u32>,
+    parked: Parked,
+    /// Admissions so far (the next [`Req::seq`]).
+    admitted: u64,
+    acc: Acc,
+    memo: Memo,
+    /// Whether plain decodes park (off only to test that parking changes nothing).
+    parking: bool,
     /// Requests that sampled their first or last token this iteration (flags as `advance`).
     events: Vec<(u32, u8)>,
     /// Requests that computed their (not yet resident) prefix this iteration.
     computed_prefix: Vec<u32>,
+    /// Scratch: requests woken this iteration.
+    woken: Vec<u32>,
     /// Requests whose arrival time is known: all, or the closed loop's issued ones.
     issued: usize,
     /// The next request to join the queue.
@@ -624,6 +685,116 @@ pub struct Replica {
     done_before: usize,
     /// Start of the next iteration (the end of the last one, or an idle jump's arrival).
     t: f64,
+}
+
+/// Iterations ahead a request may park: wakes go in a ring of this many buckets. A longer run
+/// wakes early and parks again.
+const RING: u64 = 256;
+
+/// Largest block size whose block crossings are counted per residue ([`Parked::cross`]);
+/// beyond it a parked request wakes when it needs a block.
+const MAX_RESIDUES: u64 = 1 << 12;
+
+/// The parked requests: when each wakes, their decodes summed, and the blocks they take.
+#[derive(Clone)]
+struct Parked {
+    /// Bucket `w % RING`: requests that wake at iteration `w`; entries of requests unparked
+    /// early are stale (their `park` or `wake` no longer match) and skipped.
+    ring: Vec<Vec<u32>>,
+    n: u64,
+    /// Sum over parked requests of `computed + 1 - park` (as of parking): at iteration `it`
+    /// their decodes attend `ctx + n it` positions in all.
+    ctx: i64,
+    /// Per residue `x` of the block size, the parked requests that take a block at iterations
+    /// `it` with `it % block_size == x`: those whose decode then crosses into a new block (a
+    /// decode at a cached length that is a multiple of the block size). Empty for block sizes
+    /// over [`MAX_RESIDUES`].
+    cross: Vec<u32>,
+}
+
+impl Parked {
+    fn new(block_size: u64) -> Self {
+        let residues = if block_size <= MAX_RESIDUES { block_size as usize } else { 0 };
+        Self { ring: vec![Vec::new(); RING as usize], n: 0, ctx: 0, cross: vec![0; residues] }
+    }
+
+    /// Park request `r` from iteration `park` if it stays a plain decode there: `held` blocks
+    /// (its own and a shared prefix's) of `bs` tokens; false if it wakes at once.
+    fn add(&mut self, q: &mut Req, r: u32, park: u64, held: u64, bs: u64) -> bool {
+        // Tokens until its cache needs a block, and decodes before its last.
+        let (room, left) = (held * bs - q.computed, q.output - q.generated - 1);
+        let counted = room < bs && !self.cross.is_empty();
+        let lazy = if counted { left } else { left.min(room) }.min(RING - 1);
+        if lazy == 0 {
+            return false;
+        }
+        (q.park, q.wake) = (park, park + lazy);
+        self.ring[(q.wake % RING) as usize].push(r);
+        self.n += 1;
+        self.ctx += q.computed as i64 + 1 - park as i64;
+        q.residue = if counted {
+            // Its cache fills a block after `room` decodes and every `bs` after that.
+            let x = ((park + room) % bs) as u32;
+            self.cross[x as usize] += 1;
+            x
+        } else {
+            NO_RESIDUE
+        };
+        true
+    }
+
+    /// Blocks the parked requests take at iteration `it`.
+    #[inline]
+    fn crossing(&self, it: u64) -> u64 {
+        if self.cross.is_empty() {
+            0
+        } else {
+            u64::from(self.cross[(it % self.cross.len() as u64) as usize])
+        }
+    }
+
+    /// Unpark `q`, its counts brought up to the start of iteration `it`: `k` decodes since it
+    /// parked, and the blocks they filled (`shared` of them its prefix's).
+    fn remove(&mut self, q: &mut Req, it: u64, bs: u64, shared: u64) {
+        let k = it - q.park;
+        self.ctx -= q.computed as i64 + 1 - q.park as i64;
+        self.n -= 1;
+        q.computed += k;
+        q.generated += k;
+        q.park = NOT_PARKED;
+        if q.residue != NO_RESIDUE {
+            self.cross[q.residue as usize] -= 1;
+            q.blocks = q.blocks.max(q.computed.div_ceil(bs) - shared);
+            q.residue = NO_RESIDUE;
+        }
+    }
+
+    /// Unpark the requests due at iteration `it` into `woken`, in admission order.
+    fn wake(&mut self, it: u64, reqs: &mut [Req], cache: &Cache, bs: u64, woken: &mut Vec<u32>) {
+        let mut bucket = std::mem::take(&mut self.ring[(it % RING) as usize]);
+        for &r in bucket.iter() {
+            let q = &mut reqs[r as usize];
+            if q.park != NOT_PARKED && q.wake == it {
+                self.remove(q, it, bs, cache.shared_blocks(q));
+                woken.push(r);
+            }
+        }
+        bucket.clear();
+        self.ring[(it % RING) as usize] = bucket;
+        woken.sort_unstable_by_key(|&r| reqs[r as usize].seq);
+    }
+
+    /// Unpark every running request of `order` as of iteration `it`.
+    fn clear(&mut self, it: u64, order: &[u32], reqs: &mut [Req], cache: &Cache, bs: u64) {
+        for &r in order {
+            let q = &mut reqs[r as usize];
+            if q.running && q.park != NOT_PARKED {
+                self.remove(q, it, bs, cache.shared_blocks(q));
+            }
+        }
+        self.ring.iter_mut().for_each(Vec::clear);
+        debug_assert!(self.n == 0 && self.ctx == 0 && self.cross.iter().all(|&c| c == 0));
+    }
 }
 
 impl Replica {
@@ -666,9 +837,17 @@ impl Replica {
             ids: HashMap::new(),
             free: scheduler.kv_blocks,
             waiting: VecDeque::new(),
-            running: Vec::new(),
+            order: Vec::new(),
+            live: 0,
+            active: Vec::new(),
+            parked: Parked::new(scheduler.block_size),
+            admitted: 0,
+            acc: Acc::new(),
+            memo: Memo::default(),
+            parking: true,
             events: Vec::new(),
             computed_prefix: Vec::new(),
+            woken: Vec::new(),
             issued: 0,
             next: 0,
             done: 0,
@@ -701,6 +880,11 @@ impl Replica {
             shared: false,
             swapped: false,
             carry: 0.0,
+            running: false,
+            seq: 0,
+            park: NOT_PARKED,
+            wake: 0,
+            residue: NO_RESIDUE,
         });
         let o = &mut self.out;
         o.arrival.push(arrival);
@@ -733,59 +917,106 @@ impl Replica {
         self.out
     }
 
-    /// Run one iteration if one can start before `until`; false if none can (nothing to run,
-    /// or the next would start at or after `until`). Arrivals join before it starts.
+    /// Run one iteration if one can start before `until` (or a stretch of quiet ones: see
+    /// [`Replica::quiet`]); false if none can (nothing to run, or the next would start at or
+    /// after `until`). Arrivals join before it starts.
     pub fn step(&mut self, cost: &impl IterationCost, until: f64) -> Result<bool> {
-        let s = self.s;
-        let bs = s.block_size;
-        let spec = s.speculation;
-        let swap = s.preemption == Preemption::Swap;
-        let (out, reqs, waiting, running, cache) =
-            (&mut self.out, &mut self.reqs, &mut self.waiting, &mut self.running, &mut self.cache);
-        let (next, issued) = (&mut self.next, self.issued);
         loop {
-            while *next < issued && out.arrival[*next] <= self.t {
-                waiting.push_back(*next as u32);
-                *next += 1;
+            while self.next < self.issued && self.out.arrival[self.next] <= self.t {
+                self.waiting.push_back(self.next as u32);
+                self.next += 1;
             }
-            if !(running.is_empty() && waiting.is_empty()) {
+            if !(self.live == 0 && self.waiting.is_empty()) {
                 break;
             }
-            if *next == issued {
+            if self.next == self.issued {
                 return Ok(false);
             }
             // Nothing to run: jump to the next arrival.
-            self.t = out.arrival[*next];
+            self.t = self.out.arrival[self.next];
+        }
+        if self.quiet(cost, until) > 0 {
+            return Ok(true);
         }
         let t = self.t;
         if t >= until {
             return Ok(false);
         }
+        let it = self.out.n_iterations;
+        let Self {
+            s,
+            out,
+            reqs,
+            waiting,
+            order,
+            active,
+            parked,
+            cache,
+            acc,
+            events,
+            computed_prefix,
+            woken,
+            ..
+        } = self;
+        let s = &*s;
+        let (bs, spec) = (s.block_size, &s.speculation);
+        let swap = s.preemption == Preemption::Swap;
         let mut free = self.free;
-        let mut issued = issued;
-        let (events, computed_prefix) = (&mut self.events, &mut self.computed_prefix);
+        let mut live = self.live;
+        let mut issued = self.issued;
         events.clear();
         computed_prefix.clear();
+        acc.clear();
         self.done_before = self.done;
-        // Blocks of a request's prefix while it shares them.
-        let shared_blocks =
-            |q: &Req, cache: &Cache| if q.shared { cache.prefixes[q.prefix as usize].blocks } else { 0 };
-        let mut acc = Acc::new();
+        // Parked requests due now join the active ones, in admission order.
+        woken.clear();
+        if parked.n > 0 {
+            parked.wake(it, reqs, cache, bs, woken);
+        }
+        if !woken.is_empty() {
+            merge_by_seq(active, woken, reqs);
+        }
         let mut budget = s.max_batched_tokens;
+        if parked.n > 0 {
+            // Parked requests decode unseen; that is exact when every running request gets its
+            // tokens and its blocks (then neither the order nor preemption comes into it).
+            let (mut demand, mut need) = (parked.n, parked.crossing(it));
+            for &r in active.iter() {
+                let q = &reqs[r as usize];
+                let c = run_len(q, q.computed, u64::MAX, spec);
+                demand = demand.saturating_add(c);
+                let held = q.blocks + cache.shared_blocks(q);
+                need += (q.computed + c).div_ceil(bs).saturating_sub(held);
+            }
+            if demand <= budget && need <= free {
+                budget -= parked.n;
+                free -= parked.crossing(it);
+            } else {
+                // Walk them all, oldest first.
+                parked.clear(it, order, reqs, cache, bs);
+                active.clear();
+                active.extend(order.iter().copied().filter(|&r| reqs[r as usize].running));
+            }
+        }
         let mut preempted = false;
         let mut swapped: u64 = 0;
-        // Running requests, oldest first. Blocks freed by requests finishing now return after
-        // the iteration, so the pass can advance each request as it schedules it.
+        // Active requests, oldest first. Blocks freed by requests finishing now return after the
+        // iteration, so the pass can advance each request as it schedules it.
         let mut i = 0;
-        while i < running.len() && budget > 0 {
-            let r = running[i] as usize;
+        while i < active.len() && budget > 0 {
+            let r = active[i] as usize;
             // The common case first: a plain decode within the blocks it holds (what the general
             // path below does for it, without its branches).
             let q = &mut reqs[r];
+            if !q.running {
+                // Preempted earlier in this pass.
+                i += 1;
+                continue;
+            }
             if spec.is_none()
                 && q.generated > 0
                 && q.computed + 1 == q.input + q.generated
-                && q.computed < (q.blocks + shared_blocks(q, cache)) * bs
+                && q.computed < (q.blocks + cache.shared_blocks(q)) * bs
             {
                 acc.decodes += 1;
                 acc.decode_ctx += q.computed + 1;
@@ -802,9 +1033,9 @@ impl Replica {
                 continue;
             }
             let q = *q;
-            let c = run_len(&q, q.computed, budget, &spec);
+            let c = run_len(&q, q.computed, budget, spec);
             // Blocks it must add (a division only when it crosses into a new block).
-            let (after, held) = (q.computed + c, q.blocks + shared_blocks(&q, cache));
+            let (after, held) = (q.computed + c, q.blocks + cache.shared_blocks(&q));
             let need = if after > held * bs { blocks_for(after, bs) - held } else { 0 };
             if need > free {
                 let mut evicted_self = false;
@@ -813,8 +1044,17 @@ impl Replica {
                         free += cache.evict();
                         continue;
                     }
-                    let v = running.pop().expect("the request itself is running") as usize;
+                    // The newest running request (finished ones are left in `order`).
+                    let v = loop {
+                        let v = order.pop().expect("the request itself is running") as usize;
+                        if reqs[v].running {
+                            break v;
+                        }
+                    };
                     let qv = &mut reqs[v];
+                    debug_assert!(qv.park == NOT_PARKED, "a walk that preempts has unparked all");
+                    qv.running = false;
+                    live -= 1;
                     free += qv.blocks;
                     qv.blocks = 0;
                     if qv.shared {
@@ -842,7 +1082,7 @@ impl Replica {
             free -= need;
             let q = &mut reqs[r];
             q.blocks += need;
-            let e = advance(q, c, &mut acc, &spec);
+            let e = advance(q, c, acc, spec);
             if e != 0 {
                 events.push((r as u32, e));
             }
@@ -853,10 +1093,10 @@ impl Replica {
             i += 1;
         }
         // Waiting requests, first come first served.
-        if !preempted && (s.policy != Policy::Static || running.is_empty()) {
+        if !preempted && (s.policy != Policy::Static || live == 0) {
             while let Some(&w) = waiting.front() {
                 let r = w as usize;
-                if running.len() as u64 >= s.max_seqs || budget == 0 {
+                if live as u64 >= s.max_seqs || budget == 0 {
                     break;
                 }
                 let q = reqs[r];
@@ -874,7 +1114,7 @@ impl Replica {
                 if s.policy != Policy::Chunked && rem > budget {
                     break;
                 }
-                let c = run_len(&q, start, budget, &spec);
+                let c = run_len(&q, start, budget, spec);
                 let need = if s.policy == Policy::Static {
                     blocks_for(q.input + q.output - 1, bs) - held
                 } else {
@@ -886,8 +1126,13 @@ impl Replica {
                     break;
                 }
                 waiting.pop_front();
-                running.push(w);
+                order.push(w);
+                active.push(w);
+                live += 1;
                 let q = &mut reqs[r];
+                q.running = true;
+                q.seq = self.admitted;
+                self.admitted += 1;
                 if hit {
                     cache.acquire(q.prefix);
                     q.shared = true;
@@ -906,7 +1151,7 @@ impl Replica {
                 if out.scheduled[r].is_nan() {
                     out.scheduled[r] = t;
                 }
-                let e = advance(q, c, &mut acc, &spec);
+                let e = advance(q, c, acc, spec);
                 if e != 0 {
                     events.push((w, e));
                 }
@@ -916,6 +1161,9 @@ impl Replica {
                 budget -= c;
             }
         }
+        // The parked requests' decodes: one token each at positions `computed + 1` of now.
+        acc.decodes += parked.n;
+        acc.decode_ctx += (parked.ctx + parked.n as i64 * it as i64) as u64;
         let (mix, prefill) = (acc.mix(), acc.prefill);
         if mix.sequences == 0.0 {
             // Unreachable when `validate` passed (the oldest running request, or the head of the
@@ -926,7 +1174,7 @@ impl Replica {
                 "limits under which some request can run",
             ));
         }
-        let mut dt = cost.seconds(&mix);
+        let mut dt = cost.seconds_memo(&mix, &mut self.memo);
         for j in 0..acc.drafts {
             let (k, ctx) = (acc.draft_seqs[j] as f64, acc.draft_ctx[j] as f64);
             dt += cost.draft_seconds(&Mix { sequences: k, tokens: k, attended: ctx, kv_read: ctx });
@@ -936,19 +1184,7 @@ impl Replica {
             out.swapped_tokens += swapped;
         }
         let end = t + dt;
-        let held = s.kv_blocks - free;
-        out.peak_kv_blocks = out.peak_kv_blocks.max(held);
-        if self.timeline {
-            let it = &mut out.iterations;
-            it.start.push(t);
-            it.seconds.push(dt);
-            it.sequences.push(mix.sequences as u32);
-            it.tokens.push(mix.tokens as u64);
-            it.prefill_tokens.push(prefill);
-            it.kv_blocks.push(held);
-        }
-        out.busy += dt;
-        out.busy_prefill += dt * (prefill as f64 / mix.tokens);
+        out.record(self.timeline, t, dt, &mix, prefill, s.kv_blocks - free);
         // Prefixes computed now become resident: their blocks move from the request to the cache.
         for &r in computed_prefix.iter() {
             let q = &mut reqs[r as usize];
@@ -960,7 +1196,6 @@ impl Replica {
                 q.shared = true;
             }
         }
-        let mut finished_any = false;
         for &(r, e) in events.iter() {
             let r = r as usize;
             if e & 1 != 0 {
@@ -975,7 +1210,8 @@ impl Replica {
                     q.shared = false;
                     cache.release(q.prefix);
                 }
-                finished_any = true;
+                q.running = false;
+                live -= 1;
                 self.done += 1;
                 if let Some(think) = self.think {
                     if issued < reqs.len() {
@@ -985,16 +1221,120 @@ impl Replica {
                 }
             }
         }
-        if finished_any {
-            let finish = &out.finish;
-            running.retain(|&r| finish[r as usize].is_nan());
+        if order.len() > 2 * live + 64 {
+            order.retain(|&r| reqs[r as usize].running);
         }
+        // Requests that will be plain decodes park from the next iteration until they wake.
+        let (next, parking) = (it + 1, self.parking);
+        active.retain(|&r| {
+            let q = &mut reqs[r as usize];
+            if !q.running {
+                return false;
+            }
+            if !parking
+                || spec.is_some()
+                || q.generated == 0
+                || q.computed + 1 != q.input + q.generated
+                || (q.prefix != NONE && !q.shared)
+            {
+                return true;
+            }
+            !parked.add(q, r, next, q.blocks + cache.shared_blocks(q), bs)
+        });
         self.t = end;
         self.free = free;
+        self.live = live;
         self.issued = issued;
         out.n_iterations += 1;
         Ok(true)
     }
+}
+
+impl Replica {
+    /// Run the quiet iterations from now, if any; how many. An iteration is quiet when the only
+    /// running requests are parked, none is due to wake, nothing arrives by its start, and their
+    /// tokens and blocks are free: quiet iterations differ only in their positions, so they are
+    /// priced without a walk (what [`Replica::step`] would do, and the same numbers).
+    fn quiet(&mut self, cost: &impl IterationCost, until: f64) -> u64 {
+        let (parked, out) = (&self.parked, &mut self.out);
+        if !(self.active.is_empty() && self.waiting.is_empty())
+            || parked.n == 0
+            || parked.n > self.s.max_batched_tokens
+        {
+            return 0;
+        }
+        let n = parked.n as f64;
+        let residues = parked.cross.len() as u64;
+        let mut phase = if residues > 0 { out.n_iterations % residues } else { 0 };
+        let mut ran = 0;
+        loop {
+            let (it, t) = (out.n_iterations, self.t);
+            if t >= until
+                || !parked.ring[(it % RING) as usize].is_empty()
+                || (self.next < self.issued && out.arrival[self.next] <= t)
+            {
+                break;
+            }
+            let cross = if residues > 0 { u64::from(parked.cross[phase as usize]) } else { 0 };
+            if cross > self.free {
+                break;
+            }
+            self.free -= cross;
+            phase = if phase + 1 == residues { 0 } else { phase + 1 };
+            let ctx = (parked.ctx + parked.n as i64 * it as i64) as u64 as f64;
+            let mix = Mix { sequences: n, tokens: n, attended: ctx, kv_read: ctx };
+            let dt = cost.seconds_memo(&mix, &mut self.memo);
+            out.record(self.timeline, t, dt, &mix, 0, self.s.kv_blocks - self.free);
+            self.t = t + dt;
+            self.done_before = self.done;
+            out.n_iterations += 1;
+            ran += 1;
+        }
+        ran
+    }
+}
+
+impl Served {
+    /// Account an iteration of `dt` seconds from `t` running `mix` (`prefill` of its tokens)
+    /// while `held` KV blocks are held.
+    #[inline(always)]
+    fn record(&mut self, timeline: bool, t: f64, dt: f64, mix: &Mix, prefill: u64, held: u64) {
+        self.peak_kv_blocks = self.peak_kv_blocks.max(held);
+        if timeline {
+            let it = &mut self.iterations;
+            it.start.push(t);
+            it.seconds.push(dt);
+            it.sequences.push(mix.sequences as u32);
+            it.tokens.push(mix.tokens as u64);
+            it.prefill_tokens.push(prefill);
+            it.kv_blocks.push(held);
+        }
+        self.busy += dt;
+        self.busy_prefill += dt * (prefill as f64 / mix.tokens);
+    }
+}
+
+/// Merge `woken` (in admission order) into `active` (in admission order).
+fn merge_by_seq(active: &mut Vec<u32>, woken: &[u32], reqs: &[Req]) {
+    let seq = |r: u32| reqs[r as usize].seq;
+    if active.last().is_none_or(|&a| seq(a) < seq(woken[0])) {
+        active.extend_from_slice(woken);
+        return;
+    }
+    let mut merged = Vec::with_capacity(active.len() + woken.len());
+    let (mut a, mut w) = (active.iter().peekable(), woken.iter().peekable());
+    while let (Some(&&x), Some(&&y)) = (a.peek(), w.peek()) {
+        if seq(x) < seq(y) {
+            merged.push(x);
+            a.next();
+        } else {
+            merged.push(y);
+            w.next();
+        }
+    }
+    merged.extend(a);
+    merged.extend(w);
+    *active = merged;
 }
 
 #[cfg(test)]
@@ -1235,6 +1575,74 @@ mod tests {
         s.speculation = Some(expected(1.0 - 1e-12, 4));
         let r = run(&[10], &[7], &[0.0], s);
         assert_eq!(r.iterations.tokens, vec![10, 5, 1]);
+    }
+
+    /// Every field of two runs, bit for bit (NaN included).
+    fn same_run(a: &Served, b: &Served) -> bool {
+        let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let (x, y) = (&a.iterations, &b.iterations);
+        [
+            (&a.arrival, &b.arrival),
+            (&a.scheduled, &b.scheduled),
+            (&a.first_token, &b.first_token),
+            (&a.finish, &b.finish),
+            (&x.start, &y.start),
+            (&x.seconds, &y.seconds),
+        ]
+        .iter()
+        .all(|(p, q)| bits(p) == bits(q))
+            && (a.preemptions == b.preemptions && a.cached == b.cached)
+            && (x.sequences == y.sequences && x.tokens == y.tokens)
+            && (x.prefill_tokens == y.prefill_tokens && x.kv_blocks == y.kv_blocks)
+            && (a.busy.to_bits(), a.busy_prefill.to_bits()) == (b.busy.to_bits(), b.busy_prefill.to_bits())
+            && (a.n_iterations, a.peak_kv_blocks, a.swapped_tokens)
+                == (b.n_iterations, b.peak_kv_blocks, b.swapped_tokens)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+        /// Parking plain decodes changes nothing, bit for bit: over long outputs (parks that
+        /// wrap the wake ring and outlast it), caches tight enough to preempt, token budgets
+        /// that do not cover every request, shared prefixes, swap, prefilled arrivals, closed
+        /// loops and every policy.
+        #[test]
+        fn parking_is_exact(
+            reqs in proptest::collection::vec((1u64..50, 1u64..700, 0.0f64..0.3, 0u64..3, proptest::bool::ANY), 1..25),
+            policy in proptest::sample::select(vec![Policy::Static, Policy::Continuous, Policy::Chunked]),
+            max_seqs in 1u64..12,
+            block_size in proptest::sample::select(vec![1u64, 3, 16, 5000]),
+            spare in 0u64..300,
+            budget in 1u64..80,
+            swap in proptest::bool::ANY,
+            prefix_cache in proptest::bool::ANY,
+            closed in proptest::option::of(1u64..5),
+        ) {
+            let input: Vec<u64> = reqs.iter().map(|r| r.0 + 20).collect();
+            let output: Vec<u64> = reqs.iter().map(|r| r.1).collect();
+            let arrival: Vec<f64> = reqs.iter().scan(0.0, |t, r| { *t += r.2; Some(*t) }).collect();
+            let ids: Vec<u64> = reqs.iter().map(|r| r.3).collect();
+            let lens: Vec<u64> = reqs.iter().map(|r| 7 * r.3).collect();
+            let prefilled: Vec<bool> = reqs.iter().map(|r| r.4 && r.1 >= 2).collect();
+            let longest = input.iter().zip(&output).map(|(a, b)| a + b - 1).max().unwrap();
+            let kv_blocks = longest.div_ceil(block_size) + spare / block_size.min(16);
+            let max_batched_tokens = if policy == Policy::Chunked { budget } else { longest + budget };
+            let mut s = Scheduler::new(policy, max_seqs, max_batched_tokens, block_size, kv_blocks);
+            s.preemption = if swap { Preemption::Swap } else { Preemption::Recompute };
+            s.prefix_cache = prefix_cache;
+            let req = Requests { input: &input, output: &output, prefilled: &prefilled, prefix_id: &ids, prefix_tokens: &lens };
+            let arrivals = match closed {
+                Some(clients) => Arrivals::Closed { clients, think: 0.05 },
+                None => Arrivals::Open(&arrival),
+            };
+            let run = |parking: bool| {
+                let mut r = Replica::new(req, arrivals, s, true).unwrap();
+                r.parking = parking;
+                while r.step(&Toy, f64::INFINITY).unwrap() {}
+                r.finish()
+            };
+            let (parked, walked) = (run(true), run(false));
+            proptest::prop_assert!(same_run(&parked, &walked));
+        }
     }
 
     proptest::proptest! {
