@@ -440,7 +440,13 @@ def serving_lengths(
     kind: str, n: int, a: float, b: float, max: int, seed: int, stream: int, /
 ) -> NDArray[np.uint64]: ...
 def serving_kv_blocks(
-    model: ModelCosts, plan: Plan, chip: Chip, block_size: int, max_batched_tokens: float, /
+    model: ModelCosts,
+    plan: Plan,
+    chip: Chip,
+    block_size: int,
+    max_batched_tokens: float,
+    /,
+    draft: ModelCosts | None = None,
 ) -> int: ...
 def serving_iteration_seconds(
     model: ModelCosts,
@@ -491,7 +497,7 @@ def serving_simulate_pool(
 ) -> dict[str, Any]: ...
 def serving_search(
     model: ModelCosts,
-    candidates: list[tuple[Plan, Chip, int, int]],
+    candidates: list[tuple[Plan, Chip, int, int, float]],
     input: NDArray[np.uint64],
     output: NDArray[np.uint64],
     arrival: NDArray[np.float64],
@@ -505,5 +511,11 @@ def serving_search(
     slo_ttft: float,
     slo_tpot: float,
     /,
+    prefix_id: NDArray[np.uint64] | None = None,
+    prefix_tokens: NDArray[np.uint64] | None = None,
+    prefix_cache: bool = False,
+    preemption: str = "recompute",
+    expected_tokens: NDArray[np.float64] | None = None,
+    draft: ModelCosts | None = None,
     progress: Callable[[int], Any] | None = None,
 ) -> dict[str, NDArray[Any]]: ...

@@ -755,8 +755,12 @@ impl Latency {
 
     /// Seconds of the mix that attends `attended` pairs and reads `kv_read` cached tokens'
     /// entries in all ([`Mix`]), for a latency from [`StepModel::mixed_latency`].
-    #[inline]
+    #[inline(always)]
     pub fn mixed(&self, attended: f64, kv_read: f64) -> f64 {
+        // One microbatch (pp = 1, or a lone sequence): x / 1 is x, without the divisions.
+        if self.micro == 1.0 {
+            return self.attention(attended, kv_read).latency;
+        }
         self.attention(attended / self.micro, kv_read / self.micro).latency
     }
 }

@@ -69,17 +69,23 @@ pub fn serving_lengths<'py>(
 }
 
 /// KV-cache blocks of `block_size` tokens that fit beside the weights and the activations of
-/// `max_batched_tokens` tokens.
+/// `max_batched_tokens` tokens (and a speculative `draft` model's weights and cache, if given).
 #[pyfunction]
-#[pyo3(signature = (model, plan, chip, block_size, max_batched_tokens, /))]
+#[pyo3(signature = (model, plan, chip, block_size, max_batched_tokens, /, draft=None))]
 pub fn serving_kv_blocks(
     model: ModelCostsView,
     plan: PlanView,
     chip: ChipView,
     block_size: u64,
     max_batched_tokens: f64,
+    draft: Option<ModelCostsView>,
 ) -> PyResult<u64> {
-    core(serving::kv_blocks(&cost(model, plan, chip)?, block_size, max_batched_tokens))
+    let (plan, chip) = (core(plan.try_into())?, chip.into());
+    let mut c = core(StepCost::new(model.into(), plan, chip))?;
+    if let Some(d) = draft {
+        c = core(c.with_draft(d.into(), plan, chip))?;
+    }
+    core(serving::kv_blocks(&c, block_size, max_batched_tokens))
 }
 
 /// Seconds of iterations given as arrays of their mix (the simulator's price of one iteration).
@@ -170,21 +176,6 @@ pub(crate) fn options(
     if let Some(d) = o.draft {
         c = core(c.with_draft(d.into(), plan, chip))?;
     }
-    let speculation = match o.expected_tokens {
-        None => None,
-        Some(e) => {
-            if e.len() < 2 || e.len() > MAX_DRAFT + 1 {
-                return core(Err(Error::invalid(
-                    "len(expected_tokens)",
-                    e.len(),
-                    format!("2..={} (draft lengths 0..=k)", MAX_DRAFT + 1),
-                )));
-            }
-            let mut expected = [1.0; MAX_DRAFT + 1];
-            expected[..e.len()].copy_from_slice(e);
-            Some(Speculation { draft_tokens: e.len() as u64 - 1, expected })
-        }
-    };
     let scheduler = Scheduler {
         policy: core(Policy::parse(l.policy))?,
         max_seqs: l.max_seqs,
@@ -193,9 +184,25 @@ pub(crate) fn options(
         kv_blocks: l.kv_blocks,
         prefix_cache: o.prefix_cache,
         preemption,
-        speculation,
+        speculation: speculation(o.expected_tokens)?,
     };
     Ok((c, scheduler))
+}
+
+/// Speculation from `expected_tokens[g]`, the tokens a verification of `g` drafts emits
+/// (g = 0..=k); None without.
+pub(crate) fn speculation(expected_tokens: Option<&[f64]>) -> PyResult<Option<Speculation>> {
+    let Some(e) = expected_tokens else { return Ok(None) };
+    if e.len() < 2 || e.len() > MAX_DRAFT + 1 {
+        return core(Err(Error::invalid(
+            "len(expected_tokens)",
+            e.len(),
+            format!("2..={} (draft lengths 0..=k)", MAX_DRAFT + 1),
+        )));
+    }
+    let mut expected = [1.0; MAX_DRAFT + 1];
+    expected[..e.len()].copy_from_slice(e);
+    Ok(Some(Speculation { draft_tokens: e.len() as u64 - 1, expected }))
 }
 
 /// A run's per-request arrays, timeline and summaries.

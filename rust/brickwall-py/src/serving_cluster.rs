@@ -1,7 +1,9 @@
 //! Bindings of `brickwall_core::serving`'s pools and capacity search, and empirical lengths
 //! (GIL released, Ctrl-C honoured).
 
-use brickwall_core::serving::{self, Arrivals, Candidate, Policy, Requests, Router, SearchScheduler, Slo};
+use brickwall_core::serving::{
+    self, Arrivals, Candidate, Policy, Preemption, Requests, Router, SearchScheduler, Slo,
+};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -9,7 +11,7 @@ use pyo3::types::PyDict;
 use crate::convert::{ChipView, ModelCostsView, PlanView};
 use crate::errors::core;
 use crate::run::{interruptible, to_numpy};
-use crate::serving::{options, served_dict, Limits, Options};
+use crate::serving::{options, served_dict, speculation, Limits, Options};
 
 /// `n` token counts drawn from the histogram `values` (>= 1) with `weights` (>= 0, sum > 0),
 /// from stream `stream` of `seed`.
@@ -140,21 +142,25 @@ pub fn serving_simulate_pool<'py>(
     Ok(out)
 }
 
-/// Judge every candidate `(plan, chip, replicas, decode)` (decode 0: aggregated; else
-/// `replicas` prefill and `decode` decode replicas) on the same open traffic against the SLO
-/// (`quantile`-th percentile TTFT and TPOT; inf: no bound), in parallel. `kv_blocks` None sizes
-/// each candidate's cache from its memory. Returns per-candidate columns: `status` (0 met,
-/// 1 missed, 2 bad plan, 3 no memory for a KV cache, 4 cache too small for the longest request,
-/// 5 no scale-out network), `kv_blocks`, `ttft`, `tpot`, `duration`, `busy` (s), `usd_per_s`.
+/// Judge every candidate `(plan, chip, replicas, decode, host_bandwidth)` (decode 0:
+/// aggregated; else `replicas` prefill and `decode` decode replicas; `host_bandwidth` bytes/s
+/// per chip, 0 unknown) on the same open traffic against the SLO (`quantile`-th percentile TTFT
+/// and TPOT; inf: no bound), in parallel. `kv_blocks` None sizes each candidate's cache from its
+/// memory. Scheduler options as `serving_simulate_pool`'s (the `draft` model laid out as each
+/// candidate's). Returns per-candidate columns: `status` (0 met, 1 missed, 2 bad plan, 3 no
+/// memory for a KV cache, 4 cache too small for the longest request, 5 no scale-out network,
+/// 6 swap without a host link), `kv_blocks`, `ttft`, `tpot`, `duration`, `busy` (s),
+/// `usd_per_s`.
 #[pyfunction]
 #[pyo3(signature = (model, candidates, input, output, arrival, policy, max_seqs,
                     max_batched_tokens, block_size, kv_blocks, router, quantile, slo_ttft,
-                    slo_tpot, /, progress=None))]
+                    slo_tpot, /, prefix_id=None, prefix_tokens=None, prefix_cache=false,
+                    preemption="recompute", expected_tokens=None, draft=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn serving_search<'py>(
     py: Python<'py>,
     model: ModelCostsView,
-    candidates: Vec<(PlanView, ChipView, u64, u64)>,
+    candidates: Vec<(PlanView, ChipView, u64, u64, f64)>,
     input: PyReadonlyArray1<'py, u64>,
     output: PyReadonlyArray1<'py, u64>,
     arrival: PyReadonlyArray1<'py, f64>,
@@ -167,12 +173,24 @@ pub fn serving_search<'py>(
     quantile: f64,
     slo_ttft: f64,
     slo_tpot: f64,
+    prefix_id: Option<PyReadonlyArray1<'py, u64>>,
+    prefix_tokens: Option<PyReadonlyArray1<'py, u64>>,
+    prefix_cache: bool,
+    preemption: &str,
+    expected_tokens: Option<PyReadonlyArray1<'py, f64>>,
+    draft: Option<ModelCostsView>,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let cands = candidates
         .into_iter()
-        .map(|(plan, chip, replicas, decode)| {
-            Ok(Candidate { plan: core(plan.try_into())?, chip: chip.into(), replicas, decode })
+        .map(|(plan, chip, replicas, decode, host_bandwidth)| {
+            Ok(Candidate {
+                plan: core(plan.try_into())?,
+                chip: chip.into(),
+                replicas,
+                decode,
+                host_bandwidth,
+            })
         })
         .collect::<PyResult<Vec<_>>>()?;
     let sch = SearchScheduler {
@@ -181,13 +199,28 @@ pub fn serving_search<'py>(
         max_batched_tokens,
         block_size,
         kv_blocks,
+        prefix_cache,
+        preemption: core(Preemption::parse(preemption))?,
+        speculation: speculation(match &expected_tokens {
+            Some(e) => Some(e.as_slice()?),
+            None => None,
+        })?,
     };
     let router = core(Router::parse(router))?;
     let slo = Slo { quantile, ttft: slo_ttft, tpot: slo_tpot };
-    let (i, o, a) = (input.as_slice()?, output.as_slice()?, arrival.as_slice()?);
-    let m = model.into();
+    let (input, output, a) = (input.as_slice()?, output.as_slice()?, arrival.as_slice()?);
+    let prefix_id = match &prefix_id {
+        Some(p) => p.as_slice()?,
+        None => &[],
+    };
+    let prefix_tokens = match &prefix_tokens {
+        Some(p) => p.as_slice()?,
+        None => &[],
+    };
+    let requests = Requests { input, output, prefilled: &[], prefix_id, prefix_tokens };
+    let (m, d) = (model.into(), draft.map(Into::into));
     let v = interruptible(py, progress.as_ref(), |control| {
-        serving::search(m, &cands, i, o, a, sch, router, slo, control)
+        serving::search(m, d, &cands, requests, a, sch, router, slo, control)
     })?;
     let out = PyDict::new(py);
     out.set_item("status", v.iter().map(|x| x.status as u8).collect::<Vec<u8>>().into_pyarray(py))?;

@@ -228,7 +228,7 @@ impl IterationCost for StepCost {
     }
 
     /// The same seconds, the step's token-dependent part computed once per (sequences, tokens).
-    #[inline]
+    #[inline(always)]
     fn seconds_memo(&self, mix: &Mix, memo: &mut Memo) -> f64 {
         let key = (mix.sequences, mix.tokens);
         let latency = match memo.latency {
@@ -261,26 +261,33 @@ impl IterationCost for StepCost {
 /// KV-cache blocks of `block_size` tokens that fit on every chip beside the weights and the
 /// activations of an iteration of `max_tokens` new tokens: the step model's own memory
 /// accounting (weights per chip, KV bytes per token per chip, activation bytes), not a second
-/// one. Errors when nothing is left for the cache.
+/// one. A speculative draft model ([`StepCost::with_draft`]) adds its weights, and its cache to
+/// every block (each sequence's tokens are cached by both); the two models run one after the
+/// other, so the larger activations count. Errors when nothing is left for the cache.
 pub fn kv_blocks(cost: &StepCost, block_size: u64, max_tokens: f64) -> Result<u64> {
     if block_size == 0 {
         return Err(Error::invalid("block_size", 0, "an integer >= 1"));
     }
     positive("max_batched_tokens", max_tokens)?;
-    let one = cost.sm.evaluate(1.0, 0.0, 1.0);
-    let act = cost.sm.evaluate(1.0, 0.0, max_tokens).mem_act;
-    let free = non_negative("memory", cost.memory)? - one.mem_weights - act;
+    let (mut weights, mut act, mut per_token) = (0.0f64, 0.0f64, 0.0);
+    for sm in std::iter::once(&cost.sm).chain(&cost.draft) {
+        let one = sm.evaluate(1.0, 0.0, 1.0);
+        weights += one.mem_weights;
+        act = act.max(sm.evaluate(1.0, 0.0, max_tokens).mem_act);
+        per_token += one.mem_kv;
+    }
+    let free = non_negative("memory", cost.memory)? - weights - act;
     if free <= 0.0 {
+        let draft = if cost.draft.is_some() { " (the draft model's included)" } else { "" };
         return Err(Error::invalid(
             "memory",
             cost.memory,
             format!(
-                "more than the weights ({:.4e} B) and activations ({:.4e} B) per chip, to leave room for a KV cache",
-                one.mem_weights, act
+                "more than the weights ({weights:.4e} B) and activations ({act:.4e} B) per chip{draft}, to leave room for a KV cache"
             ),
         ));
     }
-    let per_block = one.mem_kv * block_size as f64;
+    let per_block = per_token * block_size as f64;
     // A model without a KV cache never runs out of blocks.
     Ok(if per_block > 0.0 { (free / per_block).floor().min(u32::MAX as f64) as u64 } else { u32::MAX as u64 })
 }
@@ -378,5 +385,22 @@ mod tests {
         // 1000 tokens x 2 x 80 x 1024 x 2 B / 8 chips over 50 GB/s x 0.8, plus the latency.
         let t = cost.kv_transfer_seconds(&[1000]).unwrap()[0];
         assert!((t - (5e-6 + 1000.0 * 40960.0 / 40e9)).abs() < 1e-12, "{t}");
+        // A draft model of 8B parameters and a quarter of the cache per token takes its weights
+        // out of the free memory and its cache into every block.
+        let draft = ModelCosts {
+            layers: 32.0,
+            dense_params: 8e9,
+            matmul_params_active: 7e9,
+            attn_flops_per_context_token: 4.0 * 32.0 * 4096.0,
+            kv_elements_per_token: 2.0 * 32.0 * 1024.0,
+            d_model: 4096.0,
+            ffn_width: 14336.0,
+            ..llama70b()
+        };
+        let plan = crate::roofline::test_plan(8.0, 1.0, 1.0);
+        let with = cost.clone().with_draft(draft, plan, h100()).unwrap();
+        let drafted = kv_blocks(&with, 16, 8192.0).unwrap();
+        let approx = (80e9 - (70.6e9 + 8e9) * 2.0 / 8.0) / (per_token * 1.4) / 16.0;
+        assert!(drafted as f64 <= approx && drafted as f64 > 0.95 * approx, "{drafted} vs {approx}");
     }
 }

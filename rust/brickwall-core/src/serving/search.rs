@@ -5,14 +5,14 @@
 //! into prefill and decode pools. Those that cannot run are sorted out exactly before any
 //! simulation: a plan the step model refuses, weights and activations that leave no room for a
 //! KV cache, a cache too small for the longest request, a disaggregated pair with no scale-out
-//! network. The rest serve the same requests; the verdict is the `quantile`-th percentile TTFT
+//! network, swap preemption without a host link. The rest serve the same requests; the verdict is the `quantile`-th percentile TTFT
 //! and TPOT against the SLO. Each candidate's run depends only on its inputs and the results come
 //! back in candidate order, so nothing depends on the thread count.
 
 use rayon::prelude::*;
 
 use super::cluster::{simulate_disaggregated, simulate_pool, Pool, Router};
-use super::sim::{Arrivals, Policy, Requests, Scheduler};
+use super::sim::{Arrivals, Policy, Preemption, Requests, Scheduler, Speculation};
 use super::{kv_blocks, IterationCost, StepCost};
 use crate::control::Control;
 use crate::error::{Error, Result};
@@ -29,11 +29,13 @@ pub struct Candidate {
     pub replicas: u64,
     /// Decode replicas of a disaggregated deployment; 0 for an aggregated one.
     pub decode: u64,
+    /// Device-host bandwidth per chip per direction, bytes/s (0: none): swap preemption's link.
+    pub host_bandwidth: f64,
 }
 
 /// The scheduler of every candidate; `kv_blocks` None sizes each candidate's cache from the
 /// memory its weights and activations leave ([`kv_blocks`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SearchScheduler {
     /// The batching policy.
     pub policy: Policy,
@@ -45,6 +47,12 @@ pub struct SearchScheduler {
     pub block_size: u64,
     /// A forced cache size, or None.
     pub kv_blocks: Option<u64>,
+    /// Cache shared prefixes ([`Scheduler::prefix_cache`]).
+    pub prefix_cache: bool,
+    /// What preemption does with the victim's cache.
+    pub preemption: Preemption,
+    /// Speculative decoding, if any (its draft model: [`search`]'s `draft`).
+    pub speculation: Option<Speculation>,
 }
 
 /// The service level: the `quantile`-th percentile of TTFT and of TPOT at most these seconds
@@ -75,6 +83,8 @@ pub enum Status {
     CacheTooSmall = 4,
     /// Disaggregated without a scale-out network to move the cache (not simulated).
     NoNetwork = 5,
+    /// Swap preemption on a chip without a known host link (not simulated).
+    NoHostLink = 6,
 }
 
 /// A candidate's verdict. Latencies and times are NaN for candidates not simulated.
@@ -145,15 +155,16 @@ fn skipped(status: Status, kv_blocks: u64) -> Verdict {
     Verdict { status, kv_blocks, ttft: nan, tpot: nan, duration: nan, busy: nan, usd_per_s: nan }
 }
 
-/// Serve `input`/`output` tokens arriving at `arrival` on every candidate and judge each
-/// against `slo`; verdicts in candidate order. Fails on a bad scheduler or workload (the same
-/// for every candidate), or when `control` is cancelled.
+/// Serve `requests` arriving at `arrival` on every candidate and judge each against `slo`;
+/// verdicts in candidate order. `draft`: the speculative draft model, laid out as each
+/// candidate's model (its steps priced and its memory charged). Fails on a bad scheduler or
+/// workload (the same for every candidate), or when `control` is cancelled.
 #[allow(clippy::too_many_arguments)]
 pub fn search(
     model: ModelCosts,
+    draft: Option<ModelCosts>,
     candidates: &[Candidate],
-    input: &[u64],
-    output: &[u64],
+    requests: Requests<'_>,
     arrival: &[f64],
     scheduler: SearchScheduler,
     router: Router,
@@ -168,6 +179,7 @@ pub fn search(
             return Err(Error::invalid(f, x, "seconds > 0 (infinite: no bound)"));
         }
     }
+    let (input, output) = (requests.input, requests.output);
     if input.is_empty() {
         return Err(Error::invalid("requests", 0, "at least one request"));
     }
@@ -181,7 +193,7 @@ pub fn search(
     candidates
         .par_iter()
         .map(|c| {
-            let v = judge(model, c, input, output, arrival, scheduler, router, slo, needed, control)?;
+            let v = judge(model, draft, c, requests, arrival, scheduler, router, slo, needed, control)?;
             control.checkpoint(1)?;
             Ok(v)
         })
@@ -191,9 +203,9 @@ pub fn search(
 #[allow(clippy::too_many_arguments)]
 fn judge(
     model: ModelCosts,
+    draft: Option<ModelCosts>,
     c: &Candidate,
-    input: &[u64],
-    output: &[u64],
+    requests: Requests<'_>,
     arrival: &[f64],
     sch: SearchScheduler,
     router: Router,
@@ -201,9 +213,21 @@ fn judge(
     needed: u64,
     control: &Control,
 ) -> Result<Verdict> {
-    let Ok(cost) = StepCost::new(model, c.plan, c.chip) else {
+    let Ok(mut cost) = StepCost::new(model, c.plan, c.chip) else {
         return Ok(skipped(Status::BadPlan, 0));
     };
+    if let (Some(d), Some(_)) = (draft, sch.speculation) {
+        let Ok(with) = cost.clone().with_draft(d, c.plan, c.chip) else {
+            return Ok(skipped(Status::BadPlan, 0));
+        };
+        cost = with;
+    }
+    if sch.preemption == Preemption::Swap {
+        let Ok(with) = cost.clone().with_host_bandwidth(c.host_bandwidth) else {
+            return Ok(skipped(Status::NoHostLink, 0));
+        };
+        cost = with;
+    }
     let kv = match sch.kv_blocks {
         Some(k) => k,
         None => match kv_blocks(&cost, sch.block_size, sch.max_batched_tokens as f64) {
@@ -218,21 +242,22 @@ fn judge(
     if kv / cost.pipeline_depth().max(1) < needed {
         return Ok(skipped(Status::CacheTooSmall, kv));
     }
-    // The base scheduler: no prefix caching, recompute preemption, no speculation (those
-    // need per-request prefixes, a host link and a draft model per candidate).
-    let s = Scheduler::new(sch.policy, sch.max_seqs, sch.max_batched_tokens, sch.block_size, kv);
+    let s = Scheduler {
+        prefix_cache: sch.prefix_cache,
+        preemption: sch.preemption,
+        speculation: sch.speculation,
+        ..Scheduler::new(sch.policy, sch.max_seqs, sch.max_batched_tokens, sch.block_size, kv)
+    };
     let usd = cost.price_per_s() * (c.replicas + c.decode) as f64;
     let pool = if c.decode == 0 {
-        let req = Requests { input, output, prefilled: &[], prefix_id: &[], prefix_tokens: &[] };
-        simulate_pool(req, Arrivals::Open(arrival), s, &cost, c.replicas, router, false, control)?
+        simulate_pool(requests, Arrivals::Open(arrival), s, &cost, c.replicas, router, false, control)?
     } else {
         if cost.kv_transfer_seconds(&[1]).is_err() {
             return Ok(skipped(Status::NoNetwork, kv));
         }
-        let req = Requests { input, output, prefilled: &[], prefix_id: &[], prefix_tokens: &[] };
-        simulate_disaggregated(req, arrival, s, &cost, c.replicas, c.decode, router, false, control)?
+        simulate_disaggregated(requests, arrival, s, &cost, c.replicas, c.decode, router, false, control)?
     };
-    Ok(verdict(&pool, output, slo, kv, usd))
+    Ok(verdict(&pool, requests.output, slo, kv, usd))
 }
 
 #[cfg(test)]
@@ -244,10 +269,17 @@ mod tests {
         use crate::serving::tests::{h100, llama70b};
         use crate::serving::Router;
         let plan = |tp: f64| crate::roofline::test_plan(tp, 1.0, 1.0);
-        let mut cands = vec![Candidate { plan: plan(1.0), chip: h100(), replicas: 1, decode: 0 }];
+        let cand = |tp: f64, replicas: u64, decode: u64| Candidate {
+            plan: plan(tp),
+            chip: h100(),
+            replicas,
+            decode,
+            host_bandwidth: 0.0,
+        };
+        let mut cands = vec![cand(1.0, 1, 0)];
         for tp in [4.0, 8.0] {
             for (replicas, decode) in [(1, 0), (2, 0), (3, 0), (1, 1), (2, 1)] {
-                cands.push(Candidate { plan: plan(tp), chip: h100(), replicas, decode });
+                cands.push(cand(tp, replicas, decode));
             }
         }
         let n = 60;
@@ -260,12 +292,17 @@ mod tests {
             max_batched_tokens: 2048,
             block_size: 16,
             kv_blocks: None,
+            prefix_cache: false,
+            preemption: Preemption::Recompute,
+            speculation: None,
         };
+        let req =
+            Requests { input: &input, output: &output, prefilled: &[], prefix_id: &[], prefix_tokens: &[] };
         let slo = Slo { quantile: 99.0, ttft: 1.0, tpot: 0.05 };
         let run = |threads: usize, router: Router| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             pool.install(|| {
-                search(llama70b(), &cands, &input, &output, &arrival, sch, router, slo, &Control::new())
+                search(llama70b(), None, &cands, req, &arrival, sch, router, slo, &Control::new())
             })
             .unwrap()
         };
@@ -285,9 +322,9 @@ mod tests {
         let forced = SearchScheduler { kv_blocks: Some(3), ..sch };
         let v = search(
             llama70b(),
+            None,
             &cands[1..2],
-            &input,
-            &output,
+            req,
             &arrival,
             forced,
             Router::RoundRobin,
@@ -299,9 +336,9 @@ mod tests {
         let bad = Slo { quantile: 0.0, ..slo };
         assert!(search(
             llama70b(),
+            None,
             &cands,
-            &input,
-            &output,
+            req,
             &arrival,
             sch,
             Router::RoundRobin,
@@ -309,6 +346,81 @@ mod tests {
             &Control::new()
         )
         .is_err());
+    }
+
+    #[test]
+    fn scheduler_options_are_the_simulators() {
+        use crate::serving::tests::{h100, llama70b};
+        use crate::serving::{simulate_pool, Router, MAX_DRAFT};
+        let plan = crate::roofline::test_plan(8.0, 1.0, 1.0);
+        let n = 80;
+        let input: Vec<u64> = (0..n).map(|i| 300 + (i * 577) % 2000).collect();
+        let output: Vec<u64> = (0..n).map(|i| 2 + (i * 37) % 300).collect();
+        let arrival: Vec<f64> = (0..n).map(|i| i as f64 * 0.02).collect();
+        let ids: Vec<u64> = (0..n).map(|i| i % 3).collect();
+        let lens: Vec<u64> = ids.iter().map(|&i| 100 * (i + 1)).collect();
+        let req = Requests {
+            input: &input,
+            output: &output,
+            prefilled: &[],
+            prefix_id: &ids,
+            prefix_tokens: &lens,
+        };
+        let mut expected = [1.0; MAX_DRAFT + 1];
+        expected[1..4].copy_from_slice(&[1.6, 2.0, 2.2]);
+        let spec = Speculation { draft_tokens: 3, expected };
+        let draft = ModelCosts { dense_params: 1e9, matmul_params_active: 0.9e9, ..llama70b() };
+        // A cache small enough to preempt.
+        let sch = SearchScheduler {
+            policy: Policy::Chunked,
+            max_seqs: 64,
+            max_batched_tokens: 1024,
+            block_size: 16,
+            kv_blocks: Some(400),
+            prefix_cache: true,
+            preemption: Preemption::Swap,
+            speculation: Some(spec),
+        };
+        let slo = Slo { quantile: 90.0, ttft: 1.0, tpot: 0.05 };
+        let cand =
+            |host_bandwidth: f64| Candidate { plan, chip: h100(), replicas: 2, decode: 0, host_bandwidth };
+        let v = search(
+            llama70b(),
+            Some(draft),
+            &[cand(64e9), cand(0.0)],
+            req,
+            &arrival,
+            sch,
+            Router::RoundRobin,
+            slo,
+            &Control::new(),
+        )
+        .unwrap();
+        assert_eq!(v[1].status, Status::NoHostLink);
+        let cost = StepCost::new(llama70b(), plan, h100())
+            .and_then(|c| c.with_draft(draft, plan, h100()))
+            .and_then(|c| c.with_host_bandwidth(64e9))
+            .unwrap();
+        let s = Scheduler {
+            prefix_cache: true,
+            preemption: Preemption::Swap,
+            speculation: Some(spec),
+            ..Scheduler::new(Policy::Chunked, 64, 1024, 16, 400)
+        };
+        let pool = simulate_pool(
+            req,
+            Arrivals::Open(&arrival),
+            s,
+            &cost,
+            2,
+            Router::RoundRobin,
+            false,
+            &Control::new(),
+        )
+        .unwrap();
+        assert!(pool.served.swapped_tokens > 0 && pool.served.cached.iter().sum::<u64>() > 0);
+        let want = verdict(&pool, &output, slo, 400, cost.price_per_s() * 2.0);
+        assert_eq!(format!("{:?}", v[0]), format!("{want:?}"));
     }
 
     #[test]
