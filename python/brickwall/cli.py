@@ -33,6 +33,7 @@ from .cli_args import (
 from .cli_args import (
     routing as parse_routing,
 )
+from .cli_tables import print_fitted
 from .deployment import Deployment
 from .hardware import hardware, hardware_names
 from .inference import Routing
@@ -180,15 +181,16 @@ def emit_json(data: Any) -> None:
 
 def _hardware_table() -> Table:
     t = Table(title="Accelerators (dense peaks, per chip)")
+    # two-line headers: the unit under the quantity keeps the columns as narrow as their values
     for col in (
         "name",
         "memory",
-        "HBM TB/s",
-        "bf16 TFLOP/s",
-        "fp8 TFLOP/s",
-        "scale-up GB/s/dir",
+        "HBM\nTB/s",
+        "bf16\nTFLOP/s",
+        "fp8\nTFLOP/s",
+        "scale-up\nGB/s/dir",
         "domain",
-        "$/chip-h",
+        "$/chip\nhour",
     ):
         t.add_column(col, justify="left" if col == "name" else "right", no_wrap=col == "name")
     for name in hardware_names():
@@ -217,8 +219,8 @@ def _models_table() -> Table:
         "experts",
         "total",
         "active",
-        "GFLOP/token",
-        "KV/token (16-bit)",
+        "GFLOP/\ntoken",
+        "KV/token\n(16-bit)",
     ):
         t.add_column(
             col, justify="left" if col in ("name", "attention") else "right", no_wrap=col == "name"
@@ -261,9 +263,9 @@ def catalog(
         emit_json(out)
         return
     if CatalogKind.hardware in kinds:
-        console.print(_hardware_table())
+        print_fitted(console, _hardware_table())
     if CatalogKind.models in kinds:
-        console.print(_models_table())
+        print_fitted(console, _models_table())
 
 
 def resolve_model(name: str | None, hf_config: Path | None) -> Model:
