@@ -1670,7 +1670,7 @@ def sweep(
     why_none = _why_none_feasible(m, r, axes, constraints) if r.feasible == 0 else None
     if why_none is not None and not machine:
         console.print(Text(f"no feasible configuration: {why_none}"))
-        console.print(f"{r.grid:,} configurations named, {r.evaluated:,} evaluated, 0 feasible")
+        console.print(Text(r.counts()))
         if plot is not None:
             raise typer.BadParameter(f"--plot: nothing to plot ({why_none})")
         return
@@ -1739,10 +1739,7 @@ def sweep(
             console.print(
                 f"[dim]{rows} of {len(shown)} frontier rows shown, evenly spaced (--rows, --json or --csv for all)[/dim]"
             )
-        console.print(
-            f"{r.grid:,} configurations named, {r.evaluated:,} evaluated, {r.feasible:,} feasible, {r.kept:,} kept "
-            f"in {r.elapsed:.2f} s ({r.configs_per_s:,.3g} configs/s)"
-        )
+        console.print(Text(r.counts()))
     if plot is not None:
         r.plot(plot)
         announce_plot(plot)
