@@ -62,7 +62,9 @@ def _blocks(output: str, names: list[str]) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("kind", "values"), [("hardware", _hardware_values), ("models", _model_values)]
 )
-def test_catalog_prints_every_value_in_full(kind: str, values: Callable[[], dict[str, list[str]]], width: int) -> None:
+def test_catalog_prints_every_value_in_full(
+    kind: str, values: Callable[[], dict[str, list[str]]], width: int
+) -> None:
     r = runner.invoke(app, ["catalog", kind], env={"COLUMNS": str(width)})
     assert r.exit_code == 0, r.output
     assert "…" not in r.output
