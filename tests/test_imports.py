@@ -11,6 +11,7 @@ how packages work); an explicit ``from .. import name`` of a non-module name is.
 from __future__ import annotations
 
 import ast
+import pkgutil
 from pathlib import Path
 
 import brickwall
@@ -124,3 +125,16 @@ def test_a_planted_cycle_is_found(tmp_path: Path) -> None:
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..a import x\n"
     )
     assert find_cycle(import_graph(pkg)) is None
+
+
+def test_the_namespace_is_the_api() -> None:
+    """``dir(brickwall)`` shows the API (``__all__``) and the submodules, no helper that the
+    package imported for itself (``annotations``, ``PackageNotFoundError``, ``version``)."""
+    public = [n for n in dir(brickwall) if not n.startswith("__")]
+    submodules = {m.name for m in pkgutil.iter_modules(brickwall.__path__)}
+    assert len(set(brickwall.__all__)) == len(brickwall.__all__)
+    assert all(hasattr(brickwall, n) for n in brickwall.__all__)
+    assert set(public) <= set(brickwall.__all__) | submodules, sorted(
+        set(public) - set(brickwall.__all__) - submodules
+    )
+    assert not {"annotations", "PackageNotFoundError", "version"} & set(public)

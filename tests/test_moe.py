@@ -1,5 +1,6 @@
-"""MoE routing: core vs the Python replay (exact), Monte Carlo vs the exact laws of FORMULAS.md
-s2 (statistical bounds), exact forms vs brute-force enumeration, determinism, bad input."""
+"""MoE routing: core vs the Python replay (exact), Monte Carlo vs the exact laws of
+docs/sources.md (statistical bounds), exact forms vs brute-force enumeration, determinism, bad
+input."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Pipeline schedules: core vs the reference event loop (exact), FORMULAS.md s3 oracles, and a
-structural check of every simulated timeline (dependencies respected, no overlap on a device)."""
+"""Pipeline schedules: core vs the reference event loop (exact), closed-form oracles
+(docs/sources.md), and a structural check of every simulated timeline (dependencies respected, no
+overlap on a device)."""
 
 from __future__ import annotations
 

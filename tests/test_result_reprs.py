@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from typing import Any
 
 import brickwall as bw
 import pytest
@@ -20,7 +22,37 @@ def test_sweep_result_repr_shows_the_best_rows() -> None:
     assert f"best cost: ${cheapest['cost']:.4g} per 1M tokens" in text
     assert f"best latency: {fastest['latency'] * 1e3:.4g} ms" in text
     empty = bw.sweep(bw.model("gpt4-moe-1.8t"), hardware=["H100-SXM"], tp=[1], batch=[1])
-    assert repr(empty).endswith("0 feasible, 0 kept in " + f"{empty.elapsed:.3g} s)")
+    assert "1 configuration named, 1 evaluated, 0 feasible, 0 kept in " in repr(empty)
+    assert repr(empty).endswith(f": {empty.counts()})")
+
+
+@pytest.mark.parametrize("batch", ["1,8,64", "1"])
+def test_the_sweep_footer_is_the_reprs_count_line(
+    batch: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``brickwall sweep`` ends with the very count line its result's repr carries: the same
+    numbers in the same words (also when nothing is feasible)."""
+    module = sys.modules["brickwall.sweep"]  # the attribute brickwall.sweep is the function
+
+    made: list[bw.SweepResult] = []
+    run = module.sweep
+
+    def recording(*args: Any, **kwargs: Any) -> bw.SweepResult:
+        made.append(run(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(module, "sweep", recording)
+    model = "llama3.1-8b" if batch != "1" else "gpt4-moe-1.8t"
+    out = CliRunner().invoke(
+        app, ["sweep", model, "--batch", batch, "--no-progress"], env={"COLUMNS": "250"}
+    )
+    assert out.exit_code == 0, out.output
+    (r,) = made
+    footer = out.output.splitlines()[-1]
+    assert footer in repr(r), (footer, repr(r))
+    assert footer.startswith(f"{r.grid:,} configuration"), footer
+    for n, word in [(r.evaluated, "evaluated"), (r.feasible, "feasible"), (r.kept, "kept")]:
+        assert f", {n:,} {word}" in footer, footer
 
 
 def test_to_pandas_indexes_by_grid_row_and_carries_units() -> None:

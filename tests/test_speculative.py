@@ -1,5 +1,5 @@
-"""Speculative decoding: kernels vs the reference, the oracles of FORMULAS.md s1, simulation
-statistics, determinism, batching and bad input."""
+"""Speculative decoding: kernels vs the reference, the closed forms of Leviathan et al. (ICML
+2023), simulation statistics, determinism, batching and bad input."""
 
 from __future__ import annotations
 

@@ -7,9 +7,8 @@ given hardware, where the time goes, and which configuration is best.
 (1.87, 285)
 """
 
-from __future__ import annotations
-
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 
 from . import errors, inference, moe, pipeline, serve, speculative
 from .collectives import collective_time, hierarchical_all_reduce_time
@@ -34,9 +33,10 @@ from .training import (
 )
 
 try:
-    __version__ = version("brickwall")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = _version("brickwall")
+except _PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
+del _PackageNotFoundError, _version  # helpers, not API: dir(brickwall) is __all__ and submodules
 
 __all__ = [
     "Deployment",

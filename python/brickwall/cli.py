@@ -33,6 +33,7 @@ from .cli_args import (
 from .cli_args import (
     routing as parse_routing,
 )
+from .cli_tables import print_fitted
 from .deployment import Deployment
 from .hardware import hardware, hardware_names
 from .inference import Routing
@@ -180,15 +181,16 @@ def emit_json(data: Any) -> None:
 
 def _hardware_table() -> Table:
     t = Table(title="Accelerators (dense peaks, per chip)")
+    # two-line headers: the unit under the quantity keeps the columns as narrow as their values
     for col in (
         "name",
         "memory",
-        "HBM TB/s",
-        "bf16 TFLOP/s",
-        "fp8 TFLOP/s",
-        "scale-up GB/s/dir",
+        "HBM\nTB/s",
+        "bf16\nTFLOP/s",
+        "fp8\nTFLOP/s",
+        "scale-up\nGB/s/dir",
         "domain",
-        "$/chip-h",
+        "$/chip\nhour",
     ):
         t.add_column(col, justify="left" if col == "name" else "right", no_wrap=col == "name")
     for name in hardware_names():
@@ -217,8 +219,8 @@ def _models_table() -> Table:
         "experts",
         "total",
         "active",
-        "GFLOP/token",
-        "KV/token (16-bit)",
+        "GFLOP/\ntoken",
+        "KV/token\n(16-bit)",
     ):
         t.add_column(
             col, justify="left" if col in ("name", "attention") else "right", no_wrap=col == "name"
@@ -261,9 +263,9 @@ def catalog(
         emit_json(out)
         return
     if CatalogKind.hardware in kinds:
-        console.print(_hardware_table())
+        print_fitted(console, _hardware_table())
     if CatalogKind.models in kinds:
-        console.print(_models_table())
+        print_fitted(console, _models_table())
 
 
 def resolve_model(name: str | None, hf_config: Path | None) -> Model:
@@ -1668,7 +1670,7 @@ def sweep(
     why_none = _why_none_feasible(m, r, axes, constraints) if r.feasible == 0 else None
     if why_none is not None and not machine:
         console.print(Text(f"no feasible configuration: {why_none}"))
-        console.print(f"{r.grid:,} configurations named, {r.evaluated:,} evaluated, 0 feasible")
+        console.print(Text(r.counts()))
         if plot is not None:
             raise typer.BadParameter(f"--plot: nothing to plot ({why_none})")
         return
@@ -1737,10 +1739,7 @@ def sweep(
             console.print(
                 f"[dim]{rows} of {len(shown)} frontier rows shown, evenly spaced (--rows, --json or --csv for all)[/dim]"
             )
-        console.print(
-            f"{r.grid:,} configurations named, {r.evaluated:,} evaluated, {r.feasible:,} feasible, {r.kept:,} kept "
-            f"in {r.elapsed:.2f} s ({r.configs_per_s:,.3g} configs/s)"
-        )
+        console.print(Text(r.counts()))
     if plot is not None:
         r.plot(plot)
         announce_plot(plot)

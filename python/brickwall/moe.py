@@ -1,6 +1,6 @@
 """Mixture-of-Experts routing: how many tokens each expert and each expert-parallel device sees
-in one step, by Monte Carlo (the Rust core) and exactly where closed forms exist
-(reference/FORMULAS.md s2).
+in one step, by Monte Carlo (the Rust core) and exactly where closed forms exist (the laws and
+their derivations: docs/sources.md, "MoE routing: the exact laws").
 
 The routing model. A step routes ``tokens`` tokens; each picks ``top_k`` distinct experts of
 ``n_experts`` independently of the other tokens. Uniform popularity picks a uniformly random
@@ -336,7 +336,7 @@ def route(
 
 
 # ---------------------------------------------------------------------------------------------
-# Exact results (FORMULAS.md s2)
+# Exact results (docs/sources.md, "MoE routing: the exact laws")
 
 
 def balanced_load(n_experts: int, top_k: int, tokens: int) -> float:
@@ -412,7 +412,7 @@ def expected_drops(
 
 @dataclass(frozen=True, slots=True)
 class ExactLoads:
-    """The exact companions of a routing Monte Carlo (FORMULAS.md s2), per step."""
+    """The exact companions of a routing Monte Carlo (docs/sources.md), per step."""
 
     balanced_load: float
     """``k B / E``: every expert's mean load in tokens (the perfectly balanced load)"""

@@ -2,7 +2,7 @@
 
 Each schedule (GPipe, 1F1B, interleaved 1F1B, zero-bubble ZB-H1 / ZB-H2, forward-only inference)
 is a per-device op order; the Rust core runs it as a dependency DAG with heterogeneous stage
-times and p2p latency (reference/FORMULAS.md s3) and returns the exact timeline.
+times and p2p latency (docs/sources.md, "Pipeline schedules") and returns the exact timeline.
 
 Times are seconds (any consistent unit works: ratios like ``forward=1, backward=2`` give
 makespans in units of one forward).
@@ -89,7 +89,7 @@ class Schedule:
     peak_activation_bytes: NDArray[np.float64] | None
     """peak_in_flight x activation_bytes, when activation_bytes was given"""
     lower_bound: float
-    """no schedule of these stage times can finish sooner (FORMULAS.md s3), seconds"""
+    """no schedule of these stage times can finish sooner (:func:`lower_bound`), seconds"""
     timeline: Timeline
 
     def __repr__(self) -> str:
@@ -243,7 +243,7 @@ def lower_bound(
     split: bool = False,
     forward_only: bool = False,
 ) -> float:
-    """Seconds no schedule of these stage times can beat (FORMULAS.md s3).
+    """Seconds no schedule of these stage times can beat (derived: docs/sources.md).
 
     Times are per virtual stage (``stages x chunks`` values, chunk-major) or per device (divided
     evenly over chunks). Training: device d cannot start before the first forward reaches it
@@ -510,10 +510,11 @@ def bubble_fraction(
 ) -> Any:
     """Closed-form bubble fraction (idle / total device time) for uniform stages without p2p
     latency, vectorised over (broadcast) arrays of stages, microbatches and chunks. Exact for the
-    schedules :func:`simulate` runs (FORMULAS.md s3): GPipe / 1F1B ``(p-1)/(m+p-1)``,
-    interleaved ``(p-1)/(v m + p-1)``, ZB-H1 with ``(p-1)(F+B-W)`` (m >= p, W <= min(F, B)),
-    forward-only. ZB-H2 has no closed form: use :func:`simulate`. Returns a float for scalars.
-    ``backward`` defaults to :data:`BACKWARD_PER_FORWARD` x ``forward`` (0 for ``forward``).
+    schedules :func:`simulate` runs (Narayanan et al. 2021 s2.2; Qi et al. 2024): GPipe / 1F1B
+    ``(p-1)/(m+p-1)``, interleaved ``(p-1)/(v m + p-1)``, ZB-H1 with ``(p-1)(F+B-W)`` (m >= p,
+    W <= min(F, B)), forward-only. ZB-H2 has no closed form: use :func:`simulate`. Returns a
+    float for scalars. ``backward`` defaults to :data:`BACKWARD_PER_FORWARD` x ``forward`` (0
+    for ``forward``).
 
     >>> bubble_fraction("1f1b", 15, [35, 70, 140]).round(4).tolist()
     [0.2857, 0.1667, 0.0909]

@@ -359,7 +359,7 @@ def sweep_frontier(
     ax.set_title(
         title
         or f"{result.model} {result.phase}: cost vs latency frontier "
-        f"({result.evaluated:,} configurations, {result.feasible:,} feasible)",
+        f"({result.evaluated:,} evaluated, {result.feasible:,} feasible)",
         fontsize=10,
     )
     return finish(fig, path)

@@ -100,7 +100,7 @@ def acceptance_from_logits(
 
 
 # ---------------------------------------------------------------------------------------------
-# Closed forms (Leviathan et al. 2023, FORMULAS.md s1)
+# Closed forms (Leviathan, Kalman & Matias, ICML 2023, arXiv 2211.17192, section 3)
 
 
 # Largest table tokens_distribution builds (8 bytes a cell: 32 MiB).

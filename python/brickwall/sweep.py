@@ -49,6 +49,7 @@ from .hardware import Efficiency, Hardware
 from .hardware import hardware as lookup_hardware
 from .model import Model
 from .model import model as lookup_model
+from .units import fmt_count, fmt_seconds
 from .validate import array, boolean, choice, integer, real
 
 if TYPE_CHECKING:
@@ -463,11 +464,21 @@ class SweepResult:
         df.attrs["units"] = {k: v for k, v in COLUMN_UNITS.items() if k in df.columns}
         return df
 
+    def counts(self) -> str:
+        """The sweep's counts in one line, the words of :meth:`summary`'s keys: ``G
+        configurations named, E evaluated, F feasible, K kept in T (R evaluated/s)``. The repr
+        and ``brickwall sweep``'s footer both print this line."""
+        named = f"{self.grid:,} configuration{'' if self.grid == 1 else 's'} named"
+        return (
+            f"{named}, {self.evaluated:,} evaluated, {self.feasible:,} feasible, "
+            f"{self.kept:,} kept in {fmt_seconds(self.elapsed, 3)} "
+            f"({fmt_count(self.configs_per_s, 3)} evaluated/s)"
+        )
+
     def __repr__(self) -> str:
         head = (
             f"SweepResult({self.model} {self.phase}, {self.keep} over "
-            f"{', '.join(f'{n} ({s})' for n, s in self.objectives)}: {self.grid:,} configurations, "
-            f"{self.feasible:,} feasible, {self.kept:,} kept in {self.elapsed:.3g} s"
+            f"{', '.join(f'{n} ({s})' for n, s in self.objectives)}: {self.counts()}"
         )
         if not self.kept:
             return head + ")"

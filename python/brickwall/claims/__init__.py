@@ -1,12 +1,13 @@
-"""The seed's claims ledger: every number in the GPT-4 analysis, re-derived through the public API.
+"""The seed's claims ledger: every number in the GPT-4 analysis (Patel & Wong, SemiAnalysis, July
+2023; docs/sources.md, M15), re-derived through the public API.
 
-Each :class:`Claim` carries its stable id (shared/reference/CLAIMS.md), the article's value, the
-value brickwall computes (never a literal: each comes from the catalogs and the models), the
-assumptions used and a verdict from ``ledger.VERDICTS`` (their meanings in ``ledger.MEANING``):
-``consistent`` (within tolerance), ``partly`` (some parts of the claim hold, some do not),
-``depends`` (holds under some of the stated conditions only), ``inconsistent`` (with the reason,
-and which assumption would give the article's number) or ``assumption`` (an input the article
-states). :func:`reproduce` returns them all.
+Each :class:`Claim` carries its stable id, the article's value, the value brickwall computes
+(never a literal: each comes from the catalogs and the models), the assumptions used and a verdict
+from ``ledger.VERDICTS`` (their meanings in ``ledger.MEANING``): ``consistent`` (within
+tolerance), ``partly`` (some parts of the claim hold, some do not), ``depends`` (holds under some
+of the stated conditions only), ``inconsistent`` (with the reason, and which assumption would give
+the article's number) or ``assumption`` (an input the article states). :func:`reproduce` returns
+them all.
 
 Layout: :mod:`.ledger` holds Claim, the verdicts and the registry; each topic module (named in
 ``ledger.SECTIONS``) registers its claims with ``@claim(id, section=..., text=...)``. Adding a

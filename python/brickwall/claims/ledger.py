@@ -4,8 +4,8 @@ A claim is one function in one topic module, registered with :func:`claim`, whic
 claim's stable id and text once; the function derives a :class:`Finding` (article value,
 computed value, verdict, why) and the ledger joins the two into a :class:`Claim`.
 
-Order: topics in :data:`SECTIONS` order, claims in source order within their topic module - the
-order of shared/reference/CLAIMS.md, then brickwall's own additions.
+Order: topics in :data:`SECTIONS` order, claims in source order within their topic module (the
+article's claims, then brickwall's own additions).
 """
 
 from __future__ import annotations
@@ -91,8 +91,8 @@ Derive = Callable[[], Finding]
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One registered claim: ``seed`` says whether the article states it (shared CLAIMS.md
-    lists it); False marks brickwall's own additions."""
+    """One registered claim: ``seed`` says whether the article states it; False marks
+    brickwall's own additions."""
 
     id: str
     section: str
@@ -146,7 +146,7 @@ def registry() -> tuple[Entry, ...]:
 
 
 def reproduce(only: str | Sequence[str] | None = None) -> list[Claim]:
-    """Every claim of the seed with a verdict, in CLAIMS.md order.
+    """Every claim of the seed with a verdict, in the ledger's order (:data:`SECTIONS`).
 
     ``only``: claim ids or id prefixes (``"read"`` is read.slow and read.fast), as a sequence or
     one comma-separated string; an unknown one raises UnknownNameError listing the valid ids."""

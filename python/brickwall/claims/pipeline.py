@@ -1,4 +1,4 @@
-"""brickwall's own pipeline claims (not in shared CLAIMS.md): the bubbles the article's 15-way
+"""brickwall's own pipeline claims (not numbers of the article): the bubbles the article's 15-way
 training pipeline should leave, and its lighter head stage."""
 
 from __future__ import annotations

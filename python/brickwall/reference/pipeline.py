@@ -204,7 +204,8 @@ def simulate(
 def closed_form_bubble(
     schedule: str, p: int, m: int, v: int, f: float, b: float, w: float
 ) -> float:
-    """FORMULAS.md s3: idle / (p x makespan) for uniform stages and no p2p latency."""
+    """Idle / (p x makespan) for uniform stages and no p2p latency (Narayanan et al. 2021 s2.2;
+    Qi et al. 2024, arXiv 2401.10241)."""
     ideal = m * (f + b + w)
     if schedule in ("gpipe", "1f1b"):
         bubble = (p - 1) * (f + b + w)

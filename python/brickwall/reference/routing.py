@@ -258,7 +258,8 @@ def successive_inclusion(p: Sequence[float], top_k: int) -> list[float]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Exact laws (FORMULAS.md s2); weights are normalised popularity vectors, None = uniform.
+# Exact laws (docs/sources.md, "MoE routing: the exact laws"); weights are normalised popularity
+# vectors, None = uniform.
 
 EXACT_DP_WORK = 10_000_000  # column-DP transitions up to which "auto" picks the DP
 EXACT_MULTINOMIAL_WORK = 2_000_000_000
@@ -340,7 +341,7 @@ def expected_drops(
 
 
 def column_dp_counts(e: int, k: int, b: int, c: int) -> int:
-    """N_c: B x E 0/1 matrices with row sums k and column sums <= c (FORMULAS s2(b)). State
+    """N_c: B x E 0/1 matrices with row sums k and column sums <= c (docs/sources.md). State
     (n_1..n_k): tokens still needing r experts; n_0 implied."""
     binom = [[math.comb(n, j) for j in range(b + 1)] for n in range(b + 1)]
     states: dict[tuple[int, ...], int] = {tuple([0] * (k - 1) + [b]): 1}

@@ -1,4 +1,4 @@
-//! Exact routing distributions (reference/FORMULAS.md s2), the companions of the Monte Carlo in
+//! Exact routing distributions (docs/sources.md), the companions of the Monte Carlo in
 //! [`crate::routing`]: per-expert inclusion probabilities, the Binomial law of one expert's load,
 //! expected touched experts and drops, and the law of the busiest expert's load.
 //!
@@ -448,7 +448,7 @@ impl Hasher for PackedHasher {
 type States = HashMap<u64, f64, BuildHasherDefault<PackedHasher>>;
 
 /// `P(max <= c)`, `c = 0..=B`, under uniform top-k routing by a dynamic programme over experts
-/// (FORMULAS s2(b), in probabilities rather than counts). The state is `(n_1, ..., n_k)`: the
+/// (docs/sources.md, in probabilities rather than counts). The state is `(n_1, ..., n_k)`: the
 /// tokens still needing `r` more experts. At expert `i` (`m = E - i` experts left, this one
 /// included) a token needing `r` takes it with probability `r/m`, so `j_r` of the `n_r` take it
 /// with probability `Binomial(n_r, r/m)[j_r]`; the expert's load `sum_r j_r` must stay `<= c`.
@@ -554,7 +554,7 @@ const C_BLOCK: u64 = 16;
 /// Top-1 (multinomial) `P(max <= c)`, `c = 0..=B`, by conditional binomials: `X_1 ~ Bin(B, p_1)`,
 /// `X_2 | X_1 ~ Bin(B - X_1, p_2 / (p_2 + ... + p_E))`, ...; `f(n)` = P(the experts so far all
 /// took `<= c` tokens and `n` are left); the last expert takes what is left. Equivalent to
-/// `m! [x^m] prod_i sum_{j<=c} (p_i x)^j / j!` (FORMULAS s2(a)) but in probabilities, so it never
+/// `m! [x^m] prod_i sum_{j<=c} (p_i x)^j / j!` (docs/sources.md) but in probabilities, so it never
 /// overflows. Refuses work beyond [`MAX_MULTINOMIAL_WORK`].
 pub fn multinomial_cdf(weights: &[f64], tokens: u64, control: &Control) -> Result<Vec<f64>> {
     Law::Weights { weights, top_k: 1 }.validate()?;

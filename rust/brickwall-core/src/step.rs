@@ -1,9 +1,9 @@
 //! Per-operator step time: a layer runs as a sequence of kernels, each bound by its own
 //! resource, so a stage costs the sum of per-operator maxima
 //! `max(flops / (peak x e_c(op, shape)), bytes / (bandwidth x e_m)) + kernel overhead`, not the
-//! maximum of the sums (FORMULAS.md section 9). The aggregate form is a lower bound of this sum
-//! and equals it when every operator is bound by the same resource and the profile is
-//! [`Profile::AGGREGATE`].
+//! maximum of the sums (the roofline of Williams, Waterman & Patterson, CACM 2009, applied per
+//! kernel). The aggregate form is a lower bound of this sum and equals it when every operator is
+//! bound by the same resource and the profile is [`Profile::AGGREGATE`].
 //!
 //! Operator classes of one stage and one microbatch (`T` tokens, `b` sequences):
 //! - dense GEMMs (QKV, output projection, dense/shared FFN, router, LM head): FLOPs

@@ -5,9 +5,10 @@ use crate::error::{non_negative, Error, Result};
 use crate::par::try_fill;
 
 /// Closed-form bubble fraction `idle / (p x makespan)` for uniform stages and no p2p latency
-/// (reference/FORMULAS.md s3): GPipe and 1F1B `(p-1)(f+b+w)`, interleaved `(p-1)(f+b+w)/v`,
-/// ZB-H1 `(p-1)(f+b-w)` (needs `m >= p` and `w <= min(f, b)`), forward-only `(p-1) f`; the
-/// ideal is `m (f+b+w)`. Inputs are trusted; see [`bubble_fractions`].
+/// (Narayanan et al. 2021 s2.2; Qi et al. 2024, arXiv 2401.10241): GPipe and 1F1B
+/// `(p-1)(f+b+w)`, interleaved `(p-1)(f+b+w)/v`, ZB-H1 `(p-1)(f+b-w)` (needs `m >= p` and
+/// `w <= min(f, b)`), forward-only `(p-1) f`; the ideal is `m (f+b+w)`. Inputs are trusted;
+/// see [`bubble_fractions`].
 #[inline]
 pub fn bubble_fraction(schedule: Schedule, p: f64, m: f64, v: f64, f: f64, b: f64, w: f64) -> f64 {
     let (ideal, bubble) = match schedule {

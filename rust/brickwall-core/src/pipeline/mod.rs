@@ -7,7 +7,7 @@
 //! Dependencies: `F(s, j)` after `F(s-1, j)`; `B(s, j)` after `F(s, j)` and `B(s+1, j)`; `W(s, j)`
 //! after `B(s, j)`; a hop between devices adds the p2p latency. Each device runs its ops in its
 //! order, one at a time; an op starts as soon as its device is free and its inputs have arrived.
-//! The result is the longest path of that DAG (reference/FORMULAS.md s3), computed exactly: every
+//! The result is the longest path of that DAG (docs/sources.md), computed exactly: every
 //! op's start is a `max` of finished times plus latencies, its end is `start + duration`.
 //!
 //! Times are seconds. Per-stage arrays have length 1 (every stage), `p` (per device, divided
