@@ -304,3 +304,8 @@ def test_wide_ids_folded_together_are_still_two_prefixes() -> None:
             prefix_id=np.array([(1 << 63) + 5] * 2, dtype=np.uint64),
             prefix_tokens=[100, 20],
         )
+
+
+def test_search_refuses_an_infinite_rate_by_its_flag() -> None:
+    r = runner.invoke(app, [*SMALL, "--search", "--rate", "inf", "--slo-ttft", "1"])
+    assert r.exit_code == 2 and "--rate = inf" in r.output, r.output

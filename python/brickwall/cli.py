@@ -2207,6 +2207,9 @@ def serve(
 
     if offline and rate is not None and rate != math.inf:
         raise invalid("--rate", rate, "unset (or inf) with --offline")
+    if search and rate == math.inf:
+        why = "a finite rate with --search (the cheapest deployments serving it), or unset (the "
+        raise invalid("--rate", rate, why + "largest rate within the SLO)")
     axes = _serve_axes(ctx, search and rate is not None and not offline, trace is not None)
     if search and plot is not None:
         raise invalid("--plot", str(plot), "unset with --search (it prints a table; plot one "
@@ -2260,8 +2263,8 @@ def serve(
     if disagg is not None:
         split = _split("--disagg", disagg)
         if search:
-            why = "without --search unless --rate is given (the largest-rate search bisects one "
-            raise invalid("--disagg", disagg, why + "aggregated deployment)")
+            why = "with --search only beside --rate R (the cheapest deployments at R); the "
+            raise invalid("--disagg", disagg, why + "largest-rate search runs one aggregated one")
     if split is not None:
         tr = sv.Trace.from_file(trace) if trace is not None else w
         r = sv.simulate_disaggregated(
