@@ -2023,6 +2023,7 @@ def _speculation(spec: str | None) -> Any:
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     name: str | None = typer.Argument(None, help="catalog model"),
     hf_config: Path | None = HF_OPT,
     hardware_name: str = HW_OPT,
@@ -2033,22 +2034,37 @@ def serve(
     kv_dtype: str | None = KD_OPT,
     price: float | None = PR_OPT,
     rate: float | None = typer.Option(
-        None, "--rate", help="requests/s (inf or unset: an offline batch, all at t = 0)"
+        None,
+        "--rate",
+        help="requests/s (inf or unset: an offline batch, all at t = 0; with --search: the "
+        "rate the deployments must serve)",
     ),
     offline: bool = typer.Option(False, "--offline", help="an offline batch, all at t = 0"),
     arrival: str = typer.Option("poisson", "--arrival", help="poisson or gamma gaps"),
     cv: float = typer.Option(1.0, "--cv", help="gamma: coefficient of variation of the gaps"),
     clients: int | None = typer.Option(
-        None, "--clients", parser=counts_from(1), metavar=COUNT, help="a closed loop of N clients"
+        None,
+        "--clients",
+        parser=counts_from(1),
+        metavar=COUNT,
+        help="a closed loop of N clients, each sending its next request when the last finishes",
     ),
     requests: int = typer.Option(
         1000, "--requests", "-n", parser=counts_from(1), metavar=COUNT, help="requests to serve"
     ),
     input_tokens: int = typer.Option(
-        2048, "--input", parser=counts_from(1), metavar=COUNT, help="prompt tokens (mean)"
+        2048,
+        "--input",
+        parser=counts_from(1),
+        metavar=COUNT,
+        help="prompt tokens per request (the mean with --sigma)",
     ),
     output_tokens: int = typer.Option(
-        256, "--output", parser=counts_from(1), metavar=COUNT, help="output tokens (mean)"
+        256,
+        "--output",
+        parser=counts_from(1),
+        metavar=COUNT,
+        help="output tokens per request (the mean with --sigma)",
     ),
     sigma: float = typer.Option(
         0.0, "--sigma", help="lognormal lengths with this log-sd around the means (0: fixed)"
@@ -2057,7 +2073,7 @@ def serve(
         "continuous", "--scheduler", help="continuous, static or chunked (prefill)"
     ),
     max_seqs: int = typer.Option(
-        256, "--max-seqs", parser=counts_from(1), metavar=COUNT, help="sequences per iteration"
+        256, "--max-seqs", parser=counts_from(1), metavar=COUNT, help="most sequences per iteration"
     ),
     max_batched_tokens: int | None = typer.Option(
         None,
@@ -2071,10 +2087,13 @@ def serve(
         "--kv-blocks",
         parser=counts_from(1),
         metavar=COUNT,
-        help="KV blocks of 16 tokens (default: what memory leaves)",
+        help="KV blocks of 16 tokens per replica (default: what memory leaves)",
     ),
     prefix_cache: bool = typer.Option(
-        False, "--prefix-cache", help="cache shared prefixes (a trace's prefix_id column)"
+        False,
+        "--prefix-cache",
+        help="cache shared prefixes: a --trace's prefix_id and prefix_tokens columns name them "
+        "(a generated workload has none)",
     ),
     preemption: str = typer.Option(
         "recompute", "--preemption", help="recompute or swap (over the chip's host link)"
@@ -2088,16 +2107,27 @@ def serve(
     seed: int = typer.Option(
         0, "--seed", parser=counts_from(0), metavar=COUNT, help="seed of arrivals and lengths"
     ),
-    slo_ttft: float | None = typer.Option(None, "--slo-ttft", help="SLO: seconds to first token"),
-    slo_tpot: float | None = typer.Option(None, "--slo-tpot", help="SLO: seconds per output token"),
+    slo_ttft: float | None = typer.Option(
+        None,
+        "--slo-ttft",
+        help="SLO: seconds to first token (goodput counts the requests within it; --search "
+        "holds the p99 to it)",
+    ),
+    slo_tpot: float | None = typer.Option(
+        None, "--slo-tpot", help="SLO: seconds per output token (as --slo-ttft)"
+    ),
     trace: Path | None = typer.Option(
-        None, "--trace", help="requests from a CSV (arrival,input,output columns) or JSONL file"
+        None,
+        "--trace",
+        help="requests from a CSV (columns arrival,input,output and optionally prefix_id,"
+        "prefix_tokens) or JSONL file, instead of --rate/--requests/--input/--output...",
     ),
     disagg: str | None = typer.Option(
         None,
         "--disagg",
         metavar="X:Y",
-        help="disaggregated: X prefill and Y decode replicas, KV moved over the scale-out network",
+        help="disaggregated: X prefill and Y decode replicas, KV moved over the scale-out network "
+        "(not with --replicas)",
     ),
     replicas: int = typer.Option(
         1,
@@ -2109,26 +2139,47 @@ def serve(
     search: bool = typer.Option(
         False,
         "--search",
-        help="without --rate: the largest rate meeting the p99 SLO (--slo-ttft/--slo-tpot); "
-        "with --rate: the cheapest deployments meeting it at that rate (--search-* axes)",
+        help="without --rate: the largest rate this deployment serves within the p99 SLO "
+        "(--slo-ttft/--slo-tpot); with --rate: the cheapest deployments serving that rate within "
+        "it, over the --search-* axes, where --hardware/--tp/--pp/--ep/--replicas/--disagg fix "
+        "one value instead (not both forms of one axis)",
     ),
     router: str = typer.Option(
         "round-robin", "--router", help="how replicas share arrivals: round-robin or least-loaded"
     ),
     search_hardware: str | None = typer.Option(
-        None, "--search-hardware", metavar="A,B", help="--search: chips to try (default --hardware)"
+        None,
+        "--search-hardware",
+        metavar="A,B",
+        help="--search --rate: chips to try (default --hardware)",
     ),
-    search_tp: str = typer.Option("1,2,4,8", "--search-tp", metavar=INTS, help="--search: tp"),
-    search_pp: str = typer.Option("1", "--search-pp", metavar=INTS, help="--search: pp"),
-    search_ep: str = typer.Option("1", "--search-ep", metavar=INTS, help="--search: ep"),
+    search_tp: str = typer.Option(
+        "1,2,4,8", "--search-tp", metavar=INTS, help="--search --rate: tp degrees to try"
+    ),
+    search_pp: str = typer.Option(
+        "1", "--search-pp", metavar=INTS, help="--search --rate: pp degrees to try"
+    ),
+    search_ep: str = typer.Option(
+        "1", "--search-ep", metavar=INTS, help="--search --rate: ep degrees to try"
+    ),
     search_replicas: str = typer.Option(
-        "1,2,4,8", "--search-replicas", metavar=INTS, help="--search: replica counts"
+        "1,2,4,8",
+        "--search-replicas",
+        metavar=INTS,
+        help="--search --rate: aggregated replica counts to try (none by default with --disagg)",
     ),
     rows: int = typer.Option(
-        20, "--rows", parser=counts_from(1), metavar=COUNT, help="--search: deployments to list"
+        20,
+        "--rows",
+        parser=counts_from(1),
+        metavar=COUNT,
+        help="--search --rate: deployments to list",
     ),
     search_disagg: str = typer.Option(
-        "", "--search-disagg", metavar="X:Y,..", help="--search: prefill:decode splits to try"
+        "",
+        "--search-disagg",
+        metavar="X:Y,..",
+        help="--search --rate: prefill:decode splits to try (default none)",
     ),
     rate_curve: bool = typer.Option(
         False,
@@ -2146,7 +2197,7 @@ def serve(
 ) -> None:
     """Replicas under traffic: TTFT, TPOT and latency percentiles, throughput, goodput under an SLO, $ per 1M tokens at that load.
 
-    A continuous-batching simulator; each iteration is priced by the step model."""
+    A continuous-batching simulator; each iteration is priced by the step model. One run serves --rate (or --offline, --clients, --trace) on the deployment given by --hardware/--tp/--pp/--ep and --replicas or --disagg. --search without --rate finds the largest rate that deployment serves within the SLO; --search --rate R lists the cheapest deployments serving R, searching the --search-* axes (an axis given as --tp 8 is searched at that value alone); --rate-curve draws latency against the rate."""
     import math
     from dataclasses import replace
 
@@ -2155,12 +2206,10 @@ def serve(
 
     if offline and rate is not None and rate != math.inf:
         raise invalid("--rate", rate, "unset (or inf) with --offline")
-    if trace is not None and (rate is not None or offline or clients is not None):
-        raise invalid(
-            "--rate" if rate is not None else "--offline" if offline else "--clients",
-            rate if rate is not None else True if offline else clients,
-            "unset with --trace (the trace's arrival column sets the times)",
-        )
+    if search and rate == math.inf:
+        why = "a finite rate with --search (the cheapest deployments serving it), or unset (the "
+        raise invalid("--rate", rate, why + "largest rate within the SLO)")
+    axes = _serve_axes(ctx, search and rate is not None and not offline, trace is not None)
     if search and plot is not None:
         raise invalid("--plot", str(plot), "unset with --search (it prints a table; plot one "
                       "deployment with --rate-curve or a plain run)")  # fmt: skip
@@ -2207,15 +2256,14 @@ def serve(
     if (search and rate is not None and not offline) or rate_curve:
         _serve_capacity(
             m, d, w, s, search, rate_curve, route, slo_ttft, slo_tpot, replicas, disagg,
-            (hardware_name if search_hardware is None else search_hardware, search_tp, search_pp,
-             search_ep),
-            (search_replicas, search_disagg), as_json, plot, rows,
+            axes, as_json, plot, rows,
         )  # fmt: skip
         return
     if disagg is not None:
         split = _split("--disagg", disagg)
-        if search or replicas > 1:
-            raise invalid("--disagg", disagg, "without --search or --replicas")
+        if search:
+            why = "with --search only beside --rate R (the cheapest deployments at R); the "
+            raise invalid("--disagg", disagg, why + "largest-rate search runs one aggregated one")
     if split is not None:
         tr = sv.Trace.from_file(trace) if trace is not None else w
         r = sv.simulate_disaggregated(
@@ -2243,7 +2291,9 @@ def serve(
         summary = r.summary(slo_ttft, slo_tpot)
         load = f"trace {trace.name}"
     elif search:
-        cap = sv.max_rate(m, d, w, ttft=slo_ttft, tpot=slo_tpot, scheduler=s, replicas=replicas)
+        cap = sv.max_rate(
+            m, d, w, ttft=slo_ttft, tpot=slo_tpot, scheduler=s, replicas=replicas, router=route
+        )
         extra = {"max_rate_requests_per_s": cap.rate, "search_simulations": cap.evaluations}
         if cap.result is None:
             if as_json:
@@ -2323,6 +2373,70 @@ def serve(
         announce_plot(plot)
 
 
+#: serve's options of a generated workload (parameter, flag), refused beside --trace
+_WORKLOAD_FLAGS = (
+    ("rate", "--rate"), ("offline", "--offline"), ("clients", "--clients"),
+    ("requests", "--requests"), ("input_tokens", "--input"), ("output_tokens", "--output"),
+    ("sigma", "--sigma"), ("arrival", "--arrival"), ("cv", "--cv"), ("seed", "--seed"),
+    ("rate_curve", "--rate-curve"),
+)  # fmt: skip
+#: serve's deployment-search axes: (parameter, flag) of the plain option fixing one value and
+#: of the --search-* option listing the values to try
+_SEARCH_AXES = (
+    ("hardware_name", "--hardware", "search_hardware", "--search-hardware"),
+    ("tp", "--tp", "search_tp", "--search-tp"),
+    ("pp", "--pp", "search_pp", "--search-pp"),
+    ("ep", "--ep", "search_ep", "--search-ep"),
+    ("replicas", "--replicas", "search_replicas", "--search-replicas"),
+    ("disagg", "--disagg", "search_disagg", "--search-disagg"),
+)
+
+
+def _serve_axes(ctx: typer.Context, searching: bool, traced: bool) -> dict[str, str]:
+    """The deployment search's axes (``searching``: ``serve --search --rate R``) from what the
+    command line gave: a plain option (--tp 8) fixes its axis, a --search-* option lists it,
+    their defaults otherwise. Refused instead of ignored: both forms of one axis, --search-*
+    options without a deployment search, --disagg with --replicas, and the options of a
+    generated workload beside a trace (``traced``) or --rate beside --rate-curve."""
+    from .errors import invalid
+
+    def given(param: str) -> bool:
+        # by name: typer vendors its own click, whose ParameterSource is another enum
+        src = ctx.get_parameter_source(param)
+        return src is not None and src.name not in ("DEFAULT", "DEFAULT_MAP")
+
+    p = ctx.params
+    for param, flag in _WORKLOAD_FLAGS if traced else ():
+        if given(param):
+            why = "unset with --trace (the trace's columns set the arrivals and lengths)"
+            raise invalid(flag, p[param], why)
+    for param, flag in (("rate", "--rate"), ("offline", "--offline")):
+        if p["rate_curve"] and given(param):
+            why = "unset with --rate-curve (it serves rates from 5% to 100% of the offline "
+            raise invalid(flag, p[param], why + "batch's throughput)")
+    if given("disagg") and given("replicas"):
+        why = "without --replicas (X:Y is the replicas: X prefill and Y decode)"
+        raise invalid("--disagg", p["disagg"], why)
+    if not searching:
+        for param, flag in [(x[2], x[3]) for x in _SEARCH_AXES] + [("rows", "--rows")]:
+            if given(param):
+                why = "only with --search --rate R (the cheapest deployments at rate R); "
+                why += "elsewhere --hardware/--tp/--pp/--ep/--replicas/--disagg set the deployment"
+                raise invalid(flag, p[param], why)
+        return {}
+    axes: dict[str, str] = {}
+    for plain, flag, param, search_flag in _SEARCH_AXES:
+        if given(plain) and given(param):
+            why = f"not with {search_flag}: with --search --rate, {flag} searches that one value "
+            raise invalid(flag, p[plain], why + f"and {search_flag} lists several")
+        # the --search-* list, else the plain value (--hardware: also by default)
+        use = given(param) or (not given(plain) and p[param] is not None)
+        axes[param] = p[param] if use else str(p[plain])
+    if given("disagg") and not given("search_replicas"):
+        axes["search_replicas"] = ""  # --disagg X:Y searches that split alone
+    return axes
+
+
 def _ints(option: str, text: str) -> list[int]:
     """A --search axis in the shared integer grammar (``1,2,4``, ``1..8``, ``1..64:x2``)."""
     from .cli_args import ints
@@ -2376,8 +2490,7 @@ def _serve_capacity(
     slo_tpot: float | None,
     replicas: int,
     disagg: str | None,
-    axes: tuple[str, str, str, str],
-    pools: tuple[str, str],
+    axes: dict[str, str],
     as_json: bool,
     plot: Path | None,
     shown: int = 20,
@@ -2389,12 +2502,13 @@ def _serve_capacity(
     if search and curve:
         raise invalid("--rate-curve", True, "without --search")
     if search:
-        hw, tps, pps, eps = axes
+        hw = axes["search_hardware"]
         try:
             chips = names(hw)
         except typer.BadParameter:
             raise invalid("--search-hardware", hw, "chip names, comma-separated") from None
-        splits = [] if pools[1] == "" else pools[1].split(",")
+        reps = axes["search_replicas"]
+        splits = [] if axes["search_disagg"] == "" else axes["search_disagg"].split(",")
         res = sv.search(
             m,
             w,
@@ -2402,10 +2516,10 @@ def _serve_capacity(
             slo_ttft=slo_ttft,
             slo_tpot=slo_tpot,
             chips=chips,
-            tp=_ints("--search-tp", tps),
-            pp=_ints("--search-pp", pps),
-            ep=_ints("--search-ep", eps),
-            replicas=_ints("--search-replicas", pools[0]),
+            tp=_ints("--search-tp", axes["search_tp"]),
+            pp=_ints("--search-pp", axes["search_pp"]),
+            ep=_ints("--search-ep", axes["search_ep"]),
+            replicas=() if reps == "" else _ints("--search-replicas", reps),
             disaggregated=[_split("--search-disagg", x.strip()) for x in splits],
             scheduler=s,
             router=router,
