@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import brickwall as bw
@@ -299,15 +300,41 @@ def test_cached_and_swapped_tokens_are_reported() -> None:
     assert sw.swapped_tokens > 0 and sw.summary()["swapped_tokens"] == sw.swapped_tokens
 
 
-def test_search_refuses_scheduler_options_it_does_not_run() -> None:
-    m, w = bw.model("llama3.1-8b"), bw.Workload(requests=20, rate=5.0, input=256, output=16)
+def test_search_runs_swap_and_speculation_as_simulate_does_and_refuses_a_prefix_cache() -> None:
+    m, w = bw.model("llama3.1-70b"), bw.Workload(requests=40, rate=20.0, input=512, output=64)
+    with pytest.raises(ValidationError, match="scheduler.prefix_cache = True: expected False"):
+        bw.serve.search(
+            m,
+            w,
+            rate=20.0,
+            slo_ttft=1.0,
+            tp=4,
+            replicas=1,
+            scheduler=bw.Scheduler(prefix_cache=True),
+        )
+    no_link = dataclasses.replace(bw.hardware("H100-SXM"), name="H100-nolink", host_bandwidth=None)
+    draft = bw.model("llama3.1-8b")
     for s in (
-        bw.Scheduler(prefix_cache=True),
-        bw.Scheduler(preemption="swap"),
-        bw.Scheduler(speculative=bw.Speculation(4, 0.7)),
+        bw.Scheduler(max_seqs=16, kv_blocks=200, preemption="swap"),
+        bw.Scheduler(speculative=bw.Speculation(4, 0.7, draft=draft)),
     ):
-        with pytest.raises(ValidationError, match="scheduler = .*the base scheduler"):
-            bw.serve.search(m, w, rate=5.0, slo_ttft=1.0, tp=1, replicas=1, scheduler=s)
+        res = bw.serve.search(
+            m, w, rate=20.0, slo_ttft=1.0, chips=["H100-SXM", no_link], tp=4, replicas=(1, 2),
+            scheduler=s, price_per_hour=2.0,
+        )  # fmt: skip
+        for row in res.rows:
+            if row["hardware"] == "H100-nolink" and s.preemption == "swap":
+                assert row["status"] == "no host link"
+                continue
+            d, k = row["deployment"], row["replicas"]
+            one = bw.simulate(m, d, replace(w, rate=20.0), s, replicas=k, timeline=False)
+            assert row["status"] in ("met", "missed", "overloaded")
+            assert row["ttft_s"] == one.percentiles("ttft", (99,))["p99"]
+            assert row["kv_blocks"] == one.scheduler.kv_blocks
+            if s.speculative is not None:
+                # the draft's weights and cache come out of the KV capacity
+                plain = bw.Scheduler().resolved(m, d, w.draw())
+                assert one.scheduler.kv_blocks < plain.kv_blocks
 
 
 def test_host_links_slower_than_a_megabyte_per_second_are_refused() -> None:

@@ -527,7 +527,8 @@ class Speculation:
     deterministic expectation: a request carries the fraction forward, emitting the integer
     part. ``draft``: the draft model, run on the same deployment, its ``g`` steps per iteration
     priced by the step model (None: free drafts, e.g. n-gram or prompt lookup). The draft's
-    prefill and KV memory are not modelled."""
+    weights and KV cache take their share of the memory (fewer KV blocks); its prefill is not
+    modelled."""
 
     draft_tokens: int = 4
     acceptance: float = 0.7
@@ -646,6 +647,7 @@ class Scheduler:
                     chip_view(deployment),
                     self.block_size,
                     float(budget),
+                    draft=self.core_options()["draft"],
                 )
             except ValidationError as e:
                 if self.max_batched_tokens is not None or budget <= WHOLE_BUDGET:
@@ -1190,7 +1192,15 @@ STATUS = (
     "no memory for a KV cache",
     "KV cache too small",
     "no network",
+    "no host link",
 )
+
+
+def _host(s: Scheduler, d: Deployment) -> float:
+    """Bytes/s of a candidate's host link per chip (0: unknown): the scheduler's, else its chip's."""
+    host = s.host_bandwidth if s.host_bandwidth is not None else d.hardware.host_bandwidth
+    return host or 0.0
+
 
 # Searches (by id) whose caller was interrupted: their parts on executor threads of this
 # process stop at the core's next progress poll (only the main thread sees Ctrl-C).
@@ -1207,7 +1217,7 @@ class _SearchCall:
     """One search's core arguments (picklable, so executors can run parts)."""
 
     model: Any
-    candidates: list[tuple[Any, Any, int, int]]
+    candidates: list[tuple[Any, Any, int, int, float]]
     input: NDArray[np.uint64]
     output: NDArray[np.uint64]
     arrival: NDArray[np.float64]
@@ -1220,6 +1230,9 @@ class _SearchCall:
     quantile: float
     slo_ttft: float
     slo_tpot: float
+    preemption: str
+    expected_tokens: NDArray[np.float64] | None
+    draft: Any
 
     def run(
         self, lo: int, hi: int, progress: Callable[[int], None] | None = None
@@ -1239,7 +1252,10 @@ class _SearchCall:
             self.quantile,
             self.slo_ttft,
             self.slo_tpot,
-            progress,
+            preemption=self.preemption,
+            expected_tokens=self.expected_tokens,
+            draft=self.draft,
+            progress=progress,
         )
 
 
@@ -1386,8 +1402,11 @@ def search(
     (``weight_dtype``, ``price_per_hour``, ...) go to every :class:`~brickwall.Deployment`; a
     chip needs a price (the catalog's or ``price_per_hour``) to be ranked. Every candidate serves
     the same requests: the workload's lengths, arrival process and seed at ``rate`` (its own
-    rate is ignored; a closed loop of clients is refused). ``scheduler``: the base options only
-    (no prefix cache, swap or speculative decoding; simulate a chosen deployment with those).
+    rate is ignored; a closed loop of clients is refused). ``scheduler``: any options but the
+    prefix cache (a generated workload shares no prefixes): swap preemption runs over each
+    chip's host link (``Scheduler.host_bandwidth``, else the chip's; a chip without one is
+    skipped as ``"no host link"``) and a speculative draft model is laid out as each candidate's
+    model, its steps priced and its memory charged.
 
     Returns a :class:`SearchResult`: ``best`` (the cheapest meeting the SLO, or None),
     ``deployments`` (all that meet it, cheapest first), ``rows`` (every candidate with its
@@ -1426,12 +1445,12 @@ def search(
         scheduler = Scheduler()
     elif not isinstance(scheduler, Scheduler):
         raise wrong_type("scheduler", scheduler, "a Scheduler")
-    if scheduler.prefix_cache or scheduler.preemption != "recompute" or scheduler.speculative:
+    if scheduler.prefix_cache:
         raise invalid(
-            "scheduler",
-            scheduler,
-            "the base scheduler (no prefix_cache, preemption='recompute', no speculative): "
-            "the search does not run those options; simulate a chosen deployment with them",
+            "scheduler.prefix_cache",
+            True,
+            "False: a generated Workload shares no prefixes to cache (simulate a Trace with "
+            "prefix_id and prefix_tokens on a chosen deployment instead)",
         )
     hws = list(chips) if isinstance(chips, (list, tuple)) else [chips]
     if not hws:
@@ -1471,7 +1490,10 @@ def search(
             views[id(d)] = (plan_view(d), chip_view(d))
     call = _SearchCall(
         cost_view(model),
-        [(*views[id(cands[i][0])], cands[i][1], cands[i][2]) for i in runnable],
+        [
+            (*views[id(cands[i][0])], cands[i][1], cands[i][2], _host(scheduler, cands[i][0]))
+            for i in runnable
+        ],
         trace.input,
         trace.output,
         trace.arrival,
@@ -1484,6 +1506,9 @@ def search(
         q,
         ttft,
         tpot,
+        scheduler.preemption,
+        scheduler.core_options()["expected_tokens"],
+        scheduler.core_options()["draft"],
     )
     n = len(runnable)
     if executor is None:
