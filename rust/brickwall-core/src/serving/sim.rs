@@ -710,18 +710,25 @@ struct Parked {
     /// decode at a cached length that is a multiple of the block size). Empty for block sizes
     /// over [`MAX_RESIDUES`].
     cross: Vec<u32>,
+    /// The block size, the length `cross` takes at the first park.
+    residues: u64,
 }
 
 impl Parked {
+    /// None parked; the ring and the residues are allocated at the first park (a pool may hold
+    /// a replica per request).
     fn new(block_size: u64) -> Self {
-        let residues = if block_size <= MAX_RESIDUES { block_size as usize } else { 0 };
-        Self { ring: vec![Vec::new(); RING as usize], n: 0, ctx: 0, cross: vec![0; residues] }
+        Self { ring: Vec::new(), n: 0, ctx: 0, cross: Vec::new(), residues: block_size }
     }
 
     /// Park request `r` from iteration `park` if it stays a plain decode there: `held` blocks
     /// (its own and a shared prefix's) of `bs` tokens; false if it wakes at once.
     fn add(&mut self, q: &mut Req, r: u32, park: u64, held: u64, bs: u64) -> bool {
         // Tokens until its cache needs a block, and decodes before its last.
+        if self.ring.is_empty() {
+            self.ring = vec![Vec::new(); RING as usize];
+            self.cross = vec![0; if self.residues <= MAX_RESIDUES { self.residues as usize } else { 0 }];
+        }
         let (room, left) = (held * bs - q.computed, q.output - q.generated - 1);
         let counted = room < bs && !self.cross.is_empty();
         let lazy = if counted { left } else { left.min(room) }.min(RING - 1);
