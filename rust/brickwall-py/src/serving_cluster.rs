@@ -13,6 +13,14 @@ use crate::errors::core;
 use crate::run::{interruptible, to_numpy};
 use crate::serving::{options, served_dict, speculation, Limits, Options};
 
+/// An optional array's elements; none when absent.
+fn or_empty<'a, T: numpy::Element>(x: &'a Option<PyReadonlyArray1<'_, T>>) -> PyResult<&'a [T]> {
+    match x {
+        Some(a) => Ok(a.as_slice()?),
+        None => Ok(&[]),
+    }
+}
+
 /// `n` token counts drawn from the histogram `values` (>= 1) with `weights` (>= 0, sum > 0),
 /// from stream `stream` of `seed`.
 #[pyfunction]
@@ -87,18 +95,9 @@ pub fn serving_simulate_pool<'py>(
         Options { prefix_cache, preemption, host_bandwidth, expected_tokens: expected, draft },
     )?;
     let router = core(Router::parse(router))?;
-    let prefilled = match &prefilled {
-        Some(p) => p.as_slice()?,
-        None => &[],
-    };
-    let prefix_id = match &prefix_id {
-        Some(p) => p.as_slice()?,
-        None => &[],
-    };
-    let prefix_tokens = match &prefix_tokens {
-        Some(p) => p.as_slice()?,
-        None => &[],
-    };
+    let prefilled = or_empty(&prefilled)?;
+    let prefix_id = or_empty(&prefix_id)?;
+    let prefix_tokens = or_empty(&prefix_tokens)?;
     let (input, output) = (input.as_slice()?, output.as_slice()?);
     let requests = Requests { input, output, prefilled, prefix_id, prefix_tokens };
     let arrival = match &arrival {
@@ -209,14 +208,8 @@ pub fn serving_search<'py>(
     let router = core(Router::parse(router))?;
     let slo = Slo { quantile, ttft: slo_ttft, tpot: slo_tpot };
     let (input, output, a) = (input.as_slice()?, output.as_slice()?, arrival.as_slice()?);
-    let prefix_id = match &prefix_id {
-        Some(p) => p.as_slice()?,
-        None => &[],
-    };
-    let prefix_tokens = match &prefix_tokens {
-        Some(p) => p.as_slice()?,
-        None => &[],
-    };
+    let prefix_id = or_empty(&prefix_id)?;
+    let prefix_tokens = or_empty(&prefix_tokens)?;
     let requests = Requests { input, output, prefilled: &[], prefix_id, prefix_tokens };
     let (m, d) = (model.into(), draft.map(Into::into));
     let v = interruptible(py, progress.as_ref(), |control| {
