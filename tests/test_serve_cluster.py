@@ -304,3 +304,25 @@ def test_sigint_stops_a_long_search() -> None:
         """,
         wait=1.5,
     )
+
+
+@pytest.mark.parametrize(("tp", "pp"), [(4, 2), (2, 4), (1, 8)])
+def test_pipelined_replicas_neither_outrun_their_chips_nor_beat_an_idle_first_token(
+    tp: int, pp: int
+) -> None:
+    # Each engine's batch goes down the pipeline as one microbatch, so the pp engines in flight
+    # share the stages (counting the pipeline once more would let them outrun the chips).
+    m, d = bw.model("llama3.1-70b"), bw.Deployment("H100-SXM", tp=tp, pp=pp)
+    flat = bw.Deployment("H100-SXM", tp=8)
+    off = bw.Workload(requests=300, input=2048, output=256)
+    r = bw.simulate(m, d, off, timeline=False)
+    tokens_s = float(r.input.sum() + r.output.sum()) / r.duration
+    assert tokens_s * 2 * m.matmul_params_active <= 8 * d.hardware.peak_flops["bf16"]
+    # ... and a pipeline of 8 chips serves at most the work those chips do at tp 8 without the
+    # all-reduces: within a small factor of it, not pp times it
+    t8 = bw.simulate(m, flat, off, timeline=False)
+    assert r.duration > 0.5 * t8.duration
+    # Under load no request's first token comes faster than a lone request's.
+    idle = bw.simulate(m, d, bw.Workload(requests=2, rate=1e-3, input=2048, output=64))
+    busy = bw.simulate(m, d, bw.Workload(requests=120, rate=6.0, input=2048, output=64))
+    assert busy.ttft.min() >= idle.ttft.min() * (1 - 1e-12)

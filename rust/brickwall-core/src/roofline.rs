@@ -534,23 +534,34 @@ impl StepModel {
     /// [`Mix::uniform`]). Inputs are trusted here; [`Mix::check`] validates.
     #[inline]
     pub fn evaluate_mixed(&self, mix: Mix) -> Step {
-        let pre = self.prepare_mixed(mix.sequences, mix.tokens);
+        let pre = self.prepare_micro(mix.sequences, mix.tokens, mix.sequences.min(self.p.pp));
         let t = pre.terms_at(mix.attended / pre.micro, mix.kv_read / pre.micro);
         pre.assemble(&t, mix.kv_read * self.kv_bytes_chip_per_token)
     }
 
-    /// [`Latency`] of the mixes of `sequences` sequences and `tokens` new tokens: what a caller
-    /// pricing many such mixes (the serving simulator) keeps; its [`Latency::mixed`] is
-    /// [`evaluate_mixed`](Self::evaluate_mixed)'s latency bit for bit.
+    /// A mix run as one microbatch through all `pp` stages: a serving engine's iteration when
+    /// `pp` engines keep the pipeline full, each with its own batch (vLLM's virtual engines),
+    /// instead of one batch cut into `pp` microbatches. The same as
+    /// [`evaluate_mixed`](Self::evaluate_mixed) at `pp = 1`.
     #[inline]
-    pub fn mixed_latency(&self, sequences: f64, tokens: f64) -> Latency {
-        self.prepare_mixed(sequences, tokens).latency_part()
+    pub fn evaluate_microbatch(&self, mix: Mix) -> Step {
+        let pre = self.prepare_micro(mix.sequences, mix.tokens, 1.0);
+        let t = pre.terms_at(mix.attended, mix.kv_read);
+        pre.assemble(&t, mix.kv_read * self.kv_bytes_chip_per_token)
     }
 
-    /// [`Prepared`] of a mix: `min(sequences, pp)` microbatches with an equal share of the tokens.
+    /// [`Latency`] of the mixes of `sequences` sequences and `tokens` new tokens run as one
+    /// microbatch: what a caller pricing many such mixes (the serving simulator) keeps; its
+    /// [`Latency::mixed`] is [`evaluate_microbatch`](Self::evaluate_microbatch)'s latency bit for
+    /// bit.
+    #[inline]
+    pub fn microbatch_latency(&self, sequences: f64, tokens: f64) -> Latency {
+        self.prepare_micro(sequences, tokens, 1.0).latency_part()
+    }
+
+    /// [`Prepared`] of a mix: `micro` microbatches with an equal share of the tokens.
     #[inline(always)]
-    fn prepare_mixed(&self, sequences: f64, tokens: f64) -> Prepared<'_> {
-        let micro = sequences.min(self.p.pp);
+    fn prepare_micro(&self, sequences: f64, tokens: f64, micro: f64) -> Prepared<'_> {
         self.prepare_tokens(micro, tokens / micro, tokens, sequences, 0.0, 0.0)
     }
 
@@ -713,7 +724,7 @@ pub struct Prepared<'a> {
 
 /// A step's latency as a function of its attention work, the sequences and new tokens fixed:
 /// the part of a [`Prepared`] step that [`Terms::latency`] reads, owned, so that a caller can
-/// keep it between steps ([`StepModel::mixed_latency`]).
+/// keep it between steps ([`StepModel::microbatch_latency`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Latency {
     micro: f64,
@@ -754,7 +765,7 @@ impl Latency {
     }
 
     /// Seconds of the mix that attends `attended` pairs and reads `kv_read` cached tokens'
-    /// entries in all ([`Mix`]), for a latency from [`StepModel::mixed_latency`].
+    /// entries in all ([`Mix`]), for a latency from [`StepModel::microbatch_latency`].
     #[inline(always)]
     pub fn mixed(&self, attended: f64, kv_read: f64) -> f64 {
         // One microbatch (pp = 1, or a lone sequence): x / 1 is x, without the divisions.

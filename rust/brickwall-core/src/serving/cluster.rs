@@ -12,9 +12,11 @@
 //!   finishes are still in flight at `a` ([`Replica::in_flight_at`]).
 //!
 //! A replica of `pp` pipeline stages runs `pp` engines (vLLM's virtual engines): each has its
-//! own scheduler and `1/pp` of the replica's KV blocks, and each iteration takes the whole
-//! pipeline's latency; the engines' microbatches follow each other through the stages, so `pp`
-//! iterations are in flight at once. Assumed: stages balanced, so the engines interleave
+//! own scheduler and `1/pp` of the replica's KV blocks, and each iteration is its batch sent
+//! down the pipeline as one microbatch, taking every stage's time for it
+//! ([`StepModel::evaluate_microbatch`](crate::roofline::StepModel::evaluate_microbatch)); the
+//! engines' batches follow each other through the stages, so `pp` iterations are in flight at
+//! once and each stage is kept busy. Assumed: stages balanced, so the engines interleave
 //! without waiting on each other. The router spreads arrivals over all engines (engine `e`
 //! belongs to replica `e / pp`); a closed loop needs one engine (pp = 1). Busy time is the
 //! stages' (the engines' over pp); the peak KV is one engine's.

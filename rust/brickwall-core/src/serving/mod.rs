@@ -221,10 +221,11 @@ fn check_mix(i: usize, m: &Mix) -> Result<()> {
 }
 
 impl IterationCost for StepCost {
-    /// The step model's mixed step ([`StepModel::evaluate_mixed`]).
+    /// The step model's mix run as one microbatch ([`StepModel::evaluate_microbatch`]): at
+    /// `pp > 1` a replica's engines each send their own batch down the pipeline (`cluster`).
     #[inline]
     fn seconds(&self, mix: &Mix) -> f64 {
-        self.sm.evaluate_mixed(*mix).latency
+        self.sm.evaluate_microbatch(*mix).latency
     }
 
     /// The same seconds, the step's token-dependent part computed once per (sequences, tokens).
@@ -234,7 +235,7 @@ impl IterationCost for StepCost {
         let latency = match memo.latency {
             Some(l) if memo.key == key => l,
             _ => {
-                let l = self.sm.mixed_latency(mix.sequences, mix.tokens);
+                let l = self.sm.microbatch_latency(mix.sequences, mix.tokens);
                 *memo = Memo { key, latency: Some(l) };
                 l
             }
@@ -242,9 +243,9 @@ impl IterationCost for StepCost {
         latency.mixed(mix.attended, mix.kv_read)
     }
 
-    /// The draft model's mixed step (0 without one).
+    /// The draft model's mix as one microbatch (0 without one).
     fn draft_seconds(&self, mix: &Mix) -> f64 {
-        self.draft.as_ref().map_or(0.0, |d| d.evaluate_mixed(*mix).latency)
+        self.draft.as_ref().map_or(0.0, |d| d.evaluate_microbatch(*mix).latency)
     }
 
     /// The cache's bytes per chip over the host link (infinite without one: validated before).
