@@ -6,6 +6,7 @@ import math
 import brickwall as bw
 import numpy as np
 import pytest
+from brickwall import catalog
 from brickwall.errors import BrickwallError, BrickwallTypeError, ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,7 +18,14 @@ bad_numbers = st.one_of(
     st.floats(max_value=-1e-9, allow_nan=False, allow_infinity=False),
     st.integers(max_value=0),
 )
-junk = st.one_of(st.text(max_size=4), st.none(), st.lists(st.integers(), max_size=2), st.booleans())
+# Short text that names nothing in the catalogs (st.text can draw a real name such as "L40S").
+NAMES = {n.lower() for kind in ("hardware", "models") for n in catalog.load(kind)}
+junk = st.one_of(
+    st.text(max_size=4).filter(lambda s: s.lower() not in NAMES),
+    st.none(),
+    st.lists(st.integers(), max_size=2),
+    st.booleans(),
+)
 
 M = bw.model("llama2-7b")
 D = bw.Deployment("H100-SXM")
