@@ -591,3 +591,14 @@ def test_trace_files_carry_prefix_columns(tmp_path: Any) -> None:
     j = tmp_path / "t.jsonl"
     j.write_text('{"arrival": 0, "input": 100, "output": 4, "prefix_id": 3, "prefix_tokens": 40}\n')
     assert_array_equal(bw.Trace.from_file(j).prefix_tokens, [40])
+
+
+def test_max_rate_counts_only_rates_the_run_keeps_up_with() -> None:
+    # SLOs so loose that a short run's backlog meets them at any rate: the rate found must
+    # still be one the replica finishes its requests at (at least OVERLOAD x it).
+    m, d = bw.model("llama3.1-70b"), bw.Deployment("H100-SXM", tp=8)
+    w = bw.Workload(requests=20, input=2048, output=256)
+    c = bw.serve.max_rate(m, d, w, ttft=10.0, tpot=1.0)
+    assert c.result is not None and c.rate > 0
+    served = len(c.result.input) / c.result.duration
+    assert served >= bw.serve.OVERLOAD * c.rate

@@ -1123,7 +1123,9 @@ def max_rate(
     on ``replicas`` replicas of ``deployment`` behind ``router``, by bisection in log-rate to
     ``rel_tol``. With one seed the Poisson/gamma gaps are the same draws scaled by
     ``1 / rate``, so the runs differ only by the load. The search starts from the offline
-    batch's throughput (what the replica can serve at all)."""
+    batch's throughput (what the replica can serve at all). As in :func:`search`, a rate
+    counts only if the run also finishes the requests at no less than :data:`OVERLOAD` x the
+    rate: a short run's backlog can meet the SLO at a rate the deployment cannot sustain."""
     if not isinstance(workload, Workload):
         raise wrong_type("workload", workload, "a Workload")
     if workload.clients is not None:
@@ -1149,19 +1151,22 @@ def max_rate(
             model, deployment, w, scheduler, replicas=replicas, router=router, timeline=False
         )
 
+    def ok(r: ServingResult, rate: float) -> bool:
+        return _meets(r, ttft, tpot, q) and _keeps_up(len(r.input), r.duration, rate)
+
     offline = run(math.inf)
     top = 2.0 * offline.throughput["requests_per_s"]
     lo, hi = top * 1e-3, top
     best = run(lo)
-    if not _meets(best, ttft, tpot, q):
+    if not ok(best, lo):
         return Capacity(0.0, None, ttft, tpot, q, runs)
     at_hi = run(hi)
-    if _meets(at_hi, ttft, tpot, q):
+    if ok(at_hi, hi):
         return Capacity(hi, at_hi, ttft, tpot, q, runs)
     while hi / lo > 1.0 + tol:
         mid = math.sqrt(lo * hi)
         r = run(mid)
-        if _meets(r, ttft, tpot, q):
+        if ok(r, mid):
             lo, best = mid, r
         else:
             hi = mid
@@ -1183,6 +1188,12 @@ def max_rate(
 #: batch - so a run slower than this either cannot keep up or is too short to show the rate
 #: (status "overloaded"; more requests decide).
 OVERLOAD = 0.5
+
+
+def _keeps_up(requests: int, duration: float, rate: float) -> bool:
+    """Whether a run finished its ``requests`` within ``duration`` seconds at no less than
+    :data:`OVERLOAD` x the offered ``rate``."""
+    return requests >= OVERLOAD * rate * duration
 
 #: What became of a candidate, by the core's status code (search adds "overloaded").
 STATUS = (
@@ -1562,7 +1573,7 @@ def search(
             code = int(cols["status"][j])
             status = STATUS[code]
             duration = float(cols["duration"][j])
-            if status == "met" and n_req < OVERLOAD * r * duration:
+            if status == "met" and not _keeps_up(n_req, duration, r):
                 status = "overloaded"
             row.update(
                 status=status,
