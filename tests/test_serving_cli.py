@@ -79,6 +79,9 @@ def test_search_reports_the_largest_rate() -> None:
     assert out["ttft_s"]["p99"] <= 0.5
     r = runner.invoke(app, [*args, "--search"])
     assert r.exit_code == 2 and "SLO" in r.output
+    # one SLO: the headline names it alone
+    r = runner.invoke(app, [*args, "--slo-ttft", "0.5", "--search"])
+    assert r.exit_code == 0 and "within p99 TTFT <= 0.5 s:" in r.output and "None" not in r.output
 
 
 def test_trace_files(tmp_path: Path) -> None:

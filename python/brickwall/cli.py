@@ -2303,8 +2303,13 @@ def serve(
             return
         w = replace(w, rate=cap.rate)
         if not as_json:
+            within = " and ".join(
+                f"p99 {name} <= {v:g} s"
+                for name, v in (("TTFT", slo_ttft), ("TPOT", slo_tpot))
+                if v is not None
+            )
             console.print(
-                f"largest rate within p99 TTFT <= {slo_ttft} s, TPOT <= {slo_tpot} s: "
+                f"largest rate within {within}: "
                 f"[b]{cap.rate:.4g} req/s[/b] ({cap.evaluations} simulations); at that rate:"
             )
     if trace is None and split is None:

@@ -1195,6 +1195,7 @@ def _keeps_up(requests: int, duration: float, rate: float) -> bool:
     :data:`OVERLOAD` x the offered ``rate``."""
     return requests >= OVERLOAD * rate * duration
 
+
 #: What became of a candidate, by the core's status code (search adds "overloaded").
 STATUS = (
     "met",
