@@ -1736,8 +1736,14 @@ def sweep(
             t.add_row(*cells)
         console.print(t)
         if len(shown) > rows:
+            joint = (
+                f" (of the {r.kept:,} kept: each hardware's own frontier)"
+                if len(shown) < r.kept
+                else ""
+            )
             console.print(
-                f"[dim]{rows} of {len(shown)} frontier rows shown, evenly spaced (--rows, --json or --csv for all)[/dim]"
+                f"[dim]{rows} of {len(shown):,} frontier rows shown{joint}, evenly spaced "
+                "(--rows, --json or --csv for all)[/dim]"
             )
         console.print(Text(r.counts()))
     if plot is not None:
