@@ -2000,12 +2000,12 @@ def _print_validation(report: Any, as_json: bool, as_csv: bool, markdown: bool) 
             t.add_column(col, justify="left" if col in h[:4] or col == "worst" else "right")
         for line in b:
             t.add_row(*line)
-        console.print(t)
+        print_fitted(console, t)
     for n in notes:
         console.print(f"[dim]{n}[/dim]")
 
 
-# -- serve: a replica under traffic (issue 14) ---------------------------------------------------
+# -- serve: a replica under traffic ---------------------------------------------------------------
 
 
 def _speculation(spec: str | None) -> Any:
