@@ -2364,9 +2364,9 @@ def serve(
             f"iterations; peak KV {summary['peak_kv_blocks'] / summary['kv_blocks']:.1%} of "
             f"{summary['kv_blocks']:,} blocks; {summary['preemptions']:,} preemptions"
             + (f"; {summary['cached_tokens']:,} prompt tokens from the prefix cache"
-               if "cached_tokens" in summary else "")
+               if summary["prefix_cache"] else "")
             + (f"; {summary['swapped_tokens']:,} tokens swapped to host and back"
-               if "swapped_tokens" in summary else "")
+               if summary["preemption"] == "swap" else "")
         )  # fmt: skip
         if "goodput_requests_per_s" in summary:
             console.print(

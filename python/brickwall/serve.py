@@ -853,11 +853,20 @@ class ServingResult:
             **{f"{m}_s": self.percentiles(m) for m in ("ttft", "tpot", "e2e", "queueing")},
             "usd_per_million_tokens": self.cost_per_million_tokens,
         }
-        cached = 0 if self.cached is None else int(self.cached.sum())
-        if cached:  # only with the prefix cache on
-            out["cached_tokens"] = cached
-        if self.swapped_tokens:  # only with swap preemption
-            out["swapped_tokens"] = self.swapped_tokens
+        sp = self.scheduler.speculative
+        out |= {
+            "prefix_cache": self.scheduler.prefix_cache,
+            "preemption": self.scheduler.preemption,
+            "speculative": None
+            if sp is None
+            else {
+                "draft_tokens": sp.draft_tokens,
+                "acceptance": sp.acceptance,
+                "draft": None if sp.draft is None else sp.draft.name,
+            },
+            "cached_tokens": 0 if self.cached is None else int(self.cached.sum()),
+            "swapped_tokens": self.swapped_tokens,
+        }
         if slo_ttft is not None or slo_tpot is not None:
             out["slo"] = {"ttft_s": slo_ttft, "tpot_s": slo_tpot}
             out["goodput_requests_per_s"] = self.goodput(slo_ttft, slo_tpot)
