@@ -309,3 +309,54 @@ def test_wide_ids_folded_together_are_still_two_prefixes() -> None:
 def test_search_refuses_an_infinite_rate_by_its_flag() -> None:
     r = runner.invoke(app, [*SMALL, "--search", "--rate", "inf", "--slo-ttft", "1"])
     assert r.exit_code == 2 and "--rate = inf" in r.output, r.output
+
+
+# -- second hostile audit (session 6) ----------------------------------------------------------
+
+
+def test_a_closed_loop_whose_arrivals_outgrow_microseconds_is_refused() -> None:
+    d = bw.Deployment("H100-SXM")
+    with pytest.raises(ValidationError, match="think = 1e"):
+        bw.simulate(M, d, bw.Trace([10] * 3, [5] * 3, clients=1, think=1e308))
+    ok = bw.simulate(M, d, bw.Trace([10] * 3, [5] * 3, clients=1, think=1.0))
+    assert np.all(np.isfinite(ok.finish)) and np.all(ok.ttft > 0)
+
+
+def test_64_bit_prefix_ids_in_a_list_stay_distinct() -> None:
+    ids = [2**63 + 1, 2**63 + 3, 5]
+    t = bw.Trace([10] * 3, [2] * 3, arrival=[0.0, 1.0, 2.0], prefix_id=ids, prefix_tokens=[8, 8, 0])
+    assert t.prefix_id is not None and t.prefix_id.tolist() == ids
+    r = bw.simulate(M, bw.Deployment("H100-SXM"), t, bw.Scheduler(prefix_cache=True, block_size=4))
+    assert r.cached is not None and r.cached.tolist() == [0, 0, 0]  # two prefixes, not one
+
+
+def test_option_names_are_case_insensitive_everywhere() -> None:
+    assert bw.Scheduler("Continuous").policy == "continuous"
+    assert bw.Scheduler(preemption="Swap").preemption == "swap"
+    assert bw.Workload(arrival="Gamma").arrival == "gamma"
+    w = bw.Workload(requests=40, input=bw.Lengths.uniform(50, 2000), output=64, seed=1)
+    args = dict(rate=10.0, slo_ttft=30.0, chips=["H100-SXM", "L40S"], tp=[1, 2], replicas=[1, 2])
+    hour = sv.search(M, w, rank_by="hour", router="round-robin", **args)  # type: ignore[arg-type]
+    upper = sv.search(M, w, rank_by="HOUR", router="Round-Robin", **args)  # type: ignore[arg-type]
+    assert [r["layout"] for r in upper.rows] == [r["layout"] for r in hour.rows]
+
+
+def test_a_draft_model_the_layout_cannot_run_is_refused_or_skipped() -> None:
+    big, draft = bw.model("llama3.1-70b"), bw.model("gpt-j-6b")  # 64 heads; 16 heads
+    s = bw.Scheduler(speculative=bw.Speculation(4, 0.7, draft))
+    w = bw.Workload(requests=10, rate=5.0)
+    with pytest.raises(ValidationError, match="Speculation.draft.*16 attention heads"):
+        bw.simulate(big, bw.Deployment("H100-SXM", tp=32), w, s)
+    r = sv.search(big, w, rate=5.0, slo_ttft=2.0, tp=(8, 32), replicas=1, scheduler=s)
+    status = {row["tp"]: row["status"] for row in r.rows}
+    assert status[32].startswith("bad plan") and not status[8].startswith("bad plan")
+
+
+def test_trace_files_with_a_byte_order_mark_or_a_column_twice(tmp_path: Path) -> None:
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfarrival,input,output\n0,10,2\n")
+    assert len(sv.Trace.from_file(bom)) == 1
+    dup = tmp_path / "dup.csv"
+    dup.write_text("arrival,input,output,input\n0,10,2,5\n")
+    with pytest.raises(ValidationError, match="each column once"):
+        sv.Trace.from_file(dup)

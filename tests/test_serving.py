@@ -602,3 +602,20 @@ def test_max_rate_counts_only_rates_the_run_keeps_up_with() -> None:
     assert c.result is not None and c.rate > 0
     served = len(c.result.input) / c.result.duration
     assert served >= bw.serve.OVERLOAD * c.rate
+
+
+def test_sigint_stops_a_huge_speculative_batch_promptly() -> None:
+    # Speculation keeps every request walked: Ctrl-C checks count that work, not iterations.
+    interrupt(
+        """
+        import numpy as np
+        n = 2**18
+        t = bw.Trace(np.full(n, 1), np.full(n, 2000), arrival=np.zeros(n))
+        s = bw.Scheduler("continuous", max_seqs=n, max_batched_tokens=1 << 40, kv_blocks=1 << 30,
+                         speculative=bw.Speculation(32, 0.0))
+        """,
+        """
+        bw.simulate(bw.model("llama3.1-8b"), bw.Deployment("H100-SXM"), t, s, timeline=False)
+        """,
+        wait=1.5,
+    )

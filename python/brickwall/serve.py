@@ -79,7 +79,11 @@ class Lengths:
     digest: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
-        choice("Lengths.kind", self.kind, ("fixed", "uniform", "lognormal", "empirical"))
+        object.__setattr__(
+            self,
+            "kind",
+            choice("Lengths.kind", self.kind, ("fixed", "uniform", "lognormal", "empirical")),
+        )
         if self.kind == "fixed":
             object.__setattr__(self, "a", float(integer("Lengths.fixed", self.a)))
         elif self.kind == "uniform":
@@ -339,7 +343,7 @@ class Trace:
 
         p = Path(path)
         try:
-            text = p.read_bytes().decode("utf-8")
+            text = p.read_bytes().decode("utf-8-sig")  # a byte-order mark is no column name
         except OSError as e:
             raise invalid("trace", str(p), f"a readable file ({e.strerror})") from e
         except UnicodeDecodeError as e:
@@ -359,7 +363,13 @@ class Trace:
         else:
             reader = csv.DictReader(text.splitlines())
             rows = [(i, row) for i, row in enumerate(reader, 1)]
-            extra = [f for f in (reader.fieldnames or []) if f not in known]
+            names = list(reader.fieldnames or [])
+            twice = sorted({f for f in names if names.count(f) > 1})
+            if twice:
+                raise invalid(
+                    f"{p.name} columns", names, f"each column once ({', '.join(twice)} twice)"
+                )
+            extra = [f for f in names if f not in known]
             if extra:
                 raise invalid(f"{p.name} columns", extra, f"only {', '.join(known)}")
             half = [f for f in _PREFIX_KEYS if f in (reader.fieldnames or [])]
@@ -490,7 +500,9 @@ class Workload:
         object.__setattr__(self, "rate", float(rate))
         object.__setattr__(self, "input", _lengths("Workload.input", self.input))
         object.__setattr__(self, "output", _lengths("Workload.output", self.output))
-        choice("Workload.arrival", self.arrival, ("poisson", "gamma"))
+        object.__setattr__(
+            self, "arrival", choice("Workload.arrival", self.arrival, ("poisson", "gamma"))
+        )
         object.__setattr__(self, "cv", real("Workload.cv", self.cv, minimum=1e-3, maximum=1e3))
         if self.clients is not None:
             object.__setattr__(self, "clients", integer("Workload.clients", self.clients))
@@ -588,7 +600,7 @@ class Scheduler:
     host_bandwidth: float | None = None
 
     def __post_init__(self) -> None:
-        choice("Scheduler.policy", self.policy, POLICIES)
+        object.__setattr__(self, "policy", choice("Scheduler.policy", self.policy, POLICIES))
         object.__setattr__(self, "max_seqs", integer("Scheduler.max_seqs", self.max_seqs))
         if self.max_batched_tokens is not None:
             object.__setattr__(
@@ -605,7 +617,11 @@ class Scheduler:
             )
         if not isinstance(self.prefix_cache, bool):
             raise wrong_type("Scheduler.prefix_cache", self.prefix_cache, "True or False")
-        choice("Scheduler.preemption", self.preemption, ("recompute", "swap"))
+        object.__setattr__(
+            self,
+            "preemption",
+            choice("Scheduler.preemption", self.preemption, ("recompute", "swap")),
+        )
         if self.speculative is not None and not isinstance(self.speculative, Speculation):
             raise wrong_type("Scheduler.speculative", self.speculative, "a Speculation or None")
         if self.host_bandwidth is not None:
@@ -637,6 +653,16 @@ class Scheduler:
 
     def resolved(self, model: Model, deployment: Deployment, trace: Trace) -> Scheduler:
         """This scheduler with ``max_batched_tokens`` and ``kv_blocks`` filled in."""
+        draft = None if self.speculative is None else self.speculative.draft
+        if draft is not None:
+            try:
+                deployment.check(draft)
+            except ValidationError as e:
+                raise invalid(
+                    "Speculation.draft",
+                    draft.name,
+                    f"a draft model that the deployment's layout can run, as the target: {e}",
+                ) from e
         budget = self.budget(trace)
         blocks = self.kv_blocks
         if blocks is None:
@@ -1054,7 +1080,7 @@ def simulate(
     ``replica`` column says whose)."""
     scheduler = _check(model, deployment, scheduler, timeline)
     n_rep = integer("replicas", replicas, maximum=1 << 20)
-    choice("router", router, ROUTERS)
+    router = choice("router", router, ROUTERS)  # type: ignore[assignment]
     trace = _trace(workload)
     if n_rep > 1 and trace.arrival is None:
         raise invalid("replicas", n_rep, "1 for a closed loop (routers split open traffic)")
@@ -1082,7 +1108,7 @@ def simulate_disaggregated(
     scheduler = _check(model, deployment, scheduler, timeline)
     x = integer("prefill_replicas", prefill_replicas, maximum=1 << 20)
     y = integer("decode_replicas", decode_replicas, maximum=1 << 20)
-    choice("router", router, ROUTERS)
+    router = choice("router", router, ROUTERS)  # type: ignore[assignment]
     trace = _trace(workload)
     if trace.arrival is None:
         raise invalid("workload", "a closed loop", "open traffic (arrival times) to disaggregate")
@@ -1149,7 +1175,7 @@ def max_rate(
         tpot = real("tpot", tpot, strict=True)
     q = real("quantile", quantile, strict=True, maximum=100.0)
     tol = real("rel_tol", rel_tol, minimum=1e-6, maximum=1.0)
-    choice("router", router, ROUTERS)
+    router = choice("router", router, ROUTERS)  # type: ignore[assignment]
     runs = 0
 
     def run(rate: float) -> ServingResult:
@@ -1460,8 +1486,8 @@ def search(
     ttft = math.inf if slo_ttft is None else real("slo_ttft", slo_ttft, strict=True)
     tpot = math.inf if slo_tpot is None else real("slo_tpot", slo_tpot, strict=True)
     q = real("quantile", quantile, strict=True, maximum=100.0)
-    choice("rank_by", rank_by, ("hour", "token"))
-    choice("router", router, ROUTERS)
+    rank_by = choice("rank_by", rank_by, ("hour", "token"))
+    router = choice("router", router, ROUTERS)  # type: ignore[assignment]
     if scheduler is None:
         scheduler = Scheduler()
     elif not isinstance(scheduler, Scheduler):
@@ -1496,8 +1522,11 @@ def search(
                     None,
                     f"a price for {d.hardware.name} (the catalog has none) to rank by cost",
                 )
+            draft = None if scheduler.speculative is None else scheduler.speculative.draft
             try:
                 d.check(model)
+                if draft is not None:
+                    d.check(draft)
                 layouts.append((d, None))
             except ValidationError as err:
                 layouts.append((d, f"bad plan: {err}"))

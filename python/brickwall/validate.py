@@ -92,6 +92,9 @@ def array(
         raise wrong_type(field, value, "an array of numbers") from e
     if raw.dtype.kind not in "biuf" or raw.dtype.kind == "b":
         raise wrong_type(field, value, "an array of numbers")
+    target = np.dtype(dtype)
+    if raw.dtype.kind == "f" and target.kind in "iu" and not isinstance(value, np.ndarray):
+        raw = _exact_ints(field, value, raw, target)
     if ndim is not None:
         if raw.ndim == 0 and ndim == 1:
             raw = raw.reshape(1)
@@ -102,7 +105,6 @@ def array(
         bad = ~np.isfinite(raw)
         if np.any(bad):
             raise invalid(field, _first_bad(raw, bad), "finite numbers")
-    target = np.dtype(dtype)
     if target.kind in "iu" and raw.dtype.kind == "f" and np.any(raw != np.round(raw)):
         raise invalid(field, _first_bad(raw, raw != np.round(raw)), "integers")
     if minimum is not None and raw.size:
@@ -118,6 +120,19 @@ def array(
             if not info.min <= v <= info.max:  # exact int/float comparison in Python
                 raise invalid(field, v, f"integers in [{info.min}, {info.max}]")
     return np.asarray(raw, dtype=target, order="C")
+
+
+def _exact_ints(field: str, value: Any, raw: NDArray[Any], target: np.dtype[Any]) -> NDArray[Any]:
+    """Python ints that numpy read as float64 (a list mixing ints beyond int64 with others),
+    taken exactly: distinct 64-bit ids must stay distinct. ``raw`` if they are not all ints."""
+    items = np.asarray(value, dtype=object).ravel().tolist()
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+        return raw
+    info = np.iinfo(target.type)
+    for v in items:
+        if not info.min <= v <= info.max:
+            raise invalid(field, v, f"integers in [{info.min}, {info.max}]")
+    return np.array(items, dtype=target).reshape(raw.shape)
 
 
 def _first_bad(a: NDArray[Any], mask: NDArray[np.bool_]) -> Any:

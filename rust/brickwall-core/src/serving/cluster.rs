@@ -32,9 +32,6 @@ use super::{IterationCost, StepCost};
 use crate::control::Control;
 use crate::error::{Error, Result};
 
-/// Routed arrivals (or drained iterations) between Ctrl-C checks.
-const CHECK_EVERY: u64 = 1 << 8;
-
 /// How a pool spreads arrivals over its replicas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Router {
@@ -110,19 +107,10 @@ fn assemble(n: usize, parts: Vec<(Vec<usize>, Served)>) -> Pool {
     Pool { served: out, replica, it_replica }
 }
 
-/// Run `r`'s iterations that start before `until`, checking `control` every few hundred.
-fn advance(
-    r: &mut Replica,
-    cost: &impl IterationCost,
-    until: f64,
-    control: &Control,
-    tick: &mut u64,
-) -> Result<()> {
+/// Run `r`'s iterations that start before `until`, checking `control` as they go.
+fn advance(r: &mut Replica, cost: &impl IterationCost, until: f64, control: &Control) -> Result<()> {
     while r.step(cost, until)? {
-        *tick += 1;
-        if *tick % CHECK_EVERY == 0 {
-            control.checkpoint(CHECK_EVERY)?;
-        }
+        r.check(control)?;
     }
     Ok(())
 }
@@ -232,12 +220,13 @@ fn engines(
         Router::LeastLoaded => {
             let mut reps = vec![Replica::empty(scheduler, timeline); r];
             let mut members: Vec<Vec<usize>> = vec![Vec::new(); r];
-            let mut tick = 0u64;
+            // Routing visits every replica per arrival: check about every 2^20 visits.
+            let every = ((1u64 << 20) / r as u64).max(1);
             for (i, &a) in arrival.iter().enumerate() {
                 let mut best = 0;
                 let mut least = usize::MAX;
                 for (k, rep) in reps.iter_mut().enumerate() {
-                    advance(rep, cost, a, control, &mut tick)?;
+                    advance(rep, cost, a, control)?;
                     let q = rep.in_flight_at(a);
                     if q < least {
                         (best, least) = (k, q);
@@ -245,16 +234,15 @@ fn engines(
                 }
                 reps[best].push(requests.get(i), a);
                 members[best].push(i);
-                if i as u64 % CHECK_EVERY == CHECK_EVERY - 1 {
-                    control.checkpoint(CHECK_EVERY)?;
+                if i as u64 % every == every - 1 {
+                    control.checkpoint(1)?;
                 }
             }
             // Every arrival is routed: each replica runs to its end on its own.
             reps.into_par_iter()
                 .zip(members)
                 .map(|(mut rep, m)| {
-                    let mut tick = 0u64;
-                    advance(&mut rep, cost, f64::INFINITY, control, &mut tick)?;
+                    advance(&mut rep, cost, f64::INFINITY, control)?;
                     Ok((m, rep.finish()))
                 })
                 .collect::<Result<Vec<_>>>()?

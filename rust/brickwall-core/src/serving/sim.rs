@@ -27,8 +27,16 @@ use super::{add_run, IterationCost, Memo, Mix, NO_WORK};
 use crate::control::Control;
 use crate::error::{non_negative, Error, Result};
 
-/// Iterations between Ctrl-C checks.
-const CHECK_EVERY: u64 = 1 << 8;
+/// Work between Ctrl-C checks: request visits (a walked request, a draft step of one, an
+/// iteration), so that a check comes every few milliseconds whatever the batch.
+const CHECK_WORK: u64 = 1 << 20;
+
+/// Longest timeline kept (iterations; 44 bytes each): a longer run needs `timeline = false`.
+pub const MAX_TIMELINE: usize = 1 << 24;
+
+/// Latest time a closed loop may issue a request, seconds: where a float64 still resolves
+/// microseconds (the bound open arrivals have too).
+pub const MAX_TIME: f64 = 8_589_934_592.0;
 
 /// The batching policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -623,12 +631,8 @@ pub fn simulate(
     control: &Control,
 ) -> Result<Served> {
     let mut replica = Replica::new(requests, arrivals, scheduler, timeline)?;
-    let mut steps = 0u64;
     while replica.step(cost, f64::INFINITY)? {
-        steps += 1;
-        if steps % CHECK_EVERY == 0 {
-            control.checkpoint(CHECK_EVERY)?;
-        }
+        replica.check(control)?;
     }
     Ok(replica.finish())
 }
@@ -685,15 +689,17 @@ pub struct Replica {
     done_before: usize,
     /// Start of the next iteration (the end of the last one, or an idle jump's arrival).
     t: f64,
+    /// Work since the last Ctrl-C check ([`CHECK_WORK`]).
+    work: u64,
 }
 
 /// Iterations ahead a request may park: wakes go in a ring of this many buckets. A longer run
-/// wakes early and parks again.
-const RING: u64 = 256;
+/// wakes early and parks again. Small, as every replica with running requests holds a ring.
+const RING: u64 = 64;
 
 /// Largest block size whose block crossings are counted per residue ([`Parked::cross`]);
-/// beyond it a parked request wakes when it needs a block.
-const MAX_RESIDUES: u64 = 1 << 12;
+/// beyond it a parked request wakes when it needs a block (rarely: every `block_size` tokens).
+const MAX_RESIDUES: u64 = 64;
 
 /// The parked requests: when each wakes, their decodes summed, and the blocks they take.
 #[derive(Clone)]
@@ -791,6 +797,12 @@ impl Parked {
         woken.sort_unstable_by_key(|&r| reqs[r as usize].seq);
     }
 
+    /// Free the ring and the residues of a replica with nothing parked.
+    fn release(&mut self) {
+        debug_assert!(self.n == 0);
+        (self.ring, self.cross) = (Vec::new(), Vec::new());
+    }
+
     /// Unpark every running request of `order` as of iteration `it`.
     fn clear(&mut self, it: u64, order: &[u32], reqs: &mut [Req], cache: &Cache, bs: u64) {
         for &r in order {
@@ -860,6 +872,7 @@ impl Replica {
             done: 0,
             done_before: 0,
             t: 0.0,
+            work: 0,
         }
     }
 
@@ -924,10 +937,26 @@ impl Replica {
         self.out
     }
 
+    /// Check `control` (Ctrl-C) when enough work has run since the last check.
+    pub fn check(&mut self, control: &Control) -> Result<()> {
+        if self.work >= CHECK_WORK {
+            self.work = 0;
+            control.checkpoint(1)?;
+        }
+        Ok(())
+    }
+
     /// Run one iteration if one can start before `until` (or a stretch of quiet ones: see
     /// [`Replica::quiet`]); false if none can (nothing to run, or the next would start at or
     /// after `until`). Arrivals join before it starts.
     pub fn step(&mut self, cost: &impl IterationCost, until: f64) -> Result<bool> {
+        if self.timeline && self.out.iterations.start.len() >= MAX_TIMELINE {
+            return Err(Error::TooLarge {
+                what: format!("a timeline of more than {MAX_TIMELINE} iterations"),
+                detail: "simulate with timeline = false (the per-request results need none)".into(),
+            });
+        }
+        self.work += 1;
         loop {
             while self.next < self.issued && self.out.arrival[self.next] <= self.t {
                 self.waiting.push_back(self.next as u32);
@@ -1099,6 +1128,7 @@ impl Replica {
             budget -= c;
             i += 1;
         }
+        self.work += i as u64 * (1 + spec.map_or(0, |sp| sp.draft_tokens));
         // Waiting requests, first come first served.
         if !preempted && (s.policy != Policy::Static || live == 0) {
             while let Some(&w) = waiting.front() {
@@ -1222,7 +1252,15 @@ impl Replica {
                 self.done += 1;
                 if let Some(think) = self.think {
                     if issued < reqs.len() {
-                        out.arrival[issued] = end + think;
+                        let at = end + think;
+                        if at.is_nan() || at > MAX_TIME {
+                            return Err(Error::invalid(
+                                "think",
+                                format!("{think:e}"),
+                                format!("seconds that keep the closed loop's requests issued within {MAX_TIME} s (2^33, where times resolve microseconds): request {issued} would arrive at {at:.4e} s"),
+                            ));
+                        }
+                        out.arrival[issued] = at;
                         issued += 1;
                     }
                 }
@@ -1230,6 +1268,10 @@ impl Replica {
         }
         if order.len() > 2 * live + 64 {
             order.retain(|&r| reqs[r as usize].running);
+        }
+        if live == 0 {
+            // Idle: hand the ring back (a least-loaded pool holds many replicas at once).
+            parked.release();
         }
         // Requests that will be plain decodes park from the next iteration until they wake.
         let (next, parking) = (it + 1, self.parking);
@@ -1277,6 +1319,7 @@ impl Replica {
         loop {
             let (it, t) = (out.n_iterations, self.t);
             if t >= until
+                || (self.timeline && out.iterations.start.len() >= MAX_TIMELINE)
                 || !parked.ring[(it % RING) as usize].is_empty()
                 || (self.next < self.issued && out.arrival[self.next] <= t)
             {
@@ -1295,6 +1338,7 @@ impl Replica {
             self.t = t + dt;
             self.done_before = self.done;
             out.n_iterations += 1;
+            self.work += 1;
             ran += 1;
         }
         ran
@@ -1617,7 +1661,7 @@ mod tests {
             reqs in proptest::collection::vec((1u64..50, 1u64..700, 0.0f64..0.3, 0u64..3, proptest::bool::ANY), 1..25),
             policy in proptest::sample::select(vec![Policy::Static, Policy::Continuous, Policy::Chunked]),
             max_seqs in 1u64..12,
-            block_size in proptest::sample::select(vec![1u64, 3, 16, 5000]),
+            block_size in proptest::sample::select(vec![1u64, 3, 16, 64, 65, 5000]),
             spare in 0u64..300,
             budget in 1u64..80,
             swap in proptest::bool::ANY,
