@@ -2339,10 +2339,19 @@ def serve(
     if as_json:
         emit_json(_finite(summary))
     else:
+        sc = r.scheduler
+        # (a disaggregated split is named in `load`)
+        fleet = f"{replicas} replicas of " if replicas > 1 and split is None else ""
+        options = "".join(
+            (
+                f", speculative k={sc.speculative.draft_tokens}" if sc.speculative else "",
+                ", prefix cache" if sc.prefix_cache else "",
+                ", swap" if sc.preemption == "swap" else "",
+            )
+        )
         t = Table(
-            title=f"{m.name} on {f'{replicas} replicas of ' if replicas > 1 else ''}"
-            f"{d.chips}x {d.hardware.name} (TP{tp} PP{pp} EP{ep}): "
-            f"{r.requests:,} requests, {load}, {r.scheduler.policy} batching"
+            title=f"{m.name} on {fleet}{d.chips}x {d.hardware.name} (TP{tp} PP{pp} EP{ep}): "
+            f"{r.requests:,} requests, {load}, {sc.policy} batching{options}"
         )
         t.add_column("latency")
         for q in ("p50", "p90", "p99"):
