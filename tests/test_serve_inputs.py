@@ -360,3 +360,13 @@ def test_trace_files_with_a_byte_order_mark_or_a_column_twice(tmp_path: Path) ->
     dup.write_text("arrival,input,output,input\n0,10,2,5\n")
     with pytest.raises(ValidationError, match="each column once"):
         sv.Trace.from_file(dup)
+
+
+def test_a_prefix_cache_without_prefixes_to_cache_is_refused() -> None:
+    s, d = bw.Scheduler(prefix_cache=True), bw.Deployment("H100-SXM")
+    with pytest.raises(ValidationError, match="Scheduler.prefix_cache = True"):
+        bw.simulate(M, d, bw.Workload(requests=5, rate=1.0), s)
+    with pytest.raises(ValidationError, match="Scheduler.prefix_cache = True"):
+        sv.max_rate(M, d, bw.Workload(requests=5), ttft=1.0, scheduler=s)
+    r = runner.invoke(app, ["serve", "llama3.1-8b", "-n", "5", "--rate", "1", "--prefix-cache"])
+    assert r.exit_code == 2 and "prefix_cache" in r.output

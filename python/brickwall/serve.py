@@ -653,6 +653,13 @@ class Scheduler:
 
     def resolved(self, model: Model, deployment: Deployment, trace: Trace) -> Scheduler:
         """This scheduler with ``max_batched_tokens`` and ``kv_blocks`` filled in."""
+        if self.prefix_cache and trace.prefix_id is None:
+            raise invalid(
+                "Scheduler.prefix_cache",
+                True,
+                "a trace with prefix_id and prefix_tokens to cache (this one names no shared "
+                "prefixes; a generated Workload never does)",
+            )
         draft = None if self.speculative is None else self.speculative.draft
         if draft is not None:
             try:
