@@ -730,11 +730,11 @@ impl Parked {
     /// Park request `r` from iteration `park` if it stays a plain decode there: `held` blocks
     /// (its own and a shared prefix's) of `bs` tokens; false if it wakes at once.
     fn add(&mut self, q: &mut Req, r: u32, park: u64, held: u64, bs: u64) -> bool {
-        // Tokens until its cache needs a block, and decodes before its last.
         if self.ring.is_empty() {
             self.ring = vec![Vec::new(); RING as usize];
             self.cross = vec![0; if self.residues <= MAX_RESIDUES { self.residues as usize } else { 0 }];
         }
+        // Tokens until its cache needs a block, and decodes before its last.
         let (room, left) = (held * bs - q.computed, q.output - q.generated - 1);
         let counted = room < bs && !self.cross.is_empty();
         let lazy = if counted { left } else { left.min(room) }.min(RING - 1);
