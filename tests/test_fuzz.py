@@ -13,10 +13,6 @@ import faulthandler
 import json
 import math
 import os
-import signal
-import subprocess
-import sys
-import textwrap
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -32,6 +28,8 @@ from brickwall.errors import BrickwallError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
+
+from .interrupt import interrupt
 
 SCALE = int(os.environ.get("BRICKWALL_FUZZ_SCALE", "1"))
 HANG_S = 60  # a call this slow is a hang: dump every thread's stack
@@ -473,38 +471,8 @@ LONG_CALLS = {
 
 @pytest.mark.parametrize("name", sorted(LONG_CALLS))
 def test_sigint_stops_long_calls(name: str) -> None:
-    code = textwrap.dedent(
-        f"""
-        import sys, time
-        from concurrent.futures import ThreadPoolExecutor
-        import brickwall as bw
-        print("ready", flush=True)
-        t0 = time.perf_counter()
-        try:
-            {LONG_CALLS[name]}
-        except KeyboardInterrupt:
-            print("interrupted", flush=True)
-            sys.exit(130)
-        print("finished", time.perf_counter() - t0, flush=True)
-        """
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
-    assert p.stdout is not None
-    assert p.stdout.readline().strip() == "ready"
-    time.sleep(1.0)  # well inside the call
-    t0 = time.perf_counter()
-    p.send_signal(signal.SIGINT)
-    try:
-        rc = p.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        pytest.fail(f"{name}: the process did not exit after SIGINT")
-    elapsed = time.perf_counter() - t0
-    out = p.stdout.read()
-    assert rc == 130 and "interrupted" in out, (rc, out)
     # 0.5 s on an idle machine (measured 0.1-0.4 s); slack for a loaded CI box + interpreter exit
-    assert elapsed < 2.0, f"{name}: took {elapsed:.2f}s to stop"
+    interrupt("from concurrent.futures import ThreadPoolExecutor", LONG_CALLS[name], wait=1.0)
 
 
 def test_json_of_results_is_finite() -> None:

@@ -115,6 +115,13 @@ fn advance(r: &mut Replica, cost: &impl IterationCost, until: f64, control: &Con
     Ok(())
 }
 
+fn check_replicas(replicas: u64) -> Result<()> {
+    if replicas == 0 || replicas > 1 << 20 {
+        return Err(Error::invalid("replicas", replicas, "an integer in [1, 2^20]"));
+    }
+    Ok(())
+}
+
 /// Simulate `requests` on `replicas` replicas behind `router` (a closed loop: one replica of
 /// one stage only). A replica of `pp` stages runs `pp` engines (see the module docs).
 #[allow(clippy::too_many_arguments)]
@@ -139,9 +146,7 @@ pub fn simulate_pool(
             format!("open arrivals: a replica of {depth} pipeline stages runs {depth} engines"),
         ));
     }
-    if replicas == 0 || replicas > 1 << 20 {
-        return Err(Error::invalid("replicas", replicas, "an integer in [1, 2^20]"));
-    }
+    check_replicas(replicas)?;
     let s = Scheduler { kv_blocks: scheduler.kv_blocks / depth, ..scheduler };
     let mut p = engines(requests, arrivals, s, cost, replicas * depth, router, timeline, control)?;
     let d = depth as u32;
@@ -167,9 +172,7 @@ fn engines(
 ) -> Result<Pool> {
     validate(&requests, &arrivals, &scheduler)?;
     let n = requests.input.len();
-    if replicas == 0 || replicas > 1 << 20 {
-        return Err(Error::invalid("replicas", replicas, "an integer in [1, 2^20]"));
-    }
+    check_replicas(replicas)?;
     // More replicas than requests: the rest never serve (either router fills the first n).
     let r = (replicas as usize).min(n.max(1));
     let arrival = match arrivals {
