@@ -7,7 +7,6 @@ The goal (issue 14): >= 10^6 simulated requests/s per core and >= 100x the refer
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import brickwall as bw
@@ -15,6 +14,8 @@ import pytest
 from brickwall import _core
 from brickwall.deployment import chip_view, cost_view, plan_view
 from brickwall.reference import serving as ref
+
+from .timing import best
 
 MODEL = bw.model("llama3.1-70b")
 DEP = bw.Deployment("H100-SXM", tp=8)
@@ -77,22 +78,10 @@ def test_reference_continuous(benchmark) -> None:  # type: ignore[no-untyped-def
     assert out["finish"] == core()["finish"].tolist()
 
 
-def _best(f: Any, repeat: int) -> tuple[float, float]:
-    """Best wall and CPU seconds of ``repeat`` calls (CPU time: the process's, which the
-    simulator's worker thread is part of; on a shared machine it is the fairer figure)."""
-    wall = cpu = float("inf")
-    for _ in range(repeat):
-        t, c = time.perf_counter(), time.process_time()
-        f()
-        wall = min(wall, time.perf_counter() - t)
-        cpu = min(cpu, time.process_time() - c)
-    return wall, cpu
-
-
 def main() -> None:
     n = len(TRACE)
-    core_wall, core_cpu = _best(core, 20)
-    ref_wall, ref_cpu = _best(reference, 1)
+    core_wall, core_cpu = best(core, 20)
+    ref_wall, ref_cpu = best(reference, 1)
     print(f"continuous batching, {n} requests ({core()['iterations']} iterations), one core:")
     for name, wall, cpu in (("core", core_wall, core_cpu), ("reference", ref_wall, ref_cpu)):
         print(

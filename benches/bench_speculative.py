@@ -14,14 +14,14 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 from brickwall import speculative as spec
 from brickwall.reference import speculative as ref
+
+from .timing import best_wall
 
 VOCAB = 131_072
 SMOKE_ROWS = 16
@@ -102,31 +102,20 @@ def test_simulate_reference(benchmark: Any) -> None:
 # One-run report: python -m benches.bench_speculative [rows]
 
 
-def best_of(fn: Callable[[], object], n: int = 7) -> float:
-    """Best wall time of ``n`` runs (the shared 2-core machine is noisy; the best run is the one
-    that got the cores)."""
-    best = float("inf")
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def _core_only(rows: int) -> float:
     """Best time of the core on uniform rows (cheap to build; the kernel is data-independent)."""
     p = np.full((rows, VOCAB), 1.0 / VOCAB, dtype=np.float32)
     q = p.copy()
     core_acceptance(p, q)
-    return best_of(lambda: core_acceptance(p, q))
+    return best_wall(lambda: core_acceptance(p, q), 7)
 
 
 def report(rows: int) -> dict[str, float]:
     p, q = make_pair(rows)
     nbytes = 2 * p.nbytes
-    t_core = best_of(lambda: core_acceptance(p, q))
-    t_np = best_of(lambda: numpy_acceptance(p, q))
-    t_sum = best_of(lambda: numpy_read(p, q))
+    t_core = best_wall(lambda: core_acceptance(p, q), 7)
+    t_np = best_wall(lambda: numpy_acceptance(p, q), 7)
+    t_sum = best_wall(lambda: numpy_read(p, q), 7)
     p = q = np.empty(0, np.float32)  # free the pair before the thread runs
     threads = {}
     for n in ("1", "2"):
@@ -137,9 +126,9 @@ def report(rows: int) -> dict[str, float]:
         )
         threads[n] = float(out.stdout.strip())
     lp, lq = (np.log(np.maximum(a, 1e-30)) for a in make_pair(256, seed=1))
-    t_logits = best_of(lambda: spec.acceptance_from_logits(lp, lq), 3)
-    t_sim = best_of(lambda: spec.simulate_sampling(SIM_P, SIM_Q, SIM_GAMMA, SIM_TRIALS, 1), 3)
-    t_ref = best_of(
+    t_logits = best_wall(lambda: spec.acceptance_from_logits(lp, lq), 3)
+    t_sim = best_wall(lambda: spec.simulate_sampling(SIM_P, SIM_Q, SIM_GAMMA, SIM_TRIALS, 1), 3)
+    t_ref = best_wall(
         lambda: ref.simulate(SIM_P.tolist(), SIM_Q.tolist(), SIM_GAMMA, REF_TRIALS, 1), 1
     )
     return {

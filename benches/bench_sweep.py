@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from typing import Any
 
 import brickwall as bw
@@ -23,6 +22,7 @@ from brickwall.reference import sweep as ref
 from brickwall.sweep import SweepGrid, grid
 
 from .bench_roofline import numpy_roofline
+from .timing import best_wall
 
 MODEL = "mixtral-8x7b"
 # 16 deployments x 32k batches x 8 contexts = 4.2M points (numpy works on 32k-element batch vectors).
@@ -196,15 +196,6 @@ def test_billion(request: Any) -> None:
 # -- one-run report ------------------------------------------------------------------------------
 
 
-def _best_of(f: Any, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        f()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def _thread_rates(
     axes: dict[str, Any], top: int = 0, rounds: int = 3
 ) -> tuple[dict[str, float], dict[str, float]]:
@@ -227,21 +218,21 @@ def main(full: bool = False) -> None:
     # Rounds alternate the two, so a slow spell of this machine cannot land on one side only.
     core_s = numpy_s = float("inf")
     for _ in range(5):
-        core_s = min(core_s, _best_of(lambda: core_sweep(AXES), 5))
-        numpy_s = min(numpy_s, _best_of(lambda: numpy_sweep(g), 1))
+        core_s = min(core_s, best_wall(lambda: core_sweep(AXES), 5))
+        numpy_s = min(numpy_s, best_wall(lambda: numpy_sweep(g), 1))
     k = 4096 * 8
-    ref_s = _best_of(lambda: reference_loop(g, k), 1) * n / k
+    ref_s = best_wall(lambda: reference_loop(g, k), 1) * n / k
     plain = polled = float("inf")
     for _ in range(5):  # progress: the callback runs on the polling caller thread, between chunks
         plain = min(
             plain,
-            _best_of(
+            best_wall(
                 lambda: bw.sweep(MODEL, objectives=OBJECTIVES, keep=("top", 10), **THREAD_AXES), 2
             ),
         )
         polled = min(
             polled,
-            _best_of(
+            best_wall(
                 lambda: bw.sweep(
                     MODEL,
                     objectives=OBJECTIVES,

@@ -8,13 +8,12 @@ ratios.
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import numpy as np
 import pytest
 from brickwall import _core
 from numpy.typing import NDArray
+
+from .timing import best_wall
 
 DRAWS = 1 << 20
 BINS = 10**6
@@ -51,17 +50,8 @@ def test_numpy_empirical(benchmark) -> None:  # type: ignore[no-untyped-def]
     assert abs(float(out.mean()) - float(core().mean())) < 5 * np.sqrt(2) * sd
 
 
-def _best(f: Any, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        f()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def main() -> None:
-    big, small, ref = _best(core, 5), _best(core_small, 5), _best(numpy_search, 5)
+    big, small, ref = best_wall(core, 5), best_wall(core_small, 5), best_wall(numpy_search, 5)
     print(f"empirical lengths, {DRAWS:,} draws:")
     for name, t in (("core 10^6 bins", big), ("core 8 bins", small), ("numpy 10^6 bins", ref)):
         print(f"  {name:16} {t * 1e3:8.1f} ms {t / DRAWS * 1e9:7.1f} ns/draw")
