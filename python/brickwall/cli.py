@@ -2309,11 +2309,7 @@ def serve(
             return
         w = replace(w, rate=cap.rate)
         if not as_json:
-            within = " and ".join(
-                f"p99 {name} <= {v:g} s"
-                for name, v in (("TTFT", slo_ttft), ("TPOT", slo_tpot))
-                if v is not None
-            )
+            within = sv.slo_text(99.0, slo_ttft, slo_tpot)
             console.print(
                 f"largest rate within {within}: "
                 f"[b]{cap.rate:.4g} req/s[/b] ({cap.evaluations} simulations); at that rate:"

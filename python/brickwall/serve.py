@@ -1232,6 +1232,15 @@ def max_rate(
 OVERLOAD = 0.5
 
 
+def slo_text(quantile: float, ttft: float | None, tpot: float | None) -> str:
+    """``"p99 TTFT <= 2 s and TPOT <= 0.05 s"``, naming only the bounds given."""
+    return " and ".join(
+        f"p{quantile:g} {name} <= {v:g} s"
+        for name, v in (("TTFT", ttft), ("TPOT", tpot))
+        if v is not None
+    )
+
+
 def _keeps_up(requests: int, duration: float, rate: float) -> bool:
     """Whether a run finished its ``requests`` within ``duration`` seconds at no less than
     :data:`OVERLOAD` x the offered ``rate``."""
@@ -1352,11 +1361,7 @@ class SearchResult:
 
     @property
     def message(self) -> str:
-        slo = " and ".join(
-            f"p{self.quantile:g} {name} <= {v:g} s"
-            for name, v in (("TTFT", self.slo_ttft), ("TPOT", self.slo_tpot))
-            if v is not None
-        )
+        slo = slo_text(self.quantile, self.slo_ttft, self.slo_tpot)
         met = len(self.deployments)
         over = sum(1 for r in self.rows if r["status"] == "overloaded")
         if over:
