@@ -620,3 +620,11 @@ def test_error_messages_quote_huge_values_briefly() -> None:
     with pytest.raises(BrickwallError) as e:
         bw.model("x" * 100_000)
     assert len(str(e.value)) < 1000 and "100,002 chars" in str(e.value), str(e.value)[:300]
+
+
+def test_training_run_takes_float16_counts_without_overflow() -> None:
+    # hypothesis found it: np.float16 GPUs times a peak in FLOP/s overflowed float16
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = bw.training_run(LLAMA, 1.0, "H100-SXM", gpus=np.float16(8.0), mfu=1.0)
+    assert r.seconds > 0 and math.isfinite(r.seconds)

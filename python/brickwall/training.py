@@ -148,12 +148,13 @@ def training_run(
     attention = model.training_flops_per_token(s) * tokens - flops
     if not math.isfinite(flops + attention):  # finite tokens whose FLOPs overflow
         raise invalid("tokens", tokens, "few enough that the run's FLOPs are finite")
+    # Python floats from here: numpy scalars (float16) would overflow in the products below.
     if gpus is not None:
-        real("gpus", gpus, minimum=1.0)  # at least one whole accelerator
+        gpus = real("gpus", gpus, minimum=1.0)  # at least one whole accelerator
     if mfu is not None:
-        real("mfu", mfu, strict=True, maximum=1.0)
+        mfu = real("mfu", mfu, strict=True, maximum=1.0)
     if days is not None:
-        real("days", days, strict=True)
+        days = real("days", days, strict=True)
     if days is None:
         assert gpus is not None and mfu is not None
         rate = gpus * peak * mfu
